@@ -1,0 +1,1 @@
+"""Mosquitto configuration for Makerwatch sites."""

@@ -1,0 +1,1 @@
+"""Ingest service: MQTT -> decode and validate -> InfluxDB (docs/ingest.md)."""

@@ -1,0 +1,31 @@
+"""The ingest error hierarchy: each error names the thing that went wrong."""
+
+from __future__ import annotations
+
+__all__ = ["DecodeError", "IngestError", "SinkError", "SinkRejectedError"]
+
+
+class IngestError(Exception):
+    """Base of every error the ingest service raises on purpose."""
+
+
+class DecodeError(IngestError):
+    """A message that cannot be stored; counted under `reason` and dead-lettered."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason  # a short, stable key for counters
+        self.detail = detail  # a sentence naming the topic, field and value
+
+
+class SinkError(IngestError):
+    """InfluxDB could not be reached or failed; the write is retried."""
+
+
+class SinkRejectedError(SinkError):
+    """InfluxDB refused the data itself (HTTP 4xx); retrying cannot help."""
+
+    def __init__(self, url: str, status: int, text: str) -> None:
+        super().__init__(f"{url} answered {status}: {text}")
+        self.status = status
+        self.text = text

@@ -1,0 +1,55 @@
+"""InfluxDB line protocol, exact for every character InfluxDB 1.x, 2.x and 3.x accept.
+
+Escaping rules (checked against a real InfluxDB 1.6 in tests/ingest/test_line_protocol.py):
+measurement names escape comma and space; tag keys, tag values and field keys
+escape comma, equals sign and space (a backslash there is literal); string field
+values escape double quote and backslash. Newlines cannot be carried at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["FieldValue", "Point", "encode_point"]
+
+FieldValue = float | int | bool | str
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    time_ms: int
+
+
+def _field(value: FieldValue) -> str:
+    # bool before int: bool is an int subclass. Floats always carry a decimal
+    # point or exponent (repr), so a JSON 12 is written as the float 12.0.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return f'"{value.translate(_STRING_ESCAPES)}"'
+
+
+def encode_point(point: Point) -> str:
+    """One line of line protocol, timestamp in milliseconds."""
+    if not point.fields:
+        raise ValueError(f"point in {point.measurement!r} has no fields")
+    tags = "".join(
+        f",{key.translate(_KEY_ESCAPES)}={value.translate(_KEY_ESCAPES)}"
+        for key, value in sorted(point.tags.items())  # sorted: InfluxDB's own key order
+        if value
+    )
+    fields = ",".join(
+        f"{key.translate(_KEY_ESCAPES)}={_field(value)}" for key, value in point.fields.items()
+    )
+    return f"{point.measurement.translate(_MEASUREMENT_ESCAPES)}{tags} {fields} {point.time_ms}"

@@ -1,0 +1,180 @@
+"""The ingest service: MQTT source -> decoder -> batch writer, with one reconnect loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.counters import IngestCounters
+from ingest.decode import Decoder
+from ingest.errors import DecodeError, SinkError
+from ingest.influx import InfluxClient
+from ingest.line_protocol import encode_point
+from ingest.writer import BatchWriter
+from makerwatch.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT, MessageKind
+from makerwatch.site_config import SiteConfig
+
+__all__ = ["IngestService"]
+
+log = logging.getLogger(__name__)
+
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 30.0
+DRAIN_TIMEOUT_S = 10.0
+LOGGED_PAYLOAD_CHARS = 200
+DEAD_LETTER_PAYLOAD_CHARS = 4096
+
+
+def _shown(payload: bytes, limit: int) -> str:
+    text = payload[: limit * 4].decode("utf-8", errors="backslashreplace")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class IngestService:
+    def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.counters = IngestCounters()
+        # Set while subscribed; tests and `makerwatch up` wait on it.
+        self.subscribed = asyncio.Event()
+        self._decoder = Decoder(config, clock)
+        self._clock = clock
+        self._client: aiomqtt.Client | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        site = self.config.site.id
+        kinds = (MessageKind.TELEMETRY, MessageKind.STATUS)
+        return [f"{TOPIC_ROOT}/{site}/+/{kind.value}" for kind in kinds]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then write what is held, acknowledge it and return."""
+        async with InfluxClient(self.config.influxdb) as influx:
+            await self._prepare_database(influx, stop)
+            writer = BatchWriter(influx, self.config.ingest, self.counters, self._dead_letter)
+            flusher = asyncio.create_task(writer.run())
+            try:
+                await self._reconnect_forever(writer, stop)
+            finally:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+
+    async def _prepare_database(self, influx: InfluxClient, stop: asyncio.Event) -> None:
+        delay = RECONNECT_FIRST_S
+        while not stop.is_set():
+            try:
+                await influx.ensure_database()
+                return
+            except SinkError as exc:
+                log.warning("InfluxDB not ready, retrying in %.1f s: %s", delay, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _reconnect_forever(self, writer: BatchWriter, stop: asyncio.Event) -> None:
+        delay = RECONNECT_FIRST_S
+        while not stop.is_set():
+            try:
+                await self._session(writer, stop)
+                delay = RECONNECT_FIRST_S
+            except aiomqtt.MqttError as exc:
+                self.subscribed.clear()
+                self.counters.mqtt_reconnects += 1
+                settings = self.config.mqtt
+                log.warning(
+                    "MQTT %s:%d: %s; reconnecting in %.1f s", settings.host, settings.port, exc, delay
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _mqtt_client(self) -> aiomqtt.Client:
+        settings = self.config.mqtt
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = settings.session_expiry_s
+        properties.ReceiveMaximum = settings.receive_maximum
+        client = aiomqtt.Client(
+            settings.host,
+            settings.port,
+            username=settings.username,
+            password=settings.password,
+            identifier=settings.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            # Never start clean: the broker keeps what arrived while ingest was away.
+            clean_start=False,
+            properties=properties,
+            keepalive=30,
+        )
+        # aiomqtt has no manual acknowledgement of its own; paho's is used so a
+        # message is acknowledged only after its points are written (DESIGN.md).
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _session(self, writer: BatchWriter, stop: asyncio.Event) -> None:
+        async with self._mqtt_client() as client:
+            self._client = client
+            for topic in self.topics:
+                await client.subscribe(topic, qos=1)
+            self.subscribed.set()
+            log.info("subscribed to %s", ", ".join(self.topics))
+            consume = asyncio.create_task(self._consume(client, writer))
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({consume, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if consume in done:
+                stopping.cancel()
+                consume.result()  # raises the MqttError that ended the session
+                return
+            consume.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consume
+            # Still connected: write what is held and acknowledge it before leaving.
+            try:
+                await asyncio.wait_for(writer.flush(), DRAIN_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("InfluxDB did not take the last batch in time; the broker keeps it")
+
+    async def _consume(self, client: aiomqtt.Client, writer: BatchWriter) -> None:
+        async for message in client.messages:
+            self.counters.messages_received += 1
+            topic = message.topic.value
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            ack = self._ack_for(client, message.mid, message.qos)
+            try:
+                lines = [encode_point(point) for point in self._decoder.decode(topic, payload)]
+            except DecodeError as error:
+                await self._dead_letter(topic, payload, error)
+                lines = []
+            await writer.submit(topic, payload, lines, ack)
+
+    def _ack_for(self, client: aiomqtt.Client, mid: int, qos: int) -> Callable[[], None]:
+        def ack() -> None:
+            # After a reconnect the broker re-sends unacknowledged messages and may
+            # reuse their ids: an old connection's acknowledgement must not go out.
+            if client is self._client and qos > 0:
+                client._client.ack(mid, qos)
+
+        return ack
+
+    async def _dead_letter(self, topic: str, payload: bytes, error: DecodeError) -> None:
+        self.counters.dead_lettered[error.reason] += 1
+        log.warning("dead-lettered (%s) %s payload=%r", error.reason, error.detail,
+                    _shown(payload, LOGGED_PAYLOAD_CHARS))
+        record = {
+            "v": 1,
+            "reason": error.reason,
+            "error": error.detail,
+            "topic": topic,
+            "payload": _shown(payload, DEAD_LETTER_PAYLOAD_CHARS),
+            "payload_bytes": len(payload),
+            "received_at": round(self._clock(), 3),
+        }
+        assert self._client is not None
+        await self._client.publish(DEAD_LETTER_TOPIC, json.dumps(record, ensure_ascii=False), qos=1)

@@ -1,0 +1,140 @@
+"""Batches points to InfluxDB and acknowledges each MQTT message only once it is stored.
+
+A batch is flushed when it holds `batch_max_points` or its oldest message is
+`batch_max_age_s` old. Acknowledgements go out in arrival order, after the write,
+so a crash at any moment leaves every unstored message with the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from ingest.counters import IngestCounters
+from ingest.errors import DecodeError, SinkError, SinkRejectedError
+from ingest.influx import InfluxClient
+from makerwatch.site_config import IngestSettings
+
+__all__ = ["Ack", "BatchWriter", "DeadLetter"]
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[], None]
+DeadLetter = Callable[[str, bytes, DecodeError], Awaitable[None]]
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 15.0
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    lines: Sequence[str]
+    ack: Ack
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        influx: InfluxClient,
+        settings: IngestSettings,
+        counters: IngestCounters,
+        dead_letter: DeadLetter,
+    ) -> None:
+        self._influx = influx
+        self._settings = settings
+        self._counters = counters
+        self._dead_letter = dead_letter
+        self._pending: list[_Message] = []
+        self._pending_points = 0
+        self._oldest_at: float | None = None
+        self._has_pending = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+
+    async def submit(self, topic: str, payload: bytes, lines: Sequence[str], ack: Ack) -> None:
+        """Queue a message's points; `ack` runs once they (and all before them) are stored.
+
+        A message without points (already dead-lettered) still waits its turn, so
+        acknowledgements never overtake an earlier message still being written.
+        """
+        if not lines and not self._pending and not self._flush_lock.locked():
+            ack()
+            return
+        self._pending.append(_Message(topic, payload, lines, ack))
+        self._pending_points += len(lines)
+        if self._oldest_at is None:
+            self._oldest_at = time.monotonic()
+            self._has_pending.set()
+        if self._pending_points >= self._settings.batch_max_points:
+            await self.flush()
+
+    async def run(self) -> None:
+        """Flush each batch when its oldest message reaches the maximum age."""
+        while True:
+            await self._has_pending.wait()
+            if self._oldest_at is not None:
+                due_in = self._oldest_at + self._settings.batch_max_age_s - time.monotonic()
+                if due_in > 0:
+                    await asyncio.sleep(due_in)  # a timer for the batch deadline
+            try:
+                await self.flush()
+            except Exception:
+                # The MQTT connection died under a dead-letter publish: the
+                # unacknowledged messages come back from the broker.
+                log.exception("flush failed; unacknowledged messages will be redelivered")
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            batch, self._pending = self._pending, []
+            self._pending_points, self._oldest_at = 0, None
+            self._has_pending.clear()
+            if not batch:
+                return
+            lines = [line for message in batch for line in message.lines]
+            if lines:
+                try:
+                    await self._write_retrying(lines)
+                except SinkRejectedError:
+                    await self._write_each(batch)
+                self._counters.write_batches += 1
+            for message in batch:
+                message.ack()
+                if message.lines:
+                    self._counters.messages_stored += 1
+
+    async def _write_each(self, batch: list[_Message]) -> None:
+        """Find the message InfluxDB refused; dead-letter it and write the rest."""
+        for message in batch:
+            if not message.lines:
+                continue
+            try:
+                await self._write_retrying(message.lines)
+            except SinkRejectedError as exc:
+                message.lines = []
+                error = DecodeError("influx_rejected", f"{message.topic}: InfluxDB refused it: {exc.text}")
+                await self._dead_letter(message.topic, message.payload, error)
+
+    async def _write_retrying(self, lines: Sequence[str]) -> None:
+        """Write, retrying with backoff for as long as InfluxDB is unreachable."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                await self._influx.write(lines)
+            except SinkRejectedError:
+                raise
+            except SinkError as exc:
+                self._counters.write_retries += 1
+                log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)  # backoff between attempts
+                delay = min(delay * 2, RETRY_MAX_S)
+                try:
+                    await self._influx.ensure_database()
+                except SinkError:
+                    pass
+            else:
+                self._counters.points_written += len(lines)
+                return

@@ -1,0 +1,131 @@
+"""`makerwatch`: the one command line for every Makerwatch task."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
+from makerwatch.protocol import json_schema
+from makerwatch.site_config import ConfigError, SiteConfig, load_site_config
+
+__all__ = ["main"]
+
+DEFAULT_MQTT_PORT = 18830
+DEFAULT_INFLUX_PORT = 18086
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            config = load_site_config(path)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+            continue
+        print(f"{path}: ok: site {config.site.id!r} ({config.site.name}), {len(config.devices)} devices")
+    return 1 if failed else 0
+
+
+async def _run_until_signalled(config: SiteConfig) -> None:
+    from ingest.service import IngestService  # keeps `check-config` fast
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    service = IngestService(config)
+    await service.run(stop)
+    logging.getLogger("makerwatch").info("ingest stopped: %s", json.dumps(service.counters.snapshot()))
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    asyncio.run(_run_until_signalled(load_site_config(args.config)))
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    config = load_site_config(args.config)
+    data: Path = args.data
+    with ExitStack() as stack:
+        mosquitto = stack.enter_context(EmbeddedMosquitto(args.mqtt_port, data / "mosquitto"))
+        influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
+        config = config.model_copy(
+            update={
+                "mqtt": config.mqtt.model_copy(update={"host": "127.0.0.1", "port": mosquitto.port}),
+                "influxdb": config.influxdb.model_copy(update={"url": influxdb.url}),
+            }
+        )
+        site, database = config.site.id, config.influxdb.database
+        print(
+            f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
+            f"  MQTT broker  {mosquitto.url}\n"
+            f"  InfluxDB     {influxdb.url}  database {database!r}\n"
+            f"Try:\n"
+            f"  mosquitto_pub -p {mosquitto.port} -q 1 -t makerspace/{site}/{config.devices[0].id}/telemetry"
+            f" -m '{{\"v\":1,\"seq\":1,\"power_w\":42.5}}'\n"
+            f"  influx -port {influxdb.port} -database {database} -execute 'SELECT * FROM telemetry'\n"
+            f"Stop with Ctrl-C.",
+            flush=True,
+        )
+        asyncio.run(_run_until_signalled(config))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="makerwatch", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check-config", help="validate site configuration files")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.set_defaults(handler=_check_config)
+
+    ingest = commands.add_parser("ingest", help="run the ingest service (MQTT -> InfluxDB)")
+    ingest.add_argument("--config", required=True, type=Path, metavar="FILE")
+    ingest.set_defaults(handler=_ingest)
+
+    up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")
+    up.add_argument("--config", required=True, type=Path, metavar="FILE")
+    up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
+                    help="folder for the daemons' configuration, data and logs (default: var)")
+    up.add_argument("--mqtt-port", type=int, default=DEFAULT_MQTT_PORT, metavar="N",
+                    help=f"MQTT port on 127.0.0.1 (default: {DEFAULT_MQTT_PORT})")
+    up.add_argument("--influx-port", type=int, default=DEFAULT_INFLUX_PORT, metavar="N",
+                    help=f"InfluxDB HTTP port on 127.0.0.1 (default: {DEFAULT_INFLUX_PORT})")
+    up.set_defaults(handler=_up)
+
+    schema = commands.add_parser("schema", help="print the protocol's JSON Schema")
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        code: int = args.handler(args)
+    except (ConfigError, StackError) as exc:
+        print(f"makerwatch: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
