@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ingest.errors import DecodeError
 from ingest.line_protocol import FieldValue, Point
@@ -52,10 +52,14 @@ class Decoder:
         parts, device = self._address(topic)
         limit = self._config.ingest.max_payload_bytes
         if len(payload) > limit:
-            raise DecodeError("too_large", f"{topic}: payload is {len(payload)} bytes, limit {limit}")
+            raise DecodeError(
+                "too_large", f"{topic}: payload is {len(payload)} bytes, limit {limit}"
+            )
         body = self._json_object(topic, payload)
         if parts.kind is MessageKind.TELEMETRY:
-            model: type[BaseModel] = TelemetryBatch if "readings" in body else Telemetry
+            model: type[Telemetry | TelemetryBatch | Status] = (
+                TelemetryBatch if "readings" in body else Telemetry
+            )
         else:
             model = Status
         try:
@@ -65,7 +69,10 @@ class Decoder:
         self._check_echo(topic, parts, message)
         now = self._clock()
         if isinstance(message, TelemetryBatch):
-            return [self._telemetry_point(topic, device, r, now, i) for i, r in enumerate(message.readings)]
+            return [
+                self._telemetry_point(topic, device, r, now, i)
+                for i, r in enumerate(message.readings)
+            ]
         if isinstance(message, Telemetry):
             return [self._telemetry_point(topic, device, message, now, None)]
         assert isinstance(message, Status)
@@ -75,9 +82,11 @@ class Decoder:
         try:
             parts = parse_topic(topic)
         except TopicError as exc:
-            raise DecodeError("bad_topic", str(exc)) from exc
+            raise DecodeError("bad_topic", f"{topic}: {exc}") from exc
         if parts.kind not in (MessageKind.TELEMETRY, MessageKind.STATUS):
-            raise DecodeError("unsupported_kind", f"{topic}: ingest does not store {parts.kind.value}")
+            raise DecodeError(
+                "unsupported_kind", f"{topic}: ingest does not store {parts.kind.value}"
+            )
         if parts.site != self._config.site.id:
             raise DecodeError(
                 "unknown_site", f"{topic}: site {parts.site!r} is not {self._config.site.id!r}"
@@ -101,14 +110,24 @@ class Decoder:
         except ValueError as exc:
             raise DecodeError("not_json", f"{topic}: payload is not JSON: {exc}") from exc
         if not isinstance(body, dict):
-            raise DecodeError("not_object", f"{topic}: payload is a JSON {type(body).__name__}, not an object")
+            raise DecodeError(
+                "not_object", f"{topic}: payload is a JSON {type(body).__name__}, not an object"
+            )
         return body
 
     @staticmethod
-    def _check_echo(topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status) -> None:
-        for what, said, actual in (("site", message.site, parts.site), ("device", message.device, parts.device)):
+    def _check_echo(
+        topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status
+    ) -> None:
+        for what, said, actual in (
+            ("site", message.site, parts.site),
+            ("device", message.device, parts.device),
+        ):
             if said is not None and said != actual:
-                raise DecodeError("topic_mismatch", f"{topic}: payload says {what} {said!r}, topic says {actual!r}")
+                raise DecodeError(
+                    "topic_mismatch",
+                    f"{topic}: payload says {what} {said!r}, topic says {actual!r}",
+                )
 
     def _timestamp(self, topic: str, ts: float | None, now: float, where: str) -> float:
         if ts is None:
@@ -116,7 +135,8 @@ class Decoder:
         settings = self._config.ingest
         if ts > now + settings.max_clock_skew_s:
             raise DecodeError(
-                "ts_in_future", f"{topic}: {where}ts {ts} is {ts - now:.0f} s ahead of the server clock"
+                "ts_in_future",
+                f"{topic}: {where}ts {ts} is {ts - now:.0f} s ahead of the server clock",
             )
         if ts < now - settings.max_reading_age_s:
             raise DecodeError(

@@ -71,7 +71,9 @@ class InfluxClient:
         else:
             response = await self._request("GET", "/query", params=params)
         if response.status_code != 200:
-            raise SinkError(f"{self._url}/query answered {response.status_code}: {_error_text(response)}")
+            raise SinkError(
+                f"{self._url}/query answered {response.status_code}: {_error_text(response)}"
+            )
         result = response.json()["results"][0]
         if "error" in result:
             raise SinkError(f"{self._url}/query: {influxql!r}: {result['error']}")

@@ -90,7 +90,11 @@ class IngestService:
                 self.counters.mqtt_reconnects += 1
                 settings = self.config.mqtt
                 log.warning(
-                    "MQTT %s:%d: %s; reconnecting in %.1f s", settings.host, settings.port, exc, delay
+                    "MQTT %s:%d: %s; reconnecting in %.1f s",
+                    settings.host,
+                    settings.port,
+                    exc,
+                    delay,
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -98,7 +102,7 @@ class IngestService:
 
     def _mqtt_client(self) -> aiomqtt.Client:
         settings = self.config.mqtt
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s
         properties.ReceiveMaximum = settings.receive_maximum
         client = aiomqtt.Client(
@@ -165,8 +169,12 @@ class IngestService:
 
     async def _dead_letter(self, topic: str, payload: bytes, error: DecodeError) -> None:
         self.counters.dead_lettered[error.reason] += 1
-        log.warning("dead-lettered (%s) %s payload=%r", error.reason, error.detail,
-                    _shown(payload, LOGGED_PAYLOAD_CHARS))
+        log.warning(
+            "dead-lettered (%s) %s payload=%r",
+            error.reason,
+            error.detail,
+            _shown(payload, LOGGED_PAYLOAD_CHARS),
+        )
         record = {
             "v": 1,
             "reason": error.reason,

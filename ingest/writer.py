@@ -8,6 +8,7 @@ so a crash at any moment leaves every unstored message with the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,7 +116,9 @@ class BatchWriter:
                 await self._write_retrying(message.lines)
             except SinkRejectedError as exc:
                 message.lines = []
-                error = DecodeError("influx_rejected", f"{message.topic}: InfluxDB refused it: {exc.text}")
+                error = DecodeError(
+                    "influx_rejected", f"{message.topic}: InfluxDB refused it: {exc.text}"
+                )
                 await self._dead_letter(message.topic, message.payload, error)
 
     async def _write_retrying(self, lines: Sequence[str]) -> None:
@@ -131,10 +134,8 @@ class BatchWriter:
                 log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)  # backoff between attempts
                 delay = min(delay * 2, RETRY_MAX_S)
-                try:
+                with contextlib.suppress(SinkError):
                     await self._influx.ensure_database()
-                except SinkError:
-                    pass
             else:
                 self._counters.points_written += len(lines)
                 return

@@ -30,7 +30,8 @@ def _check_config(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             failed = True
             continue
-        print(f"{path}: ok: site {config.site.id!r} ({config.site.name}), {len(config.devices)} devices")
+        site = config.site
+        print(f"{path}: ok: site {site.id!r} ({site.name}), {len(config.devices)} devices")
     return 1 if failed else 0
 
 
@@ -43,7 +44,9 @@ async def _run_until_signalled(config: SiteConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     service = IngestService(config)
     await service.run(stop)
-    logging.getLogger("makerwatch").info("ingest stopped: %s", json.dumps(service.counters.snapshot()))
+    logging.getLogger("makerwatch").info(
+        "ingest stopped: %s", json.dumps(service.counters.snapshot())
+    )
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -59,19 +62,23 @@ def _up(args: argparse.Namespace) -> int:
         influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
         config = config.model_copy(
             update={
-                "mqtt": config.mqtt.model_copy(update={"host": "127.0.0.1", "port": mosquitto.port}),
+                "mqtt": config.mqtt.model_copy(
+                    update={"host": "127.0.0.1", "port": mosquitto.port}
+                ),
                 "influxdb": config.influxdb.model_copy(update={"url": influxdb.url}),
             }
         )
         site, database = config.site.id, config.influxdb.database
+        topic = f"makerspace/{site}/{config.devices[0].id}/telemetry"
+        query = "SELECT * FROM telemetry"
         print(
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
             f"  MQTT broker  {mosquitto.url}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
             f"Try:\n"
-            f"  mosquitto_pub -p {mosquitto.port} -q 1 -t makerspace/{site}/{config.devices[0].id}/telemetry"
-            f" -m '{{\"v\":1,\"seq\":1,\"power_w\":42.5}}'\n"
-            f"  influx -port {influxdb.port} -database {database} -execute 'SELECT * FROM telemetry'\n"
+            f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
+            f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'
+            f"  influx -port {influxdb.port} -database {database} -execute '{query}'\n"
             f"Stop with Ctrl-C.",
             flush=True,
         )
@@ -99,12 +106,27 @@ def _parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")
     up.add_argument("--config", required=True, type=Path, metavar="FILE")
-    up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
-                    help="folder for the daemons' configuration, data and logs (default: var)")
-    up.add_argument("--mqtt-port", type=int, default=DEFAULT_MQTT_PORT, metavar="N",
-                    help=f"MQTT port on 127.0.0.1 (default: {DEFAULT_MQTT_PORT})")
-    up.add_argument("--influx-port", type=int, default=DEFAULT_INFLUX_PORT, metavar="N",
-                    help=f"InfluxDB HTTP port on 127.0.0.1 (default: {DEFAULT_INFLUX_PORT})")
+    up.add_argument(
+        "--data",
+        type=Path,
+        default=Path("var"),
+        metavar="DIR",
+        help="folder for the daemons' configuration, data and logs (default: var)",
+    )
+    up.add_argument(
+        "--mqtt-port",
+        type=int,
+        default=DEFAULT_MQTT_PORT,
+        metavar="N",
+        help=f"MQTT port on 127.0.0.1 (default: {DEFAULT_MQTT_PORT})",
+    )
+    up.add_argument(
+        "--influx-port",
+        type=int,
+        default=DEFAULT_INFLUX_PORT,
+        metavar="N",
+        help=f"InfluxDB HTTP port on 127.0.0.1 (default: {DEFAULT_INFLUX_PORT})",
+    )
     up.set_defaults(handler=_up)
 
     schema = commands.add_parser("schema", help="print the protocol's JSON Schema")

@@ -70,11 +70,12 @@ class EmbeddedDaemon:
     def start(self) -> None:
         binary = shutil.which(self.executable) or shutil.which(self.executable, path="/usr/sbin")
         if binary is None:
-            raise StackError(
-                f"{self.executable} not found: install it with `apt-get install {self.debian_package}`"
-            )
+            install = f"apt-get install {self.debian_package}"
+            raise StackError(f"{self.executable} not found: install it with `{install}`")
         if _port_in_use(self.port):
-            raise StackError(f"{self.name}: port {self.port} on {HOST} is already in use; choose another port")
+            raise StackError(
+                f"{self.name}: port {self.port} on {HOST} is already in use; choose another port"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.data_dir / f"{self.name}.conf"
         config_path.write_text(self.config_text(), encoding="utf-8")
@@ -94,12 +95,15 @@ class EmbeddedDaemon:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise StackError(f"{self.name} exited with {self._process.returncode}:\n{self.log_tail()}")
+                raise StackError(
+                    f"{self.name} exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
             if self.is_ready():
                 return
             time.sleep(0.05)  # polling a condition, with a deadline
         self.stop()
-        raise StackError(f"{self.name} not ready on port {self.port} after {READY_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+        waited = f"after {READY_TIMEOUT_S:.0f} s"
+        raise StackError(f"{self.name} not ready on port {self.port} {waited}:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 15) -> str:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -46,7 +46,7 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 EARLIEST_VALID_TS_S = 1_577_836_800  # 2020-01-01T00:00:00Z
 
 
-class MessageKind(str, Enum):
+class MessageKind(StrEnum):
     """The last topic level of a board-to-server message."""
 
     TELEMETRY = "telemetry"
@@ -78,16 +78,16 @@ def parse_topic(topic: str) -> TopicParts:
     """Split a board topic into site, device and message kind, or raise TopicError."""
     levels = topic.split("/")
     if len(levels) != 4 or levels[0] != TOPIC_ROOT:
-        raise TopicError(f"topic {topic!r} is not {TOPIC_ROOT}/<site>/<device>/<kind>")
+        raise TopicError(f"not {TOPIC_ROOT}/<site>/<device>/<kind>")
     _, site, device, kind = levels
     for what, value in (("site", site), ("device", device)):
         if not is_slug(value):
-            raise TopicError(f"topic {topic!r}: {what} {value!r} is not a slug [a-z0-9-]{{1,32}}")
+            raise TopicError(f"{what} {value!r} is not a slug [a-z0-9-]{{1,32}}")
     try:
         message_kind = MessageKind(kind)
     except ValueError:
         known = ", ".join(k.value for k in MessageKind)
-        raise TopicError(f"topic {topic!r}: unknown message kind {kind!r} ({known})") from None
+        raise TopicError(f"unknown message kind {kind!r} ({known})") from None
     return TopicParts(site, device, message_kind)
 
 
@@ -105,9 +105,7 @@ READING_FIELDS: tuple[str, ...] = ("power_w", "current_a", "voltage_v", "energy_
 class Reading(_Payload):
     """One sample from a board. `ts` is omitted by a board without NTP time."""
 
-    ts: float | None = Field(
-        default=None, ge=EARLIEST_VALID_TS_S, description="UTC epoch seconds"
-    )
+    ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S, description="UTC epoch seconds")
     seq: int = Field(ge=0, le=2**53, description="per-boot sequence number")
     power_w: float | None = Field(default=None, ge=0, le=20_000)
     current_a: float | None = Field(default=None, ge=0, le=100)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +42,7 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message says where and why."""
 
 
-class MachineKind(str, Enum):
+class MachineKind(StrEnum):
     SOLDERING_STATION = "soldering_station"
     PRINTER_3D = "printer_3d"
     LASER_CUTTER = "laser_cutter"
@@ -257,7 +257,7 @@ def load_site_config(path: Path) -> SiteConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

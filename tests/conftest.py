@@ -1,0 +1,77 @@
+"""Fixtures: real Mosquitto and InfluxDB on free ports, and an in-process ingest service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from ingest.influx import InfluxClient
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.protocol import DEAD_LETTER_TOPIC
+from makerwatch.site_config import SiteConfig
+from tests.support import (
+    WAIT_TIMEOUT_S,
+    DeadLetters,
+    RunningIngest,
+    make_config,
+    mqtt_client,
+    start_ingest,
+)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
+    with EmbeddedMosquitto(free_port(), tmp_path_factory.mktemp("mosquitto")) as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInfluxDB]:
+    with EmbeddedInfluxDB(free_port(), tmp_path_factory.mktemp("influxdb")) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def site_config(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> SiteConfig:
+    return make_config(mosquitto.port, influxdb.url)
+
+
+@pytest.fixture
+async def ingest(site_config: SiteConfig) -> AsyncIterator[RunningIngest]:
+    running = await start_ingest(site_config)
+    yield running
+    if not running.task.done():
+        await running.shutdown()
+    running.task.result()  # an exception inside ingest fails the test
+
+
+@pytest.fixture
+async def influx(site_config: SiteConfig) -> AsyncIterator[InfluxClient]:
+    async with InfluxClient(site_config.influxdb) as client:
+        yield client
+
+
+@pytest.fixture
+async def dead_letters(mosquitto: EmbeddedMosquitto) -> AsyncIterator[DeadLetters]:
+    """Everything ingest republishes on the dead-letter topic during the test."""
+    collected = DeadLetters()
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async with mqtt_client(mosquitto.port) as client:
+            await client.subscribe(DEAD_LETTER_TOPIC, qos=1)
+            ready.set()
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                collected.records.append(json.loads(message.payload))
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), WAIT_TIMEOUT_S)
+    yield collected
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

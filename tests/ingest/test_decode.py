@@ -1,0 +1,143 @@
+"""The decoder: valid messages become exact points; each class of bad input has its reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ingest.decode import Decoder
+from ingest.errors import DecodeError
+from ingest.line_protocol import Point
+from tests.support import KAZAKH_NAME, make_config
+
+NOW_S = 1_790_000_000.0
+CONFIG = make_config(1883, "http://127.0.0.1:8086", max_payload_bytes=2048)
+SITE = CONFIG.site.id
+TOPIC = f"makerspace/{SITE}/solder-1/telemetry"
+TAGS = {"site": SITE, "device": "solder-1", "kind": "soldering_station", "name": KAZAKH_NAME}
+
+
+def decode(payload: object, topic: str = TOPIC) -> list[Point]:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return Decoder(CONFIG, clock=lambda: NOW_S).decode(topic, raw)
+
+
+def reason_of(payload: object, topic: str = TOPIC) -> str:
+    with pytest.raises(DecodeError) as caught:
+        decode(payload, topic)
+    assert caught.value.detail.startswith(topic), "the error names the topic"
+    return caught.value.reason
+
+
+def test_single_reading_becomes_one_point() -> None:
+    """Test that a reading becomes a telemetry point with tags, float fields and ms time."""
+    [point] = decode({"v": 1, "ts": NOW_S - 1.5, "seq": 3, "power_w": 12, "temp_c": 340.25})
+    assert point == Point(
+        "telemetry",
+        TAGS,
+        {"power_w": 12.0, "temp_c": 340.25, "seq": 3},
+        round((NOW_S - 1.5) * 1000),
+    )
+    assert isinstance(point.fields["power_w"], float)
+
+
+def test_reading_without_ts_is_stamped_and_flagged() -> None:
+    """Test that a board without a clock gets the server's time and a flag."""
+    [point] = decode({"v": 1, "seq": 1, "power_w": 0.5})
+    assert point.time_ms == round(NOW_S * 1000)
+    assert point.fields["ts_from_server"] is True
+
+
+def test_batch_keeps_order_and_original_timestamps() -> None:
+    """Test that a batch becomes one point per reading, oldest first, each at its own ts."""
+    readings = [{"ts": NOW_S - 60 + i, "seq": 10 + i, "power_w": float(i)} for i in range(3)]
+    points = decode({"v": 1, "site": SITE, "device": "solder-1", "readings": readings})
+    assert [p.time_ms for p in points] == [round((NOW_S - 60 + i) * 1000) for i in range(3)]
+    assert [p.fields["seq"] for p in points] == [10, 11, 12]
+
+
+def test_status_becomes_device_status_point() -> None:
+    """Test that a birth message becomes a device_status point."""
+    [point] = decode(
+        {"v": 1, "online": True, "fw": "0.1.0", "rssi_dbm": -61},
+        topic=f"makerspace/{SITE}/solder-1/status",
+    )
+    assert point.measurement == "device_status"
+    assert point.fields == {"online": True, "fw": "0.1.0", "rssi_dbm": -61}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        pytest.param(b"\xff\xfe not text", "not_utf8", id="not-utf8"),
+        pytest.param(b"power=12", "not_json", id="not-json"),
+        pytest.param(b'{"v":1,"seq":1,"power_w":NaN}', "not_json", id="nan"),
+        pytest.param(b'{"v":1,"seq":1,"power_w":Infinity}', "not_json", id="infinity"),
+        pytest.param(b'{"v":1,"seq":1,"power_w":1e999}', "schema", id="overflow-to-infinity"),
+        pytest.param([1, 2, 3], "not_object", id="array"),
+        pytest.param("just a string", "not_object", id="string"),
+        pytest.param({"v": 1, "seq": 1, "power_w": "12"}, "schema", id="number-as-string"),
+        pytest.param({"v": 1, "seq": 1, "power_w": True}, "schema", id="bool-as-number"),
+        pytest.param({"v": 1, "seq": 1.5, "power_w": 1}, "schema", id="float-seq"),
+        pytest.param({"v": 1, "power_w": 1}, "schema", id="missing-seq"),
+        pytest.param({"seq": 1, "power_w": 1}, "schema", id="missing-version"),
+        pytest.param({"v": 2, "seq": 1, "power_w": 1}, "schema", id="unknown-version"),
+        pytest.param({"v": 1, "seq": 1}, "schema", id="no-measurement"),
+        pytest.param({"v": 1, "seq": 1, "power_w": -5}, "schema", id="negative-power"),
+        pytest.param({"v": 1, "seq": 1, "temp_c": 5000}, "schema", id="temperature-out-of-range"),
+        pytest.param({"v": 1, "seq": 1, "power_w": 1, "powr_w": 2}, "schema", id="unknown-field"),
+        pytest.param({"v": 1, "readings": []}, "schema", id="empty-batch"),
+        pytest.param({"v": 1, "readings": [{"seq": 1, "power_w": 1}]}, "schema", id="batch-no-ts"),
+        pytest.param(
+            {"v": 1, "device": "solder-2", "seq": 1, "power_w": 1},
+            "topic_mismatch",
+            id="device-disagrees",
+        ),
+        pytest.param(
+            {"v": 1, "site": "almaty", "seq": 1, "power_w": 1},
+            "topic_mismatch",
+            id="site-disagrees",
+        ),
+        pytest.param(
+            {"v": 1, "ts": NOW_S + 3600, "seq": 1, "power_w": 1}, "ts_in_future", id="ts-in-future"
+        ),
+        pytest.param(
+            {"v": 1, "ts": NOW_S - 90 * 86400, "seq": 1, "power_w": 1},
+            "ts_too_old",
+            id="ts-too-old",
+        ),
+        pytest.param(
+            {"v": 1, "ts": 946684800, "seq": 1, "power_w": 1}, "schema", id="ts-from-unset-clock"
+        ),
+        pytest.param(
+            {"v": 1, "seq": 1, "power_w": 1, "pad": "x" * 4096}, "too_large", id="oversized"
+        ),
+    ],
+)
+def test_bad_payload_has_its_reason(payload: object, reason: str) -> None:
+    """Test that each class of bad payload is refused with its own reason."""
+    assert reason_of(payload) == reason
+
+
+@pytest.mark.parametrize(
+    ("topic", "reason"),
+    [
+        (f"makerspace/{SITE}/ghost/telemetry", "unknown_device"),
+        ("makerspace/almaty/solder-1/telemetry", "unknown_site"),
+        (f"makerspace/{SITE}/Solder_1/telemetry", "bad_topic"),
+        (f"makerspace/{SITE}/solder-1/telemetry/extra", "bad_topic"),
+        (f"makerspace/{SITE}/solder-1/weather", "bad_topic"),
+    ],
+)
+def test_bad_topic_has_its_reason(topic: str, reason: str) -> None:
+    """Test that unknown sites and devices and malformed topics are refused by name."""
+    assert reason_of({"v": 1, "seq": 1, "power_w": 1}, topic) == reason
+
+
+def test_schema_error_names_the_field_and_value() -> None:
+    """Test that a schema error says which field was wrong and what it held."""
+    with pytest.raises(DecodeError) as caught:
+        decode({"v": 1, "seq": 1, "power_w": "12"})
+    assert "power_w" in caught.value.detail
+    assert "'12'" in caught.value.detail

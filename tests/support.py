@@ -1,0 +1,125 @@
+"""Test helpers shared by the suites: condition waits, publishing, querying, ingest runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from ingest.influx import InfluxClient
+from ingest.service import IngestService
+from makerwatch.site_config import SiteConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT_TIMEOUT_S = 15.0
+KAZAKH_NAME = "Дәнекерлеу станциясы 1, үстел А"
+
+_unique = itertools.count(1)
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    what: str,
+    within_s: float = WAIT_TIMEOUT_S,
+) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within_s:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)  # poll interval of a condition wait
+
+
+def make_config(mqtt_port: int, influx_url: str, **ingest: Any) -> SiteConfig:
+    """A site of its own per test (unique site id and database), so tests never mix."""
+    n = next(_unique)
+    return SiteConfig.model_validate(
+        {
+            "site": {"id": f"test-{n}", "name": "Test space"},
+            "devices": [
+                {"id": "solder-1", "name": KAZAKH_NAME, "kind": "soldering_station"},
+                {"id": "printer-1", "name": 'Prusa "MK4" = #1\\b', "kind": "printer_3d"},
+            ],
+            "mqtt": {"port": mqtt_port, "client_id": f"ingest-test-{n}"},
+            "influxdb": {"url": influx_url, "database": f"test_{n}"},
+            "ingest": {"batch_max_age_s": 0.05, **ingest},
+        }
+    )
+
+
+@dataclass
+class RunningIngest:
+    service: IngestService
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, WAIT_TIMEOUT_S)
+
+
+async def start_ingest(config: SiteConfig) -> RunningIngest:
+    service = IngestService(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    subscribed = asyncio.create_task(service.subscribed.wait())
+    done, _ = await asyncio.wait(
+        {task, subscribed}, timeout=WAIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+    )
+    if subscribed not in done:
+        subscribed.cancel()
+        if task in done:
+            task.result()
+        pytest.fail("ingest did not subscribe in time")
+    return RunningIngest(service, stop, task)
+
+
+@contextlib.asynccontextmanager
+async def mqtt_client(port: int) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+        yield client
+
+
+async def publish(port: int, messages: list[tuple[str, bytes | str]]) -> None:
+    """Publish with QoS 1 from a real MQTT client, in order."""
+    async with mqtt_client(port) as client:
+        for topic, payload in messages:
+            await client.publish(topic, payload, qos=1)
+
+
+@dataclass
+class DeadLetters:
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def reasons(self) -> list[str]:
+        return [record["reason"] for record in self.records]
+
+
+async def stored(influx: InfluxClient, influxql: str) -> list[dict[str, Any]]:
+    """Rows of an InfluxQL query as dicts (time in epoch ms); [] if nothing matched."""
+    rows: list[dict[str, Any]] = []
+    for series in await influx.query(influxql):
+        tags = series.get("tags", {})
+        for values in series["values"]:
+            rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})
+    return rows
+
+
+async def count_points(
+    influx: InfluxClient, measurement: str = "telemetry", field: str = "seq"
+) -> int:
+    rows = await stored(influx, f"SELECT count({field}) FROM {measurement}")
+    return int(rows[0]["count"]) if rows else 0
