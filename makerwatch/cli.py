@@ -54,7 +54,13 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _up(args: argparse.Namespace) -> int:
+    # A SIGTERM while the daemons start unwinds like Ctrl-C, so none is left running.
+    signal.signal(signal.SIGTERM, _interrupt)
     config = load_site_config(args.config)
     data: Path = args.data
     with ExitStack() as stack:
@@ -146,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StackError) as exc:
         print(f"makerwatch: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     return code
 
 

@@ -1,4 +1,4 @@
-"""End to end: a real MQTT client -> real Mosquitto -> ingest -> real InfluxDB, read back with InfluxQL."""
+"""End to end: MQTT client -> real Mosquitto -> ingest -> real InfluxDB, read with InfluxQL."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ async def test_status_birth_and_last_will_are_stored(
     await wait_until(lambda: _has(influx, 2, "device_status", "online"), "two status points")
 
     rows = await stored(
-        influx, "SELECT online, fw, rssi_dbm, \"name\" FROM device_status ORDER BY time"
+        influx, 'SELECT online, fw, rssi_dbm, "name" FROM device_status ORDER BY time'
     )
     assert [(r["online"], r["fw"], r["rssi_dbm"]) for r in rows] == [
         (True, "0.1.0", -67),
@@ -131,7 +131,7 @@ async def test_bad_input_is_dead_lettered_and_neighbours_are_stored(
     influx: InfluxClient,
     dead_letters: DeadLetters,
 ) -> None:
-    """Test that every class of bad input is dead-lettered with its reason and no valid reading is lost."""
+    """Test that each bad input is dead-lettered with its reason and no valid reading is lost."""
     site = site_config.site.id
     topic = telemetry_topic(site_config)
     now = time.time()
