@@ -49,8 +49,22 @@ async def _run_until_signalled(config: SiteConfig) -> None:
     )
 
 
+def _with_endpoints(config: SiteConfig, mqtt: str | None, influx_url: str | None) -> SiteConfig:
+    """The config with the broker (HOST:PORT) and InfluxDB URL replaced where given."""
+    update: dict[str, object] = {}
+    if mqtt is not None:
+        host, _, port = mqtt.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--mqtt {mqtt!r}: expected HOST:PORT")
+        update["mqtt"] = config.mqtt.model_copy(update={"host": host, "port": int(port)})
+    if influx_url is not None:
+        update["influxdb"] = config.influxdb.model_copy(update={"url": influx_url})
+    return config.model_copy(update=update)
+
+
 def _ingest(args: argparse.Namespace) -> int:
-    asyncio.run(_run_until_signalled(load_site_config(args.config)))
+    config = _with_endpoints(load_site_config(args.config), args.mqtt, args.influx)
+    asyncio.run(_run_until_signalled(config))
     return 0
 
 
@@ -66,14 +80,7 @@ def _up(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         mosquitto = stack.enter_context(EmbeddedMosquitto(args.mqtt_port, data / "mosquitto"))
         influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
-        config = config.model_copy(
-            update={
-                "mqtt": config.mqtt.model_copy(
-                    update={"host": "127.0.0.1", "port": mosquitto.port}
-                ),
-                "influxdb": config.influxdb.model_copy(update={"url": influxdb.url}),
-            }
-        )
+        config = _with_endpoints(config, f"127.0.0.1:{mosquitto.port}", influxdb.url)
         site, database = config.site.id, config.influxdb.database
         topic = f"makerspace/{site}/{config.devices[0].id}/telemetry"
         query = "SELECT * FROM telemetry"
@@ -108,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="run the ingest service (MQTT -> InfluxDB)")
     ingest.add_argument("--config", required=True, type=Path, metavar="FILE")
+    ingest.add_argument("--mqtt", metavar="HOST:PORT", help="broker, instead of the config's mqtt")
+    ingest.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the config's url")
     ingest.set_defaults(handler=_ingest)
 
     up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from makerwatch.embedded import free_port
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import KAZAKH_NAME, ROOT, WAIT_TIMEOUT_S
 
 EXAMPLE = ROOT / "makerspace.example.yaml"
@@ -144,3 +145,58 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         stack = run_up(tmp_path, port, free_port())
         assert stack.process.wait(WAIT_TIMEOUT_S) == 1
     assert f"port {port} on 127.0.0.1 is already in use" in stack.text()
+
+
+def test_ingest_command_uses_endpoint_flags(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that `makerwatch ingest --mqtt --influx` uses those daemons and stops on SIGTERM."""
+    output = tmp_path / "ingest.out"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "makerwatch.cli",
+                "ingest",
+                "--config",
+                str(EXAMPLE),
+                "--mqtt",
+                f"127.0.0.1:{mosquitto.port}",
+                "--influx",
+                influxdb.url,
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "subscribed to" in output.read_text(), "ingest to subscribe")
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-p",
+                str(mosquitto.port),
+                "-q",
+                "1",
+                "-t",
+                "makerspace/aktobe/laser-1/telemetry",
+                "-m",
+                '{"v":1,"seq":9,"power_w":600}',
+            ],
+            check=True,
+        )
+        url = f"{influxdb.url}/query"
+        params = {"db": "makerwatch", "q": "SELECT power_w FROM telemetry WHERE device = 'laser-1'"}
+
+        def stored_rows() -> list[list[object]]:
+            series = httpx.get(url, params=params).json()["results"][0].get("series", [])
+            return series[0]["values"] if series else []
+
+        wait_for(lambda: bool(stored_rows()), "the laser reading in InfluxDB")
+        assert [row[1] for row in stored_rows()] == [600.0]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT_TIMEOUT_S) == 0, output.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
