@@ -1,0 +1,10 @@
+# The makerwatch command (ingest and tools) for docker-compose.yml.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml ./
+COPY makerwatch ./makerwatch
+COPY ingest ./ingest
+COPY broker ./broker
+RUN pip install --no-cache-dir . && rm -rf /root/.cache
+USER nobody
+ENTRYPOINT ["makerwatch"]
