@@ -50,9 +50,10 @@ class IngestService:
 
     @property
     def topics(self) -> list[str]:
-        site = self.config.site.id
+        # Every site, not only ours: a board flashed with a wrong site slug is
+        # dead-lettered as unknown_site instead of going unnoticed.
         kinds = (MessageKind.TELEMETRY, MessageKind.STATUS)
-        return [f"{TOPIC_ROOT}/{site}/+/{kind.value}" for kind in kinds]
+        return [f"{TOPIC_ROOT}/+/+/{kind.value}" for kind in kinds]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then write what is held, acknowledge it and return."""

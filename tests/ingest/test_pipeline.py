@@ -144,6 +144,7 @@ async def test_bad_input_is_dead_lettered_and_neighbours_are_stored(
         (topic, b'{"v":1,"power_w":1}', "schema"),
         (topic, b'{"v":1,"seq":1,"power_w":-1}', "schema"),
         (f"makerspace/{site}/ghost/telemetry", reading(1), "unknown_device"),
+        ("makerspace/no-such-site/solder-1/telemetry", reading(1), "unknown_site"),
         (
             topic,
             json.dumps({"v": 1, "device": "printer-1", "seq": 1, "power_w": 1}),
