@@ -40,28 +40,20 @@ class Stack:
         return self.output.read_text(errors="replace")
 
 
+def spawn(output: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Run `makerwatch ARGS` as a process, its output going to `output`."""
+    with output.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "makerwatch.cli", *args], stdout=sink, stderr=subprocess.STDOUT
+        )
+
+
 def run_up(tmp_path: Path, mqtt_port: int, influx_port: int) -> Stack:
     output = tmp_path / "up.out"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "makerwatch.cli",
-                "up",
-                "--config",
-                str(EXAMPLE),
-                "--data",
-                str(tmp_path / "var"),
-                "--mqtt-port",
-                str(mqtt_port),
-                "--influx-port",
-                str(influx_port),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
+    process = spawn(
+        output, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
+        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port),
+    )  # fmt: skip
     return Stack(process, output, mqtt_port, influx_port)
 
 
@@ -152,23 +144,10 @@ def test_ingest_command_uses_endpoint_flags(
 ) -> None:
     """Test that `makerwatch ingest --mqtt --influx` uses those daemons and stops on SIGTERM."""
     output = tmp_path / "ingest.out"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "makerwatch.cli",
-                "ingest",
-                "--config",
-                str(EXAMPLE),
-                "--mqtt",
-                f"127.0.0.1:{mosquitto.port}",
-                "--influx",
-                influxdb.url,
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    process = spawn(
+        output, "ingest", "--config", str(EXAMPLE),
+        "--mqtt", f"127.0.0.1:{mosquitto.port}", "--influx", influxdb.url,
+    )  # fmt: skip
     try:
         wait_for(lambda: "subscribed to" in output.read_text(), "ingest to subscribe")
         subprocess.run(
