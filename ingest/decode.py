@@ -165,6 +165,12 @@ class Decoder:
             fields["fw"] = status.fw
         if status.rssi_dbm is not None:
             fields["rssi_dbm"] = status.rssi_dbm
+        if status.sensors is not None:
+            fields["sensors"] = ",".join(status.sensors)
+        if status.free_mem_bytes is not None:
+            fields["free_mem_bytes"] = status.free_mem_bytes
+        if status.buffer_dropped is not None:
+            fields["buffer_dropped"] = status.buffer_dropped
         return Point("device_status", self._tags(device), fields, round(ts * 1000))
 
     def _tags(self, device: Device) -> dict[str, str]:

@@ -20,8 +20,15 @@ __all__ = [
     "READING_FIELDS",
     "SLUG_PATTERN",
     "TOPIC_ROOT",
+    "BoardConfig",
+    "Event",
+    "EventKind",
+    "IdentifyCommand",
+    "MachineState",
     "MessageKind",
     "Reading",
+    "RelayCommand",
+    "State",
     "Status",
     "Telemetry",
     "TelemetryBatch",
@@ -149,11 +156,83 @@ class Status(_Addressed):
     fw: str | None = Field(default=None, pattern=r"^[^\x00-\x1f\x7f]{1,64}$")
     rssi_dbm: int | None = Field(default=None, ge=-120, le=0)
     ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
+    # Birth-message diagnostics from the board.
+    sensors: list[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,16}$")]] | None = Field(
+        default=None, max_length=8
+    )
+    free_mem_bytes: int | None = Field(default=None, ge=0)
+    buffer_dropped: int | None = Field(
+        default=None, ge=0, description="readings lost to a full buffer"
+    )
+
+
+class MachineState(StrEnum):
+    OFF = "off"
+    IDLE = "idle"
+    ACTIVE = "active"
+
+
+class State(_Addressed):
+    """`.../state`: the board's view of its machine, on change, retained."""
+
+    state: MachineState
+    ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
+    seq: int | None = Field(default=None, ge=0, le=2**53)
+
+
+class EventKind(StrEnum):
+    BOOT = "boot"
+    BUTTON = "button"
+    SENSOR_FAULT = "sensor_fault"
+    SENSOR_OK = "sensor_ok"
+    RELAY = "relay"
+    CONFIG_APPLIED = "config_applied"
+    CONFIG_REJECTED = "config_rejected"
+
+
+class Event(_Addressed):
+    """`.../event`: something happened on the board."""
+
+    event: EventKind
+    detail: str | None = Field(default=None, max_length=300)
+    ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
+    relay_on: bool | None = None  # for `relay`: the relay's new position
+    reason: str | None = Field(default=None, max_length=64)  # for `relay`: why it switched
+
+
+class RelayCommand(_Payload):
+    """`.../cmd/relay` (server -> board)."""
+
+    v: Literal[1]
+    on: bool
+    reason: str = Field(default="command", max_length=64)
+
+
+class IdentifyCommand(_Payload):
+    """`.../cmd/identify` (server -> board): blink the board's LED."""
+
+    v: Literal[1]
+    seconds: int = Field(default=10, ge=1, le=300)
+
+
+class BoardConfig(_Payload):
+    """`.../config` (server -> board, retained): settings applied without a reboot."""
+
+    v: Literal[1]
+    telemetry_period_s: float | None = Field(default=None, ge=1, le=3600)
+    idle_above_w: float | None = Field(default=None, ge=0)
+    active_above_w: float | None = Field(default=None, gt=0)
+    max_on_s: int | None = Field(default=None, ge=0, description="0 = no local limit")
 
 
 _SCHEMA_MODELS: dict[str, Any] = {
     "telemetry": Telemetry | TelemetryBatch,
     "status": Status,
+    "state": State,
+    "event": Event,
+    "cmd/relay": RelayCommand,
+    "cmd/identify": IdentifyCommand,
+    "config": BoardConfig,
 }
 
 
