@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+extras=${1:-}
 packages=(mosquitto mosquitto-clients influxdb influxdb-client)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+# The tests run the firmware core under MicroPython's WebAssembly port, on Node.
+if [ -n "$extras" ] && ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -19,7 +22,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-extras=${1:-}
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # Reinstall only when the pinned dependencies change.
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extras//[^a-z]/}"
@@ -27,4 +29,13 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
   touch "$stamp"
+fi
+
+if [ -n "$extras" ]; then
+  npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+  if [ ! -f "$npm_stamp" ]; then
+    echo "setup: installing npm packages (MicroPython for the firmware tests)"
+    npm ci --no-audit --no-fund --loglevel=error
+    touch "$npm_stamp"
+  fi
 fi

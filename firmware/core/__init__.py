@@ -1,0 +1,1 @@
+# Pure logic: never imports machine, network or socket (docs/firmware.md).

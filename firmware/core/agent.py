@@ -1,0 +1,164 @@
+# The board's logic, free of hardware and network: it turns samples into
+# messages and keeps them until they are delivered.
+#
+# Every reading goes into the ring buffer first; drain() publishes what is
+# waiting (one reading alone, several as a batch, oldest first) and removes it
+# only once the broker has acknowledged it. Offline is simply "drain failed":
+# the readings stay, the oldest dropped and counted when the buffer is full.
+import json
+
+from firmware.core import config as settings_rules
+from firmware.core import encoder
+from firmware.core.ring import RingBuffer
+from firmware.core.safety import SafetyTimer
+from firmware.core.state import StateMachine
+
+FW_VERSION = "0.1.0"
+MAX_PENDING_EVENTS = 20
+
+
+class Agent:
+    def __init__(self, settings, sensors=()):
+        self.settings = settings
+        self.sensors = list(sensors)  # names reported in the birth message
+        self.machine = StateMachine(
+            settings["idle_above_w"],
+            settings["active_above_w"],
+            settings["hysteresis"],
+            int(settings["min_dwell_s"] * 1000),
+        )
+        self.readings = RingBuffer(settings["buffer_size"])
+        self.events = RingBuffer(MAX_PENDING_EVENTS)
+        self.pending_state = None  # the latest state message not yet delivered
+        self.safety = SafetyTimer(settings["max_on_s"] * 1000)
+        self.relay_on = False
+        self.seq = 0
+        self._next_telemetry_ms = None
+        self._faulty = {}  # sensor name -> reason, while it is failing
+
+    # Topics -------------------------------------------------------------
+
+    def topic(self, kind):
+        return encoder.topic(self.settings["site"], self.settings["device"], kind)
+
+    def will(self):
+        """(topic, payload, qos, retain) of the last will: offline, retained."""
+        return (self.topic("status"), encoder.status(False), 1, True)
+
+    def birth(self, rssi_dbm=None, free_mem_bytes=None, epoch_ms=None):
+        return encoder.status(
+            True,
+            fw=FW_VERSION,
+            rssi_dbm=rssi_dbm,
+            sensors=self.sensors,
+            free_mem_bytes=free_mem_bytes,
+            buffer_dropped=self.readings.dropped,
+            epoch_ms=encoder.valid_epoch_ms(epoch_ms),
+        )
+
+    # Samples ------------------------------------------------------------
+
+    def sample(self, now_ms, epoch_ms, power_w=None, temp_c=None):
+        """Take one sample; queue a reading when due or when the state changes."""
+        epoch_ms = encoder.valid_epoch_ms(epoch_ms)
+        if power_w is not None and not encoder.in_range("power_w", power_w):
+            self.sensor_failed("power", "reading %s W out of range" % power_w, epoch_ms)
+            power_w = None
+        if temp_c is not None and not encoder.in_range("temp_c", temp_c):
+            self.sensor_failed("temperature", "reading %s C out of range" % temp_c, epoch_ms)
+            temp_c = None
+        changed = self.machine.update(power_w, now_ms) if power_w is not None else None
+        if changed is not None:
+            self.pending_state = encoder.state(changed, epoch_ms, self.seq)
+        due = self._next_telemetry_ms is None or now_ms >= self._next_telemetry_ms
+        if not (due or changed):
+            return
+        self._next_telemetry_ms = now_ms + int(self.settings["telemetry_period_s"] * 1000)
+        if power_w is None and temp_c is None:
+            return  # nothing trustworthy to report; the fault events say why
+        self.readings.append(
+            {"epoch_ms": epoch_ms, "seq": self.seq, "power_w": power_w, "temp_c": temp_c}
+        )
+        self.seq += 1
+
+    def sensor_failed(self, sensor, reason, epoch_ms=None):
+        if self._faulty.get(sensor) != reason:
+            self._faulty[sensor] = reason
+            self.event("sensor_fault", "%s: %s" % (sensor, reason), epoch_ms)
+
+    def sensor_ok(self, sensor, epoch_ms=None):
+        if sensor in self._faulty:
+            del self._faulty[sensor]
+            self.event("sensor_ok", sensor, epoch_ms)
+
+    def event(self, kind, detail=None, epoch_ms=None, relay_on=None, reason=None):
+        epoch_ms = encoder.valid_epoch_ms(epoch_ms)
+        self.events.append(encoder.event(kind, detail, epoch_ms, relay_on, reason))
+
+    # Delivery -----------------------------------------------------------
+
+    def drain(self, publish):
+        """Publish everything waiting, oldest first; stop at the first OSError.
+
+        `publish(topic, payload, retain)` returns once the broker acknowledged it.
+        """
+        if self.pending_state is not None:
+            publish(self.topic("state"), self.pending_state, True)
+            self.pending_state = None
+        while len(self.events):
+            publish(self.topic("event"), self.events.peek(1)[0], False)
+            self.events.drop(1)
+        while len(self.readings):
+            waiting = self.readings.peek(self.settings["batch_size"])
+            payload = encoder.telemetry(waiting[0]) if len(waiting) == 1 else encoder.batch(waiting)
+            publish(self.topic("telemetry"), payload, False)
+            self.readings.drop(len(waiting))
+
+    # Relay and commands -------------------------------------------------
+
+    def switch_relay(self, on, reason, epoch_ms=None):
+        """Record a relay change the runtime made; report it."""
+        self.relay_on = on
+        self.event("relay", None, epoch_ms, relay_on=on, reason=reason)
+
+    def check_safety(self, now_ms):
+        """True when the relay must be switched off now (maximum on-time reached)."""
+        return self.safety.must_switch_off(self.relay_on, now_ms)
+
+    def command(self, name, payload):
+        """Decode a `cmd/<name>` message into an action for the runtime, or None.
+
+        Returns ("relay", on, reason) or ("identify", seconds).
+        """
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            self.event("config_rejected", "cmd/%s: not JSON" % name)
+            return None
+        if not isinstance(body, dict) or body.get("v") != 1:
+            self.event("config_rejected", 'cmd/%s: expected an object with "v": 1' % name)
+            return None
+        if name == "relay" and isinstance(body.get("on"), bool):
+            reason = body.get("reason", "command")
+            return ("relay", body["on"], reason if isinstance(reason, str) else "command")
+        if name == "identify":
+            seconds = body.get("seconds", 10)
+            if isinstance(seconds, int) and 1 <= seconds <= 300:
+                return ("identify", seconds)
+        self.event("config_rejected", "cmd/%s: unsupported or malformed" % name)
+        return None
+
+    def apply_config(self, payload, epoch_ms=None):
+        """Apply a retained `config` message without a reboot; report what happened."""
+        try:
+            raw = json.loads(payload)
+        except ValueError:
+            self.event("config_rejected", "config: not JSON", epoch_ms)
+            return
+        self.settings, applied, errors = settings_rules.apply_runtime(self.settings, raw)
+        self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
+        self.safety.max_on_ms = self.settings["max_on_s"] * 1000
+        if errors:
+            self.event("config_rejected", "; ".join(errors), epoch_ms)
+        if applied:
+            self.event("config_applied", ", ".join(applied), epoch_ms)

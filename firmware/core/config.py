@@ -1,0 +1,205 @@
+# Board settings: defaults, and validation that never stops the board.
+#
+# A bad value is reported (console and an `event`) and replaced by its safe
+# default, so a typo in settings.json or in a retained `config` message leaves a
+# board that still measures and reports instead of one that crash-loops.
+
+SLUG_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+KINDS = (
+    "soldering_station",
+    "printer_3d",
+    "laser_cutter",
+    "cnc_router",
+    "vinyl_cutter",
+    "sewing_machine",
+    "other",
+)
+POWER_SENSORS = ("ct", "pzem", "none")
+TEMP_SENSORS = ("ds18b20", "max6675", "max31855", "none")
+
+DEFAULTS = {
+    # Identity (written by `makerwatch firmware deploy`).
+    "site": "unconfigured",
+    "device": "unconfigured",
+    "kind": "other",
+    # Network.
+    "wifi_ssid": "",
+    "wifi_password": "",
+    "mqtt_host": "",
+    "mqtt_port": 1883,
+    "mqtt_user": "",
+    "mqtt_password": "",
+    "mqtt_keepalive_s": 30,
+    "ntp_host": "pool.ntp.org",
+    # Cadence and state.
+    "sample_period_s": 1.0,
+    "telemetry_period_s": 10.0,
+    "idle_above_w": 2.0,
+    "active_above_w": 20.0,
+    "hysteresis": 0.2,
+    "min_dwell_s": 5.0,
+    # Relay safety: switch off after this many seconds on, network or not; 0 = never.
+    "max_on_s": 0,
+    # Power sensor.
+    "power_sensor": "none",
+    "ct_pin": 34,
+    "ct_amps_per_volt": 30.0,  # SCT-013-030: 30 A gives 1 V
+    "ct_calibration": 1.0,
+    "ct_sample_rate_hz": 2000,
+    "ct_cycles": 10,
+    "ct_noise_floor_a": 0.05,
+    "mains_v": 220.0,
+    "mains_hz": 50,
+    "power_factor": 1.0,
+    "pzem_uart": 2,
+    "pzem_tx_pin": 17,
+    "pzem_rx_pin": 16,
+    # Temperature sensor.
+    "temp_sensor": "none",
+    "onewire_pin": 4,
+    "spi_sck_pin": 18,
+    "spi_miso_pin": 19,
+    "spi_cs_pin": 5,
+    # Relay, button, LED (-1 = not fitted).
+    "relay_pin": -1,
+    "relay_active_high": True,
+    "button_pin": -1,
+    "led_pin": 2,
+    # Offline buffer.
+    "buffer_size": 500,
+    "batch_size": 50,
+}
+
+# Keys a retained `config` message may change without a reboot (BoardConfig).
+RUNTIME_KEYS = ("telemetry_period_s", "idle_above_w", "active_above_w", "max_on_s")
+
+
+def _slug(value):
+    return isinstance(value, str) and 1 <= len(value) <= 32 and all(c in SLUG_CHARS for c in value)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Each rule is (check, what it wants), the second part of the error message.
+def _number(low, high):
+    return (lambda v: _is_number(v) and low <= v <= high, "a number from %s to %s" % (low, high))
+
+
+def _integer(low, high):
+    return (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+        "a whole number from %d to %d" % (low, high),
+    )
+
+
+def _one_of(choices):
+    return (lambda v: v in choices, "one of " + ", ".join(str(c) for c in choices))
+
+
+def _text(max_len):
+    return (
+        lambda v: isinstance(v, str) and len(v) <= max_len,
+        "text of at most %d characters" % max_len,
+    )
+
+
+SLUG = (_slug, "a slug of a-z, 0-9 and -, at most 32 characters")
+FLAG = (lambda v: isinstance(v, bool), "true or false")
+PIN = _integer(-1, 48)
+
+RULES = {
+    "site": SLUG,
+    "device": SLUG,
+    "kind": _one_of(KINDS),
+    "wifi_ssid": _text(32),
+    "wifi_password": _text(64),
+    "mqtt_host": _text(253),
+    "mqtt_port": _integer(1, 65535),
+    "mqtt_user": _text(64),
+    "mqtt_password": _text(128),
+    "mqtt_keepalive_s": _integer(10, 600),
+    "ntp_host": _text(253),
+    "sample_period_s": _number(0.1, 60),
+    "telemetry_period_s": _number(1, 3600),
+    "idle_above_w": _number(0, 20000),
+    "active_above_w": _number(0.1, 20000),
+    "hysteresis": _number(0, 0.9),
+    "min_dwell_s": _number(0, 600),
+    "max_on_s": _integer(0, 7 * 24 * 3600),
+    "power_sensor": _one_of(POWER_SENSORS),
+    "ct_pin": PIN,
+    "ct_amps_per_volt": _number(1, 200),
+    "ct_calibration": _number(0.5, 2.0),
+    "ct_sample_rate_hz": _integer(500, 20000),
+    "ct_cycles": _integer(1, 50),
+    "ct_noise_floor_a": _number(0, 5),
+    "mains_v": _number(90, 260),
+    "mains_hz": _one_of((50, 60)),
+    "power_factor": _number(0.1, 1.0),
+    "pzem_uart": _integer(1, 2),
+    "pzem_tx_pin": PIN,
+    "pzem_rx_pin": PIN,
+    "temp_sensor": _one_of(TEMP_SENSORS),
+    "onewire_pin": PIN,
+    "spi_sck_pin": PIN,
+    "spi_miso_pin": PIN,
+    "spi_cs_pin": PIN,
+    "relay_pin": PIN,
+    "relay_active_high": FLAG,
+    "button_pin": PIN,
+    "led_pin": PIN,
+    "buffer_size": _integer(10, 5000),
+    "batch_size": _integer(1, 200),
+}
+
+
+def _check(settings, raw, keys, errors):
+    for key in raw:
+        if key not in keys:
+            errors.append("%s: unknown setting" % key)
+    for key in keys:
+        if key not in raw:
+            continue
+        value = raw[key]
+        check, wants = RULES[key]
+        if check(value):
+            settings[key] = value
+        else:
+            errors.append("%s: must be %s (got %s)" % (key, wants, repr(value)[:40]))
+    if not settings["idle_above_w"] < settings["active_above_w"]:
+        errors.append(
+            "active_above_w: must be greater than idle_above_w (%s <= %s)"
+            % (settings["active_above_w"], settings["idle_above_w"])
+        )
+        return False
+    return True
+
+
+def validate(raw):
+    """Settings from a decoded settings.json: (settings, errors). Never raises."""
+    settings = dict(DEFAULTS)
+    errors = []
+    if not isinstance(raw, dict):
+        return settings, ["settings: expected a JSON object (got %s)" % type(raw).__name__]
+    if not _check(settings, raw, RULES, errors):
+        settings["idle_above_w"] = DEFAULTS["idle_above_w"]
+        settings["active_above_w"] = DEFAULTS["active_above_w"]
+    return settings, errors
+
+
+def apply_runtime(settings, raw):
+    """A `config` message applied to settings: (new settings, applied keys, errors).
+
+    Values that fail validation are left as they were; the rest are applied.
+    """
+    errors = []
+    if not isinstance(raw, dict) or raw.get("v") != 1:
+        return settings, [], ['config: expected a JSON object with "v": 1']
+    update = dict((k, v) for k, v in raw.items() if k != "v" and v is not None)
+    candidate = dict(settings)
+    if not _check(candidate, update, RUNTIME_KEYS, errors):
+        return settings, [], errors
+    applied = [k for k in RUNTIME_KEYS if k in update and candidate[k] == update[k]]
+    return candidate, applied, errors

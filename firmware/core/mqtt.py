@@ -1,0 +1,190 @@
+# A small MQTT 3.1.1 client for the board (docs/firmware.md, "Why this MQTT client").
+#
+# The socket is passed in (anything with sendall, recv and settimeout), so this
+# module is pure and its exact bytes are tested on a PC. Every wait has a
+# deadline, and every failure is an OSError: the runtime's one reconnect loop
+# catches it, buffers readings and tries again later. Nothing blocks forever.
+import struct
+
+CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
+SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
+EAGAIN = 11  # errno of a non-blocking read with nothing waiting, on CPython and MicroPython
+
+CONNACK_ERRORS = {
+    1: "unacceptable protocol version",
+    2: "client id rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorised",
+}
+
+
+class MQTTError(OSError):
+    """A protocol-level failure; an OSError so the one reconnect loop handles it."""
+
+
+def encode_length(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def _str(value):
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return struct.pack(">H", len(data)) + data
+
+
+def packet(first_byte, body):
+    return bytes((first_byte,)) + encode_length(len(body)) + body
+
+
+def connect_packet(client_id, keepalive_s, clean=True, will=None, user=None, password=None):
+    """CONNECT (spec 3.1). `will` is (topic, payload, qos, retain)."""
+    flags = 0x02 if clean else 0
+    payload = _str(client_id)
+    if will is not None:
+        topic, message, qos, retain = will
+        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+        payload += _str(topic) + _str(message)
+    if user:
+        flags |= 0x80
+        payload += _str(user)
+        if password:
+            flags |= 0x40
+            payload += _str(password)
+    header = _str("MQTT") + bytes((4, flags)) + struct.pack(">H", keepalive_s)
+    return packet(CONNECT, header + payload)
+
+
+def publish_packet(topic, payload, qos=0, retain=False, pid=0, dup=False):
+    first = PUBLISH | (qos << 1) | (1 if retain else 0) | (0x08 if dup else 0)
+    body = _str(topic) + (struct.pack(">H", pid) if qos else b"")
+    data = payload.encode() if isinstance(payload, str) else bytes(payload)
+    return packet(first, body + data)
+
+
+def subscribe_packet(pid, topic, qos):
+    return packet(SUBSCRIBE, struct.pack(">H", pid) + _str(topic) + bytes((qos,)))
+
+
+class MQTTClient:
+    def __init__(self, sock, client_id, keepalive_s=30, timeout_s=5.0, on_message=None):
+        self.sock = sock
+        self.client_id = client_id
+        self.keepalive_s = keepalive_s
+        self.timeout_s = timeout_s  # the longest any single wait may take
+        self.on_message = on_message  # called as on_message(topic, payload_bytes)
+        self._pid = 0
+
+    def _next_pid(self):
+        self._pid = self._pid % 65535 + 1
+        return self._pid
+
+    def _send(self, data):
+        self.sock.settimeout(self.timeout_s)
+        self.sock.sendall(data)
+
+    def _read(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise MQTTError("connection closed by broker")
+            data += chunk
+        return data
+
+    def _read_packet(self, blocking=True):
+        """(first byte, body) of the next packet, or None if none is waiting."""
+        self.sock.settimeout(self.timeout_s if blocking else 0)
+        try:
+            first = self._read(1)[0]
+        except OSError as exc:
+            if not blocking and exc.args and exc.args[0] == EAGAIN:
+                return None
+            raise
+        self.sock.settimeout(self.timeout_s)
+        length, shift = 0, 0
+        while True:
+            byte = self._read(1)[0]
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise MQTTError("malformed remaining length")
+        return first, self._read(length) if length else b""
+
+    def _handle(self, first, body):
+        """Deal with an unsolicited packet; return (type, packet id) for the caller."""
+        kind = first & 0xF0
+        if kind == PUBLISH:
+            qos = (first >> 1) & 3
+            topic_len = struct.unpack(">H", body[:2])[0]
+            topic = body[2 : 2 + topic_len].decode()
+            offset = 2 + topic_len
+            if qos:
+                pid = struct.unpack(">H", body[offset : offset + 2])[0]
+                offset += 2
+            if self.on_message is not None:
+                self.on_message(topic, body[offset:])
+            if qos == 1:
+                self._send(packet(PUBACK, struct.pack(">H", pid)))
+            return kind, None
+        if kind in (PUBACK, SUBACK):
+            return kind, struct.unpack(">H", body[:2])[0]
+        return kind, None
+
+    def _wait_for(self, wanted, pid=None):
+        """Read packets until `wanted` (with `pid`) arrives, handling others on the way."""
+        while True:
+            first, body = self._read_packet()
+            kind, got_pid = self._handle(first, body)
+            if kind == wanted and (pid is None or got_pid == pid):
+                return body
+
+    def connect(self, clean=True, will=None, user=None, password=None):
+        self._send(connect_packet(self.client_id, self.keepalive_s, clean, will, user, password))
+        first, body = self._read_packet()
+        if first != CONNACK or len(body) != 2:
+            raise MQTTError("expected CONNACK, got 0x%02x" % first)
+        if body[1]:
+            raise MQTTError(
+                "broker refused connection: " + CONNACK_ERRORS.get(body[1], "code %d" % body[1])
+            )
+        return bool(body[0] & 1)
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        """Publish; with QoS 1, return only once the broker has acknowledged it."""
+        pid = self._next_pid() if qos else 0
+        self._send(publish_packet(topic, payload, qos, retain, pid))
+        if qos == 1:
+            self._wait_for(PUBACK, pid)
+
+    def subscribe(self, topic, qos=1):
+        pid = self._next_pid()
+        self._send(subscribe_packet(pid, topic, qos))
+        body = self._wait_for(SUBACK, pid)
+        if body[2:3] == b"\x80":
+            raise MQTTError("subscription to %s refused" % topic)
+
+    def ping(self):
+        self._send(packet(PINGREQ, b""))
+        self._wait_for(PINGRESP)
+
+    def check_msg(self):
+        """Handle every packet already waiting, without blocking."""
+        while True:
+            waiting = self._read_packet(blocking=False)
+            if waiting is None:
+                return
+            self._handle(*waiting)
+
+    def disconnect(self):
+        try:
+            self._send(packet(DISCONNECT, b""))
+        finally:
+            self.sock.close()

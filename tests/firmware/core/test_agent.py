@@ -1,0 +1,146 @@
+"""The agent: cadence, state changes, offline buffering and batches, commands, config."""
+
+import json
+
+from firmware.core import config
+from firmware.core.agent import Agent
+from tests.firmware.core.expect import raises
+
+T0 = 1795770000000  # an epoch time in ms after NTP
+
+
+def make_agent(**overrides):
+    raw = {
+        "site": "aktobe",
+        "device": "solder-1",
+        "telemetry_period_s": 10,
+        "min_dwell_s": 0,
+        "idle_above_w": 2,
+        "active_above_w": 15,
+        "buffer_size": 10,
+        "batch_size": 4,
+    }
+    raw.update(overrides)
+    settings, errors = config.validate(raw)
+    assert errors == [], errors
+    return Agent(settings, sensors=["ct"])
+
+
+class Broker:
+    """Records what the agent publishes; can be told to fail like a lost connection."""
+
+    def __init__(self):
+        self.sent = []
+        self.down = False
+
+    def publish(self, topic, payload, retain):
+        if self.down:
+            raise OSError(113, "no route to host")
+        self.sent.append((topic.split("/")[-1], json.loads(payload), retain))
+
+
+def test_telemetry_follows_the_period():
+    """Test one reading per telemetry period, numbered from 0."""
+    agent, broker = make_agent(), Broker()
+    for second in range(25):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=1.0)
+        agent.drain(broker.publish)
+    telemetry = [body for kind, body, _ in broker.sent if kind == "telemetry"]
+    assert [(b["seq"], b["ts"]) for b in telemetry] == [
+        (0, 1795770000.0),
+        (1, 1795770010.0),
+        (2, 1795770020.0),
+    ]
+
+
+def test_state_change_is_reported_at_once_with_a_reading():
+    """Test that a state change publishes state (retained) and an immediate reading."""
+    agent, broker = make_agent(), Broker()
+    agent.sample(0, T0, power_w=0.0)
+    agent.drain(broker.publish)
+    broker.sent.clear()
+    agent.sample(1000, T0 + 1000, power_w=40.0)
+    agent.drain(broker.publish)
+    kinds = [(kind, retain) for kind, _, retain in broker.sent]
+    assert kinds == [("state", True), ("telemetry", False)]
+    assert broker.sent[0][1]["state"] == "active"
+    assert broker.sent[1][1]["power_w"] == 40.0
+
+
+def test_offline_readings_arrive_as_batches_in_order():
+    """Test that readings taken while offline are sent oldest first, in batches, with original times."""
+    agent, broker = make_agent(telemetry_period_s=1), Broker()
+    broker.down = True
+    for second in range(7):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=1.0)
+        raises(OSError, agent.drain, broker.publish)
+    broker.down = False
+    agent.drain(broker.publish)
+    batches = [body["readings"] for kind, body, _ in broker.sent if kind == "telemetry"]
+    assert [len(b) for b in batches] == [4, 3]
+    assert [r["seq"] for b in batches for r in b] == list(range(7))
+    assert [r["ts"] for b in batches for r in b] == [1795770000.0 + s for s in range(7)]
+
+
+def test_full_buffer_drops_oldest_and_reports_it():
+    """Test that a long outage keeps the newest readings and counts the dropped ones."""
+    agent = make_agent(telemetry_period_s=1, buffer_size=10)
+    for second in range(15):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=1.0)
+    assert agent.readings.dropped == 5
+    assert json.loads(agent.birth())["buffer_dropped"] == 5
+    assert [r["seq"] for r in agent.readings.peek(100)] == list(range(5, 15))
+
+
+def test_out_of_range_power_is_a_fault_not_a_reading():
+    """Test that an impossible value becomes a sensor_fault event, not data."""
+    agent, broker = make_agent(), Broker()
+    agent.sample(0, T0, power_w=99999.0, temp_c=25.0)
+    agent.drain(broker.publish)
+    assert ("event", "sensor_fault") in [(k, b.get("event")) for k, b, _ in broker.sent]
+    reading = next(b for k, b, _ in broker.sent if k == "telemetry")
+    assert "power_w" not in reading
+    assert reading["temp_c"] == 25.0
+
+
+def test_sensor_fault_is_reported_once_and_recovery_too():
+    """Test that a persisting fault gives one event, and recovery one more."""
+    agent, broker = make_agent(), Broker()
+    for _ in range(3):
+        agent.sensor_failed("temperature", "thermocouple open")
+    agent.sensor_ok("temperature")
+    agent.drain(broker.publish)
+    assert [b["event"] for _, b, _ in broker.sent] == ["sensor_fault", "sensor_ok"]
+
+
+def test_runtime_config_is_applied_and_reported():
+    """Test that a config message changes thresholds without a reboot, and bad keys are reported."""
+    agent, broker = make_agent(), Broker()
+    agent.apply_config(b'{"v":1,"idle_above_w":5,"active_above_w":50,"max_on_s":"soon"}')
+    agent.drain(broker.publish)
+    assert agent.machine.active_above_w == 50
+    events = {b["event"]: b["detail"] for _, b, _ in broker.sent}
+    assert events["config_applied"] == "idle_above_w, active_above_w"
+    assert events["config_rejected"].startswith("max_on_s:")
+
+
+def test_commands_are_decoded():
+    """Test relay and identify commands, and that a malformed one is reported."""
+    agent, broker = make_agent(), Broker()
+    assert agent.command("relay", b'{"v":1,"on":false,"reason":"left_on"}') == (
+        "relay",
+        False,
+        "left_on",
+    )
+    assert agent.command("identify", b'{"v":1,"seconds":5}') == ("identify", 5)
+    assert agent.command("relay", b"off") is None
+    agent.drain(broker.publish)
+    assert broker.sent[0][1]["event"] == "config_rejected"
+
+
+def test_safety_timer_trips_while_offline():
+    """Test that the relay is switched off after max_on_s with no broker at all."""
+    agent = make_agent(max_on_s=60)
+    agent.switch_relay(True, "button")
+    assert not agent.check_safety(0)
+    assert agent.check_safety(60000)

@@ -1,0 +1,112 @@
+"""The board's MQTT client: exact bytes on a scripted socket, deadlines, errors as OSError."""
+
+from firmware.core import mqtt
+from tests.firmware.core.expect import raises
+
+
+class ScriptedSocket:
+    """A socket whose incoming bytes are scripted; it records what is sent."""
+
+    def __init__(self, incoming=b""):
+        self.incoming = bytearray(incoming)
+        self.sent = bytearray()
+        self.timeout = None
+        self.closed = False
+
+    def settimeout(self, seconds):
+        self.timeout = seconds
+
+    def sendall(self, data):
+        self.sent += data
+
+    def recv(self, n):
+        if not self.incoming:
+            raise OSError(11 if self.timeout == 0 else 110)  # EAGAIN / ETIMEDOUT
+        chunk = bytes(self.incoming[:n])
+        self.incoming = self.incoming[n:]
+        return chunk
+
+    def close(self):
+        self.closed = True
+
+
+def test_remaining_length_matches_the_spec_table():
+    """Test the variable-length encoding against MQTT 3.1.1 table 2.4."""
+    assert mqtt.encode_length(0) == b"\x00"
+    assert mqtt.encode_length(127) == b"\x7f"
+    assert mqtt.encode_length(128) == b"\x80\x01"
+    assert mqtt.encode_length(16383) == b"\xff\x7f"
+    assert mqtt.encode_length(16384) == b"\x80\x80\x01"
+
+
+def test_connect_bytes_with_will_and_credentials():
+    """Test the exact CONNECT packet: flags, keepalive, will and credentials."""
+    sock = ScriptedSocket(b"\x20\x02\x00\x00")
+    client = mqtt.MQTTClient(sock, "b1", keepalive_s=30)
+    client.connect(will=("t", "x", 1, True), user="u", password="p")
+    expected_body = (
+        b"\x00\x04MQTT\x04"
+        + bytes((0x02 | 0x04 | 0x08 | 0x20 | 0x80 | 0x40,))
+        + b"\x00\x1e"
+        + b"\x00\x02b1"
+        + b"\x00\x01t"
+        + b"\x00\x01x"
+        + b"\x00\x01u"
+        + b"\x00\x01p"
+    )
+    assert bytes(sock.sent) == b"\x10" + bytes((len(expected_body),)) + expected_body
+
+
+def test_refused_connection_names_the_reason():
+    """Test that a CONNACK refusal becomes an OSError saying why."""
+    client = mqtt.MQTTClient(ScriptedSocket(b"\x20\x02\x00\x05"), "b1")
+    error = raises(OSError, client.connect)
+    assert "not authorised" in str(error)
+
+
+def test_qos1_publish_returns_after_its_puback():
+    """Test that publish sends QoS 1 bytes and returns once the matching PUBACK arrives."""
+    sock = ScriptedSocket(b"\x40\x02\x00\x01")
+    mqtt.MQTTClient(sock, "b1").publish("a/b", "hi", qos=1, retain=True)
+    assert bytes(sock.sent) == b"\x33\x09\x00\x03a/b\x00\x01hi"
+
+
+def test_missing_puback_is_an_error_not_a_hang():
+    """Test that a broker that never acknowledges raises instead of blocking forever."""
+    client = mqtt.MQTTClient(ScriptedSocket(), "b1", timeout_s=0.01)
+    raises(OSError, client.publish, "a", "x", 1)
+
+
+def test_incoming_message_is_delivered_and_acknowledged():
+    """Test that a QoS 1 message from the broker reaches the callback and gets a PUBACK."""
+    received = []
+    sock = ScriptedSocket(b"\x32\x0a\x00\x03c/r\x00\x07" + b"off")
+    client = mqtt.MQTTClient(sock, "b1", on_message=lambda t, p: received.append((t, p)))
+    client.check_msg()
+    assert received == [("c/r", b"off")]
+    assert bytes(sock.sent) == b"\x40\x02\x00\x07"
+
+
+def test_check_msg_returns_at_once_when_nothing_waits():
+    """Test that polling with nothing waiting neither blocks nor raises."""
+    client = mqtt.MQTTClient(ScriptedSocket(), "b1")
+    client.check_msg()
+
+
+def test_closed_connection_is_an_error():
+    """Test that the broker closing the socket surfaces as OSError."""
+
+    class Closed(ScriptedSocket):
+        def recv(self, n):
+            return b""
+
+    raises(OSError, mqtt.MQTTClient(Closed(), "b1").ping)
+
+
+def test_subscribe_waits_for_suback_and_detects_refusal():
+    """Test SUBSCRIBE bytes and that a 0x80 return code is an error."""
+    sock = ScriptedSocket(b"\x90\x03\x00\x01\x01")
+    mqtt.MQTTClient(sock, "b1").subscribe("x/cmd/#", qos=1)
+    assert bytes(sock.sent) == b"\x82\x0c\x00\x01\x00\x07x/cmd/#\x01"
+    refused = mqtt.MQTTClient(ScriptedSocket(b"\x90\x03\x00\x01\x80"), "b1")
+    raises(OSError, refused.subscribe, "x", 1)
