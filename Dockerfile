@@ -5,6 +5,7 @@ COPY pyproject.toml ./
 COPY makerwatch ./makerwatch
 COPY ingest ./ingest
 COPY broker ./broker
+COPY firmware ./firmware
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 USER nobody
 ENTRYPOINT ["makerwatch"]

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import json
 import logging
+import shlex
 import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
+from makerwatch.firmware_deploy import DeployError
 from makerwatch.protocol import json_schema
 from makerwatch.site_config import ConfigError, SiteConfig, load_site_config
 
@@ -99,6 +101,22 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _firmware_deploy(args: argparse.Namespace) -> int:
+    from makerwatch import firmware_deploy
+
+    config = load_site_config(args.config)
+    secrets = firmware_deploy.load_secrets(args.secrets)
+    command = firmware_deploy.deploy(
+        config, args.device, secrets, args.port, args.build, dry_run=args.dry_run
+    )
+    print(f"built {args.device!r} for site {config.site.id!r} in {args.build}")
+    if args.dry_run:
+        print("would run: " + " ".join(shlex.quote(part) for part in command))
+    else:
+        print(f"copied to the board on {args.port}; it is restarting")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
     return 0
@@ -144,6 +162,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(handler=_up)
 
+    firmware = commands.add_parser("firmware", help="board firmware tools")
+    firmware_commands = firmware.add_subparsers(dest="firmware_command", required=True)
+    deploy = firmware_commands.add_parser(
+        "deploy", help="compile the firmware with mpy-cross and copy it to a board with mpremote"
+    )
+    deploy.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyUSB0")
+    deploy.add_argument("--device", required=True, help="the device id in the site file")
+    deploy.add_argument("--config", required=True, type=Path, metavar="FILE")
+    deploy.add_argument(
+        "--secrets",
+        type=Path,
+        default=Path("board-secrets.yaml"),
+        metavar="FILE",
+        help="Wi-Fi and broker settings (default: board-secrets.yaml)",
+    )
+    deploy.add_argument(
+        "--build",
+        type=Path,
+        default=Path("var/firmware-build"),
+        metavar="DIR",
+        help="where the compiled files go (default: var/firmware-build)",
+    )
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="build, print the mpremote command, copy nothing"
+    )
+    deploy.set_defaults(handler=_firmware_deploy)
+
     schema = commands.add_parser("schema", help="print the protocol's JSON Schema")
     schema.set_defaults(handler=_schema)
     return parser
@@ -158,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         code: int = args.handler(args)
-    except (ConfigError, StackError) as exc:
+    except (ConfigError, StackError, DeployError) as exc:
         print(f"makerwatch: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from firmware.core import config as board_rules
 from makerwatch.protocol import SLUG_PATTERN
 
 __all__ = [
@@ -96,12 +97,33 @@ class Thresholds(_Section):
         return self
 
 
+# Board settings that belong to the site file; the rest come from the device entry
+# itself or from the local secrets file (`makerwatch firmware deploy`).
+_NOT_WIRING = {"site", "device", "kind", "telemetry_period_s", "idle_above_w", "active_above_w",
+               "wifi_ssid", "wifi_password", "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_password"}  # fmt: skip
+
+
+def _check_board(board: dict[str, Any]) -> dict[str, Any]:
+    """The board's wiring and tuning, checked by the firmware's own rules."""
+    misplaced = sorted(set(board) & _NOT_WIRING)
+    if misplaced:
+        raise ValueError(
+            f"{', '.join(misplaced)} cannot be set here (identity, thresholds and secrets live elsewhere)"
+        )
+    _, errors = board_rules.validate(board)
+    if errors:
+        raise ValueError("; ".join(errors))
+    return board
+
+
 class Device(_Section):
     id: Slug
     name: DisplayName
     kind: MachineKind
     thresholds: Thresholds | None = None
     telemetry_period_s: float = Field(default=10.0, ge=1, le=3600)
+    # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
+    board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
 
     @property
     def effective_thresholds(self) -> Thresholds:

@@ -59,6 +59,7 @@ DEFAULTS = {
     "onewire_pin": 4,
     "spi_sck_pin": 18,
     "spi_miso_pin": 19,
+    "spi_mosi_pin": 23,
     "spi_cs_pin": 5,
     # Relay, button, LED (-1 = not fitted).
     "relay_pin": -1,
@@ -145,6 +146,7 @@ RULES = {
     "onewire_pin": PIN,
     "spi_sck_pin": PIN,
     "spi_miso_pin": PIN,
+    "spi_mosi_pin": PIN,
     "spi_cs_pin": PIN,
     "relay_pin": PIN,
     "relay_active_high": FLAG,

@@ -1,0 +1,263 @@
+# The board's main loop: settings -> drivers -> agent -> MQTT (docs/firmware.md).
+#
+# One loop, one place for failures: every network problem is an OSError caught
+# in _network_step, after which the board keeps sampling into its buffer and
+# reconnects with jittered backoff. The watchdog resets a board that hangs anyway.
+import gc
+import json
+import random
+import socket
+
+import machine
+import network
+import ntptime
+
+from firmware.core import config as settings_rules
+from firmware.core.agent import FW_VERSION, Agent
+from firmware.core.backoff import Backoff
+from firmware.core.faults import SensorFault
+from firmware.ticks import Monotonic, epoch_ms, sleep_ms
+
+SETTINGS_PATH = "settings.json"
+WATCHDOG_MS = 30000
+NTP_RETRY_MS = 3600000
+SOCKET_TIMEOUT_S = 5
+
+
+def log(message):
+    print("makerwatch: " + message)
+
+
+def load_settings(path=SETTINGS_PATH):
+    """Settings and the problems found in them; bad or missing values fall back to defaults."""
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except OSError:
+        return settings_rules.validate({})[0], [path + ": missing; running on defaults"]
+    except ValueError as exc:
+        return settings_rules.validate({})[0], [
+            path + ": not valid JSON (%s); running on defaults" % exc
+        ]
+    return settings_rules.validate(raw)
+
+
+def make_sensors(settings):
+    """(power sensor or None, temperature sensor or None) from the settings."""
+    power = temperature = None
+    if settings["power_sensor"] == "ct":
+        from firmware.drivers.ct_clamp import CTClamp
+
+        power = CTClamp(settings)
+    elif settings["power_sensor"] == "pzem":
+        from firmware.drivers.pzem_uart import PZEM
+
+        power = PZEM(settings)
+    if settings["temp_sensor"] == "ds18b20":
+        from firmware.drivers.ds18b20 import DS18B20
+
+        temperature = DS18B20(settings)
+    elif settings["temp_sensor"] in ("max6675", "max31855"):
+        from firmware.drivers.thermocouple import Thermocouple
+
+        temperature = Thermocouple(settings)
+    return power, temperature
+
+
+class Board:
+    def __init__(self, settings, problems=()):
+        from firmware.drivers.pins import Button, Output
+
+        self.settings = settings
+        self.power, self.temperature = make_sensors(settings)
+        names = [s.name for s in (self.power, self.temperature) if s is not None]
+        self.agent = Agent(settings, names)
+        for problem in problems:
+            log("settings: " + problem)
+            self.agent.event("config_rejected", problem)
+        self.agent.event("boot", "firmware " + FW_VERSION)
+        self.relay = (
+            Output(settings["relay_pin"], settings["relay_active_high"])
+            if settings["relay_pin"] >= 0
+            else None
+        )
+        self.led = Output(settings["led_pin"]) if settings["led_pin"] >= 0 else None
+        self.button = Button(settings["button_pin"]) if settings["button_pin"] >= 0 else None
+        self.clock = Monotonic()
+        self.wdt = machine.WDT(timeout=WATCHDOG_MS)
+        self.wlan = network.WLAN(network.STA_IF)
+        self.client = None
+        self.backoff = Backoff(random.random)
+        self._next_connect_ms = 0
+        self._next_ntp_ms = 0
+        self._next_sample_ms = 0
+        self._last_traffic_ms = 0
+        self._identify_until_ms = 0
+
+    # Network ------------------------------------------------------------
+
+    def _wifi_ready(self, now):
+        if self.wlan.isconnected():
+            return True
+        if now >= self._next_connect_ms:
+            self.wlan.active(True)
+            self.wlan.connect(self.settings["wifi_ssid"], self.settings["wifi_password"])
+            self._next_connect_ms = now + self.backoff.next_ms()
+        return False
+
+    def _sync_time(self, now):
+        if now < self._next_ntp_ms:
+            return
+        self._next_ntp_ms = now + NTP_RETRY_MS
+        try:
+            ntptime.host = self.settings["ntp_host"]
+            ntptime.settime()
+        except (OSError, OverflowError) as exc:
+            log("NTP failed (%s); readings go without ts until it works" % exc)
+            self._next_ntp_ms = now + 60000
+
+    def _connect(self, now):
+        from firmware.core.mqtt import MQTTClient
+
+        s = self.settings
+        address = socket.getaddrinfo(s["mqtt_host"], s["mqtt_port"])[0][-1]
+        sock = socket.socket()
+        try:
+            sock.settimeout(SOCKET_TIMEOUT_S)
+            sock.connect(address)
+            client = MQTTClient(
+                sock, "mw-" + s["device"], s["mqtt_keepalive_s"], SOCKET_TIMEOUT_S, self._on_message
+            )
+            client.connect(
+                will=self.agent.will(),
+                user=s["mqtt_user"] or None,
+                password=s["mqtt_password"] or None,
+            )
+            rssi = self.wlan.status("rssi") if self.wlan.isconnected() else None
+            mem = gc.mem_free() if hasattr(gc, "mem_free") else None
+            client.publish(
+                self.agent.topic("status"), self.agent.birth(rssi, mem, epoch_ms()), 1, True
+            )
+            client.subscribe(self.agent.topic("cmd/#"), 1)
+            client.subscribe(self.agent.topic("config"), 1)
+        except OSError:
+            sock.close()
+            raise
+        self.client = client
+        self._last_traffic_ms = now
+        self.backoff.reset()
+        log("connected to %s:%d" % (s["mqtt_host"], s["mqtt_port"]))
+
+    def _publish(self, topic, payload, retain):
+        self.client.publish(topic, payload, 1, retain)
+        self._last_traffic_ms = self.clock.now_ms()
+
+    def _network_step(self, now):
+        if not self._wifi_ready(now):
+            return
+        self._sync_time(now)
+        try:
+            if self.client is None:
+                if now < self._next_connect_ms:
+                    return
+                self._connect(now)
+            self.client.check_msg()
+            self.agent.drain(self._publish)
+            if now - self._last_traffic_ms > self.settings["mqtt_keepalive_s"] * 500:
+                self.client.ping()
+                self._last_traffic_ms = now
+        except OSError as exc:
+            self._drop_connection(now, exc)
+
+    def _drop_connection(self, now, reason):
+        if self.client is not None:
+            log("connection lost (%s); buffering %d readings" % (reason, len(self.agent.readings)))
+            try:
+                self.client.sock.close()
+            except OSError:
+                pass
+        self.client = None
+        self._next_connect_ms = now + self.backoff.next_ms()
+
+    def _on_message(self, topic, payload):
+        kind = topic.split("/", 3)[3]  # makerspace/site/device/<kind>
+        if kind == "config":
+            self.agent.apply_config(payload, epoch_ms())
+            return
+        action = self.agent.command(kind[4:], payload) if kind.startswith("cmd/") else None
+        if action is None:
+            return
+        if action[0] == "relay":
+            self._switch_relay(action[1], action[2])
+        elif action[0] == "identify":
+            self._identify_until_ms = self.clock.now_ms() + action[1] * 1000
+
+    # Machine ------------------------------------------------------------
+
+    def _switch_relay(self, on, reason):
+        if self.relay is None:
+            self.agent.event("relay", "no relay fitted", epoch_ms(), relay_on=False, reason=reason)
+            return
+        self.relay.set(on)
+        self.agent.switch_relay(on, reason, epoch_ms())
+
+    def _read(self, sensor, method, name):
+        if sensor is None:
+            return None
+        try:
+            value = getattr(sensor, method)()
+        except SensorFault as exc:
+            self.agent.sensor_failed(name, exc.reason, epoch_ms())
+            return None
+        except OSError as exc:  # a bus error from the driver
+            self.agent.sensor_failed(name, "bus error %s" % exc, epoch_ms())
+            return None
+        if value is not None:
+            self.agent.sensor_ok(name, epoch_ms())
+        return value
+
+    def _sample(self, now):
+        reading = self._read(self.power, "read", "power") or {}
+        temp_c = self._read(self.temperature, "read_c", "temperature")
+        self.agent.sample(now, epoch_ms(), reading.get("power_w"), temp_c)
+
+    def _local_step(self, now):
+        if self.button is not None and self.button.pressed():
+            self.agent.event("button", None, epoch_ms())
+            if self.relay is not None:
+                self._switch_relay(not self.relay.is_on, "button")
+        if self.agent.check_safety(now):
+            log("relay on for max_on_s: switching off")
+            self._switch_relay(False, "safety_timer")
+        if self.led is not None:
+            blinking = now < self._identify_until_ms
+            self.led.set(
+                (blinking and (now // 250) % 2 == 0) or (not blinking and self.client is not None)
+            )
+
+    # Loop ---------------------------------------------------------------
+
+    def step(self):
+        """One pass of the main loop; returns how long to sleep, in ms."""
+        self.wdt.feed()
+        now = self.clock.now_ms()
+        if now >= self._next_sample_ms:
+            self._next_sample_ms = now + int(self.settings["sample_period_s"] * 1000)
+            self._sample(now)
+        self._local_step(now)
+        self._network_step(now)
+        return max(0, min(100, self._next_sample_ms - self.clock.now_ms()))
+
+    def run(self, should_stop=lambda: False):
+        while not should_stop():
+            sleep_ms(self.step())
+        if self.client is not None:  # a deliberate stop (host runs): leave cleanly
+            try:
+                self.client.disconnect()
+            except OSError:
+                pass
+
+
+def run():
+    settings, problems = load_settings()
+    Board(settings, problems).run()

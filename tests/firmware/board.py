@@ -1,0 +1,151 @@
+"""Running the real firmware main loop on the host, and recording what it publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel
+
+from makerwatch.protocol import Event, State, Status, Telemetry, TelemetryBatch
+from tests.firmware import hardware
+
+MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event}
+
+
+def board_settings(site: str, mqtt_port: int, **overrides: Any) -> dict[str, Any]:
+    """settings.json for a soldering station with a CT clamp, a MAX6675 and a relay."""
+    settings = {
+        "site": site,
+        "device": "solder-1",
+        "kind": "soldering_station",
+        "wifi_ssid": "makerspace",
+        "wifi_password": "secret",
+        "mqtt_host": "127.0.0.1",
+        "mqtt_port": mqtt_port,
+        "sample_period_s": 0.25,
+        "telemetry_period_s": 1,
+        "min_dwell_s": 0,
+        "idle_above_w": 2,
+        "active_above_w": 15,
+        "power_sensor": "ct",
+        "temp_sensor": "max6675",
+        "relay_pin": 26,
+        "button_pin": 27,
+        "led_pin": 2,
+    }
+    settings.update(overrides)
+    return settings
+
+
+@dataclass
+class RunningBoard:
+    board: Any
+    runtime: ModuleType
+    signals: hardware.Signals
+    stop: threading.Event
+    thread: threading.Thread
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the board's loop did not stop"
+
+
+@contextlib.contextmanager
+def running_board(
+    settings: dict[str, Any], tmp_path: Any, raw_settings: str | None = None
+) -> Iterator[RunningBoard]:
+    """The firmware's own Board, loaded from a settings.json like on the ESP32, in a thread."""
+    signals = hardware.install()
+    runtime = importlib.reload(importlib.import_module("firmware.runtime"))
+    path = tmp_path / "settings.json"
+    path.write_text(
+        raw_settings if raw_settings is not None else json.dumps(settings), encoding="utf-8"
+    )
+    board = runtime.Board(*runtime.load_settings(str(path)))
+    stop = threading.Event()
+    thread = threading.Thread(target=board.run, args=(stop.is_set,), name="board", daemon=True)
+    running = RunningBoard(board, runtime, signals, stop, thread)
+    thread.start()
+    try:
+        yield running
+    finally:
+        if thread.is_alive():
+            running.shutdown()
+
+
+@dataclass
+class Recorder:
+    """Every message published under a site, in order, each validated by the server's models."""
+
+    messages: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [body for topic, body, _ in self.messages if topic.split("/", 3)[3] == kind]
+
+    def readings(self) -> list[dict[str, Any]]:
+        """Telemetry readings in the order received, single and batched alike."""
+        out: list[dict[str, Any]] = []
+        for body in self.of("telemetry"):
+            out.extend(body.get("readings", [body]))
+        return out
+
+    def take(self, topic: str, payload: bytes, retain: bool) -> None:
+        kind = topic.split("/", 3)[3]
+        body = json.loads(payload)
+        model: type[BaseModel] | None = MODELS.get(kind)
+        if kind == "telemetry":
+            model = TelemetryBatch if "readings" in body else Telemetry
+        try:
+            if model is not None:
+                model.model_validate_json(payload)
+        except ValueError as exc:
+            self.invalid.append(f"{topic}: {exc}")
+        self.messages.append((topic, body, retain))
+
+
+@contextlib.asynccontextmanager
+async def recording(port: int, site: str, client_id: str) -> AsyncIterator[Recorder]:
+    """Record from a persistent session that reconnects, so a broker restart loses nothing."""
+    recorder = Recorder()
+    subscribed = asyncio.Event()
+
+    async def listen() -> None:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 3600
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    "127.0.0.1", port, identifier=client_id, protocol=aiomqtt.ProtocolVersion.V5,
+                    clean_start=False, properties=properties,
+                ) as client:  # fmt: skip
+                    await client.subscribe(f"makerspace/{site}/+/+", qos=1)
+                    await client.subscribe(f"makerspace/{site}/+/cmd/+", qos=1)
+                    subscribed.set()
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        if message.payload:
+                            recorder.take(message.topic.value, message.payload, message.retain)
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)  # broker away: try again
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(subscribed.wait(), 15)
+    try:
+        yield recorder
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,192 @@
+"""The whole firmware main loop on the host: real Mosquitto, real ingest, real InfluxDB.
+
+Only `machine`, `network`, `ntptime` and the sensor signals are stand-ins.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ingest.influx import InfluxClient
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.site_config import SiteConfig
+from tests.firmware.board import board_settings, recording, running_board
+from tests.support import make_config, publish, start_ingest, stored, wait_until
+
+
+@dataclass
+class Site:
+    """A broker of its own (boards leave retained messages behind), ingest and InfluxDB."""
+
+    config: SiteConfig
+    mosquitto: EmbeddedMosquitto
+    influx: InfluxClient
+
+    @property
+    def id(self) -> str:
+        return self.config.site.id
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[EmbeddedMosquitto]:
+    """A broker this test may stop and start again (persistence on)."""
+    with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as daemon:
+        yield daemon
+
+
+@pytest.fixture
+async def site(own_mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> AsyncIterator[Site]:
+    config = make_config(own_mosquitto.port, influxdb.url)
+    ingest = await start_ingest(config)
+    async with InfluxClient(config.influxdb) as influx:
+        yield Site(config, own_mosquitto, influx)
+    await ingest.shutdown()
+
+
+async def test_board_readings_land_in_influxdb(tmp_path: Path, site: Site) -> None:
+    """Test that the board's readings, state and birth reach InfluxDB, all valid protocol."""
+    async with recording(site.mosquitto.port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, site.mosquitto.port), tmp_path) as run:
+            run.signals.current_a = 0.2  # 44 W at 220 V: soldering
+            run.signals.thermocouple_c = 350.0
+            await wait_until(lambda: len(recorder.readings()) >= 3, "three readings from the board")
+            await wait_until(lambda: recorder.of("state"), "a state message")
+        sent = len(recorder.readings())
+        await wait_until(lambda: _count(site.influx, sent), "every reading stored")
+    rows = await stored(site.influx, "SELECT power_w, temp_c, seq FROM telemetry ORDER BY time")
+    assert recorder.invalid == []
+    assert [r["seq"] for r in rows] == list(range(sent))
+    assert all(abs(r["power_w"] - 44.0) / 44.0 < 0.03 for r in rows[1:]), rows
+    assert all(r["temp_c"] == 350.0 for r in rows)
+    assert recorder.of("state")[-1]["state"] == "active"
+    birth = recorder.of("status")[0]
+    assert (birth["online"], birth["sensors"], birth["rssi_dbm"]) == (True, ["ct", "max6675"], -58)
+    assert run.signals.watchdog_feeds > 0
+
+
+async def test_relay_command_switches_the_relay_and_is_confirmed(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that cmd/relay reaches the relay pin and the board confirms it in an event."""
+    topic = f"makerspace/{site.id}/solder-1/cmd/relay"
+    port = site.mosquitto.port
+    async with recording(port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, port), tmp_path) as run:
+            await wait_until(lambda: recorder.of("status"), "the birth message")
+            await publish(port, [(topic, '{"v":1,"on":true}')])
+            await wait_until(lambda: run.signals.pins.get(26) == 1, "relay pin high")
+            await publish(port, [(topic, '{"v":1,"on":false,"reason":"left_on"}')])
+            await wait_until(lambda: run.signals.pins.get(26) == 0, "relay pin low")
+            await wait_until(
+                lambda: len([e for e in recorder.of("event") if e["event"] == "relay"]) == 2,
+                "relay events",
+            )
+    relay_events = [e for e in recorder.of("event") if e["event"] == "relay"]
+    assert [(e["relay_on"], e["reason"]) for e in relay_events] == [
+        (True, "command"),
+        (False, "left_on"),
+    ]
+    assert recorder.invalid == []
+
+
+async def test_retained_config_is_applied_without_reboot(tmp_path: Path, site: Site) -> None:
+    """Test that a retained config message changes thresholds live and is reported."""
+    port = site.mosquitto.port
+    async with recording(port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, port), tmp_path) as run:
+            run.signals.current_a = 0.2  # 44 W: active with the default 15 W threshold
+            await wait_until(
+                lambda: [s["state"] for s in recorder.of("state")] == ["active"], "active"
+            )
+            config = json.dumps({"v": 1, "active_above_w": 100, "telemetry_period_s": "often"})
+            await publish(port, [(f"makerspace/{site.id}/solder-1/config", config)])
+            await wait_until(
+                lambda: "idle" in [s["state"] for s in recorder.of("state")], "idle at 44 W"
+            )
+    events = {e["event"]: e.get("detail", "") for e in recorder.of("event")}
+    assert events["config_applied"] == "active_above_w"
+    assert events["config_rejected"].startswith("telemetry_period_s: must be a number")
+
+
+async def test_bad_settings_are_reported_and_the_board_runs_on_defaults(
+    tmp_path: Path, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that bad settings.json values print a message, publish an event and fall back to defaults."""
+    port = site.mosquitto.port
+    settings = board_settings(site.id, port, temp_sensor="thermometer", telemetry_period_s=0)
+    async with recording(port, site.id, "recorder") as recorder:
+        with running_board(settings, tmp_path) as run:
+            run.signals.current_a = 0.1
+            await wait_until(lambda: recorder.readings(), "a reading on default settings")
+            await wait_until(lambda: len(_rejections(recorder.of("event"))) == 2, "two rejections")
+    console = capsys.readouterr().out
+    assert (
+        "makerwatch: settings: temp_sensor: must be one of ds18b20, max6675, max31855, none (got 'thermometer')"
+        in console
+    )
+    assert (
+        "makerwatch: settings: telemetry_period_s: must be a number from 1 to 3600 (got 0)"
+        in console
+    )
+    assert sorted(d.split(":")[0] for d in _rejections(recorder.of("event"))) == [
+        "telemetry_period_s",
+        "temp_sensor",
+    ]
+    assert "temp_c" not in recorder.readings()[0], "no temperature sensor on the default"
+
+
+async def test_unreadable_settings_file_runs_on_defaults(tmp_path: Path) -> None:
+    """Test that a settings.json that is not JSON gives a clear message and a running board."""
+    with running_board({}, tmp_path, raw_settings="{ wifi: oops") as run:
+        await wait_until(lambda: run.signals.watchdog_feeds > 3, "the loop running")
+        assert run.board.settings["device"] == "unconfigured"
+    assert "settings.json: not valid JSON" in "\n".join(run.board.agent.events.peek(20))
+
+
+async def test_broker_outage_loses_no_reading(tmp_path: Path, site: Site) -> None:
+    """Test that readings taken while Mosquitto is down arrive once, in order, with their own times."""
+    broker = site.mosquitto
+    async with recording(broker.port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, broker.port), tmp_path) as run:
+            run.signals.current_a = 0.1  # 22 W, well clear of the clamp's 0.05 A noise floor
+            await wait_until(lambda: len(recorder.readings()) >= 2, "readings before the outage")
+            broker.stop()
+            stopped_at = time.time()
+            await wait_until(
+                lambda: len(run.board.agent.readings) >= 3, "readings buffered during the outage"
+            )
+            restarted_at = time.time()
+            broker.start()
+            await wait_until(
+                lambda: len(run.board.agent.readings) == 0, "the buffer delivered", within_s=40
+            )
+            last_seq = max(r["seq"] for r in recorder.readings())
+        await wait_until(
+            lambda: _count(site.influx, last_seq + 1), "every reading in InfluxDB", within_s=30
+        )
+    rows = await stored(site.influx, "SELECT seq FROM telemetry ORDER BY time")
+
+    readings = recorder.readings()
+    assert [r["seq"] for r in readings] == list(range(last_seq + 1)), "each reading once, in order"
+    assert [r["seq"] for r in rows] == list(range(last_seq + 1))
+    during = [r for r in readings if stopped_at <= r["ts"] <= restarted_at]
+    assert len(during) >= 3, "readings taken during the outage kept their original times"
+    assert all(b["ts"] - a["ts"] >= 0.9 for a, b in itertools.pairwise(during)), during
+    assert any("readings" in body for body in recorder.of("telemetry")), "delivered as a batch"
+    assert recorder.invalid == []
+
+
+def _rejections(events: list[dict[str, str]]) -> list[str]:
+    return [e["detail"] for e in events if e["event"] == "config_rejected"]
+
+
+async def _count(influx: InfluxClient, expected: int) -> bool:
+    rows = await stored(influx, "SELECT count(seq) FROM telemetry")
+    return bool(rows) and rows[0]["count"] == expected

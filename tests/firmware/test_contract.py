@@ -1,0 +1,120 @@
+"""The firmware encoder and the server's protocol models cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from annotated_types import Ge, Le
+
+from firmware.core import config as board_config
+from firmware.core import encoder
+from firmware.core.agent import Agent
+from makerwatch import protocol
+from makerwatch.site_config import MachineKind
+
+
+def agent() -> Agent:
+    settings, errors = board_config.validate(
+        {
+            "site": "aktobe",
+            "device": "solder-1",
+            "telemetry_period_s": 1,
+            "min_dwell_s": 0,
+            "relay_pin": 26,
+        }
+    )
+    assert errors == []
+    return Agent(settings, sensors=["ct", "max31855"])
+
+
+def published(board: Agent) -> list[tuple[str, str]]:
+    sent: list[tuple[str, str]] = []
+    board.drain(lambda topic, payload, retain: sent.append((topic, payload)))
+    return sent
+
+
+def validate(topic: str, payload: str) -> Any:
+    parts = protocol.parse_topic(topic)
+    model: Any = {
+        protocol.MessageKind.STATUS: protocol.Status,
+        protocol.MessageKind.STATE: protocol.State,
+        protocol.MessageKind.EVENT: protocol.Event,
+    }.get(parts.kind)
+    if parts.kind is protocol.MessageKind.TELEMETRY:
+        model = protocol.TelemetryBatch if "readings" in json.loads(payload) else protocol.Telemetry
+    return model.model_validate_json(payload)
+
+
+def test_every_message_the_agent_sends_is_valid() -> None:
+    """Test telemetry, batches, state, every event kind and the status messages against the models."""
+    board = agent()
+    t0 = 1795770000000
+    board.sample(0, t0, power_w=0.0, temp_c=24.5)
+    board.sample(1000, t0 + 1000, power_w=40.0, temp_c=341.25)  # state change
+    board.sample(2000, None, power_w=41.0)  # no clock yet
+    board.sensor_failed("temperature", "thermocouple open", t0)
+    board.sensor_ok("temperature", t0)
+    board.switch_relay(False, "safety_timer", t0)
+    board.apply_config(b'{"v":1,"max_on_s":60,"idle_above_w":"x"}', t0)
+    board.event("boot", "firmware 0.1.0")
+    board.event("button")
+    messages = published(board)
+    for topic, payload in messages:
+        validate(topic, payload)
+    kinds = {json.loads(p).get("event") for t, p in messages if t.endswith("/event")}
+    assert kinds == {e.value for e in protocol.EventKind}, (
+        "every event kind the server knows is sent"
+    )
+    validate(board.topic("status"), board.birth(-61, 81234, t0))
+    validate(*board.will()[:2])
+
+
+def test_batch_and_extreme_values_are_valid() -> None:
+    """Test a full batch and readings at the edges of every field's range."""
+    board = agent()
+    for i, (name, _, (low, high)) in enumerate(encoder.FIELDS * 2):
+        board.readings.append(
+            {"epoch_ms": 1795770000000 + i, "seq": i, name: float(low if i % 2 else high)}
+        )
+    for topic, payload in published(board):
+        message = validate(topic, payload)
+        assert isinstance(message, protocol.TelemetryBatch)
+
+
+@pytest.mark.parametrize("field", [name for name, _, _ in encoder.FIELDS])
+def test_field_ranges_match_the_server(field: str) -> None:
+    """Test that the firmware's limits for each field are the server model's limits."""
+    metadata = protocol.Reading.model_fields[field].metadata
+    low = next(m.ge for m in metadata if isinstance(m, Ge))
+    high = next(m.le for m in metadata if isinstance(m, Le))
+    assert encoder.FIELD_RANGES[field] == (low, high)
+
+
+def test_field_names_match_the_server() -> None:
+    """Test that the firmware encodes exactly the server's measurement fields."""
+    assert [name for name, _, _ in encoder.FIELDS] == list(protocol.READING_FIELDS)
+
+
+def test_server_commands_and_config_are_understood_by_the_board() -> None:
+    """Test that the server's own command and config messages decode on the board."""
+    board = agent()
+    relay = protocol.RelayCommand(v=1, on=False, reason="left_on").model_dump_json()
+    identify = protocol.IdentifyCommand(v=1, seconds=30).model_dump_json()
+    assert board.command("relay", relay.encode()) == ("relay", False, "left_on")
+    assert board.command("identify", identify.encode()) == ("identify", 30)
+    config = protocol.BoardConfig(
+        v=1, telemetry_period_s=5, idle_above_w=3, active_above_w=30, max_on_s=600
+    )
+    board.apply_config(config.model_dump_json().encode())
+    assert [
+        board.settings[k]
+        for k in ("telemetry_period_s", "idle_above_w", "active_above_w", "max_on_s")
+    ] == [5, 3, 30, 600]
+    assert set(board_config.RUNTIME_KEYS) == set(protocol.BoardConfig.model_fields) - {"v"}
+
+
+def test_machine_kinds_match_the_site_configuration() -> None:
+    """Test that the board accepts exactly the machine kinds the site file does."""
+    assert set(board_config.KINDS) == {kind.value for kind in MachineKind}
