@@ -110,9 +110,17 @@ class Agent:
             self.events.drop(1)
         while len(self.readings):
             waiting = self.readings.peek(self.settings["batch_size"])
-            payload = encoder.telemetry(waiting[0]) if len(waiting) == 1 else encoder.batch(waiting)
+            # A reading taken before NTP has no time: it goes alone, and the server
+            # stamps it. A batch holds only timed readings (the server refuses others).
+            timed = 0
+            while timed < len(waiting) and waiting[timed]["epoch_ms"] is not None:
+                timed += 1
+            if timed <= 1:
+                payload, count = encoder.telemetry(waiting[0]), 1
+            else:
+                payload, count = encoder.batch(waiting[:timed]), timed
             publish(self.topic("telemetry"), payload, False)
-            self.readings.drop(len(waiting))
+            self.readings.drop(count)
 
     # Relay and commands -------------------------------------------------
 

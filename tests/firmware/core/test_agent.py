@@ -144,3 +144,19 @@ def test_safety_timer_trips_while_offline():
     agent.switch_relay(True, "button")
     assert not agent.check_safety(0)
     assert agent.check_safety(60000)
+
+
+def test_readings_without_time_are_never_batched():
+    """Test that readings buffered before NTP go one by one (the server stamps them) and never spoil a batch."""
+    agent, broker = make_agent(telemetry_period_s=1), Broker()
+    broker.down = True
+    for second in range(5):
+        clock = None if second < 2 else T0 + second * 1000  # NTP arrives at second 2
+        agent.sample(second * 1000, clock, power_w=1.0)
+        raises(OSError, agent.drain, broker.publish)
+    broker.down = False
+    agent.drain(broker.publish)
+    sent = [body for kind, body, _ in broker.sent if kind == "telemetry"]
+    assert [("readings" in b, b.get("seq")) for b in sent] == [(False, 0), (False, 1), (True, None)]
+    assert "ts" not in sent[0]
+    assert [r["seq"] for r in sent[2]["readings"]] == [2, 3, 4]
