@@ -14,6 +14,7 @@ from ingest.line_protocol import FieldValue, Point
 from makerwatch.protocol import (
     MessageKind,
     Reading,
+    State,
     Status,
     Telemetry,
     TelemetryBatch,
@@ -47,8 +48,11 @@ class Decoder:
         self._config = config
         self._clock = clock
 
-    def decode(self, topic: str, payload: bytes) -> list[Point]:
-        """Points for InfluxDB, or raise DecodeError with a reason and a sentence."""
+    def decode(self, topic: str, payload: bytes, retained: bool = False) -> list[Point]:
+        """Points for InfluxDB, or raise DecodeError with a reason and a sentence.
+
+        `retained` marks a stored retained message replayed on subscribe.
+        """
         parts, device = self._address(topic)
         limit = self._config.ingest.max_payload_bytes
         if len(payload) > limit:
@@ -56,10 +60,11 @@ class Decoder:
                 "too_large", f"{topic}: payload is {len(payload)} bytes, limit {limit}"
             )
         body = self._json_object(topic, payload)
+        model: type[Telemetry | TelemetryBatch | Status | State]
         if parts.kind is MessageKind.TELEMETRY:
-            model: type[Telemetry | TelemetryBatch | Status] = (
-                TelemetryBatch if "readings" in body else Telemetry
-            )
+            model = TelemetryBatch if "readings" in body else Telemetry
+        elif parts.kind is MessageKind.STATE:
+            model = State
         else:
             model = Status
         try:
@@ -75,7 +80,10 @@ class Decoder:
             ]
         if isinstance(message, Telemetry):
             return [self._telemetry_point(topic, device, message, now, None)]
-        assert isinstance(message, Status)
+        if isinstance(message, State):
+            if retained and message.ts is None:
+                return []  # already stored when it was live; stamping it again would double-count
+            return [self._state_point(topic, device, message, now)]
         return [self._status_point(topic, device, message, now)]
 
     def _address(self, topic: str) -> tuple[TopicParts, Device]:
@@ -83,7 +91,7 @@ class Decoder:
             parts = parse_topic(topic)
         except TopicError as exc:
             raise DecodeError("bad_topic", f"{topic}: {exc}") from exc
-        if parts.kind not in (MessageKind.TELEMETRY, MessageKind.STATUS):
+        if parts.kind not in (MessageKind.TELEMETRY, MessageKind.STATE, MessageKind.STATUS):
             raise DecodeError(
                 "unsupported_kind", f"{topic}: ingest does not store {parts.kind.value}"
             )
@@ -117,7 +125,7 @@ class Decoder:
 
     @staticmethod
     def _check_echo(
-        topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status
+        topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status | State
     ) -> None:
         for what, said, actual in (
             ("site", message.site, parts.site),
@@ -157,6 +165,16 @@ class Decoder:
         if reading.ts is None:
             fields["ts_from_server"] = True
         return Point("telemetry", self._tags(device), fields, round(ts * 1000))
+
+    def _state_point(self, topic: str, device: Device, state: State, now: float) -> Point:
+        ts = self._timestamp(topic, state.ts, now, "")
+        fields: dict[str, FieldValue] = {"state": state.state.value}
+        if state.seq is not None:
+            fields["seq"] = state.seq
+        if state.previous is not None and state.previous_duration_s is not None:
+            fields["previous"] = state.previous.value
+            fields["previous_duration_s"] = float(state.previous_duration_s)
+        return Point("state", self._tags(device), fields, round(ts * 1000))
 
     def _status_point(self, topic: str, device: Device, status: Status, now: float) -> Point:
         ts = self._timestamp(topic, status.ts, now, "")

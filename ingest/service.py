@@ -52,7 +52,7 @@ class IngestService:
     def topics(self) -> list[str]:
         # Every site, not only ours: a board flashed with a wrong site slug is
         # dead-lettered as unknown_site instead of going unnoticed.
-        kinds = (MessageKind.TELEMETRY, MessageKind.STATUS)
+        kinds = (MessageKind.TELEMETRY, MessageKind.STATE, MessageKind.STATUS)
         return [f"{TOPIC_ROOT}/+/+/{kind.value}" for kind in kinds]
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -153,7 +153,8 @@ class IngestService:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             ack = self._ack_for(client, message.mid, message.qos)
             try:
-                lines = [encode_point(point) for point in self._decoder.decode(topic, payload)]
+                points = self._decoder.decode(topic, payload, message.retain)
+                lines = [encode_point(point) for point in points]
             except DecodeError as error:
                 await self._dead_letter(topic, payload, error)
                 lines = []

@@ -175,9 +175,14 @@ class MachineState(StrEnum):
 class State(_Addressed):
     """`.../state`: the board's view of its machine, on change, retained."""
 
-    state: MachineState
+    # strict=False: in a decoded dict the state is a string; only the listed values pass.
+    state: MachineState = Field(strict=False)
     ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
     seq: int | None = Field(default=None, ge=0, le=2**53)
+    # The state just left and how long it lasted, on the board's own clock
+    # (absent for the first change after a boot).
+    previous: MachineState | None = Field(default=None, strict=False)
+    previous_duration_s: float | None = Field(default=None, ge=0, le=366 * 86400)
 
 
 class EventKind(StrEnum):
@@ -193,7 +198,7 @@ class EventKind(StrEnum):
 class Event(_Addressed):
     """`.../event`: something happened on the board."""
 
-    event: EventKind
+    event: EventKind = Field(strict=False)
     detail: str | None = Field(default=None, max_length=300)
     ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
     relay_on: bool | None = None  # for `relay`: the relay's new position

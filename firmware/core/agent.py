@@ -69,7 +69,10 @@ class Agent:
             temp_c = None
         changed = self.machine.update(power_w, now_ms) if power_w is not None else None
         if changed is not None:
-            self.pending_state = encoder.state(changed, epoch_ms, self.seq)
+            m = self.machine
+            self.pending_state = encoder.state(
+                changed, epoch_ms, self.seq, m.previous, m.previous_duration_ms
+            )
         due = self._next_telemetry_ms is None or now_ms >= self._next_telemetry_ms
         if not (due or changed):
             return

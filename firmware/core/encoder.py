@@ -99,12 +99,15 @@ def status(
     return _object(members)
 
 
-def state(value, epoch_ms=None, seq=None):
+def state(value, epoch_ms=None, seq=None, previous=None, previous_duration_ms=None):
     members = ['"v":1', '"state":' + json.dumps(value)]
     if epoch_ms is not None:
         members.append('"ts":' + _ts(epoch_ms))
     if seq is not None:
         members.append('"seq":%d' % seq)
+    if previous is not None and previous_duration_ms is not None:
+        members.append('"previous":' + json.dumps(previous))
+        members.append('"previous_duration_s":' + _ts(previous_duration_ms))
     return _object(members)
 
 

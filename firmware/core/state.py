@@ -11,6 +11,7 @@ ACTIVE = "active"
 class StateMachine:
     def __init__(self, idle_above_w, active_above_w, hysteresis=0.2, min_dwell_ms=5000):
         self.state = OFF
+        self.since_ms = None  # when the current state began (None: since boot, unknown)
         self._candidate = None
         self._candidate_since_ms = 0
         self.configure(idle_above_w, active_above_w, hysteresis, min_dwell_ms)
@@ -49,6 +50,10 @@ class StateMachine:
             self._candidate_since_ms = now_ms
         if now_ms - self._candidate_since_ms < self.min_dwell_ms:
             return None
+        self.previous, self.previous_duration_ms = self.state, None
+        if self.since_ms is not None:
+            self.previous_duration_ms = now_ms - self.since_ms
         self.state = level
+        self.since_ms = now_ms
         self._candidate = None
         return level

@@ -143,3 +143,34 @@ def test_schema_error_names_the_field_and_value() -> None:
         decode({"v": 1, "seq": 1, "power_w": "12"})
     assert "power_w" in caught.value.detail
     assert "'12'" in caught.value.detail
+
+
+def test_state_becomes_a_state_point_with_the_previous_period() -> None:
+    """Test that a state message stores the state left and its duration."""
+    body = {
+        "v": 1,
+        "state": "off",
+        "ts": NOW_S - 1,
+        "seq": 4,
+        "previous": "active",
+        "previous_duration_s": 3600.5,
+    }
+    [point] = decode(body, topic=f"makerspace/{SITE}/solder-1/state")
+    assert point.measurement == "state"
+    assert point.fields == {
+        "state": "off",
+        "seq": 4,
+        "previous": "active",
+        "previous_duration_s": 3600.5,
+    }
+
+
+def test_replayed_retained_state_without_time_is_not_stored_again() -> None:
+    """Test that a retained state with no ts, replayed on subscribe, writes nothing (no double count)."""
+    decoder = Decoder(CONFIG, clock=lambda: NOW_S)
+    body = json.dumps(
+        {"v": 1, "state": "idle", "previous": "active", "previous_duration_s": 60}
+    ).encode()
+    topic = f"makerspace/{SITE}/solder-1/state"
+    assert decoder.decode(topic, body, retained=True) == []
+    assert len(decoder.decode(topic, body, retained=False)) == 1

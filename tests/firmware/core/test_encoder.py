@@ -72,3 +72,12 @@ def test_status_event_and_state_are_valid_json():
         "ts": 1795770000.5,
         "seq": 3,
     }
+
+
+def test_state_carries_the_previous_state_and_its_duration():
+    """Test the previous state's duration, formatted exactly from integer ms."""
+    text = encoder.state("idle", 1795770000000, 9, "active", 3723456)
+    assert (
+        text
+        == '{"v":1,"state":"idle","ts":1795770000.000,"seq":9,"previous":"active","previous_duration_s":3723.456}'
+    )

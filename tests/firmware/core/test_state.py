@@ -51,3 +51,15 @@ def test_hysteresis_keeps_active_through_small_dips():
 def test_thresholds_must_be_ordered():
     """Test that idle_above_w must be below active_above_w."""
     raises(ValueError, StateMachine, 15, 2)
+
+
+def test_a_change_reports_the_state_left_and_its_duration():
+    """Test that each change knows the previous state and how long it lasted."""
+    machine = StateMachine(2, 15, min_dwell_ms=0)
+    machine.update(40, 1000)
+    assert (machine.previous, machine.previous_duration_ms) == (
+        OFF,
+        None,
+    )  # off since boot: unknown
+    machine.update(5, 61000)
+    assert (machine.previous, machine.previous_duration_ms) == (ACTIVE, 60000)

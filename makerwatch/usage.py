@@ -1,0 +1,48 @@
+"""What usage means, defined once (STYLE.md 10): the dashboards, the reports, the
+simulator's ground truth and the tests all use these definitions.
+
+- A **machine-hour** is one hour a machine spent in use: in state `active`, as its
+  board measured it. Hours left on but idle (a soldering iron in its stand) are not
+  machine-hours; they are what the "left on" alert is for.
+- A **session** runs from a machine leaving `off` to its return to `off`.
+
+Both are counted from completed state periods: each `state` message carries the
+state it left and how long that lasted on the board's clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["MACHINE_HOURS_QUERY", "SESSIONS_QUERY", "Usage", "usage_from_states"]
+
+IN_USE_STATE = "active"
+OFF_STATE = "off"
+
+MACHINE_HOURS_QUERY = (
+    "SELECT sum(previous_duration_s) / 3600 AS machine_hours FROM state "
+    f"WHERE previous = '{IN_USE_STATE}' GROUP BY device"
+)
+SESSIONS_QUERY = f"SELECT count(previous_duration_s) AS sessions FROM state WHERE state = '{OFF_STATE}' GROUP BY device"
+
+
+@dataclass
+class Usage:
+    machine_hours: float = 0.0
+    sessions: int = 0
+
+
+def usage_from_states(states: Iterable[Mapping[str, object]]) -> dict[str, Usage]:
+    """Usage per device from `state` messages ({"device", "state", "previous", "previous_duration_s"})."""
+    usage: dict[str, Usage] = defaultdict(Usage)
+    for message in states:
+        device, duration = str(message["device"]), message.get("previous_duration_s")
+        if not isinstance(duration, int | float):
+            continue
+        if message.get("previous") == IN_USE_STATE:
+            usage[device].machine_hours += duration / 3600
+        if message["state"] == OFF_STATE:
+            usage[device].sessions += 1
+    return dict(usage)
