@@ -171,8 +171,9 @@ class Decoder:
         fields: dict[str, FieldValue] = {"state": state.state.value}
         if state.seq is not None:
             fields["seq"] = state.seq
-        if state.previous is not None and state.previous_duration_s is not None:
+        if state.previous is not None:
             fields["previous"] = state.previous.value
+        if state.previous_duration_s is not None:
             fields["previous_duration_s"] = float(state.previous_duration_s)
         return Point("state", self._tags(device), fields, round(ts * 1000))
 

@@ -15,6 +15,7 @@ from firmware.core.state import StateMachine
 
 FW_VERSION = "0.1.0"
 MAX_PENDING_EVENTS = 20
+MAX_PENDING_STATES = 100  # usage is counted from state changes: keep them while offline
 
 
 class Agent:
@@ -29,7 +30,7 @@ class Agent:
         )
         self.readings = RingBuffer(settings["buffer_size"])
         self.events = RingBuffer(MAX_PENDING_EVENTS)
-        self.pending_state = None  # the latest state message not yet delivered
+        self.states = RingBuffer(MAX_PENDING_STATES)
         self.safety = SafetyTimer(settings["max_on_s"] * 1000)
         self.relay_on = False
         self.seq = 0
@@ -70,8 +71,8 @@ class Agent:
         changed = self.machine.update(power_w, now_ms) if power_w is not None else None
         if changed is not None:
             m = self.machine
-            self.pending_state = encoder.state(
-                changed, epoch_ms, self.seq, m.previous, m.previous_duration_ms
+            self.states.append(
+                encoder.state(changed, epoch_ms, self.seq, m.previous, m.previous_duration_ms)
             )
         due = self._next_telemetry_ms is None or now_ms >= self._next_telemetry_ms
         if not (due or changed):
@@ -105,12 +106,10 @@ class Agent:
 
         `publish(topic, payload, retain)` returns once the broker acknowledged it.
         """
-        if self.pending_state is not None:
-            publish(self.topic("state"), self.pending_state, True)
-            self.pending_state = None
-        while len(self.events):
-            publish(self.topic("event"), self.events.peek(1)[0], False)
-            self.events.drop(1)
+        for ring, kind, retain in ((self.states, "state", True), (self.events, "event", False)):
+            while len(ring):
+                publish(self.topic(kind), ring.peek(1)[0], retain)
+                ring.drop(1)
         while len(self.readings):
             waiting = self.readings.peek(self.settings["batch_size"])
             # A reading taken before NTP has no time: it goes alone, and the server

@@ -105,8 +105,9 @@ def state(value, epoch_ms=None, seq=None, previous=None, previous_duration_ms=No
         members.append('"ts":' + _ts(epoch_ms))
     if seq is not None:
         members.append('"seq":%d' % seq)
-    if previous is not None and previous_duration_ms is not None:
+    if previous is not None:
         members.append('"previous":' + json.dumps(previous))
+    if previous_duration_ms is not None:  # unknown for the first change after a boot
         members.append('"previous_duration_s":' + _ts(previous_duration_ms))
     return _object(members)
 

@@ -160,3 +160,16 @@ def test_readings_without_time_are_never_batched():
     assert [("readings" in b, b.get("seq")) for b in sent] == [(False, 0), (False, 1), (True, None)]
     assert "ts" not in sent[0]
     assert [r["seq"] for r in sent[2]["readings"]] == [2, 3, 4]
+
+
+def test_every_state_change_while_offline_is_delivered():
+    """Test that state changes taken offline all arrive, in order (usage is counted from them)."""
+    agent, broker = make_agent(), Broker()
+    broker.down = True
+    for second, power in enumerate([0, 40, 40, 5, 5, 40, 0]):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=float(power))
+        raises(OSError, agent.drain, broker.publish)
+    broker.down = False
+    agent.drain(broker.publish)
+    states = [(b["state"], b.get("previous")) for kind, b, _ in broker.sent if kind == "state"]
+    assert states == [("active", "off"), ("idle", "active"), ("active", "idle"), ("off", "active")]
