@@ -85,6 +85,10 @@ class Agent:
         )
         self.seq += 1
 
+    def telemetry_due_ms(self):
+        """When (on the monotonic clock) the next reading falls due; None before the first."""
+        return self._next_telemetry_ms
+
     def sensor_failed(self, sensor, reason, epoch_ms=None):
         if self._faulty.get(sensor) != reason:
             self._faulty[sensor] = reason

@@ -26,6 +26,10 @@ class StateMachine:
         if min_dwell_ms is not None:
             self.min_dwell_ms = min_dwell_ms
 
+    def settled(self):
+        """True when no new level is waiting out its dwell."""
+        return self._candidate is None
+
     def level(self, power_w):
         """The level this power means, given the current state (hysteresis)."""
         keep = 1 - self.hysteresis

@@ -1,0 +1,92 @@
+"""Where simulated boards' messages go: a real broker over MQTT, or a list in memory."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+__all__ = ["MqttPublisher", "RecordingPublisher", "Tally"]
+
+ACK_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Tally:
+    """What was sent, per device: messages, readings, and every state message."""
+
+    messages: Counter[str] = field(default_factory=Counter)
+    readings: Counter[str] = field(default_factory=Counter)
+    states: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, topic: str, payload: str) -> None:
+        _, _, device, kind = topic.split("/", 3)
+        self.messages[device] += 1
+        if kind == "telemetry":
+            body = json.loads(payload)
+            self.readings[device] += len(body["readings"]) if "readings" in body else 1
+        elif kind == "state":
+            self.states.append({"device": device, **json.loads(payload)})
+
+
+class RecordingPublisher:
+    """Keeps every message in order; for tests and byte-for-byte comparisons."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, bool]] = []
+        self.tally = Tally()
+
+    def __call__(self, topic: str, payload: str, retain: bool) -> None:
+        self.sent.append((topic, payload, retain))
+        self.tally.count(topic, payload)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class MqttPublisher:
+    """QoS 1 through paho with a wide in-flight window; counts only what the broker acknowledged."""
+
+    def __init__(self, host: str, port: int, client_id: str, max_inflight: int = 1000) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self.client.max_inflight_messages_set(max_inflight)
+        self.tally = Tally()
+        self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
+        try:
+            self.client.connect(host, port, keepalive=30)
+        except OSError as exc:
+            raise OSError(f"cannot reach the MQTT broker at {host}:{port}: {exc}") from exc
+        self.client.loop_start()
+
+    def __call__(self, topic: str, payload: str, retain: bool) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise OSError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        self._pending.append((info, topic, payload))
+        if len(self._pending) >= 10_000:
+            self.flush()
+
+    def flush(self) -> None:
+        """Wait until the broker has acknowledged everything published so far."""
+        for info, topic, payload in self._pending:
+            info.wait_for_publish(ACK_TIMEOUT_S)
+            if not info.is_published():
+                raise OSError(
+                    f"the broker did not acknowledge a message on {topic} in {ACK_TIMEOUT_S:.0f} s"
+                )
+            self.tally.count(topic, payload)
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.client.disconnect()
+        self.client.loop_stop()
