@@ -63,15 +63,14 @@ class Simulation:
         self.step_ms = step_ms  # how often boards deliver (their network step)
 
     def run(self, stop: threading.Event | None = None) -> Summary:
+        stop = stop or threading.Event()
         wall_start = time.monotonic()
         t = self.start_ms
-        while t < self.end_ms and not (stop and stop.is_set()):
+        while t < self.end_ms and not stop.is_set():
             t = min(self.end_ms, t + self.step_ms)
             if self.speed is not None:  # keep the simulated clock at `speed` x real time
                 ahead_s = (t - self.start_ms) / 1000 / self.speed - (time.monotonic() - wall_start)
-                if ahead_s > 0 and stop is None:
-                    time.sleep(ahead_s)
-                elif ahead_s > 0 and stop.wait(ahead_s):
+                if ahead_s > 0 and stop.wait(ahead_s):
                     break
             for board in self.boards:
                 board.advance(t)

@@ -23,6 +23,7 @@ class Scenario:
     days: float
     always_open: bool = False  # ignore opening hours (the demo space never closes)
     minutes_scale: float = 1.0  # shorter sessions for a lively demo
+    arrivals_scale: float = 1.0  # more people per hour
     left_on_overnight: bool = False
     board_offline: bool = False
     flaky_wifi: bool = False
@@ -56,6 +57,7 @@ SCENARIOS = {
             days=365,
             always_open=True,
             minutes_scale=0.1,
+            arrivals_scale=8,
         ),
     )
 }
@@ -100,16 +102,34 @@ def _outages(config: SiteConfig, scenario: Scenario, device: Device, index: int,
     return []
 
 
-def build_boards(scenario: Scenario, config: SiteConfig, start_ms: int, seed: int, *,
-                 sample_period_s: float = 2.0, telemetry_period_s: float | None = None) -> list[SimulatedBoard]:  # fmt: skip
+def build_boards(
+    scenario: Scenario,
+    config: SiteConfig,
+    start_ms: int,
+    seed: int,
+    *,
+    end_ms: int | None = None,
+    sample_period_s: float = 2.0,
+    telemetry_period_s: float | None = None,
+) -> list[SimulatedBoard]:
     """One simulated board per device of the site, scheduled for the scenario from start_ms."""
-    end_ms = start_ms + int(scenario.days * DAY_MS)
+    end_ms = end_ms or start_ms + int(scenario.days * DAY_MS)
+    # An always-open space is already busy when the run starts.
+    plan_from = start_ms - HOUR_MS if scenario.always_open else start_ms
     boards = []
     left_on_done = False
     for index, device in enumerate(config.devices):
         profile = PROFILES[device.kind]
-        plan = sessions(config.site, profile, start_ms, end_ms, board_rng(seed, device.id, "schedule"),
-                        always_open=scenario.always_open, minutes_scale=scenario.minutes_scale)  # fmt: skip
+        plan = sessions(
+            config.site,
+            profile,
+            plan_from,
+            end_ms,
+            board_rng(seed, device.id, "schedule"),
+            always_open=scenario.always_open,
+            minutes_scale=scenario.minutes_scale,
+            arrivals_scale=scenario.arrivals_scale,
+        )
         if (
             scenario.left_on_overnight
             and device.kind is MachineKind.SOLDERING_STATION

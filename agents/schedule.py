@@ -68,6 +68,7 @@ def sessions(
     *,
     always_open: bool = False,
     minutes_scale: float = 1.0,
+    arrivals_scale: float = 1.0,
 ) -> list[Session]:
     """Non-overlapping sessions on one machine between start_ms and end_ms."""
     ranges = [(start_ms, end_ms)] if always_open else open_ranges(site, start_ms, end_ms)
@@ -79,7 +80,13 @@ def sessions(
         while hour < closes:
             span = min(HOUR_MS, closes - hour)
             local = datetime.fromtimestamp(hour / 1000, UTC).astimezone(zone)
-            mean = profile.sessions_per_open_hour * hourly_weight(local) * span / HOUR_MS
+            mean = (
+                profile.sessions_per_open_hour
+                * arrivals_scale
+                * hourly_weight(local)
+                * span
+                / HOUR_MS
+            )
             arrivals = sorted(hour + int(rng.random() * span) for _ in range(_poisson(rng, mean)))
             for arrival in arrivals:
                 minutes = rng.uniform(*profile.session_minutes) * minutes_scale

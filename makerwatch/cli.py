@@ -9,6 +9,8 @@ import logging
 import shlex
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from makerwatch.site_config import ConfigError, SiteConfig, load_site_config
 
 __all__ = ["main"]
 
+# The scenario names, without importing the simulator for every command.
+SCENARIO_NAMES = ("normal-week", "left-on-overnight", "board-offline", "flaky-wifi", "demo")
 DEFAULT_MQTT_PORT = 18830
 DEFAULT_INFLUX_PORT = 18086
 
@@ -37,7 +41,11 @@ def _check_config(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _run_until_signalled(config: SiteConfig) -> None:
+async def _run_until_signalled(
+    config: SiteConfig, when_subscribed: Callable[[], Callable[[], None]] | None = None
+) -> None:
+    """Run ingest until SIGINT/SIGTERM. `when_subscribed` starts something once ingest
+    listens (the demo boards) and returns how to stop it, which happens first on exit."""
     from ingest.service import IngestService  # keeps `check-config` fast
 
     stop = asyncio.Event()
@@ -45,20 +53,36 @@ async def _run_until_signalled(config: SiteConfig) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     service = IngestService(config)
-    await service.run(stop)
+    task = asyncio.create_task(service.run(stop))
+    subscribed = asyncio.create_task(service.subscribed.wait())
+    await asyncio.wait({task, subscribed}, return_when=asyncio.FIRST_COMPLETED)
+    halt = when_subscribed() if when_subscribed is not None and subscribed.done() else None
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if halt is not None:
+        await asyncio.to_thread(halt)
+    stop.set()
+    await task
+    subscribed.cancel()
+    stopping.cancel()
     logging.getLogger("makerwatch").info(
         "ingest stopped: %s", json.dumps(service.counters.snapshot())
     )
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--mqtt {text!r}: expected HOST:PORT")
+    return host, int(port)
 
 
 def _with_endpoints(config: SiteConfig, mqtt: str | None, influx_url: str | None) -> SiteConfig:
     """The config with the broker (HOST:PORT) and InfluxDB URL replaced where given."""
     update: dict[str, object] = {}
     if mqtt is not None:
-        host, _, port = mqtt.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"--mqtt {mqtt!r}: expected HOST:PORT")
-        update["mqtt"] = config.mqtt.model_copy(update={"host": host, "port": int(port)})
+        host, port = _host_port(mqtt)
+        update["mqtt"] = config.mqtt.model_copy(update={"host": host, "port": port})
     if influx_url is not None:
         update["influxdb"] = config.influxdb.model_copy(update={"url": influx_url})
     return config.model_copy(update=update)
@@ -97,7 +121,67 @@ def _up(args: argparse.Namespace) -> int:
             f"Stop with Ctrl-C.",
             flush=True,
         )
-        asyncio.run(_run_until_signalled(config))
+        demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
+        asyncio.run(_run_until_signalled(config, demo))
+    return 0
+
+
+def _demo(config: SiteConfig, mqtt_port: int, seed: int) -> Callable[[], Callable[[], None]]:
+    """Starts the simulated makerspace once ingest listens; returns how to stop it."""
+
+    def start() -> Callable[[], None]:
+        from agents.commands import start_demo
+
+        stop = threading.Event()
+        thread = start_demo(config, "127.0.0.1", mqtt_port, seed, stop)
+        print(f"Simulating the {len(config.devices)} machines of {config.site.name} "
+              "(makerwatch up --no-sim turns this off).", flush=True)  # fmt: skip
+
+        def halt() -> None:
+            stop.set()
+            thread.join(30)
+
+        return halt
+
+    return start
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from agents import commands
+
+    host, port = _host_port(args.mqtt)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.devices is not None:
+        from agents.fleet import run_fleet
+
+        sites = [s.strip() for s in args.sites.split(",") if s.strip()]
+        report = run_fleet(
+            host, port, args.devices, args.rate, args.seconds, sites, args.processes, args.seed
+        )
+        print(
+            f"sent {report.total} messages (acknowledged by the broker) from {args.devices} boards "
+            f"on {len(sites)} sites in {report.seconds:.1f} s: {report.rate:.0f} msg/s (asked {args.rate:g})"
+        )
+        for site, count in sorted(report.sent.items()):
+            print(f"  {site:<12} {count}")
+        return 0
+    if args.config is None:
+        raise ConfigError("--config FILE is needed with --scenario and --backfill")
+    config = load_site_config(args.config)
+    if args.backfill:
+        summary = commands.backfill(
+            config, commands.parse_duration_s(args.backfill), args.seed, host, port
+        )
+        print(f"backfilled {args.backfill} of site {config.site.id!r} through {host}:{port}:")
+    else:
+        speed = None if args.speed == "max" else float(args.speed)
+        summary = commands.run_scenario(config, args.scenario, speed, args.seed, host, port, stop)
+        print(
+            f"scenario {args.scenario!r}, {summary.seconds_simulated / 3600:.1f} simulated hours:"
+        )
+    print(summary.table())
     return 0
 
 
@@ -160,7 +244,43 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"InfluxDB HTTP port on 127.0.0.1 (default: {DEFAULT_INFLUX_PORT})",
     )
+    up.add_argument("--no-sim", action="store_true", help="do not start the simulated machines")
+    up.add_argument("--seed", type=int, default=1, help="the simulated machines' seed (default: 1)")
     up.set_defaults(handler=_up)
+
+    simulate = commands.add_parser(
+        "simulate", help="simulated boards: a scenario, a backfill or a load fleet"
+    )
+    mode = simulate.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--scenario", choices=SCENARIO_NAMES, help="run a named scenario")
+    mode.add_argument("--backfill", metavar="DURATION", help="write history up to now, e.g. 30d")
+    mode.add_argument("--devices", type=int, metavar="N", help="a load fleet of N boards")
+    simulate.add_argument(
+        "--config", type=Path, metavar="FILE", help="the site file (scenario, backfill)"
+    )
+    simulate.add_argument(
+        "--mqtt",
+        default=f"127.0.0.1:{DEFAULT_MQTT_PORT}",
+        metavar="HOST:PORT",
+        help=f"the broker (default: makerwatch up's, 127.0.0.1:{DEFAULT_MQTT_PORT})",
+    )
+    simulate.add_argument(
+        "--speed", default="1", help="simulated seconds per real second, or max (default: 1)"
+    )
+    simulate.add_argument(
+        "--seed", type=int, default=1, help="same seed, same messages (default: 1)"
+    )
+    simulate.add_argument(
+        "--rate", type=float, default=100.0, help="fleet: total messages per second"
+    )
+    simulate.add_argument("--seconds", type=float, default=10.0, help="fleet: how long to publish")
+    simulate.add_argument(
+        "--sites",
+        default="aktobe,almaty,astana,oskemen,pavlodar,oral",
+        help="fleet: comma-separated site slugs",
+    )
+    simulate.add_argument("--processes", type=int, default=1, help="fleet: publishing processes")
+    simulate.set_defaults(handler=_simulate)
 
     firmware = commands.add_parser("firmware", help="board firmware tools")
     firmware_commands = firmware.add_subparsers(dest="firmware_command", required=True)

@@ -48,18 +48,18 @@ def spawn(output: Path, *args: str) -> subprocess.Popen[bytes]:
         )
 
 
-def run_up(tmp_path: Path, mqtt_port: int, influx_port: int) -> Stack:
+def run_up(tmp_path: Path, mqtt_port: int, influx_port: int, *extra: str) -> Stack:
     output = tmp_path / "up.out"
     process = spawn(
         output, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
-        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port),
+        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port), *extra,
     )  # fmt: skip
     return Stack(process, output, mqtt_port, influx_port)
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    running = run_up(tmp_path, free_port(), free_port())
+@pytest.fixture(params=[["--no-sim"]], ids=["no-sim"])
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    running = run_up(tmp_path, free_port(), free_port(), *request.param)
     wait_for(
         lambda: "subscribed to" in running.text() or running.process.poll() is not None,
         "makerwatch up to subscribe",
@@ -126,6 +126,27 @@ def test_mosquitto_pub_reading_is_queryable_with_influx_cli(stack: Stack, stop_s
     assert "ingest stopped" in stack.text()
     assert port_is_free(stack.mqtt_port), "mosquitto left running"
     assert port_is_free(stack.influx_port), "influxd left running"
+
+
+@pytest.mark.parametrize("stack", [[]], ids=["with-sim"], indirect=True)
+def test_up_shows_a_living_makerspace(stack: Stack) -> None:
+    """Test that plain `up` starts simulated machines whose readings and state changes reach InfluxDB."""
+    wait_for(lambda: "Simulating the 12 machines" in stack.text(), "the simulation to start")
+    devices = "SELECT count(seq) FROM telemetry GROUP BY device"
+
+    def reporting() -> int:
+        result = subprocess.run(
+            ["influx", "-port", str(stack.influx_port), "-database", "makerwatch", "-format", "json", "-execute", devices],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        # The influx CLI prints each group of a GROUP BY as a results entry of its own.
+        return sum(len(r.get("series", [])) for r in json.loads(result.stdout)["results"])
+
+    wait_for(lambda: reporting() == 12, "readings from all 12 machines")
+    wait_for(lambda: bool(influx_cli(stack, "SELECT state FROM state")), "a state change")
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(WAIT_TIMEOUT_S) == 0, stack.text()
+    assert '"dead_lettered": {}' in stack.text(), "every simulated message was valid"
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
