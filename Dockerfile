@@ -6,6 +6,7 @@ COPY makerwatch ./makerwatch
 COPY ingest ./ingest
 COPY broker ./broker
 COPY firmware ./firmware
+COPY agents ./agents
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 USER nobody
 ENTRYPOINT ["makerwatch"]

@@ -23,8 +23,11 @@ from tests.support import (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
+    """A broker per test: boards and simulations leave retained messages behind, and
+    ingest subscribes to every site, so a shared broker would mix tests. It starts in
+    milliseconds."""
     with EmbeddedMosquitto(free_port(), tmp_path_factory.mktemp("mosquitto")) as daemon:
         yield daemon
 

@@ -8,22 +8,21 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.embedded import EmbeddedMosquitto
 from makerwatch.site_config import SiteConfig
 from tests.firmware.board import board_settings, recording, running_board
-from tests.support import make_config, publish, start_ingest, stored, wait_until
+from tests.support import RunningIngest, publish, stored, wait_until
 
 
 @dataclass
 class Site:
-    """A broker of its own (boards leave retained messages behind), ingest and InfluxDB."""
+    """The test's own broker, with ingest writing to its InfluxDB database."""
 
     config: SiteConfig
     mosquitto: EmbeddedMosquitto
@@ -35,19 +34,13 @@ class Site:
 
 
 @pytest.fixture
-def own_mosquitto(tmp_path: Path) -> Iterator[EmbeddedMosquitto]:
-    """A broker this test may stop and start again (persistence on)."""
-    with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as daemon:
-        yield daemon
-
-
-@pytest.fixture
-async def site(own_mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> AsyncIterator[Site]:
-    config = make_config(own_mosquitto.port, influxdb.url)
-    ingest = await start_ingest(config)
-    async with InfluxClient(config.influxdb) as influx:
-        yield Site(config, own_mosquitto, influx)
-    await ingest.shutdown()
+def site(
+    site_config: SiteConfig,
+    mosquitto: EmbeddedMosquitto,
+    ingest: RunningIngest,
+    influx: InfluxClient,
+) -> Site:
+    return Site(site_config, mosquitto, influx)
 
 
 async def test_board_readings_land_in_influxdb(tmp_path: Path, site: Site) -> None:
