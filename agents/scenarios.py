@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from agents.board import SimulatedBoard, board_rng
 from agents.machine import Session, SimulatedMachine
 from agents.profiles import PROFILES
-from agents.schedule import open_ranges, sessions
+from agents.schedule import sessions
+from makerwatch.opening_hours import open_ranges
 from makerwatch.site_config import Device, MachineKind, SiteConfig
 
 __all__ = ["SCENARIOS", "Scenario", "build_boards", "scenario_named", "start_for"]

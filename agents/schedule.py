@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from agents.machine import Session
 from agents.profiles import Profile
+from makerwatch.opening_hours import open_ranges
 from makerwatch.site_config import Site
 
-__all__ = ["hourly_weight", "open_ranges", "sessions"]
+__all__ = ["hourly_weight", "sessions"]
 
 HOUR_MS = 3_600_000
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 AFTERNOON_WEIGHT = 1.8  # 13:00-18:00
 SATURDAY_WEIGHT = 1.5
 LONG_SESSION_CHANCE = 0.1
@@ -28,26 +28,6 @@ LONG_SESSION_CHANCE = 0.1
 def hourly_weight(local: datetime) -> float:
     weight = AFTERNOON_WEIGHT if 13 <= local.hour < 18 else 1.0
     return weight * (SATURDAY_WEIGHT if local.weekday() == 5 else 1.0)
-
-
-def open_ranges(site: Site, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
-    """The open periods in [start_ms, end_ms), as epoch ms, from the site's local opening hours."""
-    zone = ZoneInfo(site.timezone)
-    day = datetime.fromtimestamp(start_ms / 1000, zone).date() - timedelta(days=1)
-    last = datetime.fromtimestamp(end_ms / 1000, zone).date()
-    ranges = []
-    while day <= last:
-        for text in site.opening_hours.get(WEEKDAYS[day.weekday()], []):
-            opens, closes = (
-                time.fromisoformat(part if part != "24:00" else "23:59:59")
-                for part in text.split("-")
-            )
-            a = int(datetime.combine(day, opens, zone).timestamp() * 1000)
-            b = int(datetime.combine(day, closes, zone).timestamp() * 1000)
-            if b > start_ms and a < end_ms:
-                ranges.append((max(a, start_ms), min(b, end_ms)))
-        day += timedelta(days=1)
-    return ranges
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -10,7 +10,7 @@ import re
 from datetime import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -34,6 +34,8 @@ __all__ = [
     "IngestSettings",
     "MachineKind",
     "MqttSettings",
+    "Rule",
+    "RuleName",
     "SiteConfig",
     "load_site_config",
 ]
@@ -210,12 +212,63 @@ class IngestSettings(_Section):
     max_reading_age_s: float = Field(default=45 * 24 * 3600.0, gt=0)
 
 
+class RuleName(StrEnum):
+    LEFT_ON = "left_on"
+    OFFLINE_WHILE_ON = "offline_while_on"
+    OVER_TEMPERATURE = "over_temperature"
+    NO_DATA = "no_data"
+
+
+class Rule(_Section):
+    """One alert rule, for the devices or kinds it names (all devices when neither)."""
+
+    rule: RuleName
+    devices: list[Slug] = Field(default_factory=list)
+    kinds: list[MachineKind] = Field(default_factory=list)
+    # left_on: on outside opening hours this long after closing...
+    after_closing_grace_min: float = Field(default=15, ge=0)
+    # ...or on and idle this long (null: not checked)...
+    idle_longer_than_min: float | None = Field(default=45, gt=0)
+    # ...or on this long at all (null: not checked).
+    on_longer_than_min: float | None = Field(default=240, gt=0)
+    # left_on, relay boards only: switch the relay off this long after firing (null: never).
+    auto_off_after_min: float | None = Field(default=None, ge=0)
+    # over_temperature: above this.
+    above_c: float = Field(default=450, gt=-50, le=1000)
+    # no_data: silent for this many of the device's telemetry periods.
+    after_periods: float = Field(default=3, ge=1)
+
+    def applies_to(self, device: Device) -> bool:
+        if not self.devices and not self.kinds:
+            return True
+        return device.id in self.devices or device.kind in self.kinds
+
+
+class Channel(_Section):
+    """Where notifications go: an apprise URL (tgram://, mailto://, slack://, ntfy://, json://...)."""
+
+    name: Slug
+    url: str = Field(min_length=4)
+    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
+    language: Literal["en", "ru", "kk"] | None = None  # default: the site's
+
+
+class AlertSettings(_Section):
+    language: Literal["en", "ru", "kk"] = "ru"
+    repeat_every_min: float = Field(default=30, gt=0)
+    rules: list[Rule] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+    # The HTTP API (alert list and acknowledgement) listens here; null turns it off.
+    http_port: int | None = Field(default=8090, ge=1, le=65535)
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     influxdb: InfluxSettings = Field(default_factory=InfluxSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("devices")
     @classmethod
