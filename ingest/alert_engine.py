@@ -87,7 +87,9 @@ class AlertEngine:
         self.now_ms = 0
         self.ready = False  # nothing fires until retained alerts are restored
         self._timers: list[tuple[int, int, str, str]] = []  # (due, tiebreak, kind, key)
-        self._armed: dict[tuple[str, str], int] = {}  # the live due time per timer; others are stale
+        self._armed: dict[
+            tuple[str, str], int
+        ] = {}  # the live due time per timer; others are stale
         self._order = itertools.count()
         self._repeat_ms = int(config.alerts.repeat_every_min * MINUTE_MS)
 

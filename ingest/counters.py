@@ -16,6 +16,7 @@ class IngestCounters:
     write_batches: int = 0
     write_retries: int = 0
     mqtt_reconnects: int = 0
+    sessions_written: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
 
     def snapshot(self) -> dict[str, object]:
@@ -26,5 +27,6 @@ class IngestCounters:
             "write_batches": self.write_batches,
             "write_retries": self.write_retries,
             "mqtt_reconnects": self.mqtt_reconnects,
+            "sessions_written": self.sessions_written,
             "dead_lettered": dict(self.dead_lettered),
         }

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ingest.errors import DecodeError
 from ingest.line_protocol import FieldValue, Point
 from makerwatch.protocol import (
+    Event,
     MessageKind,
     Reading,
     State,
@@ -60,11 +61,13 @@ class Decoder:
                 "too_large", f"{topic}: payload is {len(payload)} bytes, limit {limit}"
             )
         body = self._json_object(topic, payload)
-        model: type[Telemetry | TelemetryBatch | Status | State]
+        model: type[Telemetry | TelemetryBatch | Status | State | Event]
         if parts.kind is MessageKind.TELEMETRY:
             model = TelemetryBatch if "readings" in body else Telemetry
         elif parts.kind is MessageKind.STATE:
             model = State
+        elif parts.kind is MessageKind.EVENT:
+            model = Event
         else:
             model = Status
         try:
@@ -84,6 +87,8 @@ class Decoder:
             if retained and message.ts is None:
                 return []  # already stored when it was live; stamping it again would double-count
             return [self._state_point(topic, device, message, now)]
+        if isinstance(message, Event):
+            return [self._event_point(topic, device, message, now)]
         return [self._status_point(topic, device, message, now)]
 
     def _address(self, topic: str) -> tuple[TopicParts, Device]:
@@ -91,10 +96,6 @@ class Decoder:
             parts = parse_topic(topic)
         except TopicError as exc:
             raise DecodeError("bad_topic", f"{topic}: {exc}") from exc
-        if parts.kind not in (MessageKind.TELEMETRY, MessageKind.STATE, MessageKind.STATUS):
-            raise DecodeError(
-                "unsupported_kind", f"{topic}: ingest does not store {parts.kind.value}"
-            )
         if parts.site != self._config.site.id:
             raise DecodeError(
                 "unknown_site", f"{topic}: site {parts.site!r} is not {self._config.site.id!r}"
@@ -125,7 +126,7 @@ class Decoder:
 
     @staticmethod
     def _check_echo(
-        topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status | State
+        topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status | State | Event
     ) -> None:
         for what, said, actual in (
             ("site", message.site, parts.site),
@@ -176,6 +177,15 @@ class Decoder:
         if state.previous_duration_s is not None:
             fields["previous_duration_s"] = float(state.previous_duration_s)
         return Point("state", self._tags(device), fields, round(ts * 1000))
+
+    def _event_point(self, topic: str, device: Device, event: Event, now: float) -> Point:
+        ts = self._timestamp(topic, event.ts, now, "")
+        fields: dict[str, FieldValue] = {"event": event.event.value}
+        for name in ("detail", "relay_on", "reason"):
+            value = getattr(event, name)
+            if value is not None:
+                fields[name] = value
+        return Point("event", self._tags(device), fields, round(ts * 1000))
 
     def _status_point(self, topic: str, device: Device, status: Status, now: float) -> Point:
         ts = self._timestamp(topic, status.ts, now, "")

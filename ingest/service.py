@@ -13,11 +13,14 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ingest.alerts import AlertService
 from ingest.counters import IngestCounters
 from ingest.decode import Decoder
 from ingest.errors import DecodeError, SinkError
+from ingest.http_api import serve
 from ingest.influx import InfluxClient
-from ingest.line_protocol import encode_point
+from ingest.notifier import Notifier
+from ingest.sessions import SessionRecorder
 from ingest.writer import BatchWriter
 from makerwatch.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT, MessageKind
 from makerwatch.site_config import SiteConfig
@@ -52,21 +55,38 @@ class IngestService:
     def topics(self) -> list[str]:
         # Every site, not only ours: a board flashed with a wrong site slug is
         # dead-lettered as unknown_site instead of going unnoticed.
-        kinds = (MessageKind.TELEMETRY, MessageKind.STATE, MessageKind.STATUS)
+        kinds = (MessageKind.TELEMETRY, MessageKind.STATE, MessageKind.STATUS, MessageKind.EVENT)
         return [f"{TOPIC_ROOT}/+/+/{kind.value}" for kind in kinds]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then write what is held, acknowledge it and return."""
+        settings = self.config.alerts
         async with InfluxClient(self.config.influxdb) as influx:
             await self._prepare_database(influx, stop)
-            writer = BatchWriter(influx, self.config.ingest, self.counters, self._dead_letter)
-            flusher = asyncio.create_task(writer.run())
+            sessions = SessionRecorder(self.config, influx, self.counters)
+            writer = BatchWriter(
+                influx, self.config.ingest, self.counters, self._dead_letter, sessions.written
+            )
+            self.notifier = Notifier(settings.channels, settings.language)
+            self.alerts = AlertService(self.config, writer, self.notifier)
+            self.notifier.start()
+            api = None
+            if settings.http_port is not None:
+                api = await serve(self.alerts, settings.http_host, settings.http_port)
+            background = [
+                asyncio.create_task(writer.run()),
+                asyncio.create_task(self.alerts.run_clock()),
+            ]
             try:
                 await self._reconnect_forever(writer, stop)
             finally:
-                flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await flusher
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await self.notifier.close()
+                if api is not None:
+                    await api.cleanup()
 
     async def _prepare_database(self, influx: InfluxClient, stop: asyncio.Event) -> None:
         delay = RECONNECT_FIRST_S
@@ -126,8 +146,10 @@ class IngestService:
     async def _session(self, writer: BatchWriter, stop: asyncio.Event) -> None:
         async with self._mqtt_client() as client:
             self._client = client
-            for topic in self.topics:
+            # Alert topics first: their retained messages must be back before any state.
+            for topic in [*self.alerts.topics, *self.topics]:
                 await client.subscribe(topic, qos=1)
+            await self.alerts.connected(client)
             self.subscribed.set()
             log.info("subscribed to %s", ", ".join(self.topics))
             consume = asyncio.create_task(self._consume(client, writer))
@@ -148,17 +170,20 @@ class IngestService:
 
     async def _consume(self, client: aiomqtt.Client, writer: BatchWriter) -> None:
         async for message in client.messages:
-            self.counters.messages_received += 1
             topic = message.topic.value
             payload = message.payload if isinstance(message.payload, bytes) else b""
             ack = self._ack_for(client, message.mid, message.qos)
+            if await self.alerts.handle(topic, payload, message.retain):
+                await writer.submit(topic, payload, [], ack)
+                continue
+            self.counters.messages_received += 1  # board messages; alert topics are not counted
             try:
                 points = self._decoder.decode(topic, payload, message.retain)
-                lines = [encode_point(point) for point in points]
             except DecodeError as error:
                 await self._dead_letter(topic, payload, error)
-                lines = []
-            await writer.submit(topic, payload, lines, ack)
+                points = []
+            await writer.submit(topic, payload, points, ack)
+            await self.alerts.observe(points)
 
     def _ack_for(self, client: aiomqtt.Client, mid: int, qos: int) -> Callable[[], None]:
         def ack() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ingest.counters import IngestCounters
 from ingest.errors import DecodeError, SinkError, SinkRejectedError
 from ingest.influx import InfluxClient
+from ingest.line_protocol import Point, encode_point
 from makerwatch.site_config import IngestSettings
 
 __all__ = ["Ack", "BatchWriter", "DeadLetter"]
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[[], None]
 DeadLetter = Callable[[str, bytes, DecodeError], Awaitable[None]]
+Written = Callable[[list[Point]], Awaitable[None]]
 
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 15.0
@@ -34,6 +36,7 @@ RETRY_MAX_S = 15.0
 class _Message:
     topic: str
     payload: bytes
+    points: Sequence[Point]
     lines: Sequence[str]
     ack: Ack
 
@@ -45,8 +48,10 @@ class BatchWriter:
         settings: IngestSettings,
         counters: IngestCounters,
         dead_letter: DeadLetter,
+        written: Written | None = None,
     ) -> None:
         self._influx = influx
+        self._written = written  # told which points are stored, before their acknowledgement
         self._settings = settings
         self._counters = counters
         self._dead_letter = dead_letter
@@ -56,16 +61,17 @@ class BatchWriter:
         self._has_pending = asyncio.Event()
         self._flush_lock = asyncio.Lock()
 
-    async def submit(self, topic: str, payload: bytes, lines: Sequence[str], ack: Ack) -> None:
+    async def submit(self, topic: str, payload: bytes, points: Sequence[Point], ack: Ack) -> None:
         """Queue a message's points; `ack` runs once they (and all before them) are stored.
 
         A message without points (already dead-lettered) still waits its turn, so
         acknowledgements never overtake an earlier message still being written.
         """
+        lines = [encode_point(point) for point in points]
         if not lines and not self._pending and not self._flush_lock.locked():
             ack()
             return
-        self._pending.append(_Message(topic, payload, lines, ack))
+        self._pending.append(_Message(topic, payload, points, lines, ack))
         self._pending_points += len(lines)
         if self._oldest_at is None:
             self._oldest_at = time.monotonic()
@@ -102,6 +108,10 @@ class BatchWriter:
                 except SinkRejectedError:
                     await self._write_each(batch)
                 self._counters.write_batches += 1
+                if self._written is not None:
+                    await self._written(
+                        [p for message in batch if message.lines for p in message.points]
+                    )
             for message in batch:
                 message.ack()
                 if message.lines:
@@ -115,7 +125,7 @@ class BatchWriter:
             try:
                 await self._write_retrying(message.lines)
             except SinkRejectedError as exc:
-                message.lines = []
+                message.lines, message.points = [], []
                 error = DecodeError(
                     "influx_rejected", f"{message.topic}: InfluxDB refused it: {exc.text}"
                 )

@@ -25,6 +25,7 @@ __all__ = ["main"]
 SCENARIO_NAMES = ("normal-week", "left-on-overnight", "board-offline", "flaky-wifi", "demo")
 DEFAULT_MQTT_PORT = 18830
 DEFAULT_INFLUX_PORT = 18086
+DEFAULT_HTTP_PORT = 18090
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -107,6 +108,10 @@ def _up(args: argparse.Namespace) -> int:
         mosquitto = stack.enter_context(EmbeddedMosquitto(args.mqtt_port, data / "mosquitto"))
         influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
         config = _with_endpoints(config, f"127.0.0.1:{mosquitto.port}", influxdb.url)
+        alerts = config.alerts.model_copy(
+            update={"http_host": "127.0.0.1", "http_port": args.http_port}
+        )
+        config = config.model_copy(update={"alerts": alerts})
         site, database = config.site.id, config.influxdb.database
         topic = f"makerspace/{site}/{config.devices[0].id}/telemetry"
         query = "SELECT * FROM telemetry"
@@ -114,6 +119,7 @@ def _up(args: argparse.Namespace) -> int:
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
             f"  MQTT broker  {mosquitto.url}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
+            f"  Alerts API   http://127.0.0.1:{args.http_port}/alerts\n"
             f"Try:\n"
             f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
             f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'
@@ -244,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"InfluxDB HTTP port on 127.0.0.1 (default: {DEFAULT_INFLUX_PORT})",
     )
+    up.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, metavar="N",
+                    help=f"alerts HTTP API port on 127.0.0.1 (default: {DEFAULT_HTTP_PORT})")  # fmt: skip
     up.add_argument("--no-sim", action="store_true", help="do not start the simulated machines")
     up.add_argument("--seed", type=int, default=1, help="the simulated machines' seed (default: 1)")
     up.set_defaults(handler=_up)

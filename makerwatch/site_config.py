@@ -249,6 +249,16 @@ class Channel(_Section):
 
     name: Slug
     url: str = Field(min_length=4)
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_understands(cls, url: str) -> str:
+        import apprise  # only when channels are configured
+
+        if not apprise.Apprise().add(url):
+            raise ValueError("apprise cannot use this URL (see its list of services)")
+        return url
+
     rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
     language: Literal["en", "ru", "kk"] | None = None  # default: the site's
 
@@ -259,7 +269,9 @@ class AlertSettings(_Section):
     rules: list[Rule] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     # The HTTP API (alert list and acknowledgement) listens here; null turns it off.
-    http_port: int | None = Field(default=8090, ge=1, le=65535)
+    # 0.0.0.0 lets staff devices on the network reach it.
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=8090, ge=0, le=65535)
 
 
 class SiteConfig(_Section):

@@ -43,7 +43,9 @@ async def wait_until(
         await asyncio.sleep(0.02)  # poll interval of a condition wait
 
 
-def make_config(mqtt_port: int, influx_url: str, **ingest: Any) -> SiteConfig:
+def make_config(
+    mqtt_port: int, influx_url: str, alerts: dict[str, Any] | None = None, **ingest: Any
+) -> SiteConfig:
     """A site of its own per test (unique site id and database), so tests never mix."""
     n = next(_unique)
     return SiteConfig.model_validate(
@@ -56,6 +58,7 @@ def make_config(mqtt_port: int, influx_url: str, **ingest: Any) -> SiteConfig:
             "mqtt": {"port": mqtt_port, "client_id": f"ingest-test-{n}"},
             "influxdb": {"url": influx_url, "database": f"test_{n}"},
             "ingest": {"batch_max_age_s": 0.05, **ingest},
+            "alerts": alerts or {"http_port": None},
         }
     )
 

@@ -52,7 +52,7 @@ def run_up(tmp_path: Path, mqtt_port: int, influx_port: int, *extra: str) -> Sta
     output = tmp_path / "up.out"
     process = spawn(
         output, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
-        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port), *extra,
+        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port), "--http-port", str(free_port()), *extra,
     )  # fmt: skip
     return Stack(process, output, mqtt_port, influx_port)
 
