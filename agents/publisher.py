@@ -22,13 +22,19 @@ class Tally:
     messages: Counter[str] = field(default_factory=Counter)
     readings: Counter[str] = field(default_factory=Counter)
     states: list[dict[str, Any]] = field(default_factory=list)
+    power: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # device -> (ms, W)
 
     def count(self, topic: str, payload: str) -> None:
         _, _, device, kind = topic.split("/", 3)
         self.messages[device] += 1
         if kind == "telemetry":
             body = json.loads(payload)
-            self.readings[device] += len(body["readings"]) if "readings" in body else 1
+            batch = body.get("readings", [body])
+            self.readings[device] += len(batch)
+            series = self.power.setdefault(device, [])
+            series += [
+                (round(r["ts"] * 1000), r["power_w"]) for r in batch if "power_w" in r and "ts" in r
+            ]
         elif kind == "state":
             self.states.append({"device": device, **json.loads(payload)})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ingest.line_protocol import Point
@@ -30,7 +30,7 @@ class DeviceView:
     """What the engine knows of one device, from its latest messages."""
 
     known: bool = False
-    state: str = "off"
+    state: str | None = None  # None until a state message says: unknown is not "off"
     state_since_ms: int | None = None
     on_since_ms: int | None = None  # when it last left "off"
     online: bool = True
@@ -56,7 +56,9 @@ class Alert:
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Alert:
-        return cls(**{k: v for k, v in body.items() if k != "v"})
+        """From a retained alert topic; extra keys (the message text) are for people."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -121,19 +123,19 @@ class AlertEngine:
         view = self.views[device]
         view.known = True
         view.last_seen_ms = max(view.last_seen_ms or 0, point.time_ms)
-        fields = point.fields
+        values = point.fields
         if point.measurement == "state":
-            state = str(fields["state"])
+            state = str(values["state"])
             if state != view.state or view.state_since_ms is None:
-                if view.state == "off" and state != "off":
+                if view.state in ("off", None) and state != "off":
                     view.on_since_ms = point.time_ms
                 view.state, view.state_since_ms = state, point.time_ms
         elif point.measurement == "device_status":
-            view.online = bool(fields["online"])
-        elif point.measurement == "telemetry" and "temp_c" in fields:
-            view.temp_c = float(fields["temp_c"])
+            view.online = bool(values["online"])
+        elif point.measurement == "telemetry" and "temp_c" in values:
+            view.temp_c = float(values["temp_c"])
         elif point.measurement == "event":
-            actions += self._relay_confirmation(device, fields, point.time_ms)
+            actions += self._relay_confirmation(device, values, point.time_ms)
         return actions + self._evaluate(device)
 
     def advance(self, now_ms: int) -> list[Action]:
@@ -170,6 +172,8 @@ class AlertEngine:
         for rule in self._rules_for(device):
             alert_id = f"{rule.rule.value}-{device_id}"
             active = self.alerts.get(alert_id)
+            if rule.rule in (RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON) and view.state is None:
+                continue  # nothing to go on until the board says its state
             holds, reason, seconds, due = self._check(rule, device, view, active is not None)
             if due is not None and due > self.now_ms:
                 self._arm(due, "device", device_id)

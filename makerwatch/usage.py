@@ -12,11 +12,20 @@ state it left and how long that lasted on the board's clock.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["MACHINE_HOURS_QUERY", "SESSIONS_QUERY", "Usage", "usage_from_states"]
+__all__ = [
+    "MACHINE_HOURS_QUERY",
+    "SESSIONS_QUERY",
+    "Session",
+    "Usage",
+    "energy_wh",
+    "sessions_from",
+    "usage_from_states",
+]
 
 IN_USE_STATE = "active"
 OFF_STATE = "off"
@@ -46,3 +55,37 @@ def usage_from_states(states: Iterable[Mapping[str, object]]) -> dict[str, Usage
         if message["state"] == OFF_STATE:
             usage[device].sessions += 1
     return dict(usage)
+
+
+@dataclass(frozen=True)
+class Session:
+    device: str
+    start_ms: int
+    end_ms: int
+    energy_wh: float
+
+
+def energy_wh(readings: list[tuple[int, float]]) -> float:
+    """Energy of (time ms, power W) readings, oldest first: the trapezoidal integral,
+    as InfluxQL's integral(power_w, 1h) computes it."""
+    total = 0.0
+    for (t0, p0), (t1, p1) in itertools.pairwise(readings):
+        total += (p0 + p1) / 2 * (t1 - t0) / 3_600_000
+    return total
+
+
+def sessions_from(
+    states: Iterable[Mapping[str, object]], readings: Mapping[str, list[tuple[int, float]]]
+) -> list[Session]:
+    """Completed sessions from state messages ({"device", "state", "previous", "ts"}) and
+    each device's readings, oldest first."""
+    result, started = [], {}
+    for message in states:
+        device, at_ms = str(message["device"]), round(float(message["ts"]) * 1000)  # type: ignore[arg-type]
+        if message.get("previous") == OFF_STATE:
+            started[device] = at_ms
+        elif message["state"] == OFF_STATE and device in started:
+            start = started.pop(device)
+            inside = [r for r in readings.get(device, []) if start <= r[0] <= at_ms]
+            result.append(Session(device, start, at_ms, energy_wh(inside)))
+    return result

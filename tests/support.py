@@ -96,11 +96,11 @@ async def mqtt_client(port: int) -> AsyncIterator[aiomqtt.Client]:
         yield client
 
 
-async def publish(port: int, messages: list[tuple[str, bytes | str]]) -> None:
+async def publish(port: int, messages: list[tuple[str, bytes | str]], retain: bool = False) -> None:
     """Publish with QoS 1 from a real MQTT client, in order."""
     async with mqtt_client(port) as client:
         for topic, payload in messages:
-            await client.publish(topic, payload, qos=1)
+            await client.publish(topic, payload, qos=1, retain=retain)
 
 
 @dataclass

@@ -113,7 +113,7 @@ def test_restored_alert_is_not_fired_again_and_keeps_its_schedule() -> None:
     first = started()
     first.observe(point("state", CLOSES - 10 * MIN, state="active"))
     first.advance(CLOSES + 15 * MIN)
-    retained = first.alerts["left_on-solder-1"].to_json()
+    retained = {**first.alerts["left_on-solder-1"].to_json(), "message": "the text for people"}
 
     second = AlertEngine(config())
     second.restore(Alert.from_json(retained))
