@@ -71,10 +71,10 @@ async def _run_until_signalled(
     )
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def _host_port(text: str, option: str = "--mqtt") -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"--mqtt {text!r}: expected HOST:PORT")
+        raise ConfigError(f"{option} {text!r}: expected HOST:PORT")
     return host, int(port)
 
 
@@ -91,6 +91,10 @@ def _with_endpoints(config: SiteConfig, mqtt: str | None, influx_url: str | None
 
 def _ingest(args: argparse.Namespace) -> int:
     config = _with_endpoints(load_site_config(args.config), args.mqtt, args.influx)
+    if args.http is not None:
+        host, port = _host_port(args.http, "--http")
+        alerts = config.alerts.model_copy(update={"http_host": host, "http_port": port})
+        config = config.model_copy(update={"alerts": alerts})
     asyncio.run(_run_until_signalled(config))
     return 0
 
@@ -225,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--config", required=True, type=Path, metavar="FILE")
     ingest.add_argument("--mqtt", metavar="HOST:PORT", help="broker, instead of the config's mqtt")
     ingest.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the config's url")
+    ingest.add_argument(
+        "--http", metavar="HOST:PORT", help="alerts API address, instead of the config's"
+    )
     ingest.set_defaults(handler=_ingest)
 
     up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")

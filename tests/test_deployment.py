@@ -43,6 +43,8 @@ def test_ingest_command_is_a_valid_makerwatch_command() -> None:
     assert args.command == "ingest"
     assert args.mqtt == "mosquitto:1883"
     assert args.influx == "http://influxdb:8086"
+    assert args.http == "0.0.0.0:8090"
+    assert "8090:8090" in SERVICES["ingest"]["ports"]
     assert set(SERVICES["ingest"]["depends_on"]) == {"mosquitto", "influxdb"}
 
 
