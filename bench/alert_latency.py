@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import tempfile
 import time
@@ -96,7 +97,10 @@ async def main() -> None:
         task = asyncio.create_task(service.run(stop))
         await service.subscribed.wait()
         latencies = []
-        async with aiomqtt.Client("127.0.0.1", mq.port) as board:
+        # A board sends one small packet at a time; without TCP_NODELAY this client's
+        # Nagle algorithm would hold each status message ~40 ms for the broker's ACK.
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        async with aiomqtt.Client("127.0.0.1", mq.port, socket_options=nodelay) as board:
             now = time.time()
             for d in devices:
                 await board.publish(

@@ -110,6 +110,9 @@ class AlertService:
     async def _record(self, transition: Transition) -> None:
         alert = transition.alert
         device = self.engine.devices[alert.device]
+        if transition.status in NOTIFY:  # first: staff should not wait for the bookkeeping
+            text_in = functools.partial(self._text, transition)
+            self._notifier.send(Notification(alert.rule, f"Makerwatch: {device.name}", text_in))
         text = self._text(transition, self.config.alerts.language)
         tags = {"site": self.config.site.id, "device": device.id, "kind": device.kind.value,
                 "name": device.name, "rule": alert.rule, "status": transition.status}  # fmt: skip
@@ -124,10 +127,6 @@ class AlertService:
             json.dumps({**alert.to_json(), "message": text}, ensure_ascii=False) if active else ""
         )
         await self._publish(f"{self.alerts_topic}/{alert.alert_id}", body, retain=True)
-        if transition.status in NOTIFY:
-            title = f"Makerwatch: {device.name}"
-            text_in = functools.partial(self._text, transition)
-            self._notifier.send(Notification(alert.rule, title, text_in))
 
     def _text(self, transition: Transition, language: Language) -> str:
         alert = transition.alert
