@@ -65,6 +65,7 @@ class IngestService:
         async with InfluxClient(self.config.influxdb) as influx:
             await self._prepare_database(influx, stop)
             sessions = SessionRecorder(self.config, influx, self.counters)
+            await sessions.resume()
             writer = BatchWriter(
                 influx, self.config.ingest, self.counters, self._dead_letter, sessions.written
             )

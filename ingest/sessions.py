@@ -30,6 +30,24 @@ class SessionRecorder:
         self._counters = counters
         self._ending: dict[str, int] = {}  # device -> when it went off, until its tail is stored
 
+    async def resume(self) -> None:
+        """After a restart: pick up sessions that had ended but were not yet written."""
+        site = self._config.site.id
+        try:
+            rows = await self._influx.query(
+                f"SELECT last(state) AS state, last(previous) AS previous FROM state WHERE site = '{site}' GROUP BY device"
+            )
+        except SinkError as exc:
+            log.warning("could not look for sessions to finish: %s", exc)
+            return
+        for series in rows:
+            _, state, previous = series["values"][0]
+            if state == "off" and previous in ("idle", "active"):
+                ends = await self._influx.query(
+                    f"SELECT last(state) FROM state WHERE site = '{site}' AND device = '{series['tags']['device']}'"
+                )
+                self._ending[series["tags"]["device"]] = int(ends[0]["values"][0][0])
+
     async def written(self, points: list[Point]) -> None:
         """Called by the writer with every batch it stored, before acknowledging it."""
         for point in points:
@@ -61,8 +79,11 @@ class SessionRecorder:
                 "SELECT integral(power_w, 1h), max(power_w), max(temp_c) FROM telemetry "
                 f"WHERE {where} AND time >= {start_ms}ms AND time <= {end_ms}ms"
             )
+            # InfluxDB 1.x answers the aggregate (integral) and the selectors (max) in
+            # separate rows; take each column's value from whichever row has it.
+            rows = stats[0]["values"] if stats else [[0, 0.0, 0.0, None]]
             _, energy_wh, peak_w, max_temp_c = (
-                stats[0]["values"][0] if stats else (0, 0.0, 0.0, None)
+                next((r[i] for r in rows if r[i] is not None), None) for i in range(4)
             )
             fields: dict[str, FieldValue] = {
                 "duration_s": (end_ms - start_ms) / 1000,

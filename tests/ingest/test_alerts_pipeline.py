@@ -359,14 +359,20 @@ async def test_sessions_and_energy_match_the_simulator(
     for device in {s.device for s in truth}:
         rows = await stored(
             influx,
-            f"SELECT sum(energy_wh), sum(duration_s), count(duration_s) FROM session WHERE device = '{device}'",
+            f"SELECT sum(energy_wh), sum(duration_s), count(duration_s), max(peak_power_w) FROM session WHERE device = '{device}'",
         )
+        # InfluxDB 1.x puts aggregates and selectors (max) in separate rows.
+        row = {k: next((r[k] for r in rows if r[k] is not None), None) for k in rows[0]}
         mine = [s for s in truth if s.device == device]
-        assert rows[0]["count"] == len(mine), device
-        assert rows[0]["sum_1"] == pytest.approx(
+        assert row["count"] == len(mine), device
+        assert row["sum_1"] == pytest.approx(
             sum((s.end_ms - s.start_ms) / 1000 for s in mine), rel=1e-9
         ), device
-        assert rows[0]["sum"] == pytest.approx(sum(s.energy_wh for s in mine), rel=0.01), device
+        assert row["sum"] == pytest.approx(sum(s.energy_wh for s in mine), rel=0.01), device
+        peak = max(
+            p for s in mine for t, p in summary.tally.power[device] if s.start_ms <= t <= s.end_ms
+        )
+        assert row["max"] == peak, device
 
 
 async def _has_status(influx: InfluxClient, alert_id: str, status: str) -> bool:
