@@ -200,6 +200,9 @@ def _firmware_deploy(args: argparse.Namespace) -> int:
 
     config = load_site_config(args.config)
     secrets = firmware_deploy.load_secrets(args.secrets)
+    secrets = firmware_deploy.with_credentials(
+        secrets, args.credentials, config.site.id, args.device
+    )
     command = firmware_deploy.deploy(
         config, args.device, secrets, args.port, args.build, dry_run=args.dry_run
     )
@@ -208,6 +211,19 @@ def _firmware_deploy(args: argparse.Namespace) -> int:
         print("would run: " + " ".join(shlex.quote(part) for part in command))
     else:
         print(f"copied to the board on {args.port}; it is restarting")
+    return 0
+
+
+def _broker_provision(args: argparse.Namespace) -> int:
+    from broker.provision import provision
+
+    config = load_site_config(args.config)
+    files = provision(config, args.out, args.port)
+    print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
+    print(
+        f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
+    )
+    print(f"run the broker with: mosquitto -c {files.conf}")
     return 0
 
 
@@ -319,10 +335,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the compiled files go (default: var/firmware-build)",
     )
+    deploy.add_argument("--credentials", type=Path, default=Path("var/broker/credentials"), metavar="DIR",
+                        help="the board's broker credentials from `makerwatch broker provision`")  # fmt: skip
     deploy.add_argument(
         "--dry-run", action="store_true", help="build, print the mpremote command, copy nothing"
     )
     deploy.set_defaults(handler=_firmware_deploy)
+
+    broker = commands.add_parser("broker", help="broker tools")
+    broker_commands = broker.add_subparsers(dest="broker_command", required=True)
+    prov = broker_commands.add_parser(
+        "provision", help="per-device passwords and ACLs for Mosquitto"
+    )
+    prov.add_argument("--config", required=True, type=Path, metavar="FILE")
+    prov.add_argument("--out", type=Path, default=Path("var/broker"), metavar="DIR",
+                      help="where passwd, acl, mosquitto.conf and credentials/ go (default: var/broker)")  # fmt: skip
+    prov.add_argument(
+        "--port", type=int, default=1883, help="the authenticated listener's port (default: 1883)"
+    )
+    prov.set_defaults(handler=_broker_provision)
 
     schema = commands.add_parser("schema", help="print the protocol's JSON Schema")
     schema.set_defaults(handler=_schema)

@@ -28,6 +28,7 @@ __all__ = [
     "load_secrets",
     "mpremote_command",
     "settings_for",
+    "with_credentials",
 ]
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -71,6 +72,24 @@ def load_secrets(path: Path) -> BoardSecrets:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"{path}: invalid secrets file: {exc}") from exc
+
+
+def with_credentials(
+    secrets: BoardSecrets, directory: Path, site: str, device: str
+) -> BoardSecrets:
+    """The secrets with the board's own broker user and password, when provisioned."""
+    from broker.provision import board_user
+
+    path = directory / f"{board_user(site, device)}.json"
+    if not path.exists():
+        return secrets
+    credentials = json.loads(path.read_text(encoding="utf-8"))
+    return secrets.model_copy(
+        update={
+            "mqtt_user": credentials["mqtt_user"],
+            "mqtt_password": credentials["mqtt_password"],
+        }
+    )
 
 
 def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> dict[str, Any]:
