@@ -88,7 +88,8 @@ async def main() -> None:
             "devices": devices,
             "mqtt": {"port": mq.port, "client_id": "bench-alerts"},
             "influxdb": {"url": ix.url, "database": "bench_alerts"},
-            "alerts": {"language": "en", "http_port": None, "rules": [{"rule": "offline_while_on"}],
+            "ingest": {"http_port": None},
+            "alerts": {"language": "en", "rules": [{"rule": "offline_while_on"}],
                        "channels": [{"name": "hook", "url": f"json://127.0.0.1:{hook_port}/hook"}]},
         })  # fmt: skip
         rtt = await baseline(mq.port, args.alerts)

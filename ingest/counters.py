@@ -17,6 +17,8 @@ class IngestCounters:
     write_retries: int = 0
     mqtt_reconnects: int = 0
     sessions_written: int = 0
+    write_seconds_sum: float = 0.0  # time in InfluxDB writes, for the write latency summary
+    write_seconds_count: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
 
     def snapshot(self) -> dict[str, object]:

@@ -64,17 +64,19 @@ class IngestService:
         settings = self.config.alerts
         async with InfluxClient(self.config.influxdb) as influx:
             await self._prepare_database(influx, stop)
+            self._influx = influx
             sessions = SessionRecorder(self.config, influx, self.counters)
             await sessions.resume()
-            writer = BatchWriter(
+            writer = self._writer = BatchWriter(
                 influx, self.config.ingest, self.counters, self._dead_letter, sessions.written
             )
             self.notifier = Notifier(settings.channels, settings.language)
             self.alerts = AlertService(self.config, writer, self.notifier)
             self.notifier.start()
             api = None
-            if settings.http_port is not None:
-                api = await serve(self.alerts, settings.http_host, settings.http_port)
+            http = self.config.ingest
+            if http.http_port is not None:
+                api = await serve(self, http.http_host, http.http_port)
             background = [
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
@@ -89,6 +91,19 @@ class IngestService:
                 await self.notifier.close()
                 if api is not None:
                     await api.cleanup()
+
+    async def health(self) -> dict[str, object]:
+        """For /healthz: is each dependency there, and how much is waiting."""
+        return {
+            "mqtt_connected": self.subscribed.is_set(),
+            "influxdb_reachable": await self._influx.ping(),
+            "unacknowledged_messages": self.unacknowledged,
+            "active_alerts": len(self.alerts.engine.alerts),
+        }
+
+    @property
+    def unacknowledged(self) -> int:
+        return self._writer.unacknowledged
 
     async def _prepare_database(self, influx: InfluxClient, stop: asyncio.Event) -> None:
         delay = RECONNECT_FIRST_S

@@ -135,11 +135,13 @@ class BatchWriter:
         """Write, retrying with backoff for as long as InfluxDB is unreachable."""
         delay = RETRY_FIRST_S
         while True:
+            started = time.monotonic()
             try:
                 await self._influx.write(lines)
             except SinkRejectedError:
                 raise
             except SinkError as exc:
+                self._record_latency(started)
                 self._counters.write_retries += 1
                 log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)  # backoff between attempts
@@ -147,5 +149,15 @@ class BatchWriter:
                 with contextlib.suppress(SinkError):
                     await self._influx.ensure_database()
             else:
+                self._record_latency(started)
                 self._counters.points_written += len(lines)
                 return
+
+    def _record_latency(self, started: float) -> None:
+        self._counters.write_seconds_sum += time.monotonic() - started
+        self._counters.write_seconds_count += 1
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages held for writing, not yet acknowledged to the broker."""
+        return len(self._pending)

@@ -89,12 +89,15 @@ def _with_endpoints(config: SiteConfig, mqtt: str | None, influx_url: str | None
     return config.model_copy(update=update)
 
 
+def _with_http(config: SiteConfig, host: str, port: int) -> SiteConfig:
+    ingest = config.ingest.model_copy(update={"http_host": host, "http_port": port})
+    return config.model_copy(update={"ingest": ingest})
+
+
 def _ingest(args: argparse.Namespace) -> int:
     config = _with_endpoints(load_site_config(args.config), args.mqtt, args.influx)
     if args.http is not None:
-        host, port = _host_port(args.http, "--http")
-        alerts = config.alerts.model_copy(update={"http_host": host, "http_port": port})
-        config = config.model_copy(update={"alerts": alerts})
+        config = _with_http(config, *_host_port(args.http, "--http"))
     asyncio.run(_run_until_signalled(config))
     return 0
 
@@ -112,10 +115,7 @@ def _up(args: argparse.Namespace) -> int:
         mosquitto = stack.enter_context(EmbeddedMosquitto(args.mqtt_port, data / "mosquitto"))
         influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
         config = _with_endpoints(config, f"127.0.0.1:{mosquitto.port}", influxdb.url)
-        alerts = config.alerts.model_copy(
-            update={"http_host": "127.0.0.1", "http_port": args.http_port}
-        )
-        config = config.model_copy(update={"alerts": alerts})
+        config = _with_http(config, "127.0.0.1", args.http_port)
         site, database = config.site.id, config.influxdb.database
         topic = f"makerspace/{site}/{config.devices[0].id}/telemetry"
         query = "SELECT * FROM telemetry"
@@ -123,7 +123,7 @@ def _up(args: argparse.Namespace) -> int:
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
             f"  MQTT broker  {mosquitto.url}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
-            f"  Alerts API   http://127.0.0.1:{args.http_port}/alerts\n"
+            f"  HTTP API     http://127.0.0.1:{args.http_port}/alerts, /healthz, /metrics\n"
             f"Try:\n"
             f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
             f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'

@@ -210,6 +210,10 @@ class IngestSettings(_Section):
     # Readings older than this are refused (a board buffering offline for longer
     # has lost them anyway); long enough for a 30-day backfill.
     max_reading_age_s: float = Field(default=45 * 24 * 3600.0, gt=0)
+    # The HTTP API (/alerts, /healthz, /metrics) listens here; null turns it off.
+    # 0.0.0.0 lets staff devices and Prometheus on the network reach it.
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=8090, ge=0, le=65535)
 
 
 class RuleName(StrEnum):
@@ -268,10 +272,6 @@ class AlertSettings(_Section):
     repeat_every_min: float = Field(default=30, gt=0)
     rules: list[Rule] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
-    # The HTTP API (alert list and acknowledgement) listens here; null turns it off.
-    # 0.0.0.0 lets staff devices on the network reach it.
-    http_host: str = "127.0.0.1"
-    http_port: int | None = Field(default=8090, ge=0, le=65535)
 
 
 class SiteConfig(_Section):

@@ -57,8 +57,8 @@ def make_config(
             ],
             "mqtt": {"port": mqtt_port, "client_id": f"ingest-test-{n}"},
             "influxdb": {"url": influx_url, "database": f"test_{n}"},
-            "ingest": {"batch_max_age_s": 0.05, **ingest},
-            "alerts": alerts or {"http_port": None},
+            "ingest": {"batch_max_age_s": 0.05, "http_port": None, **ingest},
+            "alerts": alerts or {},
         }
     )
 

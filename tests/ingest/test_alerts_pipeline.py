@@ -85,10 +85,12 @@ def alert_config(
         "language": "ru",
         "rules": rules,
         "channels": [{"name": "staff", "url": receiver.url("staff")}],
-        "http_port": free_port(),
         **alerts,
     }
-    return base.model_copy(update={"alerts": type(base.alerts).model_validate(settings)})
+    ingest = base.ingest.model_copy(update={"http_port": free_port()})
+    return base.model_copy(
+        update={"alerts": type(base.alerts).model_validate(settings), "ingest": ingest}
+    )
 
 
 async def alert_points(influx: InfluxClient, alert_id: str) -> list[tuple[str, int]]:
@@ -181,7 +183,7 @@ async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_re
         {"rule": "left_on", "devices": ["solder-1"], "idle_longer_than_min": 45},
         {"rule": "over_temperature", "devices": ["solder-1"], "above_c": 450},
     ])  # fmt: skip
-    site, api = config.site.id, f"http://127.0.0.1:{config.alerts.http_port}"
+    site, api = config.site.id, f"http://127.0.0.1:{config.ingest.http_port}"
     t0 = time.time() - 5 * 3600
     state = f"makerspace/{site}/solder-1/state"
     telemetry = f"makerspace/{site}/solder-1/telemetry"
