@@ -8,5 +8,6 @@ COPY broker ./broker
 COPY firmware ./firmware
 COPY agents ./agents
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
+RUN mkdir /spool && chown nobody /spool
 USER nobody
 ENTRYPOINT ["makerwatch"]

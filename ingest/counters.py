@@ -19,6 +19,10 @@ class IngestCounters:
     sessions_written: int = 0
     write_seconds_sum: float = 0.0  # time in InfluxDB writes, for the write latency summary
     write_seconds_count: int = 0
+    spooled_batches: int = 0  # InfluxDB could not take them; on disk, acknowledged
+    replayed_batches: int = 0
+    spool_full: int = 0  # times a batch was held because the spool was full
+    spool_rejected_points: int = 0  # spooled points InfluxDB refused on replay
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
 
     def snapshot(self) -> dict[str, object]:
@@ -30,5 +34,8 @@ class IngestCounters:
             "write_retries": self.write_retries,
             "mqtt_reconnects": self.mqtt_reconnects,
             "sessions_written": self.sessions_written,
+            "spooled_batches": self.spooled_batches,
+            "replayed_batches": self.replayed_batches,
+            "spool_full": self.spool_full,
             "dead_lettered": dict(self.dead_lettered),
         }

@@ -47,6 +47,7 @@ def _app(service: IngestService) -> web.Application:
             service.counters,
             mqtt_connected=service.subscribed.is_set(),
             unacknowledged=service.unacknowledged,
+            spool_bytes=service.spool.bytes_pending if service.spool else 0,
             active_alerts=len(service.alerts.engine.alerts),
             notifications={
                 "sent": notifier.sent,

@@ -31,6 +31,7 @@ def render(
     *,
     mqtt_connected: bool,
     unacknowledged: int,
+    spool_bytes: int,
     active_alerts: int,
     notifications: Mapping[str, Mapping[str, int]],
 ) -> str:
@@ -58,6 +59,26 @@ def render(
             c.mqtt_reconnects,
         ),
         ("sessions_written_total", "Usage sessions written.", c.sessions_written),
+        (
+            "spooled_batches_total",
+            "Batches put in the on-disk spool while InfluxDB could not take them.",
+            c.spooled_batches,
+        ),
+        (
+            "replayed_batches_total",
+            "Spooled batches written to InfluxDB later.",
+            c.replayed_batches,
+        ),
+        (
+            "spool_full_total",
+            "Times a batch was held at the broker because the spool was full.",
+            c.spool_full,
+        ),
+        (
+            "spool_rejected_points_total",
+            "Spooled points InfluxDB refused on replay (dropped, logged).",
+            c.spool_rejected_points,
+        ),
     ):
         lines += _metric(name, "counter", help_text, [(s, value)])
     reasons = sorted(c.dead_lettered.items())
@@ -77,6 +98,9 @@ def render(
         "gauge",
         "Messages received and not yet acknowledged.",
         [(s, unacknowledged)],
+    )
+    lines += _metric(
+        "spool_bytes", "gauge", "Bytes in the spool waiting for InfluxDB.", [(s, spool_bytes)]
     )
     lines += _metric("active_alerts", "gauge", "Alerts that currently hold.", [(s, active_alerts)])
     samples = [

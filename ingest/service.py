@@ -9,6 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -22,6 +23,7 @@ from ingest.http_api import serve
 from ingest.influx import InfluxClient
 from ingest.notifier import Notifier
 from ingest.sessions import SessionRecorder
+from ingest.spool import Spool
 from ingest.writer import BatchWriter
 from makerwatch.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT, MessageKind
 from makerwatch.site_config import SiteConfig
@@ -61,26 +63,34 @@ class IngestService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then write what is held, acknowledge it and return."""
-        settings = self.config.alerts
+        settings, alerts = self.config.ingest, self.config.alerts
         async with InfluxClient(self.config.influxdb) as influx:
-            await self._prepare_database(influx, stop)
             self._influx = influx
+            await self._prepare_database(influx)
             sessions = SessionRecorder(self.config, influx, self.counters)
             await sessions.resume()
-            writer = self._writer = BatchWriter(
-                influx, self.config.ingest, self.counters, self._dead_letter, sessions.written
+            self.spool = (
+                Spool(Path(settings.spool_dir), settings.spool_max_bytes)
+                if settings.spool_dir
+                else None
             )
-            self.notifier = Notifier(settings.channels, settings.language)
+            writer = self._writer = BatchWriter(
+                influx, settings, self.counters, self._dead_letter, sessions.written, self.spool
+            )
+            self.notifier = Notifier(alerts.channels, alerts.language)
             self.alerts = AlertService(self.config, writer, self.notifier)
             self.notifier.start()
-            api = None
-            http = self.config.ingest
-            if http.http_port is not None:
-                api = await serve(self, http.http_host, http.http_port)
+            api = (
+                await serve(self, settings.http_host, settings.http_port)
+                if settings.http_port is not None
+                else None
+            )
             background = [
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
             ]
+            if self.spool is not None:
+                background.append(asyncio.create_task(writer.replay_forever()))
             try:
                 await self._reconnect_forever(writer, stop)
             finally:
@@ -98,6 +108,7 @@ class IngestService:
             "mqtt_connected": self.subscribed.is_set(),
             "influxdb_reachable": await self._influx.ping(),
             "unacknowledged_messages": self.unacknowledged,
+            "spool_bytes": self.spool.bytes_pending if self.spool else 0,
             "active_alerts": len(self.alerts.engine.alerts),
         }
 
@@ -105,17 +116,13 @@ class IngestService:
     def unacknowledged(self) -> int:
         return self._writer.unacknowledged
 
-    async def _prepare_database(self, influx: InfluxClient, stop: asyncio.Event) -> None:
-        delay = RECONNECT_FIRST_S
-        while not stop.is_set():
-            try:
-                await influx.ensure_database()
-                return
-            except SinkError as exc:
-                log.warning("InfluxDB not ready, retrying in %.1f s: %s", delay, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
+    async def _prepare_database(self, influx: InfluxClient) -> None:
+        """Create the database if InfluxDB is there; if not, carry on: writes spool or
+        wait, and create it when InfluxDB comes back."""
+        try:
+            await influx.ensure_database()
+        except SinkError as exc:
+            log.warning("InfluxDB not reachable at start: %s", exc)
 
     async def _reconnect_forever(self, writer: BatchWriter, stop: asyncio.Event) -> None:
         delay = RECONNECT_FIRST_S

@@ -18,6 +18,7 @@ from ingest.counters import IngestCounters
 from ingest.errors import DecodeError, SinkError, SinkRejectedError
 from ingest.influx import InfluxClient
 from ingest.line_protocol import Point, encode_point
+from ingest.spool import Spool, SpoolFull
 from makerwatch.site_config import IngestSettings
 
 __all__ = ["Ack", "BatchWriter", "DeadLetter"]
@@ -49,7 +50,10 @@ class BatchWriter:
         counters: IngestCounters,
         dead_letter: DeadLetter,
         written: Written | None = None,
+        spool: Spool | None = None,
     ) -> None:
+        self._spool = spool
+        self._flushing = 0  # messages in the batch being written right now
         self._influx = influx
         self._written = written  # told which points are stored, before their acknowledgement
         self._settings = settings
@@ -97,25 +101,93 @@ class BatchWriter:
     async def flush(self) -> None:
         async with self._flush_lock:
             batch, self._pending = self._pending, []
+            self._flushing = len(batch)
             self._pending_points, self._oldest_at = 0, None
             self._has_pending.clear()
             if not batch:
                 return
             lines = [line for message in batch for line in message.lines]
-            if lines:
-                try:
-                    await self._write_retrying(lines)
-                except SinkRejectedError:
-                    await self._write_each(batch)
-                self._counters.write_batches += 1
-                if self._written is not None:
-                    await self._written(
-                        [p for message in batch if message.lines for p in message.points]
-                    )
+            if lines and await self._store(batch, lines) and self._written is not None:
+                await self._written(
+                    [p for message in batch if message.lines for p in message.points]
+                )
             for message in batch:
                 message.ack()
                 if message.lines:
                     self._counters.messages_stored += 1
+            self._flushing = 0
+
+    async def _store(self, batch: list[_Message], lines: list[str]) -> bool:
+        """Write the batch, or spool it while InfluxDB cannot take it; True if written.
+
+        While anything is spooled, new batches join the spool, so order is kept.
+        A full spool holds the batch (and its acknowledgements) until there is room.
+        """
+        delay = RETRY_FIRST_S
+        while True:
+            if self._spool is None or not self._spool.pending:
+                try:
+                    await self._write_once(lines)
+                    self._counters.write_batches += 1
+                    return True
+                except SinkRejectedError:
+                    await self._write_each(batch)
+                    self._counters.write_batches += 1
+                    return True
+                except SinkError as exc:
+                    self._counters.write_retries += 1
+                    if self._spool is None:
+                        log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
+                        await asyncio.sleep(delay)  # backoff between attempts
+                        delay = min(delay * 2, RETRY_MAX_S)
+                        continue
+                    log.warning("InfluxDB write failed, spooling the batch: %s", exc)
+                    with contextlib.suppress(SinkError):
+                        await self._influx.ensure_database()  # gone missing, or never made
+            try:
+                self._spool.append(lines)
+                self._counters.spooled_batches += 1
+                return False
+            except SpoolFull as exc:
+                self._counters.spool_full += 1
+                log.error("%s; holding %d messages unacknowledged", exc, len(batch))
+                await asyncio.sleep(delay)  # backoff while the spool drains
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def replay_forever(self) -> None:
+        """Write spooled batches, oldest first, whenever InfluxDB takes them."""
+        assert self._spool is not None
+        delay = RETRY_FIRST_S
+        while True:
+            await self._spool.has_data.wait()
+            lines = self._spool.peek()
+            try:
+                await self._write_once(lines)
+            except SinkRejectedError:
+                for line in lines:  # narrow the refusal down to the points InfluxDB refuses
+                    try:
+                        await self._write_once([line])
+                    except SinkRejectedError as exc:
+                        self._counters.spool_rejected_points += 1
+                        log.error(
+                            "spooled point refused by InfluxDB and dropped: %s: %.200s",
+                            exc.text,
+                            line,
+                        )
+            except SinkError as exc:
+                log.info(
+                    "spool replay waiting for InfluxDB (%d bytes spooled): %s",
+                    self._spool.bytes_pending,
+                    exc,
+                )
+                await asyncio.sleep(delay)  # backoff while InfluxDB is away
+                delay = min(delay * 2, RETRY_MAX_S)
+                with contextlib.suppress(SinkError):
+                    await self._influx.ensure_database()
+                continue
+            self._spool.advance()
+            self._counters.replayed_batches += 1
+            delay = RETRY_FIRST_S
 
     async def _write_each(self, batch: list[_Message]) -> None:
         """Find the message InfluxDB refused; dead-letter it and write the rest."""
@@ -130,6 +202,14 @@ class BatchWriter:
                     "influx_rejected", f"{message.topic}: InfluxDB refused it: {exc.text}"
                 )
                 await self._dead_letter(message.topic, message.payload, error)
+
+    async def _write_once(self, lines: Sequence[str]) -> None:
+        started = time.monotonic()
+        try:
+            await self._influx.write(lines)
+        finally:
+            self._record_latency(started)
+        self._counters.points_written += len(lines)
 
     async def _write_retrying(self, lines: Sequence[str]) -> None:
         """Write, retrying with backoff for as long as InfluxDB is unreachable."""
@@ -160,4 +240,4 @@ class BatchWriter:
     @property
     def unacknowledged(self) -> int:
         """Messages held for writing, not yet acknowledged to the broker."""
-        return len(self._pending)
+        return len(self._pending) + self._flushing

@@ -89,15 +89,17 @@ def _with_endpoints(config: SiteConfig, mqtt: str | None, influx_url: str | None
     return config.model_copy(update=update)
 
 
-def _with_http(config: SiteConfig, host: str, port: int) -> SiteConfig:
-    ingest = config.ingest.model_copy(update={"http_host": host, "http_port": port})
-    return config.model_copy(update={"ingest": ingest})
+def _with_ingest(config: SiteConfig, **settings: object) -> SiteConfig:
+    return config.model_copy(update={"ingest": config.ingest.model_copy(update=settings)})
 
 
 def _ingest(args: argparse.Namespace) -> int:
     config = _with_endpoints(load_site_config(args.config), args.mqtt, args.influx)
     if args.http is not None:
-        config = _with_http(config, *_host_port(args.http, "--http"))
+        host, port = _host_port(args.http, "--http")
+        config = _with_ingest(config, http_host=host, http_port=port)
+    if args.spool is not None:
+        config = _with_ingest(config, spool_dir=str(args.spool))
     asyncio.run(_run_until_signalled(config))
     return 0
 
@@ -115,7 +117,9 @@ def _up(args: argparse.Namespace) -> int:
         mosquitto = stack.enter_context(EmbeddedMosquitto(args.mqtt_port, data / "mosquitto"))
         influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
         config = _with_endpoints(config, f"127.0.0.1:{mosquitto.port}", influxdb.url)
-        config = _with_http(config, "127.0.0.1", args.http_port)
+        config = _with_ingest(
+            config, http_host="127.0.0.1", http_port=args.http_port, spool_dir=str(data / "spool")
+        )
         site, database = config.site.id, config.influxdb.database
         topic = f"makerspace/{site}/{config.devices[0].id}/telemetry"
         query = "SELECT * FROM telemetry"
@@ -246,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--mqtt", metavar="HOST:PORT", help="broker, instead of the config's mqtt")
     ingest.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the config's url")
     ingest.add_argument(
-        "--http", metavar="HOST:PORT", help="alerts API address, instead of the config's"
+        "--http", metavar="HOST:PORT", help="HTTP API address, instead of the config's"
+    )
+    ingest.add_argument(
+        "--spool", type=Path, metavar="DIR", help="spool folder, instead of the config's"
     )
     ingest.set_defaults(handler=_ingest)
 

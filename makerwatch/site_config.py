@@ -210,6 +210,9 @@ class IngestSettings(_Section):
     # Readings older than this are refused (a board buffering offline for longer
     # has lost them anyway); long enough for a 30-day backfill.
     max_reading_age_s: float = Field(default=45 * 24 * 3600.0, gt=0)
+    # Batches InfluxDB cannot take wait here, on disk, in order (null: keep them at the broker).
+    spool_dir: str | None = "var/spool"
+    spool_max_bytes: int = Field(default=1024**3, ge=1024)
     # The HTTP API (/alerts, /healthz, /metrics) listens here; null turns it off.
     # 0.0.0.0 lets staff devices and Prometheus on the network reach it.
     http_host: str = "127.0.0.1"

@@ -57,7 +57,7 @@ def make_config(
             ],
             "mqtt": {"port": mqtt_port, "client_id": f"ingest-test-{n}"},
             "influxdb": {"url": influx_url, "database": f"test_{n}"},
-            "ingest": {"batch_max_age_s": 0.05, "http_port": None, **ingest},
+            "ingest": {"batch_max_age_s": 0.05, "http_port": None, "spool_dir": None, **ingest},
             "alerts": alerts or {},
         }
     )
