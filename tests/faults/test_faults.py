@@ -1,0 +1,261 @@
+"""Faults with real processes: ingest killed, InfluxDB stopped, Mosquitto restarted, connections cut.
+
+After each, InfluxDB holds exactly one point per reading sent, in order per device,
+and sums over the data equal the sums of what was sent (duplicates change nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiomqtt
+import pytest
+import yaml
+
+from ingest.errors import SinkError
+from ingest.influx import InfluxClient
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.site_config import SiteConfig
+from tests.support import make_config, stored, wait_until
+
+DEVICES = ("solder-1", "printer-1")
+PER_DEVICE = 150
+RATE_PER_S = 60
+
+
+@dataclass
+class Stream:
+    """Readings published at a steady rate; each is retried until the broker acknowledges it."""
+
+    config: SiteConfig
+    port: int
+    start_s: float
+    sent: int = 0
+
+    def reading(self, i: int) -> tuple[str, str, float]:
+        device = DEVICES[i % len(DEVICES)]
+        power = float(i % 97)
+        body = {
+            "v": 1,
+            "ts": round(self.start_s + i * 0.01, 3),
+            "seq": i // len(DEVICES),
+            "power_w": power,
+        }
+        return f"makerspace/{self.config.site.id}/{device}/telemetry", json.dumps(body), power
+
+    async def run(self, on_progress: Callable[[int], None] | None = None) -> None:
+        i = 0
+        while i < PER_DEVICE * len(DEVICES):
+            try:
+                async with aiomqtt.Client(
+                    "127.0.0.1", self.port, protocol=aiomqtt.ProtocolVersion.V5, timeout=3
+                ) as client:
+                    while i < PER_DEVICE * len(DEVICES):
+                        topic, payload, _ = self.reading(i)
+                        await client.publish(topic, payload, qos=1)
+                        i += 1
+                        self.sent = i
+                        if on_progress:
+                            on_progress(i)
+                        await asyncio.sleep(1 / RATE_PER_S)  # the stream's publish rate
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)  # broker away: retry the same reading
+
+    @property
+    def total(self) -> int:
+        return PER_DEVICE * len(DEVICES)
+
+    def power_sum(self) -> float:
+        return sum(self.reading(i)[2] for i in range(self.total))
+
+
+class IngestProcess:
+    """`makerwatch ingest` as a separate process, so it can be killed for real."""
+
+    def __init__(self, config: SiteConfig, tmp_path: Path) -> None:
+        self.config_path = tmp_path / "site.yaml"
+        self.config_path.write_text(
+            yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True)
+        )
+        self.log = tmp_path / "ingest.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "makerwatch.cli", "ingest", "--config", str(self.config_path)],
+                stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+@pytest.fixture
+def fault_influxdb(tmp_path: Path) -> Iterator[EmbeddedInfluxDB]:
+    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as daemon:
+        yield daemon
+
+
+@contextlib.asynccontextmanager
+async def ingest_process(config: SiteConfig, tmp_path: Path) -> AsyncIterator[IngestProcess]:
+    process = IngestProcess(config, tmp_path)
+    process.start()
+    await wait_until(lambda: "subscribed to" in process.log.read_text(), "ingest to subscribe")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def assert_exactly_once(config: SiteConfig, stream: Stream) -> None:
+    async with InfluxClient(config.influxdb) as influx:
+
+        async def complete() -> bool:
+            try:
+                rows = await stored(influx, "SELECT count(power_w) FROM telemetry")
+            except SinkError:
+                return False
+            return bool(rows) and rows[0]["count"] == stream.total
+
+        await wait_until(complete, f"{stream.total} points", within_s=90)
+        for device in DEVICES:
+            rows = await stored(
+                influx, f"SELECT seq FROM telemetry WHERE device = '{device}' ORDER BY time"
+            )
+            assert [r["seq"] for r in rows] == list(range(PER_DEVICE)), device
+        [total] = await stored(influx, "SELECT sum(power_w) FROM telemetry")
+        assert total["sum"] == stream.power_sum(), "duplicates must not change any aggregate"
+
+
+def fault_config(mosquitto: EmbeddedMosquitto, influx_url: str, tmp_path: Path) -> SiteConfig:
+    return make_config(mosquitto.port, influx_url, spool_dir=str(tmp_path / "spool"))
+
+
+async def test_ingest_killed_with_sigkill_mid_stream(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test kill -9 of the ingest process a third of the way in, then a restart."""
+    config = fault_config(mosquitto, fault_influxdb.url, tmp_path)
+    stream = Stream(config, mosquitto.port, time.time() - 600)
+    async with ingest_process(config, tmp_path) as ingest:
+        task = asyncio.create_task(stream.run())
+        await wait_until(lambda: stream.sent >= stream.total // 3, "a third of the stream")
+        ingest.kill()
+        ingest.start()
+        await task
+        await assert_exactly_once(config, stream)
+
+
+async def test_influxdb_stopped_for_30_seconds_mid_stream(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test InfluxDB gone for 30 s while readings keep coming."""
+    config = fault_config(mosquitto, fault_influxdb.url, tmp_path)
+    stream = Stream(config, mosquitto.port, time.time() - 600)
+    async with ingest_process(config, tmp_path):
+        task = asyncio.create_task(stream.run())
+        await wait_until(lambda: stream.sent >= stream.total // 4, "a quarter of the stream")
+        fault_influxdb.stop()
+        await asyncio.sleep(30)  # the fault itself: thirty seconds without InfluxDB
+        fault_influxdb.start()
+        await task
+        await assert_exactly_once(config, stream)
+
+
+async def test_mosquitto_restarted_mid_stream(
+    tmp_path: Path, fault_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test the broker restarting (persistence on) while readings are in flight."""
+    with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as broker:
+        config = fault_config(broker, fault_influxdb.url, tmp_path)
+        stream = Stream(config, broker.port, time.time() - 600)
+        async with ingest_process(config, tmp_path):
+            task = asyncio.create_task(stream.run())
+            await wait_until(lambda: stream.sent >= stream.total // 3, "a third of the stream")
+            broker.stop()
+            broker.start()
+            await task
+            await assert_exactly_once(config, stream)
+
+
+class CuttingProxy:
+    """A TCP proxy between ingest and InfluxDB whose connections the test can cut."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> int:
+        cut, self.writers = self.writers, []
+        for writer in cut:
+            writer.transport.abort()
+        return len(cut)
+
+    async def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_connections_to_influxdb_cut_mid_stream(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test ingest's InfluxDB connections aborted again and again through a proxy."""
+    proxy = CuttingProxy(fault_influxdb.port)
+    await proxy.start()
+    try:
+        config = fault_config(mosquitto, f"http://127.0.0.1:{proxy.port}", tmp_path)
+        stream = Stream(config, mosquitto.port, time.time() - 600)
+        cuts = 0
+        async with ingest_process(config, tmp_path):
+            task = asyncio.create_task(stream.run())
+            for share in (5, 4, 3, 2):
+                await wait_until(
+                    lambda s=share: stream.sent >= stream.total // s, "the stream moving on"
+                )
+                cuts += proxy.cut()
+            await task
+            await assert_exactly_once(config, stream)
+        assert cuts > 0, "connections were cut while in use"
+    finally:
+        await proxy.close()
