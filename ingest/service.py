@@ -222,12 +222,11 @@ class IngestService:
 
     async def _dead_letter(self, topic: str, payload: bytes, error: DecodeError) -> None:
         self.counters.dead_lettered[error.reason] += 1
+        shown = _shown(payload, LOGGED_PAYLOAD_CHARS)
         log.warning(
-            "dead-lettered (%s) %s payload=%r",
-            error.reason,
-            error.detail,
-            _shown(payload, LOGGED_PAYLOAD_CHARS),
-        )
+            "dead-lettered (%s) %s payload=%r", error.reason, error.detail, shown,
+            extra={"topic": topic, "reason": error.reason, "payload": shown},
+        )  # fmt: skip
         record = {
             "v": 1,
             "reason": error.reason,

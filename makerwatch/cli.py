@@ -16,6 +16,7 @@ from pathlib import Path
 
 from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
 from makerwatch.firmware_deploy import DeployError
+from makerwatch.logs import setup as setup_logging
 from makerwatch.protocol import json_schema
 from makerwatch.site_config import ConfigError, SiteConfig, load_site_config
 
@@ -239,6 +240,8 @@ def _schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="makerwatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="text for a terminal, json for one object per line (default: text)")  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check-config", help="validate site configuration files")
@@ -369,11 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(args.verbose, args.log_format)
     try:
         code: int = args.handler(args)
     except (ConfigError, StackError, DeployError) as exc:

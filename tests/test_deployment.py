@@ -41,6 +41,7 @@ def test_ingest_command_is_a_valid_makerwatch_command() -> None:
     """Test that the ingest service's command parses with the real CLI and uses service names."""
     args = build_parser().parse_args(SERVICES["ingest"]["command"])
     assert args.command == "ingest"
+    assert args.log_format == "json"
     assert args.mqtt == "mosquitto:1883"
     assert args.influx == "http://influxdb:8086"
     assert args.http == "0.0.0.0:8090"
