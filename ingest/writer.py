@@ -190,18 +190,28 @@ class BatchWriter:
             delay = RETRY_FIRST_S
 
     async def _write_each(self, batch: list[_Message]) -> None:
-        """Find the message InfluxDB refused; dead-letter it and write the rest."""
+        """Narrow a refused batch down to the points InfluxDB refuses: write every
+        other point, dead-letter each refused one with InfluxDB's own error text."""
         for message in batch:
             if not message.lines:
                 continue
             try:
                 await self._write_retrying(message.lines)
-            except SinkRejectedError as exc:
-                message.lines, message.points = [], []
-                error = DecodeError(
-                    "influx_rejected", f"{message.topic}: InfluxDB refused it: {exc.text}"
-                )
-                await self._dead_letter(message.topic, message.payload, error)
+                continue
+            except SinkRejectedError:
+                pass
+            kept_lines, kept_points = [], []
+            for line, point in zip(message.lines, message.points, strict=True):
+                try:
+                    await self._write_retrying([line])
+                    kept_lines.append(line)
+                    kept_points.append(point)
+                except SinkRejectedError as exc:
+                    detail = f"{message.topic}: InfluxDB refused the point at {point.time_ms} ms: {exc.text}"
+                    await self._dead_letter(
+                        message.topic, message.payload, DecodeError("influx_rejected", detail)
+                    )
+            message.lines, message.points = kept_lines, kept_points
 
     async def _write_once(self, lines: Sequence[str]) -> None:
         started = time.monotonic()

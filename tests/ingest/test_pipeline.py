@@ -253,3 +253,33 @@ async def _has(
     influx: InfluxClient, expected: int, measurement: str = "telemetry", field: str = "seq"
 ) -> bool:
     return await count_points(influx, measurement, field) == expected
+
+
+async def test_a_point_influxdb_refuses_is_dead_lettered_alone(
+    site_config: SiteConfig,
+    mosquitto: EmbeddedMosquitto,
+    ingest: RunningIngest,
+    influx: InfluxClient,
+    dead_letters: DeadLetters,
+) -> None:
+    """Test that InfluxDB's 400 for one point of a batch dead-letters that point with its error and writes the rest."""
+    # Someone wrote temp_c as text an hour ago: InfluxDB 1.x checks field types per
+    # shard (a week), so any float temp_c near it now conflicts.
+    now = time.time()
+    hour_ago_ms = round((now - 3600) * 1000)
+    await influx.write(
+        [f'telemetry,device=solder-1,site={site_config.site.id} temp_c="hot" {hour_ago_ms}']
+    )
+    readings = [{"ts": round(now - 30 + i, 3), "seq": i, "power_w": 10.0 + i} for i in range(5)]
+    readings[2]["temp_c"] = 350.0  # only this one carries the conflicting field
+    await publish(
+        mosquitto.port, [(telemetry_topic(site_config), json.dumps({"v": 1, "readings": readings}))]
+    )
+    await wait_until(lambda: len(dead_letters.records) == 1, "one dead letter")
+    [letter] = dead_letters.records
+    assert letter["reason"] == "influx_rejected"
+    assert "field type conflict" in letter["error"]
+    assert f"{round((now - 28) * 1000)} ms" in letter["error"], "names the refused point"
+    await wait_until(lambda: ingest.service.counters.messages_stored == 1, "the message settled")
+    rows = await stored(influx, "SELECT seq FROM telemetry ORDER BY time")
+    assert [r["seq"] for r in rows] == [0, 1, 3, 4]
