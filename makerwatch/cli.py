@@ -223,11 +223,16 @@ def _broker_provision(args: argparse.Namespace) -> int:
     from broker.provision import provision
 
     config = load_site_config(args.config)
-    files = provision(config, args.out, args.port)
+    files = provision(config, args.out, args.port, args.tls_port)
     print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
     print(
         f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
     )
+    if args.tls_port:
+        from broker.certificates import make_certificates
+
+        ca = make_certificates(files.directory / "tls", args.tls_host or ["localhost"])
+        print(f"TLS on port {args.tls_port}; give {ca} to the boards and clients")
     print(f"run the broker with: mosquitto -c {files.conf}")
     return 0
 
@@ -363,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument(
         "--port", type=int, default=1883, help="the authenticated listener's port (default: 1883)"
     )
+    prov.add_argument(
+        "--tls-port",
+        type=int,
+        metavar="N",
+        help="also listen with TLS here (e.g. 8883), with new certificates",
+    )
+    prov.add_argument("--tls-host", action="append", metavar="NAME",
+                      help="a name or address boards use for the broker (repeatable; default: localhost)")  # fmt: skip
     prov.set_defaults(handler=_broker_provision)
 
     schema = commands.add_parser("schema", help="print the protocol's JSON Schema")

@@ -167,3 +167,39 @@ def test_passwords_survive_reprovisioning_and_reach_the_board(tmp_path: Path) ->
         json.loads(before)["mqtt_password"],
     )
     assert "$7$" in files.passwd.read_text(), "hashed by mosquitto_passwd, never stored in clear"
+
+
+async def test_tls_listener_accepts_boards_with_the_site_ca_and_refuses_plaintext(
+    tmp_path: Path,
+) -> None:
+    """Test the generated TLS listener with certificates made by `makerwatch broker certs`' code and openssl."""
+    from broker.certificates import make_certificates
+
+    port, tls_port = free_port(), free_port()
+    files = provision(CONFIG, tmp_path / "broker", port, tls_port)
+    ca = make_certificates(files.directory / "tls", ["localhost", "127.0.0.1"])
+    with ProvisionedMosquitto(files, port) as broker:
+        await wait_for_port(tls_port)
+        secret = password(broker, SOLDER_1)
+        tls = aiomqtt.TLSParameters(ca_certs=str(ca))
+        async with aiomqtt.Client("127.0.0.1", tls_port, username=SOLDER_1, password=secret, tls_params=tls,
+                                  protocol=aiomqtt.ProtocolVersion.V5) as client:  # fmt: skip
+            await client.publish(
+                "makerspace/aktobe/solder-1/status", '{"v":1,"online":true}', qos=1
+            )
+        with pytest.raises(aiomqtt.MqttError):
+            async with aiomqtt.Client(
+                "127.0.0.1", tls_port, username=SOLDER_1, password=secret, timeout=3
+            ):
+                pass
+
+
+async def wait_for_port(port: int) -> None:
+    async with asyncio.timeout(WAIT_TIMEOUT_S):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)  # polling the listener, with a deadline
