@@ -196,13 +196,16 @@ async def test_mosquitto_restarted_mid_stream(
 
 
 class CuttingProxy:
-    """A TCP proxy between ingest and InfluxDB whose connections the test can cut."""
+    """A TCP proxy between ingest and InfluxDB that can cut connections, and lose
+    responses: the write reaches InfluxDB, its answer never reaches ingest."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = free_port()
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
+        self.responses_to_lose = 0
+        self.lost = 0
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -215,14 +218,22 @@ class CuttingProxy:
             return
         self.writers += [writer, up_writer]
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, responses: bool
+        ) -> None:
             with contextlib.suppress(OSError, ConnectionError):
                 while data := await src.read(65536):
+                    if responses and self.responses_to_lose > 0:
+                        self.responses_to_lose -= 1
+                        self.lost += 1
+                        writer.transport.abort()
+                        up_writer.transport.abort()
+                        return
                     dst.write(data)
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
 
     def cut(self) -> int:
         cut, self.writers = self.writers, []
@@ -240,7 +251,7 @@ class CuttingProxy:
 async def test_connections_to_influxdb_cut_mid_stream(
     tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
 ) -> None:
-    """Test ingest's InfluxDB connections aborted again and again through a proxy."""
+    """Test ingest's InfluxDB connections cut, and responses lost after InfluxDB wrote the data."""
     proxy = CuttingProxy(fault_influxdb.port)
     await proxy.start()
     try:
@@ -254,8 +265,12 @@ async def test_connections_to_influxdb_cut_mid_stream(
                     lambda s=share: stream.sent >= stream.total // s, "the stream moving on"
                 )
                 cuts += proxy.cut()
+                proxy.responses_to_lose += 2
             await task
             await assert_exactly_once(config, stream)
-        assert cuts > 0, "connections were cut while in use"
+        assert cuts > 0, "open connections were cut"
+        assert proxy.lost > 0, (
+            "batches written whose answer never came back (then spooled and replayed)"
+        )
     finally:
         await proxy.close()
