@@ -75,8 +75,9 @@ class IngestService:
                 else None
             )
             writer = self._writer = BatchWriter(
-                influx, settings, self.counters, self._dead_letter, sessions.written, self.spool
-            )
+                influx, settings, self.counters, self._dead_letter, sessions.written, self.spool,
+                drained=sessions.resume,  # sessions that ended while InfluxDB was away
+            )  # fmt: skip
             self.notifier = Notifier(alerts.channels, alerts.language)
             self.alerts = AlertService(self.config, writer, self.notifier)
             self.notifier.start()

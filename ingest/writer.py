@@ -51,8 +51,10 @@ class BatchWriter:
         dead_letter: DeadLetter,
         written: Written | None = None,
         spool: Spool | None = None,
+        drained: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._spool = spool
+        self._drained = drained  # told when the spool has been written out
         self._flushing = 0  # messages in the batch being written right now
         self._influx = influx
         self._written = written  # told which points are stored, before their acknowledgement
@@ -188,6 +190,8 @@ class BatchWriter:
             self._spool.advance()
             self._counters.replayed_batches += 1
             delay = RETRY_FIRST_S
+            if not self._spool.pending and self._drained is not None:
+                await self._drained()
 
     async def _write_each(self, batch: list[_Message]) -> None:
         """Narrow a refused batch down to the points InfluxDB refuses: write every

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedMosquitto
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.site_config import SiteConfig
-from tests.support import publish, start_ingest, stored, wait_until
+from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
 async def test_session_ending_just_before_a_restart_is_written_after_it(
@@ -56,3 +57,62 @@ async def test_session_ending_just_before_a_restart_is_written_after_it(
         300.0,
     )
     assert abs(session["energy_wh"] - 40.0 * 1200 / 3600) < 1e-6
+
+
+async def test_session_ending_while_influxdb_is_away_is_written_after_the_spool_drains(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto
+) -> None:
+    """Test that a session whose end went through the spool is written once InfluxDB is back."""
+    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as influxdb:
+        config = make_config(mosquitto.port, influxdb.url, spool_dir=str(tmp_path / "spool"))
+        site = config.site.id
+        t0 = time.time() - 3600
+        state, telemetry = (
+            f"makerspace/{site}/solder-1/state",
+            f"makerspace/{site}/solder-1/telemetry",
+        )
+
+        def reading(seconds: float, seq: int, power_w: float) -> tuple[str, str]:
+            return telemetry, json.dumps(
+                {"v": 1, "ts": t0 + seconds, "seq": seq, "power_w": power_w}
+            )
+
+        ingest = await start_ingest(config)
+        try:
+            await publish(mosquitto.port, [(state, json.dumps({"v": 1, "ts": t0, "state": "active", "previous": "off"})),
+                                           reading(0, 0, 30.0)])  # fmt: skip
+            await wait_until(
+                lambda: ingest.service.counters.messages_stored == 2, "the session's start written"
+            )
+            influxdb.stop()
+            off = json.dumps(
+                {
+                    "v": 1,
+                    "ts": t0 + 600,
+                    "state": "off",
+                    "previous": "active",
+                    "previous_duration_s": 600,
+                }
+            )
+            await publish(
+                mosquitto.port, [reading(600, 1, 30.0), (state, off), reading(610, 2, 0.0)]
+            )
+            await wait_until(
+                lambda: ingest.service.counters.spooled_batches >= 1, "the end spooled"
+            )
+            influxdb.start()
+            await wait_until(lambda: not ingest.service.spool.pending, "the spool drained")  # type: ignore[union-attr]
+            await publish(
+                mosquitto.port, [reading(620, 3, 0.0)]
+            )  # the next reading after the outage
+            async with InfluxClient(config.influxdb) as influx:
+
+                async def session_written() -> bool:
+                    return bool(await stored(influx, "SELECT * FROM session"))
+
+                await wait_until(session_written, "the session written")
+                [session] = await stored(influx, "SELECT duration_s, energy_wh FROM session")
+        finally:
+            await ingest.shutdown()
+    assert session["duration_s"] == 600
+    assert abs(session["energy_wh"] - 30.0 * 600 / 3600) < 1e-6
