@@ -124,25 +124,19 @@ class BatchWriter:
 
         While anything is spooled, new batches join the spool, so order is kept.
         A full spool holds the batch (and its acknowledgements) until there is room.
+        Without a spool, the write is retried until InfluxDB takes it.
         """
+        if self._spool is None:
+            await self._write_narrowing(batch, lines, retry=True)
+            return True
         delay = RETRY_FIRST_S
         while True:
-            if self._spool is None or not self._spool.pending:
+            if not self._spool.pending:
                 try:
-                    await self._write_once(lines)
-                    self._counters.write_batches += 1
-                    return True
-                except SinkRejectedError:
-                    await self._write_each(batch)
-                    self._counters.write_batches += 1
+                    await self._write_narrowing(batch, lines, retry=False)
                     return True
                 except SinkError as exc:
                     self._counters.write_retries += 1
-                    if self._spool is None:
-                        log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
-                        await asyncio.sleep(delay)  # backoff between attempts
-                        delay = min(delay * 2, RETRY_MAX_S)
-                        continue
                     log.warning("InfluxDB write failed, spooling the batch: %s", exc)
                     with contextlib.suppress(SinkError):
                         await self._influx.ensure_database()  # gone missing, or never made
@@ -155,6 +149,14 @@ class BatchWriter:
                 log.error("%s; holding %d messages unacknowledged", exc, len(batch))
                 await asyncio.sleep(delay)  # backoff while the spool drains
                 delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _write_narrowing(self, batch: list[_Message], lines: list[str], retry: bool) -> None:
+        """Write the batch; if InfluxDB refuses part of it, write the rest and dead-letter that part."""
+        try:
+            await (self._write_retrying(lines) if retry else self._write_once(lines))
+        except SinkRejectedError:
+            await self._write_each(batch)
+        self._counters.write_batches += 1
 
     async def replay_forever(self) -> None:
         """Write spooled batches, oldest first, whenever InfluxDB takes them."""
@@ -229,23 +231,18 @@ class BatchWriter:
         """Write, retrying with backoff for as long as InfluxDB is unreachable."""
         delay = RETRY_FIRST_S
         while True:
-            started = time.monotonic()
             try:
-                await self._influx.write(lines)
+                await self._write_once(lines)
+                return
             except SinkRejectedError:
                 raise
             except SinkError as exc:
-                self._record_latency(started)
                 self._counters.write_retries += 1
                 log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)  # backoff between attempts
                 delay = min(delay * 2, RETRY_MAX_S)
                 with contextlib.suppress(SinkError):
                     await self._influx.ensure_database()
-            else:
-                self._record_latency(started)
-                self._counters.points_written += len(lines)
-                return
 
     def _record_latency(self, started: float) -> None:
         self._counters.write_seconds_sum += time.monotonic() - started
