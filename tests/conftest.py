@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,13 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosq
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInfluxDB]:
     with EmbeddedInfluxDB(free_port(), tmp_path_factory.mktemp("influxdb")) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def own_influxdb(tmp_path: Path) -> Iterator[EmbeddedInfluxDB]:
+    """An InfluxDB of the test's own, which it may stop and start."""
+    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as daemon:
         yield daemon
 
 

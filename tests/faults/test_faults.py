@@ -13,12 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
-import pytest
 import yaml
 
 from ingest.errors import SinkError
@@ -107,12 +106,6 @@ class IngestProcess:
             self.process.wait(30)
 
 
-@pytest.fixture
-def fault_influxdb(tmp_path: Path) -> Iterator[EmbeddedInfluxDB]:
-    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as daemon:
-        yield daemon
-
-
 @contextlib.asynccontextmanager
 async def ingest_process(config: SiteConfig, tmp_path: Path) -> AsyncIterator[IngestProcess]:
     process = IngestProcess(config, tmp_path)
@@ -149,10 +142,10 @@ def fault_config(mosquitto: EmbeddedMosquitto, influx_url: str, tmp_path: Path) 
 
 
 async def test_ingest_killed_with_sigkill_mid_stream(
-    tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test kill -9 of the ingest process a third of the way in, then a restart."""
-    config = fault_config(mosquitto, fault_influxdb.url, tmp_path)
+    config = fault_config(mosquitto, own_influxdb.url, tmp_path)
     stream = Stream(config, mosquitto.port, time.time() - 600)
     async with ingest_process(config, tmp_path) as ingest:
         task = asyncio.create_task(stream.run())
@@ -164,27 +157,27 @@ async def test_ingest_killed_with_sigkill_mid_stream(
 
 
 async def test_influxdb_stopped_for_30_seconds_mid_stream(
-    tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test InfluxDB gone for 30 s while readings keep coming."""
-    config = fault_config(mosquitto, fault_influxdb.url, tmp_path)
+    config = fault_config(mosquitto, own_influxdb.url, tmp_path)
     stream = Stream(config, mosquitto.port, time.time() - 600)
     async with ingest_process(config, tmp_path):
         task = asyncio.create_task(stream.run())
         await wait_until(lambda: stream.sent >= stream.total // 4, "a quarter of the stream")
-        fault_influxdb.stop()
+        own_influxdb.stop()
         await asyncio.sleep(30)  # the fault itself: thirty seconds without InfluxDB
-        fault_influxdb.start()
+        own_influxdb.start()
         await task
         await assert_exactly_once(config, stream)
 
 
 async def test_mosquitto_restarted_mid_stream(
-    tmp_path: Path, fault_influxdb: EmbeddedInfluxDB
+    tmp_path: Path, own_influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test the broker restarting (persistence on) while readings are in flight."""
     with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as broker:
-        config = fault_config(broker, fault_influxdb.url, tmp_path)
+        config = fault_config(broker, own_influxdb.url, tmp_path)
         stream = Stream(config, broker.port, time.time() - 600)
         async with ingest_process(config, tmp_path):
             task = asyncio.create_task(stream.run())
@@ -249,10 +242,10 @@ class CuttingProxy:
 
 
 async def test_connections_to_influxdb_cut_mid_stream(
-    tmp_path: Path, mosquitto: EmbeddedMosquitto, fault_influxdb: EmbeddedInfluxDB
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test ingest's InfluxDB connections cut, and responses lost after InfluxDB wrote the data."""
-    proxy = CuttingProxy(fault_influxdb.port)
+    proxy = CuttingProxy(own_influxdb.port)
     await proxy.start()
     try:
         config = fault_config(mosquitto, f"http://127.0.0.1:{proxy.port}", tmp_path)

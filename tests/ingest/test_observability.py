@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import make_config, publish, start_ingest, wait_until
@@ -22,12 +19,6 @@ def metrics(text: str) -> dict[str, float]:
         if match and not line.startswith("#"):
             values[match.group(1)] = float(match.group(2))
     return values
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path) -> Iterator[EmbeddedInfluxDB]:
-    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as daemon:
-        yield daemon
 
 
 async def test_metrics_match_what_was_sent_and_health_follows_influxdb(

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from makerwatch.site_config import SiteConfig
 from tests.support import (
     KAZAKH_NAME,
@@ -207,13 +203,6 @@ async def test_held_batch_is_written_on_shutdown(
         assert await count_points(influx) == 0, "still held: the batch is 60 s from its deadline"
         await running.shutdown()
         assert await count_points(influx) == 3
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path) -> Iterator[EmbeddedInfluxDB]:
-    """An InfluxDB this test may stop and start."""
-    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as daemon:
-        yield daemon
 
 
 async def test_influxdb_outage_loses_nothing(

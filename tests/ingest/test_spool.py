@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from ingest.errors import SinkError
 from ingest.influx import InfluxClient
 from ingest.spool import Spool, SpoolFull
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
@@ -50,12 +49,6 @@ def test_a_full_spool_refuses_with_a_clear_error(tmp_path: Path) -> None:
     spool.append(["m f=1i 1"])
     with pytest.raises(SpoolFull, match=r"spool\.lp: 10 bytes spooled, limit 40"):
         spool.append(["m f=2i 2" * 5])
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path) -> Iterator[EmbeddedInfluxDB]:
-    with EmbeddedInfluxDB(free_port(), tmp_path / "influxdb") as daemon:
-        yield daemon
 
 
 async def test_influxdb_down_spools_survives_a_restart_and_replays_in_order(
