@@ -151,6 +151,7 @@ class Board:
     def _publish(self, topic, payload, retain):
         self.client.publish(topic, payload, 1, retain)
         self._last_traffic_ms = self.clock.now_ms()
+        self.wdt.feed()  # a long backlog after an outage is progress, not a hang
 
     def _network_step(self, now):
         if not self._wifi_ready(now):

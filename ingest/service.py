@@ -210,7 +210,10 @@ class IngestService:
                 await self._dead_letter(topic, payload, error)
                 points = []
             await writer.submit(topic, payload, points, ack)
-            await self.alerts.observe(points)
+            try:
+                await self.alerts.observe(points)
+            except Exception:  # a fault in alerting must never stop ingestion
+                log.exception("alert engine failed on %s", topic, extra={"topic": topic})
 
     def _ack_for(self, client: aiomqtt.Client, mid: int, qos: int) -> Callable[[], None]:
         def ack() -> None:
