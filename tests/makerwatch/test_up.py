@@ -168,6 +168,7 @@ def test_ingest_command_uses_endpoint_flags(
     process = spawn(
         output, "ingest", "--config", str(EXAMPLE),
         "--mqtt", f"127.0.0.1:{mosquitto.port}", "--influx", influxdb.url,
+        "--http", f"127.0.0.1:{free_port()}", "--spool", str(tmp_path / "spool"),
     )  # fmt: skip
     try:
         wait_for(lambda: "subscribed to" in output.read_text(), "ingest to subscribe")
