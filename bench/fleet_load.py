@@ -1,0 +1,140 @@
+"""A fleet of simulated boards at a fixed rate through ingest: is anything lost, and how far behind is it?
+
+    .venv/bin/python bench/fleet_load.py [--devices 300] [--rate 500] [--seconds 20] [--processes 2]
+
+Real Mosquitto and InfluxDB on temporary ports; the fleet (agents/fleet.py, the
+firmware's own Agent per board, several processes) publishes telemetry at the
+given total rate. Baseline, same run: the same fleet with a bare QoS 1
+subscriber counting. Then through ingest, whose site file is generated to list
+every fleet board: the count stored in InfluxDB is compared with the count the
+broker acknowledged, and the lag is how long after the fleet stops the last
+reading is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiomqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agents.fleet import fleet_devices, run_fleet
+from ingest.influx import InfluxClient
+from ingest.service import IngestService
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.site_config import SiteConfig
+
+SITE = "bench"
+
+
+async def settle(done: Callable[[], bool], limit_s: float) -> float:
+    """Seconds until `done()` holds (polled), or the limit."""
+    started = time.monotonic()
+    while True:
+        if done() or time.monotonic() - started > limit_s:
+            return time.monotonic() - started
+        await asyncio.sleep(0.01)  # polling a count, with a deadline
+
+
+async def baseline(port: int, args: argparse.Namespace) -> tuple[int, int, float]:
+    """(acknowledged, received by a bare subscriber, lag s) for one fleet run."""
+    received = 0
+    ready = asyncio.Event()
+
+    async def count() -> None:
+        nonlocal received
+        async with aiomqtt.Client("127.0.0.1", port) as client:
+            await client.subscribe(f"makerspace/{SITE}/+/telemetry", qos=1)
+            ready.set()
+            async for _ in client.messages:
+                received += 1
+
+    task = asyncio.create_task(count())
+    await ready.wait()
+    report = await asyncio.to_thread(
+        run_fleet,
+        "127.0.0.1",
+        port,
+        args.devices,
+        args.rate,
+        args.seconds,
+        [SITE],
+        args.processes,
+        1,
+    )
+    lag = await settle(lambda: received >= report.total, 60)
+    task.cancel()
+    return report.total, received, lag
+
+
+async def through_ingest(
+    mq: EmbeddedMosquitto, ix: EmbeddedInfluxDB, args: argparse.Namespace
+) -> tuple[int, int, float, float]:
+    """(acknowledged, stored in InfluxDB, lag s, achieved rate) with ingest in between."""
+    config = SiteConfig.model_validate({
+        "site": {"id": SITE, "name": "Bench"},
+        "devices": [{"id": device, "name": device, "kind": "other"} for _, device in fleet_devices(args.devices, [SITE])],
+        "mqtt": {"port": mq.port, "client_id": "bench-fleet"},
+        "influxdb": {"url": ix.url, "database": "bench_fleet"},
+        "ingest": {"http_port": None, "spool_dir": None},
+    })  # fmt: skip
+    service = IngestService(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await service.subscribed.wait()
+    report = await asyncio.to_thread(
+        run_fleet,
+        "127.0.0.1",
+        mq.port,
+        args.devices,
+        args.rate,
+        args.seconds,
+        [SITE],
+        args.processes,
+        2,
+    )
+    lag = await settle(lambda: service.counters.messages_stored >= report.total, 120)
+    stop.set()
+    await task
+    async with InfluxClient(config.influxdb) as influx:
+        [series] = await influx.query("SELECT count(power_w) FROM telemetry")
+    return report.total, int(series["values"][0][1]), lag, report.rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedMosquitto(free_port(), Path(tmp) / "mq") as mq,
+        EmbeddedInfluxDB(free_port(), Path(tmp) / "ix") as ix,
+    ):
+        sent_b, received_b, lag_b = await baseline(mq.port, args)
+        sent, stored, lag, rate = await through_ingest(mq, ix, args)
+    print(
+        f"command: python bench/fleet_load.py --devices {args.devices} --rate {args.rate:g} --seconds {args.seconds:g} --processes {args.processes}"
+    )
+    print(
+        f"baseline  bare subscriber   acknowledged {sent_b:6d}  received {received_b:6d}  lost {sent_b - received_b:3d}  lag after the fleet stopped {lag_b:5.2f} s"
+    )
+    print(
+        f"ingest    into InfluxDB     acknowledged {sent:6d}  stored   {stored:6d}  lost {sent - stored:3d}  lag after the fleet stopped {lag:5.2f} s"
+    )
+    print(
+        f"          fleet achieved {rate:.0f} msg/s of {args.rate:g} asked, {args.devices} boards, {args.processes} processes"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
