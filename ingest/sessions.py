@@ -34,19 +34,16 @@ class SessionRecorder:
         """After a restart: pick up sessions that had ended but were not yet written."""
         site = self._config.site.id
         try:
-            rows = await self._influx.query(
-                f"SELECT last(state) AS state, last(previous) AS previous FROM state WHERE site = '{site}' GROUP BY device"
+            latest = await self._influx.query(  # the newest state point of each device
+                f"SELECT state, previous FROM state WHERE site = '{site}' GROUP BY device ORDER BY time DESC LIMIT 1"
             )
         except SinkError as exc:
             log.warning("could not look for sessions to finish: %s", exc)
             return
-        for series in rows:
-            _, state, previous = series["values"][0]
+        for series in latest:
+            at_ms, state, previous = series["values"][0]
             if state == "off" and previous in ("idle", "active"):
-                ends = await self._influx.query(
-                    f"SELECT last(state) FROM state WHERE site = '{site}' AND device = '{series['tags']['device']}'"
-                )
-                self._ending[series["tags"]["device"]] = int(ends[0]["values"][0][0])
+                self._ending[series["tags"]["device"]] = int(at_ms)
 
     async def written(self, points: list[Point]) -> None:
         """Called by the writer with every batch it stored, before acknowledging it."""
