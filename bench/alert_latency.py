@@ -17,7 +17,6 @@ import asyncio
 import json
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,14 +25,11 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_support import percentile, temporary_stack
+
 from ingest.service import IngestService
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.embedded import free_port
 from makerwatch.site_config import SiteConfig
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def baseline(port: int, count: int) -> list[float]:
@@ -74,11 +70,7 @@ async def main() -> None:
     hook_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedMosquitto(free_port(), Path(tmp) / "mq") as mq,
-        EmbeddedInfluxDB(free_port(), Path(tmp) / "ix") as ix,
-    ):
+    with temporary_stack() as (mq, ix):
         devices = [
             {"id": f"m-{i:03d}", "name": f"Machine {i:03d}", "kind": "other"}
             for i in range(args.devices)

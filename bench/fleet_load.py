@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +24,12 @@ import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_support import temporary_stack
+
 from agents.fleet import fleet_devices, run_fleet
 from ingest.influx import InfluxClient
 from ingest.service import IngestService
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from makerwatch.site_config import SiteConfig
 
 SITE = "bench"
@@ -115,11 +116,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedMosquitto(free_port(), Path(tmp) / "mq") as mq,
-        EmbeddedInfluxDB(free_port(), Path(tmp) / "ix") as ix,
-    ):
+    with temporary_stack() as (mq, ix):
         sent_b, received_b, lag_b = await baseline(mq.port, args)
         sent, stored, lag, rate = await through_ingest(mq, ix, args)
     print(

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,9 +30,10 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_support import percentile, temporary_stack
+
 from ingest.influx import InfluxClient
 from ingest.service import IngestService
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.site_config import SiteConfig
 
 PUBLISH_WINDOW = 200  # concurrent QoS 1 publishes in flight from the load client
@@ -157,21 +157,12 @@ async def latency(config: SiteConfig, port: int, samples: int) -> list[float]:
     return results
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--latency-samples", type=int, default=200)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedMosquitto(free_port(), Path(tmp) / "mq") as mq,
-        EmbeddedInfluxDB(free_port(), Path(tmp) / "ix") as ix,
-    ):
+    with temporary_stack() as (mq, ix):
         count, port = args.messages, mq.port
         base = await baseline(port, count)
         wide = await through_ingest(site_config(port, ix.url, "wide", 1000), port, count)
