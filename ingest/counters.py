@@ -11,7 +11,7 @@ __all__ = ["IngestCounters"]
 @dataclass
 class IngestCounters:
     messages_received: int = 0
-    messages_stored: int = 0  # acknowledged after their points were written
+    messages_stored: int = 0  # acknowledged after their points were written or spooled
     points_written: int = 0
     write_batches: int = 0
     write_retries: int = 0
@@ -26,16 +26,5 @@ class IngestCounters:
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
 
     def snapshot(self) -> dict[str, object]:
-        return {
-            "messages_received": self.messages_received,
-            "messages_stored": self.messages_stored,
-            "points_written": self.points_written,
-            "write_batches": self.write_batches,
-            "write_retries": self.write_retries,
-            "mqtt_reconnects": self.mqtt_reconnects,
-            "sessions_written": self.sessions_written,
-            "spooled_batches": self.spooled_batches,
-            "replayed_batches": self.replayed_batches,
-            "spool_full": self.spool_full,
-            "dead_lettered": dict(self.dead_lettered),
-        }
+        """Every counter, for the log line ingest writes when it stops."""
+        return dict(vars(self))
