@@ -14,6 +14,7 @@ import aiomqtt
 
 from ingest.alert_engine import Alert, AlertEngine, RelayOff, Transition
 from ingest.alert_text import Language, message
+from ingest.decode import device_tags
 from ingest.line_protocol import Point
 from ingest.notifier import Notification, Notifier
 from ingest.writer import BatchWriter
@@ -114,8 +115,11 @@ class AlertService:
             text_in = functools.partial(self._text, transition)
             self._notifier.send(Notification(alert.rule, f"Makerwatch: {device.name}", text_in))
         text = self._text(transition, self.config.alerts.language)
-        tags = {"site": self.config.site.id, "device": device.id, "kind": device.kind.value,
-                "name": device.name, "rule": alert.rule, "status": transition.status}  # fmt: skip
+        tags = {
+            **device_tags(self.config.site.id, device),
+            "rule": alert.rule,
+            "status": transition.status,
+        }
         fields = {"message": text, "alert_id": alert.alert_id, "reason": alert.reason}
         if alert.acked_by:
             fields["acked_by"] = alert.acked_by

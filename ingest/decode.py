@@ -25,7 +25,12 @@ from makerwatch.protocol import (
 )
 from makerwatch.site_config import Device, SiteConfig
 
-__all__ = ["Decoder"]
+__all__ = ["Decoder", "device_tags"]
+
+
+def device_tags(site: str, device: Device) -> dict[str, str]:
+    """The tags every point about a device carries; `name` makes Grafana legends readable."""
+    return {"site": site, "device": device.id, "kind": device.kind.value, "name": device.name}
 
 
 def _reject_constant(name: str) -> Any:
@@ -203,9 +208,4 @@ class Decoder:
         return Point("device_status", self._tags(device), fields, round(ts * 1000))
 
     def _tags(self, device: Device) -> dict[str, str]:
-        return {
-            "site": self._config.site.id,
-            "device": device.id,
-            "kind": device.kind.value,
-            "name": device.name,
-        }
+        return device_tags(self._config.site.id, device)

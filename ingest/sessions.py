@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from ingest.counters import IngestCounters
+from ingest.decode import device_tags
 from ingest.errors import SinkError
 from ingest.influx import InfluxClient
 from ingest.line_protocol import FieldValue, Point, encode_point
@@ -89,12 +90,7 @@ class SessionRecorder:
             }
             if max_temp_c is not None:
                 fields["max_temp_c"] = float(max_temp_c)
-            tags = {
-                "site": self._config.site.id,
-                "device": device.id,
-                "kind": device.kind.value,
-                "name": device.name,
-            }
+            tags = device_tags(self._config.site.id, device)
             await self._influx.write([encode_point(Point("session", tags, fields, start_ms))])
             self._counters.sessions_written += 1
         except SinkError as exc:
