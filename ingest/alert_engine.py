@@ -21,7 +21,15 @@ from makerwatch.site_config import Device, Rule, RuleName, SiteConfig
 __all__ = ["Alert", "AlertEngine", "DeviceView", "RelayOff", "Transition"]
 
 MINUTE_MS = 60_000
-CONFIRM_WITHIN_MS = 60_000  # a board answers a relay command within a minute or it did not get it
+CONFIRM_WITHIN_MS = 60_000
+# The rules whose inputs each kind of point changes; time is the timers' job. Every
+# point is news for no_data. (Re-checking left_on on each reading cost ~10x.)
+FED_BY = {
+    "telemetry": frozenset({RuleName.OVER_TEMPERATURE, RuleName.NO_DATA}),
+    "state": frozenset({RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON, RuleName.NO_DATA}),
+    "device_status": frozenset({RuleName.OFFLINE_WHILE_ON, RuleName.NO_DATA}),
+    "event": frozenset({RuleName.NO_DATA}),
+}  # a board answers a relay command within a minute or it did not get it
 TEMPERATURE_HYSTERESIS_C = 10.0
 
 
@@ -136,7 +144,7 @@ class AlertEngine:
             view.temp_c = float(values["temp_c"])
         elif point.measurement == "event":
             actions += self._relay_confirmation(device, values, point.time_ms)
-        return actions + self._evaluate(device)
+        return actions + self._evaluate(device, FED_BY.get(point.measurement, frozenset()))
 
     def advance(self, now_ms: int) -> list[Action]:
         """Move event time forward, firing every timer that falls due on the way."""
@@ -166,17 +174,20 @@ class AlertEngine:
     def _rules_for(self, device: Device) -> list[Rule]:
         return [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
 
-    def _evaluate(self, device_id: str) -> list[Action]:
+    def _evaluate(self, device_id: str, only: frozenset[RuleName] | None = None) -> list[Action]:
+        """Evaluate the device's rules (or just those in `only`), arming each one's timer."""
         device, view = self.devices[device_id], self.views[device_id]
         actions: list[Action] = []
         for rule in self._rules_for(device):
+            if only is not None and rule.rule not in only:
+                continue
             alert_id = f"{rule.rule.value}-{device_id}"
             active = self.alerts.get(alert_id)
             if rule.rule in (RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON) and view.state is None:
                 continue  # nothing to go on until the board says its state
             holds, reason, seconds, due = self._check(rule, device, view, active is not None)
             if due is not None and due > self.now_ms:
-                self._arm(due, "device", device_id)
+                self._arm(due, "rule", f"{rule.rule.value}/{device_id}")
             if not (self.ready and view.known):
                 continue  # restoring, or nothing heard from the device yet
             if holds and active is None:
@@ -274,8 +285,9 @@ class AlertEngine:
             self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", alert.alert_id)
 
     def _on_timer(self, kind: str, key: str) -> list[Action]:
-        if kind == "device":
-            return self._evaluate(key)
+        if kind == "rule":
+            rule, device_id = key.split("/", 1)
+            return self._evaluate(device_id, frozenset({RuleName(rule)}))
         alert = self.alerts.get(key)
         if alert is None:
             return []

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from ingest.alert_engine import Alert, AlertEngine, RelayOff, Transition
 from ingest.line_protocol import FieldValue, Point
-from makerwatch.site_config import SiteConfig
+from makerwatch.site_config import RuleName, SiteConfig
 
 MIN = 60_000
 # Monday 2026-11-16 in Asia/Aqtobe (UTC+5): open 10:00-19:00 local = 05:00-14:00 UTC.
@@ -212,3 +212,26 @@ def test_nothing_fires_before_start() -> None:
     assert transitions(engine.start(), "fired") == [
         ("fired", "left_on-solder-1", CLOSES + 60 * MIN)
     ]
+
+
+def test_each_rule_keeps_its_own_timer_on_a_device_with_several_rules() -> None:
+    """Test that a no_data timer re-armed by every reading does not displace left_on's: it still fires at 19:15."""
+    cfg = config()
+    rules = [
+        *cfg.alerts.rules,
+        cfg.alerts.rules[0].model_copy(
+            update={
+                "rule": RuleName.NO_DATA,
+                "devices": ["solder-1"],
+                "kinds": [],
+                "after_periods": 10,
+            }
+        ),
+    ]
+    engine = started(
+        cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"rules": rules})})
+    )
+    actions = engine.observe(point("state", CLOSES - 20 * MIN, state="active"))
+    for t in range(CLOSES - 19 * MIN, CLOSES + 30 * MIN, MIN):
+        actions += engine.observe(point("telemetry", t, power_w=30.0))
+    assert transitions(actions, "fired") == [("fired", "left_on-solder-1", CLOSES + 15 * MIN)]
