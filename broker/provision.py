@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.tuning import tuning
 from makerwatch.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT
 from makerwatch.site_config import ConfigError, SiteConfig
 
@@ -111,17 +112,7 @@ listener {port}
 # TLS, for boards or a bridge across the internet (docs/operations.md, "Certificates").
 {tls_block}
 
-persistence true
-persistence_location {files.directory}/data/
-autosave_interval 30
-max_queued_messages 200000
-# Ingest acknowledges after writing; see broker/mosquitto.conf.
-set_tcp_nodelay true
-log_dest stdout
-log_type error
-log_type warning
-log_type notice
-"""
+{tuning(files.directory / "data")}"""
 
 
 def provision(

@@ -17,6 +17,8 @@ from typing import Self
 
 import httpx
 
+from broker.tuning import tuning
+
 __all__ = ["EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "free_port"]
 
 HOST = "127.0.0.1"
@@ -147,29 +149,9 @@ class EmbeddedMosquitto(EmbeddedDaemon):
     def config_text(self) -> str:
         # Anonymous access is allowed only because this listener is on loopback;
         # broker/ has the configuration with per-device credentials.
-        return "\n".join(
-            [
-                f"listener {self.port} {HOST}",
-                "allow_anonymous true",
-                "persistence true",
-                f"persistence_location {self.data_dir}/",
-                "autosave_interval 30",
-                # Messages kept for a persistent session while ingest is away
-                # (Mosquitto's default of 1000 is under an hour of one site's data).
-                "max_queued_messages 200000",
-                # Ingest acknowledges after writing, so its TCP ACKs wait; with Nagle on,
-                # each next message to it would wait ~40 ms for them.
-                "set_tcp_nodelay true",
-                "log_dest stdout",
-                "log_type error",
-                "log_type warning",
-                "log_type notice",
-                # Running as root, Mosquitto would switch to the mosquitto user,
-                # which cannot write our data folder.
-                f"user {getpass.getuser()}",
-                "",
-            ]
-        )
+        # Running as root, Mosquitto would switch to the mosquitto user, which
+        # cannot write our data folder: `user` keeps it as whoever runs us.
+        return f"listener {self.port} {HOST}\nallow_anonymous true\n{tuning(self.data_dir)}user {getpass.getuser()}\n"
 
     def arguments(self, config_path: Path) -> list[str]:
         return ["-c", str(config_path)]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from broker.tuning import tuning
 from makerwatch.cli import build_parser
 from makerwatch.embedded import EmbeddedMosquitto, free_port
 from makerwatch.site_config import load_site_config
@@ -92,3 +93,12 @@ def test_compose_broker_config_runs_in_real_mosquitto(tmp_path: Path) -> None:
 def test_data_lives_in_named_volumes(volume: str) -> None:
     """Test that broker, database and Grafana state survive `docker compose down`."""
     assert volume in COMPOSE["volumes"]
+
+
+def test_compose_broker_config_has_the_shared_tuning() -> None:
+    """Test that broker/mosquitto.conf carries every setting the generated configurations share."""
+    compose = set((ROOT / "broker/mosquitto.conf").read_text(encoding="utf-8").splitlines())
+    settings = [
+        line for line in tuning(Path("/mosquitto/data")).splitlines() if not line.startswith("#")
+    ]
+    assert [line for line in settings if line not in compose] == []
