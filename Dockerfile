@@ -3,10 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml ./
 COPY makerwatch ./makerwatch
-COPY ingest ./ingest
-COPY broker ./broker
 COPY firmware ./firmware
-COPY agents ./agents
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 RUN mkdir /spool && chown nobody /spool
 USER nobody

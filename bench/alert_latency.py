@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import percentile, temporary_stack
 
-from ingest.service import IngestService
-from makerwatch.embedded import free_port
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.service import IngestService
+from makerwatch.ops.embedded import free_port
 
 
 async def baseline(port: int, count: int) -> list[float]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fleet_load.py [--devices 300] [--rate 500] [--seconds 20] [--processes 2]
 
-Real Mosquitto and InfluxDB on temporary ports; the fleet (agents/fleet.py, the
+Real Mosquitto and InfluxDB on temporary ports; the fleet (makerwatch/sim/fleet.py, the
 firmware's own Agent per board, several processes) publishes telemetry at the
 given total rate. Baseline, same run: the same fleet with a bare QoS 1
 subscriber counting. Then through ingest, whose site file is generated to list
@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import temporary_stack
 
-from agents.fleet import fleet_devices, run_fleet
-from ingest.influx import InfluxClient
-from ingest.service import IngestService
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.service import IngestService
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from makerwatch.sim.fleet import fleet_devices, run_fleet
 
 SITE = "bench"
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
-from makerwatch.firmware_deploy import DeployError
-from makerwatch.logs import setup as setup_logging
-from makerwatch.protocol import json_schema
-from makerwatch.site_config import ConfigError, SiteConfig, load_site_config
+from makerwatch.core.logs import setup as setup_logging
+from makerwatch.core.protocol import json_schema
+from makerwatch.core.site_config import ConfigError, SiteConfig, load_site_config
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
+from makerwatch.ops.firmware_deploy import DeployError
 
 __all__ = ["main"]
 
@@ -48,7 +48,7 @@ async def _run_until_signalled(
 ) -> None:
     """Run ingest until SIGINT/SIGTERM. `when_subscribed` starts something once ingest
     listens (the demo boards) and returns how to stop it, which happens first on exit."""
-    from ingest.service import IngestService  # keeps `check-config` fast
+    from makerwatch.ingest.service import IngestService  # keeps `check-config` fast
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -145,7 +145,7 @@ def _demo(config: SiteConfig, mqtt_port: int, seed: int) -> Callable[[], Callabl
     """Starts the simulated makerspace once ingest listens; returns how to stop it."""
 
     def start() -> Callable[[], None]:
-        from agents.commands import start_demo
+        from makerwatch.sim.commands import start_demo
 
         stop = threading.Event()
         thread = start_demo(config, "127.0.0.1", mqtt_port, seed, stop)
@@ -162,14 +162,14 @@ def _demo(config: SiteConfig, mqtt_port: int, seed: int) -> Callable[[], Callabl
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from agents import commands
+    from makerwatch.sim import commands
 
     host, port = _host_port(args.mqtt)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     if args.devices is not None:
-        from agents.fleet import run_fleet
+        from makerwatch.sim.fleet import run_fleet
 
         sites = [s.strip() for s in args.sites.split(",") if s.strip()]
         report = run_fleet(
@@ -201,7 +201,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _firmware_deploy(args: argparse.Namespace) -> int:
-    from makerwatch import firmware_deploy
+    from makerwatch.ops import firmware_deploy
 
     config = load_site_config(args.config)
     secrets = firmware_deploy.load_secrets(args.secrets)
@@ -220,7 +220,7 @@ def _firmware_deploy(args: argparse.Namespace) -> int:
 
 
 def _broker_provision(args: argparse.Namespace) -> int:
-    from broker.provision import provision
+    from makerwatch.ops.provision import provision
 
     config = load_site_config(args.config)
     files = provision(config, args.out, args.port, args.tls_port)
@@ -229,7 +229,7 @@ def _broker_provision(args: argparse.Namespace) -> int:
         f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
     )
     if args.tls_port:
-        from broker.certificates import make_certificates
+        from makerwatch.ops.certificates import make_certificates
 
         ca = make_certificates(files.directory / "tls", args.tls_host or ["localhost"])
         print(f"TLS on port {args.tls_port}; give {ca} to the boards and clients")

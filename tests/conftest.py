@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from makerwatch.protocol import DEAD_LETTER_TOPIC
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.protocol import DEAD_LETTER_TOPIC
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import (
     WAIT_TIMEOUT_S,
     DeadLetters,

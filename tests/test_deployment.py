@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from broker.tuning import tuning
 from makerwatch.cli import build_parser
-from makerwatch.embedded import EmbeddedMosquitto, free_port
-from makerwatch.site_config import load_site_config
+from makerwatch.core.site_config import load_site_config
+from makerwatch.ops.broker_tuning import tuning
+from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
 from tests.support import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

@@ -20,10 +20,10 @@ from pathlib import Path
 import aiomqtt
 import yaml
 
-from ingest.errors import SinkError
-from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.errors import SinkError
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import make_config, stored, wait_until
 
 DEVICES = ("solder-1", "printer-1")

@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
-from makerwatch.protocol import Event, State, Status, Telemetry, TelemetryBatch
+from makerwatch.core.protocol import Event, State, Status, Telemetry, TelemetryBatch
 from tests.firmware import hardware
 
 MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event}

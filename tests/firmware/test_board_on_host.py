@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedMosquitto
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedMosquitto
 from tests.firmware.board import board_settings, recording, running_board
 from tests.support import RunningIngest, publish, stored, wait_until
 

@@ -11,8 +11,8 @@ from annotated_types import Ge, Le
 from firmware.core import config as board_config
 from firmware.core import encoder
 from firmware.core.agent import Agent
-from makerwatch import protocol
-from makerwatch.site_config import MachineKind
+from makerwatch.core import protocol
+from makerwatch.core.site_config import MachineKind
 
 
 def agent() -> Agent:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ingest.decode import Decoder
-from ingest.errors import DecodeError
-from ingest.line_protocol import Point
+from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.errors import DecodeError
+from makerwatch.ingest.line_protocol import Point
 from tests.support import KAZAKH_NAME, make_config
 
 NOW_S = 1_790_000_000.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.support import (
     KAZAKH_NAME,
     DeadLetters,

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ingest.decode import Decoder
-from ingest.errors import DecodeError
-from ingest.line_protocol import Point, encode_point
-from makerwatch.embedded import EmbeddedInfluxDB
-from makerwatch.protocol import READING_FIELDS
-from makerwatch.site_config import Device, MachineKind
+from makerwatch.core.protocol import READING_FIELDS
+from makerwatch.core.site_config import Device, MachineKind
+from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.errors import DecodeError
+from makerwatch.ingest.line_protocol import Point, encode_point
+from makerwatch.ops.embedded import EmbeddedInfluxDB
 from tests.support import make_config
 
 CONFIG = make_config(1883, "http://127.0.0.1:8086")
@@ -89,7 +89,7 @@ def test_any_json_object_is_points_or_a_reasoned_rejection(body: dict[str, objec
 
 @pytest.fixture(scope="module")
 def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    from makerwatch.embedded import free_port
+    from makerwatch.ops.embedded import free_port
 
     with (
         EmbeddedInfluxDB(free_port(), tmp_path_factory.mktemp("influxdb")) as daemon,

@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from ingest.influx import InfluxClient
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from makerwatch.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
@@ -82,7 +82,8 @@ async def test_session_ending_while_influxdb_is_away_is_written_after_the_spool_
             await publish(mosquitto.port, [(state, json.dumps({"v": 1, "ts": t0, "state": "active", "previous": "off"})),
                                            reading(0, 0, 30.0)])  # fmt: skip
             await wait_until(
-                lambda: ingest.service.counters.messages_stored == 2, "the session's start written"
+                lambda: ingest.service.counters.messages_stored == 2,
+                "the session's start written",
             )
             influxdb.stop()
             off = json.dumps(

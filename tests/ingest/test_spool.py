@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import SinkError
-from ingest.influx import InfluxClient
-from ingest.spool import Spool, SpoolFull
-from makerwatch.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from makerwatch.ingest.errors import SinkError
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.spool import Spool, SpoolFull
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
@@ -65,12 +65,14 @@ async def test_influxdb_down_spools_survives_a_restart_and_replays_in_order(
     ingest = await start_ingest(config)
     await publish(mosquitto.port, readings[:5])
     await wait_until(
-        lambda: ingest.service.counters.messages_stored == 5, "the first readings written"
+        lambda: ingest.service.counters.messages_stored == 5,
+        "the first readings written",
     )
     own_influxdb.stop()
     await publish(mosquitto.port, readings[5:20])
     await wait_until(
-        lambda: ingest.service.counters.messages_stored == 20, "readings spooled and acknowledged"
+        lambda: ingest.service.counters.messages_stored == 20,
+        "readings spooled and acknowledged",
     )
     assert ingest.service.spool is not None
     assert ingest.service.spool.pending

@@ -1,1 +1,0 @@
-"""Mosquitto configuration for Makerwatch sites."""

@@ -1,0 +1,327 @@
+"""The alert engine: pure logic, fed with stored points, answering with transitions and actions.
+
+Time is event time: the newest timestamp seen (plus a wall-clock tick while the
+site is live), so a backfill or an accelerated simulation fires alerts at the
+moments they would have fired. Each rule is evaluated when a device's data
+changes and on a timer set for the exact moment it can next become true; there
+is no loop over all devices.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from makerwatch.core.opening_hours import is_open, last_closing_ms, next_closing_ms
+from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
+from makerwatch.ingest.line_protocol import Point
+
+__all__ = ["Alert", "AlertEngine", "DeviceView", "RelayOff", "Transition"]
+
+MINUTE_MS = 60_000
+CONFIRM_WITHIN_MS = 60_000
+# The rules whose inputs each kind of point changes; time is the timers' job. Every
+# point is news for no_data. (Re-checking left_on on each reading cost ~10x.)
+FED_BY = {
+    "telemetry": frozenset({RuleName.OVER_TEMPERATURE, RuleName.NO_DATA}),
+    "state": frozenset({RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON, RuleName.NO_DATA}),
+    "device_status": frozenset({RuleName.OFFLINE_WHILE_ON, RuleName.NO_DATA}),
+    "event": frozenset({RuleName.NO_DATA}),
+}  # a board answers a relay command within a minute or it did not get it
+TEMPERATURE_HYSTERESIS_C = 10.0
+
+
+@dataclass
+class DeviceView:
+    """What the engine knows of one device, from its latest messages."""
+
+    known: bool = False
+    state: str | None = None  # None until a state message says: unknown is not "off"
+    state_since_ms: int | None = None
+    on_since_ms: int | None = None  # when it last left "off"
+    online: bool = True
+    last_seen_ms: int | None = None
+    temp_c: float | None = None
+
+
+@dataclass
+class Alert:
+    alert_id: str
+    rule: str
+    device: str
+    reason: str
+    fired_ms: int
+    notified_ms: int
+    seconds: float = 0.0  # how long the condition had held when it fired
+    temp_c: float | None = None
+    acked_by: str | None = None
+    auto_off: str | None = None  # pending, sent, confirmed, unconfirmed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": 1, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Alert:
+        """From a retained alert topic; extra keys (the message text) are for people."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """fired, repeated, acknowledged, resolved, auto_off_sent, auto_off_confirmed, auto_off_unconfirmed."""
+
+    status: str
+    alert: Alert  # a snapshot at the transition
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class RelayOff:
+    device: str
+    alert_id: str
+    at_ms: int
+
+
+Action = Transition | RelayOff
+
+
+class AlertEngine:
+    def __init__(self, config: SiteConfig) -> None:
+        self.config = config
+        self.devices = {d.id: d for d in config.devices}
+        self.views: dict[str, DeviceView] = {d: DeviceView() for d in self.devices}
+        self.alerts: dict[str, Alert] = {}
+        self.now_ms = 0
+        self.ready = False  # nothing fires until retained alerts are restored
+        self._timers: list[tuple[int, int, str, str]] = []  # (due, tiebreak, kind, key)
+        self._armed: dict[
+            tuple[str, str], int
+        ] = {}  # the live due time per timer; others are stale
+        self._order = itertools.count()
+        self._repeat_ms = int(config.alerts.repeat_every_min * MINUTE_MS)
+
+    # Inputs -------------------------------------------------------------
+
+    def restore(self, alert: Alert) -> None:
+        """An active alert from before a restart (its retained topic): kept, not re-fired."""
+        if alert.device in self.devices:
+            self.alerts[alert.alert_id] = alert
+            # Replayed retained states are older than the alert: time must not run back past it.
+            self.now_ms = max(self.now_ms, alert.notified_ms)
+
+    def start(self) -> list[Action]:
+        """Restoring is over: resume the restored alerts' timers and evaluate every device."""
+        self.ready = True
+        for alert in self.alerts.values():
+            self._arm_follow_ups(alert)
+        actions: list[Action] = []
+        for device in self.devices:
+            actions += self._evaluate(device)
+        return actions
+
+    def observe(self, point: Point) -> list[Action]:
+        """A point just stored; returns what it (and any timer due before it) caused."""
+        device = point.tags.get("device", "")
+        if device not in self.devices:
+            return []
+        actions = self.advance(point.time_ms)
+        view = self.views[device]
+        view.known = True
+        view.last_seen_ms = max(view.last_seen_ms or 0, point.time_ms)
+        values = point.fields
+        if point.measurement == "state":
+            state = str(values["state"])
+            if state != view.state or view.state_since_ms is None:
+                if view.state in ("off", None) and state != "off":
+                    view.on_since_ms = point.time_ms
+                view.state, view.state_since_ms = state, point.time_ms
+        elif point.measurement == "device_status":
+            view.online = bool(values["online"])
+        elif point.measurement == "telemetry" and "temp_c" in values:
+            view.temp_c = float(values["temp_c"])
+        elif point.measurement == "event":
+            actions += self._relay_confirmation(device, values, point.time_ms)
+        return actions + self._evaluate(device, FED_BY.get(point.measurement, frozenset()))
+
+    def advance(self, now_ms: int) -> list[Action]:
+        """Move event time forward, firing every timer that falls due on the way."""
+        actions: list[Action] = []
+        while self._timers and self._timers[0][0] <= now_ms:
+            due, _, kind, key = heapq.heappop(self._timers)
+            if self._armed.get((kind, key)) != due:
+                continue  # superseded by a later arming
+            del self._armed[(kind, key)]
+            self.now_ms = max(self.now_ms, due)
+            actions += self._on_timer(kind, key)
+        self.now_ms = max(self.now_ms, now_ms)
+        return actions
+
+    def acknowledge(self, alert_id: str, by: str) -> list[Action]:
+        """Staff have seen it: repeats stop and a pending switch-off is called off."""
+        alert = self.alerts[alert_id]
+        if alert.acked_by is not None:
+            return []
+        alert.acked_by = by
+        if alert.auto_off == "pending":
+            alert.auto_off = None
+        return [Transition("acknowledged", replace(alert), self.now_ms)]
+
+    # Rules --------------------------------------------------------------
+
+    def _rules_for(self, device: Device) -> list[Rule]:
+        return [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
+
+    def _evaluate(self, device_id: str, only: frozenset[RuleName] | None = None) -> list[Action]:
+        """Evaluate the device's rules (or just those in `only`), arming each one's timer."""
+        device, view = self.devices[device_id], self.views[device_id]
+        actions: list[Action] = []
+        for rule in self._rules_for(device):
+            if only is not None and rule.rule not in only:
+                continue
+            alert_id = f"{rule.rule.value}-{device_id}"
+            active = self.alerts.get(alert_id)
+            if rule.rule in (RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON) and view.state is None:
+                continue  # nothing to go on until the board says its state
+            holds, reason, seconds, due = self._check(rule, device, view, active is not None)
+            if due is not None and due > self.now_ms:
+                self._arm(due, "rule", f"{rule.rule.value}/{device_id}")
+            if not (self.ready and view.known):
+                continue  # restoring, or nothing heard from the device yet
+            if holds and active is None:
+                actions.append(self._fire(rule, device, alert_id, reason, seconds))
+            elif not holds and active is not None:
+                del self.alerts[alert_id]
+                actions.append(Transition("resolved", replace(active), self.now_ms))
+        return actions
+
+    def _check(
+        self, rule: Rule, device: Device, view: DeviceView, active: bool
+    ) -> tuple[bool, str, float, int | None]:
+        """(holds, reason, for how long in s, when to look again) for one rule and device."""
+        now = self.now_ms
+        if rule.rule is RuleName.LEFT_ON:
+            return self._check_left_on(rule, view, now)
+        if rule.rule is RuleName.OFFLINE_WHILE_ON:
+            return (not view.online and view.state != "off"), "offline", 0.0, None
+        if rule.rule is RuleName.OVER_TEMPERATURE:
+            limit = rule.above_c - (TEMPERATURE_HYSTERESIS_C if active else 0.0)
+            return (view.temp_c is not None and view.temp_c > limit), "hot", 0.0, None
+        limit_ms = int(rule.after_periods * device.telemetry_period_s * 1000)  # no_data
+        if view.last_seen_ms is None:
+            return False, "silent", 0.0, None
+        silent_ms = now - view.last_seen_ms
+        return silent_ms >= limit_ms, "silent", silent_ms / 1000, view.last_seen_ms + limit_ms
+
+    def _check_left_on(
+        self, rule: Rule, view: DeviceView, now: int
+    ) -> tuple[bool, str, float, int | None]:
+        if view.state == "off":
+            return False, "", 0.0, None
+        on_since = view.on_since_ms or view.state_since_ms or now
+        site = self.config.site
+        due_times = []
+        grace_ms = int(rule.after_closing_grace_min * MINUTE_MS)
+        if is_open(site, now):
+            closing = next_closing_ms(site, now)
+            if closing is not None:
+                due_times.append(closing + grace_ms)
+        else:
+            closed_at = last_closing_ms(site, now) or on_since
+            since = max(closed_at, on_since)  # switched on while closed: the grace counts from then
+            if now >= since + grace_ms:
+                return True, "after_closing", (now - closed_at) / 1000, None
+            due_times.append(since + grace_ms)
+        if (
+            rule.idle_longer_than_min is not None
+            and view.state == "idle"
+            and view.state_since_ms is not None
+        ):
+            due = view.state_since_ms + int(rule.idle_longer_than_min * MINUTE_MS)
+            if now >= due:
+                return True, "idle", (now - view.state_since_ms) / 1000, None
+            due_times.append(due)
+        if rule.on_longer_than_min is not None:
+            due = on_since + int(rule.on_longer_than_min * MINUTE_MS)
+            if now >= due:
+                return True, "on_too_long", (now - on_since) / 1000, None
+            due_times.append(due)
+        return False, "", 0.0, min(due_times) if due_times else None
+
+    # Transitions --------------------------------------------------------
+
+    def _fire(
+        self, rule: Rule, device: Device, alert_id: str, reason: str, seconds: float
+    ) -> Transition:
+        alert = Alert(alert_id, rule.rule.value, device.id, reason, self.now_ms, self.now_ms, seconds,
+                      self.views[device.id].temp_c)  # fmt: skip
+        if (
+            rule.rule is RuleName.LEFT_ON
+            and rule.auto_off_after_min is not None
+            and device.board.get("relay_pin", -1) >= 0
+        ):
+            alert.auto_off = "pending"
+        self.alerts[alert_id] = alert
+        self._arm_follow_ups(alert)
+        return Transition("fired", replace(alert), self.now_ms)
+
+    def _arm_follow_ups(self, alert: Alert) -> None:
+        if alert.acked_by is None:
+            self._arm(alert.notified_ms + self._repeat_ms, "repeat", alert.alert_id)
+        if alert.auto_off == "pending":
+            rule = next(
+                r
+                for r in self.config.alerts.rules
+                if r.rule.value == alert.rule and r.applies_to(self.devices[alert.device])
+            )
+            self._arm(
+                alert.fired_ms + int((rule.auto_off_after_min or 0) * MINUTE_MS),
+                "auto_off",
+                alert.alert_id,
+            )
+        elif alert.auto_off == "sent":
+            self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", alert.alert_id)
+
+    def _on_timer(self, kind: str, key: str) -> list[Action]:
+        if kind == "rule":
+            rule, device_id = key.split("/", 1)
+            return self._evaluate(device_id, frozenset({RuleName(rule)}))
+        alert = self.alerts.get(key)
+        if alert is None:
+            return []
+        if (
+            kind == "repeat"
+            and alert.acked_by is None
+            and self.now_ms >= alert.notified_ms + self._repeat_ms
+        ):
+            alert.notified_ms = self.now_ms
+            self._arm(self.now_ms + self._repeat_ms, "repeat", key)
+            return [Transition("repeated", replace(alert), self.now_ms)]
+        if kind == "auto_off" and alert.auto_off == "pending":
+            alert.auto_off = "sent"
+            self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", key)
+            return [
+                RelayOff(alert.device, key, self.now_ms),
+                Transition("auto_off_sent", replace(alert), self.now_ms),
+            ]
+        if kind == "confirm" and alert.auto_off == "sent":
+            alert.auto_off = "unconfirmed"
+            return [Transition("auto_off_unconfirmed", replace(alert), self.now_ms)]
+        return []
+
+    def _relay_confirmation(self, device: str, fields: Any, at_ms: int) -> list[Action]:
+        if fields.get("event") != "relay" or fields.get("relay_on") is not False:
+            return []
+        for alert in self.alerts.values():
+            if alert.device == device and alert.auto_off == "sent":
+                alert.auto_off = "confirmed"
+                return [Transition("auto_off_confirmed", replace(alert), at_ms)]
+        return []
+
+    def _arm(self, due_ms: int, kind: str, key: str) -> None:
+        if self._armed.get((kind, key)) == due_ms:
+            return
+        self._armed[(kind, key)] = due_ms
+        heapq.heappush(self._timers, (due_ms, next(self._order), kind, key))

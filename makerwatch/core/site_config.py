@@ -1,0 +1,358 @@
+"""The site configuration: one YAML file per site, validated once at start-up.
+
+`makerspace.example.yaml` documents every option; docs/configuration.md is the
+reference. Errors name the file, the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from firmware.core import config as board_rules
+from makerwatch.core.protocol import SLUG_PATTERN
+
+__all__ = [
+    "ConfigError",
+    "Device",
+    "InfluxSettings",
+    "IngestSettings",
+    "MachineKind",
+    "MqttSettings",
+    "Rule",
+    "RuleName",
+    "SiteConfig",
+    "load_site_config",
+]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class MachineKind(StrEnum):
+    SOLDERING_STATION = "soldering_station"
+    PRINTER_3D = "printer_3d"
+    LASER_CUTTER = "laser_cutter"
+    CNC_ROUTER = "cnc_router"
+    VINYL_CUTTER = "vinyl_cutter"
+    SEWING_MACHINE = "sewing_machine"
+    OTHER = "other"
+
+
+# Power that separates off/idle and idle/active, by kind. A soldering station
+# holds its tip at a few watts in the stand; a printer idles with fans and board.
+DEFAULT_THRESHOLDS_W: dict[MachineKind, tuple[float, float]] = {
+    MachineKind.SOLDERING_STATION: (2.0, 15.0),
+    MachineKind.PRINTER_3D: (5.0, 40.0),
+    MachineKind.LASER_CUTTER: (10.0, 150.0),
+    MachineKind.CNC_ROUTER: (10.0, 100.0),
+    MachineKind.VINYL_CUTTER: (2.0, 10.0),
+    MachineKind.SEWING_MACHINE: (2.0, 20.0),
+    MachineKind.OTHER: (2.0, 20.0),
+}
+
+
+def _check_display_name(name: str) -> str:
+    # InfluxDB 1.x line protocol has no escape for a backslash that ends a tag
+    # value or stands before a space, comma or equals sign, nor for a newline.
+    if not name.strip():
+        raise ValueError("must not be empty")
+    if any(ch in name for ch in "\n\r\t"):
+        raise ValueError("must be one line (no newline or tab)")
+    if re.search(r"\\($|[ ,=])", name):
+        raise ValueError("a backslash may not end the name or stand before a space, comma or '='")
+    return name
+
+
+DisplayName = Annotated[str, Field(max_length=80), AfterValidator(_check_display_name)]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Section):
+    idle_above_w: float = Field(ge=0)
+    active_above_w: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.active_above_w <= self.idle_above_w:
+            raise ValueError("active_above_w must be greater than idle_above_w")
+        return self
+
+
+# Board settings that belong to the site file; the rest come from the device entry
+# itself or from the local secrets file (`makerwatch firmware deploy`).
+_NOT_WIRING = {"site", "device", "kind", "telemetry_period_s", "idle_above_w", "active_above_w",
+               "wifi_ssid", "wifi_password", "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_password"}  # fmt: skip
+
+
+def _check_board(board: dict[str, Any]) -> dict[str, Any]:
+    """The board's wiring and tuning, checked by the firmware's own rules."""
+    misplaced = sorted(set(board) & _NOT_WIRING)
+    if misplaced:
+        raise ValueError(
+            f"{', '.join(misplaced)} cannot be set here (identity, thresholds and secrets live elsewhere)"
+        )
+    _, errors = board_rules.validate(board)
+    if errors:
+        raise ValueError("; ".join(errors))
+    return board
+
+
+class Device(_Section):
+    id: Slug
+    name: DisplayName
+    kind: MachineKind
+    thresholds: Thresholds | None = None
+    telemetry_period_s: float = Field(default=10.0, ge=1, le=3600)
+    # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
+    board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
+
+    @property
+    def effective_thresholds(self) -> Thresholds:
+        if self.thresholds is not None:
+            return self.thresholds
+        idle, active = DEFAULT_THRESHOLDS_W[self.kind]
+        return Thresholds(idle_above_w=idle, active_above_w=active)
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+def _parse_hours(text: str) -> tuple[time, time]:
+    match = _HOURS_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"{text!r} is not a valid time range")
+    opens, closes = time(h1, m1), (time(23, 59, 59) if h2 == 24 else time(h2, m2))
+    if closes <= opens:
+        raise ValueError(f"{text!r} closes before it opens")
+    return opens, closes
+
+
+class Site(_Section):
+    id: Slug
+    name: DisplayName
+    timezone: str = "Asia/Aqtobe"
+    # Weekday (mon..sun) -> "HH:MM-HH:MM" ranges in local time; a missing day is closed.
+    opening_hours: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, ranges in value.items():
+            if day not in _WEEKDAYS:
+                raise ValueError(f"{day!r} is not one of {', '.join(_WEEKDAYS)}")
+            for text in ranges:
+                _parse_hours(text)
+        return value
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    client_id: str = Field(default="makerwatch-ingest", min_length=1, max_length=64)
+    # How long the broker keeps ingest's session (subscriptions and queued
+    # messages) while ingest is away.
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
+    # MQTT v5 Receive Maximum: unacknowledged messages the broker may send at once.
+    # Messages are acknowledged after their batch is written, so this bounds the batch.
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+
+
+class InfluxSettings(_Section):
+    url: str = "http://127.0.0.1:8086"
+    database: str = Field(default="makerwatch", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class IngestSettings(_Section):
+    batch_max_points: int = Field(default=5000, ge=1, le=100_000)
+    batch_max_age_s: float = Field(default=0.2, gt=0, le=60)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Readings stamped further ahead than this are refused: the board's clock is wrong.
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+    # Readings older than this are refused (a board buffering offline for longer
+    # has lost them anyway); long enough for a 30-day backfill.
+    max_reading_age_s: float = Field(default=45 * 24 * 3600.0, gt=0)
+    # Batches InfluxDB cannot take wait here, on disk, in order (null: keep them at the broker).
+    spool_dir: str | None = "var/spool"
+    spool_max_bytes: int = Field(default=1024**3, ge=1024)
+    # The HTTP API (/alerts, /healthz, /metrics) listens here; null turns it off.
+    # 0.0.0.0 lets staff devices and Prometheus on the network reach it.
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=8090, ge=0, le=65535)
+
+
+class RuleName(StrEnum):
+    LEFT_ON = "left_on"
+    OFFLINE_WHILE_ON = "offline_while_on"
+    OVER_TEMPERATURE = "over_temperature"
+    NO_DATA = "no_data"
+
+
+class Rule(_Section):
+    """One alert rule, for the devices or kinds it names (all devices when neither)."""
+
+    rule: RuleName
+    devices: list[Slug] = Field(default_factory=list)
+    kinds: list[MachineKind] = Field(default_factory=list)
+    # left_on: on outside opening hours this long after closing...
+    after_closing_grace_min: float = Field(default=15, ge=0)
+    # ...or on and idle this long (null: not checked)...
+    idle_longer_than_min: float | None = Field(default=45, gt=0)
+    # ...or on this long at all (null: not checked).
+    on_longer_than_min: float | None = Field(default=240, gt=0)
+    # left_on, relay boards only: switch the relay off this long after firing (null: never).
+    auto_off_after_min: float | None = Field(default=None, ge=0)
+    # over_temperature: above this.
+    above_c: float = Field(default=450, gt=-50, le=1000)
+    # no_data: silent for this many of the device's telemetry periods.
+    after_periods: float = Field(default=3, ge=1)
+
+    def applies_to(self, device: Device) -> bool:
+        if not self.devices and not self.kinds:
+            return True
+        return device.id in self.devices or device.kind in self.kinds
+
+
+class Channel(_Section):
+    """Where notifications go: an apprise URL (tgram://, mailto://, slack://, ntfy://, json://...)."""
+
+    name: Slug
+    url: str = Field(min_length=4)
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_understands(cls, url: str) -> str:
+        import apprise  # only when channels are configured
+
+        if not apprise.Apprise().add(url):
+            raise ValueError("apprise cannot use this URL (see its list of services)")
+        return url
+
+    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
+    language: Literal["en", "ru", "kk"] | None = None  # default: the site's
+
+
+class AlertSettings(_Section):
+    language: Literal["en", "ru", "kk"] = "ru"
+    repeat_every_min: float = Field(default=30, gt=0)
+    rules: list[Rule] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+
+
+class SiteConfig(_Section):
+    site: Site
+    devices: list[Device] = Field(min_length=1)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    influxdb: InfluxSettings = Field(default_factory=InfluxSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_ids(cls, devices: list[Device]) -> list[Device]:
+        seen: set[str] = set()
+        for device in devices:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} appears more than once")
+            seen.add(device.id)
+        return devices
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)
+        if key in mapping:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        # Drop pydantic's internal location parts (function-after[...] and the like).
+        loc = tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p))
+        message = item["msg"].removeprefix("Value error, ")
+        got = item.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"  {_key_path(loc)}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    """Read and validate a site file, or raise ConfigError naming file and key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'site' and 'devices' at the top")
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc

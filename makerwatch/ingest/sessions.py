@@ -1,0 +1,102 @@
+"""Usage sessions (makerwatch/core/usage.py), written to the `session` measurement when a
+machine returns to off.
+
+Everything comes from what is already stored, so a restart loses nothing and a
+session written twice is the same point: the session starts at the last state
+change out of `off`; its energy is InfluxQL's trapezoidal integral of power_w.
+A session is closed once a reading after its end has been written, so its last
+readings are in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.decode import device_tags
+from makerwatch.ingest.errors import SinkError
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.line_protocol import FieldValue, Point, encode_point
+
+__all__ = ["SessionRecorder"]
+
+log = logging.getLogger(__name__)
+
+
+class SessionRecorder:
+    def __init__(self, config: SiteConfig, influx: InfluxClient, counters: IngestCounters) -> None:
+        self._config = config
+        self._influx = influx
+        self._counters = counters
+        self._ending: dict[str, int] = {}  # device -> when it went off, until its tail is stored
+
+    async def resume(self) -> None:
+        """After a restart: pick up sessions that had ended but were not yet written."""
+        site = self._config.site.id
+        try:
+            latest = await self._influx.query(  # the newest state point of each device
+                f"SELECT state, previous FROM state WHERE site = '{site}' GROUP BY device ORDER BY time DESC LIMIT 1"
+            )
+        except SinkError as exc:
+            log.warning("could not look for sessions to finish: %s", exc)
+            return
+        for series in latest:
+            at_ms, state, previous = series["values"][0]
+            if state == "off" and previous in ("idle", "active"):
+                self._ending[series["tags"]["device"]] = int(at_ms)
+
+    async def written(self, points: list[Point]) -> None:
+        """Called by the writer with every batch it stored, before acknowledging it."""
+        for point in points:
+            device = point.tags.get("device", "")
+            if (
+                point.measurement == "state"
+                and point.fields.get("state") == "off"
+                and point.fields.get("previous") in ("idle", "active")
+            ):
+                self._ending[device] = point.time_ms
+            elif point.measurement == "telemetry" and point.time_ms > self._ending.get(
+                device, 2**63
+            ):
+                await self._record(device, self._ending.pop(device))
+
+    async def _record(self, device_id: str, end_ms: int) -> None:
+        device = self._config.device(device_id)
+        if device is None:
+            return
+        where = f"site = '{self._config.site.id}' AND device = '{device_id}'"
+        try:
+            starts = await self._influx.query(
+                f"SELECT last(state) FROM state WHERE {where} AND previous = 'off' AND time < {end_ms}ms"
+            )
+            if not starts:
+                return  # it was on before its board started: the start is unknown
+            start_ms = int(starts[0]["values"][0][0])
+            stats = await self._influx.query(
+                "SELECT integral(power_w, 1h), max(power_w), max(temp_c) FROM telemetry "
+                f"WHERE {where} AND time >= {start_ms}ms AND time <= {end_ms}ms"
+            )
+            # InfluxDB 1.x answers the aggregate (integral) and the selectors (max) in
+            # separate rows; take each column's value from whichever row has it.
+            rows = stats[0]["values"] if stats else [[0, 0.0, 0.0, None]]
+            _, energy_wh, peak_w, max_temp_c = (
+                next((r[i] for r in rows if r[i] is not None), None) for i in range(4)
+            )
+            fields: dict[str, FieldValue] = {
+                "duration_s": (end_ms - start_ms) / 1000,
+                "energy_wh": float(energy_wh or 0.0),
+                "peak_power_w": float(peak_w or 0.0),
+            }
+            if max_temp_c is not None:
+                fields["max_temp_c"] = float(max_temp_c)
+            tags = device_tags(self._config.site.id, device)
+            await self._influx.write([encode_point(Point("session", tags, fields, start_ms))])
+            self._counters.sessions_written += 1
+        except SinkError as exc:
+            log.warning(
+                "session of %s ending at %d not written (it can be recomputed from the data): %s",
+                device_id,
+                end_ms,
+                exc,
+            )

@@ -1,0 +1,254 @@
+"""Batches points to InfluxDB and acknowledges each MQTT message only once it is stored.
+
+A batch is flushed when it holds `batch_max_points` or its oldest message is
+`batch_max_age_s` old. Acknowledgements go out in arrival order, after the write,
+so a crash at any moment leaves every unstored message with the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from makerwatch.core.site_config import IngestSettings
+from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.errors import DecodeError, SinkError, SinkRejectedError
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.line_protocol import Point, encode_point
+from makerwatch.ingest.spool import Spool, SpoolFull
+
+__all__ = ["Ack", "BatchWriter", "DeadLetter"]
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[], None]
+DeadLetter = Callable[[str, bytes, DecodeError], Awaitable[None]]
+Written = Callable[[list[Point]], Awaitable[None]]
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 15.0
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    points: Sequence[Point]
+    lines: Sequence[str]
+    ack: Ack
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        influx: InfluxClient,
+        settings: IngestSettings,
+        counters: IngestCounters,
+        dead_letter: DeadLetter,
+        written: Written | None = None,
+        spool: Spool | None = None,
+        drained: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._spool = spool
+        self._drained = drained  # told when the spool has been written out
+        self._flushing = 0  # messages in the batch being written right now
+        self._influx = influx
+        self._written = written  # told which points are stored, before their acknowledgement
+        self._settings = settings
+        self._counters = counters
+        self._dead_letter = dead_letter
+        self._pending: list[_Message] = []
+        self._pending_points = 0
+        self._oldest_at: float | None = None
+        self._has_pending = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+
+    async def submit(self, topic: str, payload: bytes, points: Sequence[Point], ack: Ack) -> None:
+        """Queue a message's points; `ack` runs once they (and all before them) are stored.
+
+        A message without points (already dead-lettered) still waits its turn, so
+        acknowledgements never overtake an earlier message still being written.
+        """
+        lines = [encode_point(point) for point in points]
+        if not lines and not self._pending and not self._flush_lock.locked():
+            ack()
+            return
+        self._pending.append(_Message(topic, payload, points, lines, ack))
+        self._pending_points += len(lines)
+        if self._oldest_at is None:
+            self._oldest_at = time.monotonic()
+            self._has_pending.set()
+        if self._pending_points >= self._settings.batch_max_points:
+            await self.flush()
+
+    async def run(self) -> None:
+        """Flush each batch when its oldest message reaches the maximum age."""
+        while True:
+            await self._has_pending.wait()
+            if self._oldest_at is not None:
+                due_in = self._oldest_at + self._settings.batch_max_age_s - time.monotonic()
+                if due_in > 0:
+                    await asyncio.sleep(due_in)  # a timer for the batch deadline
+            try:
+                await self.flush()
+            except Exception:
+                # The MQTT connection died under a dead-letter publish: the
+                # unacknowledged messages come back from the broker.
+                log.exception("flush failed; unacknowledged messages will be redelivered")
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            batch, self._pending = self._pending, []
+            self._flushing = len(batch)
+            self._pending_points, self._oldest_at = 0, None
+            self._has_pending.clear()
+            if not batch:
+                return
+            lines = [line for message in batch for line in message.lines]
+            if lines and await self._store(batch, lines) and self._written is not None:
+                await self._written(
+                    [p for message in batch if message.lines for p in message.points]
+                )
+            for message in batch:
+                message.ack()
+                if message.lines:
+                    self._counters.messages_stored += 1
+            self._flushing = 0
+
+    async def _store(self, batch: list[_Message], lines: list[str]) -> bool:
+        """Write the batch, or spool it while InfluxDB cannot take it; True if written.
+
+        While anything is spooled, new batches join the spool, so order is kept.
+        A full spool holds the batch (and its acknowledgements) until there is room.
+        Without a spool, the write is retried until InfluxDB takes it.
+        """
+        if self._spool is None:
+            await self._write_narrowing(batch, lines, retry=True)
+            return True
+        delay = RETRY_FIRST_S
+        while True:
+            if not self._spool.pending:
+                try:
+                    await self._write_narrowing(batch, lines, retry=False)
+                    return True
+                except SinkError as exc:
+                    self._counters.write_retries += 1
+                    log.warning("InfluxDB write failed, spooling the batch: %s", exc)
+                    with contextlib.suppress(SinkError):
+                        await self._influx.ensure_database()  # gone missing, or never made
+            try:
+                self._spool.append(lines)
+                self._counters.spooled_batches += 1
+                return False
+            except SpoolFull as exc:
+                self._counters.spool_full += 1
+                log.error("%s; holding %d messages unacknowledged", exc, len(batch))
+                await asyncio.sleep(delay)  # backoff while the spool drains
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _write_narrowing(self, batch: list[_Message], lines: list[str], retry: bool) -> None:
+        """Write the batch; if InfluxDB refuses part of it, write the rest and dead-letter that part."""
+        try:
+            await (self._write_retrying(lines) if retry else self._write_once(lines))
+        except SinkRejectedError:
+            await self._write_each(batch)
+        self._counters.write_batches += 1
+
+    async def replay_forever(self) -> None:
+        """Write spooled batches, oldest first, whenever InfluxDB takes them."""
+        assert self._spool is not None
+        delay = RETRY_FIRST_S
+        while True:
+            await self._spool.has_data.wait()
+            lines = self._spool.peek()
+            try:
+                await self._write_once(lines)
+            except SinkRejectedError:
+                for line in lines:  # narrow the refusal down to the points InfluxDB refuses
+                    try:
+                        await self._write_once([line])
+                    except SinkRejectedError as exc:
+                        self._counters.spool_rejected_points += 1
+                        log.error(
+                            "spooled point refused by InfluxDB and dropped: %s: %.200s",
+                            exc.text,
+                            line,
+                        )
+            except SinkError as exc:
+                log.info(
+                    "spool replay waiting for InfluxDB (%d bytes spooled): %s",
+                    self._spool.bytes_pending,
+                    exc,
+                )
+                await asyncio.sleep(delay)  # backoff while InfluxDB is away
+                delay = min(delay * 2, RETRY_MAX_S)
+                with contextlib.suppress(SinkError):
+                    await self._influx.ensure_database()
+                continue
+            self._spool.advance()
+            self._counters.replayed_batches += 1
+            delay = RETRY_FIRST_S
+            if not self._spool.pending and self._drained is not None:
+                await self._drained()
+
+    async def _write_each(self, batch: list[_Message]) -> None:
+        """Narrow a refused batch down to the points InfluxDB refuses: write every
+        other point, dead-letter each refused one with InfluxDB's own error text."""
+        for message in batch:
+            if not message.lines:
+                continue
+            try:
+                await self._write_retrying(message.lines)
+                continue
+            except SinkRejectedError:
+                pass
+            kept_lines, kept_points = [], []
+            for line, point in zip(message.lines, message.points, strict=True):
+                try:
+                    await self._write_retrying([line])
+                    kept_lines.append(line)
+                    kept_points.append(point)
+                except SinkRejectedError as exc:
+                    detail = f"{message.topic}: InfluxDB refused the point at {point.time_ms} ms: {exc.text}"
+                    await self._dead_letter(
+                        message.topic, message.payload, DecodeError("influx_rejected", detail)
+                    )
+            message.lines, message.points = kept_lines, kept_points
+
+    async def _write_once(self, lines: Sequence[str]) -> None:
+        started = time.monotonic()
+        try:
+            await self._influx.write(lines)
+        finally:
+            self._record_latency(started)
+        self._counters.points_written += len(lines)
+
+    async def _write_retrying(self, lines: Sequence[str]) -> None:
+        """Write, retrying with backoff for as long as InfluxDB is unreachable."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                await self._write_once(lines)
+                return
+            except SinkRejectedError:
+                raise
+            except SinkError as exc:
+                self._counters.write_retries += 1
+                log.warning("InfluxDB write failed, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)  # backoff between attempts
+                delay = min(delay * 2, RETRY_MAX_S)
+                with contextlib.suppress(SinkError):
+                    await self._influx.ensure_database()
+
+    def _record_latency(self, started: float) -> None:
+        self._counters.write_seconds_sum += time.monotonic() - started
+        self._counters.write_seconds_count += 1
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages held for writing, not yet acknowledged to the broker."""
+        return len(self._pending) + self._flushing

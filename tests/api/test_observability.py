@@ -1,0 +1,71 @@
+"""/metrics counts exactly what a test sent and broke; /healthz says when a dependency is gone."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from tests.support import make_config, publish, start_ingest, wait_until
+
+
+def metrics(text: str) -> dict[str, float]:
+    """`name{labels}` -> value, from Prometheus' text format."""
+    values = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-z_]+(?:\{[^}]*\})?) (\S+)", line)
+        if match and not line.startswith("#"):
+            values[match.group(1)] = float(match.group(2))
+    return values
+
+
+async def test_metrics_match_what_was_sent_and_health_follows_influxdb(
+    mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test the counters after 5 valid and 3 bad messages, then /healthz before and after InfluxDB stops."""
+    port = free_port()
+    config = make_config(mosquitto.port, own_influxdb.url, http_port=port)
+    site = config.site.id
+    topic = f"makerspace/{site}/solder-1/telemetry"
+    valid = [(topic, json.dumps({"v": 1, "seq": i, "power_w": 10.0 + i})) for i in range(5)]
+    bad = [(topic, b'{"v":1,"seq":"x"}'), (topic, b'{"v":1}'), (topic, b"nonsense")]
+    ingest = await start_ingest(config)
+    try:
+        await publish(mosquitto.port, [*valid, *bad])
+        await wait_until(
+            lambda: ingest.service.counters.messages_stored == 5,
+            "the valid messages stored",
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def settled() -> bool:
+                got = metrics((await http.get("/metrics")).text)
+                return got.get(f'makerwatch_unacknowledged_messages{{site="{site}"}}') == 0
+
+            await wait_until(settled, "every message acknowledged")
+            got = metrics((await http.get("/metrics")).text)
+            label = f'{{site="{site}"}}'
+            assert got[f"makerwatch_messages_received_total{label}"] == 8
+            assert got[f"makerwatch_messages_stored_total{label}"] == 5
+            assert got[f"makerwatch_points_written_total{label}"] == 5
+            assert got[f'makerwatch_dead_lettered_total{{reason="schema",site="{site}"}}'] == 2
+            assert got[f'makerwatch_dead_lettered_total{{reason="not_json",site="{site}"}}'] == 1
+            assert got[f"makerwatch_mqtt_connected{label}"] == 1
+            assert got[f"makerwatch_write_seconds_count{label}"] >= 1
+
+            health = await http.get("/healthz")
+            assert health.status_code == 200
+            assert health.json()["influxdb_reachable"] is True
+            own_influxdb.stop()
+
+            async def unhealthy() -> bool:
+                response = await http.get("/healthz")
+                return (
+                    response.status_code == 503 and response.json()["influxdb_reachable"] is False
+                )
+
+            await wait_until(unhealthy, "/healthz to report InfluxDB gone")
+    finally:
+        await ingest.shutdown()

@@ -1,0 +1,105 @@
+"""`makerwatch firmware deploy`: settings from the site file, a real mpy-cross build, mpremote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from makerwatch.cli import main
+from makerwatch.core.site_config import ConfigError, load_site_config
+from makerwatch.ops.firmware_deploy import BoardSecrets, build, settings_for
+from tests.support import ROOT
+
+EXAMPLE = ROOT / "makerspace.example.yaml"
+SECRETS = BoardSecrets(wifi_ssid="makerspace-iot", wifi_password="pw", mqtt_host="192.168.1.10")
+
+
+def test_settings_combine_site_file_and_secrets() -> None:
+    """Test that identity, thresholds and wiring come from the site file and Wi-Fi from secrets."""
+    settings = settings_for(load_site_config(EXAMPLE), "solder-1", SECRETS)
+    assert settings["site"] == "aktobe"
+    assert (settings["device"], settings["kind"]) == ("solder-1", "soldering_station")
+    assert (settings["idle_above_w"], settings["active_above_w"]) == (2.0, 15.0)
+    assert (settings["power_sensor"], settings["temp_sensor"], settings["relay_pin"]) == (
+        "ct",
+        "max6675",
+        26,
+    )
+    assert settings["max_on_s"] == 14400
+    assert (settings["wifi_ssid"], settings["mqtt_host"], settings["mqtt_port"]) == (
+        "makerspace-iot",
+        "192.168.1.10",
+        1883,
+    )
+
+
+def test_unknown_device_names_the_known_ones() -> None:
+    """Test that a device id not in the site file is refused with the list of ids."""
+    with pytest.raises(
+        ConfigError, match=r"'solder-9' is not in site 'aktobe' \(devices: solder-1"
+    ):
+        settings_for(load_site_config(EXAMPLE), "solder-9", SECRETS)
+
+
+def test_bad_wiring_fails_check_config(tmp_path: Path) -> None:
+    """Test that a wrong board setting is caught by check-config at its key path."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "temp_sensor: max6675", "temp_sensor: max9999"
+    )
+    path = tmp_path / "site.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(
+        ConfigError,
+        match=r"devices\[0\]\.board: temp_sensor: must be one of ds18b20, max6675, max31855, none \(got 'max9999'\)",
+    ):
+        load_site_config(path)
+
+
+def test_build_compiles_every_module_and_writes_settings(tmp_path: Path) -> None:
+    """Test the build: one .mpy (v6) per firmware module, main.py as source, settings.json."""
+    settings = settings_for(load_site_config(EXAMPLE), "solder-1", SECRETS)
+    files = build(settings, tmp_path / "out")
+    modules = sorted(str(p.relative_to(tmp_path / "out")) for p in files if p.suffix == ".mpy")
+    sources = sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "firmware").rglob("*.py") if p.name != "main.py"
+    )
+    assert modules == sorted(s.removesuffix(".py") + ".mpy" for s in sources)
+    assert all(p.read_bytes()[:2] == b"M\x06" for p in files if p.suffix == ".mpy")
+    assert (tmp_path / "out" / "main.py").read_text() == (ROOT / "firmware" / "main.py").read_text()
+    assert json.loads((tmp_path / "out" / "settings.json").read_text()) == settings
+
+
+def test_dry_run_prints_the_mpremote_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that --dry-run builds and prints one mpremote command that copies and resets."""
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("wifi_ssid: a\nwifi_password: b\nmqtt_host: 10.0.0.2\n", encoding="utf-8")
+    code = main(["firmware", "deploy", "--port", "/dev/ttyUSB0", "--device", "printer-1", "--config", str(EXAMPLE),
+                 "--secrets", str(secrets), "--build", str(tmp_path / "out"), "--dry-run"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "mpremote connect /dev/ttyUSB0 exec" in out
+    assert f"fs cp -r {tmp_path / 'out' / 'firmware'} :" in out
+    assert out.rstrip().endswith("+ reset")
+    assert json.loads((tmp_path / "out" / "settings.json").read_text())["power_sensor"] == "pzem"
+
+
+def test_missing_board_is_a_clear_error(tmp_path: Path) -> None:
+    """Test that deploying to a port with no board says so, through the real mpremote."""
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("wifi_ssid: a\nwifi_password: b\nmqtt_host: 10.0.0.2\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", "firmware", "deploy", "--port", str(tmp_path / "ttyUSB9"),
+         "--device", "solder-1", "--config", str(EXAMPLE), "--secrets", str(secrets), "--build", str(tmp_path / "out")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        f"could not copy to the board on {tmp_path / 'ttyUSB9'}: mpremote: failed to access"
+        in result.stderr
+    )

@@ -1,0 +1,205 @@
+"""Provisioned credentials and ACLs, enforced by a real Mosquitto running the generated files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from makerwatch.core.site_config import load_site_config
+from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
+from makerwatch.ops.firmware_deploy import BoardSecrets, with_credentials
+from makerwatch.ops.provision import BrokerFiles, board_user, provision
+from tests.support import ROOT, WAIT_TIMEOUT_S
+
+CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
+SOLDER_1, SOLDER_2 = board_user("aktobe", "solder-1"), board_user("aktobe", "solder-2")
+
+
+class ProvisionedMosquitto(EmbeddedMosquitto):
+    """The real broker with the generated mosquitto.conf (only its port and run-as user set here)."""
+
+    def __init__(self, files: BrokerFiles, port: int) -> None:
+        super().__init__(port, files.directory)
+        self.files = files
+
+    def config_text(self) -> str:
+        return self.files.conf.read_text() + f"user {getpass.getuser()}\n"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[ProvisionedMosquitto]:
+    port = free_port()
+    files = provision(CONFIG, tmp_path / "broker", port)
+    with ProvisionedMosquitto(files, port) as daemon:
+        yield daemon
+
+
+def password(broker: ProvisionedMosquitto, user: str) -> str:
+    credentials: dict[str, str] = json.loads(
+        (broker.files.credentials / f"{user}.json").read_text()
+    )
+    return credentials["mqtt_password"]
+
+
+@contextlib.asynccontextmanager
+async def client_as(
+    broker: ProvisionedMosquitto, user: str | None, secret: str | None = None
+) -> AsyncIterator[aiomqtt.Client]:
+    secret = secret if secret is not None or user is None else password(broker, user)
+    async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=secret,
+                              protocol=aiomqtt.ProtocolVersion.V5) as client:  # fmt: skip
+        yield client
+
+
+async def next_topics(client: aiomqtt.Client, until: str) -> list[str]:
+    """Topics received up to and including `until`: MQTT keeps order, so a message
+    published before `until` that was let through would be in this list."""
+    topics: list[str] = []
+    async with asyncio.timeout(WAIT_TIMEOUT_S):
+        async for message in client.messages:
+            topics.append(message.topic.value)
+            if message.topic.value == until:
+                return topics
+    return topics
+
+
+async def test_wrong_password_and_anonymous_are_refused(broker: ProvisionedMosquitto) -> None:
+    """Test that only provisioned users with their own password get in."""
+    with pytest.raises(aiomqtt.MqttCodeError):
+        async with client_as(broker, SOLDER_1, "not-the-password"):
+            pass
+    with pytest.raises(aiomqtt.MqttCodeError):
+        async with client_as(broker, None):
+            pass
+    async with client_as(broker, SOLDER_1):
+        pass
+
+
+async def test_board_cannot_publish_as_another_board(broker: ProvisionedMosquitto) -> None:
+    """Test that solder-1's publish on solder-2's topic never reaches ingest, while its own does."""
+    async with client_as(broker, "ingest") as ingest, client_as(broker, SOLDER_1) as board:
+        await ingest.subscribe("makerspace/#", qos=1)
+        await board.publish(
+            "makerspace/aktobe/solder-2/telemetry", '{"v":1,"seq":1,"power_w":1}', qos=1
+        )
+        await board.publish("makerspace/aktobe/solder-1/cmd/relay", '{"v":1,"on":true}', qos=1)
+        await board.publish(
+            "makerspace/aktobe/solder-1/telemetry", '{"v":1,"seq":1,"power_w":2}', qos=1
+        )
+        topics = await next_topics(ingest, "makerspace/aktobe/solder-1/telemetry")
+    assert topics == ["makerspace/aktobe/solder-1/telemetry"], (
+        "no forged reading, no self-issued command"
+    )
+
+
+async def test_board_cannot_read_another_boards_commands(broker: ProvisionedMosquitto) -> None:
+    """Test that solder-1 subscribed to solder-2's commands receives only its own."""
+    async with client_as(broker, SOLDER_1) as board, client_as(broker, "ingest") as ingest:
+        await board.subscribe("makerspace/aktobe/+/cmd/#", qos=1)
+        await ingest.publish("makerspace/aktobe/solder-2/cmd/relay", '{"v":1,"on":false}', qos=1)
+        await ingest.publish("makerspace/aktobe/solder-1/cmd/relay", '{"v":1,"on":false}', qos=1)
+        topics = await next_topics(board, "makerspace/aktobe/solder-1/cmd/relay")
+    assert topics == ["makerspace/aktobe/solder-1/cmd/relay"]
+
+
+async def test_floor_board_reads_everything_but_commands_nothing(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test the floor board's read-only access."""
+    async with (
+        client_as(broker, "floor") as floor,
+        client_as(broker, SOLDER_1) as board,
+        client_as(broker, "ingest") as ingest,
+    ):
+        await floor.subscribe("makerspace/aktobe/#", qos=1)
+        await board.subscribe("makerspace/aktobe/solder-1/cmd/#", qos=1)
+        await floor.publish("makerspace/aktobe/solder-1/cmd/relay", '{"v":1,"on":false}', qos=1)
+        await ingest.publish("makerspace/aktobe/solder-1/cmd/identify", '{"v":1}', qos=1)
+        assert await next_topics(board, "makerspace/aktobe/solder-1/cmd/identify") == [
+            "makerspace/aktobe/solder-1/cmd/identify"
+        ]
+        await board.publish("makerspace/aktobe/solder-1/state", '{"v":1,"state":"idle"}', qos=1)
+        assert "makerspace/aktobe/solder-1/state" in await next_topics(
+            floor, "makerspace/aktobe/solder-1/state"
+        )
+
+
+async def test_ingest_reads_all_boards_and_writes_dead_letters_and_alerts(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that ingest's user can do everything ingest needs."""
+    async with (
+        client_as(broker, "ingest") as ingest,
+        client_as(broker, SOLDER_1) as one,
+        client_as(broker, SOLDER_2) as two,
+    ):
+        await ingest.subscribe("makerspace/#", qos=1)
+        await one.publish("makerspace/aktobe/solder-1/status", '{"v":1,"online":true}', qos=1)
+        await two.publish("makerspace/aktobe/solder-2/event", '{"v":1,"event":"boot"}', qos=1)
+        await ingest.publish("makerspace/_invalid", '{"reason":"x"}', qos=1)
+        await ingest.publish("makerspace/aktobe/alerts/left_on-solder-1", '{"v":1}', qos=1)
+        topics = await next_topics(ingest, "makerspace/aktobe/alerts/left_on-solder-1")
+    assert set(topics) >= {
+        "makerspace/aktobe/solder-1/status",
+        "makerspace/aktobe/solder-2/event",
+        "makerspace/_invalid",
+    }
+
+
+def test_passwords_survive_reprovisioning_and_reach_the_board(tmp_path: Path) -> None:
+    """Test that provisioning twice keeps each password, and deploy puts the board's own into its settings."""
+    files = provision(CONFIG, tmp_path, 1883)
+    before = (files.credentials / f"{SOLDER_1}.json").read_text()
+    provision(CONFIG, tmp_path, 1883)
+    assert (files.credentials / f"{SOLDER_1}.json").read_text() == before
+    assert oct((files.credentials / f"{SOLDER_1}.json").stat().st_mode & 0o777) == "0o600"
+    secrets = BoardSecrets(wifi_ssid="w", wifi_password="p", mqtt_host="10.0.0.2")
+    merged = with_credentials(secrets, files.credentials, "aktobe", "solder-1")
+    assert (merged.mqtt_user, merged.mqtt_password) == (
+        SOLDER_1,
+        json.loads(before)["mqtt_password"],
+    )
+    assert "$7$" in files.passwd.read_text(), "hashed by mosquitto_passwd, never stored in clear"
+
+
+async def test_tls_listener_accepts_boards_with_the_site_ca_and_refuses_plaintext(
+    tmp_path: Path,
+) -> None:
+    """Test the generated TLS listener with certificates made by `makerwatch broker certs`' code and openssl."""
+    from makerwatch.ops.certificates import make_certificates
+
+    port, tls_port = free_port(), free_port()
+    files = provision(CONFIG, tmp_path / "broker", port, tls_port)
+    ca = make_certificates(files.directory / "tls", ["localhost", "127.0.0.1"])
+    with ProvisionedMosquitto(files, port) as broker:
+        await wait_for_port(tls_port)
+        secret = password(broker, SOLDER_1)
+        tls = aiomqtt.TLSParameters(ca_certs=str(ca))
+        async with aiomqtt.Client("127.0.0.1", tls_port, username=SOLDER_1, password=secret, tls_params=tls,
+                                  protocol=aiomqtt.ProtocolVersion.V5) as client:  # fmt: skip
+            await client.publish(
+                "makerspace/aktobe/solder-1/status", '{"v":1,"online":true}', qos=1
+            )
+        with pytest.raises(aiomqtt.MqttError):
+            async with aiomqtt.Client(
+                "127.0.0.1", tls_port, username=SOLDER_1, password=secret, timeout=3
+            ):
+                pass
+
+
+async def wait_for_port(port: int) -> None:
+    async with asyncio.timeout(WAIT_TIMEOUT_S):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)  # polling the listener, with a deadline

@@ -1,0 +1,203 @@
+"""`makerwatch up` as a user runs it: real daemons, mosquitto_pub in, the influx CLI out."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from tests.support import KAZAKH_NAME, ROOT, WAIT_TIMEOUT_S
+
+EXAMPLE = ROOT / "makerspace.example.yaml"
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_TIMEOUT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)  # poll interval of a condition wait
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[bytes]
+    output: Path
+    mqtt_port: int
+    influx_port: int
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def spawn(output: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Run `makerwatch ARGS` as a process, its output going to `output`."""
+    with output.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "makerwatch.cli", *args], stdout=sink, stderr=subprocess.STDOUT
+        )
+
+
+def run_up(tmp_path: Path, mqtt_port: int, influx_port: int, *extra: str) -> Stack:
+    output = tmp_path / "up.out"
+    process = spawn(
+        output, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
+        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port), "--http-port", str(free_port()), *extra,
+    )  # fmt: skip
+    return Stack(process, output, mqtt_port, influx_port)
+
+
+@pytest.fixture(params=[["--no-sim"]], ids=["no-sim"])
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    running = run_up(tmp_path, free_port(), free_port(), *request.param)
+    wait_for(
+        lambda: "subscribed to" in running.text() or running.process.poll() is not None,
+        "makerwatch up to subscribe",
+    )
+    assert running.process.poll() is None, running.text()
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def influx_cli(stack: Stack, query: str) -> list[list[object]]:
+    result = subprocess.run(
+        [
+            "influx",
+            "-port",
+            str(stack.influx_port),
+            "-database",
+            "makerwatch",
+            "-format",
+            "json",
+            "-execute",
+            query,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    series = json.loads(result.stdout)["results"][0].get("series", [])
+    return series[0]["values"] if series else []
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_mosquitto_pub_reading_is_queryable_with_influx_cli(stack: Stack, stop_signal: int) -> None:
+    """Test the README walk-through: mosquitto_pub in, influx CLI out, clean stop."""
+    assert f"mqtt://127.0.0.1:{stack.mqtt_port}" in stack.text()
+    assert f"http://127.0.0.1:{stack.influx_port}" in stack.text()
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-p",
+            str(stack.mqtt_port),
+            "-q",
+            "1",
+            "-t",
+            "makerspace/aktobe/solder-1/telemetry",
+            "-m",
+            '{"v":1,"seq":1,"power_w":42.5}',
+        ],
+        check=True,
+    )
+    query = 'SELECT power_w, seq, "name" FROM telemetry'
+    wait_for(lambda: bool(influx_cli(stack, query)), "the reading in InfluxDB")
+    [[_, power_w, seq, name]] = influx_cli(stack, query)
+    assert (power_w, seq, name) == (42.5, 1, KAZAKH_NAME)
+
+    stack.process.send_signal(stop_signal)
+    assert stack.process.wait(WAIT_TIMEOUT_S) == 0, stack.text()
+    assert "ingest stopped" in stack.text()
+    assert port_is_free(stack.mqtt_port), "mosquitto left running"
+    assert port_is_free(stack.influx_port), "influxd left running"
+
+
+@pytest.mark.parametrize("stack", [[]], ids=["with-sim"], indirect=True)
+def test_up_shows_a_living_makerspace(stack: Stack) -> None:
+    """Test that plain `up` starts simulated machines whose readings and state changes reach InfluxDB."""
+    wait_for(lambda: "Simulating the 12 machines" in stack.text(), "the simulation to start")
+    devices = "SELECT count(seq) FROM telemetry GROUP BY device"
+
+    def reporting() -> int:
+        result = subprocess.run(
+            ["influx", "-port", str(stack.influx_port), "-database", "makerwatch", "-format", "json", "-execute", devices],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        # The influx CLI prints each group of a GROUP BY as a results entry of its own.
+        return sum(len(r.get("series", [])) for r in json.loads(result.stdout)["results"])
+
+    wait_for(lambda: reporting() == 12, "readings from all 12 machines")
+    wait_for(lambda: bool(influx_cli(stack, "SELECT state FROM state")), "a state change")
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(WAIT_TIMEOUT_S) == 0, stack.text()
+    assert '"dead_lettered": {}' in stack.text(), "every simulated message was valid"
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    """Test that a taken MQTT port stops `up` with a message naming the port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = run_up(tmp_path, port, free_port())
+        assert stack.process.wait(WAIT_TIMEOUT_S) == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in stack.text()
+
+
+def test_ingest_command_uses_endpoint_flags(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that `makerwatch ingest --mqtt --influx` uses those daemons and stops on SIGTERM."""
+    output = tmp_path / "ingest.out"
+    process = spawn(
+        output, "ingest", "--config", str(EXAMPLE),
+        "--mqtt", f"127.0.0.1:{mosquitto.port}", "--influx", influxdb.url,
+        "--http", f"127.0.0.1:{free_port()}", "--spool", str(tmp_path / "spool"),
+    )  # fmt: skip
+    try:
+        wait_for(lambda: "subscribed to" in output.read_text(), "ingest to subscribe")
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-p",
+                str(mosquitto.port),
+                "-q",
+                "1",
+                "-t",
+                "makerspace/aktobe/laser-1/telemetry",
+                "-m",
+                '{"v":1,"seq":9,"power_w":600}',
+            ],
+            check=True,
+        )
+        url = f"{influxdb.url}/query"
+        params = {"db": "makerwatch", "q": "SELECT power_w FROM telemetry WHERE device = 'laser-1'"}
+
+        def stored_rows() -> list[list[object]]:
+            series = httpx.get(url, params=params).json()["results"][0].get("series", [])
+            return series[0]["values"] if series else []
+
+        wait_for(lambda: bool(stored_rows()), "the laser reading in InfluxDB")
+        assert [row[1] for row in stored_rows()] == [600.0]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT_TIMEOUT_S) == 0, output.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
