@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import percentile, temporary_stack
 
+from makerwatch.app import IngestService
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.ingest.service import IngestService
 from makerwatch.ops.embedded import free_port
 
 

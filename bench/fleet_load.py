@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import temporary_stack
 
+from makerwatch.app import IngestService
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.service import IngestService
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from makerwatch.sim.fleet import fleet_devices, run_fleet
 

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import percentile, temporary_stack
 
+from makerwatch.app import IngestService
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.service import IngestService
 
 PUBLISH_WINDOW = 200  # concurrent QoS 1 publishes in flight from the load client
 

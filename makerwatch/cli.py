@@ -48,7 +48,7 @@ async def _run_until_signalled(
 ) -> None:
     """Run ingest until SIGINT/SIGTERM. `when_subscribed` starts something once ingest
     listens (the demo boards) and returns how to stop it, which happens first on exit."""
-    from makerwatch.ingest.service import IngestService  # keeps `check-config` fast
+    from makerwatch.app import IngestService  # keeps `check-config` fast
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

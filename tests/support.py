@@ -14,9 +14,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from makerwatch.app import IngestService
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.service import IngestService
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_TIMEOUT_S = 15.0

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from makerwatch.core.opening_hours import is_open, last_closing_ms, next_closing_ms
+from makerwatch.core.points import Point
+from makerwatch.core.protocol import AlertMessage
 from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
-from makerwatch.ingest.line_protocol import Point
 
 __all__ = ["Alert", "AlertEngine", "DeviceView", "RelayOff", "Transition"]
 
@@ -63,10 +64,10 @@ class Alert:
         return {"v": 1, **asdict(self)}
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Alert:
-        """From a retained alert topic; extra keys (the message text) are for people."""
+    def from_message(cls, message: AlertMessage) -> Alert:
+        """From a retained alert topic; the message text there is for people."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in body.items() if k in known})
+        return cls(**message.model_dump(include=known))
 
 
 @dataclass(frozen=True)

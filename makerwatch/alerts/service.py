@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 from typing import Any
 
-import aiomqtt
-
 from makerwatch.alerts.engine import Alert, AlertEngine, RelayOff, Transition
 from makerwatch.alerts.notifier import Notification, Notifier
 from makerwatch.alerts.texts import Language, message
-from makerwatch.core.protocol import TOPIC_ROOT
+from makerwatch.core.points import Point, device_tags
+from makerwatch.core.ports import PointSink, Publisher
+from makerwatch.core.protocol import (
+    Acknowledgement,
+    AlertMessage,
+    Command,
+    RelayCommand,
+    alert_topic,
+    alerts_subscriptions,
+    command_topic,
+    ingest_ready_topic,
+)
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.ingest.decode import device_tags
-from makerwatch.ingest.line_protocol import Point
-from makerwatch.ingest.writer import BatchWriter
 
 __all__ = ["AlertService"]
 
@@ -31,26 +36,28 @@ TICK_S = 5.0
 
 
 class AlertService:
-    def __init__(self, config: SiteConfig, writer: BatchWriter, notifier: Notifier) -> None:
+    def __init__(
+        self, config: SiteConfig, sink: PointSink, publisher: Publisher, notifier: Notifier
+    ) -> None:
         self.config = config
         self.engine = AlertEngine(config)
-        self._writer = writer
+        self._sink = sink
+        self._publisher = publisher
         self._notifier = notifier
-        self._client: aiomqtt.Client | None = None
         site = config.site.id
-        self.alerts_topic = f"{TOPIC_ROOT}/{site}/alerts"
-        self.ready_topic = f"{TOPIC_ROOT}/{site}/_ingest/{config.mqtt.client_id}/ready"
+        self.alerts_topic = alert_topic(site, "").removesuffix("/")
+        self.ready_topic = ingest_ready_topic(site, config.mqtt.client_id)
 
-    @property
-    def topics(self) -> list[str]:
+    @staticmethod
+    def subscriptions(config: SiteConfig) -> list[str]:
         """Subscribed before the device topics: retained alerts come back first."""
-        return [f"{self.alerts_topic}/+", f"{self.alerts_topic}/+/ack", self.ready_topic]
+        site = config.site.id
+        return [*alerts_subscriptions(site), ingest_ready_topic(site, config.mqtt.client_id)]
 
-    async def connected(self, client: aiomqtt.Client) -> None:
+    async def connected(self) -> None:
         """After every (re)connect and subscription: mark the end of the retained replay."""
-        self._client = client
         if not self.engine.ready:
-            await client.publish(self.ready_topic, b"1", qos=1)
+            await self._publisher.publish(self.ready_topic, b"1")
 
     async def handle(self, topic: str, payload: bytes, retained: bool) -> bool:
         """Alert-topic messages; returns False for anything else."""
@@ -66,8 +73,8 @@ class AlertService:
             await self._ack_message(rest.removesuffix("/ack"), payload)
         elif payload and not self.engine.ready:
             try:
-                self.engine.restore(Alert.from_json(json.loads(payload)))
-            except (ValueError, TypeError) as exc:
+                self.engine.restore(Alert.from_message(AlertMessage.model_validate_json(payload)))
+            except ValueError as exc:  # pydantic's ValidationError included
                 log.warning("ignored retained alert %s: %s", topic, exc)
         return True
 
@@ -92,8 +99,8 @@ class AlertService:
 
     async def _ack_message(self, alert_id: str, payload: bytes) -> None:
         try:
-            by = str(json.loads(payload).get("by", "staff"))[:64]
-        except (ValueError, AttributeError):
+            by = Acknowledgement.model_validate_json(payload or b"{}").by
+        except ValueError:
             by = "staff"
         try:
             await self.acknowledge(alert_id, by)
@@ -103,8 +110,9 @@ class AlertService:
     async def _perform(self, actions: list[Transition | RelayOff]) -> None:
         for action in actions:
             if isinstance(action, RelayOff):
-                await self._publish(f"{TOPIC_ROOT}/{self.config.site.id}/{action.device}/cmd/relay",
-                                    json.dumps({"v": 1, "on": False, "reason": "left_on"}), retain=False)  # fmt: skip
+                topic = command_topic(self.config.site.id, action.device, Command.RELAY)
+                command = RelayCommand(v=1, on=False, reason="left_on")
+                await self._publisher.publish(topic, command.model_dump_json())
             else:
                 await self._record(action)
 
@@ -123,14 +131,12 @@ class AlertService:
         fields = {"message": text, "alert_id": alert.alert_id, "reason": alert.reason}
         if alert.acked_by:
             fields["acked_by"] = alert.acked_by
-        await self._writer.submit(
-            self.alerts_topic, b"", [Point("alert", tags, fields, transition.at_ms)], lambda: None
-        )
+        await self._sink.store([Point("alert", tags, fields, transition.at_ms)])
         active = transition.status != "resolved"
-        body = (
-            json.dumps({**alert.to_json(), "message": text}, ensure_ascii=False) if active else ""
+        body = AlertMessage(**alert.to_json(), message=text).model_dump_json() if active else ""
+        await self._publisher.publish(
+            alert_topic(self.config.site.id, alert.alert_id), body, retain=True
         )
-        await self._publish(f"{self.alerts_topic}/{alert.alert_id}", body, retain=True)
 
     def _text(self, transition: Transition, language: Language) -> str:
         alert = transition.alert
@@ -149,15 +155,6 @@ class AlertService:
             seconds=held_s,
             temp_c=alert.temp_c or 0,
         )
-
-    async def _publish(self, topic: str, payload: str, retain: bool) -> None:
-        if self._client is None:
-            log.warning("not connected: %s not published", topic)
-            return
-        try:
-            await self._client.publish(topic, payload, qos=1, retain=retain)
-        except aiomqtt.MqttError as exc:
-            log.warning("could not publish %s: %s", topic, exc)
 
     def active(self) -> list[dict[str, Any]]:
         return [alert.to_json() for alert in self.engine.alerts.values()]

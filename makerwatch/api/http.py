@@ -1,26 +1,34 @@
-"""The ingest service's HTTP API: active alerts and their acknowledgement, health, metrics."""
+"""The HTTP API: active alerts and their acknowledgement, health, metrics.
+
+It sees the running service only through `Status`, so it imports no other feature.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from makerwatch.api.metrics import render
+from makerwatch.api.metrics import MetricSource, render
 
-if TYPE_CHECKING:
-    from makerwatch.ingest.service import IngestService
-
-__all__ = ["serve"]
+__all__ = ["Status", "serve"]
 
 
-def _app(service: IngestService) -> web.Application:
+class Status(MetricSource, Protocol):
+    """What the HTTP API reads from, and asks of, the running service."""
+
+    async def health(self) -> dict[str, object]: ...
+    async def acknowledge(self, alert_id: str, by: str) -> dict[str, Any]: ...
+
+
+def _app(service: Status) -> web.Application:
     def dumps(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
 
     async def list_alerts(request: web.Request) -> web.Response:
-        return web.json_response({"alerts": service.alerts.active()}, dumps=dumps)
+        return web.json_response({"alerts": service.active_alerts()}, dumps=dumps)
 
     async def acknowledge(request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
@@ -30,10 +38,10 @@ def _app(service: IngestService) -> web.Application:
             return web.json_response({"error": "body is not JSON"}, status=400)
         by = str(body.get("by", "staff"))[:64] if isinstance(body, dict) else "staff"
         try:
-            alert = await service.alerts.acknowledge(alert_id, by)
+            alert = await service.acknowledge(alert_id, by)
         except KeyError:
             return web.json_response({"error": f"no active alert {alert_id!r}"}, status=404)
-        return web.json_response({"alert": alert.to_json()}, dumps=dumps)
+        return web.json_response({"alert": alert}, dumps=dumps)
 
     async def healthz(request: web.Request) -> web.Response:
         health = await service.health()
@@ -41,22 +49,9 @@ def _app(service: IngestService) -> web.Application:
         return web.json_response(health, status=200 if healthy else 503)
 
     async def metrics(request: web.Request) -> web.Response:
-        notifier = service.notifier
-        text = render(
-            service.config.site.id,
-            service.counters,
-            mqtt_connected=service.subscribed.is_set(),
-            unacknowledged=service.unacknowledged,
-            spool_bytes=service.spool.bytes_pending if service.spool else 0,
-            active_alerts=len(service.alerts.engine.alerts),
-            notifications={
-                "sent": notifier.sent,
-                "retried": notifier.retried,
-                "failed": notifier.failed,
-                "dropped": notifier.dropped,
-            },
-        )
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        response = web.Response(body=render(service))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
 
     app = web.Application()
     app.add_routes([
@@ -68,7 +63,7 @@ def _app(service: IngestService) -> web.Application:
     return app
 
 
-async def serve(service: IngestService, host: str, port: int) -> web.AppRunner:
+async def serve(service: Status, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(_app(service), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

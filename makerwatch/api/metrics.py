@@ -1,114 +1,111 @@
-"""The ingest counters in Prometheus' text exposition format (STYLE.md 6: exported, not just logged)."""
+"""The service's counters for Prometheus, rendered by prometheus_client (which
+escapes label values and follows the exposition format), read at each scrape."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
-from makerwatch.ingest.counters import IngestCounters
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
 
-__all__ = ["render"]
+__all__ = ["COUNTERS", "MetricSource", "render"]
 
 PREFIX = "makerwatch"
 
+# counter (a field of the ingest counters) -> help text. One list: the exported
+# names are these with `makerwatch_` before and `_total` after.
+COUNTERS: dict[str, str] = {
+    "messages_received": "Board messages received from the broker.",
+    "messages_stored": "Board messages whose points were written or spooled, then acknowledged.",
+    "points_written": "Points written to InfluxDB.",
+    "write_batches": "Batches written to InfluxDB.",
+    "write_retries": "Failed InfluxDB writes that were retried.",
+    "mqtt_reconnects": "Times the broker connection was lost and retried.",
+    "sessions_written": "Usage sessions written.",
+    "spooled_batches": "Batches put in the on-disk spool while InfluxDB could not take them.",
+    "replayed_batches": "Spooled batches written to InfluxDB later.",
+    "spool_full": "Times a batch was held at the broker because the spool was full.",
+    "spool_rejected_points": "Spooled points InfluxDB refused on replay (dropped, logged).",
+}
 
-def _metric(
-    name: str, kind: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]
-) -> list[str]:
-    lines = [f"# HELP {PREFIX}_{name} {help_text}", f"# TYPE {PREFIX}_{name} {kind}"]
-    for labels, value in samples:
-        label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        lines.append(
-            f"{PREFIX}_{name}{{{label_text}}} {value:g}"
-            if label_text
-            else f"{PREFIX}_{name} {value:g}"
+
+class MetricSource(Protocol):
+    """What /metrics reads at each scrape."""
+
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def mqtt_connected(self) -> bool: ...
+    @property
+    def unacknowledged(self) -> int: ...
+    @property
+    def spool_bytes(self) -> int: ...
+
+    def counter_values(self) -> Mapping[str, object]: ...
+    def active_alerts(self) -> list[dict[str, object]]: ...
+    def notification_counts(self) -> Mapping[str, Mapping[str, int]]: ...
+
+
+class _Collector(Collector):
+    def __init__(self, source: MetricSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        source = self._source
+        site = source.site_id
+        values = source.counter_values()
+        for name, help_text in COUNTERS.items():
+            family = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])
+            family.add_metric([site], float(values[name]))  # type: ignore[arg-type]
+            yield family
+        dead = CounterMetricFamily(
+            f"{PREFIX}_dead_lettered",
+            "Messages sent to the dead-letter topic, by reason.",
+            labels=["reason", "site"],
         )
-    return lines
+        by_reason: Mapping[str, int] = values["dead_lettered"]  # type: ignore[assignment]
+        for reason, count in sorted(by_reason.items()):
+            dead.add_metric([str(reason), site], count)
+        yield dead
+        write = SummaryMetricFamily(
+            f"{PREFIX}_write_seconds", "Time spent in InfluxDB writes.", labels=["site"]
+        )
+        write.add_metric(
+            [site],
+            count_value=float(values["write_seconds_count"]),  # type: ignore[arg-type]
+            sum_value=float(values["write_seconds_sum"]),  # type: ignore[arg-type]
+        )
+        yield write
+        for name, help_text, value in (
+            ("mqtt_connected", "1 while subscribed to the broker.", int(source.mqtt_connected)),
+            ("unacknowledged_messages", "Messages received and not yet acknowledged.",
+             source.unacknowledged),
+            ("spool_bytes", "Bytes in the spool waiting for InfluxDB.", source.spool_bytes),
+            ("active_alerts", "Alerts that currently hold.", len(source.active_alerts())),
+        ):  # fmt: skip
+            gauge = GaugeMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])
+            gauge.add_metric([site], value)
+            yield gauge
+        sent = CounterMetricFamily(
+            f"{PREFIX}_notifications",
+            "Notification deliveries by channel and outcome.",
+            labels=["channel", "outcome", "site"],
+        )
+        for outcome, by_channel in sorted(source.notification_counts().items()):
+            for channel, count in sorted(by_channel.items()):
+                sent.add_metric([channel, outcome, site], count)
+        yield sent
 
 
-def render(
-    site: str,
-    counters: IngestCounters,
-    *,
-    mqtt_connected: bool,
-    unacknowledged: int,
-    spool_bytes: int,
-    active_alerts: int,
-    notifications: Mapping[str, Mapping[str, int]],
-) -> str:
-    """All metrics; `notifications` is outcome -> channel -> count."""
-    s = {"site": site}
-    c = counters
-    lines: list[str] = []
-    for name, help_text, value in (
-        (
-            "messages_received_total",
-            "Board messages received from the broker.",
-            c.messages_received,
-        ),
-        (
-            "messages_stored_total",
-            "Messages whose points were written and which were acknowledged.",
-            c.messages_stored,
-        ),
-        ("points_written_total", "Points written to InfluxDB.", c.points_written),
-        ("write_batches_total", "Batches written to InfluxDB.", c.write_batches),
-        ("write_retries_total", "Failed InfluxDB writes that were retried.", c.write_retries),
-        (
-            "mqtt_reconnects_total",
-            "Times the broker connection was lost and retried.",
-            c.mqtt_reconnects,
-        ),
-        ("sessions_written_total", "Usage sessions written.", c.sessions_written),
-        (
-            "spooled_batches_total",
-            "Batches put in the on-disk spool while InfluxDB could not take them.",
-            c.spooled_batches,
-        ),
-        (
-            "replayed_batches_total",
-            "Spooled batches written to InfluxDB later.",
-            c.replayed_batches,
-        ),
-        (
-            "spool_full_total",
-            "Times a batch was held at the broker because the spool was full.",
-            c.spool_full,
-        ),
-        (
-            "spool_rejected_points_total",
-            "Spooled points InfluxDB refused on replay (dropped, logged).",
-            c.spool_rejected_points,
-        ),
-    ):
-        lines += _metric(name, "counter", help_text, [(s, value)])
-    reasons = sorted(c.dead_lettered.items())
-    lines += _metric("dead_lettered_total", "counter", "Messages sent to the dead-letter topic, by reason.",
-                     [({**s, "reason": r}, n) for r, n in reasons])  # fmt: skip
-    lines += [  # a summary without quantiles: its _sum and _count
-        f"# HELP {PREFIX}_write_seconds Time spent in InfluxDB writes.",
-        f"# TYPE {PREFIX}_write_seconds summary",
-        f'{PREFIX}_write_seconds_sum{{site="{site}"}} {c.write_seconds_sum:g}',
-        f'{PREFIX}_write_seconds_count{{site="{site}"}} {c.write_seconds_count:g}',
-    ]
-    lines += _metric(
-        "mqtt_connected", "gauge", "1 while subscribed to the broker.", [(s, int(mqtt_connected))]
-    )
-    lines += _metric(
-        "unacknowledged_messages",
-        "gauge",
-        "Messages received and not yet acknowledged.",
-        [(s, unacknowledged)],
-    )
-    lines += _metric(
-        "spool_bytes", "gauge", "Bytes in the spool waiting for InfluxDB.", [(s, spool_bytes)]
-    )
-    lines += _metric("active_alerts", "gauge", "Alerts that currently hold.", [(s, active_alerts)])
-    samples = [
-        ({**s, "channel": ch, "outcome": outcome}, n)
-        for outcome, by in sorted(notifications.items())
-        for ch, n in sorted(by.items())
-    ]
-    lines += _metric(
-        "notifications_total", "counter", "Notification deliveries by channel and outcome.", samples
-    )
-    return "\n".join(lines) + "\n"
+def render(source: MetricSource) -> bytes:
+    """Every metric in Prometheus' text exposition format."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(source))
+    return generate_latest(registry)

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from makerwatch.core.site_config import Site
+if TYPE_CHECKING:
+    from makerwatch.core.site_config import Site
 
-__all__ = ["is_open", "last_closing_ms", "next_closing_ms", "open_ranges"]
+__all__ = [
+    "WEEKDAYS", "is_open", "last_closing_ms", "next_closing_ms", "open_ranges", "parse_hours",
+]  # fmt: skip
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MS = 86_400_000
+_HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 
 
-def _parse(text: str) -> time:
-    return time.fromisoformat(text if text != "24:00" else "23:59:59")
+def parse_hours(text: str) -> tuple[time, time]:
+    """`HH:MM-HH:MM` as (opens, closes), or ValueError; `24:00` closes at the day's end."""
+    match = _HOURS_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"{text!r} is not a valid time range")
+    opens, closes = time(h1, m1), (time(23, 59, 59) if h2 == 24 else time(h2, m2))
+    if closes <= opens:
+        raise ValueError(f"{text!r} closes before it opens")
+    return opens, closes
 
 
 def open_ranges(site: Site, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
@@ -25,7 +41,7 @@ def open_ranges(site: Site, start_ms: int, end_ms: int) -> list[tuple[int, int]]
     ranges = []
     while day <= last:
         for text in site.opening_hours.get(WEEKDAYS[day.weekday()], []):
-            opens, closes = (_parse(part) for part in text.split("-"))
+            opens, closes = parse_hours(text)
             a = int(datetime.combine(day, opens, zone).timestamp() * 1000)
             b = int(datetime.combine(day, closes, zone).timestamp() * 1000)
             if b > start_ms and a < end_ms:

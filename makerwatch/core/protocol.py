@@ -20,7 +20,12 @@ __all__ = [
     "READING_FIELDS",
     "SLUG_PATTERN",
     "TOPIC_ROOT",
+    "Acknowledgement",
+    "AlertMessage",
     "BoardConfig",
+    "Command",
+    "DeadLetter",
+    "DeadLetterReason",
     "Event",
     "EventKind",
     "IdentifyCommand",
@@ -34,9 +39,17 @@ __all__ = [
     "TelemetryBatch",
     "TopicError",
     "TopicParts",
+    "alert_ack_topic",
+    "alert_topic",
+    "alerts_subscriptions",
+    "board_subscriptions",
+    "command_topic",
+    "config_topic",
+    "ingest_ready_topic",
     "is_slug",
     "json_schema",
     "parse_topic",
+    "site_root",
     "topic_for",
 ]
 
@@ -77,8 +90,55 @@ class TopicParts:
     kind: MessageKind
 
 
+class Command(StrEnum):
+    """`.../cmd/{name}`: what the server may ask a board to do."""
+
+    RELAY = "relay"
+    IDENTIFY = "identify"
+
+
+def site_root(site: str) -> str:
+    """Every topic of a site is below this; one ACL pattern covers a site."""
+    return f"{TOPIC_ROOT}/{site}"
+
+
 def topic_for(site: str, device: str, kind: MessageKind) -> str:
+    """A board-to-server topic."""
     return f"{TOPIC_ROOT}/{site}/{device}/{kind.value}"
+
+
+def command_topic(site: str, device: str, command: Command) -> str:
+    return f"{TOPIC_ROOT}/{site}/{device}/cmd/{command.value}"
+
+
+def config_topic(site: str, device: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{device}/config"
+
+
+def alert_topic(site: str, alert_id: str) -> str:
+    """An active alert, retained; an empty payload clears it."""
+    return f"{TOPIC_ROOT}/{site}/alerts/{alert_id}"
+
+
+def alert_ack_topic(site: str, alert_id: str) -> str:
+    """Staff acknowledge an alert by publishing an `Acknowledgement` here."""
+    return f"{alert_topic(site, alert_id)}/ack"
+
+
+def alerts_subscriptions(site: str) -> list[str]:
+    return [alert_topic(site, "+"), alert_ack_topic(site, "+")]
+
+
+def ingest_ready_topic(site: str, client_id: str) -> str:
+    """Ingest publishes to itself here after subscribing: when it comes back, every
+    retained alert the broker held has been delivered before it."""
+    return f"{TOPIC_ROOT}/{site}/_ingest/{client_id}/ready"
+
+
+def board_subscriptions() -> list[str]:
+    """Every site's board messages, not only one site's: a board flashed with a wrong
+    site slug is dead-lettered as unknown_site instead of going unnoticed."""
+    return [f"{TOPIC_ROOT}/+/+/{kind.value}" for kind in MessageKind]
 
 
 def parse_topic(topic: str) -> TopicParts:
@@ -230,6 +290,61 @@ class BoardConfig(_Payload):
     max_on_s: int | None = Field(default=None, ge=0, description="0 = no local limit")
 
 
+class AlertMessage(_Payload):
+    """`makerspace/{site}/alerts/{alert_id}` (server -> all, retained): an active alert."""
+
+    model_config = ConfigDict(extra="ignore")  # later versions may add fields for people
+    v: Literal[1]
+    alert_id: str = Field(max_length=128)
+    rule: str = Field(max_length=64)
+    device: Slug
+    reason: str = Field(max_length=64)
+    fired_ms: int = Field(ge=0)
+    notified_ms: int = Field(ge=0)
+    seconds: float = Field(default=0.0, ge=0)
+    temp_c: float | None = None
+    acked_by: str | None = Field(default=None, max_length=64)
+    auto_off: str | None = Field(default=None, max_length=16)
+    message: str | None = Field(default=None, max_length=2_000, description="for people")
+
+
+class Acknowledgement(_Payload):
+    """`makerspace/{site}/alerts/{alert_id}/ack` (staff -> server)."""
+
+    model_config = ConfigDict(extra="ignore")
+    v: Literal[1] = 1
+    by: str = Field(default="staff", min_length=1, max_length=64)
+
+
+class DeadLetterReason(StrEnum):
+    """Why a message was not stored; the key of the dead-letter counter."""
+
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_SITE = "unknown_site"
+    UNKNOWN_DEVICE = "unknown_device"
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    SCHEMA = "schema"
+    TOPIC_MISMATCH = "topic_mismatch"
+    TS_IN_FUTURE = "ts_in_future"
+    TS_TOO_OLD = "ts_too_old"
+    INFLUX_REJECTED = "influx_rejected"
+
+
+class DeadLetter(_Payload):
+    """`makerspace/_invalid` (server -> operators): a message that was not stored, and why."""
+
+    v: Literal[1]
+    reason: DeadLetterReason = Field(strict=False)
+    error: str
+    topic: str
+    payload: str = Field(description="the payload as text, truncated")
+    payload_bytes: int = Field(ge=0)
+    received_at: float
+
+
 _SCHEMA_MODELS: dict[str, Any] = {
     "telemetry": Telemetry | TelemetryBatch,
     "status": Status,
@@ -238,7 +353,18 @@ _SCHEMA_MODELS: dict[str, Any] = {
     "cmd/relay": RelayCommand,
     "cmd/identify": IdentifyCommand,
     "config": BoardConfig,
+    "alerts/{alert_id}": AlertMessage,
+    "alerts/{alert_id}/ack": Acknowledgement,
+    "_invalid": DeadLetter,
 }
+
+
+def _topic_template(kind: str) -> str:
+    if kind == "_invalid":
+        return DEAD_LETTER_TOPIC
+    if kind.startswith("alerts/"):
+        return f"{TOPIC_ROOT}/{{site}}/{kind}"
+    return f"{TOPIC_ROOT}/{{site}}/{{device}}/{kind}"
 
 
 def json_schema() -> dict[str, Any]:
@@ -246,7 +372,7 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"Makerwatch wire protocol v{PROTOCOL_VERSION}",
-        "topics": {kind: f"{TOPIC_ROOT}/{{site}}/{{device}}/{kind}" for kind in _SCHEMA_MODELS},
+        "topics": {kind: _topic_template(kind) for kind in _SCHEMA_MODELS},
         "messages": {
             kind: TypeAdapter(model).json_schema() for kind, model in _SCHEMA_MODELS.items()
         },

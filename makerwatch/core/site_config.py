@@ -7,7 +7,6 @@ reference. Errors name the file, the key path and what is wrong.
 from __future__ import annotations
 
 import re
-from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +24,8 @@ from pydantic import (
 )
 
 from firmware.core import config as board_rules
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.opening_hours import WEEKDAYS, parse_hours
 from makerwatch.core.protocol import SLUG_PATTERN
 
 __all__ = [
@@ -39,10 +40,6 @@ __all__ = [
     "SiteConfig",
     "load_site_config",
 ]
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
 
 
 class MachineKind(StrEnum):
@@ -135,23 +132,6 @@ class Device(_Section):
         return Thresholds(idle_above_w=idle, active_above_w=active)
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
-
-
-def _parse_hours(text: str) -> tuple[time, time]:
-    match = _HOURS_RE.fullmatch(text)
-    if not match:
-        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
-        raise ValueError(f"{text!r} is not a valid time range")
-    opens, closes = time(h1, m1), (time(23, 59, 59) if h2 == 24 else time(h2, m2))
-    if closes <= opens:
-        raise ValueError(f"{text!r} closes before it opens")
-    return opens, closes
-
-
 class Site(_Section):
     id: Slug
     name: DisplayName
@@ -172,10 +152,10 @@ class Site(_Section):
     @classmethod
     def _valid_hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for day, ranges in value.items():
-            if day not in _WEEKDAYS:
-                raise ValueError(f"{day!r} is not one of {', '.join(_WEEKDAYS)}")
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not one of {', '.join(WEEKDAYS)}")
             for text in ranges:
-                _parse_hours(text)
+                parse_hours(text)
         return value
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from makerwatch.core.points import FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
+    DeadLetterReason,
     Event,
     MessageKind,
     Reading,
@@ -23,14 +25,8 @@ from makerwatch.core.protocol import (
 )
 from makerwatch.core.site_config import Device, SiteConfig
 from makerwatch.ingest.errors import DecodeError
-from makerwatch.ingest.line_protocol import FieldValue, Point
 
-__all__ = ["Decoder", "device_tags"]
-
-
-def device_tags(site: str, device: Device) -> dict[str, str]:
-    """The tags every point about a device carries; `name` makes Grafana legends readable."""
-    return {"site": site, "device": device.id, "kind": device.kind.value, "name": device.name}
+__all__ = ["Decoder"]
 
 
 def _reject_constant(name: str) -> Any:
@@ -63,7 +59,8 @@ class Decoder:
         limit = self._config.ingest.max_payload_bytes
         if len(payload) > limit:
             raise DecodeError(
-                "too_large", f"{topic}: payload is {len(payload)} bytes, limit {limit}"
+                DeadLetterReason.TOO_LARGE,
+                f"{topic}: payload is {len(payload)} bytes, limit {limit}",
             )
         body = self._json_object(topic, payload)
         model: type[Telemetry | TelemetryBatch | Status | State | Event]
@@ -78,7 +75,7 @@ class Decoder:
         try:
             message = model.model_validate(body)
         except ValidationError as exc:
-            raise DecodeError("schema", _schema_detail(topic, exc)) from exc
+            raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
         self._check_echo(topic, parts, message)
         now = self._clock()
         if isinstance(message, TelemetryBatch):
@@ -100,15 +97,16 @@ class Decoder:
         try:
             parts = parse_topic(topic)
         except TopicError as exc:
-            raise DecodeError("bad_topic", f"{topic}: {exc}") from exc
+            raise DecodeError(DeadLetterReason.BAD_TOPIC, f"{topic}: {exc}") from exc
         if parts.site != self._config.site.id:
             raise DecodeError(
-                "unknown_site", f"{topic}: site {parts.site!r} is not {self._config.site.id!r}"
+                DeadLetterReason.UNKNOWN_SITE,
+                f"{topic}: site {parts.site!r} is not {self._config.site.id!r}",
             )
         device = self._config.device(parts.device)
         if device is None:
             raise DecodeError(
-                "unknown_device",
+                DeadLetterReason.UNKNOWN_DEVICE,
                 f"{topic}: device {parts.device!r} is not in the devices of site {parts.site!r}",
             )
         return parts, device
@@ -118,14 +116,19 @@ class Decoder:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DecodeError("not_utf8", f"{topic}: payload is not UTF-8 ({exc.reason})") from exc
+            raise DecodeError(
+                DeadLetterReason.NOT_UTF8, f"{topic}: payload is not UTF-8 ({exc.reason})"
+            ) from exc
         try:
             body = json.loads(text, parse_constant=_reject_constant)
         except ValueError as exc:
-            raise DecodeError("not_json", f"{topic}: payload is not JSON: {exc}") from exc
+            raise DecodeError(
+                DeadLetterReason.NOT_JSON, f"{topic}: payload is not JSON: {exc}"
+            ) from exc
         if not isinstance(body, dict):
             raise DecodeError(
-                "not_object", f"{topic}: payload is a JSON {type(body).__name__}, not an object"
+                DeadLetterReason.NOT_OBJECT,
+                f"{topic}: payload is a JSON {type(body).__name__}, not an object",
             )
         return body
 
@@ -139,7 +142,7 @@ class Decoder:
         ):
             if said is not None and said != actual:
                 raise DecodeError(
-                    "topic_mismatch",
+                    DeadLetterReason.TOPIC_MISMATCH,
                     f"{topic}: payload says {what} {said!r}, topic says {actual!r}",
                 )
 
@@ -149,12 +152,13 @@ class Decoder:
         settings = self._config.ingest
         if ts > now + settings.max_clock_skew_s:
             raise DecodeError(
-                "ts_in_future",
+                DeadLetterReason.TS_IN_FUTURE,
                 f"{topic}: {where}ts {ts} is {ts - now:.0f} s ahead of the server clock",
             )
         if ts < now - settings.max_reading_age_s:
             raise DecodeError(
-                "ts_too_old", f"{topic}: {where}ts {ts} is {(now - ts) / 86400:.1f} days old"
+                DeadLetterReason.TS_TOO_OLD,
+                f"{topic}: {where}ts {ts} is {(now - ts) / 86400:.1f} days old",
             )
         return ts
 
@@ -164,7 +168,9 @@ class Decoder:
         where = "" if index is None else f"readings.{index}: "
         if index is not None and reading.ts is None:
             # Buffered readings stamped "now" would all land on one timestamp.
-            raise DecodeError("schema", f"{topic}: {where}a buffered reading needs its ts")
+            raise DecodeError(
+                DeadLetterReason.SCHEMA, f"{topic}: {where}a buffered reading needs its ts"
+            )
         ts = self._timestamp(topic, reading.ts, now, where)
         fields: dict[str, FieldValue] = dict(reading.measurements())
         fields["seq"] = reading.seq

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from makerwatch.core.errors import MakerwatchError
+from makerwatch.core.protocol import DeadLetterReason
+
 __all__ = ["DecodeError", "IngestError", "SinkError", "SinkRejectedError"]
 
 
-class IngestError(Exception):
+class IngestError(MakerwatchError):
     """Base of every error the ingest service raises on purpose."""
 
 
 class DecodeError(IngestError):
     """A message that cannot be stored; counted under `reason` and dead-lettered."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
         self.reason = reason  # a short, stable key for counters
         self.detail = detail  # a sentence naming the topic, field and value
 

@@ -8,24 +8,13 @@ values escape double quote and backslash. Newlines cannot be carried at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from makerwatch.core.points import FieldValue, Point
 
-__all__ = ["FieldValue", "Point", "encode_point"]
-
-FieldValue = float | int | bool | str
+__all__ = ["encode_point"]
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    measurement: str
-    tags: Mapping[str, str]
-    fields: Mapping[str, FieldValue]
-    time_ms: int
 
 
 def _field(value: FieldValue) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 
+from makerwatch.core.points import FieldValue, Point, device_tags
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.counters import IngestCounters
-from makerwatch.ingest.decode import device_tags
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.line_protocol import FieldValue, Point, encode_point
+from makerwatch.ingest.line_protocol import encode_point
 
 __all__ = ["SessionRecorder"]
 

@@ -14,19 +14,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from makerwatch.core.points import Point
+from makerwatch.core.protocol import DeadLetterReason
 from makerwatch.core.site_config import IngestSettings
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import DecodeError, SinkError, SinkRejectedError
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.line_protocol import Point, encode_point
+from makerwatch.ingest.line_protocol import encode_point
+from makerwatch.ingest.source import Ack
 from makerwatch.ingest.spool import Spool, SpoolFull
 
-__all__ = ["Ack", "BatchWriter", "DeadLetter"]
+__all__ = ["BatchWriter", "DeadLetterSink"]
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], None]
-DeadLetter = Callable[[str, bytes, DecodeError], Awaitable[None]]
+DeadLetterSink = Callable[[str, bytes, DecodeError], Awaitable[None]]
 Written = Callable[[list[Point]], Awaitable[None]]
 
 RETRY_FIRST_S = 0.5
@@ -40,6 +42,11 @@ class _Message:
     points: Sequence[Point]
     lines: Sequence[str]
     ack: Ack
+    from_board: bool = True  # counted as a stored message once written
+
+
+def _no_ack() -> None:
+    pass
 
 
 class BatchWriter:
@@ -48,7 +55,7 @@ class BatchWriter:
         influx: InfluxClient,
         settings: IngestSettings,
         counters: IngestCounters,
-        dead_letter: DeadLetter,
+        dead_letter: DeadLetterSink,
         written: Written | None = None,
         spool: Spool | None = None,
         drained: Callable[[], Awaitable[None]] | None = None,
@@ -77,13 +84,22 @@ class BatchWriter:
         if not lines and not self._pending and not self._flush_lock.locked():
             ack()
             return
-        self._pending.append(_Message(topic, payload, points, lines, ack))
-        self._pending_points += len(lines)
+        await self._queue(_Message(topic, payload, points, lines, ack))
+
+    async def _queue(self, message: _Message) -> None:
+        self._pending.append(message)
+        self._pending_points += len(message.lines)
         if self._oldest_at is None:
             self._oldest_at = time.monotonic()
             self._has_pending.set()
         if self._pending_points >= self._settings.batch_max_points:
             await self.flush()
+
+    async def store(self, points: Sequence[Point]) -> None:
+        """Queue points that belong to no board message (alert history), in turn with the rest."""
+        await self._queue(
+            _Message("", b"", points, [encode_point(p) for p in points], _no_ack, False)
+        )
 
     async def run(self) -> None:
         """Flush each batch when its oldest message reaches the maximum age."""
@@ -115,7 +131,7 @@ class BatchWriter:
                 )
             for message in batch:
                 message.ack()
-                if message.lines:
+                if message.lines and message.from_board:
                     self._counters.messages_stored += 1
             self._flushing = 0
 
@@ -215,7 +231,9 @@ class BatchWriter:
                 except SinkRejectedError as exc:
                     detail = f"{message.topic}: InfluxDB refused the point at {point.time_ms} ms: {exc.text}"
                     await self._dead_letter(
-                        message.topic, message.payload, DecodeError("influx_rejected", detail)
+                        message.topic,
+                        message.payload,
+                        DecodeError(DeadLetterReason.INFLUX_REJECTED, detail),
                     )
             message.lines, message.points = kept_lines, kept_points
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from makerwatch.alerts.engine import Alert, AlertEngine, RelayOff, Transition
+from makerwatch.core.points import FieldValue, Point
+from makerwatch.core.protocol import AlertMessage
 from makerwatch.core.site_config import RuleName, SiteConfig
-from makerwatch.ingest.line_protocol import FieldValue, Point
 
 MIN = 60_000
 # Monday 2026-11-16 in Asia/Aqtobe (UTC+5): open 10:00-19:00 local = 05:00-14:00 UTC.
@@ -116,7 +117,7 @@ def test_restored_alert_is_not_fired_again_and_keeps_its_schedule() -> None:
     retained = {**first.alerts["left_on-solder-1"].to_json(), "message": "the text for people"}
 
     second = AlertEngine(config())
-    second.restore(Alert.from_json(retained))
+    second.restore(Alert.from_message(AlertMessage.model_validate(retained)))
     second.observe(
         point("state", CLOSES - 10 * MIN, state="active")
     )  # the retained state, replayed

@@ -11,7 +11,7 @@ from makerwatch.core.logs import JsonFormatter
 def test_a_dead_letter_logs_as_one_json_line_with_topic_and_payload() -> None:
     """Test the JSON line for a dead letter: level, logger, message, topic, reason, truncated payload."""
     record = logging.LogRecord(
-        "makerwatch.ingest.service",
+        "makerwatch.ingest.source",
         logging.WARNING,
         __file__,
         1,
@@ -28,7 +28,7 @@ def test_a_dead_letter_logs_as_one_json_line_with_topic_and_payload() -> None:
     assert "\n" not in line
     entry = json.loads(line)
     assert entry["level"] == "warning"
-    assert entry["logger"] == "makerwatch.ingest.service"
+    assert entry["logger"] == "makerwatch.ingest.source"
     assert entry["message"] == "dead-lettered (schema) x: bad"
     assert (entry["topic"], entry["reason"], entry["payload"]) == (
         "makerspace/a/b/telemetry",

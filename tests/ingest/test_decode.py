@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from makerwatch.core.points import Point
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import DecodeError
-from makerwatch.ingest.line_protocol import Point
 from tests.support import KAZAKH_NAME, make_config
 
 NOW_S = 1_790_000_000.0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from makerwatch.core.points import Point
 from makerwatch.ingest.errors import SinkRejectedError
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.line_protocol import Point, encode_point
+from makerwatch.ingest.line_protocol import encode_point
 from tests.support import KAZAKH_NAME, stored
 
 NASTY_TAG_VALUES = [

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from makerwatch.core.points import Point
 from makerwatch.core.protocol import READING_FIELDS
 from makerwatch.core.site_config import Device, MachineKind
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import DecodeError
-from makerwatch.ingest.line_protocol import Point, encode_point
+from makerwatch.ingest.line_protocol import encode_point
 from makerwatch.ops.embedded import EmbeddedInfluxDB
 from tests.support import make_config
 

@@ -1,0 +1,173 @@
+"""The composition root of `makerwatch ingest` and `makerwatch up`: builds each
+feature and joins them, so that no feature imports another (docs/architecture.md).
+
+    MqttSource -> route -> Decoder -> BatchWriter (-> spool) -> InfluxDB
+                     |          \\-> AlertService (points)   -> notifications, commands
+                     \\-> AlertService (alert topics)
+    SessionRecorder <- what the writer stored;  HTTP API <- health, alerts, metrics
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from makerwatch.alerts.notifier import Notifier
+from makerwatch.alerts.service import AlertService
+from makerwatch.api.http import serve
+from makerwatch.core.protocol import board_subscriptions
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.dead_letters import DeadLetters
+from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.errors import DecodeError, SinkError
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.sessions import SessionRecorder
+from makerwatch.ingest.source import Ack, MqttSource
+from makerwatch.ingest.spool import Spool
+from makerwatch.ingest.writer import BatchWriter
+
+__all__ = ["IngestService"]
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 10.0
+
+
+class IngestService:
+    def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.counters = IngestCounters()
+        self._decoder = Decoder(config, clock)
+        self._clock = clock
+        self.alerts: AlertService | None = None
+        # Alert topics first: their retained messages must be back before any state.
+        subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
+        self.source = MqttSource(
+            config.mqtt, subscriptions, self._route, self.counters, self._connected
+        )
+        # Set while subscribed; tests and `makerwatch up` wait on it.
+        self.subscribed = self.source.subscribed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then write what is held, acknowledge it and return."""
+        settings = self.config.ingest
+        async with InfluxClient(self.config.influxdb) as influx:
+            self._influx = influx
+            await self._prepare_database(influx)
+            sessions = SessionRecorder(self.config, influx, self.counters)
+            await sessions.resume()
+            self.spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes) if settings.spool_dir else None  # fmt: skip
+            dead_letters = DeadLetters(self.source, self.counters, self._clock)
+            writer = self._writer = BatchWriter(
+                influx, settings, self.counters, dead_letters, sessions.written, self.spool,
+                drained=sessions.resume,  # sessions that ended while InfluxDB was away
+            )  # fmt: skip
+            self._dead_letters = dead_letters
+            self.notifier = Notifier(self.config.alerts.channels, self.config.alerts.language)
+            self.alerts = AlertService(self.config, writer, self.source, self.notifier)
+            self.notifier.start()
+            api = await serve(self, settings.http_host, settings.http_port) if settings.http_port is not None else None  # fmt: skip
+            background = [
+                asyncio.create_task(writer.run()),
+                asyncio.create_task(self.alerts.run_clock()),
+            ]
+            if self.spool is not None:
+                background.append(asyncio.create_task(writer.replay_forever()))
+            try:
+                await self.source.run(stop, self._write_what_is_held)
+            finally:
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await self.notifier.close()
+                if api is not None:
+                    await api.cleanup()
+
+    async def _write_what_is_held(self) -> None:
+        """Still connected at shutdown: write what is held and acknowledge it."""
+        try:
+            await asyncio.wait_for(self._writer.flush(), DRAIN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("InfluxDB did not take the last batch in time; the broker keeps it")
+
+    async def _connected(self) -> None:
+        assert self.alerts is not None
+        await self.alerts.connected()
+
+    async def _route(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
+        """One message from the broker: an alert topic, or a board's message to store."""
+        assert self.alerts is not None
+        if await self.alerts.handle(topic, payload, retained):
+            # Acknowledged in its turn: MQTT wants acknowledgements in arrival order.
+            await self._writer.submit(topic, payload, [], ack)
+            return
+        self.counters.messages_received += 1  # board messages; alert topics are not counted
+        try:
+            points = self._decoder.decode(topic, payload, retained)
+        except DecodeError as error:
+            await self._dead_letters(topic, payload, error)
+            points = []
+        await self._writer.submit(topic, payload, points, ack)
+        try:
+            await self.alerts.observe(points)
+        except Exception:  # a fault in alerting must never stop ingestion
+            log.exception("alert engine failed on %s", topic, extra={"topic": topic})
+
+    # The HTTP API's view of the running service (makerwatch.api.http.Status).
+
+    @property
+    def site_id(self) -> str:
+        return self.config.site.id
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return self.subscribed.is_set()
+
+    def counter_values(self) -> dict[str, object]:
+        return self.counters.snapshot()
+
+    def notification_counts(self) -> dict[str, dict[str, int]]:
+        notifier = self.notifier
+        outcomes = ("sent", notifier.sent), ("retried", notifier.retried), ("failed", notifier.failed), ("dropped", notifier.dropped)  # fmt: skip
+        return {outcome: dict(by_channel) for outcome, by_channel in outcomes}
+
+    async def health(self) -> dict[str, object]:
+        """For /healthz: is each dependency there, and how much is waiting."""
+        return {
+            "mqtt_connected": self.subscribed.is_set(),
+            "influxdb_reachable": await self._influx.ping(),
+            "unacknowledged_messages": self.unacknowledged,
+            "spool_bytes": self.spool_bytes,
+            "active_alerts": len(self.active_alerts()),
+        }
+
+    @property
+    def unacknowledged(self) -> int:
+        return self._writer.unacknowledged
+
+    @property
+    def spool_bytes(self) -> int:
+        return self.spool.bytes_pending if self.spool else 0
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        return self.alerts.active() if self.alerts else []
+
+    async def acknowledge(self, alert_id: str, by: str) -> dict[str, Any]:
+        """Raises KeyError for an alert that is not active."""
+        assert self.alerts is not None
+        return (await self.alerts.acknowledge(alert_id, by)).to_json()
+
+    async def _prepare_database(self, influx: InfluxClient) -> None:
+        """Create the database if InfluxDB is there; if not, carry on: writes spool or
+        wait, and create it when InfluxDB comes back."""
+        try:
+            await influx.ensure_database()
+        except SinkError as exc:
+            log.warning("InfluxDB not reachable at start: %s", exc)

@@ -1,0 +1,51 @@
+"""Messages that cannot be stored: counted by reason, logged with a truncated
+payload, and republished on the dead-letter topic for operators."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from makerwatch.core.ports import Publisher
+from makerwatch.core.protocol import DEAD_LETTER_TOPIC, DeadLetter
+from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.errors import DecodeError
+
+__all__ = ["DeadLetters"]
+
+log = logging.getLogger(__name__)
+
+LOGGED_PAYLOAD_CHARS = 200
+DEAD_LETTER_PAYLOAD_CHARS = 4096
+
+
+def _shown(payload: bytes, limit: int) -> str:
+    text = payload[: limit * 4].decode("utf-8", errors="backslashreplace")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class DeadLetters:
+    def __init__(
+        self, publisher: Publisher, counters: IngestCounters, clock: Callable[[], float]
+    ) -> None:
+        self._publisher = publisher
+        self._counters = counters
+        self._clock = clock
+
+    async def __call__(self, topic: str, payload: bytes, error: DecodeError) -> None:
+        self._counters.dead_lettered[error.reason] += 1
+        shown = _shown(payload, LOGGED_PAYLOAD_CHARS)
+        log.warning(
+            "dead-lettered (%s) %s payload=%r", error.reason.value, error.detail, shown,
+            extra={"topic": topic, "reason": error.reason.value, "payload": shown},
+        )  # fmt: skip
+        record = DeadLetter(
+            v=1,
+            reason=error.reason,
+            error=error.detail,
+            topic=topic,
+            payload=_shown(payload, DEAD_LETTER_PAYLOAD_CHARS),
+            payload_bytes=len(payload),
+            received_at=round(self._clock(), 3),
+        )
+        await self._publisher.publish(DEAD_LETTER_TOPIC, record.model_dump_json())

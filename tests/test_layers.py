@@ -1,0 +1,89 @@
+"""The package's layers: `core` <- features <- `app` <- `cli` (docs/architecture.md).
+
+Every import in every module is read, function-local ones included, so a cycle
+cannot hide behind a late import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "makerwatch"
+FEATURES = ("ingest", "alerts", "api", "ops", "sim")
+# The board's pure core (firmware/core) sits below everything: the site file checks
+# a board's settings with the board's own rules, and the simulator runs its agent.
+BOARD_CORE = "firmware.core"
+
+
+def layer_of(module: str) -> str:
+    """`makerwatch.alerts.engine` -> `alerts`; `makerwatch.cli` -> `cli`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def allowed(importer: str, imported: str) -> bool:
+    """May a module of layer `importer` import module `imported`?"""
+    if not imported.startswith("makerwatch") and not imported.startswith("firmware"):
+        return True  # the standard library and third-party packages
+    if imported == "firmware":
+        return importer == "ops"  # the firmware deploy copies the tree it finds there
+    if imported.startswith("firmware"):
+        return imported == BOARD_CORE or imported.startswith(BOARD_CORE + ".")
+    target = layer_of(imported)
+    if target == "":  # the package itself: its version
+        return True
+    if importer == "core":
+        return target == "core"
+    if importer in FEATURES:
+        return target in ("core", importer)
+    if importer == "app":
+        return target not in ("app", "cli") or importer == target
+    return importer == "cli"
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import statement in a file, relative ones resolved."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")[: -node.level]
+                base = ".".join([*anchor, base]) if base else ".".join(anchor)
+            found.append((node.lineno, base))
+    return found
+
+
+def violations(path: Path) -> list[str]:
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    importer = layer_of(module)
+    return [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {importer or 'makerwatch'} imports {name}"
+        for line, name in imports_of(path)
+        if not allowed(importer, name)
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_module_imports_only_its_own_layer_and_below(path: Path) -> None:
+    """Test that core imports only core, a feature only core and itself, and only app and cli wire features."""
+    assert violations(path) == []
+
+
+def test_a_wrong_import_is_caught(tmp_path: Path) -> None:
+    """Test that the check itself fails on a feature importing another, and on core importing a feature."""
+    assert not allowed("alerts", "makerwatch.ingest.writer")
+    assert not allowed("core", "makerwatch.alerts.texts")
+    assert not allowed("api", "makerwatch.app")
+    assert not allowed("sim", "firmware.runtime")
+    assert allowed("app", "makerwatch.alerts.service")
+    assert allowed("cli", "makerwatch.app")
+    assert allowed("alerts", "makerwatch.core.points")
