@@ -4,29 +4,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
+from importlib.resources import files
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from makerwatch.core.errors import ConfigError, MakerwatchError
 from makerwatch.core.logs import setup as setup_logging
-from makerwatch.core.protocol import json_schema
-from makerwatch.core.site_config import ConfigError, SiteConfig, load_site_config
-from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
-from makerwatch.ops.firmware_deploy import DeployError
+from makerwatch.core.protocol import MessageKind, json_schema, topic_for
+from makerwatch.core.site_config import SiteConfig, load_site_config
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from makerwatch.sim.scenarios import SCENARIOS
 
 __all__ = ["main"]
 
-# The scenario names, without importing the simulator for every command.
-SCENARIO_NAMES = ("normal-week", "left-on-overnight", "board-offline", "flaky-wifi", "demo")
-DEFAULT_MQTT_PORT = 18830
-DEFAULT_INFLUX_PORT = 18086
-DEFAULT_HTTP_PORT = 18090
+DEFAULT_MQTT = "127.0.0.1:18830"
+DEFAULT_INFLUX = "http://127.0.0.1:18086"
+DEFAULT_HTTP = "127.0.0.1:18090"
+CONFIG_ENV = "MAKERWATCH_CONFIG"
+
+
+def _site_file(path: Path | None) -> Path:
+    """--config, else $MAKERWATCH_CONFIG (relative to the current folder)."""
+    if path is None:
+        raise ConfigError(f"no site file: give --config FILE or set {CONFIG_ENV}")
+    return path
+
+
+def _load(path: Path | None) -> SiteConfig:
+    return load_site_config(_site_file(path))
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -41,6 +57,13 @@ def _check_config(args: argparse.Namespace) -> int:
         site = config.site
         print(f"{path}: ok: site {site.id!r} ({site.name}), {len(config.devices)} devices")
     return 1 if failed else 0
+
+
+def _config_example(args: argparse.Namespace) -> int:
+    """The documented example site file, as installed with the package."""
+    example = files("makerwatch.core").joinpath("makerspace.example.yaml")
+    sys.stdout.write(example.read_text(encoding="utf-8"))
+    return 0
 
 
 async def _run_until_signalled(
@@ -72,35 +95,55 @@ async def _run_until_signalled(
     )
 
 
-def _host_port(text: str, option: str = "--mqtt") -> tuple[str, int]:
+def _host_port(text: str, option: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{option} {text!r}: expected HOST:PORT")
-    return host, int(port)
+    return host.strip("[]"), int(port)
 
 
-def _with_endpoints(config: SiteConfig, mqtt: str | None, influx_url: str | None) -> SiteConfig:
-    """The config with the broker (HOST:PORT) and InfluxDB URL replaced where given."""
+def _url_host_port(url: str, option: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ConfigError(f"{option} {url!r}: expected a URL such as http://127.0.0.1:18086")
+    return parts.hostname, port
+
+
+def _loopback(host: str, option: str) -> None:
+    """`up` runs its daemons for this machine only (docs/deployment.md for a LAN)."""
+    try:
+        is_loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        is_loopback = False
+    if not is_loopback:
+        raise ConfigError(f"{option}: makerwatch up listens on 127.0.0.1 only, not {host!r}")
+
+
+def _with_endpoints(config: SiteConfig, args: argparse.Namespace) -> SiteConfig:
+    """The config with the broker, InfluxDB, HTTP API and spool replaced where given."""
     update: dict[str, object] = {}
-    if mqtt is not None:
-        host, port = _host_port(mqtt)
+    ingest: dict[str, object] = {}
+    if args.mqtt is not None:
+        host, port = _host_port(args.mqtt, "--mqtt")
         update["mqtt"] = config.mqtt.model_copy(update={"host": host, "port": port})
-    if influx_url is not None:
-        update["influxdb"] = config.influxdb.model_copy(update={"url": influx_url})
+    if args.influx is not None:
+        _url_host_port(args.influx, "--influx")
+        update["influxdb"] = config.influxdb.model_copy(update={"url": args.influx})
+    if args.http is not None:
+        ingest["http_host"], ingest["http_port"] = _host_port(args.http, "--http")
+    if getattr(args, "spool", None) is not None:
+        ingest["spool_dir"] = str(args.spool)
+    if ingest:
+        update["ingest"] = config.ingest.model_copy(update=ingest)
     return config.model_copy(update=update)
 
 
-def _with_ingest(config: SiteConfig, **settings: object) -> SiteConfig:
-    return config.model_copy(update={"ingest": config.ingest.model_copy(update=settings)})
-
-
 def _ingest(args: argparse.Namespace) -> int:
-    config = _with_endpoints(load_site_config(args.config), args.mqtt, args.influx)
-    if args.http is not None:
-        host, port = _host_port(args.http, "--http")
-        config = _with_ingest(config, http_host=host, http_port=port)
-    if args.spool is not None:
-        config = _with_ingest(config, spool_dir=str(args.spool))
+    config = _with_endpoints(_load(args.config), args)
     asyncio.run(_run_until_signalled(config))
     return 0
 
@@ -112,23 +155,26 @@ def _interrupt(signum: int, frame: object) -> None:
 def _up(args: argparse.Namespace) -> int:
     # A SIGTERM while the daemons start unwinds like Ctrl-C, so none is left running.
     signal.signal(signal.SIGTERM, _interrupt)
-    config = load_site_config(args.config)
+    config = _load(args.config)
+    mqtt_host, mqtt_port = _host_port(args.mqtt, "--mqtt")
+    influx_host, influx_port = _url_host_port(args.influx, "--influx")
+    http_host, http_port = _host_port(args.http, "--http")
+    for host, option in ((mqtt_host, "--mqtt"), (influx_host, "--influx"), (http_host, "--http")):
+        _loopback(host, option)
     data: Path = args.data
     with ExitStack() as stack:
-        mosquitto = stack.enter_context(EmbeddedMosquitto(args.mqtt_port, data / "mosquitto"))
-        influxdb = stack.enter_context(EmbeddedInfluxDB(args.influx_port, data / "influxdb"))
-        config = _with_endpoints(config, f"127.0.0.1:{mosquitto.port}", influxdb.url)
-        config = _with_ingest(
-            config, http_host="127.0.0.1", http_port=args.http_port, spool_dir=str(data / "spool")
-        )
+        mosquitto = stack.enter_context(EmbeddedMosquitto(mqtt_port, data / "mosquitto"))
+        influxdb = stack.enter_context(EmbeddedInfluxDB(influx_port, data / "influxdb"))
+        args.mqtt, args.influx, args.spool = mosquitto.url.removeprefix("mqtt://"), influxdb.url, data / "spool"  # fmt: skip
+        config = _with_endpoints(config, args)
         site, database = config.site.id, config.influxdb.database
-        topic = f"makerspace/{site}/{config.devices[0].id}/telemetry"
+        topic = topic_for(site, config.devices[0].id, MessageKind.TELEMETRY)
         query = "SELECT * FROM telemetry"
         print(
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
             f"  MQTT broker  {mosquitto.url}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
-            f"  HTTP API     http://127.0.0.1:{args.http_port}/alerts, /healthz, /metrics\n"
+            f"  HTTP API     http://{http_host}:{http_port}/alerts, /healthz, /metrics\n"
             f"Try:\n"
             f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
             f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'
@@ -161,49 +207,59 @@ def _demo(config: SiteConfig, mqtt_port: int, seed: int) -> Callable[[], Callabl
     return start
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from makerwatch.sim import commands
-
-    host, port = _host_port(args.mqtt)
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    if args.devices is not None:
-        from makerwatch.sim.fleet import run_fleet
+    return stop
 
-        sites = [s.strip() for s in args.sites.split(",") if s.strip()]
-        report = run_fleet(
-            host, port, args.devices, args.rate, args.seconds, sites, args.processes, args.seed
-        )
-        print(
-            f"sent {report.total} messages (acknowledged by the broker) from {args.devices} boards "
-            f"on {len(sites)} sites in {report.seconds:.1f} s: {report.rate:.0f} msg/s (asked {args.rate:g})"
-        )
-        for site, count in sorted(report.sent.items()):
-            print(f"  {site:<12} {count}")
-        return 0
-    if args.config is None:
-        raise ConfigError("--config FILE is needed with --scenario and --backfill")
-    config = load_site_config(args.config)
-    if args.backfill:
-        summary = commands.backfill(
-            config, commands.parse_duration_s(args.backfill), args.seed, host, port
-        )
-        print(f"backfilled {args.backfill} of site {config.site.id!r} through {host}:{port}:")
-    else:
-        speed = None if args.speed == "max" else float(args.speed)
-        summary = commands.run_scenario(config, args.scenario, speed, args.seed, host, port, stop)
-        print(
-            f"scenario {args.scenario!r}, {summary.seconds_simulated / 3600:.1f} simulated hours:"
-        )
+
+def _simulate_scenario(args: argparse.Namespace) -> int:
+    from makerwatch.sim import commands
+
+    config = _load(args.config)
+    host, port = _host_port(args.mqtt, "--mqtt")
+    speed = None if args.speed == "max" else float(args.speed)
+    stop = _stop_on_signals()
+    summary = commands.run_scenario(config, args.name, speed, args.seed, host, port, stop)
+    print(f"scenario {args.name!r}, {summary.seconds_simulated / 3600:.1f} simulated hours:")
     print(summary.table())
+    return 0
+
+
+def _simulate_backfill(args: argparse.Namespace) -> int:
+    from makerwatch.sim import commands
+
+    config = _load(args.config)
+    host, port = _host_port(args.mqtt, "--mqtt")
+    seconds = commands.parse_duration_s(args.duration)
+    summary = commands.backfill(config, seconds, args.seed, host, port)
+    print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
+    print(summary.table())
+    return 0
+
+
+def _simulate_fleet(args: argparse.Namespace) -> int:
+    from makerwatch.sim.fleet import run_fleet
+
+    host, port = _host_port(args.mqtt, "--mqtt")
+    sites = [s.strip() for s in args.sites.split(",") if s.strip()]
+    report = run_fleet(
+        host, port, args.devices, args.rate, args.seconds, sites, args.processes, args.seed
+    )
+    print(
+        f"sent {report.total} messages (acknowledged by the broker) from {args.devices} boards "
+        f"on {len(sites)} sites in {report.seconds:.1f} s: {report.rate:.0f} msg/s (asked {args.rate:g})"
+    )
+    for site, count in sorted(report.sent.items()):
+        print(f"  {site:<12} {count}")
     return 0
 
 
 def _firmware_deploy(args: argparse.Namespace) -> int:
     from makerwatch.ops import firmware_deploy
 
-    config = load_site_config(args.config)
+    config = _load(args.config)
     secrets = firmware_deploy.load_secrets(args.secrets)
     secrets = firmware_deploy.with_credentials(
         secrets, args.credentials, config.site.id, args.device
@@ -222,7 +278,7 @@ def _firmware_deploy(args: argparse.Namespace) -> int:
 def _broker_provision(args: argparse.Namespace) -> int:
     from makerwatch.ops.provision import provision
 
-    config = load_site_config(args.config)
+    config = _load(args.config)
     files = provision(config, args.out, args.port, args.tls_port)
     print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
     print(
@@ -242,6 +298,23 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get(CONFIG_ENV)
+    parser.add_argument("--config", type=Path, default=Path(default) if default else None,
+                        metavar="FILE", help=f"the site file (default: ${CONFIG_ENV})")  # fmt: skip
+
+
+def _add_endpoints(parser: argparse.ArgumentParser, defaults: dict[str, str | None]) -> None:
+    """The same flags on `up` and `ingest`; `up` starts the daemons there."""
+    shown = {k: f" (default: {v})" if v else ", instead of the site file's" for k, v in defaults.items()}  # fmt: skip
+    parser.add_argument("--mqtt", default=defaults["mqtt"], metavar="HOST:PORT",
+                        help="the MQTT broker" + shown["mqtt"])  # fmt: skip
+    parser.add_argument("--influx", default=defaults["influx"], metavar="URL",
+                        help="InfluxDB" + shown["influx"])  # fmt: skip
+    parser.add_argument("--http", default=defaults["http"], metavar="HOST:PORT",
+                        help="the HTTP API" + shown["http"])  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="makerwatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -253,103 +326,68 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
     check.set_defaults(handler=_check_config)
 
+    config = commands.add_parser("config", help="site file tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    example = config_commands.add_parser("example", help="print the documented example site file")
+    example.set_defaults(handler=_config_example)
+
     ingest = commands.add_parser("ingest", help="run the ingest service (MQTT -> InfluxDB)")
-    ingest.add_argument("--config", required=True, type=Path, metavar="FILE")
-    ingest.add_argument("--mqtt", metavar="HOST:PORT", help="broker, instead of the config's mqtt")
-    ingest.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the config's url")
+    _add_config(ingest)
+    _add_endpoints(ingest, {"mqtt": None, "influx": None, "http": None})
     ingest.add_argument(
-        "--http", metavar="HOST:PORT", help="HTTP API address, instead of the config's"
-    )
-    ingest.add_argument(
-        "--spool", type=Path, metavar="DIR", help="spool folder, instead of the config's"
+        "--spool", type=Path, metavar="DIR", help="spool folder, instead of the site file's"
     )
     ingest.set_defaults(handler=_ingest)
 
     up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")
-    up.add_argument("--config", required=True, type=Path, metavar="FILE")
-    up.add_argument(
-        "--data",
-        type=Path,
-        default=Path("var"),
-        metavar="DIR",
-        help="folder for the daemons' configuration, data and logs (default: var)",
-    )
-    up.add_argument(
-        "--mqtt-port",
-        type=int,
-        default=DEFAULT_MQTT_PORT,
-        metavar="N",
-        help=f"MQTT port on 127.0.0.1 (default: {DEFAULT_MQTT_PORT})",
-    )
-    up.add_argument(
-        "--influx-port",
-        type=int,
-        default=DEFAULT_INFLUX_PORT,
-        metavar="N",
-        help=f"InfluxDB HTTP port on 127.0.0.1 (default: {DEFAULT_INFLUX_PORT})",
-    )
-    up.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, metavar="N",
-                    help=f"alerts HTTP API port on 127.0.0.1 (default: {DEFAULT_HTTP_PORT})")  # fmt: skip
+    _add_config(up)
+    _add_endpoints(up, {"mqtt": DEFAULT_MQTT, "influx": DEFAULT_INFLUX, "http": DEFAULT_HTTP})
+    up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
+                    help="folder for the daemons' configuration, data and logs (default: var)")  # fmt: skip
     up.add_argument("--no-sim", action="store_true", help="do not start the simulated machines")
     up.add_argument("--seed", type=int, default=1, help="the simulated machines' seed (default: 1)")
     up.set_defaults(handler=_up)
 
-    simulate = commands.add_parser(
-        "simulate", help="simulated boards: a scenario, a backfill or a load fleet"
+    simulate = commands.add_parser("simulate", help="simulated boards: scenario, backfill, fleet")
+    modes = simulate.add_subparsers(dest="simulate_command", required=True)
+    scenario = modes.add_parser("scenario", help="run a named scenario")
+    scenario.add_argument("name", choices=sorted(SCENARIOS), metavar="NAME",
+                          help=f"one of {', '.join(sorted(SCENARIOS))}")  # fmt: skip
+    scenario.add_argument("--speed", default="1",
+                          help="simulated seconds per real second, or max (default: 1)")  # fmt: skip
+    scenario.set_defaults(handler=_simulate_scenario)
+    backfill = modes.add_parser("backfill", help="write history up to now through the pipeline")
+    backfill.add_argument("duration", metavar="DURATION", help="how far back, e.g. 30d, 12h")
+    backfill.set_defaults(handler=_simulate_backfill)
+    fleet = modes.add_parser("fleet", help="a load fleet of many boards")
+    fleet.add_argument(
+        "--devices", type=int, default=300, metavar="N", help="boards (default: 300)"
     )
-    mode = simulate.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--scenario", choices=SCENARIO_NAMES, help="run a named scenario")
-    mode.add_argument("--backfill", metavar="DURATION", help="write history up to now, e.g. 30d")
-    mode.add_argument("--devices", type=int, metavar="N", help="a load fleet of N boards")
-    simulate.add_argument(
-        "--config", type=Path, metavar="FILE", help="the site file (scenario, backfill)"
-    )
-    simulate.add_argument(
-        "--mqtt",
-        default=f"127.0.0.1:{DEFAULT_MQTT_PORT}",
-        metavar="HOST:PORT",
-        help=f"the broker (default: makerwatch up's, 127.0.0.1:{DEFAULT_MQTT_PORT})",
-    )
-    simulate.add_argument(
-        "--speed", default="1", help="simulated seconds per real second, or max (default: 1)"
-    )
-    simulate.add_argument(
-        "--seed", type=int, default=1, help="same seed, same messages (default: 1)"
-    )
-    simulate.add_argument(
-        "--rate", type=float, default=100.0, help="fleet: total messages per second"
-    )
-    simulate.add_argument("--seconds", type=float, default=10.0, help="fleet: how long to publish")
-    simulate.add_argument(
-        "--sites",
-        default="aktobe,almaty,astana,oskemen,pavlodar,oral",
-        help="fleet: comma-separated site slugs",
-    )
-    simulate.add_argument("--processes", type=int, default=1, help="fleet: publishing processes")
-    simulate.set_defaults(handler=_simulate)
+    fleet.add_argument("--rate", type=float, default=100.0, help="total messages per second")
+    fleet.add_argument("--seconds", type=float, default=10.0, help="how long to publish")
+    fleet.add_argument("--sites", default="aktobe,almaty,astana,oskemen,pavlodar,oral",
+                       help="comma-separated site slugs")  # fmt: skip
+    fleet.add_argument("--processes", type=int, default=1, help="publishing processes")
+    fleet.set_defaults(handler=_simulate_fleet)
+    for mode in (scenario, backfill, fleet):
+        if mode is not fleet:
+            _add_config(mode)
+        mode.add_argument("--mqtt", default=DEFAULT_MQTT, metavar="HOST:PORT",
+                          help=f"the broker (default: makerwatch up's, {DEFAULT_MQTT})")  # fmt: skip
+        mode.add_argument("--seed", type=int, default=1, help="same seed, same messages")
 
-    firmware = commands.add_parser("firmware", help="board firmware tools")
+    firmware = commands.add_parser("firmware", help="board firmware tools (pip install 'makerwatch[board]')")  # fmt: skip
     firmware_commands = firmware.add_subparsers(dest="firmware_command", required=True)
     deploy = firmware_commands.add_parser(
         "deploy", help="compile the firmware with mpy-cross and copy it to a board with mpremote"
     )
     deploy.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyUSB0")
     deploy.add_argument("--device", required=True, help="the device id in the site file")
-    deploy.add_argument("--config", required=True, type=Path, metavar="FILE")
-    deploy.add_argument(
-        "--secrets",
-        type=Path,
-        default=Path("board-secrets.yaml"),
-        metavar="FILE",
-        help="Wi-Fi and broker settings (default: board-secrets.yaml)",
-    )
-    deploy.add_argument(
-        "--build",
-        type=Path,
-        default=Path("var/firmware-build"),
-        metavar="DIR",
-        help="where the compiled files go (default: var/firmware-build)",
-    )
+    _add_config(deploy)
+    deploy.add_argument("--secrets", type=Path, default=Path("board-secrets.yaml"), metavar="FILE",
+                        help="Wi-Fi and broker settings (default: board-secrets.yaml)")  # fmt: skip
+    deploy.add_argument("--build", type=Path, default=Path("var/firmware-build"), metavar="DIR",
+                        help="where the compiled files go (default: var/firmware-build)")  # fmt: skip
     deploy.add_argument("--credentials", type=Path, default=Path("var/broker/credentials"), metavar="DIR",
                         help="the board's broker credentials from `makerwatch broker provision`")  # fmt: skip
     deploy.add_argument(
@@ -362,18 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
     prov = broker_commands.add_parser(
         "provision", help="per-device passwords and ACLs for Mosquitto"
     )
-    prov.add_argument("--config", required=True, type=Path, metavar="FILE")
+    _add_config(prov)
     prov.add_argument("--out", type=Path, default=Path("var/broker"), metavar="DIR",
                       help="where passwd, acl, mosquitto.conf and credentials/ go (default: var/broker)")  # fmt: skip
     prov.add_argument(
         "--port", type=int, default=1883, help="the authenticated listener's port (default: 1883)"
     )
-    prov.add_argument(
-        "--tls-port",
-        type=int,
-        metavar="N",
-        help="also listen with TLS here (e.g. 8883), with new certificates",
-    )
+    prov.add_argument("--tls-port", type=int, metavar="N",
+                      help="also listen with TLS here (e.g. 8883), with new certificates")  # fmt: skip
     prov.add_argument("--tls-host", action="append", metavar="NAME",
                       help="a name or address boards use for the broker (repeatable; default: localhost)")  # fmt: skip
     prov.set_defaults(handler=_broker_provision)
@@ -388,11 +422,21 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.log_format)
     try:
         code: int = args.handler(args)
-    except (ConfigError, StackError, DeployError) as exc:
+    except MakerwatchError as exc:
         print(f"makerwatch: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # a file or folder the command was pointed at
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"makerwatch: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a fault of ours: one line, the traceback with -v
+        if args.verbose:
+            traceback.print_exc()
+        print(f"makerwatch: internal error: {type(exc).__name__}: {exc} "
+              "(run with -v for the traceback)", file=sys.stderr)  # fmt: skip
+        return 70
     return code
 
 

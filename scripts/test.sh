@@ -4,7 +4,7 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -k line_protocol
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh '[dev]'
+scripts/setup.sh '[dev,board]'
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy

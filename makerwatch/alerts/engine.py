@@ -16,7 +16,7 @@ from typing import Any
 
 from makerwatch.core.opening_hours import is_open, last_closing_ms, next_closing_ms
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import AlertMessage
+from makerwatch.core.protocol import AlertMessage, MachineState
 from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
 
 __all__ = ["Alert", "AlertEngine", "DeviceView", "RelayOff", "Transition"]
@@ -136,7 +136,7 @@ class AlertEngine:
         if point.measurement == "state":
             state = str(values["state"])
             if state != view.state or view.state_since_ms is None:
-                if view.state in ("off", None) and state != "off":
+                if view.state in (MachineState.OFF, None) and state != MachineState.OFF:
                     view.on_since_ms = point.time_ms
                 view.state, view.state_since_ms = state, point.time_ms
         elif point.measurement == "device_status":
@@ -206,7 +206,7 @@ class AlertEngine:
         if rule.rule is RuleName.LEFT_ON:
             return self._check_left_on(rule, view, now)
         if rule.rule is RuleName.OFFLINE_WHILE_ON:
-            return (not view.online and view.state != "off"), "offline", 0.0, None
+            return (not view.online and view.state != MachineState.OFF), "offline", 0.0, None
         if rule.rule is RuleName.OVER_TEMPERATURE:
             limit = rule.above_c - (TEMPERATURE_HYSTERESIS_C if active else 0.0)
             return (view.temp_c is not None and view.temp_c > limit), "hot", 0.0, None
@@ -219,7 +219,7 @@ class AlertEngine:
     def _check_left_on(
         self, rule: Rule, view: DeviceView, now: int
     ) -> tuple[bool, str, float, int | None]:
-        if view.state == "off":
+        if view.state == MachineState.OFF:
             return False, "", 0.0, None
         on_since = view.on_since_ms or view.state_since_ms or now
         site = self.config.site
@@ -237,7 +237,7 @@ class AlertEngine:
             due_times.append(since + grace_ms)
         if (
             rule.idle_longer_than_min is not None
-            and view.state == "idle"
+            and view.state == MachineState.IDLE
             and view.state_since_ms is not None
         ):
             due = view.state_since_ms + int(rule.idle_longer_than_min * MINUTE_MS)

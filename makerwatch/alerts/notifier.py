@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import apprise
 
-from makerwatch.alerts.texts import Language
-from makerwatch.core.site_config import Channel
+from makerwatch.core.site_config import Channel, Language
 
 __all__ = ["Notification", "Notifier"]
 

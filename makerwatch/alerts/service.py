@@ -11,7 +11,7 @@ from typing import Any
 
 from makerwatch.alerts.engine import Alert, AlertEngine, RelayOff, Transition
 from makerwatch.alerts.notifier import Notification, Notifier
-from makerwatch.alerts.texts import Language, message
+from makerwatch.alerts.texts import message
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.ports import PointSink, Publisher
 from makerwatch.core.protocol import (
@@ -24,7 +24,7 @@ from makerwatch.core.protocol import (
     command_topic,
     ingest_ready_topic,
 )
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_config import Language, SiteConfig
 
 __all__ = ["AlertService"]
 

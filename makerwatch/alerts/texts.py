@@ -5,11 +5,10 @@ Each message names the machine by its display name, says how long and where.
 
 from __future__ import annotations
 
-from typing import Literal
+from makerwatch.core.site_config import Language
 
-__all__ = ["Language", "duration", "message"]
+__all__ = ["duration", "message"]
 
-Language = Literal["en", "ru", "kk"]
 
 _UNITS: dict[Language, tuple[str, str, str]] = {
     "en": ("d", "h", "min"),

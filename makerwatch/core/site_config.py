@@ -29,10 +29,10 @@ from makerwatch.core.opening_hours import WEEKDAYS, parse_hours
 from makerwatch.core.protocol import SLUG_PATTERN
 
 __all__ = [
-    "ConfigError",
     "Device",
     "InfluxSettings",
     "IngestSettings",
+    "Language",
     "MachineKind",
     "MqttSettings",
     "Rule",
@@ -40,6 +40,10 @@ __all__ = [
     "SiteConfig",
     "load_site_config",
 ]
+
+
+# The languages of every text staff and sponsors read.
+Language = Literal["en", "ru", "kk"]
 
 
 class MachineKind(StrEnum):
@@ -247,11 +251,11 @@ class Channel(_Section):
         return url
 
     rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
-    language: Literal["en", "ru", "kk"] | None = None  # default: the site's
+    language: Language | None = None  # default: the site's
 
 
 class AlertSettings(_Section):
-    language: Literal["en", "ru", "kk"] = "ru"
+    language: Language = "ru"
     repeat_every_min: float = Field(default=30, gt=0)
     rules: list[Rule] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)

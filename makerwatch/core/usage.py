@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from makerwatch.core.protocol import MachineState
+
 __all__ = [
     "MACHINE_HOURS_QUERY",
     "SESSIONS_QUERY",
@@ -27,8 +29,8 @@ __all__ = [
     "usage_from_states",
 ]
 
-IN_USE_STATE = "active"
-OFF_STATE = "off"
+IN_USE_STATE = MachineState.ACTIVE
+OFF_STATE = MachineState.OFF
 
 MACHINE_HOURS_QUERY = (
     "SELECT sum(previous_duration_s) / 3600 AS machine_hours FROM state "

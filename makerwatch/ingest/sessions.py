@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from makerwatch.core.points import FieldValue, Point, device_tags
+from makerwatch.core.protocol import MachineState
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import SinkError
@@ -22,6 +23,8 @@ from makerwatch.ingest.line_protocol import encode_point
 __all__ = ["SessionRecorder"]
 
 log = logging.getLogger(__name__)
+
+ON_STATES = (MachineState.IDLE, MachineState.ACTIVE)
 
 
 class SessionRecorder:
@@ -43,7 +46,7 @@ class SessionRecorder:
             return
         for series in latest:
             at_ms, state, previous = series["values"][0]
-            if state == "off" and previous in ("idle", "active"):
+            if state == MachineState.OFF and previous in ON_STATES:
                 self._ending[series["tags"]["device"]] = int(at_ms)
 
     async def written(self, points: list[Point]) -> None:
@@ -52,8 +55,8 @@ class SessionRecorder:
             device = point.tags.get("device", "")
             if (
                 point.measurement == "state"
-                and point.fields.get("state") == "off"
-                and point.fields.get("previous") in ("idle", "active")
+                and point.fields.get("state") == MachineState.OFF
+                and point.fields.get("previous") in ON_STATES
             ):
                 self._ending[device] = point.time_ms
             elif point.measurement == "telemetry" and point.time_ms > self._ending.get(

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from makerwatch.core.site_config import ConfigError
+from makerwatch.core.errors import ToolError
 
 __all__ = ["make_certificates"]
 
@@ -18,7 +18,7 @@ __all__ = ["make_certificates"]
 def _run(*args: str, cwd: Path) -> None:
     result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise ConfigError(f"openssl {args[0]} failed in {cwd}: {result.stderr.strip()[-300:]}")
+        raise ToolError(f"openssl {args[0]} failed in {cwd}: {result.stderr.strip()[-300:]}")
 
 
 def _san(name: str) -> str:
@@ -32,7 +32,7 @@ def _san(name: str) -> str:
 def make_certificates(directory: Path, hostnames: list[str]) -> Path:
     """ca.crt (give it to boards and clients), ca.key (keep it offline), server.crt/.key."""
     if shutil.which("openssl") is None:
-        raise ConfigError("openssl not found: install it with `apt-get install openssl`")
+        raise ToolError("openssl not found: install it with `apt-get install openssl`")
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / "ca.crt").exists():
         _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-keyout", "ca.key",

@@ -17,6 +17,7 @@ from typing import Self
 
 import httpx
 
+from makerwatch.core.errors import MakerwatchError
 from makerwatch.ops.broker_tuning import tuning
 
 __all__ = ["EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "free_port"]
@@ -26,7 +27,7 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
 
-class StackError(Exception):
+class StackError(MakerwatchError):
     """An embedded daemon could not be started; the message says why."""
 
 

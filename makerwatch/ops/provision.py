@@ -16,8 +16,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from makerwatch.core.errors import ToolError
 from makerwatch.core.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT
-from makerwatch.core.site_config import ConfigError, SiteConfig
+from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.broker_tuning import tuning
 
 __all__ = ["BrokerFiles", "board_user", "provision"]
@@ -123,7 +124,7 @@ def provision(
         "mosquitto_passwd", path="/usr/bin:/usr/sbin"
     )
     if tool is None:
-        raise ConfigError("mosquitto_passwd not found: install it with `apt-get install mosquitto`")
+        raise ToolError("mosquitto_passwd not found: install it with `apt-get install mosquitto`")
     files = BrokerFiles(out.resolve())
     files.credentials.mkdir(parents=True, exist_ok=True)
     (files.directory / "data").mkdir(exist_ok=True)
@@ -143,7 +144,7 @@ def provision(
     files.passwd.chmod(0o600)
     result = subprocess.run([tool, "-U", str(files.passwd)], capture_output=True, text=True)
     if result.returncode != 0:
-        raise ConfigError(f"mosquitto_passwd failed on {files.passwd}: {result.stderr.strip()}")
+        raise ToolError(f"mosquitto_passwd failed on {files.passwd}: {result.stderr.strip()}")
     files.acl.write_text(_acl(config))
     files.conf.write_text(_conf(files, port, tls_port))
     return files

@@ -6,7 +6,8 @@ import re
 import threading
 import time
 
-from makerwatch.core.site_config import ConfigError, SiteConfig
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.site_config import SiteConfig
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation, Summary
 from makerwatch.sim.scenarios import SCENARIOS, build_boards, scenario_named, start_for
@@ -22,7 +23,9 @@ def parse_duration_s(text: str) -> float:
     """'30d', '12h', '90m' or '45s' in seconds."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhms])", text.strip())
     if not match:
-        raise ConfigError(f"--backfill {text!r}: expected a duration such as 30d, 12h or 90m")
+        raise ConfigError(
+            f"duration {text!r}: expected a number and a unit, such as 30d, 12h or 90m"
+        )
     return float(match.group(1)) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[match.group(2)]
 
 

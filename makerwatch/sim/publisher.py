@@ -10,6 +10,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from makerwatch.core.errors import UnreachableError
+
 __all__ = ["MqttPublisher", "RecordingPublisher", "Tally"]
 
 ACK_TIMEOUT_S = 60.0
@@ -70,13 +72,15 @@ class MqttPublisher:
         try:
             self.client.connect(host, port, keepalive=30)
         except OSError as exc:
-            raise OSError(f"cannot reach the MQTT broker at {host}:{port}: {exc}") from exc
+            raise UnreachableError(
+                f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         self.client.loop_start()
 
     def __call__(self, topic: str, payload: str, retain: bool) -> None:
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise OSError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            raise UnreachableError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         self._pending.append((info, topic, payload))
         if len(self._pending) >= 10_000:
             self.flush()
@@ -86,7 +90,7 @@ class MqttPublisher:
         for info, topic, payload in self._pending:
             info.wait_for_publish(ACK_TIMEOUT_S)
             if not info.is_published():
-                raise OSError(
+                raise UnreachableError(
                     f"the broker did not acknowledge a message on {topic} in {ACK_TIMEOUT_S:.0f} s"
                 )
             self.tally.count(topic, payload)

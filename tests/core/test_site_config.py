@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from makerwatch.cli import main
-from makerwatch.core.site_config import ConfigError, MachineKind, load_site_config
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.site_config import MachineKind, load_site_config
 from tests.support import KAZAKH_NAME, ROOT
 
 EXAMPLE = ROOT / "makerspace.example.yaml"

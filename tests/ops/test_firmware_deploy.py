@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from makerwatch.cli import main
-from makerwatch.core.site_config import ConfigError, load_site_config
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.site_config import load_site_config
 from makerwatch.ops.firmware_deploy import BoardSecrets, build, settings_for
 from tests.support import ROOT
 

@@ -52,7 +52,8 @@ def run_up(tmp_path: Path, mqtt_port: int, influx_port: int, *extra: str) -> Sta
     output = tmp_path / "up.out"
     process = spawn(
         output, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
-        "--mqtt-port", str(mqtt_port), "--influx-port", str(influx_port), "--http-port", str(free_port()), *extra,
+        "--mqtt", f"127.0.0.1:{mqtt_port}", "--influx", f"http://127.0.0.1:{influx_port}",
+        "--http", f"127.0.0.1:{free_port()}", *extra,
     )  # fmt: skip
     return Stack(process, output, mqtt_port, influx_port)
 

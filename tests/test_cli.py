@@ -1,0 +1,78 @@
+"""The command line as a person meets it: every known failure is one line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from makerwatch.ops.embedded import free_port
+from tests.support import ROOT
+
+EXAMPLE = ROOT / "makerspace.example.yaml"
+
+
+def makerwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["simulate", "scenario", "demo", "--config", str(EXAMPLE), "--mqtt", "127.0.0.1:{port}"],
+         "cannot reach the MQTT broker at 127.0.0.1:{port}"),
+        (["simulate", "backfill", "30d", "--config", "/no/such/site.yaml"],
+         "/no/such/site.yaml: cannot read"),
+        (["ingest"], "no site file: give --config FILE or set MAKERWATCH_CONFIG"),
+        (["simulate", "backfill", "3x", "--config", str(EXAMPLE)], "duration '3x'"),
+        (["ingest", "--config", str(EXAMPLE), "--mqtt", "nohost"], "--mqtt 'nohost': expected HOST:PORT"),
+        (["up", "--config", str(EXAMPLE), "--mqtt", "0.0.0.0:1883"], "listens on 127.0.0.1 only"),
+        (["firmware", "deploy", "--port", "/dev/null", "--device", "nope", "--config", str(EXAMPLE)],
+         "board-secrets.yaml: cannot read"),
+    ],
+    ids=["unreachable-broker", "missing-file", "no-config", "bad-duration", "bad-endpoint",
+         "up-off-loopback", "missing-secrets"],
+)  # fmt: skip
+def test_a_known_failure_is_one_line_and_exits_non_zero(args: list[str], says: str) -> None:
+    """Test that a failure prints one line naming what and where, exits 1 and shows no traceback."""
+    port = str(free_port())  # nothing listens there
+    result = makerwatch(*[a.replace("{port}", port) for a in args], env={"MAKERWATCH_CONFIG": ""})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert says.replace("{port}", port) in lines[0]
+
+
+def test_a_bad_flag_is_refused_with_the_usage(tmp_path: Path) -> None:
+    """Test that an unknown flag gets argparse's usage and one error line, exit 2."""
+    result = makerwatch("up", "--mqtt-port", "1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("unrecognized arguments: --mqtt-port 1")
+
+
+def test_config_defaults_to_the_environment(tmp_path: Path) -> None:
+    """Test that --config falls back to $MAKERWATCH_CONFIG, read relative to the current folder."""
+    (tmp_path / "mysite.yaml").write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", "broker", "provision", "--out", "out"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env={**os.environ, "MAKERWATCH_CONFIG": "mysite.yaml", "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "acl").exists()
+
+
+def test_config_example_prints_the_documented_example() -> None:
+    """Test that `config example` prints the example site file shipped in the package."""
+    result = makerwatch("config", "example")
+    assert result.returncode == 0
+    assert result.stdout == EXAMPLE.read_text(encoding="utf-8")
+    assert "makerwatch/core/makerspace.example.yaml" in str(EXAMPLE.resolve()).replace(os.sep, "/")
