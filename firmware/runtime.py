@@ -12,7 +12,7 @@ import machine
 import network
 import ntptime
 
-from firmware.core import config as settings_rules
+from firmware.core import config as board_settings
 from firmware.core.agent import FW_VERSION, Agent
 from firmware.core.backoff import Backoff
 from firmware.core.faults import SensorFault
@@ -34,12 +34,12 @@ def load_settings(path=SETTINGS_PATH):
         with open(path) as f:
             raw = json.load(f)
     except OSError:
-        return settings_rules.validate({})[0], [path + ": missing; running on defaults"]
+        return board_settings.validate({})[0], [path + ": missing; running on defaults"]
     except ValueError as exc:
-        return settings_rules.validate({})[0], [
+        return board_settings.validate({})[0], [
             path + ": not valid JSON (%s); running on defaults" % exc
         ]
-    return settings_rules.validate(raw)
+    return board_settings.validate(raw)
 
 
 def make_sensors(settings):

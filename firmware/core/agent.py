@@ -7,7 +7,7 @@
 # the readings stay, the oldest dropped and counted when the buffer is full.
 import json
 
-from firmware.core import config as settings_rules
+from firmware.core import config as board_settings
 from firmware.core import encoder
 from firmware.core.ring import RingBuffer
 from firmware.core.safety import SafetyTimer
@@ -169,7 +169,7 @@ class Agent:
         except ValueError:
             self.event("config_rejected", "config: not JSON", epoch_ms)
             return
-        self.settings, applied, errors = settings_rules.apply_runtime(self.settings, raw)
+        self.settings, applied, errors = board_settings.apply_runtime(self.settings, raw)
         self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
         self.safety.max_on_ms = self.settings["max_on_s"] * 1000
         if errors:

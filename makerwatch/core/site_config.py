@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from firmware.core import config as board_rules
+from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_hours
 from makerwatch.core.protocol import SLUG_PATTERN
@@ -113,7 +113,7 @@ def _check_board(board: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"{', '.join(misplaced)} cannot be set here (identity, thresholds and secrets live elsewhere)"
         )
-    _, errors = board_rules.validate(board)
+    _, errors = board_settings.validate(board)
     if errors:
         raise ValueError("; ".join(errors))
     return board

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import firmware
-from firmware.core import config as board_rules
+from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError, ToolError
 from makerwatch.core.site_config import SiteConfig
 
@@ -115,7 +115,7 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
         **device.board,
         **secrets.model_dump(),
     }
-    checked, errors = board_rules.validate(settings)
+    checked, errors = board_settings.validate(settings)
     if errors:
         raise ConfigError(f"settings for {device_id!r} are invalid: " + "; ".join(errors))
     return {key: checked[key] for key in settings}

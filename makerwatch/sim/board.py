@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from firmware.core import config as board_rules
+from firmware.core import config as board_settings
 from firmware.core.agent import Agent
 from firmware.core.state import OFF
 from makerwatch.core.site_config import Device
@@ -37,7 +37,7 @@ class SimulatedBoard:
             "active_above_w": thresholds.active_above_w,
             "buffer_size": 5000,
         }
-        settings, errors = board_rules.validate(raw)
+        settings, errors = board_settings.validate(raw)
         if errors:
             raise ValueError(f"{device.id}: {'; '.join(errors)}")
         sensors = ["sim_power"] + (["sim_temp"] if machine.profile.working_temp_c else [])

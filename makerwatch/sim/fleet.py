@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from firmware.core import config as board_rules
+from firmware.core import config as board_settings
 from firmware.core.agent import Agent
 from makerwatch.sim.board import board_rng
 from makerwatch.sim.publisher import MqttPublisher
@@ -44,7 +44,7 @@ def _worker(host: str, port: int, boards: list[tuple[str, str]], rate: float, me
             seed: int, worker: int) -> tuple[Counter[str], float]:  # fmt: skip
     agents = []
     for site, device in boards:
-        settings, errors = board_rules.validate(
+        settings, errors = board_settings.validate(
             {"site": site, "device": device, "telemetry_period_s": 1}
         )
         assert not errors, errors

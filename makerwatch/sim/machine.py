@@ -1,4 +1,4 @@
-"""A simulated machine: a timeline of power stretches built from sessions and a profile."""
+"""A simulated machine: a timeline of power stretches built from visits and a profile."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from makerwatch.sim.profiles import Level, Profile
 
-__all__ = ["AMBIENT_C", "Session", "SimulatedMachine"]
+__all__ = ["AMBIENT_C", "SimulatedMachine", "Visit"]
 
 AMBIENT_C = 22.0
 
 
 @dataclass(frozen=True)
-class Session:
+class Visit:
     """A person using the machine from start to end; `left_on_from_ms` starts an
     unattended stretch in the profile's first work level (e.g. an iron left in its stand)."""
 
@@ -36,10 +36,10 @@ class Stretch:
 class SimulatedMachine:
     """Power and temperature at any simulated time; deterministic for a given rng."""
 
-    def __init__(self, profile: Profile, sessions: list[Session], rng: random.Random) -> None:
+    def __init__(self, profile: Profile, visits: list[Visit], rng: random.Random) -> None:
         self.profile = profile
         self._rng = rng
-        self.stretches = [s for session in sessions for s in self._session_stretches(session)]
+        self.stretches = [s for visit in visits for s in self._visit_stretches(visit)]
         self._starts = [s.start_ms for s in self.stretches]
         self._temp_c = AMBIENT_C
         self._temp_at_ms: int | None = None
@@ -49,10 +49,10 @@ class SimulatedMachine:
         end = min(limit_ms, start_ms + int(seconds * 1000))
         return Stretch(start_ms, end, self._rng.uniform(*level.power_w), level.noise_w)
 
-    def _session_stretches(self, session: Session) -> list[Stretch]:
+    def _visit_stretches(self, visit: Visit) -> list[Stretch]:
         stretches: list[Stretch] = []
-        t = session.start_ms
-        busy_until = session.left_on_from_ms or session.end_ms
+        t = visit.start_ms
+        busy_until = visit.left_on_from_ms or visit.end_ms
         work = self.profile.work
         warm_up = [self.profile.warm_up] if self.profile.warm_up else []
         for level in itertools.chain(warm_up, itertools.cycle(work)):
@@ -61,8 +61,8 @@ class SimulatedMachine:
             stretch = self._draw(level, t, busy_until)
             stretches.append(stretch)
             t = stretch.end_ms
-        if session.left_on_from_ms is not None:  # nobody switched it off
-            stretches.append(Stretch(t, session.end_ms, sum(work[0].power_w) / 2, work[0].noise_w))
+        if visit.left_on_from_ms is not None:  # nobody switched it off
+            stretches.append(Stretch(t, visit.end_ms, sum(work[0].power_w) / 2, work[0].noise_w))
         elif self.profile.cool_down is not None:
             stretches.append(self._draw(self.profile.cool_down, t, t + 10**9))
         return stretches

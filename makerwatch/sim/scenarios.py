@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import Device, MachineKind, SiteConfig
 from makerwatch.sim.board import SimulatedBoard, board_rng
-from makerwatch.sim.machine import Session, SimulatedMachine
+from makerwatch.sim.machine import SimulatedMachine, Visit
 from makerwatch.sim.profiles import PROFILES
-from makerwatch.sim.schedule import sessions
+from makerwatch.sim.schedule import visits
 
 __all__ = ["SCENARIOS", "Scenario", "build_boards", "scenario_named", "start_for"]
 
@@ -72,7 +72,7 @@ def start_for(scenario: Scenario, now_ms: int, speed: float | None) -> int:
     return now_ms - int(scenario.days * DAY_MS * fraction)
 
 
-def _left_on(config: SiteConfig, plan: list[Session], start_ms: int) -> list[Session]:
+def _left_on(config: SiteConfig, plan: list[Visit], start_ms: int) -> list[Visit]:
     """The first day's last session is never switched off: on until the next opening + 30 min."""
     first_day = open_ranges(config.site, start_ms, start_ms + DAY_MS)
     later = open_ranges(config.site, start_ms + DAY_MS // 2, start_ms + 3 * DAY_MS)
@@ -81,7 +81,7 @@ def _left_on(config: SiteConfig, plan: list[Session], start_ms: int) -> list[Ses
     closes = first_day[-1][1]
     next_open = next(a for a, _ in later if a > closes)
     kept = [s for s in plan if s.end_ms <= closes - 2 * HOUR_MS]
-    evening = Session(
+    evening = Visit(
         closes - 2 * HOUR_MS, next_open + HOUR_MS // 2, left_on_from_ms=closes - HOUR_MS // 2
     )
     return [*kept, evening] + [s for s in plan if s.start_ms >= evening.end_ms]
@@ -121,7 +121,7 @@ def build_boards(
     left_on_done = False
     for index, device in enumerate(config.devices):
         profile = PROFILES[device.kind]
-        plan = sessions(
+        plan = visits(
             config.site,
             profile,
             plan_from,

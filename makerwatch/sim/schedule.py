@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import Site
-from makerwatch.sim.machine import Session
+from makerwatch.sim.machine import Visit
 from makerwatch.sim.profiles import Profile
 
-__all__ = ["hourly_weight", "sessions"]
+__all__ = ["hourly_weight", "visits"]
 
 HOUR_MS = 3_600_000
 AFTERNOON_WEIGHT = 1.8  # 13:00-18:00
@@ -39,7 +39,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
-def sessions(
+def visits(
     site: Site,
     profile: Profile,
     start_ms: int,
@@ -49,11 +49,11 @@ def sessions(
     always_open: bool = False,
     minutes_scale: float = 1.0,
     arrivals_scale: float = 1.0,
-) -> list[Session]:
-    """Non-overlapping sessions on one machine between start_ms and end_ms."""
+) -> list[Visit]:
+    """Non-overlapping visits on one machine between start_ms and end_ms."""
     ranges = [(start_ms, end_ms)] if always_open else open_ranges(site, start_ms, end_ms)
     zone = ZoneInfo(site.timezone)
-    result: list[Session] = []
+    result: list[Visit] = []
     busy_until = 0
     for opens, closes in ranges:
         hour = opens
@@ -79,7 +79,7 @@ def sessions(
                     end = min(end, closes)
                 end = min(end, end_ms)
                 if end > arrival:
-                    result.append(Session(arrival, end))
+                    result.append(Visit(arrival, end))
                     busy_until = end
             hour += span
     return result

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from annotated_types import Ge, Le
 
-from firmware.core import config as board_config
+from firmware.core import config as board_settings
 from firmware.core import encoder
 from firmware.core.agent import Agent
 from makerwatch.core import protocol
@@ -16,7 +16,7 @@ from makerwatch.core.site_config import MachineKind
 
 
 def agent() -> Agent:
-    settings, errors = board_config.validate(
+    settings, errors = board_settings.validate(
         {
             "site": "aktobe",
             "device": "solder-1",
@@ -112,9 +112,9 @@ def test_server_commands_and_config_are_understood_by_the_board() -> None:
         board.settings[k]
         for k in ("telemetry_period_s", "idle_above_w", "active_above_w", "max_on_s")
     ] == [5, 3, 30, 600]
-    assert set(board_config.RUNTIME_KEYS) == set(protocol.BoardConfig.model_fields) - {"v"}
+    assert set(board_settings.RUNTIME_KEYS) == set(protocol.BoardConfig.model_fields) - {"v"}
 
 
 def test_machine_kinds_match_the_site_configuration() -> None:
     """Test that the board accepts exactly the machine kinds the site file does."""
-    assert set(board_config.KINDS) == {kind.value for kind in MachineKind}
+    assert set(board_settings.KINDS) == {kind.value for kind in MachineKind}

@@ -11,7 +11,7 @@ import pytest
 from makerwatch.cli import build_parser
 from makerwatch.core.site_config import Device, MachineKind, load_site_config
 from makerwatch.sim.board import SimulatedBoard
-from makerwatch.sim.machine import Session, SimulatedMachine
+from makerwatch.sim.machine import SimulatedMachine, Visit
 from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.publisher import RecordingPublisher
 from makerwatch.sim.runner import Simulation
@@ -74,7 +74,7 @@ def test_each_profile_gives_the_states_it_should(kind: MachineKind) -> None:
     device = Device(id="m-1", name="M", kind=kind)
     profile = PROFILES[kind]
     machine = SimulatedMachine(
-        profile, [Session(MONDAY_MS + HOUR_MS, MONDAY_MS + 4 * HOUR_MS)], random.Random(3)
+        profile, [Visit(MONDAY_MS + HOUR_MS, MONDAY_MS + 4 * HOUR_MS)], random.Random(3)
     )
     board = SimulatedBoard("aktobe", device, machine, MONDAY_MS, sample_period_s=2)
     publisher = RecordingPublisher()
@@ -92,7 +92,7 @@ def test_printing_printer_reads_active_for_hours() -> None:
     device = Device(id="printer-1", name="P", kind=MachineKind.PRINTER_3D)
     machine = SimulatedMachine(
         PROFILES[MachineKind.PRINTER_3D],
-        [Session(MONDAY_MS, MONDAY_MS + 5 * HOUR_MS)],
+        [Visit(MONDAY_MS, MONDAY_MS + 5 * HOUR_MS)],
         random.Random(1),
     )
     board = SimulatedBoard("aktobe", device, machine, MONDAY_MS, sample_period_s=2)
