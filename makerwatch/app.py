@@ -13,14 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
 from makerwatch.api.http import serve
-from makerwatch.core.protocol import board_subscriptions
+from makerwatch.core.points import Point
+from makerwatch.core.protocol import DeadLetterReason, board_subscriptions
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
@@ -37,6 +38,7 @@ __all__ = ["IngestService"]
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
+RESTART_AFTER_S = 1.0
 
 
 class IngestService:
@@ -77,8 +79,12 @@ class IngestService:
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
             ]
+            self._replay: asyncio.Task[None] | None = None
             if self.spool is not None:
-                background.append(asyncio.create_task(writer.replay_forever()))
+                self._replay = asyncio.create_task(
+                    self._supervised("spool replay", writer.replay_forever)
+                )
+                background.append(self._replay)
             try:
                 await self.source.run(stop, self._write_what_is_held)
             finally:
@@ -89,6 +95,16 @@ class IngestService:
                 await self.notifier.close()
                 if api is not None:
                     await api.cleanup()
+
+    async def _supervised(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a background task for good: a fault is logged and the task started again."""
+        while True:
+            try:
+                await run()
+                return
+            except Exception:
+                log.exception("%s failed; restarting it in %.0f s", name, RESTART_AFTER_S)
+                await asyncio.sleep(RESTART_AFTER_S)  # not a hot loop on a persistent fault
 
     async def _write_what_is_held(self) -> None:
         """Still connected at shutdown: write what is held and acknowledge it."""
@@ -102,23 +118,38 @@ class IngestService:
         await self.alerts.connected()
 
     async def _route(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
-        """One message from the broker: an alert topic, or a board's message to store."""
+        """One message from the broker: an alert topic, or a board's message to store.
+
+        Nothing a message carries may stop ingest: whatever goes wrong becomes a dead
+        letter with its reason, and every message is acknowledged exactly once, in turn.
+        """
         assert self.alerts is not None
-        if await self.alerts.handle(topic, payload, retained):
-            # Acknowledged in its turn: MQTT wants acknowledgements in arrival order.
-            await self._writer.submit(topic, payload, [], ack)
-            return
-        self.counters.messages_received += 1  # board messages; alert topics are not counted
+        points: list[Point] = []
         try:
-            points = self._decoder.decode(topic, payload, retained)
-        except DecodeError as error:
-            await self._dead_letters(topic, payload, error)
-            points = []
+            if not await self.alerts.handle(topic, payload, retained):
+                self.counters.messages_received += 1  # board messages; alert topics are not
+                points = await self._decode(topic, payload, retained)
+        except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
+            log.exception("internal error on %s", topic, extra={"topic": topic})
+            detail = f"{topic}: {type(exc).__name__}: {exc}"
+            await self._dead_letters(
+                topic, payload, DecodeError(DeadLetterReason.INTERNAL_ERROR, detail)
+            )
         await self._writer.submit(topic, payload, points, ack)
         try:
             await self.alerts.observe(points)
         except Exception:  # a fault in alerting must never stop ingestion
             log.exception("alert engine failed on %s", topic, extra={"topic": topic})
+
+    async def _decode(self, topic: str, payload: bytes, retained: bool) -> list[Point]:
+        try:
+            decoded = self._decoder.decode(topic, payload, retained)
+        except DecodeError as error:
+            await self._dead_letters(topic, payload, error)
+            return []
+        for refused in decoded.refused:  # a batch's bad readings, each on its own
+            await self._dead_letters(topic, refused.payload or payload, refused)
+        return decoded.points
 
     # The HTTP API's view of the running service (makerwatch.api.http.Status).
 
@@ -139,14 +170,29 @@ class IngestService:
         return {outcome: dict(by_channel) for outcome, by_channel in outcomes}
 
     async def health(self) -> dict[str, object]:
-        """For /healthz: is each dependency there, and how much is waiting."""
-        return {
+        """For /healthz: is each part working, and how much is waiting. `healthy` is
+        false while anything keeps readings from being stored."""
+        spool_error = self.spool.failing if self.spool else None
+        replaying = self._replay is None or not self._replay.done()
+        health: dict[str, object] = {
             "mqtt_connected": self.subscribed.is_set(),
             "influxdb_reachable": await self._influx.ping(),
+            "spool_writable": spool_error is None,
+            "spool_replaying": replaying,
             "unacknowledged_messages": self.unacknowledged,
             "spool_bytes": self.spool_bytes,
             "active_alerts": len(self.active_alerts()),
+            "server_clock_offset_s": self._clock_offset(),
         }
+        if spool_error:
+            health["spool_error"] = spool_error
+        checks = ("mqtt_connected", "influxdb_reachable", "spool_writable", "spool_replaying")
+        health["healthy"] = all(health[check] for check in checks)
+        return health
+
+    def _clock_offset(self) -> float | None:
+        offset = self._decoder.board_clock.server_offset_s(self._clock())
+        return None if offset is None else round(offset, 1)
 
     @property
     def unacknowledged(self) -> int:

@@ -45,8 +45,7 @@ def _app(service: Status) -> web.Application:
 
     async def healthz(request: web.Request) -> web.Response:
         health = await service.health()
-        healthy = health["mqtt_connected"] and health["influxdb_reachable"]
-        return web.json_response(health, status=200 if healthy else 503)
+        return web.json_response(health, status=200 if health["healthy"] else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         response = web.Response(body=render(service))

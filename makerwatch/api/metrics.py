@@ -33,6 +33,7 @@ COUNTERS: dict[str, str] = {
     "replayed_batches": "Spooled batches written to InfluxDB later.",
     "spool_full": "Times a batch was held at the broker because the spool was full.",
     "spool_rejected_points": "Spooled points InfluxDB refused on replay (dropped, logged).",
+    "spool_errors": "Spool reads or writes the disk refused (retried; messages held at the broker).",
 }
 
 

@@ -20,6 +20,14 @@ class Point:
     tags: Mapping[str, str]
     fields: Mapping[str, FieldValue]
     time_ms: int
+    # Nanoseconds within the millisecond (0..999_999). Two readings of one device in
+    # the same millisecond are two points, not one overwriting the other; the same
+    # reading delivered twice gets the same value, so it is stored once.
+    nanos: int = 0
+
+    @property
+    def time_ns(self) -> int:
+        return self.time_ms * 1_000_000 + self.nanos
 
 
 def device_tags(site: str, device: Device) -> dict[str, str]:

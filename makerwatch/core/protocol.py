@@ -16,12 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 __all__ = [
     "DEAD_LETTER_TOPIC",
+    "MAX_BATCH_READINGS",
+    "MAX_JSON_DEPTH",
     "PROTOCOL_VERSION",
     "READING_FIELDS",
     "SLUG_PATTERN",
     "TOPIC_ROOT",
     "Acknowledgement",
     "AlertMessage",
+    "BatchEnvelope",
     "BoardConfig",
     "Command",
     "DeadLetter",
@@ -62,6 +65,8 @@ SLUG_PATTERN = r"^[a-z0-9-]{1,32}$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+# Text a board sends is one line: no control characters (a newline would end a record).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 # A reading older than this cannot come from a board's NTP clock.
 EARLIEST_VALID_TS_S = 1_577_836_800  # 2020-01-01T00:00:00Z
 
@@ -203,10 +208,21 @@ class Telemetry(_Addressed, Reading):
     """`.../telemetry` with one reading inline."""
 
 
-class TelemetryBatch(_Addressed):
-    """`.../telemetry` with readings buffered while offline, oldest first."""
+# A board's offline buffer holds fewer; more in one message is not a board's.
+MAX_BATCH_READINGS = 2_000
+# JSON nesting a board never sends (a batch is 3 deep); refused before parsing recurses.
+MAX_JSON_DEPTH = 8
 
-    readings: list[Reading] = Field(min_length=1, max_length=2_000)
+
+class BatchEnvelope(_Addressed):
+    """A batch without its readings: checked first, then each reading on its own."""
+
+
+class TelemetryBatch(_Addressed):
+    """`.../telemetry` with readings buffered while offline, oldest first. Each
+    reading is validated on its own: a bad one is refused, the others are stored."""
+
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_BATCH_READINGS)
 
 
 class Status(_Addressed):
@@ -259,10 +275,10 @@ class Event(_Addressed):
     """`.../event`: something happened on the board."""
 
     event: EventKind = Field(strict=False)
-    detail: str | None = Field(default=None, max_length=300)
+    detail: str | None = Field(default=None, max_length=300, pattern=ONE_LINE)
     ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
     relay_on: bool | None = None  # for `relay`: the relay's new position
-    reason: str | None = Field(default=None, max_length=64)  # for `relay`: why it switched
+    reason: str | None = Field(default=None, max_length=64, pattern=ONE_LINE)  # for `relay`: why
 
 
 class RelayCommand(_Payload):
@@ -331,6 +347,8 @@ class DeadLetterReason(StrEnum):
     TS_IN_FUTURE = "ts_in_future"
     TS_TOO_OLD = "ts_too_old"
     INFLUX_REJECTED = "influx_rejected"
+    TOO_DEEP = "too_deep"
+    INTERNAL_ERROR = "internal_error"
 
 
 class DeadLetter(_Payload):

@@ -23,6 +23,7 @@ class IngestCounters:
     replayed_batches: int = 0
     spool_full: int = 0  # times a batch was held because the spool was full
     spool_rejected_points: int = 0  # spooled points InfluxDB refused on replay
+    spool_errors: int = 0  # spool reads and writes the disk refused (retried)
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
 
     def snapshot(self) -> dict[str, object]:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from makerwatch.core.points import FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
+    MAX_BATCH_READINGS,
+    MAX_JSON_DEPTH,
+    BatchEnvelope,
     DeadLetterReason,
     Event,
     MessageKind,
@@ -24,23 +29,62 @@ from makerwatch.core.protocol import (
     parse_topic,
 )
 from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.ingest.clock import BoardClock
 from makerwatch.ingest.errors import DecodeError
 
-__all__ = ["Decoder"]
+__all__ = ["Decoded", "Decoder", "json_too_deep"]
+
+# ts-less readings remembered by (device, seq), so a redelivery gets its first stamp.
+STAMPS_REMEMBERED = 100_000
+NS_PER_MS = 1_000_000
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _schema_detail(topic: str, error: ValidationError) -> str:
+def json_too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Does the JSON text nest arrays and objects deeper than `limit`? Checked on the
+    bytes, before a parser can recurse into it."""
+    if payload.count(b"[") + payload.count(b"{") <= limit:
+        return False  # the common case, in C
+    depth, in_string, escaped = 0, False, False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _schema_detail(topic: str, error: ValidationError, where: str = "") -> str:
     problems = []
     for item in error.errors()[:5]:
-        field = ".".join(str(part) for part in item["loc"]) or "payload"
+        field_name = ".".join(str(part) for part in item["loc"]) or "payload"
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r:.40})"
-        problems.append(f"{field}: {item['msg']}{shown}")
+        problems.append(f"{where}{field_name}: {item['msg']}{shown}")
     return f"{topic}: " + "; ".join(problems)
+
+
+@dataclass
+class Decoded:
+    """What a message carried: the points to store, and the parts refused one by one
+    (a batch's bad readings), each a DecodeError with the refused part as payload."""
+
+    points: list[Point] = field(default_factory=list)
+    refused: list[DecodeError] = field(default_factory=list)
 
 
 class Decoder:
@@ -49,11 +93,15 @@ class Decoder:
     def __init__(self, config: SiteConfig, clock: Callable[[], float] = time.time) -> None:
         self._config = config
         self._clock = clock
+        self.board_clock = BoardClock(config.ingest.max_clock_skew_s)
+        self._last_stamp_ns = 0
+        self._stamps: OrderedDict[tuple[str, int], int] = OrderedDict()
 
-    def decode(self, topic: str, payload: bytes, retained: bool = False) -> list[Point]:
-        """Points for InfluxDB, or raise DecodeError with a reason and a sentence.
+    def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
+        """The points to store, or raise DecodeError with a reason and a sentence.
 
-        `retained` marks a stored retained message replayed on subscribe.
+        `retained` marks a retained message the broker replays on subscribing: it was
+        stored when it was live, so one without a board time is not stored again.
         """
         parts, device = self._address(topic)
         limit = self._config.ingest.max_payload_bytes
@@ -63,9 +111,12 @@ class Decoder:
                 f"{topic}: payload is {len(payload)} bytes, limit {limit}",
             )
         body = self._json_object(topic, payload)
-        model: type[Telemetry | TelemetryBatch | Status | State | Event]
+        now = self._clock()
+        if parts.kind is MessageKind.TELEMETRY and "readings" in body:
+            return self._batch(topic, device, body, now)
+        model: type[Telemetry | Status | State | Event]
         if parts.kind is MessageKind.TELEMETRY:
-            model = TelemetryBatch if "readings" in body else Telemetry
+            model = Telemetry
         elif parts.kind is MessageKind.STATE:
             model = State
         elif parts.kind is MessageKind.EVENT:
@@ -77,21 +128,71 @@ class Decoder:
         except ValidationError as exc:
             raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
         self._check_echo(topic, parts, message)
-        now = self._clock()
-        if isinstance(message, TelemetryBatch):
-            return [
-                self._telemetry_point(topic, device, r, now, i)
-                for i, r in enumerate(message.readings)
-            ]
+        if retained and message.ts is None:
+            return Decoded()  # stored when it was live; stamping it again would store it twice
+        if isinstance(message, Status) and message.online:
+            self._forget_stamps(device.id)  # a new boot: its seq starts again
         if isinstance(message, Telemetry):
-            return [self._telemetry_point(topic, device, message, now, None)]
+            return Decoded([self._telemetry_point(topic, device, message, now, "")])
         if isinstance(message, State):
-            if retained and message.ts is None:
-                return []  # already stored when it was live; stamping it again would double-count
-            return [self._state_point(topic, device, message, now)]
+            return Decoded([self._state_point(topic, device, message, now)])
         if isinstance(message, Event):
-            return [self._event_point(topic, device, message, now)]
-        return [self._status_point(topic, device, message, now)]
+            return Decoded([self._event_point(topic, device, message, now)])
+        return Decoded([self._status_point(topic, device, message, now)])
+
+    def _batch(self, topic: str, device: Device, body: dict[str, Any], now: float) -> Decoded:
+        """A board's offline buffer: each reading stored or refused on its own."""
+        readings = body.get("readings")
+        if not isinstance(readings, list) or not 1 <= len(readings) <= MAX_BATCH_READINGS:
+            try:  # the envelope is wrong: say how, as the schema does
+                TelemetryBatch.model_validate(body)
+            except ValidationError as exc:
+                raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
+        decoded = Decoded()
+        valid: list[tuple[int, Reading]] = []
+        for index, raw in enumerate(readings or []):
+            where = f"readings.{index}: "
+            try:
+                reading = Reading.model_validate(raw)
+                if reading.ts is None:
+                    # Buffered readings stamped "now" would all land on one moment.
+                    raise DecodeError(
+                        DeadLetterReason.SCHEMA, f"{topic}: {where}a buffered reading needs its ts"
+                    )
+                valid.append((index, reading))
+            except ValidationError as exc:
+                decoded.refused.append(self._refused(topic, raw, _schema_detail(topic, exc, where)))
+            except DecodeError as error:
+                decoded.refused.append(self._refused(topic, raw, error.detail, error.reason))
+        if not valid:  # nothing to store: one dead letter for the message, not one per part
+            raise DecodeError(
+                DeadLetterReason.SCHEMA, "; ".join(e.detail for e in decoded.refused[:3])
+            )
+        try:
+            envelope = BatchEnvelope.model_validate(
+                {k: v for k, v in body.items() if k != "readings"}
+            )
+        except ValidationError as exc:
+            raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
+        self._check_echo(topic, parse_topic(topic), envelope)
+        for index, reading in valid:
+            try:
+                decoded.points.append(
+                    self._telemetry_point(topic, device, reading, now, f"readings.{index}: ")
+                )
+            except DecodeError as error:
+                decoded.refused.append(
+                    self._refused(topic, readings[index], error.detail, error.reason)  # type: ignore[index]
+                )
+        return decoded
+
+    @staticmethod
+    def _refused(
+        topic: str, part: object, detail: str, reason: DeadLetterReason = DeadLetterReason.SCHEMA
+    ) -> DecodeError:
+        error = DecodeError(reason, detail)
+        error.payload = json.dumps(part, ensure_ascii=False).encode("utf-8")
+        return error
 
     def _address(self, topic: str) -> tuple[TopicParts, Device]:
         try:
@@ -119,6 +220,11 @@ class Decoder:
             raise DecodeError(
                 DeadLetterReason.NOT_UTF8, f"{topic}: payload is not UTF-8 ({exc.reason})"
             ) from exc
+        if json_too_deep(payload):
+            raise DecodeError(
+                DeadLetterReason.TOO_DEEP,
+                f"{topic}: JSON nested deeper than {MAX_JSON_DEPTH} levels",
+            )
         try:
             body = json.loads(text, parse_constant=_reject_constant)
         except ValueError as exc:
@@ -134,7 +240,7 @@ class Decoder:
 
     @staticmethod
     def _check_echo(
-        topic: str, parts: TopicParts, message: Telemetry | TelemetryBatch | Status | State | Event
+        topic: str, parts: TopicParts, message: Telemetry | BatchEnvelope | Status | State | Event
     ) -> None:
         for what, said, actual in (
             ("site", message.site, parts.site),
@@ -146,40 +252,59 @@ class Decoder:
                     f"{topic}: payload says {what} {said!r}, topic says {actual!r}",
                 )
 
-    def _timestamp(self, topic: str, ts: float | None, now: float, where: str) -> float:
+    def _time(
+        self, topic: str, device: Device, ts: float | None, seq: int | None, now: float, where: str
+    ) -> tuple[int, int]:
+        """(time_ms, nanos) of a point: the board's time, or a unique server stamp."""
         if ts is None:
-            return now
+            return self._server_stamp(device.id, seq, now)
         settings = self._config.ingest
-        if ts > now + settings.max_clock_skew_s:
+        self.board_clock.observe(device.id, ts, now)
+        if self.board_clock.too_far_ahead(device.id, ts, now):
             raise DecodeError(
                 DeadLetterReason.TS_IN_FUTURE,
-                f"{topic}: {where}ts {ts} is {ts - now:.0f} s ahead of the server clock",
+                f"{topic}: {where}ts {ts} is {ts - now:.0f} s ahead of the server clock "
+                "and of the other boards",
             )
         if ts < now - settings.max_reading_age_s:
             raise DecodeError(
                 DeadLetterReason.TS_TOO_OLD,
                 f"{topic}: {where}ts {ts} is {(now - ts) / 86400:.1f} days old",
             )
-        return ts
+        time_ms = round(ts * 1000)
+        # seq tells two readings of one millisecond apart; the same reading twice is one point.
+        return time_ms, (seq or 0) % NS_PER_MS
+
+    def _server_stamp(self, device: str, seq: int | None, now: float) -> tuple[int, int]:
+        """The receive time, unique to the nanosecond; a redelivery gets its first stamp."""
+        key = (device, seq) if seq is not None else None
+        if key is not None and key in self._stamps:
+            stamp = self._stamps[key]
+        else:
+            stamp = max(round(now * 1e9), self._last_stamp_ns + 1)
+            self._last_stamp_ns = stamp
+            if key is not None:
+                self._stamps[key] = stamp
+                if len(self._stamps) > STAMPS_REMEMBERED:
+                    self._stamps.popitem(last=False)
+        return divmod(stamp, NS_PER_MS)
+
+    def _forget_stamps(self, device: str) -> None:
+        for key in [k for k in self._stamps if k[0] == device]:
+            del self._stamps[key]
 
     def _telemetry_point(
-        self, topic: str, device: Device, reading: Reading, now: float, index: int | None
+        self, topic: str, device: Device, reading: Reading, now: float, where: str
     ) -> Point:
-        where = "" if index is None else f"readings.{index}: "
-        if index is not None and reading.ts is None:
-            # Buffered readings stamped "now" would all land on one timestamp.
-            raise DecodeError(
-                DeadLetterReason.SCHEMA, f"{topic}: {where}a buffered reading needs its ts"
-            )
-        ts = self._timestamp(topic, reading.ts, now, where)
+        time_ms, nanos = self._time(topic, device, reading.ts, reading.seq, now, where)
         fields: dict[str, FieldValue] = dict(reading.measurements())
         fields["seq"] = reading.seq
         if reading.ts is None:
             fields["ts_from_server"] = True
-        return Point("telemetry", self._tags(device), fields, round(ts * 1000))
+        return Point("telemetry", self._tags(device), fields, time_ms, nanos)
 
     def _state_point(self, topic: str, device: Device, state: State, now: float) -> Point:
-        ts = self._timestamp(topic, state.ts, now, "")
+        time_ms, nanos = self._time(topic, device, state.ts, state.seq, now, "")
         fields: dict[str, FieldValue] = {"state": state.state.value}
         if state.seq is not None:
             fields["seq"] = state.seq
@@ -187,19 +312,19 @@ class Decoder:
             fields["previous"] = state.previous.value
         if state.previous_duration_s is not None:
             fields["previous_duration_s"] = float(state.previous_duration_s)
-        return Point("state", self._tags(device), fields, round(ts * 1000))
+        return Point("state", self._tags(device), fields, time_ms, nanos)
 
     def _event_point(self, topic: str, device: Device, event: Event, now: float) -> Point:
-        ts = self._timestamp(topic, event.ts, now, "")
+        time_ms, nanos = self._time(topic, device, event.ts, None, now, "")
         fields: dict[str, FieldValue] = {"event": event.event.value}
         for name in ("detail", "relay_on", "reason"):
             value = getattr(event, name)
             if value is not None:
                 fields[name] = value
-        return Point("event", self._tags(device), fields, round(ts * 1000))
+        return Point("event", self._tags(device), fields, time_ms, nanos)
 
     def _status_point(self, topic: str, device: Device, status: Status, now: float) -> Point:
-        ts = self._timestamp(topic, status.ts, now, "")
+        time_ms, nanos = self._time(topic, device, status.ts, None, now, "")
         fields: dict[str, FieldValue] = {"online": status.online}
         if status.fw is not None:
             fields["fw"] = status.fw
@@ -211,7 +336,7 @@ class Decoder:
             fields["free_mem_bytes"] = status.free_mem_bytes
         if status.buffer_dropped is not None:
             fields["buffer_dropped"] = status.buffer_dropped
-        return Point("device_status", self._tags(device), fields, round(ts * 1000))
+        return Point("device_status", self._tags(device), fields, time_ms, nanos)
 
     def _tags(self, device: Device) -> dict[str, str]:
         return device_tags(self._config.site.id, device)

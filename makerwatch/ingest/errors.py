@@ -19,6 +19,7 @@ class DecodeError(IngestError):
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason  # a short, stable key for counters
         self.detail = detail  # a sentence naming the topic, field and value
+        self.payload: bytes | None = None  # the refused part, when not the whole message
 
 
 class SinkError(IngestError):

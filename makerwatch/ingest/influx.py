@@ -21,10 +21,11 @@ class InfluxClient:
     def __init__(self, settings: InfluxSettings) -> None:
         self.database = settings.database
         self._url = settings.url.rstrip("/")
-        auth = {}
+        # Basic auth in a header, never in the URL, where proxies and logs would keep it.
+        auth = None
         if settings.username is not None:
-            auth = {"u": settings.username, "p": settings.password or ""}
-        self._http = httpx.AsyncClient(base_url=self._url, timeout=settings.timeout_s, params=auth)
+            auth = httpx.BasicAuth(settings.username, settings.password or "")
+        self._http = httpx.AsyncClient(base_url=self._url, timeout=settings.timeout_s, auth=auth)
 
     async def __aenter__(self) -> Self:
         return self
@@ -52,9 +53,9 @@ class InfluxClient:
         await self.query(f'CREATE DATABASE "{self.database}"', method="POST")
 
     async def write(self, lines: Sequence[str]) -> None:
-        """Write points (millisecond timestamps); raise SinkRejectedError on bad data."""
+        """Write points (nanosecond timestamps); raise SinkRejectedError on bad data."""
         body = "\n".join(lines).encode("utf-8")
-        params = {"db": self.database, "precision": "ms"}
+        params = {"db": self.database, "precision": "ns"}
         response = await self._request("POST", "/write", params=params, content=body)
         if response.status_code == 204:
             return

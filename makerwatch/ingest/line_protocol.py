@@ -30,7 +30,7 @@ def _field(value: FieldValue) -> str:
 
 
 def encode_point(point: Point) -> str:
-    """One line of line protocol, timestamp in milliseconds."""
+    """One line of line protocol, timestamp in nanoseconds."""
     if not point.fields:
         raise ValueError(f"point in {point.measurement!r} has no fields")
     tags = "".join(
@@ -41,4 +41,7 @@ def encode_point(point: Point) -> str:
     fields = ",".join(
         f"{key.translate(_KEY_ESCAPES)}={_field(value)}" for key, value in point.fields.items()
     )
-    return f"{point.measurement.translate(_MEASUREMENT_ESCAPES)}{tags} {fields} {point.time_ms}"
+    line = f"{point.measurement.translate(_MEASUREMENT_ESCAPES)}{tags} {fields} {point.time_ns}"
+    if "\n" in line or "\r" in line:  # one point must never become two
+        raise ValueError(f"point in {point.measurement!r} has a line break in a tag or field")
+    return line

@@ -78,7 +78,7 @@ class SessionRecorder:
             start_ms = int(starts[0]["values"][0][0])
             stats = await self._influx.query(
                 "SELECT integral(power_w, 1h), max(power_w), max(temp_c) FROM telemetry "
-                f"WHERE {where} AND time >= {start_ms}ms AND time <= {end_ms}ms"
+                f"WHERE {where} AND time >= {start_ms}ms AND time < {end_ms + 1}ms"  # the whole last ms
             )
             # InfluxDB 1.x answers the aggregate (integral) and the selectors (max) in
             # separate rows; take each column's value from whichever row has it.

@@ -59,6 +59,8 @@ class MqttSource:
                 await self._session(stop, before_leaving)
                 delay = RECONNECT_FIRST_S
             except aiomqtt.MqttError as exc:
+                if self.subscribed.is_set():  # a session that worked: the next blip starts afresh
+                    delay = RECONNECT_FIRST_S
                 self.subscribed.clear()
                 self._counters.mqtt_reconnects += 1
                 log.warning(

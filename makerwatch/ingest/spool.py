@@ -1,41 +1,64 @@
 """The on-disk spool: batches InfluxDB could not take, kept in order until it can.
 
-One append-only file of line protocol, a batch per record, records ended by a
-blank line (line protocol never contains one), and a file holding how far replay
-has come. An append is fsynced before the messages it carries are acknowledged,
-so a crash loses nothing: a torn last record was never acknowledged, its
-messages come back from the broker, and the torn tail is dropped on open.
+One append-only file of records and a file holding how far replay has come. A
+record is a header (payload length and CRC-32, 8 bytes) and the batch's line
+protocol: no text a board sends can forge a record boundary, and replay reads one
+record at a time. An append is fsynced before the messages it carries are
+acknowledged; an append that fails is cut back off, so the file never holds a
+torn record between whole ones. On open, a torn or corrupt tail (a crash
+mid-append, never acknowledged) is cut off.
+
+File I/O runs in a worker thread, so an fsync never stalls the event loop; every
+I/O error is raised as SpoolError and the caller keeps the messages unacknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import struct
+import zlib
 from pathlib import Path
 
-__all__ = ["Spool", "SpoolFull"]
+__all__ = ["Spool", "SpoolError", "SpoolFull"]
 
-SEPARATOR = b"\n\n"
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct(">II")  # payload length, CRC-32 of the payload
+DATA_FILE = "spool.log"
+OFFSET_FILE = "spool.offset"
+OLD_DATA_FILE = "spool.lp"  # before records had headers: blank-line separated, ms times
 
 
-class SpoolFull(Exception):
+class SpoolError(Exception):
+    """The spool's disk could not be written or read; the message names the file."""
+
+
+class SpoolFull(SpoolError):
     """The spool reached its size limit; the batch stays unacknowledged at the broker."""
 
 
 class Spool:
     def __init__(self, directory: Path, max_bytes: int) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.data_path = directory / "spool.lp"
-        self.offset_path = directory / "spool.offset"
-        self.max_bytes = max_bytes
-        self.data_path.touch()
-        self._drop_torn_tail()
-        self._size = self.data_path.stat().st_size
-        self._offset = int(self.offset_path.read_text() or 0) if self.offset_path.exists() else 0
-        self._offset = min(self._offset, self._size)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.data_path = directory / DATA_FILE
+            self.offset_path = directory / OFFSET_FILE
+            self.max_bytes = max_bytes
+            self.data_path.touch()
+            self._size = self._cut_torn_tail()
+            offset = self.offset_path.read_text() if self.offset_path.exists() else ""
+            self._offset = min(int(offset or 0), self._size)
+            self._next = self._offset
+            self._adopt_old_spool(directory / OLD_DATA_FILE)
+        except OSError as exc:
+            raise SpoolError(f"spool {directory}: {exc.strerror or exc}") from exc
+        self._lock = asyncio.Lock()
         self.has_data = asyncio.Event()
         if self.pending:
             self.has_data.set()
+        self.failing: str | None = None  # the last I/O error, until the next success
 
     @property
     def pending(self) -> bool:
@@ -45,50 +68,115 @@ class Spool:
     def bytes_pending(self) -> int:
         return self._size - self._offset
 
-    def append(self, lines: list[str]) -> None:
-        record = "\n".join(lines).encode("utf-8") + SEPARATOR
-        if self.bytes_pending + len(record) > self.max_bytes:
-            raise SpoolFull(
-                f"{self.data_path}: {self.bytes_pending} bytes spooled, limit {self.max_bytes}"
-            )
-        with self.data_path.open("ab") as f:
-            f.write(record)
-            f.flush()
-            os.fsync(f.fileno())
-        self._size += len(record)
-        self.has_data.set()
+    async def append(self, lines: list[str]) -> None:
+        """Add one batch, fsynced; SpoolFull or SpoolError if it cannot be kept."""
+        payload = "\n".join(lines).encode("utf-8")
+        record = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        async with self._lock:
+            if self.bytes_pending + len(record) > self.max_bytes:
+                raise SpoolFull(
+                    f"{self.data_path}: {self.bytes_pending} bytes spooled, limit {self.max_bytes}"
+                )
+            try:
+                await asyncio.to_thread(self._append, record)
+            except OSError as exc:
+                self.failing = f"{self.data_path}: {exc.strerror or exc}"
+                raise SpoolError(self.failing) from exc
+            self.failing = None
+            self._size += len(record)
+            self.has_data.set()
 
-    def peek(self) -> list[str]:
+    async def peek(self) -> list[str]:
         """The oldest unreplayed batch (empty when none)."""
-        if not self.pending:
-            return []
-        with self.data_path.open("rb") as f:
-            f.seek(self._offset)
-            chunk = f.read(self._size - self._offset)
-        end = chunk.index(SEPARATOR)  # whole records only: the torn tail was dropped on open
-        self._next = end + len(SEPARATOR)
-        return chunk[:end].decode("utf-8").split("\n")
+        async with self._lock:
+            if not self.pending:
+                return []
+            try:
+                payload = await asyncio.to_thread(self._read, self._offset)
+            except OSError as exc:
+                self.failing = f"{self.data_path}: {exc.strerror or exc}"
+                raise SpoolError(self.failing) from exc
+            self._next = self._offset + HEADER.size + len(payload)
+            return payload.decode("utf-8").split("\n")
 
-    def advance(self) -> None:
+    async def advance(self) -> None:
         """The batch from peek() is written: move past it, and empty the file once all are."""
-        self._offset += self._next
-        if self._offset >= self._size:
-            self.data_path.write_bytes(b"")
-            self._offset = self._size = 0
-            self.has_data.clear()
-        self._save_offset()
+        async with self._lock:
+            try:
+                if self._next >= self._size:
+                    await asyncio.to_thread(self._empty)
+                    self._offset = self._size = self._next = 0
+                    self.has_data.clear()
+                else:
+                    await asyncio.to_thread(self._save_offset, self._next)
+                    self._offset = self._next
+            except OSError as exc:
+                self.failing = f"{self.offset_path}: {exc.strerror or exc}"
+                raise SpoolError(self.failing) from exc
+            self.failing = None
 
-    def _save_offset(self) -> None:
+    # Blocking file work, run in a worker thread.
+
+    def _append(self, record: bytes) -> None:
+        with self.data_path.open("r+b") as f:
+            f.seek(self._size)
+            try:
+                f.write(record)
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                # Cut the partial record back off: a later append must not follow a torn one.
+                f.truncate(self._size)
+                raise
+
+    def _read(self, offset: int) -> bytes:
+        with self.data_path.open("rb") as f:
+            f.seek(offset)
+            length, _ = HEADER.unpack(f.read(HEADER.size))
+            return f.read(length)
+
+    def _empty(self) -> None:
+        with self.data_path.open("r+b") as f:
+            f.truncate(0)
+            os.fsync(f.fileno())
+        self._save_offset(0)
+
+    def _save_offset(self, offset: int) -> None:
         temporary = self.offset_path.with_suffix(".tmp")
         with temporary.open("w") as f:
-            f.write(str(self._offset))
+            f.write(str(offset))
             f.flush()
             os.fsync(f.fileno())
         temporary.replace(self.offset_path)
 
-    def _drop_torn_tail(self) -> None:
-        data = self.data_path.read_bytes()
-        whole = data.rfind(SEPARATOR) + len(SEPARATOR) if SEPARATOR in data else 0
-        if whole < len(data):
-            with self.data_path.open("r+b") as f:
+    def _cut_torn_tail(self) -> int:
+        """Walk the records; cut the file after the last whole one. Returns the size."""
+        size = self.data_path.stat().st_size
+        whole = 0
+        with self.data_path.open("r+b") as f:
+            while whole + HEADER.size <= size:
+                f.seek(whole)
+                length, crc = HEADER.unpack(f.read(HEADER.size))
+                end = whole + HEADER.size + length
+                if end > size or zlib.crc32(f.read(length)) != crc:
+                    break
+                whole = end
+            if whole < size:
+                log.warning("spool %s: cut %d bytes of a torn record", self.data_path, size - whole)
                 f.truncate(whole)
+        return whole
+
+    def _adopt_old_spool(self, old: Path) -> None:
+        """Carry batches spooled by an older version (millisecond times) into this log."""
+        if not old.exists():
+            return
+        old_offset_path = old.with_suffix(".offset")
+        start = int(old_offset_path.read_text() or 0) if old_offset_path.exists() else 0
+        records = old.read_bytes()[start:].split(b"\n\n")
+        for record in records[:-1]:  # the last is empty, or a torn tail never acknowledged
+            lines = [line + b"000000" for line in record.split(b"\n")]  # ms -> ns
+            payload = b"\n".join(lines)
+            self._append(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+            self._size += HEADER.size + len(payload)
+        old.unlink()
+        old_offset_path.unlink(missing_ok=True)

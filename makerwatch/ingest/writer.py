@@ -22,7 +22,7 @@ from makerwatch.ingest.errors import DecodeError, SinkError, SinkRejectedError
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.line_protocol import encode_point
 from makerwatch.ingest.source import Ack
-from makerwatch.ingest.spool import Spool, SpoolFull
+from makerwatch.ingest.spool import Spool, SpoolError, SpoolFull
 
 __all__ = ["BatchWriter", "DeadLetterSink"]
 
@@ -73,6 +73,7 @@ class BatchWriter:
         self._oldest_at: float | None = None
         self._has_pending = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self.last_replay_at: float | None = None  # monotonic time of the last replayed batch
 
     async def submit(self, topic: str, payload: bytes, points: Sequence[Point], ack: Ack) -> None:
         """Queue a message's points; `ack` runs once they (and all before them) are stored.
@@ -80,7 +81,7 @@ class BatchWriter:
         A message without points (already dead-lettered) still waits its turn, so
         acknowledgements never overtake an earlier message still being written.
         """
-        lines = [encode_point(point) for point in points]
+        lines, points = await self._encode(topic, payload, points)
         if not lines and not self._pending and not self._flush_lock.locked():
             ack()
             return
@@ -95,11 +96,24 @@ class BatchWriter:
         if self._pending_points >= self._settings.batch_max_points:
             await self.flush()
 
+    async def _encode(
+        self, topic: str, payload: bytes, points: Sequence[Point]
+    ) -> tuple[list[str], list[Point]]:
+        """Line protocol for each point; one that cannot be written is dead-lettered."""
+        lines, kept = [], []
+        for point in points:
+            try:
+                lines.append(encode_point(point))
+                kept.append(point)
+            except ValueError as exc:
+                error = DecodeError(DeadLetterReason.INTERNAL_ERROR, f"{topic}: {exc}")
+                await self._dead_letter(topic, payload, error)
+        return lines, kept
+
     async def store(self, points: Sequence[Point]) -> None:
         """Queue points that belong to no board message (alert history), in turn with the rest."""
-        await self._queue(
-            _Message("", b"", points, [encode_point(p) for p in points], _no_ack, False)
-        )
+        lines, kept = await self._encode("alert history", b"", points)
+        await self._queue(_Message("alert history", b"", kept, lines, _no_ack, False))
 
     async def run(self) -> None:
         """Flush each batch when its oldest message reaches the maximum age."""
@@ -157,14 +171,19 @@ class BatchWriter:
                     with contextlib.suppress(SinkError):
                         await self._influx.ensure_database()  # gone missing, or never made
             try:
-                self._spool.append(lines)
+                await self._spool.append(lines)
                 self._counters.spooled_batches += 1
                 return False
             except SpoolFull as exc:
                 self._counters.spool_full += 1
                 log.error("%s; holding %d messages unacknowledged", exc, len(batch))
-                await asyncio.sleep(delay)  # backoff while the spool drains
-                delay = min(delay * 2, RETRY_MAX_S)
+            except SpoolError as exc:
+                self._counters.spool_errors += 1
+                log.error(
+                    "spool write failed: %s; holding %d messages unacknowledged", exc, len(batch)
+                )
+            await asyncio.sleep(delay)  # backoff while the spool drains or its disk recovers
+            delay = min(delay * 2, RETRY_MAX_S)
 
     async def _write_narrowing(self, batch: list[_Message], lines: list[str], retry: bool) -> None:
         """Write the batch; if InfluxDB refuses part of it, write the rest and dead-letter that part."""
@@ -180,36 +199,52 @@ class BatchWriter:
         delay = RETRY_FIRST_S
         while True:
             await self._spool.has_data.wait()
-            lines = self._spool.peek()
             try:
+                lines = await self._spool.peek()
                 await self._write_once(lines)
             except SinkRejectedError:
-                for line in lines:  # narrow the refusal down to the points InfluxDB refuses
-                    try:
-                        await self._write_once([line])
-                    except SinkRejectedError as exc:
-                        self._counters.spool_rejected_points += 1
-                        log.error(
-                            "spooled point refused by InfluxDB and dropped: %s: %.200s",
-                            exc.text,
-                            line,
-                        )
-            except SinkError as exc:
+                await self._write_each_line(lines)
+            except (SinkError, SpoolError) as exc:
                 log.info(
-                    "spool replay waiting for InfluxDB (%d bytes spooled): %s",
-                    self._spool.bytes_pending,
-                    exc,
+                    "spool replay waiting (%d bytes spooled): %s", self._spool.bytes_pending, exc
                 )
-                await asyncio.sleep(delay)  # backoff while InfluxDB is away
+                await asyncio.sleep(delay)  # backoff while InfluxDB or the disk is away
                 delay = min(delay * 2, RETRY_MAX_S)
                 with contextlib.suppress(SinkError):
                     await self._influx.ensure_database()
                 continue
-            self._spool.advance()
+            await self._advance_spool()
             self._counters.replayed_batches += 1
+            self.last_replay_at = time.monotonic()
             delay = RETRY_FIRST_S
             if not self._spool.pending and self._drained is not None:
                 await self._drained()
+
+    async def _write_each_line(self, lines: list[str]) -> None:
+        """Narrow a refused spooled batch down to the points InfluxDB refuses, and drop those."""
+        for line in lines:
+            try:
+                await self._write_once([line])
+            except SinkRejectedError as exc:
+                self._counters.spool_rejected_points += 1
+                log.error(
+                    "spooled point refused by InfluxDB and dropped: %s: %.200s", exc.text, line
+                )
+
+    async def _advance_spool(self) -> None:
+        """Move past a written batch; until the disk allows it, keep trying (writing the
+        batch again on a restart would store the same points, not new ones)."""
+        assert self._spool is not None
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                await self._spool.advance()
+                return
+            except SpoolError as exc:
+                self._counters.spool_errors += 1
+                log.error("spool: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)  # backoff while the disk is failing
+                delay = min(delay * 2, RETRY_MAX_S)
 
     async def _write_each(self, batch: list[_Message]) -> None:
         """Narrow a refused batch down to the points InfluxDB refuses: write every

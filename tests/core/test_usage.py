@@ -40,7 +40,7 @@ async def test_influxql_definitions_match_the_messages(
     for i, state in enumerate(STATES):
         body = {"v": 1, "ts": start + 600 * i, "seq": i, **state}
         topic = f"makerspace/{site_config.site.id}/solder-1/state"
-        lines += [encode_point(p) for p in decoder.decode(topic, json.dumps(body).encode())]
+        lines += [encode_point(p) for p in decoder.decode(topic, json.dumps(body).encode()).points]
     await influx.write(lines)
     [hours] = await stored(influx, MACHINE_HOURS_QUERY)
     [sessions] = await stored(influx, SESSIONS_QUERY)

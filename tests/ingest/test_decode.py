@@ -7,7 +7,7 @@ import json
 import pytest
 
 from makerwatch.core.points import Point
-from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.decode import Decoded, Decoder
 from makerwatch.ingest.errors import DecodeError
 from tests.support import KAZAKH_NAME, make_config
 
@@ -19,8 +19,11 @@ TAGS = {"site": SITE, "device": "solder-1", "kind": "soldering_station", "name":
 
 
 def decode(payload: object, topic: str = TOPIC) -> list[Point]:
+    """The points of a message no part of which is refused."""
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return Decoder(CONFIG, clock=lambda: NOW_S).decode(topic, raw)
+    decoded = Decoder(CONFIG, clock=lambda: NOW_S).decode(topic, raw)
+    assert decoded.refused == []
+    return decoded.points
 
 
 def reason_of(payload: object, topic: str = TOPIC) -> str:
@@ -38,6 +41,7 @@ def test_single_reading_becomes_one_point() -> None:
         TAGS,
         {"power_w": 12.0, "temp_c": 340.25, "seq": 3},
         round((NOW_S - 1.5) * 1000),
+        nanos=3,  # the seq: two readings of one millisecond stay two points
     )
     assert isinstance(point.fields["power_w"], float)
 
@@ -90,7 +94,18 @@ def test_status_becomes_device_status_point() -> None:
         pytest.param({"v": 1, "seq": 1, "temp_c": 5000}, "schema", id="temperature-out-of-range"),
         pytest.param({"v": 1, "seq": 1, "power_w": 1, "powr_w": 2}, "schema", id="unknown-field"),
         pytest.param({"v": 1, "readings": []}, "schema", id="empty-batch"),
-        pytest.param({"v": 1, "readings": [{"seq": 1, "power_w": 1}]}, "schema", id="batch-no-ts"),
+        pytest.param({"v": 1, "readings": [1, 2]}, "schema", id="batch-of-non-readings"),
+        pytest.param([[[[[[[[[[1]]]]]]]]]], "too_deep", id="nested-arrays"),
+        pytest.param(
+            {
+                "v": 1,
+                "seq": 1,
+                "power_w": 1,
+                "x": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}},
+            },
+            "too_deep",
+            id="nested-objects",
+        ),
         pytest.param(
             {"v": 1, "device": "solder-2", "seq": 1, "power_w": 1},
             "topic_mismatch",
@@ -172,5 +187,84 @@ def test_replayed_retained_state_without_time_is_not_stored_again() -> None:
         {"v": 1, "state": "idle", "previous": "active", "previous_duration_s": 60}
     ).encode()
     topic = f"makerspace/{SITE}/solder-1/state"
-    assert decoder.decode(topic, body, retained=True) == []
-    assert len(decoder.decode(topic, body, retained=False)) == 1
+    assert decoder.decode(topic, body, retained=True).points == []
+    assert len(decoder.decode(topic, body, retained=False).points) == 1
+
+
+def decoded(payload: object, decoder: Decoder | None = None, topic: str = TOPIC, *,
+            retained: bool = False) -> Decoded:  # fmt: skip
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return (decoder or Decoder(CONFIG, clock=lambda: NOW_S)).decode(topic, raw, retained)
+
+
+def test_a_bad_reading_in_a_batch_is_refused_alone() -> None:
+    """Test that each reading of a batch is judged on its own: the valid ones become points,
+    each refused one is its own error carrying that reading, not the whole batch."""
+    good = [{"ts": NOW_S - 60 + i, "seq": i, "power_w": 10.0} for i in range(5)]
+    bad = [{"ts": NOW_S - 30, "seq": 99, "power_w": 20001}, {"seq": 100, "power_w": 1}, "junk"]
+    result = decoded({"v": 1, "readings": [*good[:2], bad[0], *good[2:4], bad[1], good[4], bad[2]]})
+    assert [p.fields["seq"] for p in result.points] == [0, 1, 2, 3, 4]
+    assert [json.loads(e.payload or b"") for e in result.refused] == bad
+    assert [e.reason for e in result.refused] == ["schema"] * 3
+    assert "readings.2: power_w" in result.refused[0].detail
+    assert "readings.5: a buffered reading needs its ts" in result.refused[1].detail
+
+
+def test_readings_in_one_millisecond_stay_apart_and_a_redelivery_is_one_point() -> None:
+    """Test that readings sharing a ts differ by seq, while the same reading twice is the same point."""
+    a = decode({"v": 1, "ts": NOW_S, "seq": 1, "power_w": 1})[0]
+    b = decode({"v": 1, "ts": NOW_S, "seq": 2, "power_w": 2})[0]
+    assert a.time_ns != b.time_ns
+    assert decode({"v": 1, "ts": NOW_S, "seq": 1, "power_w": 1})[0].time_ns == a.time_ns
+
+
+def test_readings_without_ts_get_unique_stamps_and_a_redelivery_its_first() -> None:
+    """Test that ts-less readings in one instant get distinct times, a redelivered one (same
+    device and seq) the time it got first, and that a new boot starts afresh."""
+    decoder = Decoder(CONFIG, clock=lambda: NOW_S)  # a clock that never moves: the worst case
+    stamps = [
+        decoded({"v": 1, "seq": s, "power_w": 1}, decoder).points[0].time_ns for s in range(300)
+    ]
+    assert len(set(stamps)) == 300
+    again = decoded({"v": 1, "seq": 7, "power_w": 1}, decoder).points[0].time_ns
+    assert again == stamps[7]
+    decoded({"v": 1, "online": True}, decoder, f"makerspace/{SITE}/solder-1/status")
+    assert decoded({"v": 1, "seq": 7, "power_w": 1}, decoder).points[0].time_ns not in stamps
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [("telemetry", {"v": 1, "seq": 1, "power_w": 1}), ("status", {"v": 1, "online": False}),
+     ("event", {"v": 1, "event": "button"}), ("state", {"v": 1, "state": "idle"})],
+)  # fmt: skip
+def test_retained_message_without_ts_is_not_stored_again(
+    kind: str, body: dict[str, object]
+) -> None:
+    """Test that a retained message with no board time, replayed at every subscribe, writes nothing."""
+    topic = f"makerspace/{SITE}/solder-1/{kind}"
+    assert decoded(body, topic=topic, retained=True).points == []
+    assert len(decoded(body, topic=topic).points) == 1
+
+
+def test_a_server_clock_behind_the_boards_is_reported_not_acted_on() -> None:
+    """Test that with the server clock 10 min behind, boards that agree are stored and the offset
+    reported, while one board far ahead of the others is still refused."""
+    behind = NOW_S - 600
+    decoder = Decoder(CONFIG, clock=lambda: behind)
+    devices = ("solder-1", "printer-1")
+    stored = []
+    for seq in (1, 2):
+        for device in devices:
+            topic = f"makerspace/{SITE}/{device}/telemetry"
+            body = {"v": 1, "ts": NOW_S + seq, "seq": seq, "power_w": 1}
+            try:
+                stored += decoded(body, decoder, topic).points
+            except DecodeError:
+                assert (device, seq) == ("solder-1", 1), "only the very first, with no board to ask"
+    assert len(stored) == 3
+    offset = decoder.board_clock.server_offset_s(behind)
+    assert offset is not None
+    assert 595 < offset < 605
+    with pytest.raises(DecodeError) as caught:
+        decoded({"v": 1, "ts": NOW_S + 3600, "seq": 3, "power_w": 1}, decoder)
+    assert caught.value.reason == "ts_in_future"

@@ -26,24 +26,39 @@ NASTY_STRINGS = [*NASTY_TAG_VALUES, "ends with backslash\\", 'quote at end"', "\
 def test_tags_are_sorted_and_escaped() -> None:
     """Test that tag keys are sorted and commas, equals signs and spaces are escaped."""
     point = Point("telemetry", {"site": "a b", "device": "x,y=z"}, {"power_w": 1.5}, 1000)
-    assert encode_point(point) == r"telemetry,device=x\,y\=z,site=a\ b power_w=1.5 1000"
+    assert encode_point(point) == r"telemetry,device=x\,y\=z,site=a\ b power_w=1.5 1000000000"
 
 
 def test_integral_float_is_written_as_float() -> None:
     """Test that a float field holding 12 is written 12.0, never as an integer."""
     point = Point("telemetry", {}, {"power_w": 12.0, "seq": 7, "ts_from_server": True}, 5)
-    assert encode_point(point) == "telemetry power_w=12.0,seq=7i,ts_from_server=true 5"
+    assert encode_point(point) == "telemetry power_w=12.0,seq=7i,ts_from_server=true 5000000"
 
 
 def test_string_field_escapes_quote_and_backslash() -> None:
     """Test that string fields escape double quotes and backslashes only."""
     point = Point("m", {}, {"fw": 'a"b\\c,d e=f'}, 1)
-    assert encode_point(point) == 'm fw="a\\"b\\\\c,d e=f" 1'
+    assert encode_point(point) == 'm fw="a\\"b\\\\c,d e=f" 1000000'
+
+
+@pytest.mark.parametrize("where", ["tag", "field"])
+@pytest.mark.parametrize("brk", ["\n", "\r"])
+def test_a_line_break_is_refused_not_written_as_two_points(where: str, brk: str) -> None:
+    """Test that text with a line break can never become a second, forged line."""
+    text = f"x{brk}telemetry,device=other power_w=1 1"
+    point = Point(
+        "m",
+        {"t": text} if where == "tag" else {},
+        {"f": text} if where == "field" else {"f": 1.0},
+        1,
+    )
+    with pytest.raises(ValueError, match="line break"):
+        encode_point(point)
 
 
 def test_empty_tag_is_omitted() -> None:
     """Test that an empty tag value is left out, since InfluxDB rejects it."""
-    assert encode_point(Point("m", {"a": "", "b": "x"}, {"f": 1.0}, 1)) == "m,b=x f=1.0 1"
+    assert encode_point(Point("m", {"a": "", "b": "x"}, {"f": 1.0}, 1)) == "m,b=x f=1.0 1000000"
 
 
 def test_point_without_fields_is_refused() -> None:

@@ -255,9 +255,9 @@ async def test_a_point_influxdb_refuses_is_dead_lettered_alone(
     # Someone wrote temp_c as text an hour ago: InfluxDB 1.x checks field types per
     # shard (a week), so any float temp_c near it now conflicts.
     now = time.time()
-    hour_ago_ms = round((now - 3600) * 1000)
+    hour_ago_ns = round((now - 3600) * 1e9)
     await influx.write(
-        [f'telemetry,device=solder-1,site={site_config.site.id} temp_c="hot" {hour_ago_ms}']
+        [f'telemetry,device=solder-1,site={site_config.site.id} temp_c="hot" {hour_ago_ns}']
     )
     readings = [{"ts": round(now - 30 + i, 3), "seq": i, "power_w": 10.0 + i} for i in range(5)]
     readings[2]["temp_c"] = 350.0  # only this one carries the conflicting field

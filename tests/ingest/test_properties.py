@@ -50,7 +50,7 @@ JSONISH = st.recursive(
 def outcome(topic: str, payload: bytes) -> list[Point] | DecodeError:
     """The points, or the DecodeError; any other exception fails the test."""
     try:
-        return DECODER.decode(topic, payload)
+        return DECODER.decode(topic, payload).points
     except DecodeError as error:
         return error
 
@@ -102,7 +102,7 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
 def round_trip(client: httpx.Client, point: Point, query: str) -> dict[str, object]:
     response = client.post(
-        "/write", params={"db": "props", "precision": "ms"}, content=encode_point(point).encode()
+        "/write", params={"db": "props", "precision": "ns"}, content=encode_point(point).encode()
     )
     assert response.status_code == 204, response.text
     result = client.get("/query", params={"db": "props", "q": query, "epoch": "ms"}).json()[
@@ -127,7 +127,9 @@ def test_every_accepted_reading_round_trips_through_influxdb(
 ) -> None:
     """Test that every reading the decoder accepts reads back from a real InfluxDB with the same values."""
     body = {"v": 1, "ts": NOW_S - 86400 + offset_ms / 1000, **reading}
-    [point] = DECODER.decode(f"makerspace/{SITE}/solder-1/telemetry", json.dumps(body).encode())
+    [point] = DECODER.decode(
+        f"makerspace/{SITE}/solder-1/telemetry", json.dumps(body).encode()
+    ).points
     point = Point("rt", point.tags, point.fields, point.time_ms)
     row = round_trip(influx, point, f"SELECT * FROM rt WHERE time = {point.time_ms}ms")
     for name, value in point.fields.items():

@@ -2,53 +2,143 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ingest.spool import Spool, SpoolFull
+from makerwatch.ingest.spool import Spool, SpoolError, SpoolFull
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
 def test_batches_come_back_in_order_across_a_reopen(tmp_path: Path) -> None:
     """Test append, peek, advance, and that a reopened spool resumes where replay stopped."""
-    spool = Spool(tmp_path, 10_000)
-    for i in range(3):
-        spool.append([f"m f={i}i {i}", f"m f={i}i {i + 100}"])
-    assert spool.peek() == ["m f=0i 0", "m f=0i 100"]
-    spool.advance()
-    reopened = Spool(tmp_path, 10_000)
-    assert reopened.peek() == ["m f=1i 1", "m f=1i 101"]
-    reopened.advance()
-    reopened.peek()
-    reopened.advance()
-    assert not reopened.pending
-    assert (tmp_path / "spool.lp").stat().st_size == 0, "emptied once everything is replayed"
+
+    async def run() -> None:
+        spool = Spool(tmp_path, 10_000)
+        for i in range(3):
+            await spool.append([f"m f={i}i {i}", f"m f={i}i {i + 100}"])
+        assert await spool.peek() == ["m f=0i 0", "m f=0i 100"]
+        await spool.advance()
+        reopened = Spool(tmp_path, 10_000)
+        assert await reopened.peek() == ["m f=1i 1", "m f=1i 101"]
+        await reopened.advance()
+        await reopened.peek()
+        await reopened.advance()
+        assert not reopened.pending
+        assert (tmp_path / "spool.log").stat().st_size == 0, "emptied once everything is replayed"
+
+    asyncio.run(run())
 
 
-def test_a_torn_last_record_is_dropped(tmp_path: Path) -> None:
-    """Test that a half-written record (a crash mid-append, never acknowledged) is dropped on open."""
-    spool = Spool(tmp_path, 10_000)
-    spool.append(["m f=1i 1"])
-    with (tmp_path / "spool.lp").open("ab") as f:
-        f.write(b"m f=2i 2\nm f=")
-    reopened = Spool(tmp_path, 10_000)
-    assert reopened.peek() == ["m f=1i 1"]
-    reopened.advance()
-    assert not reopened.pending
+@pytest.mark.parametrize(
+    "cut", [3, 8, 12], ids=["in-the-header", "after-the-header", "in-the-payload"]
+)
+def test_a_torn_last_record_is_cut_off(tmp_path: Path, cut: int) -> None:
+    """Test that a half-written record (a crash mid-append, never acknowledged) is cut off on open."""
+
+    async def run() -> None:
+        spool = Spool(tmp_path, 10_000)
+        await spool.append(["m f=1i 1"])
+        await spool.append(["m f=2i 2", "m f=3i 3"])
+        data = (tmp_path / "spool.log").read_bytes()
+        whole = 8 + len("m f=1i 1")
+        (tmp_path / "spool.log").write_bytes(data[: whole + cut])
+        reopened = Spool(tmp_path, 10_000)
+        assert await reopened.peek() == ["m f=1i 1"]
+        await reopened.advance()
+        assert not reopened.pending
+        await reopened.append(["m f=4i 4"])  # and it goes on after the cut
+        assert await reopened.peek() == ["m f=4i 4"]
+
+    asyncio.run(run())
+
+
+def test_text_inside_a_record_cannot_forge_another(tmp_path: Path) -> None:
+    """Test that a record holding blank lines, or bytes shaped like a header, comes back whole."""
+
+    async def run() -> None:
+        spool = Spool(tmp_path, 10_000)
+        forged = 'e detail="a\\n\\nb" 1\n\nm,device=other f=1i 2'
+        await spool.append([forged, "\x00\x00\x00\x05abcd"])
+        await spool.append(["m f=2i 2"])
+        reopened = Spool(tmp_path, 10_000)
+        assert await reopened.peek() == [*forged.split("\n"), "\x00\x00\x00\x05abcd"]
+        await reopened.advance()
+        assert await reopened.peek() == ["m f=2i 2"]
+
+    asyncio.run(run())
 
 
 def test_a_full_spool_refuses_with_a_clear_error(tmp_path: Path) -> None:
     """Test that the size limit holds and says which file and limit."""
-    spool = Spool(tmp_path, 40)
-    spool.append(["m f=1i 1"])
-    with pytest.raises(SpoolFull, match=r"spool\.lp: 10 bytes spooled, limit 40"):
-        spool.append(["m f=2i 2" * 5])
+
+    async def run() -> None:
+        spool = Spool(tmp_path, 40)
+        await spool.append(["m f=1i 1"])
+        with pytest.raises(SpoolFull, match=r"spool\.log: 16 bytes spooled, limit 40"):
+            await spool.append(["m f=2i 2" * 5])
+
+    asyncio.run(run())
+
+
+def test_a_spool_from_the_previous_version_is_carried_over(tmp_path: Path) -> None:
+    """Test that batches an older version spooled (blank-line records, ms times) are replayed, in ns."""
+    (tmp_path / "spool.lp").write_bytes(b"m f=0i 1000\n\nm f=1i 2000\nm f=2i 3000\n\nm f=3i 40")
+    (tmp_path / "spool.offset").write_text("13")
+
+    async def run() -> None:
+        spool = Spool(tmp_path, 10_000)
+        assert await spool.peek() == ["m f=1i 2000000000", "m f=2i 3000000000"]
+        await spool.advance()
+        assert not spool.pending, "the torn tail was never acknowledged"
+        assert not (tmp_path / "spool.lp").exists()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs of its own: a disk that fills up (root mounts it, as CI runs)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_is_an_error_and_leaves_no_torn_record(small_disk: Path) -> None:
+    """Test that an append the disk cannot take raises SpoolError, is cut back off, reports
+    itself, and that the spool works again once there is room."""
+
+    async def run() -> None:
+        spool = Spool(small_disk / "spool", 10_000_000)
+        await spool.append(["m f=1i 1"])
+        filler = small_disk / "filler"
+        with filler.open("wb") as f, contextlib.suppress(OSError):
+            f.write(b"x" * 1_000_000)
+        with pytest.raises(SpoolError, match="No space left on device"):
+            await spool.append(["m f=2i 2" * 2_000])
+        assert spool.failing is not None
+        filler.unlink()
+        await spool.append(["m f=3i 3"])
+        assert spool.failing is None
+        reopened = Spool(small_disk / "spool", 10_000_000)
+        assert await reopened.peek() == ["m f=1i 1"]
+        await reopened.advance()
+        assert await reopened.peek() == ["m f=3i 3"]
+
+    asyncio.run(run())
 
 
 async def test_influxdb_down_spools_survives_a_restart_and_replays_in_order(

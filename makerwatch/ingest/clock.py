@@ -1,0 +1,63 @@
+"""The server's clock, checked against the boards' NTP time.
+
+Boards send `ts` only once NTP has set their clocks, so together they are a better
+clock than one server whose time may be stepped or drift. Each board's latest
+reading is kept against the server's monotonic clock (which no step moves), so
+"what time the boards say it is now" survives a step of the server's wall clock.
+A reading ahead of the server is refused only when the other boards disagree with
+it too; the server's offset from the boards is reported, never acted on.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+
+__all__ = ["BoardClock"]
+
+log = logging.getLogger(__name__)
+
+FORGET_AFTER_S = 3600.0  # a board silent this long no longer speaks for the time
+
+
+class BoardClock:
+    def __init__(self, max_skew_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._max_skew_s = max_skew_s
+        self._monotonic = monotonic
+        # device -> (its latest ts, the monotonic time it was received)
+        self._latest: dict[str, tuple[float, float]] = {}
+        self._warned = False
+
+    def observe(self, device: str, ts: float, now: float) -> None:
+        """A board's reading with its NTP time `ts`, received at server time `now`."""
+        self._latest[device] = (ts, self._monotonic())
+        offset = self.server_offset_s(now)
+        off = offset is not None and abs(offset) > self._max_skew_s
+        if off and not self._warned:
+            assert offset is not None
+            side = "behind" if offset > 0 else "ahead of"
+            log.warning("the server clock is %.0f s %s the boards' NTP time", abs(offset), side)
+        self._warned = off
+
+    def too_far_ahead(self, device: str, ts: float, now: float) -> bool:
+        """Is `ts` ahead of both the server clock and the other boards by more than the skew?"""
+        if ts <= now + self._max_skew_s:
+            return False
+        boards_now = self._boards_now(exclude=device)
+        return boards_now is None or ts > boards_now + self._max_skew_s
+
+    def server_offset_s(self, now: float) -> float | None:
+        """How far the boards' time is ahead of the server's, once any board has spoken."""
+        boards_now = self._boards_now()
+        return None if boards_now is None else boards_now - now
+
+    def _boards_now(self, exclude: str | None = None) -> float | None:
+        mono = self._monotonic()
+        estimates = [
+            ts + (mono - received)
+            for device, (ts, received) in self._latest.items()
+            if device != exclude and mono - received < FORGET_AFTER_S
+        ]
+        return statistics.median(estimates) if estimates else None
