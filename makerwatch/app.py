@@ -39,6 +39,21 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
 RESTART_AFTER_S = 1.0
+LOOP_ERROR_EVERY_S = 60.0
+
+
+def _quiet_repeated_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """The same event-loop error (an accept() out of file descriptors, say) is logged
+    once a minute, not once per attempt with a traceback each."""
+    last: dict[str, float] = {}
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        key, now = str(context.get("message")), time.monotonic()
+        if now - last.get(key, -LOOP_ERROR_EVERY_S) >= LOOP_ERROR_EVERY_S:
+            last[key] = now
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 class IngestService:
@@ -58,6 +73,7 @@ class IngestService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then write what is held, acknowledge it and return."""
+        _quiet_repeated_loop_errors(asyncio.get_running_loop())
         settings = self.config.ingest
         async with InfluxClient(self.config.influxdb) as influx:
             self._influx = influx
@@ -94,7 +110,7 @@ class IngestService:
                         await task
                 await self.notifier.close()
                 if api is not None:
-                    await api.cleanup()
+                    await api()
 
     async def _supervised(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run a background task for good: a fault is logged and the task started again."""
@@ -177,6 +193,7 @@ class IngestService:
         health: dict[str, object] = {
             "mqtt_connected": self.subscribed.is_set(),
             "influxdb_reachable": await self._influx.ping(),
+            "influxdb_writable": self._writer.write_failing is None,
             "spool_writable": spool_error is None,
             "spool_replaying": replaying,
             "unacknowledged_messages": self.unacknowledged,
@@ -186,7 +203,10 @@ class IngestService:
         }
         if spool_error:
             health["spool_error"] = spool_error
-        checks = ("mqtt_connected", "influxdb_reachable", "spool_writable", "spool_replaying")
+        if self._writer.write_failing:
+            health["influxdb_error"] = self._writer.write_failing
+        checks = ("mqtt_connected", "influxdb_reachable", "influxdb_writable", "spool_writable",
+                  "spool_replaying")  # fmt: skip
         health["healthy"] = all(health[check] for check in checks)
         return health
 
@@ -209,6 +229,9 @@ class IngestService:
         """Raises KeyError for an alert that is not active."""
         assert self.alerts is not None
         return (await self.alerts.acknowledge(alert_id, by)).to_json()
+
+    def staff_named_by(self, token: str) -> str | None:
+        return self.config.staff_named_by(token)
 
     async def _prepare_database(self, influx: InfluxClient) -> None:
         """Create the database if InfluxDB is there; if not, carry on: writes spool or

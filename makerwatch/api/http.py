@@ -1,16 +1,20 @@
 """The HTTP API: active alerts and their acknowledgement, health, metrics.
 
-It sees the running service only through `Status`, so it imports no other feature.
+Reading is open; every action needs a staff token from the site file
+(`Authorization: Bearer <token>`), and the person it names is who acted. It sees the
+running service only through `Status`, so it imports no other feature.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from makerwatch.api.listener import listen
 from makerwatch.api.metrics import MetricSource, render
 
 __all__ = ["Status", "serve"]
@@ -21,6 +25,35 @@ class Status(MetricSource, Protocol):
 
     async def health(self) -> dict[str, object]: ...
     async def acknowledge(self, alert_id: str, by: str) -> dict[str, Any]: ...
+    def staff_named_by(self, token: str) -> str | None: ...
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def _staff(service: Status, request: web.Request) -> str | None:
+    """The staff member the request's bearer token names, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return service.staff_named_by(token.strip())
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's JSON object (empty when there is no body), or a 400 saying why."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _error(400, "the body is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        return _error(400, f"the body is not JSON: {exc.msg} at character {exc.pos}")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    return body
 
 
 def _app(service: Status) -> web.Application:
@@ -32,11 +65,13 @@ def _app(service: Status) -> web.Application:
 
     async def acknowledge(request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except json.JSONDecodeError:
-            return web.json_response({"error": "body is not JSON"}, status=400)
-        by = str(body.get("by", "staff"))[:64] if isinstance(body, dict) else "staff"
+        by = _staff(service, request)
+        if by is None:
+            return _error(401, "a staff token is needed: Authorization: Bearer <token>",
+                          **{"WWW-Authenticate": 'Bearer realm="makerwatch"'})  # fmt: skip
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             alert = await service.acknowledge(alert_id, by)
         except KeyError:
@@ -62,8 +97,6 @@ def _app(service: Status) -> web.Application:
     return app
 
 
-async def serve(service: Status, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(_app(service), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+async def serve(service: Status, host: str, port: int) -> Callable[[], Awaitable[None]]:
+    """Serve the API; returns how to stop it."""
+    return await listen(_app(service), host, port)

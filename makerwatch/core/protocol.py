@@ -20,6 +20,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "PROTOCOL_VERSION",
     "READING_FIELDS",
+    "RESERVED_DEVICE_IDS",
     "SLUG_PATTERN",
     "TOPIC_ROOT",
     "Acknowledgement",
@@ -65,6 +66,9 @@ SLUG_PATTERN = r"^[a-z0-9-]{1,32}$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+# Topic levels the server uses at the device's place (makerspace/{site}/alerts/...):
+# a board with such an id would write inside the server's namespace.
+RESERVED_DEVICE_IDS = frozenset({"alerts"})
 # Text a board sends is one line: no control characters (a newline would end a record).
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 # A reading older than this cannot come from a board's NTP clock.

@@ -6,6 +6,7 @@ reference. Errors name the file, the key path and what is wrong.
 
 from __future__ import annotations
 
+import hmac
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,7 +28,7 @@ from pydantic import (
 from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_hours
-from makerwatch.core.protocol import SLUG_PATTERN
+from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
 
 __all__ = [
     "Device",
@@ -38,6 +40,7 @@ __all__ = [
     "Rule",
     "RuleName",
     "SiteConfig",
+    "StaffMember",
     "load_site_config",
 ]
 
@@ -127,6 +130,15 @@ class Device(_Section):
     telemetry_period_s: float = Field(default=10.0, ge=1, le=3600)
     # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
     board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_DEVICE_IDS:
+            raise ValueError(
+                f"{value!r} is reserved for the server's own topics; choose another id"
+            )
+        return value
 
     @property
     def effective_thresholds(self) -> Thresholds:
@@ -261,6 +273,14 @@ class AlertSettings(_Section):
     channels: list[Channel] = Field(default_factory=list)
 
 
+class StaffMember(_Section):
+    """A person who may act (acknowledge, switch off, identify): their name is what
+    the alert history and the channel announce; their token is what they present."""
+
+    name: DisplayName
+    token: str = Field(min_length=16, max_length=200, pattern=r"^[!-~]+$")
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -268,6 +288,24 @@ class SiteConfig(_Section):
     influxdb: InfluxSettings = Field(default_factory=InfluxSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    staff: list[StaffMember] = Field(default_factory=list)
+    _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
+
+    @field_validator("staff")
+    @classmethod
+    def _unique_tokens(cls, staff: list[StaffMember]) -> list[StaffMember]:
+        tokens = [member.token for member in staff]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("two staff members have the same token")
+        return staff
+
+    def staff_named_by(self, token: str) -> str | None:
+        """The staff member whose token this is, compared in constant time, or None."""
+        found = None
+        for member in self.staff:
+            if hmac.compare_digest(member.token.encode(), token.encode()):
+                found = member.name
+        return found
 
     @field_validator("devices")
     @classmethod
@@ -280,7 +318,12 @@ class SiteConfig(_Section):
         return devices
 
     def device(self, device_id: str) -> Device | None:
-        return next((d for d in self.devices if d.id == device_id), None)
+        """The device with this id: a dict look-up, ingest does one per message."""
+        devices, index = self._index
+        if devices is not self.devices:  # built for another list (model_copy keeps private state)
+            index = {device.id: device for device in self.devices}
+            self._index = (self.devices, index)
+        return index.get(device_id)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

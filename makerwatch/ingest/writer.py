@@ -74,6 +74,7 @@ class BatchWriter:
         self._has_pending = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.last_replay_at: float | None = None  # monotonic time of the last replayed batch
+        self.write_failing: str | None = None  # InfluxDB's last write error, until one succeeds
 
     async def submit(self, topic: str, payload: bytes, points: Sequence[Point], ack: Ack) -> None:
         """Queue a message's points; `ack` runs once they (and all before them) are stored.
@@ -276,8 +277,14 @@ class BatchWriter:
         started = time.monotonic()
         try:
             await self._influx.write(lines)
+        except SinkRejectedError:
+            raise  # InfluxDB works; it refused this data
+        except SinkError as exc:
+            self.write_failing = str(exc)
+            raise
         finally:
             self._record_latency(started)
+        self.write_failing = None
         self._counters.points_written += len(lines)
 
     async def _write_retrying(self, lines: Sequence[str]) -> None:

@@ -12,7 +12,16 @@ __all__ = ["tuning"]
 def tuning(data_dir: Path) -> str:
     return f"""persistence true
 persistence_location {data_dir}/
-autosave_interval 30
+# Mosquitto writes its whole store at each save: killed without warning (a power
+# cut, SIGKILL), it loses what arrived since the last one, at most 5 s of queued
+# messages. A clean stop (SIGTERM) saves everything.
+autosave_interval 5
+# A client with a persistent session that has not come back in two weeks is
+# forgotten, with its subscriptions and queue (ingest's own session expiry is 7 days).
+persistent_client_expiration 14d
+# No board message comes near this; a 32 MB publish is refused at the door
+# (ingest's own limit for a payload is 256 KiB; this is the whole MQTT packet).
+max_packet_size 300000
 # Messages kept for a persistent session (ingest) while it is away; Mosquitto's
 # default of 1000 is under an hour of one site's telemetry.
 max_queued_messages 200000

@@ -130,6 +130,13 @@ class EmbeddedDaemon:
                 self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """Stop without warning (SIGKILL), as a power cut would."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
     def __enter__(self) -> Self:
         self.start()
         return self

@@ -88,6 +88,7 @@ def _conf(files: BrokerFiles, port: int, tls_port: int | None) -> str:
     tls = files.directory / "tls"
     tls_block = (
         f"""listener {tls_port}
+use_username_as_clientid true
 cafile {tls}/ca.crt
 certfile {tls}/server.crt
 keyfile {tls}/server.key
@@ -95,6 +96,7 @@ keyfile {tls}/server.key
         if tls_port
         else f"""# Add --tls-port 8883 to provision (and make the certificates) for:
 #listener 8883
+#use_username_as_clientid true
 #cafile {tls}/ca.crt
 #certfile {tls}/server.crt
 #keyfile {tls}/server.key
@@ -109,6 +111,10 @@ password_file {files.passwd}
 acl_file {files.acl}
 
 listener {port}
+# The client id is the user name: no board can take over ingest's session (and its
+# queued readings) or another board's (and publish its last will) by using its id.
+# (A listener setting: it goes with each listener.)
+use_username_as_clientid true
 
 # TLS, for boards or a bridge across the internet (docs/operations.md, "Certificates").
 {tls_block}
@@ -146,5 +152,6 @@ def provision(
     if result.returncode != 0:
         raise ToolError(f"mosquitto_passwd failed on {files.passwd}: {result.stderr.strip()}")
     files.acl.write_text(_acl(config))
+    files.acl.chmod(0o600)  # who may do what is nobody else's business
     files.conf.write_text(_conf(files, port, tls_port))
     return files

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from makerwatch.core.opening_hours import open_ranges
-from makerwatch.core.site_config import SiteConfig, load_site_config
+from makerwatch.core.site_config import SiteConfig, StaffMember, load_site_config
 from makerwatch.core.usage import sessions_from
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
@@ -183,6 +183,10 @@ async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_re
         {"rule": "left_on", "devices": ["solder-1"], "idle_longer_than_min": 45},
         {"rule": "over_temperature", "devices": ["solder-1"], "above_c": 450},
     ])  # fmt: skip
+    token = "aigerim-token-0123456789"
+    config = config.model_copy(
+        update={"staff": [StaffMember(name="Айгерім Сейітова", token=token)]}
+    )
     site, api = config.site.id, f"http://127.0.0.1:{config.ingest.http_port}"
     t0 = time.time() - 5 * 3600
     state = f"makerspace/{site}/solder-1/state"
@@ -198,13 +202,23 @@ async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_re
     await publish(mosquitto.port, [(state, idle)], retain=True)  # boards retain their state
     await publish(mosquitto.port, [reading(50, 1)])
     await wait_until(lambda: len(receiver.on("staff")) == 1, "the alert's notification")
+    ack = "/alerts/left_on-solder-1/ack"
     async with httpx.AsyncClient(base_url=api) as http:
-        response = await http.post("/alerts/left_on-solder-1/ack", json={"by": "Aigerim"})
+        for refused in ({}, {"Authorization": "Bearer not-a-staff-token-at-all"},
+                        {"Authorization": token}):  # fmt: skip
+            response = await http.post(ack, json={"by": "anyone"}, headers=refused)
+            assert response.status_code == 401, refused
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        staff = {"Authorization": f"Bearer {token}"}
+        for body, says in ((b"\xff\xfe", "not UTF-8"), (b"{nope", "not JSON"), (b"[1]", "object")):
+            response = await http.post(ack, content=body, headers=staff)
+            assert response.status_code == 400
+            assert says in response.json()["error"]
+        assert (await http.get("/alerts")).json()["alerts"][0]["acked_by"] is None
+        response = await http.post(ack, json={"by": "someone else"}, headers=staff)
         assert response.status_code == 200
-        assert response.json()["alert"]["acked_by"] == "Aigerim"
-        assert (
-            await http.post("/alerts/no_data-printer-1/ack", json={"by": "x"})
-        ).status_code == 404
+        assert response.json()["alert"]["acked_by"] == "Айгерім Сейітова", "the token's name"
+        assert (await http.post("/alerts/no_data-printer-1/ack", headers=staff)).status_code == 404
     await publish(
         mosquitto.port, [reading(200, 2)]
     )  # repeats would have fallen due at 75, 105, ...
@@ -223,7 +237,7 @@ async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_re
         )
         async with httpx.AsyncClient(base_url=api) as http:
             active = {a["alert_id"]: a for a in (await http.get("/alerts")).json()["alerts"]}
-        assert active["left_on-solder-1"]["acked_by"] == "Aigerim", (
+        assert active["left_on-solder-1"]["acked_by"] == "Айгерім Сейітова", (
             "restored from its retained topic"
         )
         ack_topic = f"makerspace/{site}/alerts/over_temperature-solder-1/ack"

@@ -156,3 +156,23 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert str(broken) in err
     assert "mqtt.receive_maximum" in err
+
+
+def test_a_device_id_the_server_uses_is_refused(tmp_path: Path) -> None:
+    """Test that a device called `alerts` (whose board could write in the alert topics) is refused."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace("- id: solder-2", "- id: alerts", 1)
+    path = tmp_path / "site.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"alerts.*reserved"):
+        load_site_config(path)
+
+
+def test_staff_tokens_name_the_person_and_must_be_unique(tmp_path: Path) -> None:
+    """Test that a token finds its staff member, a wrong one nobody, and a shared token is refused."""
+    config = load_site_config(EXAMPLE)
+    staff = [{"name": "Айгерім", "token": "a" * 20}, {"name": "Ivan", "token": "b" * 20}]
+    with_staff = type(config).model_validate({**config.model_dump(), "staff": staff})
+    assert with_staff.staff_named_by("a" * 20) == "Айгерім"
+    assert with_staff.staff_named_by("c" * 20) is None
+    with pytest.raises(ValueError, match="same token"):
+        type(config).model_validate({**config.model_dump(), "staff": [staff[0], staff[0]]})

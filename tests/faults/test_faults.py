@@ -267,3 +267,26 @@ async def test_connections_to_influxdb_cut_mid_stream(
         )
     finally:
         await proxy.close()
+
+
+async def test_mosquitto_killed_without_warning_keeps_what_it_saved(
+    tmp_path: Path, own_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that readings the broker acknowledged while ingest was away survive a SIGKILL of
+    the broker once its store has been saved (every 5 s; docs/operations.md)."""
+    with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as broker:
+        config = fault_config(broker, own_influxdb.url, tmp_path)
+        async with ingest_process(config, tmp_path):
+            pass  # ingest's persistent session now exists at the broker
+        stream = Stream(config, broker.port, time.time() - 600)
+        await stream.run()  # every reading acknowledged by the broker
+        acknowledged_at = time.time()
+        store = broker.data_dir / "mosquitto.db"
+        await wait_until(
+            lambda: store.exists() and store.stat().st_mtime > acknowledged_at + 0.1,
+            "the broker's next save of its store",
+        )
+        broker.kill()
+        broker.start()
+        async with ingest_process(config, tmp_path):
+            await assert_exactly_once(config, stream)

@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.spool import Spool, SpoolError, SpoolFull
-from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
@@ -224,3 +225,59 @@ async def test_a_full_spool_holds_messages_at_the_broker_and_loses_nothing(
         assert [r["seq"] for r in rows] == list(range(40))
     finally:
         await ingest.shutdown()
+
+
+async def test_a_full_spool_disk_holds_messages_reports_it_and_loses_nothing(
+    small_disk: Path, mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that with InfluxDB down and the spool's disk full, ingest keeps running, holds the
+    readings at the broker, says so on /healthz, and stores every one once there is room."""
+    http_port = free_port()
+    config = make_config(mosquitto.port, own_influxdb.url, spool_dir=str(small_disk / "spool"),
+                         http_port=http_port)  # fmt: skip
+    topic = f"makerspace/{config.site.id}/solder-1/telemetry"
+    now = time.time()
+    readings = [
+        (topic, json.dumps({"v": 1, "ts": now - 60 + i, "seq": i, "power_w": 10.0 + i}))
+        for i in range(30)
+    ]
+    own_influxdb.stop()
+    ingest = await start_ingest(config)
+    filler = small_disk / "filler"
+    try:
+        with filler.open("wb") as f, contextlib.suppress(OSError):
+            f.write(b"x" * 1_000_000)
+        await publish(mosquitto.port, readings)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+
+            async def reported() -> bool:
+                health = (await http.get("/healthz")).json()
+                return health["spool_writable"] is False and "No space" in health["spool_error"]
+
+            await wait_until(reported, "/healthz to report the full spool disk")
+            assert ingest.service.counters.spool_errors >= 1
+            assert ingest.service.unacknowledged > 0, "held at the broker, not dropped"
+            assert not ingest.task.done()
+            filler.unlink()
+            own_influxdb.start()
+            async with InfluxClient(config.influxdb) as influx:
+
+                async def all_stored() -> bool:
+                    try:
+                        rows = await stored(influx, "SELECT count(seq) FROM telemetry")
+                    except SinkError:
+                        return False
+                    return bool(rows) and rows[0]["count"] == 30
+
+                await wait_until(all_stored, "all 30 readings", within_s=60)
+                rows = await stored(influx, "SELECT seq FROM telemetry ORDER BY time")
+            assert [r["seq"] for r in rows] == list(range(30))
+            await wait_until(
+                lambda: _healthy(http), "/healthz healthy again once the disk has room"
+            )
+    finally:
+        await ingest.shutdown()
+
+
+async def _healthy(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/healthz")).status_code == 200

@@ -203,3 +203,73 @@ async def wait_for_port(port: int) -> None:
                 return
             except OSError:
                 await asyncio.sleep(0.05)  # polling the listener, with a deadline
+
+
+async def test_a_board_cannot_take_over_ingests_session_by_its_client_id(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that a board connecting with ingest's client id leaves ingest connected and its
+    queued readings with it (the broker binds client ids to user names)."""
+    ingest_id = CONFIG.mqtt.client_id
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, username="ingest", password=password(broker, "ingest"),
+        identifier=ingest_id, protocol=aiomqtt.ProtocolVersion.V5,
+    ) as ingest:  # fmt: skip
+        await ingest.subscribe("makerspace/aktobe/+/telemetry", qos=1)
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username=SOLDER_1, password=password(broker, SOLDER_1),
+            identifier=ingest_id, protocol=aiomqtt.ProtocolVersion.V5,
+        ) as attacker:  # fmt: skip
+            await attacker.publish(
+                "makerspace/aktobe/solder-1/telemetry", '{"v":1,"seq":1,"power_w":2}', qos=1
+            )
+            topics = await next_topics(ingest, "makerspace/aktobe/solder-1/telemetry")
+    assert topics == ["makerspace/aktobe/solder-1/telemetry"], "ingest was not thrown off"
+
+
+async def test_a_board_cannot_publish_another_boards_last_will(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that connecting with another board's client id neither disconnects it nor
+    makes the broker publish its will (a false offline alert)."""
+    async with client_as(broker, "ingest") as ingest:
+        await ingest.subscribe("makerspace/aktobe/+/status", qos=1)
+        will = aiomqtt.Will("makerspace/aktobe/solder-2/status", '{"v":1,"online":false}', 1, True)
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username=SOLDER_2, password=password(broker, SOLDER_2),
+            identifier=SOLDER_2, will=will, protocol=aiomqtt.ProtocolVersion.V5,
+        ) as victim:  # fmt: skip
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, username=SOLDER_1, password=password(broker, SOLDER_1),
+                identifier=SOLDER_2, protocol=aiomqtt.ProtocolVersion.V5,
+            ):  # fmt: skip
+                pass
+            await victim.publish(
+                "makerspace/aktobe/solder-2/status", '{"v":1,"online":true}', qos=1
+            )
+            topics = await next_topics(ingest, "makerspace/aktobe/solder-2/status")
+            message_seen = topics
+    assert message_seen == ["makerspace/aktobe/solder-2/status"]
+
+
+async def test_an_oversized_publish_is_refused_at_the_broker(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that a board's 1 MB message never reaches ingest, while a normal one does."""
+    async with client_as(broker, "ingest") as ingest:
+        await ingest.subscribe("makerspace/aktobe/+/telemetry", qos=1)
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with client_as(broker, SOLDER_1) as board:
+                await board.publish("makerspace/aktobe/solder-1/telemetry", b"x" * 1_000_000, qos=1)
+        async with client_as(broker, SOLDER_2) as board:
+            await board.publish(
+                "makerspace/aktobe/solder-2/telemetry", '{"v":1,"seq":1,"power_w":2}', qos=1
+            )
+        topics = await next_topics(ingest, "makerspace/aktobe/solder-2/telemetry")
+    assert topics == ["makerspace/aktobe/solder-2/telemetry"]
+
+
+def test_generated_files_are_not_world_readable(broker: ProvisionedMosquitto) -> None:
+    """Test that the password file, the ACL and every credential file are the owner's alone."""
+    files = [broker.files.passwd, broker.files.acl, *broker.files.credentials.iterdir()]
+    assert {oct(path.stat().st_mode & 0o077) for path in files} == {"0o0"}
