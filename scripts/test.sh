@@ -8,4 +8,5 @@ scripts/setup.sh '[dev,board]'
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
-echo "== pytest"; pytest "$@"
+# Two workers on two cores: most of a test's time is real daemons starting and answering.
+echo "== pytest"; pytest -n auto "$@"

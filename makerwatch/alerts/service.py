@@ -4,6 +4,7 @@ topics, notifications, relay commands, and acknowledgements (MQTT and HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -47,6 +48,9 @@ class AlertService:
         site = config.site.id
         self.alerts_topic = alert_topic(site, "").removesuffix("/")
         self.ready_topic = ingest_ready_topic(site, config.mqtt.client_id)
+        self._reference: tuple[int, int] | None = (
+            None  # (event time, monotonic ms) of the last point
+        )
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -81,8 +85,21 @@ class AlertService:
     async def observe(self, points: list[Point]) -> None:
         actions: list[Transition | RelayOff] = []
         for point in points:
-            actions += self.engine.observe(point)
+            actions += self.engine.observe(self._on_event_time(point))
         await self._perform(actions)
+
+    def _on_event_time(self, point: Point) -> Point:
+        """A server-stamped point moves event time forward by no more than the wall clock
+        (monotonic, which no clock step moves) has moved since the last point: a server
+        clock an hour fast must not make an hour of timers fall due at once."""
+        mono_ms = int(time.monotonic() * 1000)
+        if point.server_time and self._reference is not None:
+            engine_ms, at_mono_ms = self._reference
+            limit_ms = engine_ms + (mono_ms - at_mono_ms)
+            if point.time_ms > limit_ms:
+                point = dataclasses.replace(point, time_ms=limit_ms)
+        self._reference = (max(self.engine.now_ms, point.time_ms), mono_ms)
+        return point
 
     async def acknowledge(self, alert_id: str, by: str) -> Alert:
         """Raises KeyError for an alert that is not active."""

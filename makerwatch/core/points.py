@@ -24,6 +24,8 @@ class Point:
     # the same millisecond are two points, not one overwriting the other; the same
     # reading delivered twice gets the same value, so it is stored once.
     nanos: int = 0
+    # Stamped with the server's receive time (the board sent no time of its own).
+    server_time: bool = False
 
     @property
     def time_ns(self) -> int:

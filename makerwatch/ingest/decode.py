@@ -301,7 +301,7 @@ class Decoder:
         fields["seq"] = reading.seq
         if reading.ts is None:
             fields["ts_from_server"] = True
-        return Point("telemetry", self._tags(device), fields, time_ms, nanos)
+        return Point("telemetry", self._tags(device), fields, time_ms, nanos, reading.ts is None)
 
     def _state_point(self, topic: str, device: Device, state: State, now: float) -> Point:
         time_ms, nanos = self._time(topic, device, state.ts, state.seq, now, "")
@@ -312,7 +312,7 @@ class Decoder:
             fields["previous"] = state.previous.value
         if state.previous_duration_s is not None:
             fields["previous_duration_s"] = float(state.previous_duration_s)
-        return Point("state", self._tags(device), fields, time_ms, nanos)
+        return Point("state", self._tags(device), fields, time_ms, nanos, state.ts is None)
 
     def _event_point(self, topic: str, device: Device, event: Event, now: float) -> Point:
         time_ms, nanos = self._time(topic, device, event.ts, None, now, "")
@@ -321,7 +321,7 @@ class Decoder:
             value = getattr(event, name)
             if value is not None:
                 fields[name] = value
-        return Point("event", self._tags(device), fields, time_ms, nanos)
+        return Point("event", self._tags(device), fields, time_ms, nanos, event.ts is None)
 
     def _status_point(self, topic: str, device: Device, status: Status, now: float) -> Point:
         time_ms, nanos = self._time(topic, device, status.ts, None, now, "")
@@ -336,7 +336,7 @@ class Decoder:
             fields["free_mem_bytes"] = status.free_mem_bytes
         if status.buffer_dropped is not None:
             fields["buffer_dropped"] = status.buffer_dropped
-        return Point("device_status", self._tags(device), fields, time_ms, nanos)
+        return Point("device_status", self._tags(device), fields, time_ms, nanos, status.ts is None)
 
     def _tags(self, device: Device) -> dict[str, str]:
         return device_tags(self._config.site.id, device)

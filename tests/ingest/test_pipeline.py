@@ -146,9 +146,11 @@ async def test_bad_input_is_dead_lettered_and_neighbours_are_stored(
             json.dumps({"v": 1, "device": "printer-1", "seq": 1, "power_w": 1}),
             "topic_mismatch",
         ),
-        (topic, json.dumps({"v": 1, "seq": 1, "power_w": 1, "pad": "x" * 300_000}), "too_large"),
+        (topic, json.dumps({"v": 1, "seq": 1, "power_w": 1, "pad": "x" * 270_000}), "too_large"),
         (topic, reading(1, ts=now + 86400), "ts_in_future"),
         (topic, reading(1, ts=now - 400 * 86400), "ts_too_old"),
+        (topic, b"[" * 3000 + b"]" * 3000, "too_deep"),
+        (topic, b"\xff\xfe{}", "not_utf8"),
     ]
     messages: list[tuple[str, bytes | str]] = []
     for i, (bad_topic, bad_payload, _) in enumerate(bad):

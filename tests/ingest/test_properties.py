@@ -47,21 +47,29 @@ JSONISH = st.recursive(
 )
 
 
-def outcome(topic: str, payload: bytes) -> list[Point] | DecodeError:
-    """The points, or the DecodeError; any other exception fails the test."""
+def outcome(topic: str, payload: bytes, retained: bool = False) -> list[Point] | DecodeError:
+    """The points, or the DecodeError; any other exception fails the test. Every accepted
+    point is one line of line protocol, and every refused part has a reason and a payload."""
     try:
-        return DECODER.decode(topic, payload).points
+        decoded = DECODER.decode(topic, payload, retained)
     except DecodeError as error:
         return error
+    for point in decoded.points:
+        assert "\n" not in encode_point(point)
+    for refused in decoded.refused:
+        assert refused.reason
+        assert refused.payload is not None
+    return decoded.points
 
 
-@given(topic=TOPICS, payload=st.binary(max_size=300))
+@given(topic=TOPICS, payload=st.binary(max_size=300), retained=st.booleans())
 @settings(max_examples=300)
 def test_any_bytes_on_any_topic_is_points_or_a_reasoned_rejection(
-    topic: str, payload: bytes
+    topic: str, payload: bytes, retained: bool
 ) -> None:
-    """Test that arbitrary bytes never raise anything but DecodeError, and every rejection has a reason."""
-    result = outcome(topic, payload)
+    """Test that arbitrary bytes, live or retained, never raise anything but DecodeError, and
+    every rejection has a reason."""
+    result = outcome(topic, payload, retained)
     if isinstance(result, DecodeError):
         assert result.reason
         assert result.detail.startswith(topic)
@@ -69,23 +77,28 @@ def test_any_bytes_on_any_topic_is_points_or_a_reasoned_rejection(
         assert all(isinstance(p, Point) for p in result)
 
 
+KEYS = ["v", "seq", "ts", "readings", "online", "state", "event", "detail", "previous", *RANGES]
+
+
 @given(
-    body=st.dictionaries(
-        st.sampled_from(["v", "seq", "ts", "readings", "online", "state", *RANGES]),
-        JSONISH,
-        max_size=8,
-    )
+    body=st.dictionaries(st.sampled_from(KEYS), JSONISH, max_size=8),
+    readings=st.lists(st.dictionaries(st.sampled_from(KEYS), JSONISH, max_size=6), max_size=5),
+    retained=st.booleans(),
 )
 @settings(max_examples=300)
-def test_any_json_object_is_points_or_a_reasoned_rejection(body: dict[str, object]) -> None:
-    """Test that JSON objects close to the protocol never crash the decoder either."""
-    try:
-        payload = json.dumps(body).encode()
-    except ValueError:
-        return
-    for kind in ("telemetry", "status", "state", "event"):
-        result = outcome(f"makerspace/{SITE}/solder-1/{kind}", payload)
-        assert not isinstance(result, DecodeError) or result.reason
+def test_any_json_object_is_points_or_a_reasoned_rejection(
+    body: dict[str, object], readings: list[dict[str, object]], retained: bool
+) -> None:
+    """Test that JSON objects close to the protocol, batches of them, live or retained, on every
+    topic kind, never crash the decoder either."""
+    for candidate in (body, {**body, "readings": readings}):
+        try:
+            payload = json.dumps(candidate).encode()
+        except ValueError:
+            continue
+        for kind in ("telemetry", "status", "state", "event"):
+            result = outcome(f"makerspace/{SITE}/solder-1/{kind}", payload, retained)
+            assert not isinstance(result, DecodeError) or result.reason
 
 
 @pytest.fixture(scope="module")
