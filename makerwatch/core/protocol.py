@@ -173,7 +173,7 @@ class _Payload(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-# Field name -> unit is in the name (STYLE.md 7). Ranges are physical limits of
+# Field name -> unit is in the name. Ranges are physical limits of
 # makerspace machines on 220 V mains; anything outside is a sensor or encoding fault.
 READING_FIELDS: tuple[str, ...] = ("power_w", "current_a", "voltage_v", "energy_wh", "temp_c")
 

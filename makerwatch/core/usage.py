@@ -1,4 +1,4 @@
-"""What usage means, defined once (STYLE.md 10): the dashboards, the reports, the
+"""What usage means, defined once: the dashboards, the reports, the
 simulator's ground truth and the tests all use these definitions.
 
 - A **machine-hour** is one hour a machine spent in use: in state `active`, as its

@@ -1,4 +1,4 @@
-"""What each ingest stage received, wrote, dropped and retried (STYLE.md 6)."""
+"""What each ingest stage received, wrote, dropped and retried."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def test_compiles_with_mpy_cross_for_esp32(source: Path, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("source", sorted((FIRMWARE / "core").glob("*.py")), ids=lambda p: p.name)
 def test_core_imports_no_hardware(source: Path) -> None:
-    """Test that the pure core never imports machine, network or socket (STYLE.md 5)."""
+    """Test that the pure core never imports machine, network or socket."""
     tree = ast.parse(source.read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
