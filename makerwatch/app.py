@@ -88,7 +88,9 @@ class IngestService:
             )  # fmt: skip
             self._dead_letters = dead_letters
             self.notifier = Notifier(self.config.alerts.channels, self.config.alerts.language)
-            self.alerts = AlertService(self.config, writer, self.source, self.notifier)
+            self.alerts = AlertService(
+                self.config, writer, self.source, self.notifier, self.source.subscribed
+            )
             self.notifier.start()
             api = await serve(self, settings.http_host, settings.http_port) if settings.http_port is not None else None  # fmt: skip
             background = [

@@ -32,6 +32,7 @@ FED_BY = {
     "event": frozenset({RuleName.NO_DATA}),
 }  # a board answers a relay command within a minute or it did not get it
 TEMPERATURE_HYSTERESIS_C = 10.0
+NO_DATA_ONLY = frozenset({RuleName.NO_DATA})
 
 
 @dataclass
@@ -44,6 +45,7 @@ class DeviceView:
     on_since_ms: int | None = None  # when it last left "off"
     online: bool = True
     last_seen_ms: int | None = None
+    heard_ms: int | None = None  # wall time the server last heard from it (no_data)
     temp_c: float | None = None
 
 
@@ -103,6 +105,12 @@ class AlertEngine:
         ] = {}  # the live due time per timer; others are stale
         self._order = itertools.count()
         self._repeat_ms = int(config.alerts.repeat_every_min * MINUTE_MS)
+        # no_data is about delivery, so it runs on the wall clock the service ticks,
+        # counted from when the server last started listening (a restart or a
+        # reconnect is a fresh start: silence while it was not listening is not the
+        # boards' silence).
+        self.live_ms: int | None = None
+        self.listening_since_ms: int | None = None
 
     # Inputs -------------------------------------------------------------
 
@@ -123,8 +131,9 @@ class AlertEngine:
             actions += self._evaluate(device)
         return actions
 
-    def observe(self, point: Point) -> list[Action]:
-        """A point just stored; returns what it (and any timer due before it) caused."""
+    def observe(self, point: Point, heard_ms: int | None = None) -> list[Action]:
+        """A point just stored, heard at wall time `heard_ms` (default: its own time);
+        returns what it (and any timer due before it) caused."""
         device = point.tags.get("device", "")
         if device not in self.devices:
             return []
@@ -132,6 +141,7 @@ class AlertEngine:
         view = self.views[device]
         view.known = True
         view.last_seen_ms = max(view.last_seen_ms or 0, point.time_ms)
+        view.heard_ms = max(view.heard_ms or 0, point.time_ms if heard_ms is None else heard_ms)
         values = point.fields
         if point.measurement == "state":
             state = str(values["state"])
@@ -160,6 +170,23 @@ class AlertEngine:
         self.now_ms = max(self.now_ms, now_ms)
         return actions
 
+    def listen(self, live_ms: int) -> None:
+        """The server (re)starts listening at wall time `live_ms`: silence counts from here."""
+        self.live_ms = live_ms
+        self.listening_since_ms = live_ms
+
+    def stop_listening(self) -> None:
+        """Disconnected, or reconnected and not yet caught up: nobody's silence is known."""
+        self.listening_since_ms = None
+
+    def tick(self, live_ms: int) -> list[Action]:
+        """Wall time passes while the server listens: judge no_data for every device."""
+        self.live_ms = max(self.live_ms or live_ms, live_ms)
+        actions: list[Action] = []
+        for device in self.devices:
+            actions += self._evaluate(device, NO_DATA_ONLY)
+        return actions
+
     def acknowledge(self, alert_id: str, by: str) -> list[Action]:
         """Staff have seen it: repeats stop and a pending switch-off is called off."""
         alert = self.alerts[alert_id]
@@ -186,13 +213,18 @@ class AlertEngine:
             active = self.alerts.get(alert_id)
             if rule.rule in (RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON) and view.state is None:
                 continue  # nothing to go on until the board says its state
-            holds, reason, seconds, due = self._check(rule, device, view, active is not None)
-            if due is not None and due > self.now_ms:
-                self._arm(due, "rule", f"{rule.rule.value}/{device_id}")
-            if not (self.ready and view.known):
+            if rule.rule is RuleName.NO_DATA:
+                holds, reason, seconds, since = self._check_no_data(rule, device, view)
+                at_ms = since if holds else self.now_ms
+            else:
+                holds, reason, seconds, due = self._check(rule, device, view, active is not None)
+                at_ms = self.now_ms
+                if due is not None and due > self.now_ms:
+                    self._arm(due, "rule", f"{rule.rule.value}/{device_id}")
+            if not self.ready or (not view.known and rule.rule is not RuleName.NO_DATA):
                 continue  # restoring, or nothing heard from the device yet
             if holds and active is None:
-                actions.append(self._fire(rule, device, alert_id, reason, seconds))
+                actions.append(self._fire(rule, device, alert_id, reason, seconds, at_ms))
             elif not holds and active is not None:
                 del self.alerts[alert_id]
                 actions.append(Transition("resolved", replace(active), self.now_ms))
@@ -210,11 +242,19 @@ class AlertEngine:
         if rule.rule is RuleName.OVER_TEMPERATURE:
             limit = rule.above_c - (TEMPERATURE_HYSTERESIS_C if active else 0.0)
             return (view.temp_c is not None and view.temp_c > limit), "hot", 0.0, None
-        limit_ms = int(rule.after_periods * device.telemetry_period_s * 1000)  # no_data
-        if view.last_seen_ms is None:
-            return False, "silent", 0.0, None
-        silent_ms = now - view.last_seen_ms
-        return silent_ms >= limit_ms, "silent", silent_ms / 1000, view.last_seen_ms + limit_ms
+        raise ValueError(f"{rule.rule} is judged by _check_no_data")
+
+    def _check_no_data(
+        self, rule: Rule, device: Device, view: DeviceView
+    ) -> tuple[bool, str, float, int]:
+        """(holds, reason, silent for how long in s, since when) on the wall clock: silent
+        since the server last heard from the device, or since it started listening."""
+        if self.live_ms is None or self.listening_since_ms is None:
+            return False, "silent", 0.0, 0  # not listening: nobody's silence is known
+        last_ms = max(view.heard_ms or 0, self.listening_since_ms)
+        limit_ms = int(rule.after_periods * device.telemetry_period_s * 1000)
+        silent_ms = self.live_ms - last_ms
+        return silent_ms >= limit_ms, "silent", silent_ms / 1000, last_ms + limit_ms
 
     def _check_left_on(
         self, rule: Rule, view: DeviceView, now: int
@@ -254,9 +294,9 @@ class AlertEngine:
     # Transitions --------------------------------------------------------
 
     def _fire(
-        self, rule: Rule, device: Device, alert_id: str, reason: str, seconds: float
+        self, rule: Rule, device: Device, alert_id: str, reason: str, seconds: float, at_ms: int
     ) -> Transition:
-        alert = Alert(alert_id, rule.rule.value, device.id, reason, self.now_ms, self.now_ms, seconds,
+        alert = Alert(alert_id, rule.rule.value, device.id, reason, at_ms, at_ms, seconds,
                       self.views[device.id].temp_c)  # fmt: skip
         if (
             rule.rule is RuleName.LEFT_ON
@@ -266,7 +306,7 @@ class AlertEngine:
             alert.auto_off = "pending"
         self.alerts[alert_id] = alert
         self._arm_follow_ups(alert)
-        return Transition("fired", replace(alert), self.now_ms)
+        return Transition("fired", replace(alert), at_ms)
 
     def _arm_follow_ups(self, alert: Alert) -> None:
         if alert.acked_by is None:

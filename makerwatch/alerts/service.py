@@ -38,9 +38,15 @@ TICK_S = 5.0
 
 class AlertService:
     def __init__(
-        self, config: SiteConfig, sink: PointSink, publisher: Publisher, notifier: Notifier
+        self,
+        config: SiteConfig,
+        sink: PointSink,
+        publisher: Publisher,
+        notifier: Notifier,
+        connected: asyncio.Event | None = None,
     ) -> None:
         self.config = config
+        self._connected = connected or asyncio.Event()
         self.engine = AlertEngine(config)
         self._sink = sink
         self._publisher = publisher
@@ -48,9 +54,9 @@ class AlertService:
         site = config.site.id
         self.alerts_topic = alert_topic(site, "").removesuffix("/")
         self.ready_topic = ingest_ready_topic(site, config.mqtt.client_id)
-        self._reference: tuple[int, int] | None = (
-            None  # (event time, monotonic ms) of the last point
-        )
+        self._reference: tuple[int, int] | None = None  # (event time, monotonic ms), last point
+        # Wall time that no clock step moves: the start's wall clock plus monotonic time.
+        self._wall_base = (time.time() * 1000, time.monotonic() * 1000)
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -58,10 +64,15 @@ class AlertService:
         site = config.site.id
         return [*alerts_subscriptions(site), ingest_ready_topic(site, config.mqtt.client_id)]
 
+    def wall_ms(self) -> int:
+        wall, mono = self._wall_base
+        return int(wall + time.monotonic() * 1000 - mono)
+
     async def connected(self) -> None:
-        """After every (re)connect and subscription: mark the end of the retained replay."""
-        if not self.engine.ready:
-            await self._publisher.publish(self.ready_topic, b"1")
+        """After every (re)connect and subscription: mark the end of what the broker
+        holds for us (retained alerts, queued readings); silence is judged from there."""
+        self.engine.stop_listening()
+        await self._publisher.publish(self.ready_topic, b"1")
 
     async def handle(self, topic: str, payload: bytes, retained: bool) -> bool:
         """Alert-topic messages; returns False for anything else."""
@@ -69,6 +80,7 @@ class AlertService:
             if not self.engine.ready:
                 log.info("restored %d active alerts", len(self.engine.alerts))
                 await self._perform(self.engine.start())
+            self.engine.listen(self.wall_ms())
             return True
         if not topic.startswith(self.alerts_topic + "/"):
             return False
@@ -84,8 +96,9 @@ class AlertService:
 
     async def observe(self, points: list[Point]) -> None:
         actions: list[Transition | RelayOff] = []
+        heard_ms = self.wall_ms()
         for point in points:
-            actions += self.engine.observe(self._on_event_time(point))
+            actions += self.engine.observe(self._on_event_time(point), heard_ms)
         await self._perform(actions)
 
     def _on_event_time(self, point: Point) -> Point:
@@ -107,12 +120,18 @@ class AlertService:
         return self.engine.alerts[alert_id]
 
     async def run_clock(self) -> None:
-        """Let wall time drive timers (e.g. no_data) while the site's data is live."""
+        """Let wall time drive timers while ingest listens: no_data always, the others
+        while the site's data is live. Nothing is judged while disconnected."""
         while True:
             await asyncio.sleep(TICK_S)  # the clock's tick
-            wall = int(time.time() * 1000)
+            if not self._connected.is_set():
+                self.engine.stop_listening()
+                continue
+            wall = self.wall_ms()
+            actions = self.engine.tick(wall) if self.engine.ready else []
             if self.engine.ready and 0 <= wall - self.engine.now_ms <= LIVE_WITHIN_MS:
-                await self._perform(self.engine.advance(wall))
+                actions += self.engine.advance(wall)
+            await self._perform(actions)
 
     async def _ack_message(self, alert_id: str, payload: bytes) -> None:
         try:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import SiteConfig, StaffMember, load_site_config
@@ -24,6 +21,7 @@ from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_po
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
+from tests.alerts.conftest import Receiver
 from tests.firmware.board import board_settings, running_board
 from tests.support import (
     ROOT,
@@ -37,45 +35,6 @@ from tests.support import (
 
 MIN_MS = 60_000
 SOLDER_NAME = "Дәнекерлеу станциясы 1, үстел А"
-
-
-@dataclass
-class Receiver:
-    """A local HTTP endpoint standing in for webhook and ntfy services."""
-
-    port: int
-    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    hang: asyncio.Event = field(default_factory=asyncio.Event)  # /hang waits until this is set
-    failures: dict[str, int] = field(default_factory=dict)  # path -> 500s still to give
-
-    def url(self, path: str) -> str:
-        return f"json://127.0.0.1:{self.port}/{path}?cto=5&rto=30"
-
-    def on(self, path: str) -> list[dict[str, Any]]:
-        return [body for p, body in self.requests if p == f"/{path}"]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    received = Receiver(free_port())
-
-    async def handle(request: web.Request) -> web.Response:
-        received.requests.append((request.path, await request.json()))
-        if request.path == "/hang":
-            await received.hang.wait()
-        if received.failures.get(request.path, 0) > 0:
-            received.failures[request.path] -= 1
-            return web.Response(status=500)
-        return web.Response(status=200)
-
-    app = web.Application()
-    app.add_routes([web.post("/{path}", handle)])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", received.port).start()
-    yield received
-    received.hang.set()
-    await runner.cleanup()
 
 
 def alert_config(

@@ -157,16 +157,50 @@ def test_over_temperature_with_hysteresis() -> None:
     ]
 
 
-def test_no_data_fires_after_three_silent_periods() -> None:
-    """Test that a printer silent for 3 x 10 s fires then, and its next reading resolves it."""
+def test_no_data_fires_after_three_silent_periods_of_wall_time() -> None:
+    """Test that a printer unheard for 3 x 10 s of wall time fires once, stamped when it became
+    silent, and that its next message resolves it."""
     engine = started()
-    engine.observe(point("telemetry", OPENS, "printer-1", power_w=100.0))
-    engine.observe(point("telemetry", OPENS + 10_000, "printer-1", power_w=100.0))
-    actions = engine.advance(OPENS + 60_000)
-    assert transitions(actions) == [("fired", "no_data-printer-1", OPENS + 40_000)]
+    engine.listen(OPENS)
+    engine.observe(point("telemetry", OPENS, "printer-1", power_w=100.0), heard_ms=OPENS)
+    engine.observe(point("telemetry", OPENS + 10_000, "printer-1", power_w=100.0), OPENS + 10_000)
+    assert transitions(engine.tick(OPENS + 35_000)) == []
+    assert transitions(engine.tick(OPENS + 60_000)) == [
+        ("fired", "no_data-printer-1", OPENS + 40_000)
+    ]
+    assert transitions(engine.tick(OPENS + 65_000)) == [], "fired once"
     assert transitions(
-        engine.observe(point("telemetry", OPENS + 61_000, "printer-1", power_w=0.0))
+        engine.observe(point("telemetry", OPENS + 61_000, "printer-1", power_w=0.0), OPENS + 66_000)
     ) == [("resolved", "no_data-printer-1", OPENS + 61_000)]
+
+
+def test_no_data_counts_silence_only_while_listening() -> None:
+    """Test that after a restart or reconnect silence counts from when the server listens again,
+    and that nothing is judged while it does not listen."""
+    engine = started()
+    engine.observe(point("telemetry", OPENS, "printer-1", power_w=100.0), heard_ms=OPENS)
+    assert engine.tick(OPENS + 3600_000) == [], "not listening: nothing judged"
+    engine.listen(OPENS + 3600_000)
+    assert engine.tick(OPENS + 3600_000 + 29_000) == []
+    assert transitions(engine.tick(OPENS + 3600_000 + 31_000)) == [
+        ("fired", "no_data-printer-1", OPENS + 3600_000 + 30_000)
+    ]
+
+
+def test_a_backlog_arriving_as_batches_does_not_flap_no_data() -> None:
+    """Test that old readings delivered in batches, while another device runs event time ahead,
+    never fire no_data for a device the server keeps hearing from."""
+    engine = started()
+    engine.listen(OPENS)
+    actions = []
+    for batch in range(20):  # ten minutes of readings per batch message, two devices
+        arrived = OPENS + batch * 5_000
+        for device in ("solder-1", "printer-1"):
+            for i in range(60):
+                at = OPENS + batch * 600_000 + i * 10_000
+                actions += engine.observe(point("telemetry", at, device, power_w=50.0), arrived)
+        actions += engine.tick(arrived)
+    assert transitions(actions) == []
 
 
 def test_auto_off_commands_the_relay_and_records_the_confirmation() -> None:
