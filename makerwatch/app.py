@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
-from makerwatch.api.http import serve
+from makerwatch.alerts.texts import local_time
+from makerwatch.api.http import Conflict, serve
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import DeadLetterReason, board_subscriptions
 from makerwatch.core.site_config import SiteConfig
@@ -87,7 +89,10 @@ class IngestService:
                 drained=sessions.resume,  # sessions that ended while InfluxDB was away
             )  # fmt: skip
             self._dead_letters = dead_letters
-            self.notifier = Notifier(self.config.alerts.channels, self.config.alerts.language)
+            self.notifier = Notifier(
+                self.config.alerts.channels, self.config.alerts.language,
+                timezone=self.config.site.timezone,
+            )  # fmt: skip
             self.alerts = AlertService(
                 self.config, writer, self.source, self.notifier, self.source.subscribed
             )
@@ -182,9 +187,13 @@ class IngestService:
     def counter_values(self) -> dict[str, object]:
         return self.counters.snapshot()
 
+    def notification_drops(self) -> dict[tuple[str, str], int]:
+        return dict(self.notifier.dropped_by_severity)
+
     def notification_counts(self) -> dict[str, dict[str, int]]:
         notifier = self.notifier
-        outcomes = ("sent", notifier.sent), ("retried", notifier.retried), ("failed", notifier.failed), ("dropped", notifier.dropped)  # fmt: skip
+        outcomes = (("sent", notifier.sent), ("retried", notifier.retried), ("failed", notifier.failed),
+                    ("dropped", notifier.dropped), ("quiet", notifier.quiet))  # fmt: skip
         return {outcome: dict(by_channel) for outcome, by_channel in outcomes}
 
     async def health(self) -> dict[str, object]:
@@ -227,10 +236,19 @@ class IngestService:
     def active_alerts(self) -> list[dict[str, Any]]:
         return self.alerts.active() if self.alerts else []
 
-    async def acknowledge(self, alert_id: str, by: str) -> dict[str, Any]:
-        """Raises KeyError for an alert that is not active."""
+    async def acknowledge(
+        self, alert_id: str, by: str, cancel_auto_off: bool = False
+    ) -> dict[str, Any]:
+        """Raises KeyError for an alert that is not active, Conflict for one that someone
+        has acknowledged already."""
         assert self.alerts is not None
-        return (await self.alerts.acknowledge(alert_id, by)).to_json()
+        try:
+            return (await self.alerts.acknowledge(alert_id, by, cancel_auto_off)).to_json()
+        except AlreadyAcknowledged as already:
+            alert = already.alert
+            when = local_time(alert.acked_ms or 0, self.config.site.timezone, self.alerts.wall_ms())
+            message = f"{alert_id} was acknowledged by {alert.acked_by} at {when}"
+            raise Conflict(message, alert.to_json()) from already
 
     def staff_named_by(self, token: str) -> str | None:
         return self.config.staff_named_by(token)

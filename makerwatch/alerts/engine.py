@@ -19,7 +19,7 @@ from makerwatch.core.points import Point
 from makerwatch.core.protocol import AlertMessage, MachineState
 from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
 
-__all__ = ["Alert", "AlertEngine", "DeviceView", "RelayOff", "Transition"]
+__all__ = ["Alert", "AlertEngine", "AlreadyAcknowledged", "DeviceView", "RelayOff", "Transition"]
 
 MINUTE_MS = 60_000
 CONFIRM_WITHIN_MS = 60_000
@@ -60,7 +60,9 @@ class Alert:
     seconds: float = 0.0  # how long the condition had held when it fired
     temp_c: float | None = None
     acked_by: str | None = None
-    auto_off: str | None = None  # pending, sent, confirmed, unconfirmed
+    acked_ms: int | None = None
+    snoozed_until_ms: int | None = None  # acknowledged: no repeats until then
+    auto_off: str | None = None  # pending, sent, confirmed, unconfirmed, cancelled
 
     def to_json(self) -> dict[str, Any]:
         return {"v": 1, **asdict(self)}
@@ -89,6 +91,14 @@ class RelayOff:
 
 
 Action = Transition | RelayOff
+
+
+class AlreadyAcknowledged(Exception):
+    """The alert was acknowledged and its snooze still runs; `alert` says by whom."""
+
+    def __init__(self, alert: Alert) -> None:
+        super().__init__(f"{alert.alert_id} was acknowledged by {alert.acked_by}")
+        self.alert = alert
 
 
 class AlertEngine:
@@ -187,15 +197,22 @@ class AlertEngine:
             actions += self._evaluate(device, NO_DATA_ONLY)
         return actions
 
-    def acknowledge(self, alert_id: str, by: str) -> list[Action]:
-        """Staff have seen it: repeats stop and a pending switch-off is called off."""
+    def acknowledge(
+        self, alert_id: str, by: str, *, snooze_ms: int, cancel_auto_off: bool = False
+    ) -> list[Action]:
+        """Someone is on it: no repeats for `snooze_ms`; a pending switch-off still happens
+        unless they cancel it too. Raises KeyError for an alert that is not active, and
+        AlreadyAcknowledged while an earlier acknowledgement's snooze runs."""
         alert = self.alerts[alert_id]
-        if alert.acked_by is not None:
-            return []
-        alert.acked_by = by
-        if alert.auto_off == "pending":
-            alert.auto_off = None
-        return [Transition("acknowledged", replace(alert), self.now_ms)]
+        if alert.acked_by is not None and (alert.snoozed_until_ms or 0) > self.now_ms:
+            raise AlreadyAcknowledged(alert)
+        alert.acked_by, alert.acked_ms = by, self.now_ms
+        alert.snoozed_until_ms = self.now_ms + snooze_ms
+        actions: list[Action] = [Transition("acknowledged", replace(alert), self.now_ms)]
+        if cancel_auto_off and alert.auto_off == "pending":
+            alert.auto_off = "cancelled"
+            actions.append(Transition("auto_off_cancelled", replace(alert), self.now_ms))
+        return actions
 
     # Rules --------------------------------------------------------------
 
@@ -309,8 +326,7 @@ class AlertEngine:
         return Transition("fired", replace(alert), at_ms)
 
     def _arm_follow_ups(self, alert: Alert) -> None:
-        if alert.acked_by is None:
-            self._arm(alert.notified_ms + self._repeat_ms, "repeat", alert.alert_id)
+        self._arm(self._next_repeat_ms(alert), "repeat", alert.alert_id)
         if alert.auto_off == "pending":
             rule = next(
                 r
@@ -332,13 +348,13 @@ class AlertEngine:
         alert = self.alerts.get(key)
         if alert is None:
             return []
-        if (
-            kind == "repeat"
-            and alert.acked_by is None
-            and self.now_ms >= alert.notified_ms + self._repeat_ms
-        ):
+        if kind == "repeat":
+            due = self._next_repeat_ms(alert)
+            if self.now_ms < due:
+                self._arm(due, "repeat", key)  # snoozed meanwhile
+                return []
             alert.notified_ms = self.now_ms
-            self._arm(self.now_ms + self._repeat_ms, "repeat", key)
+            self._arm(self._next_repeat_ms(alert), "repeat", key)
             return [Transition("repeated", replace(alert), self.now_ms)]
         if kind == "auto_off" and alert.auto_off == "pending":
             alert.auto_off = "sent"
@@ -351,6 +367,9 @@ class AlertEngine:
             alert.auto_off = "unconfirmed"
             return [Transition("auto_off_unconfirmed", replace(alert), self.now_ms)]
         return []
+
+    def _next_repeat_ms(self, alert: Alert) -> int:
+        return max(alert.notified_ms + self._repeat_ms, alert.snoozed_until_ms or 0)
 
     def _relay_confirmation(self, device: str, fields: Any, at_ms: int) -> list[Action]:
         if fields.get("event") != "relay" or fields.get("relay_on") is not False:

@@ -1,22 +1,34 @@
 """Notifications through apprise (Telegram, e-mail, Slack, Discord, ntfy, webhooks...).
 
-Each channel has its own queue and worker, so a slow or dead channel delays
-neither ingestion nor the other channels. Failed deliveries are retried with
-backoff and counted.
+Each channel has its own outbox and worker, so a slow or dead channel delays
+neither ingestion nor the other channels. The outbox is ordered by severity: a
+safety notification (a soldering station left on) goes out before anything else
+waiting and is never dropped; when the outbox is full, the least important waiting
+notification is dropped and counted. A newer repeat of an alert replaces its
+older repeat still waiting, so a backlog never turns into a burst of repeats. Each
+channel sends at most `max_per_minute`, evenly spaced (Telegram allows a bot about
+20 a minute in a group), and outside safety stays silent in its quiet hours.
+Failed deliveries are retried with backoff and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import apprise
 
-from makerwatch.core.site_config import Channel, Language
+from makerwatch.core.opening_hours import parse_daily_span, within_daily_span
+from makerwatch.core.site_config import Channel, Language, Severity
 
 __all__ = ["Notification", "Notifier"]
 
@@ -24,7 +36,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 RETRY_FIRST_S = 2.0
-QUEUE_SIZE = 1000  # per channel; when full, the oldest waiting notification is dropped
+DRAIN_S = 10.0  # at shutdown, time given to what still waits
+OUTBOX_SIZE = 200  # per channel, not counting safety notifications, which always wait
+RANK = {Severity.SAFETY: 0, Severity.NORMAL: 1, Severity.INFO: 2}
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,99 @@ class Notification:
     rule: str
     title: str
     body: Callable[[Language], str]  # the text in a channel's language
+    severity: Severity = Severity.NORMAL
+    # Notifications with the same key replace each other while waiting (an alert's repeats).
+    coalesce_key: str | None = None
+
+
+@dataclass(order=True)
+class _Waiting:
+    rank: int
+    order: int
+    note: Notification = field(compare=False)
+    dropped: bool = field(default=False, compare=False)
+
+
+class _Bucket:
+    """Sends spaced evenly, `per_minute` a minute, no burst (Telegram also asks for about
+    one message a second in a chat at most)."""
+
+    def __init__(self, per_minute: float) -> None:
+        self._capacity = 1.0
+        self._rate_per_s = per_minute / 60
+        self._tokens = self._capacity
+        self._at = time.monotonic()
+
+    def wait_s(self) -> float:
+        """Take a token; returns how long to wait before using it (0 when one is free)."""
+        now = time.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate_per_s)
+        self._at = now
+        self._tokens -= 1  # may go below zero: the wait pays the debt back
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate_per_s
+
+
+class _Outbox:
+    """One channel's waiting notifications, most important first, bounded."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._heap: list[_Waiting] = []
+        self._by_key: dict[str, _Waiting] = {}
+        self._order = itertools.count()
+        self._count = 0  # waiting and not dropped
+        self.ready = asyncio.Event()  # something waits
+        self.idle = asyncio.Event()  # nothing waits and nothing is being sent
+        self.idle.set()
+
+    def put(self, note: Notification) -> Notification | None:
+        """Queue `note`; returns the notification dropped to make room, if any."""
+        if note.coalesce_key is not None and note.coalesce_key in self._by_key:
+            self._by_key[note.coalesce_key].note = note  # the newer text, in the older's place
+            return None
+        waiting = _Waiting(RANK[note.severity], next(self._order), note)
+        dropped = None
+        if note.severity is not Severity.SAFETY and self._count >= self._size:
+            # The least important waiting one goes, the oldest of them; safety never does.
+            droppable = [
+                w for w in self._heap if not w.dropped and w.note.severity is not Severity.SAFETY
+            ]
+            least = max(droppable, key=lambda w: (w.rank, -w.order), default=None)
+            if least is None or least.rank < waiting.rank:
+                return note  # nothing waiting matters less than this one
+            self._discard(least)
+            dropped = least.note
+        heapq.heappush(self._heap, waiting)
+        self._count += 1
+        self.idle.clear()
+        if note.coalesce_key is not None:
+            self._by_key[note.coalesce_key] = waiting
+        self.ready.set()
+        return dropped
+
+    @property
+    def waiting(self) -> int:
+        return self._count
+
+    def take(self) -> Notification | None:
+        while self._heap:
+            waiting = heapq.heappop(self._heap)
+            if waiting.dropped:
+                continue
+            self._count -= 1
+            if waiting.note.coalesce_key is not None:
+                self._by_key.pop(waiting.note.coalesce_key, None)
+            if self._count == 0:
+                self.ready.clear()
+            return waiting.note
+        self.ready.clear()
+        return None
+
+    def _discard(self, waiting: _Waiting) -> None:
+        waiting.dropped = True
+        self._count -= 1
+        if waiting.note.coalesce_key is not None:
+            self._by_key.pop(waiting.note.coalesce_key, None)
 
 
 class Notifier:
@@ -40,16 +147,21 @@ class Notifier:
         channels: list[Channel],
         default_language: Language,
         retry_first_s: float = RETRY_FIRST_S,
+        timezone: str = "UTC",
+        outbox_size: int = OUTBOX_SIZE,
     ) -> None:
         self._channels = channels
         self._language = default_language
         self._retry_first_s = retry_first_s
-        self._queues = {c.name: asyncio.Queue[Notification](QUEUE_SIZE) for c in channels}
+        self._zone = ZoneInfo(timezone)
+        self._outboxes = {c.name: _Outbox(outbox_size) for c in channels}
         self._tasks: list[asyncio.Task[None]] = []
         self.sent: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self.quiet: Counter[str] = Counter()  # not sent: the channel's quiet hours
+        self.dropped_by_severity: Counter[tuple[str, str]] = Counter()  # (channel, severity)
 
     def start(self) -> None:
         for channel in self._channels:
@@ -57,7 +169,11 @@ class Notifier:
                 asyncio.create_task(self._worker(channel), name=f"notify-{channel.name}")
             )
 
-    async def close(self) -> None:
+    async def close(self, drain_s: float = DRAIN_S) -> None:
+        """Send what waits (safety first) for up to `drain_s`, then stop."""
+        with contextlib.suppress(TimeoutError):
+            idle = [outbox.idle.wait() for outbox in self._outboxes.values()]
+            await asyncio.wait_for(asyncio.gather(*idle), drain_s)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -69,41 +185,53 @@ class Notifier:
         for channel in self._channels:
             if notification.rule not in channel.rules:
                 continue
-            queue = self._queues[channel.name]
-            if queue.full():
-                queue.get_nowait()
+            if notification.severity is not Severity.SAFETY and self._quiet(channel):
+                self.quiet[channel.name] += 1
+                continue
+            dropped = self._outboxes[channel.name].put(notification)
+            if dropped is not None:
                 self.dropped[channel.name] += 1
-            queue.put_nowait(notification)
+                self.dropped_by_severity[(channel.name, dropped.severity.value)] += 1
+
+    def _quiet(self, channel: Channel) -> bool:
+        if channel.quiet_hours is None:
+            return False
+        now = datetime.now(self._zone).time()
+        return within_daily_span(parse_daily_span(channel.quiet_hours), now)
 
     async def _worker(self, channel: Channel) -> None:
         target = apprise.Apprise()
         target.add(channel.url)  # checked when the site file was loaded
         language = channel.language or self._language
-        queue = self._queues[channel.name]
+        outbox = self._outboxes[channel.name]
+        bucket = _Bucket(channel.max_per_minute)
         while True:
-            note = await queue.get()
-            body = note.body(language)
-            delay = self._retry_first_s
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                delivered = await asyncio.to_thread(target.notify, body=body, title=note.title)
-                if delivered:
-                    self.sent[channel.name] += 1
-                    break
-                if attempt == MAX_ATTEMPTS:
-                    self.failed[channel.name] += 1
-                    log.error(
-                        "channel %s: gave up after %d attempts: %s",
-                        channel.name,
-                        attempt,
-                        body[:200],
-                    )
-                    break
-                self.retried[channel.name] += 1
-                log.warning(
-                    "channel %s: delivery failed (attempt %d), retrying in %.0f s",
-                    channel.name,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)  # backoff between delivery attempts
-                delay *= 2
+            await outbox.ready.wait()
+            await asyncio.sleep(
+                bucket.wait_s()
+            )  # the channel's rate limit (0 when a token is free)
+            note = outbox.take()
+            if note is not None:
+                await self._deliver(channel, target, note.title, note.body(language))
+            if outbox.waiting == 0:
+                outbox.idle.set()
+
+    async def _deliver(
+        self, channel: Channel, target: apprise.Apprise, title: str, body: str
+    ) -> None:
+        delay = self._retry_first_s
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            delivered = await asyncio.to_thread(target.notify, body=body, title=title)
+            if delivered:
+                self.sent[channel.name] += 1
+                return
+            if attempt == MAX_ATTEMPTS:
+                self.failed[channel.name] += 1
+                log.error("channel %s: gave up after %d attempts: %s",
+                          channel.name, attempt, body[:200])  # fmt: skip
+                return
+            self.retried[channel.name] += 1
+            log.warning("channel %s: delivery failed (attempt %d), retrying in %.0f s",
+                        channel.name, attempt, delay)  # fmt: skip
+            await asyncio.sleep(delay)  # backoff between delivery attempts
+            delay *= 2

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import logging
 import time
 from typing import Any
 
-from makerwatch.alerts.engine import Alert, AlertEngine, RelayOff, Transition
+from makerwatch.alerts.engine import Alert, AlertEngine, AlreadyAcknowledged, RelayOff, Transition
 from makerwatch.alerts.notifier import Notification, Notifier
-from makerwatch.alerts.texts import message
+from makerwatch.alerts.texts import TEMPLATES, local_time, message
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.ports import PointSink, Publisher
 from makerwatch.core.protocol import (
@@ -25,13 +26,16 @@ from makerwatch.core.protocol import (
     command_topic,
     ingest_ready_topic,
 )
-from makerwatch.core.site_config import Language, SiteConfig
+from makerwatch.core.site_config import Device, Language, Rule, Severity, SiteConfig
 
 __all__ = ["AlertService"]
 
 log = logging.getLogger(__name__)
 
-NOTIFY = {"fired", "repeated", "resolved", "auto_off_sent", "auto_off_unconfirmed"}
+NOTIFY = {"fired", "repeated", "resolved", "acknowledged", "auto_off_sent",
+          "auto_off_unconfirmed", "auto_off_cancelled"}  # fmt: skip
+# Transitions whose text carries the condition's start and length, and how to acknowledge.
+ONGOING = {"fired", "repeated"}
 LIVE_WITHIN_MS = 120_000  # the wall clock drives time only while data is this fresh
 TICK_S = 5.0
 
@@ -54,6 +58,7 @@ class AlertService:
         site = config.site.id
         self.alerts_topic = alert_topic(site, "").removesuffix("/")
         self.ready_topic = ingest_ready_topic(site, config.mqtt.client_id)
+        self._transitions = itertools.count()
         self._reference: tuple[int, int] | None = None  # (event time, monotonic ms), last point
         # Wall time that no clock step moves: the start's wall clock plus monotonic time.
         self._wall_base = (time.time() * 1000, time.monotonic() * 1000)
@@ -114,9 +119,15 @@ class AlertService:
         self._reference = (max(self.engine.now_ms, point.time_ms), mono_ms)
         return point
 
-    async def acknowledge(self, alert_id: str, by: str) -> Alert:
-        """Raises KeyError for an alert that is not active."""
-        await self._perform(self.engine.acknowledge(alert_id, by))
+    async def acknowledge(self, alert_id: str, by: str, cancel_auto_off: bool = False) -> Alert:
+        """Someone is on it: announced to the alert's channels; repeats snoozed; a pending
+        switch-off kept unless cancelled. Raises KeyError for an alert that is not
+        active, AlreadyAcknowledged while someone's acknowledgement still holds."""
+        snooze_ms = int(self.config.alerts.snooze_min * 60_000)
+        actions = self.engine.acknowledge(
+            alert_id, by, snooze_ms=snooze_ms, cancel_auto_off=cancel_auto_off
+        )
+        await self._perform(actions)
         return self.engine.alerts[alert_id]
 
     async def run_clock(self) -> None:
@@ -142,6 +153,8 @@ class AlertService:
             await self.acknowledge(alert_id, by)
         except KeyError:
             log.warning("acknowledgement for %s, which is not active", alert_id)
+        except AlreadyAcknowledged as already:
+            log.info("%s: already acknowledged by %s", alert_id, already.alert.acked_by)
 
     async def _perform(self, actions: list[Transition | RelayOff]) -> None:
         for action in actions:
@@ -155,42 +168,90 @@ class AlertService:
     async def _record(self, transition: Transition) -> None:
         alert = transition.alert
         device = self.engine.devices[alert.device]
-        if transition.status in NOTIFY:  # first: staff should not wait for the bookkeeping
-            text_in = functools.partial(self._text, transition)
-            self._notifier.send(Notification(alert.rule, f"Makerwatch: {device.name}", text_in))
+        if self._worth_notifying(transition):  # first: staff should not wait for the bookkeeping
+            self._notifier.send(Notification(
+                alert.rule, f"Makerwatch: {device.default_name}",
+                functools.partial(self._text, transition), self._severity(transition),
+                f"{alert.alert_id}/repeat" if transition.status == "repeated" else None,
+            ))  # fmt: skip
         text = self._text(transition, self.config.alerts.language)
         tags = {
             **device_tags(self.config.site.id, device),
             "rule": alert.rule,
             "status": transition.status,
         }
-        fields = {"message": text, "alert_id": alert.alert_id, "reason": alert.reason}
+        # One line in InfluxDB (line protocol carries no line breaks).
+        fields = {"message": " ".join(text.splitlines()), "alert_id": alert.alert_id,
+                  "reason": alert.reason}  # fmt: skip
         if alert.acked_by:
             fields["acked_by"] = alert.acked_by
-        await self._sink.store([Point("alert", tags, fields, transition.at_ms)])
+        # Every transition its own point, even two of one alert in one millisecond.
+        nanos = next(self._transitions) % 1_000_000
+        await self._sink.store([Point("alert", tags, fields, transition.at_ms, nanos)])
         active = transition.status != "resolved"
         body = AlertMessage(**alert.to_json(), message=text).model_dump_json() if active else ""
         await self._publisher.publish(
             alert_topic(self.config.site.id, alert.alert_id), body, retain=True
         )
 
+    def _worth_notifying(self, transition: Transition) -> bool:
+        """Staff hear each transition once; catching up on the past, a repeat that is already
+        history is not sent (the alert's firing, with its start time, says it all)."""
+        if transition.status not in NOTIFY:
+            return False
+        if transition.status == "repeated":
+            repeat_ms = int(self.config.alerts.repeat_every_min * 60_000)
+            return transition.at_ms >= self.wall_ms() - repeat_ms
+        return True
+
+    def _severity(self, transition: Transition) -> Severity:
+        if transition.status == "resolved":
+            return Severity.INFO
+        device = self.engine.devices[transition.alert.device]
+        rule = self._rule(transition.alert.rule, device)
+        return rule.effective_severity if rule else Severity.NORMAL
+
+    def _rule(self, name: str, device: Device) -> Rule | None:
+        rules = self.config.alerts.rules
+        return next((r for r in rules if r.rule.value == name and r.applies_to(device)), None)
+
     def _text(self, transition: Transition, language: Language) -> str:
-        alert = transition.alert
+        alert, status = transition.alert, transition.status
         device = self.engine.devices[alert.device]
-        key = (
-            transition.status
-            if transition.status in ("resolved", "auto_off_sent", "auto_off_unconfirmed")
-            else f"{alert.rule}/{alert.reason}"
-        )
-        held_s = alert.seconds + (transition.at_ms - alert.fired_ms) / 1000
+        timezone = self.config.site.timezone
+        ongoing = status in ONGOING
+        began_ms = alert.fired_ms - int(alert.seconds * 1000)
+        auto_off_at = None
+        rule = self._rule(alert.rule, device)
+        if status == "acknowledged" and alert.auto_off == "pending" and rule is not None:
+            off_ms = alert.fired_ms + int((rule.auto_off_after_min or 0) * 60_000)
+            auto_off_at = local_time(off_ms, timezone, transition.at_ms)
         return message(
-            key,
+            status if status in TEMPLATES else f"{alert.rule}/{alert.reason}",
             language,
-            name=device.name,
+            name=device.name_in(language),
             site=self.config.site.name,
-            seconds=held_s,
+            since=local_time(began_ms, timezone, self.wall_ms()) if ongoing else None,
+            seconds=(transition.at_ms - began_ms) / 1000,
             temp_c=alert.temp_c or 0,
+            who=alert.acked_by or "",
+            alert_id=alert.alert_id if ongoing else None,
+            auto_off_at=auto_off_at,
         )
 
     def active(self) -> list[dict[str, Any]]:
-        return [alert.to_json() for alert in self.engine.alerts.values()]
+        """The active alerts with their current message, machine name and how long they hold."""
+        now_ms = self.wall_ms()
+        language = self.config.alerts.language
+        result = []
+        for alert in self.engine.alerts.values():
+            device = self.engine.devices[alert.device]
+            began_ms = alert.fired_ms - int(alert.seconds * 1000)
+            held = Transition("repeated", alert, max(now_ms, alert.notified_ms))
+            result.append({
+                **alert.to_json(),
+                "name": device.name_in(language),
+                "held_s": round(max(0, now_ms - began_ms) / 1000),
+                "message": self._text(held, language),
+            })  # fmt: skip
+        return result

@@ -1,91 +1,149 @@
-"""Alert messages in the staff's languages: English, Russian and Kazakh.
+"""Alert messages in the staff's languages: Kazakh, Russian and English.
 
-Each message names the machine by its display name, says how long and where.
+Every message names the machine (in the reader's language when the site file gives
+one), the site, the local time the condition began and how long it has held, and
+says how to acknowledge an active alert. Russian phrasing is correct for any
+machine name: the name stands in quotes and nothing agrees with its gender
+(«Prusa MK4 #1»: включено ...), as docs/alerts.md's style list asks.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from makerwatch.core.site_config import Language
 
-__all__ = ["duration", "message"]
+__all__ = ["TEMPLATES", "duration", "local_time", "message"]
 
-
-_UNITS: dict[Language, tuple[str, str, str]] = {
-    "en": ("d", "h", "min"),
-    "ru": ("д", "ч", "мин"),
-    "kk": ("тәу", "сағ", "мин"),
-}
-
-# (rule and reason, transition) -> template per language. Fields: name, site, duration.
-_TEMPLATES: dict[str, dict[Language, str]] = {
+# (rule/reason, or transition) -> language -> the headline. Fields: name, site, temp_c, who.
+TEMPLATES: dict[str, dict[Language, str]] = {
     "left_on/after_closing": {
-        "en": "{name} at {site} is still on, {duration} after closing.",
-        "ru": "{name} ({site}) всё ещё включена, {duration} после закрытия.",
-        "kk": "{name} ({site}) жабылғаннан кейін {duration} өтсе де әлі қосулы.",
+        "en": "{name} at {site} is still on after closing.",
+        "ru": "«{name}» ({site}): включено после закрытия.",
+        "kk": "«{name}» ({site}): жабылғаннан кейін де қосулы.",
     },
     "left_on/idle": {
-        "en": "{name} at {site} has been on and idle for {duration}.",
-        "ru": "{name} ({site}) включена и простаивает уже {duration}.",
-        "kk": "{name} ({site}) қосулы, бірақ {duration} бойы пайдаланылмай тұр.",
+        "en": "{name} at {site} is on and idle.",
+        "ru": "«{name}» ({site}): включено и простаивает.",
+        "kk": "«{name}» ({site}): қосулы, бірақ жұмыссыз тұр.",
     },
     "left_on/on_too_long": {
-        "en": "{name} at {site} has been on for {duration}.",
-        "ru": "{name} ({site}) включена уже {duration}.",
-        "kk": "{name} ({site}) {duration} бойы қосулы тұр.",
+        "en": "{name} at {site} has been on for too long.",
+        "ru": "«{name}» ({site}): включено слишком долго.",
+        "kk": "«{name}» ({site}): тым ұзақ қосулы тұр.",
     },
     "offline_while_on/offline": {
         "en": "{name} at {site} went offline while it was on.",
-        "ru": "{name} ({site}) пропала из сети, когда была включена.",
-        "kk": "{name} ({site}) қосулы тұрғанда желіден шығып кетті.",
+        "ru": "«{name}» ({site}): связь потеряна при включённом оборудовании.",
+        "kk": "«{name}» ({site}): қосулы тұрғанда байланыс үзілді.",
     },
     "over_temperature/hot": {
         "en": "{name} at {site} is too hot: {temp_c:.0f} °C.",
-        "ru": "{name} ({site}) перегрелась: {temp_c:.0f} °C.",
-        "kk": "{name} ({site}) қатты қызып кетті: {temp_c:.0f} °C.",
+        "ru": "«{name}» ({site}): перегрев, {temp_c:.0f} °C.",
+        "kk": "«{name}» ({site}): қатты қызып кетті, {temp_c:.0f} °C.",
     },
     "no_data/silent": {
-        "en": "{name} at {site} has sent nothing for {duration}.",
-        "ru": "{name} ({site}) не присылает данных уже {duration}.",
-        "kk": "{name} ({site}) {duration} бойы дерек жібермей тұр.",
+        "en": "{name} at {site} is sending no data.",
+        "ru": "«{name}» ({site}): нет данных.",
+        "kk": "«{name}» ({site}): деректер келмей тұр.",
     },
     "resolved": {
         "en": "Resolved: {name} at {site} is back to normal.",
-        "ru": "Решено: {name} ({site}) снова в норме.",
-        "kk": "Шешілді: {name} ({site}) қалыпына келді.",
+        "ru": "Решено: «{name}» ({site}) снова в норме.",
+        "kk": "Шешілді: «{name}» ({site}) қалыпқа келді.",
+    },
+    "acknowledged": {
+        "en": "{who} is on it: {name} at {site}.",
+        "ru": "Взято в работу ({who}): «{name}» ({site}).",
+        "kk": "{who} қолға алды: «{name}» ({site}).",
     },
     "auto_off_sent": {
         "en": "{name} at {site} is being switched off remotely.",
-        "ru": "{name} ({site}) выключается удалённо.",
-        "kk": "{name} ({site}) қашықтан өшірілуде.",
+        "ru": "«{name}» ({site}): отключается удалённо.",
+        "kk": "«{name}» ({site}): қашықтан өшірілуде.",
     },
     "auto_off_unconfirmed": {
         "en": "{name} at {site} did not confirm the remote switch-off. Please check it.",
-        "ru": "{name} ({site}) не подтвердила удалённое выключение. Проверьте, пожалуйста.",
-        "kk": "{name} ({site}) қашықтан өшіруді растамады. Тексеріп көріңіз.",
+        "ru": "«{name}» ({site}): удалённое отключение не подтверждено. Проверьте, пожалуйста.",
+        "kk": "«{name}» ({site}): қашықтан өшіру расталмады. Тексеріп көріңіз.",
     },
+    "auto_off_cancelled": {
+        "en": "{who} cancelled the remote switch-off of {name} at {site}.",
+        "ru": "Удалённое отключение отменено ({who}): «{name}» ({site}).",
+        "kk": "Қашықтан өшіруді {who} тоқтатты: «{name}» ({site}).",
+    },
+}
+
+# The second line: when it began (site time) and for how long.
+_SINCE: dict[Language, str] = {
+    "en": "Since {since}, {duration}.",
+    "ru": "С {since}, {duration}.",
+    "kk": "Басталуы: {since}, ұзақтығы: {duration}.",
+}
+# A pending remote switch-off that an acknowledgement leaves in place.
+_AUTO_OFF_STANDS: dict[Language, str] = {
+    "en": "The remote switch-off at {at} still stands.",
+    "ru": "Удалённое отключение в {at} остаётся в силе.",
+    "kk": "Қашықтан өшіру уақыты өзгерген жоқ: {at}.",
+}
+# How to acknowledge an active alert.
+_HOW_TO_ACK: dict[Language, str] = {
+    "en": "Acknowledge with your staff token: /alerts/{alert_id}/ack",
+    "ru": "Подтвердить (токен сотрудника): /alerts/{alert_id}/ack",
+    "kk": "Растау (қызметкер токені): /alerts/{alert_id}/ack",
+}
+# day, hour, minute: as people write them in a message.
+_UNITS: dict[Language, tuple[str, str, str]] = {
+    "en": ("d", "h", "min"),
+    "ru": ("сут.", "ч", "мин"),
+    "kk": ("тәулік", "сағ", "мин"),
 }
 
 
 def duration(seconds: float, language: Language) -> str:
-    """'2 h 15 min', '2 ч 15 мин', '2 сағ 15 мин'; days for long spans."""
-    days_unit, hours_unit, minutes_unit = _UNITS[language]
+    """'2 h 15 min', '2 ч 15 мин', '2 сағ 15 мин'; days for long spans ('1 сут. 3 ч')."""
+    day, hour, minute = _UNITS[language]
     minutes = max(1, round(seconds / 60))
     days, rest = divmod(minutes, 1440)
     hours, minutes = divmod(rest, 60)
     parts = []
     if days:
-        parts.append(f"{days} {days_unit}")
+        parts.append(f"{days} {day}")
     if hours:
-        parts.append(f"{hours} {hours_unit}")
+        parts.append(f"{hours} {hour}")
     if minutes and not days:
-        parts.append(f"{minutes} {minutes_unit}")
+        parts.append(f"{minutes} {minute}")
     return " ".join(parts)
 
 
+def local_time(at_ms: int, timezone: str, now_ms: int | None = None) -> str:
+    """'19:15' in the site's time zone, with the date ('28.11 19:15') when not today."""
+    zone = ZoneInfo(timezone)
+    at = datetime.fromtimestamp(at_ms / 1000, zone)
+    today = datetime.fromtimestamp((now_ms if now_ms is not None else at_ms) / 1000, zone).date()
+    return at.strftime("%H:%M") if at.date() == today else at.strftime("%d.%m %H:%M")
+
+
 def message(
-    key: str, language: Language, *, name: str, site: str, seconds: float = 0, temp_c: float = 0
+    key: str,
+    language: Language,
+    *,
+    name: str,
+    site: str,
+    since: str | None = None,
+    seconds: float = 0,
+    temp_c: float = 0,
+    who: str = "",
+    alert_id: str | None = None,
+    auto_off_at: str | None = None,
 ) -> str:
-    template = _TEMPLATES[key][language]
-    return template.format(
-        name=name, site=site, duration=duration(seconds, language), temp_c=temp_c
-    )
+    """The message for `key`: its headline, then when and how long, then what to do."""
+    lines = [TEMPLATES[key][language].format(name=name, site=site, temp_c=temp_c, who=who)]
+    if since is not None:
+        lines.append(_SINCE[language].format(since=since, duration=duration(seconds, language)))
+    if auto_off_at is not None:
+        lines.append(_AUTO_OFF_STANDS[language].format(at=auto_off_at))
+    if alert_id is not None:
+        lines.append(_HOW_TO_ACK[language].format(alert_id=alert_id))
+    return "\n".join(lines)

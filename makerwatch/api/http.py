@@ -17,14 +17,24 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from makerwatch.api.listener import listen
 from makerwatch.api.metrics import MetricSource, render
 
-__all__ = ["Status", "serve"]
+__all__ = ["Conflict", "Status", "serve"]
+
+
+class Conflict(Exception):
+    """The action cannot be done as asked (409); the message says why, for people."""
+
+    def __init__(self, message: str, alert: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.alert = alert
 
 
 class Status(MetricSource, Protocol):
     """What the HTTP API reads from, and asks of, the running service."""
 
     async def health(self) -> dict[str, object]: ...
-    async def acknowledge(self, alert_id: str, by: str) -> dict[str, Any]: ...
+    async def acknowledge(
+        self, alert_id: str, by: str, cancel_auto_off: bool
+    ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
 
 
@@ -72,10 +82,17 @@ def _app(service: Status) -> web.Application:
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
+        cancel = body.get("cancel_auto_off", False)
+        if not isinstance(cancel, bool):
+            return _error(400, "cancel_auto_off must be true or false")
         try:
-            alert = await service.acknowledge(alert_id, by)
+            alert = await service.acknowledge(alert_id, by, cancel)
         except KeyError:
             return web.json_response({"error": f"no active alert {alert_id!r}"}, status=404)
+        except Conflict as conflict:
+            return web.json_response(
+                {"error": str(conflict), "alert": conflict.alert}, status=409, dumps=dumps
+            )
         return web.json_response({"alert": alert}, dumps=dumps)
 
     async def healthz(request: web.Request) -> web.Response:

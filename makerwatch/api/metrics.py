@@ -52,6 +52,7 @@ class MetricSource(Protocol):
     def counter_values(self) -> Mapping[str, object]: ...
     def active_alerts(self) -> list[dict[str, object]]: ...
     def notification_counts(self) -> Mapping[str, Mapping[str, int]]: ...
+    def notification_drops(self) -> Mapping[tuple[str, str], int]: ...
 
 
 class _Collector(Collector):
@@ -103,6 +104,14 @@ class _Collector(Collector):
             for channel, count in sorted(by_channel.items()):
                 sent.add_metric([channel, outcome, site], count)
         yield sent
+        dropped = CounterMetricFamily(
+            f"{PREFIX}_notifications_dropped",
+            "Notifications a full outbox dropped, by channel and severity (never safety).",
+            labels=["channel", "severity", "site"],
+        )
+        for (channel, severity), count in sorted(source.notification_drops().items()):
+            dropped.add_metric([channel, severity, site], count)
+        yield dropped
 
 
 def render(source: MetricSource) -> bytes:

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from makerwatch.core.site_config import Site
 
 __all__ = [
-    "WEEKDAYS", "is_open", "last_closing_ms", "next_closing_ms", "open_ranges", "parse_hours",
+    "WEEKDAYS", "is_open", "last_closing_ms", "next_closing_ms", "open_ranges", "parse_daily_span",
+    "parse_hours", "within_daily_span",
 ]  # fmt: skip
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,6 +32,22 @@ def parse_hours(text: str) -> tuple[time, time]:
     if closes <= opens:
         raise ValueError(f"{text!r} closes before it opens")
     return opens, closes
+
+
+def parse_daily_span(text: str) -> tuple[time, time]:
+    """`HH:MM-HH:MM` that may run past midnight (22:00-08:00), or ValueError."""
+    match = _HOURS_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if max(h1, h2) > 23 or max(m1, m2) > 59 or (h1, m1) == (h2, m2):
+        raise ValueError(f"{text!r} is not a valid time range")
+    return time(h1, m1), time(h2, m2)
+
+
+def within_daily_span(span: tuple[time, time], at: time) -> bool:
+    start, end = span
+    return start <= at < end if start < end else (at >= start or at < end)
 
 
 def open_ranges(site: Site, start_ms: int, end_ms: int) -> list[tuple[int, int]]:

@@ -34,4 +34,9 @@ class Point:
 
 def device_tags(site: str, device: Device) -> dict[str, str]:
     """The tags every point about a device carries; `name` makes Grafana legends readable."""
-    return {"site": site, "device": device.id, "kind": device.kind.value, "name": device.name}
+    return {
+        "site": site,
+        "device": device.id,
+        "kind": device.kind.value,
+        "name": device.default_name,
+    }

@@ -324,6 +324,8 @@ class AlertMessage(_Payload):
     seconds: float = Field(default=0.0, ge=0)
     temp_c: float | None = None
     acked_by: str | None = Field(default=None, max_length=64)
+    acked_ms: int | None = Field(default=None, ge=0)
+    snoozed_until_ms: int | None = Field(default=None, ge=0)
     auto_off: str | None = Field(default=None, max_length=16)
     message: str | None = Field(default=None, max_length=2_000, description="for people")
 

@@ -27,7 +27,7 @@ from pydantic import (
 
 from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.opening_hours import WEEKDAYS, parse_hours
+from makerwatch.core.opening_hours import WEEKDAYS, parse_daily_span, parse_hours
 from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "MqttSettings",
     "Rule",
     "RuleName",
+    "Severity",
     "SiteConfig",
     "StaffMember",
     "load_site_config",
@@ -124,12 +125,24 @@ def _check_board(board: dict[str, Any]) -> dict[str, Any]:
 
 class Device(_Section):
     id: Slug
-    name: DisplayName
+    # One name for every language, or one per language ({kk: ..., ru: ..., en: ...});
+    # the first listed is the device's default name (the `name` tag in InfluxDB).
+    name: DisplayName | Annotated[dict[Language, DisplayName], Field(min_length=1)]
     kind: MachineKind
     thresholds: Thresholds | None = None
     telemetry_period_s: float = Field(default=10.0, ge=1, le=3600)
     # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
     board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
+
+    @property
+    def default_name(self) -> str:
+        return self.name if isinstance(self.name, str) else next(iter(self.name.values()))
+
+    def name_in(self, language: Language) -> str:
+        """The name in `language`, else the default one."""
+        if isinstance(self.name, str):
+            return self.name
+        return self.name.get(language, self.default_name)
 
     @field_validator("id")
     @classmethod
@@ -222,10 +235,30 @@ class RuleName(StrEnum):
     NO_DATA = "no_data"
 
 
+class Severity(StrEnum):
+    """How much a notification matters when a channel must choose: safety ones go
+    first and are never dropped; info ones (an all-clear) are dropped first."""
+
+    SAFETY = "safety"
+    NORMAL = "normal"
+    INFO = "info"
+
+
+# A machine left on or overheating can start a fire.
+DEFAULT_SEVERITY = {
+    RuleName.LEFT_ON: Severity.SAFETY,
+    RuleName.OVER_TEMPERATURE: Severity.SAFETY,
+    RuleName.OFFLINE_WHILE_ON: Severity.NORMAL,
+    RuleName.NO_DATA: Severity.NORMAL,
+}
+
+
 class Rule(_Section):
     """One alert rule, for the devices or kinds it names (all devices when neither)."""
 
     rule: RuleName
+    # Default: safety for left_on and over_temperature, normal for the others.
+    severity: Severity | None = None
     devices: list[Slug] = Field(default_factory=list)
     kinds: list[MachineKind] = Field(default_factory=list)
     # left_on: on outside opening hours this long after closing...
@@ -240,6 +273,10 @@ class Rule(_Section):
     above_c: float = Field(default=450, gt=-50, le=1000)
     # no_data: silent for this many of the device's telemetry periods.
     after_periods: float = Field(default=3, ge=1)
+
+    @property
+    def effective_severity(self) -> Severity:
+        return self.severity or DEFAULT_SEVERITY[self.rule]
 
     def applies_to(self, device: Device) -> bool:
         if not self.devices and not self.kinds:
@@ -264,11 +301,24 @@ class Channel(_Section):
 
     rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
     language: Language | None = None  # default: the site's
+    # Telegram lets a bot send about 20 messages a minute to one group.
+    max_per_minute: float = Field(default=20, gt=0, le=6000)
+    # Local "HH:MM-HH:MM" when only safety notifications are sent (may span midnight).
+    quiet_hours: str | None = None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_daily_span(value)
+        return value
 
 
 class AlertSettings(_Section):
     language: Language = "ru"
     repeat_every_min: float = Field(default=30, gt=0)
+    # An acknowledgement means "someone is on it": no repeats for this long.
+    snooze_min: float = Field(default=60, gt=0)
     rules: list[Rule] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
 

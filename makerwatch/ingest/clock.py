@@ -5,7 +5,9 @@ clock than one server whose time may be stepped or drift. Each board's latest
 reading is kept against the server's monotonic clock (which no step moves), so
 "what time the boards say it is now" survives a step of the server's wall clock.
 A reading ahead of the server is refused only when the other boards disagree with
-it too; the server's offset from the boards is reported, never acted on.
+it too; the server's offset from the boards is reported, never acted on. Only
+fresh readings speak for the time, so a clock running ahead of the boards' looks
+like a backlog and is not reported; one running behind is.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ class BoardClock:
         self._warned = False
 
     def observe(self, device: str, ts: float, now: float) -> None:
-        """A board's reading with its NTP time `ts`, received at server time `now`."""
+        """A board's reading with its NTP time `ts`, received at server time `now`. A reading
+        older than the skew is a backlog (buffered, or queued while ingest was away) and
+        says nothing about the time now."""
+        if ts < now - self._max_skew_s:
+            return
         self._latest[device] = (ts, self._monotonic())
         offset = self.server_offset_s(now)
         off = offset is not None and abs(offset) > self._max_skew_s

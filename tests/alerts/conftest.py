@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +20,15 @@ class Receiver:
 
     port: int
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    arrived: list[tuple[str, float]] = field(default_factory=list)  # (path, monotonic time)
     hang: asyncio.Event = field(default_factory=asyncio.Event)  # /hang waits until this is set
     failures: dict[str, int] = field(default_factory=dict)  # path -> 500s still to give
 
     def url(self, path: str) -> str:
         return f"json://127.0.0.1:{self.port}/{path}?cto=5&rto=30"
+
+    def times(self, path: str) -> list[float]:
+        return [at for p, at in self.arrived if p == f"/{path}"]
 
     def on(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.requests if p == f"/{path}"]
@@ -35,6 +40,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     async def handle(request: web.Request) -> web.Response:
         received.requests.append((request.path, await request.json()))
+        received.arrived.append((request.path, time.monotonic()))
         if request.path == "/hang":
             await received.hang.wait()
         if received.failures.get(request.path, 0) > 0:

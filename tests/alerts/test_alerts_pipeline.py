@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from makerwatch.alerts.texts import local_time
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import SiteConfig, StaffMember, load_site_config
 from makerwatch.core.usage import sessions_from
@@ -114,19 +115,28 @@ async def test_left_on_overnight_fires_once_repeats_and_resolves(
     assert [t for status, t in points if status == "resolved"] == [switched_off]
     assert switched_off - expected_fire > 10 * 60 * MIN_MS, "it stayed on all night"
 
+    # Caught up a week later, the repeats are history: staff get the firing (with when it
+    # began) and the resolution, not a burst of a dozen repeats.
     await wait_until(
-        lambda: len(receiver.on("staff")) == len(points), "a notification per transition"
+        lambda: any(b["message"].startswith("Решено") for b in receiver.on("staff")),
+        "the resolution's message",
     )
+    messages = [b["message"] for b in receiver.on("staff")]
+    assert len(messages) == 2, messages
     first = receiver.on("staff")[0]
     assert set(first) == {"version", "title", "message", "attachments", "type"}, (
         "apprise's json:// body"
     )
     assert first["title"] == f"Makerwatch: {SOLDER_NAME}"
-    assert first["message"].startswith(f"{SOLDER_NAME} (Makerspace Aktobe) ")
+    assert first["message"].startswith(f"«{SOLDER_NAME}» (Makerspace Aktobe): ")
     assert "простаивает" in first["message"] or "после закрытия" in first["message"]
+    began_ms = closing if expected_fire == closing + 15 * MIN_MS else idle_since
+    began = local_time(began_ms, "Asia/Aqtobe", int(time.time() * 1000))
+    assert f"\nС {began}, " in first["message"], "when it began, in the site's time"
+    assert "/alerts/left_on-solder-1/ack" in first["message"]
     assert (
         receiver.on("staff")[-1]["message"]
-        == f"Решено: {SOLDER_NAME} (Makerspace Aktobe) снова в норме."
+        == f"Решено: «{SOLDER_NAME}» (Makerspace Aktobe) снова в норме."
     )
 
 
@@ -141,7 +151,7 @@ async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_re
     config = alert_config(site_config, receiver, [
         {"rule": "left_on", "devices": ["solder-1"], "idle_longer_than_min": 45},
         {"rule": "over_temperature", "devices": ["solder-1"], "above_c": 450},
-    ])  # fmt: skip
+    ], snooze_min=600)  # fmt: skip
     token = "aigerim-token-0123456789"
     config = config.model_copy(
         update={"staff": [StaffMember(name="Айгерім Сейітова", token=token)]}
@@ -173,7 +183,13 @@ async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_re
             response = await http.post(ack, content=body, headers=staff)
             assert response.status_code == 400
             assert says in response.json()["error"]
-        assert (await http.get("/alerts")).json()["alerts"][0]["acked_by"] is None
+        [listed] = (await http.get("/alerts")).json()["alerts"]
+        assert listed["acked_by"] is None
+        assert listed["name"] == SOLDER_NAME
+        assert listed["message"].startswith(
+            f"«{SOLDER_NAME}» (Test space): включено и простаивает."
+        )
+        assert listed["held_s"] >= 50 * 60, "how long it has held, now"
         response = await http.post(ack, json={"by": "someone else"}, headers=staff)
         assert response.status_code == 200
         assert response.json()["alert"]["acked_by"] == "Айгерім Сейітова", "the token's name"
@@ -267,7 +283,7 @@ async def test_auto_off_reaches_the_board_and_is_confirmed(
         await ingest.shutdown()
     statuses = [s for s, _ in await alert_points(influx, "left_on-solder-1")]
     assert statuses == ["fired", "auto_off_sent", "auto_off_confirmed", "resolved"]
-    assert any("выключается удалённо" in b["message"] for b in receiver.on("staff"))
+    assert any("отключается удалённо" in b["message"] for b in receiver.on("staff"))
 
 
 async def test_a_hanging_or_failing_channel_delays_nothing_else(

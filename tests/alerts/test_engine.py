@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from makerwatch.alerts.engine import Alert, AlertEngine, RelayOff, Transition
+import pytest
+
+from makerwatch.alerts.engine import Alert, AlertEngine, AlreadyAcknowledged, RelayOff, Transition
 from makerwatch.core.points import FieldValue, Point
 from makerwatch.core.protocol import AlertMessage
 from makerwatch.core.site_config import RuleName, SiteConfig
@@ -97,15 +99,22 @@ def test_use_resets_the_idle_clock() -> None:
     ]
 
 
-def test_acknowledging_silences_repeats() -> None:
-    """Test that an acknowledged alert stops repeating but stays active until resolved."""
+def test_acknowledging_snoozes_repeats_then_they_resume() -> None:
+    """Test that an acknowledged alert stays active, sends no repeat while snoozed, repeats
+    again once the snooze is over, and that a second acknowledgement meanwhile is refused
+    naming who acknowledged."""
     engine = started()
     engine.observe(point("state", CLOSES - 10 * MIN, state="active"))
     assert transitions(engine.advance(CLOSES + 15 * MIN), "fired")
-    assert transitions(engine.acknowledge("left_on-solder-1", "Aigerim")) == [
+    assert transitions(engine.acknowledge("left_on-solder-1", "Aigerim", snooze_ms=60 * MIN)) == [
         ("acknowledged", "left_on-solder-1", CLOSES + 15 * MIN)
     ]
-    assert transitions(engine.advance(CLOSES + 300 * MIN)) == []
+    with pytest.raises(AlreadyAcknowledged, match="Aigerim"):
+        engine.acknowledge("left_on-solder-1", "Daulet", snooze_ms=60 * MIN)
+    assert transitions(engine.advance(CLOSES + 74 * MIN)) == []
+    assert transitions(engine.advance(CLOSES + 76 * MIN)) == [
+        ("repeated", "left_on-solder-1", CLOSES + 75 * MIN)
+    ]
     assert "left_on-solder-1" in engine.alerts
 
 
@@ -230,13 +239,18 @@ def test_unanswered_auto_off_is_reported() -> None:
     ]
 
 
-def test_acknowledging_calls_off_a_pending_switch_off() -> None:
-    """Test that staff who acknowledge take over: no relay command is sent."""
-    engine = started(config(auto_off_after_min=30))
-    engine.observe(point("state", CLOSES - 10 * MIN, state="idle"))
-    engine.advance(CLOSES + 15 * MIN)
-    engine.acknowledge("left_on-solder-1", "Daulet")
-    assert not [a for a in engine.advance(CLOSES + 120 * MIN) if isinstance(a, RelayOff)]
+def test_acknowledging_keeps_a_pending_switch_off_unless_cancelled() -> None:
+    """Test that an acknowledgement alone leaves the remote switch-off in place, and that
+    cancelling it explicitly calls it off."""
+    for cancel, switched in ((False, True), (True, False)):
+        engine = started(config(auto_off_after_min=30))
+        engine.observe(point("state", CLOSES - 10 * MIN, state="idle"))
+        engine.advance(CLOSES + 15 * MIN)
+        acked = engine.acknowledge("left_on-solder-1", "Daulet", snooze_ms=60 * MIN,
+                                   cancel_auto_off=cancel)  # fmt: skip
+        assert ("auto_off_cancelled" in [s for s, _, _ in transitions(acked)]) is cancel
+        sent = [a for a in engine.advance(CLOSES + 120 * MIN) if isinstance(a, RelayOff)]
+        assert bool(sent) is switched
 
 
 def test_nothing_fires_before_start() -> None:

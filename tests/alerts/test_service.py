@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from makerwatch.alerts.engine import Transition
 from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
 from makerwatch.core.points import Point
@@ -55,3 +56,26 @@ async def test_board_time_still_moves_event_time_as_it_says() -> None:
     await service.observe([point("telemetry", on_at + 5 * 3600_000, power_w=40.0)])
     fired = [p for p in memory.points if p.tags.get("status") == "fired"]
     assert [p.tags["rule"] for p in fired] == ["left_on"]
+
+
+async def test_messages_name_the_machine_in_the_readers_language() -> None:
+    """Test that a device with a name per language is named in Russian in the history and the
+    retained alert (the alerts' language), and in Kazakh in a Kazakh text."""
+    cfg = config()
+    names = {"kk": "Дәнекерлеу станциясы", "ru": "Паяльная станция", "en": "Soldering station"}
+    devices = [cfg.devices[0].model_copy(update={"name": names}), *cfg.devices[1:]]
+    memory = Memory()
+    service = AlertService(cfg.model_copy(update={"devices": devices}), memory, memory,
+                           Notifier([], "ru"))  # fmt: skip
+    await service.handle(service.ready_topic, b"1", retained=False)
+    await service.observe([point("state", OPENS + 60_000, state="active")])
+    await service.observe([point("telemetry", OPENS + 5 * 3600_000, power_w=40.0)])
+    [fired] = [p for p in memory.points if p.tags.get("status") == "fired"]
+    assert str(fired.fields["message"]).startswith("«Паяльная станция» (Makerspace Aktobe): ")
+    assert fired.tags["name"] == "Дәнекерлеу станциясы", "the first listed is the default"
+    [alert] = service.engine.alerts.values()
+    transition = Transition("fired", alert, alert.fired_ms)
+    assert service._text(transition, "kk").startswith(
+        "«Дәнекерлеу станциясы» (Makerspace Aktobe): "
+    )
+    assert service._text(transition, "en").startswith("Soldering station at Makerspace Aktobe ")

@@ -1,0 +1,83 @@
+"""The notification policy against a real HTTP endpoint (apprise's json://): safety first and
+never dropped, the least important dropped first and counted, repeats coalesced, the rate
+limit held."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from makerwatch.alerts.notifier import Notification, Notifier
+from makerwatch.core.site_config import Channel, Severity
+from tests.alerts.conftest import Receiver
+from tests.support import wait_until
+
+
+def note(text: str, severity: Severity, key: str | None = None) -> Notification:
+    return Notification("left_on", "Makerwatch", lambda _language: text, severity, key)
+
+
+async def test_a_safety_alert_overtakes_ten_thousand_others_and_the_rate_holds(
+    receiver: Receiver,
+) -> None:
+    """Test that with 10,000 normal and info notifications queued, a left-on alert is the next
+    delivered, the outbox drops the least important first and counts them by severity, and
+    deliveries never exceed the channel's rate."""
+    per_minute = 600.0  # 10 a second: the test's own channel
+    channel = Channel(name="staff", url=receiver.url("staff"), max_per_minute=per_minute)
+    notifier = Notifier([channel], "ru", outbox_size=100)
+    for i in range(10_000):
+        notifier.send(note(f"normal {i}", Severity.INFO if i % 2 else Severity.NORMAL))
+    notifier.start()
+    try:
+        await wait_until(lambda: len(receiver.on("staff")) >= 3, "the first deliveries")
+        notifier.send(note("the iron is left on", Severity.SAFETY))
+        sent_before = len(receiver.on("staff"))
+        await wait_until(
+            lambda: any(b["message"] == "the iron is left on" for b in receiver.on("staff")),
+            "the safety alert",
+        )
+        order = [b["message"] for b in receiver.on("staff")]
+        assert order.index("the iron is left on") <= sent_before + 1, (
+            "next, or after the one in flight"
+        )
+        assert notifier.dropped_by_severity[("staff", "info")] == 5_000
+        assert notifier.dropped_by_severity[("staff", "normal")] == 10_000 - 5_000 - 100
+        assert ("staff", "safety") not in notifier.dropped_by_severity
+        assert all(m.startswith("normal") for m in order if m != "the iron is left on")
+        assert [int(m.split()[1]) % 2 for m in order if m.startswith("normal")] == [0] * (
+            len(order) - 1
+        ), "normal ones kept, info ones dropped first"
+    finally:
+        await notifier.close(drain_s=0)
+    times = receiver.times("staff")
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 60.0 / per_minute * 0.8, "never faster than the channel's rate"
+
+
+async def test_waiting_repeats_of_an_alert_are_one_message(receiver: Receiver) -> None:
+    """Test that repeats of one alert queued while the channel waits become one message, the newest."""
+    channel = Channel(name="staff", url=receiver.url("staff"), max_per_minute=60)
+    notifier = Notifier([channel], "ru")
+    for i in range(48):
+        notifier.send(note(f"repeat {i}", Severity.SAFETY, key="left_on-solder-1/repeat"))
+    notifier.send(note("other", Severity.NORMAL))
+    notifier.start()
+    started = time.monotonic()
+    try:
+        await wait_until(lambda: len(receiver.on("staff")) == 2, "two messages")
+        assert [b["message"] for b in receiver.on("staff")] == ["repeat 47", "other"]
+        assert time.monotonic() - started < 10
+    finally:
+        await notifier.close()
+
+
+async def test_closing_sends_what_still_waits(receiver: Receiver) -> None:
+    """Test that a shutdown first sends the notifications still waiting for their turn."""
+    channel = Channel(name="staff", url=receiver.url("staff"), max_per_minute=120)
+    notifier = Notifier([channel], "ru")
+    notifier.start()
+    for text in ("left on", "resolved", "back"):
+        notifier.send(note(text, Severity.NORMAL))
+    await notifier.close()
+    assert [b["message"] for b in receiver.on("staff")] == ["left on", "resolved", "back"]
