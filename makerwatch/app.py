@@ -20,6 +20,7 @@ from typing import Any
 from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
+from makerwatch.alerts.telegram import StaffChat
 from makerwatch.alerts.texts import local_time
 from makerwatch.api.http import Conflict, serve
 from makerwatch.core.points import Point
@@ -96,6 +97,12 @@ class IngestService:
             self.alerts = AlertService(
                 self.config, writer, self.source, self.notifier, self.source.subscribed
             )
+            chat = None
+            if self.config.alerts.telegram is not None:
+                chat = StaffChat(
+                    self.config.alerts.telegram, self.alerts, self.config.alerts.language
+                )
+                self.notifier.add(chat.route)
             self.notifier.start()
             api = await serve(self, settings.http_host, settings.http_port) if settings.http_port is not None else None  # fmt: skip
             background = [
@@ -103,6 +110,8 @@ class IngestService:
                 asyncio.create_task(self.alerts.run_clock()),
             ]
             self._replay: asyncio.Task[None] | None = None
+            if chat is not None:
+                background.append(asyncio.create_task(chat.run()))
             if self.spool is not None:
                 self._replay = asyncio.create_task(
                     self._supervised("spool replay", writer.replay_forever)
@@ -116,6 +125,8 @@ class IngestService:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await self.notifier.close()
+                if chat is not None:
+                    await chat.stop()
                 if api is not None:
                     await api()
 

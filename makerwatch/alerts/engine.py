@@ -19,7 +19,10 @@ from makerwatch.core.points import Point
 from makerwatch.core.protocol import AlertMessage, MachineState
 from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
 
-__all__ = ["Alert", "AlertEngine", "AlreadyAcknowledged", "DeviceView", "RelayOff", "Transition"]
+__all__ = [
+    "Alert", "AlertEngine", "AlreadyAcknowledged", "DeviceView", "NoRelay", "RelayOff",
+    "Transition",
+]  # fmt: skip
 
 MINUTE_MS = 60_000
 CONFIRM_WITHIN_MS = 60_000
@@ -88,9 +91,14 @@ class RelayOff:
     device: str
     alert_id: str
     at_ms: int
+    reason: str = "left_on"  # or "staff": someone switched it off from the chat
 
 
 Action = Transition | RelayOff
+
+
+class NoRelay(Exception):
+    """The device's board has no relay to switch."""
 
 
 class AlreadyAcknowledged(Exception):
@@ -213,6 +221,23 @@ class AlertEngine:
             alert.auto_off = "cancelled"
             actions.append(Transition("auto_off_cancelled", replace(alert), self.now_ms))
         return actions
+
+    def staff_switch_off(self, alert_id: str, by: str, *, snooze_ms: int) -> list[Action]:
+        """Someone switches the machine off from the chat: the relay command goes now, the
+        alert counts as acknowledged by them, and the board's confirmation is awaited.
+        Raises KeyError for an alert that is not active, NoRelay for a board without one."""
+        alert = self.alerts[alert_id]
+        if self.devices[alert.device].board.get("relay_pin", -1) < 0:
+            raise NoRelay(alert.device)
+        if alert.acked_by is None:
+            alert.acked_by, alert.acked_ms = by, self.now_ms
+            alert.snoozed_until_ms = self.now_ms + snooze_ms
+        alert.auto_off = "sent"
+        self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", alert_id)
+        return [
+            RelayOff(alert.device, alert_id, self.now_ms, "staff"),
+            Transition("auto_off_sent", replace(alert), self.now_ms),
+        ]
 
     # Rules --------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 import apprise
 
 from makerwatch.core.opening_hours import parse_daily_span, within_daily_span
-from makerwatch.core.site_config import Channel, Language, Severity
+from makerwatch.core.site_config import Channel, Language, RuleName, Severity
 
-__all__ = ["Notification", "Notifier"]
+__all__ = ["Notification", "Notifier", "Route", "Sender", "apprise_route"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,37 @@ class Notification:
     severity: Severity = Severity.NORMAL
     # Notifications with the same key replace each other while waiting (an alert's repeats).
     coalesce_key: str | None = None
+    # The active alert it is about, where a channel can offer actions on it (chat buttons).
+    alert_id: str | None = None
+
+
+# Delivers one notification in a language; True once delivered.
+Sender = Callable[[Notification, Language], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where notifications go and under what terms: an apprise channel or the staff chat."""
+
+    name: str
+    rules: list[RuleName]
+    language: Language | None
+    max_per_minute: float
+    quiet_hours: str | None
+    send: Sender
+
+
+def apprise_route(channel: Channel) -> Route:
+    target = apprise.Apprise()
+    target.add(channel.url)  # checked when the site file was loaded
+
+    async def send(note: Notification, language: Language) -> bool:
+        return bool(
+            await asyncio.to_thread(target.notify, body=note.body(language), title=note.title)
+        )
+
+    return Route(channel.name, channel.rules, channel.language, channel.max_per_minute,
+                 channel.quiet_hours, send)  # fmt: skip
 
 
 @dataclass(order=True)
@@ -144,17 +175,18 @@ class _Outbox:
 class Notifier:
     def __init__(
         self,
-        channels: list[Channel],
+        channels: Sequence[Channel | Route],
         default_language: Language,
         retry_first_s: float = RETRY_FIRST_S,
         timezone: str = "UTC",
         outbox_size: int = OUTBOX_SIZE,
     ) -> None:
-        self._channels = channels
+        self._channels = [c if isinstance(c, Route) else apprise_route(c) for c in channels]
         self._language = default_language
         self._retry_first_s = retry_first_s
         self._zone = ZoneInfo(timezone)
-        self._outboxes = {c.name: _Outbox(outbox_size) for c in channels}
+        self._outbox_size = outbox_size
+        self._outboxes = {c.name: _Outbox(outbox_size) for c in self._channels}
         self._tasks: list[asyncio.Task[None]] = []
         self.sent: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
@@ -162,6 +194,11 @@ class Notifier:
         self.dropped: Counter[str] = Counter()
         self.quiet: Counter[str] = Counter()  # not sent: the channel's quiet hours
         self.dropped_by_severity: Counter[tuple[str, str]] = Counter()  # (channel, severity)
+
+    def add(self, route: Route) -> None:
+        """One more route (the staff chat), before start()."""
+        self._channels.append(route)
+        self._outboxes[route.name] = _Outbox(self._outbox_size)
 
     def start(self) -> None:
         for channel in self._channels:
@@ -193,15 +230,13 @@ class Notifier:
                 self.dropped[channel.name] += 1
                 self.dropped_by_severity[(channel.name, dropped.severity.value)] += 1
 
-    def _quiet(self, channel: Channel) -> bool:
+    def _quiet(self, channel: Route) -> bool:
         if channel.quiet_hours is None:
             return False
         now = datetime.now(self._zone).time()
         return within_daily_span(parse_daily_span(channel.quiet_hours), now)
 
-    async def _worker(self, channel: Channel) -> None:
-        target = apprise.Apprise()
-        target.add(channel.url)  # checked when the site file was loaded
+    async def _worker(self, channel: Route) -> None:
         language = channel.language or self._language
         outbox = self._outboxes[channel.name]
         bucket = _Bucket(channel.max_per_minute)
@@ -212,23 +247,25 @@ class Notifier:
             )  # the channel's rate limit (0 when a token is free)
             note = outbox.take()
             if note is not None:
-                await self._deliver(channel, target, note.title, note.body(language))
+                await self._deliver(channel, note, language)
             if outbox.waiting == 0:
                 outbox.idle.set()
 
-    async def _deliver(
-        self, channel: Channel, target: apprise.Apprise, title: str, body: str
-    ) -> None:
+    async def _deliver(self, channel: Route, note: Notification, language: Language) -> None:
         delay = self._retry_first_s
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            delivered = await asyncio.to_thread(target.notify, body=body, title=title)
+            try:
+                delivered = await channel.send(note, language)
+            except Exception as exc:  # a channel's fault is its own: logged, retried
+                log.warning("channel %s: %s: %s", channel.name, type(exc).__name__, exc)
+                delivered = False
             if delivered:
                 self.sent[channel.name] += 1
                 return
             if attempt == MAX_ATTEMPTS:
                 self.failed[channel.name] += 1
                 log.error("channel %s: gave up after %d attempts: %s",
-                          channel.name, attempt, body[:200])  # fmt: skip
+                          channel.name, attempt, note.body(language)[:200])  # fmt: skip
                 return
             self.retried[channel.name] += 1
             log.warning("channel %s: delivery failed (attempt %d), retrying in %.0f s",

@@ -11,15 +11,23 @@ import logging
 import time
 from typing import Any
 
-from makerwatch.alerts.engine import Alert, AlertEngine, AlreadyAcknowledged, RelayOff, Transition
+from makerwatch.alerts.engine import (
+    Alert,
+    AlertEngine,
+    AlreadyAcknowledged,
+    NoRelay,
+    RelayOff,
+    Transition,
+)
 from makerwatch.alerts.notifier import Notification, Notifier
-from makerwatch.alerts.texts import TEMPLATES, local_time, message
+from makerwatch.alerts.texts import STATE_WORDS, TEMPLATES, duration, local_time, message
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.ports import PointSink, Publisher
 from makerwatch.core.protocol import (
     Acknowledgement,
     AlertMessage,
     Command,
+    MachineState,
     RelayCommand,
     alert_topic,
     alerts_subscriptions,
@@ -119,16 +127,54 @@ class AlertService:
         self._reference = (max(self.engine.now_ms, point.time_ms), mono_ms)
         return point
 
-    async def acknowledge(self, alert_id: str, by: str, cancel_auto_off: bool = False) -> Alert:
+    async def acknowledge(
+        self, alert_id: str, by: str, cancel_auto_off: bool = False, snooze_min: float | None = None
+    ) -> Alert:
         """Someone is on it: announced to the alert's channels; repeats snoozed; a pending
         switch-off kept unless cancelled. Raises KeyError for an alert that is not
         active, AlreadyAcknowledged while someone's acknowledgement still holds."""
-        snooze_ms = int(self.config.alerts.snooze_min * 60_000)
+        snooze_ms = int((snooze_min or self.config.alerts.snooze_min) * 60_000)
         actions = self.engine.acknowledge(
             alert_id, by, snooze_ms=snooze_ms, cancel_auto_off=cancel_auto_off
         )
         await self._perform(actions)
         return self.engine.alerts[alert_id]
+
+    # The staff chat's actions (makerwatch.alerts.telegram.StaffActions).
+
+    async def acknowledge_from_chat(
+        self, alert_id: str, by: str, snooze_min: float | None
+    ) -> tuple[str, str]:
+        try:
+            await self.acknowledge(alert_id, by, snooze_min=snooze_min)
+        except KeyError:
+            return "gone", ""
+        except AlreadyAcknowledged as already:
+            return "already", already.alert.acked_by or ""
+        return ("snoozed" if snooze_min else "acknowledged"), by
+
+    async def switch_off_from_chat(self, alert_id: str, by: str) -> tuple[str, str]:
+        snooze_ms = int(self.config.alerts.snooze_min * 60_000)
+        try:
+            actions = self.engine.staff_switch_off(alert_id, by, snooze_ms=snooze_ms)
+        except KeyError:
+            return "gone", ""
+        except NoRelay:
+            return "no_relay", ""
+        await self._perform(actions)
+        return "switching_off", by
+
+    def machines_on(self, language: Language) -> list[str]:
+        """'• «name»: in use, 45 min' for each machine that is on, longest first."""
+        now_ms = max(self.engine.now_ms, self.wall_ms())
+        on = [(view.state_since_ms or now_ms, device_id, view.state)
+              for device_id, view in self.engine.views.items()
+              if view.state in (MachineState.IDLE, MachineState.ACTIVE)]  # fmt: skip
+        return [
+            f"• «{self.engine.devices[device_id].name_in(language)}»: "
+            f"{STATE_WORDS[str(state)][language]}, {duration((now_ms - since) / 1000, language)}"
+            for since, device_id, state in sorted(on)
+        ]
 
     async def run_clock(self) -> None:
         """Let wall time drive timers while ingest listens: no_data always, the others
@@ -160,7 +206,7 @@ class AlertService:
         for action in actions:
             if isinstance(action, RelayOff):
                 topic = command_topic(self.config.site.id, action.device, Command.RELAY)
-                command = RelayCommand(v=1, on=False, reason="left_on")
+                command = RelayCommand(v=1, on=False, reason=action.reason)
                 await self._publisher.publish(topic, command.model_dump_json())
             else:
                 await self._record(action)
@@ -173,6 +219,7 @@ class AlertService:
                 alert.rule, f"Makerwatch: {device.default_name}",
                 functools.partial(self._text, transition), self._severity(transition),
                 f"{alert.alert_id}/repeat" if transition.status == "repeated" else None,
+                alert.alert_id if transition.status in ONGOING else None,
             ))  # fmt: skip
         text = self._text(transition, self.config.alerts.language)
         tags = {

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from makerwatch.core.site_config import Language
 
-__all__ = ["TEMPLATES", "duration", "local_time", "message"]
+__all__ = ["STATE_WORDS", "TEMPLATES", "duration", "local_time", "message"]
 
 # (rule/reason, or transition) -> language -> the headline. Fields: name, site, temp_c, who.
 TEMPLATES: dict[str, dict[Language, str]] = {
@@ -73,6 +73,12 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "ru": "Удалённое отключение отменено ({who}): «{name}» ({site}).",
         "kk": "Қашықтан өшіруді {who} тоқтатты: «{name}» ({site}).",
     },
+}
+
+# A machine's state in a list of what is on.
+STATE_WORDS: dict[str, dict[Language, str]] = {
+    "idle": {"en": "idle", "ru": "простаивает", "kk": "жұмыссыз тұр"},
+    "active": {"en": "in use", "ru": "в работе", "kk": "жұмыста"},
 }
 
 # The second line: when it began (site time) and for how long.

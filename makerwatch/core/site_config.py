@@ -42,6 +42,7 @@ __all__ = [
     "Severity",
     "SiteConfig",
     "StaffMember",
+    "TelegramBot",
     "load_site_config",
 ]
 
@@ -314,6 +315,21 @@ class Channel(_Section):
         return value
 
 
+class TelegramBot(_Section):
+    """The staff chat: alerts with buttons (acknowledge, switch off, snooze) and /status."""
+
+    token: str = Field(pattern=r"^\d+:[A-Za-z0-9_-]{20,}$")
+    # Staff groups: alerts go here, and every member may act on them.
+    chats: list[int] = Field(min_length=1)
+    # People who may act from anywhere, e.g. /status in a private chat with the bot.
+    users: list[int] = Field(default_factory=list)
+    language: Language | None = None  # default: the alerts'
+    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))
+    max_per_minute: float = Field(default=20, gt=0, le=6000)
+    # Telegram's Bot API, or a self-hosted Bot API server.
+    api_url: str = "https://api.telegram.org"
+
+
 class AlertSettings(_Section):
     language: Language = "ru"
     repeat_every_min: float = Field(default=30, gt=0)
@@ -321,6 +337,7 @@ class AlertSettings(_Section):
     snooze_min: float = Field(default=60, gt=0)
     rules: list[Rule] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
+    telegram: TelegramBot | None = None
 
 
 class StaffMember(_Section):

@@ -1,0 +1,119 @@
+"""The staff chat end to end: real broker, ingest and InfluxDB, and a local stand-in for
+Telegram's Bot API that checks every request against the documented parameters."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import aiomqtt
+import pytest
+
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from tests.alerts.bot_api import BotApi, serve
+from tests.support import make_config, publish, start_ingest, stored, wait_until
+
+TOKEN = "123456789:AAE-makerwatch-test-token-0123"
+STAFF_GROUP = {"id": -1001234567890, "type": "supergroup", "title": "Staff"}
+AIGERIM = {"id": 501, "is_bot": False, "first_name": "Айгерім", "last_name": "Сейітова"}
+DAULET = {"id": 42, "is_bot": False, "first_name": "Daulet"}
+STRANGER = {"id": 999, "is_bot": False, "first_name": "Visitor"}
+
+
+def private(user: dict[str, object]) -> dict[str, object]:
+    return {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[BotApi]:
+    api = BotApi(TOKEN, free_port())
+    runner = await serve(api)
+    yield api
+    await runner.cleanup()
+
+
+def chat_config(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, api: BotApi
+) -> SiteConfig:
+    base = make_config(mosquitto.port, influxdb.url, alerts={
+        "language": "ru",
+        "rules": [{"rule": "over_temperature", "devices": ["solder-1"], "above_c": 450}],
+        "telegram": {"token": TOKEN, "chats": [STAFF_GROUP["id"]], "users": [DAULET["id"]],
+                     "api_url": api.url},
+    })  # fmt: skip
+    relay = {"relay_pin": 26, "relay_active_high": False}
+    solder = base.devices[0].model_copy(update={"board": relay})
+    return base.model_copy(update={"devices": [solder, *base.devices[1:]]})
+
+
+async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, bot_api: BotApi
+) -> None:
+    """Test the alert arriving with its three buttons, a stranger refused, staff acknowledging
+    (announced, recorded under their name), a second press told who did, switching off from
+    a private chat (the relay command goes out), and /status."""
+    config = chat_config(mosquitto, influxdb, bot_api)
+    site = config.site.id
+    ingest = await start_ingest(config)
+    try:
+        async with aiomqtt.Client(
+            "127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
+        ) as board:
+            await board.subscribe(f"makerspace/{site}/solder-1/cmd/relay", qos=1)
+            now = time.time()
+            await publish(mosquitto.port, [
+                (f"makerspace/{site}/solder-1/state", json.dumps({"v": 1, "ts": now - 600, "state": "active"})),
+                (f"makerspace/{site}/solder-1/telemetry",
+                 json.dumps({"v": 1, "ts": now, "seq": 1, "power_w": 40.0, "temp_c": 480.0})),
+            ])  # fmt: skip
+            await wait_until(
+                lambda: bot_api.sent(STAFF_GROUP["id"]), "the alert in the staff group"
+            )
+            [alert] = bot_api.sent(STAFF_GROUP["id"])
+            assert alert["text"].startswith(
+                "«Дәнекерлеу станциясы 1, үстел А» (Test space): перегрев, 480 °C."
+            )
+            buttons = alert["reply_markup"]["inline_keyboard"][0]
+            assert [b["text"] for b in buttons] == ["Принято", "Выключить", "Отложить на 1 ч"]
+            ack, off, _snooze = (b["callback_data"] for b in buttons)
+
+            bot_api.press(STRANGER, private(STRANGER), 1, ack)
+            await wait_until(lambda: len(bot_api.answers()) == 1, "the stranger's answer")
+            assert bot_api.answers()[0]["text"] == "Это могут делать только сотрудники."
+            assert ingest.service.active_alerts()[0]["acked_by"] is None
+
+            bot_api.press(AIGERIM, STAFF_GROUP, 1, ack)
+            await wait_until(lambda: len(bot_api.answers()) == 2, "Aigerim's answer")
+            assert bot_api.answers()[1]["text"] == "Принято."
+            await wait_until(lambda: len(bot_api.sent(STAFF_GROUP["id"])) == 2, "the announcement")
+            announced = bot_api.sent(STAFF_GROUP["id"])[1]
+            assert announced["text"].startswith("Взято в работу (Айгерім Сейітова): «Дәнекерлеу")
+            assert "reply_markup" not in announced
+
+            bot_api.press(DAULET, STAFF_GROUP, 1, ack)
+            await wait_until(lambda: len(bot_api.answers()) == 3, "the second press's answer")
+            assert bot_api.answers()[2]["text"] == "Уже подтверждено (Айгерім Сейітова)."
+
+            bot_api.press(DAULET, private(DAULET), 1, off)
+            command = await anext(aiter(board.messages))
+            assert json.loads(command.payload) == {"v": 1, "on": False, "reason": "staff"}
+            await wait_until(lambda: len(bot_api.answers()) == 4, "the switch-off's answer")
+            assert bot_api.answers()[3]["text"] == "Отключаем."
+
+            bot_api.command(DAULET, private(DAULET), "/status")
+            await wait_until(lambda: bot_api.sent(DAULET["id"]), "the status reply")
+            status = bot_api.sent(DAULET["id"])[0]["text"]
+            assert status.startswith(
+                "Сейчас включено:\n• «Дәнекерлеу станциясы 1, үстел А»: в работе, "
+            )
+        async with InfluxClient(config.influxdb) as influx:
+            rows = await stored(
+                influx, "SELECT acked_by, status FROM alert WHERE status = 'acknowledged'"
+            )
+        assert [r["acked_by"] for r in rows] == ["Айгерім Сейітова"]
+    finally:
+        await ingest.shutdown()
+    assert bot_api.mistakes == [], "every request as the Bot API documents it"
