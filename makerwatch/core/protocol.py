@@ -49,6 +49,7 @@ __all__ = [
     "board_subscriptions",
     "command_topic",
     "config_topic",
+    "demo_topic",
     "ingest_ready_topic",
     "is_slug",
     "json_schema",
@@ -142,6 +143,12 @@ def ingest_ready_topic(site: str, client_id: str) -> str:
     """Ingest publishes to itself here after subscribing: when it comes back, every
     retained alert the broker held has been delivered before it."""
     return f"{TOPIC_ROOT}/{site}/_ingest/{client_id}/ready"
+
+
+def demo_topic(site: str) -> str:
+    """Retained while `makerwatch up`'s simulated makerspace drives the site's devices;
+    emptied when it stops (or by its will, if it dies)."""
+    return f"{TOPIC_ROOT}/{site}/_sim/demo"
 
 
 def board_subscriptions() -> list[str]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 
-from makerwatch.core.errors import ConfigError
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from makerwatch.core.errors import ConfigError, UnreachableError
+from makerwatch.core.protocol import demo_topic
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation, Summary
@@ -17,6 +22,9 @@ __all__ = ["backfill", "parse_duration_s", "run_scenario", "start_demo"]
 BACKFILL_TELEMETRY_PERIOD_S = 60  # history at a reading a minute is plenty for reports
 BACKFILL_DELIVERY_MS = 600_000  # boards hand over ten simulated minutes at a time
 SAMPLE_PERIOD_S = 2.0
+DEMO = "demo"
+SUBSCRIBED_WITHIN_S = 5.0
+RETAINED_WITHIN_S = 0.5  # after the subscription: the broker sends retained messages at once
 
 
 def parse_duration_s(text: str) -> float:
@@ -29,30 +37,77 @@ def parse_duration_s(text: str) -> float:
     return float(match.group(1)) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[match.group(2)]
 
 
-def _publisher(config: SiteConfig, host: str, port: int, purpose: str) -> MqttPublisher:
-    return MqttPublisher(host, port, f"mw-sim-{purpose}-{config.site.id}")
+def _publisher(
+    config: SiteConfig, host: str, port: int, purpose: str, will_topic: str | None = None
+) -> MqttPublisher:
+    return MqttPublisher(host, port, f"mw-sim-{purpose}-{config.site.id}", will_topic=will_topic)
+
+
+def demo_running(host: str, port: int, site: str) -> bool:
+    """Is `makerwatch up`'s simulated makerspace driving this site's devices? (Its
+    retained marker is there.)"""
+    found = threading.Event()
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.payload:  # an empty retained message is the marker being cleared
+            found.set()
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *_: subscribed.set()
+    try:
+        client.connect(host, port, keepalive=10)
+    except OSError as exc:
+        raise UnreachableError(
+            f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    client.loop_start()
+    try:
+        client.subscribe(demo_topic(site), qos=1)
+        # A retained message comes right after the subscription is acknowledged.
+        return subscribed.wait(SUBSCRIBED_WITHIN_S) and found.wait(RETAINED_WITHIN_S)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _refuse_beside_the_demo(config: SiteConfig, host: str, port: int) -> None:
+    if demo_running(host, port, config.site.id):
+        raise ConfigError(
+            f"site {config.site.id!r} is driven by the simulated makerspace of `makerwatch up`; "
+            "restart it with --no-sim to run a scenario or a backfill beside it"
+        )
 
 
 def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, host: str, port: int,
                  stop: threading.Event | None = None) -> Summary:  # fmt: skip
     """Run a named scenario against a broker; at speed X it ends no later than real now."""
     scenario = scenario_named(name)
+    if name != DEMO:
+        _refuse_beside_the_demo(config, host, port)
     now_ms = int(time.time() * 1000)
     start_ms = start_for(scenario, now_ms, speed)
     boards = build_boards(scenario, config, start_ms, seed, sample_period_s=SAMPLE_PERIOD_S)
     step_ms = 60_000 if speed is None else max(1000, int(speed * 100))
-    publisher = _publisher(config, host, port, name)
+    marker = demo_topic(config.site.id) if name == DEMO else None
+    publisher = _publisher(config, host, port, name, will_topic=marker)
+    if marker is not None:
+        publisher(marker, json.dumps({"v": 1, "started": now_ms // 1000}), True)
     try:
         end_ms = start_ms + int(scenario.days * 86_400_000)
         return Simulation(boards, publisher, start_ms, end_ms, speed=speed, step_ms=step_ms).run(
             stop
         )
     finally:
+        if marker is not None:
+            publisher(marker, "", True)
         publisher.close()
 
 
 def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int) -> Summary:
     """History for [now - seconds, now] through the normal pipeline, as fast as it goes."""
+    _refuse_beside_the_demo(config, host, port)
     scenario = SCENARIOS["normal-week"]
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - int(seconds * 1000)
@@ -73,7 +128,7 @@ def start_demo(
     """The living makerspace of `makerwatch up`: the demo scenario in real time, in a thread."""
     thread = threading.Thread(
         target=run_scenario,
-        args=(config, "demo", 1.0, seed, host, port, stop),
+        args=(config, DEMO, 1.0, seed, host, port, stop),
         name="simulation",
         daemon=True,
     )

@@ -62,11 +62,16 @@ class RecordingPublisher:
 class MqttPublisher:
     """QoS 1 through paho with a wide in-flight window; counts only what the broker acknowledged."""
 
-    def __init__(self, host: str, port: int, client_id: str, max_inflight: int = 1000) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str, max_inflight: int = 1000,
+        will_topic: str | None = None,
+    ) -> None:  # fmt: skip
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
         self.client.max_inflight_messages_set(max_inflight)
+        if will_topic is not None:  # if this process dies, the broker empties the topic
+            self.client.will_set(will_topic, b"", qos=1, retain=True)
         self.tally = Tally()
         self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
         try:

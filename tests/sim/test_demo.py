@@ -1,0 +1,57 @@
+"""The simulated makerspace of `makerwatch up` and the scenarios do not drive the same devices."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.site_config import load_site_config
+from makerwatch.ops.embedded import EmbeddedMosquitto
+from makerwatch.sim.commands import backfill, demo_running, run_scenario, start_demo
+from tests.support import ROOT, WAIT_TIMEOUT_S
+
+CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
+
+
+def demo_seen(port: int) -> bool:
+    """Wait (up to the tests' limit) until the demo's marker is there."""
+    deadline = time.monotonic() + WAIT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if demo_running("127.0.0.1", port, CONFIG.site.id):
+            return True
+    return False
+
+
+def test_a_scenario_or_backfill_refuses_to_run_beside_the_demo(
+    mosquitto: EmbeddedMosquitto,
+) -> None:
+    """Test that while the demo runs, a scenario and a backfill on its site refuse with one
+    sentence saying what to do, and that once it stops they may run."""
+    stop = threading.Event()
+    thread = start_demo(CONFIG, "127.0.0.1", mosquitto.port, 1, stop)
+    try:
+        assert demo_seen(mosquitto.port)
+        with pytest.raises(ConfigError, match="--no-sim"):
+            run_scenario(CONFIG, "normal-week", None, 1, "127.0.0.1", mosquitto.port)
+        with pytest.raises(ConfigError, match="driven by the simulated makerspace"):
+            backfill(CONFIG, 3600, 1, "127.0.0.1", mosquitto.port)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not demo_running("127.0.0.1", mosquitto.port, CONFIG.site.id)
+
+
+def test_another_site_is_not_affected(mosquitto: EmbeddedMosquitto, tmp_path: Path) -> None:
+    """Test that the demo's marker is per site."""
+    stop = threading.Event()
+    thread = start_demo(CONFIG, "127.0.0.1", mosquitto.port, 1, stop)
+    try:
+        assert demo_seen(mosquitto.port)
+        assert not demo_running("127.0.0.1", mosquitto.port, "almaty")
+    finally:
+        stop.set()
+        thread.join(30)
