@@ -21,6 +21,9 @@ MAX_PENDING_STATES = 100  # usage is counted from state changes: keep them while
 class Agent:
     def __init__(self, settings, sensors=()):
         self.settings = settings
+        self.own_settings = dict(
+            settings
+        )  # from settings.json: what a remote config may not loosen
         self.sensors = list(sensors)  # names reported in the birth message
         self.machine = StateMachine(
             settings["idle_above_w"],
@@ -153,6 +156,12 @@ class Agent:
             self.event("config_rejected", 'cmd/%s: expected an object with "v": 1' % name)
             return None
         if name == "relay" and isinstance(body.get("on"), bool):
+            if body["on"] and not self.settings["allow_remote_on"]:
+                # Remote commands may only make the machine safer unless the site says otherwise.
+                self.event(
+                    "config_rejected", "cmd/relay: switching on remotely is not allowed here"
+                )
+                return None
             reason = body.get("reason", "command")
             return ("relay", body["on"], reason if isinstance(reason, str) else "command")
         if name == "identify":
@@ -169,7 +178,9 @@ class Agent:
         except ValueError:
             self.event("config_rejected", "config: not JSON", epoch_ms)
             return
-        self.settings, applied, errors = board_settings.apply_runtime(self.settings, raw)
+        self.settings, applied, errors = board_settings.apply_runtime(
+            self.settings, raw, self.own_settings
+        )
         self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
         self.safety.max_on_ms = self.settings["max_on_s"] * 1000
         if errors:

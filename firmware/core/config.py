@@ -61,9 +61,12 @@ DEFAULTS = {
     "spi_miso_pin": 19,
     "spi_mosi_pin": 23,
     "spi_cs_pin": 5,
-    # Relay, button, LED (-1 = not fitted).
+    # Relay, button, LED (-1 = not fitted). A fitted relay needs its polarity said:
+    # with the wrong one, "off" powers the machine. None = not said.
     "relay_pin": -1,
-    "relay_active_high": True,
+    "relay_active_high": None,
+    # May the server switch the machine ON? Off and identify are always allowed.
+    "allow_remote_on": False,
     "button_pin": -1,
     "led_pin": 2,
     # Offline buffer.
@@ -150,11 +153,64 @@ RULES = {
     "spi_cs_pin": PIN,
     "relay_pin": PIN,
     "relay_active_high": FLAG,
+    "allow_remote_on": FLAG,
     "button_pin": PIN,
     "led_pin": PIN,
     "buffer_size": _integer(10, 5000),
     "batch_size": _integer(1, 200),
 }
+
+
+# ESP32 (WROOM/WROVER) pins. 6-11 run the flash; 34-39 are inputs only; of the ADCs,
+# only ADC1 (32-39) can be read while Wi-Fi is on (ESP-IDF ADC docs: ADC2 is shared
+# with the Wi-Fi driver).
+FLASH_PINS = (6, 7, 8, 9, 10, 11)
+INPUT_ONLY_PINS = (34, 35, 36, 37, 38, 39)
+ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
+
+
+def _pins_in_use(settings):
+    """(setting, pin, drives it) for each function the settings fit."""
+    used = []
+    if settings["power_sensor"] == "ct":
+        used.append(("ct_pin", settings["ct_pin"], False))
+    elif settings["power_sensor"] == "pzem":
+        used += [("pzem_tx_pin", settings["pzem_tx_pin"], True),
+                 ("pzem_rx_pin", settings["pzem_rx_pin"], False)]  # fmt: skip
+    if settings["temp_sensor"] == "ds18b20":
+        used.append(("onewire_pin", settings["onewire_pin"], True))
+    elif settings["temp_sensor"] in ("max6675", "max31855"):
+        used += [("spi_sck_pin", settings["spi_sck_pin"], True),
+                 ("spi_miso_pin", settings["spi_miso_pin"], False),
+                 ("spi_cs_pin", settings["spi_cs_pin"], True)]  # fmt: skip
+    for key, drives in (("relay_pin", True), ("button_pin", False), ("led_pin", True)):
+        if settings[key] >= 0:
+            used.append((key, settings[key], drives))
+    return used
+
+
+def _check_wiring(settings, errors):
+    """Pin rules and the relay's polarity; True when the wiring is usable as it is."""
+    before = len(errors)
+    seen = {}
+    for key, pin, drives in _pins_in_use(settings):
+        if pin < 0:
+            errors.append("%s: must be a GPIO number for the fitted sensor" % key)
+        elif pin in FLASH_PINS:
+            errors.append("%s: GPIO %d runs the board's flash memory; use another pin" % (key, pin))
+        elif drives and pin in INPUT_ONLY_PINS:
+            errors.append("%s: GPIO %d is input-only and cannot drive an output; use another pin"
+                          % (key, pin))  # fmt: skip
+        elif key == "ct_pin" and pin not in ADC1_PINS:
+            errors.append("ct_pin: GPIO %d is not on ADC1, which is the only ADC readable while "
+                          "Wi-Fi is on; use one of 32-39" % pin)  # fmt: skip
+        if pin >= 0 and pin in seen:
+            errors.append("%s: GPIO %d is already %s" % (key, pin, seen[pin]))
+        seen[pin] = key
+    if settings["relay_pin"] >= 0 and settings["relay_active_high"] is None:
+        errors.append("relay_active_high: say the relay module's polarity (true or false); "
+                      "with the wrong one, the relay's rest powers the machine")  # fmt: skip
+    return len(errors) == before
 
 
 def _check(settings, raw, keys, errors):
@@ -180,7 +236,12 @@ def _check(settings, raw, keys, errors):
 
 
 def validate(raw):
-    """Settings from a decoded settings.json: (settings, errors). Never raises."""
+    """Settings from a decoded settings.json: (settings, errors). Never raises.
+
+    Wiring that breaks a pin rule, or a relay without its polarity, leaves the relay
+    unused (its pin untouched, so the module rests as it was wired) rather than
+    driven the wrong way.
+    """
     settings = dict(DEFAULTS)
     errors = []
     if not isinstance(raw, dict):
@@ -188,18 +249,28 @@ def validate(raw):
     if not _check(settings, raw, RULES, errors):
         settings["idle_above_w"] = DEFAULTS["idle_above_w"]
         settings["active_above_w"] = DEFAULTS["active_above_w"]
+    if not _check_wiring(settings, errors):
+        settings["relay_pin"] = -1
     return settings, errors
 
 
-def apply_runtime(settings, raw):
+def apply_runtime(settings, raw, own=None):
     """A `config` message applied to settings: (new settings, applied keys, errors).
 
-    Values that fail validation are left as they were; the rest are applied.
+    Values that fail validation are left as they were; the rest are applied. A remote
+    config may tighten the board's own safety limit (`own`, from settings.json) but
+    never loosen or remove it.
     """
     errors = []
     if not isinstance(raw, dict) or raw.get("v") != 1:
         return settings, [], ['config: expected a JSON object with "v": 1']
     update = dict((k, v) for k, v in raw.items() if k != "v" and v is not None)
+    limit = (own or settings)["max_on_s"]
+    wanted = update.get("max_on_s")
+    if wanted is not None and _is_number(wanted) and limit > 0 and not 0 < wanted <= limit:
+        errors.append("max_on_s: a remote config may only lower the board's own limit of %d s "
+                      "(got %s)" % (limit, repr(wanted)[:20]))  # fmt: skip
+        del update["max_on_s"]
     candidate = dict(settings)
     if not _check(candidate, update, RUNTIME_KEYS, errors):
         return settings, [], errors

@@ -250,14 +250,18 @@ async def test_auto_off_reaches_the_board_and_is_confirmed(
     receiver: Receiver,
 ) -> None:
     """Test that the engine switches a left-on station off through the real firmware loop, which confirms it."""
-    solder = site_config.devices[0].model_copy(update={"board": {"relay_pin": 26}})
+    solder = site_config.devices[0].model_copy(
+        update={"board": {"relay_pin": 26, "relay_active_high": True, "allow_remote_on": True}}
+    )
     base = site_config.model_copy(update={"devices": [solder, *site_config.devices[1:]]})
     config = alert_config(base, receiver, [{"rule": "left_on", "devices": ["solder-1"], "idle_longer_than_min": 0.05,
                                             "auto_off_after_min": 0.05}])  # fmt: skip
     site = config.site.id
     ingest = await start_ingest(config)
     try:
-        with running_board(board_settings(site, mosquitto.port), tmp_path) as run:
+        with running_board(
+            board_settings(site, mosquitto.port, allow_remote_on=True), tmp_path
+        ) as run:
             run.signals.current_a = 0.06  # 13 W: on, idle in the stand
             await wait_until(
                 lambda: run.board.client is not None, "the board connected and subscribed"

@@ -23,7 +23,7 @@ def config(**rule_overrides: object) -> SiteConfig:
             "site": {"id": "aktobe", "name": "Makerspace Aktobe",
                      "opening_hours": {d: ["10:00-19:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}},
             "devices": [
-                {"id": "solder-1", "name": "Паяльная станция 1", "kind": "soldering_station", "board": {"relay_pin": 26}},
+                {"id": "solder-1", "name": "Паяльная станция 1", "kind": "soldering_station", "board": {"relay_pin": 26, "relay_active_high": True}},
                 {"id": "printer-1", "name": "Prusa", "kind": "printer_3d"},
             ],
             "alerts": {

@@ -41,6 +41,7 @@ def board_settings(site: str, mqtt_port: int, **overrides: Any) -> dict[str, Any
         "power_sensor": "ct",
         "temp_sensor": "max6675",
         "relay_pin": 26,
+        "relay_active_high": True,
         "button_pin": 27,
         "led_pin": 2,
     }

@@ -67,11 +67,12 @@ async def test_board_readings_land_in_influxdb(tmp_path: Path, site: Site) -> No
 async def test_relay_command_switches_the_relay_and_is_confirmed(
     tmp_path: Path, site: Site
 ) -> None:
-    """Test that cmd/relay reaches the relay pin and the board confirms it in an event."""
+    """Test that cmd/relay reaches the relay pin and the board confirms it in an event (on a
+    board whose site file allows switching on remotely)."""
     topic = f"makerspace/{site.id}/solder-1/cmd/relay"
     port = site.mosquitto.port
     async with recording(port, site.id, "recorder") as recorder:
-        with running_board(board_settings(site.id, port), tmp_path) as run:
+        with running_board(board_settings(site.id, port, allow_remote_on=True), tmp_path) as run:
             await wait_until(lambda: recorder.of("status"), "the birth message")
             await publish(port, [(topic, '{"v":1,"on":true}')])
             await wait_until(lambda: run.signals.pins.get(26) == 1, "relay pin high")
@@ -87,6 +88,25 @@ async def test_relay_command_switches_the_relay_and_is_confirmed(
         (False, "left_on"),
     ]
     assert recorder.invalid == []
+
+
+async def test_a_remote_switch_on_is_refused_unless_the_site_allows_it(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that by default a board refuses cmd/relay on (and says so) but obeys off."""
+    topic = f"makerspace/{site.id}/solder-1/cmd/relay"
+    port = site.mosquitto.port
+    async with recording(port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, port), tmp_path) as run:
+            await wait_until(lambda: recorder.of("status"), "the birth message")
+            run.signals.pins[26] = 0
+            await publish(port, [(topic, '{"v":1,"on":true}'), (topic, '{"v":1,"on":false}')])
+            await wait_until(
+                lambda: [e for e in recorder.of("event") if e["event"] == "relay"], "the off"
+            )
+            assert run.signals.pins.get(26) == 0, "never switched on"
+    rejected = [e["detail"] for e in recorder.of("event") if e["event"] == "config_rejected"]
+    assert rejected == ["cmd/relay: switching on remotely is not allowed here"]
 
 
 async def test_retained_config_is_applied_without_reboot(tmp_path: Path, site: Site) -> None:

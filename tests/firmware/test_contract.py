@@ -23,6 +23,7 @@ def agent() -> Agent:
             "telemetry_period_s": 1,
             "min_dwell_s": 0,
             "relay_pin": 26,
+            "relay_active_high": True,
         }
     )
     assert errors == []

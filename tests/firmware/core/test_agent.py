@@ -173,3 +173,19 @@ def test_every_state_change_while_offline_is_delivered():
     agent.drain(broker.publish)
     states = [(b["state"], b.get("previous")) for kind, b, _ in broker.sent if kind == "state"]
     assert states == [("active", "off"), ("idle", "active"), ("active", "idle"), ("off", "active")]
+
+
+def test_a_remote_switch_on_is_refused_unless_allowed():
+    """Test that cmd/relay on is refused (and reported) by default and taken when the site allows it."""
+    settings, _ = config.validate({"relay_pin": 26, "relay_active_high": True})
+    board = Agent(settings)
+    assert board.command("relay", '{"v":1,"on":true}') is None
+    assert board.command("relay", '{"v":1,"on":false,"reason":"left_on"}') == (
+        "relay",
+        False,
+        "left_on",
+    )
+    allowed, _ = config.validate(
+        {"relay_pin": 26, "relay_active_high": True, "allow_remote_on": True}
+    )
+    assert Agent(allowed).command("relay", '{"v":1,"on":true}') == ("relay", True, "command")

@@ -56,3 +56,52 @@ def test_runtime_config_applies_valid_keys_only():
     assert applied == ["telemetry_period_s"]
     assert any(e.startswith("max_on_s:") for e in errors)
     assert any(e.startswith("mqtt_port: unknown setting") for e in errors)
+
+
+def wiring_errors(**board):
+    return config.validate(board)[1]
+
+
+def test_a_relay_needs_its_polarity_and_rests_unused_without_it():
+    """Test that a fitted relay without relay_active_high is an error and the relay is left
+    undriven, and that with it the relay is used."""
+    settings, errors = config.validate({"relay_pin": 26})
+    assert "relay_active_high: say the relay module's polarity" in errors[0]
+    assert settings["relay_pin"] == -1
+    settings, errors = config.validate({"relay_pin": 26, "relay_active_high": False})
+    assert errors == []
+    assert settings["relay_pin"] == 26
+
+
+def test_pin_rules_of_the_esp32_name_the_pin():
+    """Test flash pins, input-only pins as outputs, a CT on ADC2 and a pin used twice."""
+    assert (
+        "relay_pin: GPIO 7 runs the board's flash"
+        in wiring_errors(relay_pin=7, relay_active_high=True)[0]
+    )
+    assert (
+        "relay_pin: GPIO 35 is input-only" in wiring_errors(relay_pin=35, relay_active_high=True)[0]
+    )
+    assert "led_pin: GPIO 36 is input-only" in wiring_errors(led_pin=36)[0]
+    assert "ct_pin: GPIO 25 is not on ADC1" in wiring_errors(power_sensor="ct", ct_pin=25)[0]
+    assert (
+        "button_pin: GPIO 26 is already relay_pin"
+        in wiring_errors(relay_pin=26, relay_active_high=True, button_pin=26)[0]
+    )
+    assert wiring_errors(power_sensor="ct", ct_pin=34, temp_sensor="max6675") == []
+    assert wiring_errors(power_sensor="none", ct_pin=25) == [], "an unfitted sensor's pin is free"
+
+
+def test_a_remote_config_may_tighten_the_safety_limit_never_loosen_it():
+    """Test that a retained config may lower max_on_s but not raise it past the board's own
+    limit or remove it (0)."""
+    own, _ = config.validate({"max_on_s": 14400})
+    tighter, applied, errors = config.apply_runtime(own, {"v": 1, "max_on_s": 600}, own)
+    assert (tighter["max_on_s"], applied, errors) == (600, ["max_on_s"], [])
+    back, applied, errors = config.apply_runtime(tighter, {"v": 1, "max_on_s": 14400}, own)
+    assert (back["max_on_s"], applied, errors) == (14400, ["max_on_s"], [])
+    for loosening in (0, 14401, 86400):
+        kept, applied, errors = config.apply_runtime(tighter, {"v": 1, "max_on_s": loosening}, own)
+        assert kept["max_on_s"] == 600
+        assert applied == []
+        assert "may only lower the board's own limit of 14400 s" in errors[0]
