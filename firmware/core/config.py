@@ -15,6 +15,24 @@ KINDS = (
     "other",
 )
 POWER_SENSORS = ("ct", "pzem", "none")
+# SCT-013 voltage-output clamps: amps that give 1 V RMS at the output (the number in
+# the model name; YHDC's SCT-013 datasheet).
+CT_MODELS = {
+    "sct013-005": 5.0,
+    "sct013-010": 10.0,
+    "sct013-015": 15.0,
+    "sct013-020": 20.0,
+    "sct013-030": 30.0,
+    "sct013-050": 50.0,
+    "sct013-060": 60.0,
+    "custom": None,
+}
+# RMS noise of the ESP32's ADC at 11 dB attenuation with Wi-Fi on, taken with a margin
+# (a few LSB of 0.8 mV): what a CT reading cannot tell from nothing. Measure yours:
+# with no load, the current a board reports is its noise.
+ADC_NOISE_V = 0.01
+# PZEM-004T v3.0 (10 A, built-in shunt): starting measure power 0.4 W (datasheet).
+PZEM_STARTING_W = 0.4
 TEMP_SENSORS = ("ds18b20", "max6675", "max31855", "none")
 
 DEFAULTS = {
@@ -43,11 +61,17 @@ DEFAULTS = {
     # Power sensor.
     "power_sensor": "none",
     "ct_pin": 34,
-    "ct_amps_per_volt": 30.0,  # SCT-013-030: 30 A gives 1 V
+    # The clamp's model (CT_MODELS); required with a CT: a bare factor was easy to
+    # leave at another clamp's value. "custom" takes ct_amps_per_volt.
+    "ct_model": None,
+    "ct_amps_per_volt": None,
+    # Times the live wire passes through the clamp: N turns, N times the signal.
+    "ct_turns": 1,
     "ct_calibration": 1.0,
     "ct_sample_rate_hz": 2000,
     "ct_cycles": 10,
-    "ct_noise_floor_a": 0.05,
+    # Below this the current reads as 0; None: derived from the ADC's noise and the clamp.
+    "ct_noise_floor_a": None,
     "mains_v": 220.0,
     "mains_hz": 50,
     "power_factor": 1.0,
@@ -134,7 +158,9 @@ RULES = {
     "max_on_s": _integer(0, 7 * 24 * 3600),
     "power_sensor": _one_of(POWER_SENSORS),
     "ct_pin": PIN,
+    "ct_model": _one_of(tuple(CT_MODELS)),
     "ct_amps_per_volt": _number(1, 200),
+    "ct_turns": _integer(1, 20),
     "ct_calibration": _number(0.5, 2.0),
     "ct_sample_rate_hz": _integer(500, 20000),
     "ct_cycles": _integer(1, 50),
@@ -207,6 +233,11 @@ def _check_wiring(settings, errors):
         if pin >= 0 and pin in seen:
             errors.append("%s: GPIO %d is already %s" % (key, pin, seen[pin]))
         seen[pin] = key
+    if settings["power_sensor"] == "ct":
+        if settings["ct_model"] is None:
+            errors.append("ct_model: say which clamp is fitted (%s)" % ", ".join(CT_MODELS))
+        elif settings["ct_model"] == "custom" and settings["ct_amps_per_volt"] is None:
+            errors.append("ct_amps_per_volt: a custom clamp needs its amps per volt")
     if settings["relay_pin"] >= 0 and settings["relay_active_high"] is None:
         errors.append("relay_active_high: say the relay module's polarity (true or false); "
                       "with the wrong one, the relay's rest powers the machine")  # fmt: skip
@@ -251,7 +282,28 @@ def validate(raw):
         settings["active_above_w"] = DEFAULTS["active_above_w"]
     if not _check_wiring(settings, errors):
         settings["relay_pin"] = -1
+    _derive_ct(settings)
     return settings, errors
+
+
+def _derive_ct(settings):
+    """The CT's effective amps per volt (per turn) and noise floor, from its model."""
+    model = settings["ct_model"]
+    if model is not None and model != "custom":
+        settings["ct_amps_per_volt"] = CT_MODELS[model]
+    if settings["ct_amps_per_volt"] is None:
+        settings["ct_amps_per_volt"] = CT_MODELS["sct013-005"]  # no clamp said: the smallest
+    if settings["ct_noise_floor_a"] is None:
+        settings["ct_noise_floor_a"] = ADC_NOISE_V * settings["ct_amps_per_volt"] / settings["ct_turns"]
+
+
+def resolvable_w(settings):
+    """The smallest power the configured power sensor can tell from nothing, in W."""
+    if settings["power_sensor"] == "pzem":
+        return PZEM_STARTING_W
+    if settings["power_sensor"] == "ct":
+        return settings["ct_noise_floor_a"] * settings["mains_v"] * settings["power_factor"]
+    return 0.0
 
 
 def apply_runtime(settings, raw, own=None):

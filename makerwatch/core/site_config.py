@@ -154,6 +154,24 @@ class Device(_Section):
             )
         return value
 
+    @model_validator(mode="after")
+    def _sensor_resolves_the_thresholds(self) -> Device:
+        """A threshold below what the board's power sensor can tell from nothing would
+        make an idling machine read as off (and a left-on alert never fire)."""
+        settings, _ = board_settings.validate(self.board)
+        floor_w = board_settings.resolvable_w(settings)
+        idle_w = self.effective_thresholds.idle_above_w
+        if idle_w < floor_w:
+            sensor = settings["power_sensor"]
+            detail = (f"{settings['ct_model']}, {settings['ct_turns']} turn(s), noise floor "
+                      f"{settings['ct_noise_floor_a']:.3f} A" if sensor == "ct" else sensor)  # fmt: skip
+            raise ValueError(
+                f"idle_above_w {idle_w:g} W is below what its power sensor can tell from nothing "
+                f"(about {floor_w:.1f} W: {detail}); use a PZEM-004T (from 0.4 W), loop the wire "
+                "through the clamp several times (ct_turns), or raise the threshold"
+            )
+        return self
+
     @property
     def effective_thresholds(self) -> Thresholds:
         if self.thresholds is not None:

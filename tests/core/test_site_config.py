@@ -176,3 +176,28 @@ def test_staff_tokens_name_the_person_and_must_be_unique(tmp_path: Path) -> None
     assert with_staff.staff_named_by("c" * 20) is None
     with pytest.raises(ValueError, match="same token"):
         type(config).model_validate({**config.model_dump(), "staff": [staff[0], staff[0]]})
+
+
+@pytest.mark.parametrize(
+    ("board", "refused"),
+    [({"power_sensor": "ct", "ct_model": "sct013-005"}, True),
+     ({"power_sensor": "ct", "ct_model": "sct013-005", "ct_turns": 10}, False),
+     ({"power_sensor": "pzem"}, False)],
+    ids=["ct-one-turn", "ct-ten-turns", "pzem"],
+)  # fmt: skip
+def test_a_threshold_the_power_sensor_cannot_resolve_is_refused(
+    tmp_path: Path, board: dict[str, object], refused: bool
+) -> None:
+    """Test that a soldering station idling above 2 W on a one-turn SCT-013-005 (which cannot
+    tell 11 W from nothing) is refused with what to do, and accepted on a PZEM or ten turns."""
+    site = {"site": {"id": "aktobe", "name": "A"},
+            "devices": [{"id": "solder-9", "name": "S", "kind": "soldering_station", "board": board}]}  # fmt: skip
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site), encoding="utf-8")
+    if refused:
+        with pytest.raises(
+            ConfigError, match=r"(?s)devices\[0\]: idle_above_w 2 W .*about 11\.0 W.*PZEM-004T"
+        ):
+            load_site_config(path)
+    else:
+        assert load_site_config(path).devices[0].id == "solder-9"

@@ -39,6 +39,7 @@ def board_settings(site: str, mqtt_port: int, **overrides: Any) -> dict[str, Any
         "idle_above_w": 2,
         "active_above_w": 15,
         "power_sensor": "ct",
+        "ct_model": "sct013-005",
         "temp_sensor": "max6675",
         "relay_pin": 26,
         "relay_active_high": True,

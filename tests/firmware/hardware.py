@@ -18,7 +18,7 @@ class Signals:
     """What the board's sensors see, set by the test."""
 
     current_a: float = 0.0  # RMS mains current through the clamp
-    amps_per_volt: float = 30.0  # the clamp's ratio (SCT-013-030)
+    amps_per_volt: float = 5.0  # the clamp's ratio (SCT-013-005, as tests/firmware/board.py fits)
     adc_rate_hz: int = 2000  # the firmware's default ct_sample_rate_hz
     thermocouple_c: float = 25.0
     thermocouple_open: bool = False

@@ -26,10 +26,11 @@ def test_settings_combine_site_file_and_secrets() -> None:
     assert (settings["device"], settings["kind"]) == ("solder-1", "soldering_station")
     assert (settings["idle_above_w"], settings["active_above_w"]) == (2.0, 15.0)
     assert (settings["power_sensor"], settings["temp_sensor"], settings["relay_pin"]) == (
-        "ct",
+        "pzem",
         "max6675",
         26,
     )
+    assert settings["relay_active_high"] is True
     assert settings["max_on_s"] == 14400
     assert (settings["wifi_ssid"], settings["mqtt_host"], settings["mqtt_port"]) == (
         "makerspace-iot",

@@ -88,7 +88,10 @@ def test_pin_rules_of_the_esp32_name_the_pin():
         "button_pin: GPIO 26 is already relay_pin"
         in wiring_errors(relay_pin=26, relay_active_high=True, button_pin=26)[0]
     )
-    assert wiring_errors(power_sensor="ct", ct_pin=34, temp_sensor="max6675") == []
+    assert (
+        wiring_errors(power_sensor="ct", ct_model="sct013-005", ct_pin=34, temp_sensor="max6675")
+        == []
+    )
     assert wiring_errors(power_sensor="none", ct_pin=25) == [], "an unfitted sensor's pin is free"
 
 
@@ -105,3 +108,19 @@ def test_a_remote_config_may_tighten_the_safety_limit_never_loosen_it():
         assert kept["max_on_s"] == 600
         assert applied == []
         assert "may only lower the board's own limit of 14400 s" in errors[0]
+
+
+def test_a_ct_needs_its_clamp_model_which_sets_the_ratio_and_the_noise_floor():
+    """Test that a CT without ct_model is an error, that the model sets amps per volt, and that
+    turns through the clamp lower the noise floor and so the smallest power it resolves."""
+    assert "ct_model: say which clamp" in wiring_errors(power_sensor="ct")[0]
+    one, errors = config.validate({"power_sensor": "ct", "ct_model": "sct013-005"})
+    assert errors == []
+    assert one["ct_amps_per_volt"] == 5.0
+    assert abs(config.resolvable_w(one) - 0.01 * 5.0 * 220) < 1e-9  # 11 W
+    ten, _ = config.validate({"power_sensor": "ct", "ct_model": "sct013-005", "ct_turns": 10})
+    assert abs(config.resolvable_w(ten) - 1.1) < 1e-9
+    _, errors = config.validate({"power_sensor": "ct", "ct_model": "custom"})
+    assert "ct_amps_per_volt: a custom clamp needs" in errors[0]
+    pzem, _ = config.validate({"power_sensor": "pzem"})
+    assert config.resolvable_w(pzem) == 0.4
