@@ -66,6 +66,7 @@ class IngestService:
         self._decoder = Decoder(config, clock)
         self._clock = clock
         self.alerts: AlertService | None = None
+        self._replay: asyncio.Task[None] | None = None  # the spool's replay, while there is one
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
         self.source = MqttSource(
@@ -109,7 +110,6 @@ class IngestService:
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
             ]
-            self._replay: asyncio.Task[None] | None = None
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
             if self.spool is not None:

@@ -294,7 +294,9 @@ def _derive_ct(settings):
     if settings["ct_amps_per_volt"] is None:
         settings["ct_amps_per_volt"] = CT_MODELS["sct013-005"]  # no clamp said: the smallest
     if settings["ct_noise_floor_a"] is None:
-        settings["ct_noise_floor_a"] = ADC_NOISE_V * settings["ct_amps_per_volt"] / settings["ct_turns"]
+        settings["ct_noise_floor_a"] = (
+            ADC_NOISE_V * settings["ct_amps_per_volt"] / settings["ct_turns"]
+        )
 
 
 def resolvable_w(settings):

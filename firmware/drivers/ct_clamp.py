@@ -36,7 +36,11 @@ class CTClamp:
         if max(samples) < RAIL_UV:
             raise SensorFault("ct", "ADC reads 0 V: bias divider missing or clamp miswired")
         current = rms_current_a(
-            samples, self.rate_hz, 1e-6, s["ct_amps_per_volt"] / s["ct_turns"],
-            s["ct_calibration"], s["mains_hz"],
+            samples,
+            self.rate_hz,
+            1e-6,
+            s["ct_amps_per_volt"] / s["ct_turns"],
+            s["ct_calibration"],
+            s["mains_hz"],
         )
         return {"power_w": power_w(current, s["mains_v"], s["power_factor"], s["ct_noise_floor_a"])}

@@ -21,6 +21,8 @@ import struct
 import zlib
 from pathlib import Path
 
+from makerwatch.ingest.errors import IngestError
+
 __all__ = ["Spool", "SpoolError", "SpoolFull"]
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ OFFSET_FILE = "spool.offset"
 OLD_DATA_FILE = "spool.lp"  # before records had headers: blank-line separated, ms times
 
 
-class SpoolError(Exception):
+class SpoolError(IngestError):
     """The spool's disk could not be written or read; the message names the file."""
 
 
