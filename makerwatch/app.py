@@ -159,10 +159,11 @@ class IngestService:
         """
         assert self.alerts is not None
         points: list[Point] = []
+        known_only: list[Point] = []
         try:
             if not await self.alerts.handle(topic, payload, retained):
                 self.counters.messages_received += 1  # board messages; alert topics are not
-                points = await self._decode(topic, payload, retained)
+                points, known_only = await self._decode(topic, payload, retained)
         except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
             log.exception("internal error on %s", topic, extra={"topic": topic})
             detail = f"{topic}: {type(exc).__name__}: {exc}"
@@ -171,19 +172,22 @@ class IngestService:
             )
         await self._writer.submit(topic, payload, points, ack)
         try:
-            await self.alerts.observe(points)
+            await self.alerts.observe(points + known_only)
         except Exception:  # a fault in alerting must never stop ingestion
             log.exception("alert engine failed on %s", topic, extra={"topic": topic})
 
-    async def _decode(self, topic: str, payload: bytes, retained: bool) -> list[Point]:
+    async def _decode(
+        self, topic: str, payload: bytes, retained: bool
+    ) -> tuple[list[Point], list[Point]]:
+        """(points to store, points only the alerts should know)."""
         try:
             decoded = self._decoder.decode(topic, payload, retained)
         except DecodeError as error:
             await self._dead_letters(topic, payload, error)
-            return []
+            return [], []
         for refused in decoded.refused:  # a batch's bad readings, each on its own
             await self._dead_letters(topic, refused.payload or payload, refused)
-        return decoded.points
+        return decoded.points, decoded.known_only
 
     # The HTTP API's view of the running service (makerwatch.api.http.Status).
 

@@ -80,11 +80,13 @@ def _schema_detail(topic: str, error: ValidationError, where: str = "") -> str:
 
 @dataclass
 class Decoded:
-    """What a message carried: the points to store, and the parts refused one by one
-    (a batch's bad readings), each a DecodeError with the refused part as payload."""
+    """What a message carried: the points to store, the parts refused one by one (a
+    batch's bad readings, each a DecodeError with the refused part as payload), and
+    what the alerts should know without storing it again (a retained last will)."""
 
     points: list[Point] = field(default_factory=list)
     refused: list[DecodeError] = field(default_factory=list)
+    known_only: list[Point] = field(default_factory=list)
 
 
 class Decoder:
@@ -128,17 +130,21 @@ class Decoder:
         except ValidationError as exc:
             raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
         self._check_echo(topic, parts, message)
-        if retained and message.ts is None:
-            return Decoded()  # stored when it was live; stamping it again would store it twice
-        if isinstance(message, Status) and message.online:
+        if isinstance(message, Status) and message.online and not retained:
             self._forget_stamps(device.id)  # a new boot: its seq starts again
         if isinstance(message, Telemetry):
-            return Decoded([self._telemetry_point(topic, device, message, now, "")])
-        if isinstance(message, State):
-            return Decoded([self._state_point(topic, device, message, now)])
-        if isinstance(message, Event):
-            return Decoded([self._event_point(topic, device, message, now)])
-        return Decoded([self._status_point(topic, device, message, now)])
+            point = self._telemetry_point(topic, device, message, now, "")
+        elif isinstance(message, State):
+            point = self._state_point(topic, device, message, now)
+        elif isinstance(message, Event):
+            point = self._event_point(topic, device, message, now)
+        else:
+            point = self._status_point(topic, device, message, now)
+        if retained and message.ts is None:
+            # Stored when it was live (stamping it again would store it twice), but the
+            # alerts must know it after a restart: a board's last will says it is offline.
+            return Decoded(known_only=[point] if isinstance(message, Status | State) else [])
+        return Decoded([point])
 
     def _batch(self, topic: str, device: Device, body: dict[str, Any], now: float) -> Decoded:
         """A board's offline buffer: each reading stored or refused on its own."""

@@ -14,9 +14,10 @@ import pytest
 
 import makerwatch.alerts.service
 from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.alerts.conftest import Receiver
-from tests.support import RunningIngest, make_config, start_ingest, wait_until
+from tests.support import RunningIngest, make_config, publish, start_ingest, stored, wait_until
 
 PERIOD_S = 1.0  # the printers' telemetry period: no_data after 3 s of silence
 
@@ -111,3 +112,28 @@ async def test_restarts_and_outages_send_nothing_and_real_silence_sends_one(
             await ingest.shutdown()
         finally:
             await boards.stop()
+
+
+async def test_a_board_that_died_while_ingest_was_away_is_known_offline_after_it_starts(
+    mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB, receiver: Receiver
+) -> None:
+    """Test that a retained last will (no board time) is not stored again at start, yet the
+    alerts learn from it: a machine left on whose board went offline fires offline_while_on."""
+    config = make_config(mosquitto.port, own_influxdb.url, alerts={
+        "rules": [{"rule": "offline_while_on", "devices": ["solder-1"]}],
+        "channels": [{"name": "staff", "url": receiver.url("staff")}],
+    })  # fmt: skip
+    site = config.site.id
+    state = {"v": 1, "ts": time.time() - 300, "state": "active", "previous": "off"}
+    await publish(mosquitto.port, [
+        (f"makerspace/{site}/solder-1/state", json.dumps(state)),
+        (f"makerspace/{site}/solder-1/status", json.dumps({"v": 1, "online": False})),
+    ], retain=True)  # fmt: skip
+    ingest = await start_ingest(config)
+    try:
+        await wait_until(lambda: len(receiver.on("staff")) == 1, "the offline alert")
+        assert "связь потеряна" in receiver.on("staff")[0]["message"]
+    finally:
+        await ingest.shutdown()
+    async with InfluxClient(config.influxdb) as influx:
+        assert await stored(influx, "SELECT * FROM device_status") == []
