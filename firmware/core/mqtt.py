@@ -8,7 +8,10 @@ import struct
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
-EAGAIN = 11  # errno of a non-blocking read with nothing waiting, on CPython and MicroPython
+# errno values that mean "nothing waiting yet" from a non-blocking read: EAGAIN (11) on
+# CPython and MicroPython, and on the ESP32 port also ETIMEDOUT (110, 116 in lwIP),
+# EINPROGRESS (115, 119 in lwIP) and 118: the list mqtt_as keeps for that port.
+NOTHING_WAITING = (11, 110, 115, 116, 118, 119)
 
 CONNACK_ERRORS = {
     1: "unacceptable protocol version",
@@ -103,7 +106,7 @@ class MQTTClient:
         try:
             first = self._read(1)[0]
         except OSError as exc:
-            if not blocking and exc.args and exc.args[0] == EAGAIN:
+            if not blocking and exc.args and exc.args[0] in NOTHING_WAITING:
                 return None
             raise
         self.sock.settimeout(self.timeout_s)

@@ -93,6 +93,23 @@ def test_check_msg_returns_at_once_when_nothing_waits():
     client.check_msg()
 
 
+def test_every_esp32_nothing_waiting_errno_is_nothing_waiting_and_others_are_errors():
+    """Test that a poll meeting any of the errno values the ESP32 port uses for "no data
+    yet" returns quietly, while a reset connection is an error."""
+
+    class Busy(ScriptedSocket):
+        def __init__(self, errno_value):
+            ScriptedSocket.__init__(self)
+            self.errno_value = errno_value
+
+        def recv(self, n):
+            raise OSError(self.errno_value)
+
+    for busy in mqtt.NOTHING_WAITING:
+        mqtt.MQTTClient(Busy(busy), "b1").check_msg()
+    raises(OSError, mqtt.MQTTClient(Busy(104), "b1").check_msg)  # ECONNRESET
+
+
 def test_closed_connection_is_an_error():
     """Test that the broker closing the socket surfaces as OSError."""
 
