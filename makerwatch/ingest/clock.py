@@ -22,6 +22,7 @@ __all__ = ["BoardClock"]
 log = logging.getLogger(__name__)
 
 FORGET_AFTER_S = 3600.0  # a board silent this long no longer speaks for the time
+CHECK_EVERY_S = 10.0  # how often the server's offset is looked at for the log
 
 
 class BoardClock:
@@ -31,6 +32,7 @@ class BoardClock:
         # device -> (its latest ts, the monotonic time it was received)
         self._latest: dict[str, tuple[float, float]] = {}
         self._warned = False
+        self._checked_at = -CHECK_EVERY_S
 
     def observe(self, device: str, ts: float, now: float) -> None:
         """A board's reading with its NTP time `ts`, received at server time `now`. A reading
@@ -38,7 +40,11 @@ class BoardClock:
         says nothing about the time now."""
         if ts < now - self._max_skew_s:
             return
-        self._latest[device] = (ts, self._monotonic())
+        mono = self._monotonic()
+        self._latest[device] = (ts, mono)
+        if mono - self._checked_at < CHECK_EVERY_S:
+            return  # the median over every board is not needed per reading
+        self._checked_at = mono
         offset = self.server_offset_s(now)
         off = offset is not None and abs(offset) > self._max_skew_s
         if off and not self._warned:
