@@ -8,39 +8,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ops.embedded import EmbeddedMosquitto
 from tests.firmware.board import board_settings, recording, running_board
-from tests.support import RunningIngest, publish, stored, wait_until
-
-
-@dataclass
-class Site:
-    """The test's own broker, with ingest writing to its InfluxDB database."""
-
-    config: SiteConfig
-    mosquitto: EmbeddedMosquitto
-    influx: InfluxClient
-
-    @property
-    def id(self) -> str:
-        return self.config.site.id
-
-
-@pytest.fixture
-def site(
-    site_config: SiteConfig,
-    mosquitto: EmbeddedMosquitto,
-    ingest: RunningIngest,
-    influx: InfluxClient,
-) -> Site:
-    return Site(site_config, mosquitto, influx)
+from tests.firmware.conftest import Site
+from tests.support import publish, stored, wait_until
 
 
 async def test_board_readings_land_in_influxdb(tmp_path: Path, site: Site) -> None:
