@@ -18,6 +18,10 @@ from firmware.core.backoff import Backoff
 from firmware.core.faults import SensorFault
 from firmware.ticks import Monotonic, epoch_ms, sleep_ms
 
+MYPY = False
+if MYPY:  # the type checker's view only: MicroPython has no typing module
+    from typing import Any  # noqa: F401  (used in type comments)
+
 SETTINGS_PATH = "settings.json"
 WATCHDOG_MS = 30000
 NTP_RETRY_MS = 3600000
@@ -44,7 +48,8 @@ def load_settings(path=SETTINGS_PATH):
 
 def make_sensors(settings):
     """(power sensor or None, temperature sensor or None) from the settings."""
-    power = temperature = None
+    power = None  # type: Any
+    temperature = None  # type: Any
     if settings["power_sensor"] == "ct":
         from firmware.drivers.ct_clamp import CTClamp
 
@@ -86,7 +91,7 @@ class Board:
         self.clock = Monotonic()
         self.wdt = machine.WDT(timeout=WATCHDOG_MS)
         self.wlan = network.WLAN(network.STA_IF)
-        self.client = None
+        self.client = None  # type: Any
         self.backoff = Backoff(random.random)
         self._next_connect_ms = 0
         self._next_ntp_ms = 0

@@ -4,24 +4,24 @@ import time
 
 try:
     from time import sleep_ms, sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
-except ImportError:  # CPython
+except ImportError:  # CPython (checked against MicroPython's stubs, so its variants differ)
 
-    def ticks_ms():
-        return int(time.monotonic() * 1000)
+    def ticks_ms():  # type: ignore[misc]
+        return int(time.monotonic() * 1000)  # type: ignore[attr-defined]
 
-    def ticks_us():
-        return int(time.monotonic() * 1000000)
+    def ticks_us():  # type: ignore[misc]
+        return int(time.monotonic() * 1000000)  # type: ignore[attr-defined]
 
-    def ticks_diff(a, b):
+    def ticks_diff(a, b):  # type: ignore[misc]
         return a - b
 
-    def ticks_add(a, b):
+    def ticks_add(a, b):  # type: ignore[misc]
         return a + b
 
-    def sleep_ms(ms):
+    def sleep_ms(ms):  # type: ignore[misc]
         time.sleep(ms / 1000)
 
-    def sleep_us(us):
+    def sleep_us(us):  # type: ignore[misc]
         time.sleep(us / 1000000)
 
 

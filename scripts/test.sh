@@ -8,5 +8,23 @@ scripts/setup.sh '[dev,board]'
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
+# The firmware against MicroPython's ESP32 stubs: only those stubs on MYPYPATH (the
+# rest of site-packages would shadow them), copied once from the installed packages.
+stubs=.venv/micropython-stubs
+if [ ! -f "$stubs/machine.pyi" ]; then
+  python - "$stubs" <<'PY'
+import shutil, sys
+from importlib.metadata import distribution
+from pathlib import Path
+out = Path(sys.argv[1])
+for name in ("micropython-esp32-stubs", "micropython-stdlib-stubs"):
+    dist = distribution(name)
+    for file in dist.files or []:
+        if file.suffix == ".pyi" and not str(file).startswith("stdlib/"):
+            (out / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(dist.locate_file(file), out / file)
+PY
+fi
+echo "== mypy (firmware, MicroPython ESP32 stubs)"; MYPYPATH="$stubs" mypy --config-file firmware/mypy.ini firmware
 # Two workers on two cores: most of a test's time is real daemons starting and answering.
 echo "== pytest"; pytest -n auto "$@"

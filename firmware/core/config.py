@@ -218,7 +218,7 @@ def _pins_in_use(settings):
 def _check_wiring(settings, errors):
     """Pin rules and the relay's polarity; True when the wiring is usable as it is."""
     before = len(errors)
-    seen = {}
+    seen = {}  # type: dict[int, str]
     for key, pin, drives in _pins_in_use(settings):
         if pin < 0:
             errors.append("%s: must be a GPIO number for the fitted sensor" % key)
@@ -274,7 +274,7 @@ def validate(raw):
     driven the wrong way.
     """
     settings = dict(DEFAULTS)
-    errors = []
+    errors = []  # type: list[str]
     if not isinstance(raw, dict):
         return settings, ["settings: expected a JSON object (got %s)" % type(raw).__name__]
     if not _check(settings, raw, RULES, errors):

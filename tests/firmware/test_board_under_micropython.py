@@ -103,6 +103,12 @@ async def test_the_board_program_runs_under_micropython_end_to_end(
                 lambda: any(e["event"] == "config_applied" for e in recorder.of("event")),
                 "the config applied",
             )
+            await publish(port, [(config, '{"v":1,"telemetry_period_s":0}')], retain=True)
+            await wait_until(
+                lambda: any("telemetry_period_s" in e.get("detail", "") for e in recorder.of("event")
+                            if e["event"] == "config_rejected"),
+                "the bad config refused",
+            )  # fmt: skip
             seen = len(recorder.readings())
             await wait_until(lambda: len(recorder.readings()) >= seen + 2, "readings go on")
         await wait_until(lambda: recorder.of("status")[-1]["online"] is False, "the last will")

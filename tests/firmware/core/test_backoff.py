@@ -18,3 +18,27 @@ def test_reset_starts_again_from_the_first_step():
         backoff.next_ms()
     backoff.reset()
     assert backoff.next_ms() == 500
+
+
+def test_the_monotonic_clock_survives_the_ticks_wrapping_around():
+    """Test that milliseconds since boot keep counting when ticks_ms wraps (every 2**30 ms on
+    MicroPython, about 12 days), with MicroPython's own ticks_diff arithmetic."""
+    from firmware import ticks
+
+    period = 1 << 30
+    now = [period - 100]
+
+    def wrapped_diff(a, b):
+        return ((a - b + period // 2) & (period - 1)) - period // 2
+
+    saved = (ticks.ticks_ms, ticks.ticks_diff)
+    ticks.ticks_ms, ticks.ticks_diff = (lambda: now[0]), wrapped_diff
+    try:
+        clock = ticks.Monotonic()
+        now[0] = (period - 100 + 60) % period
+        assert clock.now_ms() == 60
+        now[0] = (period - 100 + 250) % period  # past the wrap: ticks_ms went back to 150
+        assert now[0] == 150
+        assert clock.now_ms() == 250
+    finally:
+        ticks.ticks_ms, ticks.ticks_diff = saved
