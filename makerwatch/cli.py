@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
 import os
 import shlex
 import signal
+import socket
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from importlib.resources import files
 from pathlib import Path
@@ -23,7 +26,7 @@ from makerwatch.core.errors import ConfigError, MakerwatchError
 from makerwatch.core.logs import setup as setup_logging
 from makerwatch.core.protocol import MessageKind, json_schema, topic_for
 from makerwatch.core.site_config import SiteConfig, load_site_config
-from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
 from makerwatch.sim.scenarios import SCENARIOS
 
 __all__ = ["main"]
@@ -75,7 +78,7 @@ async def _run_until_signalled(
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     service = IngestService(config)
     task = asyncio.create_task(service.run(stop))
@@ -153,8 +156,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    # A SIGTERM while the daemons start unwinds like Ctrl-C, so none is left running.
+    # A SIGTERM, or a SIGHUP from a closed terminal, while the daemons start unwinds like
+    # Ctrl-C, so none is left running.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     config = _load(args.config)
     mqtt_host, mqtt_port = _host_port(args.mqtt, "--mqtt")
     influx_host, influx_port = _url_host_port(args.influx, "--influx")
@@ -163,6 +168,8 @@ def _up(args: argparse.Namespace) -> int:
         _loopback(host, option)
     data: Path = args.data
     with ExitStack() as stack:
+        stack.enter_context(_data_folder_lock(data))
+        _port_free(http_host, http_port, "--http")
         mosquitto = stack.enter_context(EmbeddedMosquitto(mqtt_port, data / "mosquitto"))
         influxdb = stack.enter_context(EmbeddedInfluxDB(influx_port, data / "influxdb"))
         args.mqtt, args.influx, args.spool = mosquitto.url.removeprefix("mqtt://"), influxdb.url, data / "spool"  # fmt: skip
@@ -185,6 +192,30 @@ def _up(args: argparse.Namespace) -> int:
         demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
         asyncio.run(_run_until_signalled(config, demo))
     return 0
+
+
+@contextlib.contextmanager
+def _data_folder_lock(data: Path) -> Iterator[None]:
+    """One `up` per data folder: a second would rewrite the daemons' configs under the first."""
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / ".lock"
+    with path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StackError(f"{data.resolve()} is in use by another makerwatch up") from None
+        yield
+
+
+def _port_free(host: str, port: int, option: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StackError(
+                f"{option} {host}:{port}: {exc.strerror}; choose another port"
+            ) from None
 
 
 def _demo(config: SiteConfig, mqtt_port: int, seed: int) -> Callable[[], Callable[[], None]]:

@@ -98,7 +98,7 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_mosquitto_pub_reading_is_queryable_with_influx_cli(stack: Stack, stop_signal: int) -> None:
     """Test the README walk-through: mosquitto_pub in, influx CLI out, clean stop."""
     assert f"mqtt://127.0.0.1:{stack.mqtt_port}" in stack.text()
@@ -202,3 +202,37 @@ def test_ingest_command_uses_endpoint_flags(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_second_up_on_the_same_data_folder_is_refused(tmp_path: Path, stack: Stack) -> None:
+    """Test that another `up` on a data folder in use says so in one line and leaves the first
+    running."""
+    second = tmp_path / "second.out"
+    process = spawn(second, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
+                    "--mqtt", f"127.0.0.1:{free_port()}", "--influx", f"http://127.0.0.1:{free_port()}",
+                    "--http", f"127.0.0.1:{free_port()}", "--no-sim")  # fmt: skip
+    assert process.wait(WAIT_TIMEOUT_S) == 1
+    output = second.read_text()
+    assert output.strip().endswith("is in use by another makerwatch up"), output
+    assert "Traceback" not in output
+    assert stack.process.poll() is None, "the first one runs on"
+
+
+def test_a_taken_http_port_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """Test that a taken HTTP port is refused before the banner, with no daemon left behind."""
+    mqtt_port, influx_port = free_port(), free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        http_port = taken.getsockname()[1]
+        output = tmp_path / "up.out"
+        process = spawn(output, "up", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
+                        "--mqtt", f"127.0.0.1:{mqtt_port}", "--influx", f"http://127.0.0.1:{influx_port}",
+                        "--http", f"127.0.0.1:{http_port}", "--no-sim")  # fmt: skip
+        assert process.wait(WAIT_TIMEOUT_S) == 1
+    text = output.read_text()
+    assert f"--http 127.0.0.1:{http_port}: Address already in use; choose another port" in text
+    assert "Makerwatch is up" not in text
+    assert "Traceback" not in text
+    assert port_is_free(mqtt_port)
+    assert port_is_free(influx_port)
