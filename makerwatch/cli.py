@@ -26,7 +26,7 @@ from makerwatch.core.errors import ConfigError, MakerwatchError
 from makerwatch.core.logs import setup as setup_logging
 from makerwatch.core.protocol import MessageKind, json_schema, topic_for
 from makerwatch.core.site_config import SiteConfig, load_site_config
-from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError, Supervisor
 from makerwatch.sim.scenarios import SCENARIOS
 
 __all__ = ["main"]
@@ -172,6 +172,7 @@ def _up(args: argparse.Namespace) -> int:
         _port_free(http_host, http_port, "--http")
         mosquitto = stack.enter_context(EmbeddedMosquitto(mqtt_port, data / "mosquitto"))
         influxdb = stack.enter_context(EmbeddedInfluxDB(influx_port, data / "influxdb"))
+        stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
         args.mqtt, args.influx, args.spool = mosquitto.url.removeprefix("mqtt://"), influxdb.url, data / "spool"  # fmt: skip
         config = _with_endpoints(config, args)
         site, database = config.site.id, config.influxdb.database

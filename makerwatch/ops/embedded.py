@@ -8,9 +8,11 @@ instance that may already be running on the standard ports.
 from __future__ import annotations
 
 import getpass
+import logging
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Self
@@ -20,7 +22,12 @@ import httpx
 from makerwatch.core.errors import MakerwatchError
 from makerwatch.ops.broker_tuning import tuning
 
-__all__ = ["EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "free_port"]
+__all__ = [
+    "EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "Supervisor",
+    "free_port",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
@@ -214,3 +221,44 @@ bind-address = "{HOST}:0"
             return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
         except httpx.HTTPError:
             return False
+
+
+class Supervisor:
+    """Restarts a daemon that dies while `up` runs (with backoff, logged), until stopped."""
+
+    CHECK_S = 1.0
+    BACKOFF_FIRST_S = 1.0
+    BACKOFF_MAX_S = 60.0
+
+    def __init__(self, daemons: list[EmbeddedDaemon]) -> None:
+        self._daemons = daemons
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self.restarts = 0
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        delay = {d.name: self.BACKOFF_FIRST_S for d in self._daemons}
+        while not self._stop.wait(self.CHECK_S):  # a check a second, and the way to stop
+            for daemon in self._daemons:
+                if daemon.running:
+                    continue
+                log.warning("%s stopped unexpectedly:\n%s", daemon.name, daemon.log_tail(5))
+                try:
+                    daemon.start()
+                    self.restarts += 1
+                    log.warning("%s restarted", daemon.name)
+                    delay[daemon.name] = self.BACKOFF_FIRST_S
+                except StackError as exc:
+                    log.error("%s could not be restarted, trying again in %.0f s: %s",
+                              daemon.name, delay[daemon.name], exc)  # fmt: skip
+                    if self._stop.wait(delay[daemon.name]):
+                        return
+                    delay[daemon.name] = min(delay[daemon.name] * 2, self.BACKOFF_MAX_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -236,3 +237,30 @@ def test_a_taken_http_port_is_one_line_before_anything_starts(tmp_path: Path) ->
     assert "Traceback" not in text
     assert port_is_free(mqtt_port)
     assert port_is_free(influx_port)
+
+
+def test_influxdb_killed_while_up_runs_comes_back_and_nothing_is_lost(
+    tmp_path: Path, stack: Stack
+) -> None:
+    """Test that `up` restarts an InfluxDB killed with SIGKILL, and that readings sent while it
+    was gone are stored once it is back."""
+    config = str(tmp_path / "var" / "influxdb")
+    found = subprocess.run(["pgrep", "-f", config], capture_output=True, text=True, check=True)
+    [pid] = [int(p) for p in found.stdout.split()]
+    os.kill(pid, signal.SIGKILL)
+    for seq in range(1, 6):
+        subprocess.run(["mosquitto_pub", "-p", str(stack.mqtt_port), "-q", "1", "-t",
+                        "makerspace/aktobe/solder-1/telemetry", "-m",
+                        json.dumps({"v": 1, "ts": time.time(), "seq": seq, "power_w": 40.0})],
+                       check=True)  # fmt: skip
+
+    def all_stored() -> bool:
+        try:
+            return len(influx_cli(stack, "SELECT seq FROM telemetry")) == 5
+        except subprocess.CalledProcessError:
+            return False  # InfluxDB not back yet
+
+    wait_for(all_stored, "InfluxDB restarted and the five readings stored")
+    assert "influxdb restarted" in stack.text()
+    again = subprocess.run(["pgrep", "-f", config], capture_output=True, text=True, check=True)
+    assert [int(p) for p in again.stdout.split()] != [pid]
