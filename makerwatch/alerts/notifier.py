@@ -87,23 +87,21 @@ class _Waiting:
     rank: int
     order: int
     note: Notification = field(compare=False)
-    dropped: bool = field(default=False, compare=False)
 
 
 class _Bucket:
-    """Sends spaced evenly, `per_minute` a minute, no burst (Telegram also asks for about
-    one message a second in a chat at most)."""
+    """Sends spaced evenly, `per_minute` a minute: a bucket of one token, so no burst
+    (Telegram also asks for about one message a second in a chat at most)."""
 
     def __init__(self, per_minute: float) -> None:
-        self._capacity = 1.0
         self._rate_per_s = per_minute / 60
-        self._tokens = self._capacity
+        self._tokens = 1.0
         self._at = time.monotonic()
 
     def wait_s(self) -> float:
         """Take a token; returns how long to wait before using it (0 when one is free)."""
         now = time.monotonic()
-        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate_per_s)
+        self._tokens = min(1.0, self._tokens + (now - self._at) * self._rate_per_s)
         self._at = now
         self._tokens -= 1  # may go below zero: the wait pays the debt back
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate_per_s
@@ -117,7 +115,6 @@ class _Outbox:
         self._heap: list[_Waiting] = []
         self._by_key: dict[str, _Waiting] = {}
         self._order = itertools.count()
-        self._count = 0  # waiting and not dropped
         self.ready = asyncio.Event()  # something waits
         self.idle = asyncio.Event()  # nothing waits and nothing is being sent
         self.idle.set()
@@ -129,18 +126,17 @@ class _Outbox:
             return None
         waiting = _Waiting(RANK[note.severity], next(self._order), note)
         dropped = None
-        if note.severity is not Severity.SAFETY and self._count >= self._size:
+        if note.severity is not Severity.SAFETY and len(self._heap) >= self._size:
             # The least important waiting one goes, the oldest of them; safety never does.
-            droppable = [
-                w for w in self._heap if not w.dropped and w.note.severity is not Severity.SAFETY
-            ]
+            droppable = [w for w in self._heap if w.note.severity is not Severity.SAFETY]
             least = max(droppable, key=lambda w: (w.rank, -w.order), default=None)
             if least is None or least.rank < waiting.rank:
                 return note  # nothing waiting matters less than this one
-            self._discard(least)
+            self._heap.remove(least)  # the heap is bounded, so this stays cheap
+            heapq.heapify(self._heap)
+            self._forget(least)
             dropped = least.note
         heapq.heappush(self._heap, waiting)
-        self._count += 1
         self.idle.clear()
         if note.coalesce_key is not None:
             self._by_key[note.coalesce_key] = waiting
@@ -149,25 +145,19 @@ class _Outbox:
 
     @property
     def waiting(self) -> int:
-        return self._count
+        return len(self._heap)
 
     def take(self) -> Notification | None:
-        while self._heap:
-            waiting = heapq.heappop(self._heap)
-            if waiting.dropped:
-                continue
-            self._count -= 1
-            if waiting.note.coalesce_key is not None:
-                self._by_key.pop(waiting.note.coalesce_key, None)
-            if self._count == 0:
-                self.ready.clear()
-            return waiting.note
-        self.ready.clear()
-        return None
+        if not self._heap:
+            self.ready.clear()
+            return None
+        waiting = heapq.heappop(self._heap)
+        self._forget(waiting)
+        if not self._heap:
+            self.ready.clear()
+        return waiting.note
 
-    def _discard(self, waiting: _Waiting) -> None:
-        waiting.dropped = True
-        self._count -= 1
+    def _forget(self, waiting: _Waiting) -> None:
         if waiting.note.coalesce_key is not None:
             self._by_key.pop(waiting.note.coalesce_key, None)
 
