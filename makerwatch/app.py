@@ -217,7 +217,7 @@ class IngestService:
         spool_error = self.spool.failing if self.spool else None
         replaying = self._replay is None or not self._replay.done()
         health: dict[str, object] = {
-            "mqtt_connected": self.subscribed.is_set(),
+            "mqtt_connected": self.mqtt_connected,
             "influxdb_reachable": await self._influx.ping(),
             "influxdb_writable": self._writer.write_failing is None,
             "spool_writable": spool_error is None,

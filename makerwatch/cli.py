@@ -12,7 +12,6 @@ import logging
 import os
 import shlex
 import signal
-import socket
 import sys
 import threading
 import traceback
@@ -26,7 +25,13 @@ from makerwatch.core.errors import ConfigError, MakerwatchError
 from makerwatch.core.logs import setup as setup_logging
 from makerwatch.core.protocol import MessageKind, json_schema, topic_for
 from makerwatch.core.site_config import SiteConfig, load_site_config
-from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, StackError, Supervisor
+from makerwatch.ops.embedded import (
+    EmbeddedInfluxDB,
+    EmbeddedMosquitto,
+    StackError,
+    Supervisor,
+    bind_error,
+)
 from makerwatch.sim.scenarios import SCENARIOS
 
 __all__ = ["main"]
@@ -209,14 +214,9 @@ def _data_folder_lock(data: Path) -> Iterator[None]:
 
 
 def _port_free(host: str, port: int, option: str) -> None:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise StackError(
-                f"{option} {host}:{port}: {exc.strerror}; choose another port"
-            ) from None
+    error = bind_error(host, port)
+    if error is not None:
+        raise StackError(f"{option} {host}:{port}: {error.strerror}; choose another port")
 
 
 def _demo(config: SiteConfig, mqtt_port: int, seed: int) -> Callable[[], Callable[[], None]]:

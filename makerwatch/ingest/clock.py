@@ -46,12 +46,11 @@ class BoardClock:
             return  # the median over every board is not needed per reading
         self._checked_at = mono
         offset = self.server_offset_s(now)
-        off = offset is not None and abs(offset) > self._max_skew_s
-        if off and not self._warned:
-            assert offset is not None
-            side = "behind" if offset > 0 else "ahead of"
-            log.warning("the server clock is %.0f s %s the boards' NTP time", abs(offset), side)
-        self._warned = off
+        # Only fresh readings are kept, so the offset can only show a server clock behind.
+        behind = offset is not None and offset > self._max_skew_s
+        if behind and not self._warned:
+            log.warning("the server clock is %.0f s behind the boards' NTP time", offset)
+        self._warned = behind
 
     def too_far_ahead(self, device: str, ts: float, now: float) -> bool:
         """Is `ts` ahead of both the server clock and the other boards by more than the skew?"""

@@ -115,7 +115,7 @@ class Decoder:
         body = self._json_object(topic, payload)
         now = self._clock()
         if parts.kind is MessageKind.TELEMETRY and "readings" in body:
-            return self._batch(topic, device, body, now)
+            return self._batch(topic, parts, device, body, now)
         model: type[Telemetry | Status | State | Event]
         if parts.kind is MessageKind.TELEMETRY:
             model = Telemetry
@@ -146,7 +146,9 @@ class Decoder:
             return Decoded(known_only=[point] if isinstance(message, Status | State) else [])
         return Decoded([point])
 
-    def _batch(self, topic: str, device: Device, body: dict[str, Any], now: float) -> Decoded:
+    def _batch(
+        self, topic: str, parts: TopicParts, device: Device, body: dict[str, Any], now: float
+    ) -> Decoded:
         """A board's offline buffer: each reading stored or refused on its own."""
         readings = body.get("readings")
         if not isinstance(readings, list) or not 1 <= len(readings) <= MAX_BATCH_READINGS:
@@ -160,16 +162,14 @@ class Decoder:
             where = f"readings.{index}: "
             try:
                 reading = Reading.model_validate(raw)
-                if reading.ts is None:
-                    # Buffered readings stamped "now" would all land on one moment.
-                    raise DecodeError(
-                        DeadLetterReason.SCHEMA, f"{topic}: {where}a buffered reading needs its ts"
-                    )
-                valid.append((index, reading))
             except ValidationError as exc:
                 decoded.refused.append(self._refused(topic, raw, _schema_detail(topic, exc, where)))
-            except DecodeError as error:
-                decoded.refused.append(self._refused(topic, raw, error.detail, error.reason))
+                continue
+            if reading.ts is None:  # stamped "now", buffered readings would all land on one moment
+                detail = f"{topic}: {where}a buffered reading needs its ts"
+                decoded.refused.append(self._refused(topic, raw, detail))
+                continue
+            valid.append((index, reading))
         if not valid:  # nothing to store: one dead letter for the message, not one per part
             raise DecodeError(
                 DeadLetterReason.SCHEMA, "; ".join(e.detail for e in decoded.refused[:3])
@@ -180,7 +180,7 @@ class Decoder:
             )
         except ValidationError as exc:
             raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
-        self._check_echo(topic, parse_topic(topic), envelope)
+        self._check_echo(topic, parts, envelope)
         for index, reading in valid:
             try:
                 decoded.points.append(

@@ -73,7 +73,6 @@ class BatchWriter:
         self._oldest_at: float | None = None
         self._has_pending = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self.last_replay_at: float | None = None  # monotonic time of the last replayed batch
         self.write_failing: str | None = None  # InfluxDB's last write error, until one succeeds
 
     async def submit(self, topic: str, payload: bytes, points: Sequence[Point], ack: Ack) -> None:
@@ -216,7 +215,6 @@ class BatchWriter:
                 continue
             await self._advance_spool()
             self._counters.replayed_batches += 1
-            self.last_replay_at = time.monotonic()
             delay = RETRY_FIRST_S
             if not self._spool.pending and self._drained is not None:
                 await self._drained()

@@ -24,7 +24,7 @@ from makerwatch.ops.broker_tuning import tuning
 
 __all__ = [
     "EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "Supervisor",
-    "free_port",
+    "bind_error", "free_port",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,15 @@ def free_port() -> int:
         return port
 
 
-def _port_in_use(port: int) -> bool:
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why host:port cannot be listened on (taken, say), or None when it can."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((HOST, port))
-        except OSError:
-            return True
-        return False
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc
+        return None
 
 
 class EmbeddedDaemon:
@@ -82,7 +83,7 @@ class EmbeddedDaemon:
         if binary is None:
             install = f"apt-get install {self.debian_package}"
             raise StackError(f"{self.executable} not found: install it with `{install}`")
-        if _port_in_use(self.port):
+        if bind_error(HOST, self.port) is not None:
             raise StackError(
                 f"{self.name}: port {self.port} on {HOST} is already in use; choose another port"
             )
