@@ -153,8 +153,8 @@ class AlertEngine:
         """A point just stored, heard at wall time `heard_ms` (default: its own time);
         returns what it (and any timer due before it) caused."""
         device = point.tags.get("device", "")
-        if device not in self.devices:
-            return []
+        if device not in self.devices or point.measurement not in FED_BY:
+            return []  # not about a board (e.g. usage segments derived from a state)
         actions = self.advance(point.time_ms)
         view = self.views[device]
         view.known = True

@@ -7,7 +7,13 @@ simulator's ground truth and the tests all use these definitions.
 - A **session** runs from a machine leaving `off` to its return to `off`.
 
 Both are counted from completed state periods: each `state` message carries the
-state it left and how long that lasted on the board's clock.
+state it left and how long that lasted on the board's clock. Ingest stores each
+completed on-period (idle or active) a second time as **usage segments**: the
+period cut at every quarter hour (UTC), one `usage` point per piece with its
+seconds. Every time zone's offset is a whole number of quarter hours, so a day,
+week or month in any site's own time zone is a whole number of segments: figures
+for any period are a plain sum, in Python and in InfluxQL alike
+(makerwatch/core/statistics.py, docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -17,20 +23,28 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from makerwatch.core.points import Point
 from makerwatch.core.protocol import MachineState
 
 __all__ = [
     "MACHINE_HOURS_QUERY",
+    "ON_STATES",
+    "SEGMENT_MS",
     "SESSIONS_QUERY",
+    "USAGE_MEASUREMENT",
     "Session",
     "Usage",
     "energy_wh",
     "sessions_from",
     "usage_from_states",
+    "usage_segments",
 ]
 
 IN_USE_STATE = MachineState.ACTIVE
 OFF_STATE = MachineState.OFF
+ON_STATES = (MachineState.IDLE, MachineState.ACTIVE)
+USAGE_MEASUREMENT = "usage"
+SEGMENT_MS = 15 * 60_000
 
 MACHINE_HOURS_QUERY = (
     "SELECT sum(previous_duration_s) / 3600 AS machine_hours FROM state "
@@ -91,3 +105,29 @@ def sessions_from(
             inside = [r for r in readings.get(device, []) if start <= r[0] <= at_ms]
             result.append(Session(device, start, at_ms, energy_wh(inside)))
     return result
+
+
+def usage_segments(state: Point, not_before_ms: int) -> list[Point]:
+    """The on-period a `state` point closes, as `usage` points cut at each quarter hour.
+
+    Each piece carries the state point's tags plus `state` (idle or active) and its
+    `seconds`; its time is where it starts. A piece after the first starts on a
+    quarter hour, so a redelivered or repeated claim overwrites the same points
+    instead of adding to them. A period is not taken back further than
+    `not_before_ms` (ingest's oldest accepted reading), which also bounds the
+    points one message can make.
+    """
+    previous, duration_s = state.fields.get("previous"), state.fields.get("previous_duration_s")
+    if previous not in ON_STATES or not isinstance(duration_s, int | float):
+        return []
+    end_ms = state.time_ms
+    start_ms = max(end_ms - round(duration_s * 1000), not_before_ms)
+    tags = {**state.tags, "state": str(previous)}
+    segments = []
+    while start_ms < end_ms:
+        edge = min(end_ms, (start_ms // SEGMENT_MS + 1) * SEGMENT_MS)
+        segments.append(
+            Point(USAGE_MEASUREMENT, tags, {"seconds": (edge - start_ms) / 1000}, start_ms)
+        )
+        start_ms = edge
+    return segments

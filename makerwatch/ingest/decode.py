@@ -29,6 +29,7 @@ from makerwatch.core.protocol import (
     parse_topic,
 )
 from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.core.usage import usage_segments
 from makerwatch.ingest.clock import BoardClock
 from makerwatch.ingest.errors import DecodeError
 
@@ -144,6 +145,9 @@ class Decoder:
             # Stored when it was live (stamping it again would store it twice), but the
             # alerts must know it after a restart: a board's last will says it is offline.
             return Decoded(known_only=[point] if isinstance(message, Status | State) else [])
+        if isinstance(message, State):
+            oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
+            return Decoded([point, *usage_segments(point, oldest_ms)])
         return Decoded([point])
 
     def _batch(

@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from makerwatch.core.points import Point
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.core.usage import MACHINE_HOURS_QUERY, SESSIONS_QUERY, usage_from_states
+from makerwatch.core.usage import (
+    MACHINE_HOURS_QUERY,
+    SEGMENT_MS,
+    SESSIONS_QUERY,
+    usage_from_states,
+    usage_segments,
+)
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.line_protocol import encode_point
@@ -46,3 +57,38 @@ async def test_influxql_definitions_match_the_messages(
     [sessions] = await stored(influx, SESSIONS_QUERY)
     assert (hours["device"], hours["machine_hours"]) == ("solder-1", 2.0)
     assert sessions["sessions"] == 2
+
+
+@given(
+    end_ms=st.integers(1_600_000_000_000, 1_900_000_000_000),
+    duration_s=st.floats(0, 40 * 86400, allow_nan=False),
+    previous=st.sampled_from(["idle", "active", "off"]),
+)
+def test_usage_segments_cut_an_on_period_at_quarter_hours(
+    end_ms: int, duration_s: float, previous: str
+) -> None:
+    """Test that segments add up to the period, each inside one quarter hour, in order."""
+    fields = {"state": "off", "previous": previous, "previous_duration_s": duration_s}
+    state = Point("state", {"site": "s", "device": "d"}, fields, end_ms)
+    segments = usage_segments(state, not_before_ms=0)
+    if previous == "off":
+        assert segments == []
+        return
+    assert sum(float(s.fields["seconds"]) for s in segments) == pytest.approx(
+        round(duration_s * 1000) / 1000, abs=1e-6
+    )
+    for segment in segments:
+        assert segment.tags == {"site": "s", "device": "d", "state": previous}
+        quarter = segment.time_ms // SEGMENT_MS
+        ends_ms = segment.time_ms + round(float(segment.fields["seconds"]) * 1000)
+        assert (ends_ms - 1) // SEGMENT_MS == quarter, "within one quarter hour"
+    assert [s.time_ms for s in segments] == sorted({s.time_ms for s in segments})
+
+
+def test_a_claimed_period_is_not_taken_back_past_the_oldest_accepted_time() -> None:
+    """Test that a state claiming a year idle makes segments only back to the age limit."""
+    end_ms = 1_800_000_000_000
+    fields = {"state": "off", "previous": "idle", "previous_duration_s": 366 * 86400.0}
+    segments = usage_segments(Point("state", {}, fields, end_ms), end_ms - 86_400_000)
+    assert len(segments) == 96
+    assert sum(float(s.fields["seconds"]) for s in segments) == 86400

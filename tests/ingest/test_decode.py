@@ -170,7 +170,7 @@ def test_state_becomes_a_state_point_with_the_previous_period() -> None:
         "previous": "active",
         "previous_duration_s": 3600.5,
     }
-    [point] = decode(body, topic=f"makerspace/{SITE}/solder-1/state")
+    point, *segments = decode(body, topic=f"makerspace/{SITE}/solder-1/state")
     assert point.measurement == "state"
     assert point.fields == {
         "state": "off",
@@ -178,6 +178,10 @@ def test_state_becomes_a_state_point_with_the_previous_period() -> None:
         "previous": "active",
         "previous_duration_s": 3600.5,
     }
+    assert {s.measurement for s in segments} == {"usage"}
+    assert sum(float(s.fields["seconds"]) for s in segments) == pytest.approx(3600.5)
+    assert {s.tags["state"] for s in segments} == {"active"}
+    assert max(s.time_ms for s in segments) < point.time_ms
 
 
 def test_replayed_retained_state_without_time_is_not_stored_again() -> None:
