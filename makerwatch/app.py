@@ -14,8 +14,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import Notifier
@@ -26,6 +28,7 @@ from makerwatch.api.http import Conflict, serve
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import DeadLetterReason, board_subscriptions
 from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.statistics import statistics
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
@@ -35,6 +38,8 @@ from makerwatch.ingest.sessions import SessionRecorder
 from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.writer import BatchWriter
+from makerwatch.report import document
+from makerwatch.report.texts import LANGUAGE_NAMES
 
 __all__ = ["IngestService"]
 
@@ -267,6 +272,15 @@ class IngestService:
 
     def staff_named_by(self, token: str) -> str | None:
         return self.config.staff_named_by(token)
+
+    async def sponsor_page(self, period: str | None, language: str) -> str:
+        """This site's figures for a period (default: this month, site time)."""
+        now = self._clock()
+        text = period or f"{datetime.fromtimestamp(now, ZoneInfo(self.config.site.timezone)):%Y-%m}"
+        stats = await statistics(self._influx.query, [self.config], text, int(now * 1000))
+        links = {name: f"?period={text}&lang={code}" for code, name in LANGUAGE_NAMES.items()}
+        # Charts take a moment to draw: not on the event loop, which acknowledges readings.
+        return await asyncio.to_thread(document.html, stats, language, links=links)  # type: ignore[arg-type]
 
     async def _prepare_database(self, influx: InfluxClient) -> None:
         """Create the database if InfluxDB is there; if not, carry on: writes spool or

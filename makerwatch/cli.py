@@ -21,7 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from makerwatch.core.errors import ConfigError, MakerwatchError
+from makerwatch.core.errors import ConfigError, MakerwatchError, UnreachableError
 from makerwatch.core.logs import setup as setup_logging
 from makerwatch.core.protocol import MessageKind, json_schema, topic_for
 from makerwatch.core.site_config import SiteConfig, load_site_config
@@ -188,6 +188,7 @@ def _up(args: argparse.Namespace) -> int:
             f"  MQTT broker  {mosquitto.url}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
             f"  HTTP API     http://{http_host}:{http_port}/alerts, /healthz, /metrics\n"
+            f"  Sponsors     http://{http_host}:{http_port}/sponsors  (this month's usage figures)\n"
             f"Try:\n"
             f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
             f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'
@@ -288,6 +289,70 @@ def _simulate_fleet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from tqdm import tqdm
+
+    from makerwatch.core.network import load_sites
+    from makerwatch.core.statistics import Statistics, period_of, statistics
+    from makerwatch.ingest.influx import InfluxClient
+    from makerwatch.report import document
+
+    network = load_sites(_site_file(args.config))
+    if args.site is not None:
+        network = network.only(args.site)
+    elif len(network.sites) > 1 and not args.all_sites:
+        known = ", ".join(s.site.id for s in network.sites)
+        raise ConfigError(
+            f"{args.config} lists several sites: give --site ID ({known}) or --all-sites"
+        )
+    period_text = args.month or args.week or args.days
+    try:
+        period_of(period_text, "UTC")  # refuse a bad period before any query
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    out_format = args.format or (args.out.suffix.lstrip(".") if args.out else "html")
+    if out_format not in document.FORMATS:
+        raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
+    scope = network.sites[0].site.id if len(network.sites) == 1 else "network"
+    out = args.out or Path(f"makerwatch-{scope}-{period_text}.{out_format}")
+    influxdb = network.sites[0].influxdb
+    if args.influx is not None:
+        _url_host_port(args.influx, "--influx")
+        influxdb = influxdb.model_copy(update={"url": args.influx})
+
+    # A bar once the work takes more than a second: one step per site, then the document.
+    with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
+
+        async def figures() -> Statistics:
+            async with InfluxClient(influxdb) as influx:
+                if not await influx.ping():
+                    raise UnreachableError(f"cannot reach InfluxDB at {influxdb.url}")
+                return await statistics(
+                    influx.query, network.sites, period_text, int(time.time() * 1000),
+                    progress=lambda _site: bar.update(1),
+                )  # fmt: skip
+
+        stats = asyncio.run(figures())
+        if out_format == "json":
+            out.write_text(document.as_json(stats) + "\n", encoding="utf-8")
+        elif out_format == "csv":
+            out.write_text(document.as_csv(stats), encoding="utf-8")
+        else:
+            page = document.html(stats, args.lang, network=network.name)
+            if out_format == "pdf":
+                document.as_pdf(page, out)
+            else:
+                out.write_text(page, encoding="utf-8")
+        bar.update(1)
+    total = stats.total
+    print(f"wrote {out} ({stats.period_label}, {len(stats.sites)} site(s), "
+          f"{total.machine_hours:.1f} machine-hours, {total.sessions} sessions)")  # fmt: skip
+    return 0
+
+
 def _firmware_deploy(args: argparse.Namespace) -> int:
     from makerwatch.ops import firmware_deploy
 
@@ -379,6 +444,26 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-sim", action="store_true", help="do not start the simulated machines")
     up.add_argument("--seed", type=int, default=1, help="the simulated machines' seed (default: 1)")
     up.set_defaults(handler=_up)
+
+    report = commands.add_parser("report", help="the sponsor report for a month, week or days")
+    when = report.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="a calendar month, e.g. 2026-11")
+    when.add_argument("--week", help="an ISO week, e.g. 2026-W47")
+    when.add_argument("--days", help="days, both included, e.g. 2026-11-01..2026-11-15")
+    _add_config(report)
+    which = report.add_mutually_exclusive_group()
+    which.add_argument("--site", metavar="ID", help="one site of a network file")
+    which.add_argument(
+        "--all-sites", action="store_true", help="every site of a network file, and the total"
+    )
+    report.add_argument("--format", choices=("html", "pdf", "csv", "json"),
+                        help="default: from --out's extension, else html")  # fmt: skip
+    report.add_argument("--lang", choices=("en", "ru", "kk"), default="en",
+                        help="the language of an HTML or PDF report (default: en)")  # fmt: skip
+    report.add_argument("--out", type=Path, metavar="FILE",
+                        help="where to write it (default: makerwatch-SITE-PERIOD.FORMAT)")  # fmt: skip
+    report.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
+    report.set_defaults(handler=_report)
 
     simulate = commands.add_parser("simulate", help="simulated boards: scenario, backfill, fleet")
     modes = simulate.add_subparsers(dest="simulate_command", required=True)

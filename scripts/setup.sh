@@ -6,10 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=${1:-}
-packages=(mosquitto mosquitto-clients influxdb influxdb-client)
+# Pango and a font with Kazakh letters: WeasyPrint draws the sponsor report's PDF.
+packages=(mosquitto mosquitto-clients influxdb influxdb-client libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
-# The tests run the firmware core under MicroPython's WebAssembly port, on Node.
-if [ -n "$extras" ] && ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+if [ -n "$extras" ]; then
+  # The tests run the firmware core under MicroPython's WebAssembly port, on Node; read
+  # the report's PDF back with poppler; drive pages in Debian's Chromium.
+  command -v npm >/dev/null || packages+=(nodejs npm)
+  packages+=(poppler-utils chromium)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

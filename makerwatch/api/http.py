@@ -1,4 +1,5 @@
-"""The HTTP API: active alerts and their acknowledgement, health, metrics.
+"""The HTTP API: active alerts and their acknowledgement, health, metrics, and the
+read-only sponsor page (usage figures and charts, nothing operational).
 
 Reading is open; every action needs a staff token from the site file
 (`Authorization: Bearer <token>`), and the person it names is who acted. It sees the
@@ -19,6 +20,8 @@ from makerwatch.api.metrics import MetricSource, render
 
 __all__ = ["Conflict", "Status", "serve"]
 
+LANGUAGES = ("en", "ru", "kk")
+
 
 class Conflict(Exception):
     """The action cannot be done as asked (409); the message says why, for people."""
@@ -36,6 +39,9 @@ class Status(MetricSource, Protocol):
         self, alert_id: str, by: str, cancel_auto_off: bool
     ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
+    async def sponsor_page(self, period: str | None, language: str) -> str:
+        """The sponsor page for a period (default: this month); ValueError for a bad one."""
+        ...
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -95,6 +101,16 @@ def _app(service: Status) -> web.Application:
             )
         return web.json_response({"alert": alert}, dumps=dumps)
 
+    async def sponsors(request: web.Request) -> web.Response:
+        language = request.query.get("lang", "en")
+        if language not in LANGUAGES:
+            return _error(400, f"lang must be one of {', '.join(LANGUAGES)}")
+        try:
+            page = await service.sponsor_page(request.query.get("period"), language)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return web.Response(text=page, content_type="text/html", charset="utf-8")
+
     async def healthz(request: web.Request) -> web.Response:
         health = await service.health()
         return web.json_response(health, status=200 if health["healthy"] else 503)
@@ -108,6 +124,7 @@ def _app(service: Status) -> web.Application:
     app.add_routes([
         web.get("/alerts", list_alerts),
         web.post("/alerts/{alert_id}/ack", acknowledge),
+        web.get("/sponsors", sponsors),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
     ])  # fmt: skip

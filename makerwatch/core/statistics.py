@@ -224,7 +224,9 @@ class SiteStatistics:
     machines: list[MachineFigures]
     busiest_hours: list[list[float]]  # [weekday 0=Monday][hour]: machine-hours, site time
     daily_hours: dict[date, float]  # machine-hours per day, site time
-    previous: Figures  # the previous period's totals
+    # The previous period's totals; None when the site's data does not cover all of it
+    # (its boards started reporting later), so a change would compare with a fragment.
+    previous: Figures | None
 
     @property
     def partial(self) -> bool:
@@ -268,8 +270,10 @@ class Statistics:
         return sum((s.total for s in self.sites), Figures())
 
     @property
-    def previous(self) -> Figures:
-        return sum((s.previous for s in self.sites), Figures())
+    def previous(self) -> Figures | None:
+        if any(s.previous is None for s in self.sites):
+            return None
+        return sum((s.previous or Figures() for s in self.sites), Figures())
 
     @property
     def by_site(self) -> dict[str, Figures]:
@@ -308,6 +312,10 @@ class Statistics:
     def changes(self) -> dict[str, float | None]:
         """Each headline figure against the previous period (relative; None: no base)."""
         now, before = self.total, self.previous
+        if before is None:
+            return dict.fromkeys(
+                ("machine_hours", "on_hours", "sessions", "energy_kwh", "utilisation")
+            )
         return {
             "machine_hours": change(now.machine_hours, before.machine_hours),
             "on_hours": change(now.on_hours, before.on_hours),
@@ -389,11 +397,10 @@ async def site_statistics(
             MachineFigures(site.id, device, kind, name, figures, len(days.get(device, ())), first)
         )
     machines.sort(key=lambda m: m.device)
-    previous = Figures()
-    if with_previous:
-        earlier = await site_statistics(
-            query, config, period.previous(), now_ms, with_previous=False
-        )
+    previous = None
+    earlier_period = period.previous()
+    if with_previous and first_ms and min(first_ms.values()) <= earlier_period.start_ms:
+        earlier = await site_statistics(query, config, earlier_period, now_ms, with_previous=False)
         previous = earlier.total
     return SiteStatistics(config, period, now_ms, machines, busiest, daily, previous)
 
@@ -403,7 +410,7 @@ async def statistics(
     configs: list[SiteConfig],
     period_text: str,
     now_ms: int,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], object] | None = None,
 ) -> Statistics:
     """Figures for one or more sites; `period_text` is read in each site's own zone."""
     sites = []

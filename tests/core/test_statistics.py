@@ -238,6 +238,7 @@ async def test_a_session_across_midnight_at_a_month_end_is_split_in_site_time(
         assert [m.figures.machine_hours for m in later.machines] == [pytest.approx(1.0)]
         assert earlier.total.sessions == 1, "a session counts where it starts"
         assert later.total.sessions == 0
+        assert later.previous is not None
         assert later.previous.machine_hours == pytest.approx(1.0)
         # In UTC the month ends at 05:00 site time: the whole session would be in one month.
         utc_before = Period(before.kind, before.first, before.last, "UTC")

@@ -1,0 +1,277 @@
+"""The sponsor report from the statistics module's figures: HTML (self-contained, charts
+inline), PDF (WeasyPrint, from the same HTML), CSV and JSON (the figures, as numbers).
+
+WeasyPrint renders the one HTML template to PDF, so the PDF and the web page can
+never say different things; it is pure Python over Pango (already on any desktop or
+Debian server), with no browser to run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from makerwatch.core.site_config import Language
+from makerwatch.core.statistics import Figures, Statistics
+from makerwatch.core.vocabulary import kind_name
+from makerwatch.report.charts import bar_chart, heatmap
+from makerwatch.report.texts import Words
+
+__all__ = ["FORMATS", "as_csv", "as_json", "as_pdf", "html", "report_name"]
+
+FORMATS = ("html", "pdf", "csv", "json")
+TOP_MACHINES = 10
+HEADLINES = ("machine_hours", "sessions", "energy_kwh", "utilisation", "on_hours")
+
+_templates = Environment(
+    loader=PackageLoader("makerwatch.report", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def report_name(statistics: Statistics, language: Language, network: str | None) -> str:
+    """Whose report it is: the site's name, or the network's."""
+    words = Words(language)
+    if network is None and len(statistics.sites) == 1:
+        return statistics.sites[0].config.site.name
+    return network or words.text("network_name")
+
+
+def _figure_text(words: Words, key: str, figures: Figures, days_used: int | None = None) -> str:
+    if key == "utilisation":
+        return words.percent(figures.utilisation)
+    if key == "sessions":
+        return words.number(figures.sessions, 0)
+    if key == "days_used":
+        return words.number(days_used or 0, 0)
+    if key == "machines":
+        return words.number(figures.machines, 0)
+    return words.number(getattr(figures, key), 1)
+
+
+def _period_label(statistics: Statistics, words: Words, previous: bool = False) -> str:
+    period = statistics.sites[0].period if statistics.sites else None
+    if period is None:
+        return statistics.period_label
+    if previous:
+        period = period.previous()
+    if period.kind == "month":
+        return words.month(period.first)
+    return f"{words.short_day(period.first)} – {words.day(period.last)}"
+
+
+def html(
+    statistics: Statistics,
+    language: Language,
+    *,
+    network: str | None = None,
+    links: dict[str, str] | None = None,
+) -> str:
+    """The report as one self-contained HTML page (no external file, font or script)."""
+    words = Words(language)
+    total = statistics.total
+    previous_label = _period_label(statistics, words, previous=True)
+    headlines = [
+        {
+            "label": words.text(key),
+            "value": _figure_text(words, key, total),
+            "change": words.change(statistics.changes[key], previous_label),
+        }
+        for key in HEADLINES
+    ]
+    headlines.append(
+        {
+            "label": words.text("days_used"),
+            "value": _figure_text(words, "days_used", total, statistics.days_used),
+            "change": "",
+        }
+    )
+    headlines.append(
+        {
+            "label": words.text("machines"),
+            "value": _figure_text(words, "machines", total),
+            "change": "",
+        }
+    )
+    weekly = statistics.weekly_hours
+    kinds = sorted(statistics.by_kind.items(), key=lambda item: -item[1].machine_hours)
+    names = {s.config.site.id: s.config.site.name for s in statistics.sites}
+    sites = sorted(statistics.by_site.items(), key=lambda item: -item[1].machine_hours)
+    devices = {
+        (s.config.site.id, d.id): d.name_in(language)
+        for s in statistics.sites
+        for d in s.config.devices
+    }
+
+    def machine_name(site: str, device: str, fallback: str) -> str:
+        return devices.get((site, device), fallback)
+
+    last_day = min(
+        (datetime.fromtimestamp(statistics.generated_ms / 1000, UTC).astimezone(ZoneInfo(s.config.site.timezone)).date()
+         for s in statistics.sites),
+        default=None,
+    )  # fmt: skip
+    added = [
+        machine_name(m.site, m.device, m.name) for s in statistics.sites for m in s.machines_added
+    ]
+    has_use = total.machine_hours > 0
+    context: dict[str, Any] = {
+        "lang": language,
+        "title": words.text("title", name=report_name(statistics, language, network)),
+        "period": _period_label(statistics, words),
+        "partial": words.text("partial", date=words.day(last_day))
+        if statistics.partial and last_day
+        else "",
+        "headlines": headlines,
+        "has_use": has_use,
+        "nothing": words.text("nothing"),
+        "weekly_title": words.text("weekly"),
+        "weekly_chart": bar_chart(
+            [words.short_day(monday) for monday in weekly], list(weekly.values())
+        )
+        if has_use
+        else "",
+        "kinds_title": words.text("by_kind"),
+        "kinds_chart": bar_chart(
+            [kind_name(kind, language) for kind, _ in kinds],
+            [f.machine_hours for _, f in kinds],
+            horizontal=True,
+        )
+        if has_use
+        else "",
+        "busiest_title": words.text("busiest"),
+        "busiest_chart": heatmap(words.weekdays(), statistics.busiest_hours, words.text("hour"))
+        if has_use
+        else "",
+        "columns": [
+            words.text(k) for k in ("machine_hours", "sessions", "energy_kwh", "utilisation")
+        ],
+        "kinds": [
+            {"name": kind_name(kind, language), "cells": _cells(words, f)} for kind, f in kinds
+        ],
+        "sites_title": words.text("by_site"),
+        "sites": [{"name": names.get(site, site), "cells": _cells(words, f)} for site, f in sites]
+        if len(statistics.sites) > 1
+        else [],
+        "sites_chart": bar_chart(
+            [names.get(site, site) for site, _ in sites],
+            [f.machine_hours for _, f in sites],
+            horizontal=True,
+        )
+        if len(statistics.sites) > 1 and has_use
+        else "",
+        "top_title": words.text("top"),
+        "top": [
+            {
+                "name": machine_name(m.site, m.device, m.name),
+                "kind": kind_name(m.kind, language),
+                "site": names.get(m.site, m.site),
+                "cells": _cells(words, m.figures),
+            }
+            for m in statistics.top_machines(TOP_MACHINES)
+        ],
+        "labels": {k: words.text(k) for k in ("machine", "kind", "site")},
+        "show_site": len(statistics.sites) > 1,
+        "added": words.text("added", names=", ".join(added)) if added else "",
+        "methods_title": words.text("methods_title"),
+        "methods": words.text("methods"),
+        "generated": words.text("generated", date=words.day(last_day)) if last_day else "",
+        "links": links or {},
+    }
+    return _templates.get_template("report.html.j2").render(context)
+
+
+def _cells(words: Words, figures: Figures) -> list[str]:
+    return [
+        words.number(figures.machine_hours, 1),
+        words.number(figures.sessions, 0),
+        words.number(figures.energy_kwh, 1),
+        words.percent(figures.utilisation),
+    ]
+
+
+def as_pdf(page: str, out: Path) -> None:
+    from weasyprint import HTML  # imported here: only a PDF needs Pango
+
+    HTML(string=page).write_pdf(out)
+
+
+def _figures_dict(figures: Figures) -> dict[str, Any]:
+    return {**asdict(figures), "utilisation": figures.utilisation}
+
+
+def as_dict(statistics: Statistics) -> dict[str, Any]:
+    """Every figure, as numbers: what the CSV and JSON formats hold."""
+    return {
+        "period": statistics.period_label,
+        "partial": statistics.partial,
+        "generated": datetime.fromtimestamp(statistics.generated_ms / 1000, UTC).isoformat(),
+        "total": _figures_dict(statistics.total),
+        "previous": _figures_dict(statistics.previous) if statistics.previous else None,
+        "changes": statistics.changes,
+        "days_used": statistics.days_used,
+        "by_kind": {kind: _figures_dict(f) for kind, f in sorted(statistics.by_kind.items())},
+        "by_site": {site: _figures_dict(f) for site, f in sorted(statistics.by_site.items())},
+        "sites": [
+            {
+                "site": s.config.site.id,
+                "timezone": s.config.site.timezone,
+                "start": datetime.fromtimestamp(s.period.start_ms / 1000, UTC).isoformat(),
+                "end": datetime.fromtimestamp(s.period.end_ms / 1000, UTC).isoformat(),
+                "days_used": s.days_used,
+                "busiest_hours": s.busiest_hours,
+            }
+            for s in statistics.sites
+        ],
+        "machines": [
+            {
+                "site": m.site,
+                "device": m.device,
+                "name": m.name,
+                "kind": m.kind,
+                "days_used": m.days_used,
+                **_figures_dict(m.figures),
+            }
+            for m in statistics.machines
+        ],
+        "busiest_hours": statistics.busiest_hours,
+        "weekly_hours": {
+            monday.isoformat(): hours for monday, hours in statistics.weekly_hours.items()
+        },
+    }
+
+
+def as_json(statistics: Statistics) -> str:
+    return json.dumps(as_dict(statistics), ensure_ascii=False, indent=2)
+
+
+CSV_COLUMNS = (
+    "scope", "site", "device", "name", "kind", "machine_hours", "on_hours", "sessions",
+    "energy_kwh", "open_hours", "utilisation", "machines",
+)  # fmt: skip
+
+
+def as_csv(statistics: Statistics) -> str:
+    """One row per machine, then per kind, per site and the total (scope says which)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for m in statistics.machines:
+        writer.writerow({"scope": "machine", "site": m.site, "device": m.device, "name": m.name,
+                         "kind": m.kind, **_figures_dict(m.figures)})  # fmt: skip
+    for kind, figures in sorted(statistics.by_kind.items()):
+        writer.writerow({"scope": "kind", "kind": kind, **_figures_dict(figures)})
+    for site, figures in sorted(statistics.by_site.items()):
+        writer.writerow({"scope": "site", "site": site, **_figures_dict(figures)})
+    writer.writerow({"scope": "total", **_figures_dict(statistics.total)})
+    return out.getvalue()

@@ -1,0 +1,172 @@
+"""What sponsors read, in English, Russian and Kazakh, and numbers and dates as each
+language writes them (Babel's CLDR data: 1,234.5 / 1 234,5; «ноябрь 2026», «Қараша 2026»)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from babel.dates import format_date
+from babel.numbers import format_decimal, format_percent
+
+from makerwatch.core.site_config import Language
+
+__all__ = ["LANGUAGE_NAMES", "TEXTS", "Words"]
+
+# Each language in its own words, for a language switch.
+LANGUAGE_NAMES: dict[Language, str] = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
+
+# key -> language -> text. Fields in braces are filled in by Words.text.
+TEXTS: dict[str, dict[Language, str]] = {
+    "title": {
+        "en": "Machine use at {name}",
+        "ru": "Использование оборудования: {name}",
+        "kk": "{name}: жабдықтың пайдаланылуы",
+    },
+    "network_name": {
+        "en": "the makerspace network",
+        "ru": "сеть мейкерспейсов",
+        "kk": "мейкерспейстер желісі",
+    },
+    "partial": {
+        "en": "The period is not over yet: figures up to {date}.",
+        "ru": "Период ещё не закончился: данные по {date}.",
+        "kk": "Кезең әлі аяқталған жоқ: деректер {date} бойынша.",
+    },
+    "machine_hours": {"en": "Machine-hours", "ru": "Машино-часы", "kk": "Машина-сағат"},
+    "on_hours": {
+        "en": "Hours switched on",
+        "ru": "Часы во включённом состоянии",
+        "kk": "Қосулы тұрған сағаттар",
+    },
+    "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
+    "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
+    "utilisation": {"en": "Utilisation", "ru": "Загрузка", "kk": "Жүктеме"},
+    "days_used": {
+        "en": "Days with use",
+        "ru": "Дни с работой оборудования",
+        "kk": "Жабдық қолданылған күндер",
+    },
+    "machines": {"en": "Machines", "ru": "Единиц оборудования", "kk": "Жабдық саны"},
+    "change": {
+        "en": "{change} on {previous}",
+        "ru": "{change} к периоду «{previous}»",
+        "kk": "«{previous}» кезеңіне қарағанда {change}",
+    },
+    "no_base": {
+        "en": "no full {previous} to compare with",
+        "ru": "нет полных данных за «{previous}» для сравнения",
+        "kk": "салыстыру үшін «{previous}» бойынша толық дерек жоқ",
+    },
+    "weekly": {
+        "en": "Machine-hours per week",
+        "ru": "Машино-часы по неделям",
+        "kk": "Апталар бойынша машина-сағат",
+    },
+    "week_of": {"en": "week of {date}", "ru": "неделя с {date}", "kk": "{date} басталған апта"},
+    "by_kind": {
+        "en": "By kind of machine",
+        "ru": "По видам оборудования",
+        "kk": "Жабдық түрлері бойынша",
+    },
+    "busiest": {
+        "en": "Busiest hours (machine-hours, local time)",
+        "ru": "Самые загруженные часы (машино-часы, местное время)",
+        "kk": "Ең қарқынды сағаттар (машина-сағат, жергілікті уақыт)",
+    },
+    "hour": {"en": "Hour of the day", "ru": "Час дня", "kk": "Тәулік сағаты"},
+    "by_site": {"en": "Sites compared", "ru": "Сравнение площадок", "kk": "Алаңдарды салыстыру"},
+    "top": {
+        "en": "Most used machines",
+        "ru": "Самое востребованное оборудование",
+        "kk": "Ең көп қолданылған жабдық",
+    },
+    "machine": {"en": "Machine", "ru": "Оборудование", "kk": "Жабдық"},
+    "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
+    "site": {"en": "Site", "ru": "Площадка", "kk": "Алаң"},
+    "added": {
+        "en": "Added during the period, counted from their first reading: {names}.",
+        "ru": "Добавлено за период, учтено с первого показания: {names}.",
+        "kk": "Кезең ішінде қосылды, алғашқы көрсеткіштен бастап есептелді: {names}.",
+    },
+    "nothing": {
+        "en": "No machine use was recorded in this period.",
+        "ru": "За этот период работа оборудования не зафиксирована.",
+        "kk": "Бұл кезеңде жабдықтың жұмысы тіркелмеді.",
+    },
+    "methods_title": {
+        "en": "How these figures are measured",
+        "ru": "Как получены эти показатели",
+        "kk": "Бұл көрсеткіштер қалай алынды",
+    },
+    "methods": {
+        "en": (
+            "A sensor board on each machine measures its power draw every few seconds. "
+            "A machine-hour is an hour in which a machine did work; hours it stood switched "
+            "on but idle are counted apart. A session runs from switching on to switching "
+            "off. Utilisation is machine-hours as a share of the opening hours, counted for "
+            "each machine from its first reading. Days and hours are in each site's local "
+            "time; a session running past midnight is split between the days."
+        ),
+        "ru": (
+            "На каждом станке датчик каждые несколько секунд измеряет потребляемую мощность. "
+            "Машино-час — час, в течение которого оборудование выполняло работу; время, когда "
+            "оно было включено, но простаивало, считается отдельно. Сеанс длится от включения "
+            "до выключения. Загрузка — доля машино-часов от часов работы площадки, для каждого "
+            "станка с его первого показания. Дни и часы указаны по местному времени площадки; "
+            "сеанс, переходящий через полночь, делится между днями."
+        ),
+        "kk": (
+            "Әр станоктағы датчик бірнеше секунд сайын тұтынылатын қуатты өлшейді. "
+            "Машина-сағат — жабдық жұмыс істеген сағат; ол қосулы, бірақ бос тұрған уақыт "
+            "бөлек есептеледі. Сеанс қосылғаннан бастап сөндірілгенге дейін созылады. "
+            "Жүктеме — машина-сағаттың алаңның жұмыс сағаттарындағы үлесі, әр станок үшін "
+            "оның алғашқы көрсеткішінен бастап есептеледі. Күндер мен сағаттар әр алаңның "
+            "жергілікті уақытымен көрсетілген; түн ортасынан асқан сеанс күндерге бөлінеді."
+        ),
+    },
+    "generated": {
+        "en": "Made by Makerwatch on {date}.",
+        "ru": "Подготовлено Makerwatch {date}.",
+        "kk": "Makerwatch {date} дайындады.",
+    },
+    "this_site": {"en": "This site", "ru": "Эта площадка", "kk": "Осы алаң"},
+    "network": {"en": "The network", "ru": "Вся сеть", "kk": "Бүкіл желі"},
+}
+
+
+class Words:
+    """Texts, numbers and dates in one language."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def text(self, key: str, **fields: object) -> str:
+        return TEXTS[key][self.language].format(**fields)
+
+    def number(self, value: float, decimals: int = 1) -> str:
+        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+        return format_decimal(value, pattern, locale=self.language)
+
+    def percent(self, share: float | None) -> str:
+        return "–" if share is None else format_percent(share, locale=self.language)
+
+    def change(self, share: float | None, previous_label: str) -> str:
+        """'+12% on October 2026', or that there is nothing to compare with."""
+        if share is None:
+            return self.text("no_base", previous=previous_label)
+        signed = ("+" if share >= 0 else "−") + format_percent(abs(share), locale=self.language)
+        return self.text("change", change=signed, previous=previous_label)
+
+    def month(self, day: date) -> str:
+        return format_date(day, "LLLL y", locale=self.language)
+
+    def day(self, day: date) -> str:
+        return format_date(day, "d MMMM y", locale=self.language)
+
+    def short_day(self, day: date) -> str:
+        return format_date(day, "d MMM", locale=self.language)
+
+    def weekdays(self) -> list[str]:
+        return [
+            format_date(date(2024, 1, 1 + i), "EEE", locale=self.language) for i in range(7)
+        ]  # 1 Jan 2024: a Monday
