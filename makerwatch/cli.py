@@ -261,14 +261,18 @@ def _simulate_scenario(args: argparse.Namespace) -> int:
 
 
 def _simulate_backfill(args: argparse.Namespace) -> int:
+    from makerwatch.core.network import load_sites
     from makerwatch.sim import commands
 
-    config = _load(args.config)
+    # A network file backfills each of its sites, each with its own opening hours,
+    # time zone and seed, one after the other; each site's ingest must be running.
+    network = load_sites(_site_file(args.config))
     host, port = _host_port(args.mqtt, "--mqtt")
     seconds = commands.parse_duration_s(args.duration)
-    summary = commands.backfill(config, seconds, args.seed, host, port)
-    print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
-    print(summary.table())
+    for index, config in enumerate(network.sites):
+        summary = commands.backfill(config, seconds, args.seed + index, host, port)
+        print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
+        print(summary.table())
     return 0
 
 

@@ -21,6 +21,7 @@ changes between idle and active.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -353,12 +354,15 @@ async def site_statistics(
     where = f"site = {_quoted(site.id)} AND {time_condition(start_ms, end_ms)}"
 
     before_end = f"site = {_quoted(site.id)} AND time < {end_ms}ms"
-    first_ms = {  # first(...) answers with the time of each device's first reading
-        tags["device"]: int(values[0])
-        for tags, values in _rows(await query(FIRST_READING_QUERY.format(where=before_end)))
-    }
-    sessions = await _per_device(query, figure_query("sessions", where, ["device"]))
-    energy = await _per_device(query, figure_query("energy_kwh", where, ["device"]))
+    # Independent queries, at once: InfluxDB answers them on its cores in parallel.
+    firsts, sessions, energy, segments = await asyncio.gather(
+        query(FIRST_READING_QUERY.format(where=before_end)),
+        _per_device(query, figure_query("sessions", where, ["device"])),
+        _per_device(query, figure_query("energy_kwh", where, ["device"])),
+        query(SEGMENTS_QUERY.format(where=where)),
+    )
+    # first(...) answers with the time of each device's first reading.
+    first_ms = {tags["device"]: int(values[0]) for tags, values in _rows(firsts)}
 
     names = {d.id: (d.kind.value, d.default_name) for d in config.devices}
     active: dict[str, float] = {}
@@ -366,7 +370,7 @@ async def site_statistics(
     days: dict[str, set[date]] = {}
     busiest = [[0.0] * 24 for _ in range(7)]
     daily: dict[date, float] = {}
-    for tags, (at_ms, seconds) in _rows(await query(SEGMENTS_QUERY.format(where=where))):
+    for tags, (at_ms, seconds) in _rows(segments):
         device, hours = tags["device"], float(seconds) / 3600
         names.setdefault(device, (tags.get("kind", "other"), tags.get("name", device)))
         on[device] = on.get(device, 0.0) + hours
@@ -413,11 +417,14 @@ async def statistics(
     progress: Callable[[str], object] | None = None,
 ) -> Statistics:
     """Figures for one or more sites; `period_text` is read in each site's own zone."""
-    sites = []
-    for config in configs:
+
+    async def one(config: SiteConfig) -> SiteStatistics:
+        period = period_of(period_text, config.site.timezone)
+        result = await site_statistics(query, config, period, now_ms)
         if progress is not None:
             progress(config.site.id)
-        period = period_of(period_text, config.site.timezone)
-        sites.append(await site_statistics(query, config, period, now_ms))
+        return result
+
+    sites = list(await asyncio.gather(*(one(config) for config in configs)))
     label = sites[0].period.label if sites else period_text
     return Statistics(sites, label, now_ms)

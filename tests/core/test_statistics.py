@@ -216,7 +216,7 @@ async def test_a_session_across_midnight_at_a_month_end_is_split_in_site_time(
     )
     topic = f"makerspace/{config.site.id}/solder-1"
     messages = [
-        (f"{topic}/telemetry", f'{{"v":1,"ts":{starts - 60},"seq":1,"power_w":0}}'),
+        (f"{topic}/telemetry", f'{{"v":1,"ts":{starts - 40 * 86400},"seq":1,"power_w":0}}'),
         (f"{topic}/state", f'{{"v":1,"ts":{starts},"seq":2,"state":"active","previous":"off","previous_duration_s":3600}}'),
         (f"{topic}/state", f'{{"v":1,"ts":{ends},"seq":3,"state":"off","previous":"active","previous_duration_s":7200}}'),
     ]  # fmt: skip
