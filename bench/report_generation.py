@@ -33,7 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_support import temporary_stack
 
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.core.statistics import FIGURE_QUERIES, figure_query, period_of, statistics, time_condition
+from makerwatch.core.statistics import (
+    FIGURE_QUERIES,
+    figure_query,
+    period_of,
+    statistics,
+    time_condition,
+)
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.line_protocol import encode_point
@@ -48,7 +54,14 @@ SITES = [  # (id, name, time zone, opening hours)
     ("pavlodar", "Makerspace Pavlodar", "Asia/Almaty", ("tue", "thu", "sat", "sun"), "10:00-18:00"),
     ("oral", "Makerspace Oral", "Asia/Oral", ("mon", "tue", "wed", "thu", "fri", "sat"), "10:00-19:00"),
 ]  # fmt: skip
-KINDS = ["soldering_station", "printer_3d", "laser_cutter", "cnc_router", "vinyl_cutter", "sewing_machine"]
+KINDS = [
+    "soldering_station",
+    "printer_3d",
+    "laser_cutter",
+    "cnc_router",
+    "vinyl_cutter",
+    "sewing_machine",
+]
 WRITE_BATCH = 20_000
 
 
@@ -110,7 +123,9 @@ def child_run(command: list[str]) -> tuple[float, float]:
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {child.stderr.read().decode() if child.stderr else ''}")
+        raise SystemExit(
+            f"{' '.join(command)} failed: {child.stderr.read().decode() if child.stderr else ''}"
+        )
     return seconds, usage.ru_maxrss / 1024
 
 
@@ -122,10 +137,20 @@ def main() -> None:
     today = datetime.now(UTC).date()
     month_start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     month = f"{month_start:%Y-%m}"
-    start_ms = int(datetime.combine(month_start - timedelta(days=2), datetime.min.time(), UTC).timestamp() * 1000)
-    end_ms = int(datetime.combine(today.replace(day=1) + timedelta(days=1), datetime.min.time(), UTC).timestamp() * 1000)
+    start_ms = int(
+        datetime.combine(month_start - timedelta(days=2), datetime.min.time(), UTC).timestamp()
+        * 1000
+    )
+    end_ms = int(
+        datetime.combine(
+            today.replace(day=1) + timedelta(days=1), datetime.min.time(), UTC
+        ).timestamp()
+        * 1000
+    )
     with temporary_stack() as (_, influxdb), tempfile.TemporaryDirectory() as tmp:
-        httpx.post(f"{influxdb.url}/query", data={"q": "CREATE DATABASE network"}).raise_for_status()
+        httpx.post(
+            f"{influxdb.url}/query", data={"q": "CREATE DATABASE network"}
+        ).raise_for_status()
         started = time.perf_counter()
         jobs = [(i, args.machines, influxdb.url, start_ms, end_ms) for i in range(args.sites)]
         with multiprocessing.Pool(2) as pool:
@@ -138,7 +163,11 @@ def main() -> None:
         files = []
         for config in configs:
             path = Path(tmp) / f"{config.site.id}.yaml"
-            path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), allow_unicode=True))
+            path.write_text(
+                yaml.safe_dump(
+                    config.model_dump(mode="json", exclude_none=True), allow_unicode=True
+                )
+            )
             files.append(path.name)
         network = Path(tmp) / "network.yaml"
         network.write_text(yaml.safe_dump({"network": "Makerspaces of Kazakhstan", "sites": files}))
@@ -158,13 +187,24 @@ def main() -> None:
                       f"({stats.total.machine_hours:,.0f} machine-hours, {stats.total.sessions:,} sessions)")  # fmt: skip
 
         asyncio.run(timings())
-        cli = [sys.executable, "-m", "makerwatch.cli", "report", "--month", month, "--config", str(network)]
+        cli = [
+            sys.executable,
+            "-m",
+            "makerwatch.cli",
+            "report",
+            "--month",
+            month,
+            "--config",
+            str(network),
+        ]
         print(f"\nmakerwatch report --month {month} (as a process; wall time, peak RSS):")
         runs = [("one site, html", ["--site", "aktobe", "--format", "html"])] + [
             (f"all sites, {fmt}", ["--all-sites", "--format", fmt]) for fmt in ("json", "csv", "html", "pdf")
         ]  # fmt: skip
         for label, extra in runs:
-            seconds, peak_mb = child_run([*cli, *extra, "--out", str(Path(tmp) / f"out.{extra[-1]}")])
+            seconds, peak_mb = child_run(
+                [*cli, *extra, "--out", str(Path(tmp) / f"out.{extra[-1]}")]
+            )
             print(f"  {label:<18} {seconds:6.1f} s  {peak_mb:6.0f} MB")
         print("\ncommand: .venv/bin/python bench/report_generation.py "
               f"--sites {args.sites} --machines {args.machines}")  # fmt: skip

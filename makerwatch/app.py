@@ -25,6 +25,7 @@ from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.telegram import StaffChat
 from makerwatch.alerts.texts import local_time
 from makerwatch.api.http import Conflict, serve
+from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import DeadLetterReason, board_subscriptions
 from makerwatch.core.site_config import SiteConfig
@@ -277,7 +278,10 @@ class IngestService:
         """This site's figures for a period (default: this month, site time)."""
         now = self._clock()
         text = period or f"{datetime.fromtimestamp(now, ZoneInfo(self.config.site.timezone)):%Y-%m}"
-        stats = await statistics(self._influx.query, [self.config], text, int(now * 1000))
+        try:
+            stats = await statistics(self._influx.query, [self.config], text, int(now * 1000))
+        except SinkError as exc:
+            raise UnreachableError(f"the figures cannot be read from InfluxDB: {exc}") from exc
         links = {name: f"?period={text}&lang={code}" for code, name in LANGUAGE_NAMES.items()}
         # Charts take a moment to draw: not on the event loop, which acknowledges readings.
         return await asyncio.to_thread(document.html, stats, language, links=links)  # type: ignore[arg-type]

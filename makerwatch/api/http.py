@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from makerwatch.api.listener import listen
 from makerwatch.api.metrics import MetricSource, render
+from makerwatch.core.errors import UnreachableError
 
 __all__ = ["Conflict", "Status", "serve"]
 
@@ -40,7 +41,8 @@ class Status(MetricSource, Protocol):
     ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
     async def sponsor_page(self, period: str | None, language: str) -> str:
-        """The sponsor page for a period (default: this month); ValueError for a bad one."""
+        """The sponsor page for a period (default: this month); ValueError for a bad
+        period, UnreachableError when the figures cannot be read."""
         ...
 
 
@@ -109,6 +111,8 @@ def _app(service: Status) -> web.Application:
             page = await service.sponsor_page(request.query.get("period"), language)
         except ValueError as exc:
             return _error(400, str(exc))
+        except UnreachableError as exc:
+            return _error(503, str(exc))
         return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def healthz(request: web.Request) -> web.Response:

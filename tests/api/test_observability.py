@@ -69,3 +69,21 @@ async def test_metrics_match_what_was_sent_and_health_follows_influxdb(
             await wait_until(unhealthy, "/healthz to report InfluxDB gone")
     finally:
         await ingest.shutdown()
+
+
+async def test_the_sponsor_page_says_when_influxdb_cannot_be_read(
+    mosquitto: EmbeddedMosquitto,
+) -> None:
+    """Test that /sponsors answers 503 with a one-line reason, not a traceback, while
+    InfluxDB is away."""
+    port = free_port()
+    config = make_config(mosquitto.port, f"http://127.0.0.1:{free_port()}", http_port=port)
+    running = await start_ingest(config)
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            page = await http.get(f"http://127.0.0.1:{port}/sponsors")
+        assert page.status_code == 503
+        assert "cannot be read from InfluxDB" in page.json()["error"]
+        assert "\n" not in page.json()["error"]
+    finally:
+        await running.shutdown()
