@@ -24,12 +24,22 @@ from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.telegram import StaffChat
 from makerwatch.alerts.texts import local_time
+from makerwatch.api.board import NoRelay
+from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict, serve
 from makerwatch.core.errors import UnreachableError
-from makerwatch.core.points import Point
-from makerwatch.core.protocol import DeadLetterReason, board_subscriptions
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.points import Point, device_tags
+from makerwatch.core.protocol import (
+    Command,
+    DeadLetterReason,
+    IdentifyCommand,
+    RelayCommand,
+    board_subscriptions,
+    command_topic,
+)
+from makerwatch.core.site_config import Device, SiteConfig
 from makerwatch.core.statistics import statistics
+from makerwatch.core.vocabulary import LANGUAGE_NAMES
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
@@ -40,7 +50,6 @@ from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.writer import BatchWriter
 from makerwatch.report import document
-from makerwatch.report.texts import LANGUAGE_NAMES
 
 __all__ = ["IngestService"]
 
@@ -48,6 +57,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
 RESTART_AFTER_S = 1.0
+HISTORY_MIN = 60  # the board's sparklines
 LOOP_ERROR_EVERY_S = 60.0
 
 
@@ -80,6 +90,7 @@ class IngestService:
         )
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = self.source.subscribed
+        self.floor = Floor(config, self.board_alerts)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then write what is held, acknowledge it and return."""
@@ -115,6 +126,7 @@ class IngestService:
             background = [
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
+                asyncio.create_task(self.floor.run(self.wall_ms, lambda: self.mqtt_connected)),
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
@@ -177,6 +189,7 @@ class IngestService:
                 topic, payload, DecodeError(DeadLetterReason.INTERNAL_ERROR, detail)
             )
         await self._writer.submit(topic, payload, points, ack)
+        self.floor.observe(points + known_only)
         try:
             await self.alerts.observe(points + known_only)
         except Exception:  # a fault in alerting must never stop ingestion
@@ -273,6 +286,65 @@ class IngestService:
 
     def staff_named_by(self, token: str) -> str | None:
         return self.config.staff_named_by(token)
+
+    # The floor board's view (makerwatch.api.board.BoardService).
+
+    def wall_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def board_alerts(self) -> list[dict[str, Any]]:
+        return self.alerts.active() if self.alerts else []
+
+    def page_settings(self) -> dict[str, Any]:
+        site = self.config.site
+        return {
+            "site": site.name,
+            "timezone": site.timezone,
+            "language": self.config.alerts.language,
+        }
+
+    async def power_history(self) -> dict[str, list[list[float]]]:
+        """Each machine's power in the last hour, a mean a minute, for the sparklines."""
+        try:
+            series = await self._influx.query(
+                f"SELECT mean(power_w) FROM telemetry WHERE site = '{self.config.site.id}' "
+                f"AND time > now() - {HISTORY_MIN}m GROUP BY time(1m), device fill(none)"
+            )
+        except SinkError as exc:
+            log.warning("no power history for the board: %s", exc)
+            return {}
+        return {s["tags"]["device"]: s["values"] for s in series}
+
+    async def identify(self, device: str, by: str) -> None:
+        """Blink the board's LED (KeyError for a device not in the site file)."""
+        self._device(device)
+        topic = command_topic(self.config.site.id, device, Command.IDENTIFY)
+        await self.source.publish(topic, IdentifyCommand(v=1).model_dump_json())
+        await self._record_action(device, "identify", by)
+
+    async def switch_off(self, device: str, by: str) -> None:
+        """Switch the machine off through its board's relay (NoRelay without one)."""
+        found = self._device(device)
+        if found.board.get("relay_pin", -1) < 0:
+            raise NoRelay(device)
+        topic = command_topic(self.config.site.id, device, Command.RELAY)
+        await self.source.publish(
+            topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
+        )
+        await self._record_action(device, "switch_off", by)
+
+    def _device(self, device_id: str) -> Device:
+        device = self.config.device(device_id)
+        if device is None:
+            raise KeyError(device_id)
+        return device
+
+    async def _record_action(self, device_id: str, action: str, by: str) -> None:
+        """Who did what to which machine, and when: the `staff_action` measurement."""
+        tags = device_tags(self.config.site.id, self._device(device_id))
+        point = Point("staff_action", tags, {"action": action, "by": by}, self.wall_ms())
+        await self._writer.store([point])
+        log.info("%s: %s by %s", device_id, action, by)
 
     async def sponsor_page(self, period: str | None, language: str) -> str:
         """This site's figures for a period (default: this month, site time)."""

@@ -185,6 +185,7 @@ def _up(args: argparse.Namespace) -> int:
         query = "SELECT * FROM telemetry"
         print(
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
+            f"  Floor board  http://{http_host}:{http_port}/  (wall TV: /?kiosk=1)\n"
             f"  MQTT broker  {mosquitto.url}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
             f"  HTTP API     http://{http_host}:{http_port}/alerts, /healthz, /metrics\n"

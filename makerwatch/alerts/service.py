@@ -34,7 +34,7 @@ from makerwatch.core.protocol import (
     command_topic,
     ingest_ready_topic,
 )
-from makerwatch.core.site_config import Device, Language, Rule, Severity, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, Device, Language, Rule, Severity, SiteConfig
 
 __all__ = ["AlertService"]
 
@@ -300,5 +300,7 @@ class AlertService:
                 "name": device.name_in(language),
                 "held_s": round(max(0, now_ms - began_ms) / 1000),
                 "message": self._text(held, language),
+                # The first line in every language, for the floor board's banner.
+                "headlines": {lang: self._text(held, lang).split("\n")[0] for lang in LANGUAGES},
             })  # fmt: skip
         return result

@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from makerwatch.core.site_config import Language
+from makerwatch.core.vocabulary import DURATION_UNITS
 
 __all__ = ["STATE_WORDS", "TEMPLATES", "duration", "local_time", "message"]
 
@@ -99,17 +100,11 @@ _HOW_TO_ACK: dict[Language, str] = {
     "ru": "Подтвердить (токен сотрудника): /alerts/{alert_id}/ack",
     "kk": "Растау (қызметкер токені): /alerts/{alert_id}/ack",
 }
-# day, hour, minute: as people write them in a message.
-_UNITS: dict[Language, tuple[str, str, str]] = {
-    "en": ("d", "h", "min"),
-    "ru": ("сут.", "ч", "мин"),
-    "kk": ("тәулік", "сағ", "мин"),
-}
 
 
 def duration(seconds: float, language: Language) -> str:
     """'2 h 15 min', '2 ч 15 мин', '2 сағ 15 мин'; days for long spans ('1 сут. 3 ч')."""
-    day, hour, minute = _UNITS[language]
+    day, hour, minute, _ = DURATION_UNITS[language]
     minutes = max(1, round(seconds / 60))
     days, rest = divmod(minutes, 1440)
     hours, minutes = divmod(rest, 60)

@@ -1,5 +1,6 @@
-"""The HTTP API: active alerts and their acknowledgement, health, metrics, and the
-read-only sponsor page (usage figures and charts, nothing operational).
+"""The HTTP API: active alerts and their acknowledgement, health, metrics, the floor
+board (makerwatch/api/board.py) and the read-only sponsor page (usage figures and
+charts, nothing operational).
 
 Reading is open; every action needs a staff token from the site file
 (`Authorization: Bearer <token>`), and the person it names is who acted. It sees the
@@ -15,13 +16,13 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from makerwatch.api.board import BoardService, routes
 from makerwatch.api.listener import listen
 from makerwatch.api.metrics import MetricSource, render
 from makerwatch.core.errors import UnreachableError
+from makerwatch.core.site_config import LANGUAGES
 
 __all__ = ["Conflict", "Status", "serve"]
-
-LANGUAGES = ("en", "ru", "kk")
 
 
 class Conflict(Exception):
@@ -32,7 +33,7 @@ class Conflict(Exception):
         self.alert = alert
 
 
-class Status(MetricSource, Protocol):
+class Status(MetricSource, BoardService, Protocol):
     """What the HTTP API reads from, and asks of, the running service."""
 
     async def health(self) -> dict[str, object]: ...
@@ -124,13 +125,18 @@ def _app(service: Status) -> web.Application:
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
+    async def end_streams(app: web.Application) -> None:
+        service.floor.close()  # open board streams would hold the shutdown for a minute
+
     app = web.Application()
+    app.on_shutdown.append(end_streams)
     app.add_routes([
         web.get("/alerts", list_alerts),
         web.post("/alerts/{alert_id}/ack", acknowledge),
         web.get("/sponsors", sponsors),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
+        *routes(service, lambda request: _staff(service, request), _error),
     ])  # fmt: skip
     return app
 

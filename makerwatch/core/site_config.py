@@ -10,7 +10,7 @@ import hmac
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -31,6 +31,7 @@ from makerwatch.core.opening_hours import WEEKDAYS, parse_daily_span, parse_hour
 from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
 
 __all__ = [
+    "LANGUAGES",
     "Device",
     "InfluxSettings",
     "IngestSettings",
@@ -49,6 +50,7 @@ __all__ = [
 
 # The languages of every text staff and sponsors read.
 Language = Literal["en", "ru", "kk"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 
 
 class MachineKind(StrEnum):

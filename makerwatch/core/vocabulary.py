@@ -1,10 +1,30 @@
-"""Words for things every page names: kinds of machine, in the staff's and sponsors' languages."""
+"""Words every page and message shares, in the staff's and sponsors' languages: kinds of
+machine, machine states, units of time."""
 
 from __future__ import annotations
 
 from makerwatch.core.site_config import Language, MachineKind
 
-__all__ = ["KIND_NAMES", "kind_name"]
+__all__ = ["DURATION_UNITS", "KIND_NAMES", "LANGUAGE_NAMES", "STATE_NAMES", "kind_name"]
+
+# Each language in its own words, for a language switch.
+LANGUAGE_NAMES: dict[Language, str] = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
+
+# day, hour, minute, second: as people write them ('2 h 15 min', '2 ч 15 мин').
+DURATION_UNITS: dict[Language, tuple[str, str, str, str]] = {
+    "en": ("d", "h", "min", "s"),
+    "ru": ("сут.", "ч", "мин", "с"),
+    "kk": ("тәулік", "сағ", "мин", "с"),
+}
+
+# A machine's state as a label on its own (the floor board's tiles).
+STATE_NAMES: dict[str, dict[Language, str]] = {
+    "off": {"en": "Off", "ru": "Выключено", "kk": "Сөндірулі"},
+    "idle": {"en": "Idle", "ru": "Простаивает", "kk": "Бос тұр"},
+    "active": {"en": "In use", "ru": "В работе", "kk": "Жұмыста"},
+    "offline": {"en": "Offline", "ru": "Нет связи", "kk": "Байланыс жоқ"},
+    "unknown": {"en": "No data yet", "ru": "Данных пока нет", "kk": "Әзірге дерек жоқ"},
+}
 
 # Plural: they head groups of machines (a report's table, the floor board's rows).
 KIND_NAMES: dict[MachineKind, dict[Language, str]] = {

@@ -10,10 +10,7 @@ from babel.numbers import format_decimal, format_percent
 
 from makerwatch.core.site_config import Language
 
-__all__ = ["LANGUAGE_NAMES", "TEXTS", "Words"]
-
-# Each language in its own words, for a language switch.
-LANGUAGE_NAMES: dict[Language, str] = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
+__all__ = ["TEXTS", "Words"]
 
 # key -> language -> text. Fields in braces are filled in by Words.text.
 TEXTS: dict[str, dict[Language, str]] = {

@@ -1,0 +1,135 @@
+"""The floor board: the page, its live stream (server-sent events), the last hour of
+power for its sparklines, and the staff actions on a machine.
+
+The page is one HTML file with its script and style beside it, all served from the
+package: no CDN, no build step. Reading is open; each action needs a staff token,
+as every action of the HTTP API does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from makerwatch.api.board_texts import page_texts
+from makerwatch.api.floor import Floor
+
+__all__ = ["BoardService", "NoRelay", "routes"]
+
+HEARTBEAT_S = 15.0  # a comment line, so proxies keep the stream and a dead page is noticed
+RETRY_MS = 2000  # how soon the browser reconnects a lost stream
+STATIC = files("makerwatch.api") / "static"
+STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css"}
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class NoRelay(Exception):
+    """The machine's board has no relay to switch it off with."""
+
+
+class BoardService(Protocol):
+    """What the board reads from, and asks of, the running service."""
+
+    floor: Floor
+
+    def wall_ms(self) -> int: ...
+    def page_settings(self) -> dict[str, Any]: ...
+    async def power_history(self) -> dict[str, list[list[float]]]: ...
+    async def identify(self, device: str, by: str) -> None: ...
+    async def switch_off(self, device: str, by: str) -> None: ...
+
+
+def routes(
+    service: BoardService,
+    staff: Callable[[web.Request], str | None],
+    error: Callable[[int, str], web.Response],
+) -> list[web.RouteDef]:
+    """The board's routes; `staff` names the token's holder, `error` makes an error answer."""
+
+    async def page(request: web.Request) -> web.Response:
+        settings = {**service.page_settings(), "texts": page_texts()}
+        html = (STATIC / "board.html").read_text(encoding="utf-8")
+        # Inline JSON in a <script type="application/json">: "</" must not close the tag.
+        data = json.dumps(settings, ensure_ascii=False).replace("</", "<\\/")
+        language = settings["language"]
+        return web.Response(
+            text=html.replace("{{settings}}", data).replace("{{lang}}", language),
+            content_type="text/html",
+            charset="utf-8",
+        )
+
+    async def static(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC_TYPES:
+            raise web.HTTPNotFound()
+        return web.Response(
+            text=(STATIC / name).read_text(encoding="utf-8"),
+            content_type=STATIC_TYPES[name],
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # a reverse proxy must not hold the stream back
+        })  # fmt: skip
+        await response.prepare(request)
+        queue = service.floor.subscribe()
+        try:
+            await response.write(f"retry: {RETRY_MS}\n".encode())
+            await response.write(service.floor.snapshot(service.wall_ms()).encode())
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    event = ": still here\n\n"
+                if not event:
+                    break  # the page fell too far behind: end, it reconnects and resyncs
+                await response.write(event.encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            service.floor.unsubscribe(queue)
+        return response
+
+    async def history(request: web.Request) -> web.Response:
+        return web.json_response(await service.power_history())
+
+    async def me(request: web.Request) -> web.Response:
+        who = staff(request)
+        if who is None:
+            return error(401, "a staff token is needed: Authorization: Bearer <token>")
+        return web.json_response({"name": who})
+
+    def action(perform: Callable[[str, str], Awaitable[None]]) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            who = staff(request)
+            if who is None:
+                return error(401, "a staff token is needed: Authorization: Bearer <token>")
+            device = request.match_info["device"]
+            try:
+                await perform(device, who)
+            except KeyError:
+                return error(404, f"no device {device!r}")
+            except NoRelay:
+                return error(409, f"{device} has no relay to switch it off with")
+            return web.json_response({"device": device, "by": who}, status=202)
+
+        return handler
+
+    return [
+        web.get("/", page),
+        web.get("/board/{name}", static),
+        web.get("/board-events", events),
+        web.get("/board-history", history),
+        web.get("/staff/me", me),
+        web.post("/devices/{device}/identify", action(service.identify)),
+        web.post("/devices/{device}/off", action(service.switch_off)),
+    ]

@@ -1,0 +1,176 @@
+"""The floor as the board shows it: each machine's latest state, readings and board
+health, kept from the points ingest stores, and pushed to every open page.
+
+Nothing here decides anything: the state is the board's own (its `state` messages),
+the alerts are the alert engine's. A change marks the machine's tile; every
+PUSH_EVERY_S the marked tiles go to each page at once, so a burst of readings is one
+update per tile, not one per reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from makerwatch.core.points import Point
+from makerwatch.core.protocol import MachineState
+from makerwatch.core.site_config import LANGUAGES, SiteConfig
+
+__all__ = ["Floor", "Tile"]
+
+log = logging.getLogger(__name__)
+
+PUSH_EVERY_S = 0.2
+PAGE_QUEUE = 256  # events a page may lag behind before it is dropped (it reconnects)
+
+
+@dataclass
+class Tile:
+    device: str
+    names: dict[str, str]
+    kind: str
+    relay: bool
+    state: str = "unknown"  # off, idle, active, offline or unknown (nothing heard yet)
+    since_ms: int | None = None
+    power_w: float | None = None
+    temp_c: float | None = None
+    last_seen_ms: int | None = None
+    online: bool | None = None
+    rssi_dbm: int | None = None
+    fw: str | None = None
+    telemetry_period_s: float = 10.0
+    machine_state: str | None = field(default=None, repr=False)  # the last `state` message's
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device, "names": self.names, "kind": self.kind, "relay": self.relay,
+            "state": self.state, "since_ms": self.since_ms, "power_w": self.power_w,
+            "temp_c": self.temp_c, "last_seen_ms": self.last_seen_ms, "rssi_dbm": self.rssi_dbm,
+            "fw": self.fw, "telemetry_period_s": self.telemetry_period_s,
+        }  # fmt: skip
+
+
+class Floor:
+    def __init__(self, config: SiteConfig, alerts: Callable[[], list[dict[str, Any]]]) -> None:
+        self.tiles = {
+            d.id: Tile(
+                d.id,
+                {language: d.name_in(language) for language in LANGUAGES},
+                d.kind.value,
+                d.board.get("relay_pin", -1) >= 0,
+                telemetry_period_s=d.telemetry_period_s,
+            )
+            for d in config.devices
+        }
+        self._alerts = alerts  # the alert engine's active alerts, as the page shows them
+        self._shown_alerts = ""
+        self._changed: set[str] = set()
+        self._pages: set[asyncio.Queue[str]] = set()
+        self.mqtt_connected = False
+        self._shown_link: bool | None = None
+
+    def observe(self, points: Iterable[Point]) -> None:
+        """Points just stored (or known from a retained message) change their tiles."""
+        for point in points:
+            tile = self.tiles.get(point.tags.get("device", ""))
+            if tile is None or point.measurement not in ("telemetry", "state", "device_status"):
+                continue
+            fields = point.fields
+            if tile.last_seen_ms is None or point.time_ms >= tile.last_seen_ms:
+                tile.last_seen_ms = point.time_ms
+                if point.measurement == "telemetry":
+                    for name in ("power_w", "temp_c"):
+                        if isinstance(fields.get(name), int | float):
+                            setattr(tile, name, float(fields[name]))
+            if point.measurement == "state" and point.time_ms >= (tile.since_ms or 0):
+                state = str(fields["state"])
+                if state != tile.machine_state:
+                    tile.machine_state, tile.since_ms = state, point.time_ms
+            elif point.measurement == "device_status":
+                tile.online = bool(fields.get("online"))
+                if isinstance(fields.get("rssi_dbm"), int):
+                    tile.rssi_dbm = int(fields["rssi_dbm"])
+                if isinstance(fields.get("fw"), str):
+                    tile.fw = str(fields["fw"])
+            tile.state = self._shown_state(tile)
+            self._changed.add(tile.device)
+
+    @staticmethod
+    def _shown_state(tile: Tile) -> str:
+        if tile.online is False:
+            return "offline"
+        if tile.machine_state in (MachineState.OFF, MachineState.IDLE, MachineState.ACTIVE):
+            return tile.machine_state
+        return "unknown"
+
+    def snapshot(self, now_ms: int) -> str:
+        """The whole floor as one server-sent event, for a page that just connected."""
+        data = {
+            "now_ms": now_ms,
+            "mqtt_connected": self.mqtt_connected,
+            "tiles": [t.to_json() for t in self.tiles.values()],
+            "alerts": self._alerts(),
+        }
+        return _event("snapshot", data)
+
+    def subscribe(self) -> asyncio.Queue[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue(PAGE_QUEUE)
+        self._pages.add(queue)
+        return queue
+
+    def close(self) -> None:
+        """The server is stopping: end every page's stream (they reconnect to the next one)."""
+        for queue in list(self._pages):
+            self._pages.discard(queue)
+            _end(queue)
+
+    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+        self._pages.discard(queue)
+
+    def _broadcast(self, event: str) -> None:
+        for queue in list(self._pages):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a page that stopped reading: it reconnects and resyncs
+                self._pages.discard(queue)
+                _end(queue)
+
+    def push(self, now_ms: int) -> None:
+        """Send what changed since the last push: tiles, alerts, the MQTT link."""
+        if self._shown_link != self.mqtt_connected:
+            self._shown_link = self.mqtt_connected
+            self._broadcast(_event("link", {"mqtt_connected": self.mqtt_connected}))
+        for device in sorted(self._changed):
+            self._broadcast(_event("tile", {"now_ms": now_ms, **self.tiles[device].to_json()}))
+        self._changed.clear()
+        alerts = self._alerts()
+        shown = json.dumps(alerts, sort_keys=True, default=str)
+        if shown != self._shown_alerts:
+            self._shown_alerts = shown
+            self._broadcast(_event("alerts", {"now_ms": now_ms, "alerts": alerts}))
+
+    async def run(self, wall_ms: Callable[[], int], mqtt_connected: Callable[[], bool]) -> None:
+        while True:
+            await asyncio.sleep(PUSH_EVERY_S)  # the push cadence
+            try:
+                self.mqtt_connected = mqtt_connected()
+                self.push(wall_ms())
+            except Exception:  # the floor is for people: never let it stop ingest's loop
+                log.exception("floor push failed")
+
+
+def _end(queue: asyncio.Queue[str]) -> None:
+    """Tell a page's stream to end (an empty event), even when its queue is full."""
+    with contextlib.suppress(asyncio.QueueEmpty):
+        if queue.full():
+            queue.get_nowait()
+    queue.put_nowait("")
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,0 +1,446 @@
+/* The floor board's script. Plain ECMAScript 5 with XMLHttpRequest and EventSource,
+   so a cheap smart TV's browser runs it; no library, no build step. Every text comes
+   from the server (the settings block), in the page's language. */
+(function () {
+  "use strict";
+
+  var settings = JSON.parse(document.getElementById("settings").textContent);
+  var query = parseQuery(window.location.search);
+  var kiosk = query.kiosk === "1";
+  var lang = pickLanguage();
+  var token = kiosk ? null : storageGet("makerwatch.token");
+  var staffName = null;
+  var tiles = {};      // device -> the last tile data from the server
+  var elements = {};   // device -> its tile's DOM nodes
+  var alerts = [];
+  var history = {};    // device -> [[time ms, watts], ...] for the last hour
+  var offsetMs = 0;    // server clock - this clock, from each event's now_ms
+  var linkState = "connecting";
+  var HOUR_MS = 3600000;
+  var ICONS = { off: "\u25CB", idle: "\u25D0", active: "\u25CF", offline: "\u2715", unknown: "?" };
+
+  function parseQuery(search) {
+    var result = {};
+    search.replace(/^\?/, "").split("&").forEach(function (part) {
+      if (!part) { return; }
+      var pair = part.split("=");
+      result[decodeURIComponent(pair[0])] = decodeURIComponent(pair[1] || "");
+    });
+    return result;
+  }
+
+  function storageGet(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+
+  function storageSet(key, value) {
+    try {
+      if (value === null) { window.localStorage.removeItem(key); } else { window.localStorage.setItem(key, value); }
+    } catch (e) { /* a private window: the choice lasts for this page only */ }
+  }
+
+  function pickLanguage() {
+    var wanted = query.lang || storageGet("makerwatch.lang") || settings.language;
+    return settings.texts[wanted] ? wanted : settings.language;
+  }
+
+  function words() { return settings.texts[lang]; }
+
+  function text(key, fields) {
+    var template = words().texts[key];
+    return template.replace(/\{(\w+)\}/g, function (_, name) {
+      return fields && fields[name] !== undefined ? fields[name] : "";
+    });
+  }
+
+  function number(value, digits) {
+    try {
+      return value.toLocaleString(lang, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+    } catch (e) {
+      return value.toFixed(digits);
+    }
+  }
+
+  function duration(seconds) {
+    var units = words().units;  // day, hour, minute, second
+    seconds = Math.max(0, Math.round(seconds));
+    if (seconds < 60) { return seconds + " " + units[3]; }
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) { return minutes + " " + units[2]; }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) { return hours + " " + units[1] + (minutes % 60 ? " " + (minutes % 60) + " " + units[2] : ""); }
+    var days = Math.floor(hours / 24);
+    return days + " " + units[0] + (hours % 24 ? " " + (hours % 24) + " " + units[1] : "");
+  }
+
+  function now() { return Date.now() + offsetMs; }
+
+  function element(tag, className, content) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (content !== undefined) { node.textContent = content; }
+    return node;
+  }
+
+  function request(method, path, done) {
+    var xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    if (token) { xhr.setRequestHeader("Authorization", "Bearer " + token); }
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4) { return; }
+      var body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      done(xhr.status, body);
+    };
+    xhr.send(method === "POST" ? "{}" : null);
+  }
+
+  function toast(message) {
+    var node = document.getElementById("toast");
+    node.textContent = message;
+    node.className = "toast shown";
+    window.clearTimeout(toast.timer);
+    toast.timer = window.setTimeout(function () { node.className = "toast"; }, 5000);
+  }
+
+  // --- the frame: title, language, staff sign-in -------------------------------------
+
+  function renderFrame() {
+    document.documentElement.lang = lang;
+    document.title = text("title", { site: settings.site });
+    document.getElementById("title").textContent = text("title", { site: settings.site });
+    document.getElementById("language-label").textContent = text("language");
+    var select = document.getElementById("language");
+    select.innerHTML = "";
+    ["kk", "ru", "en"].forEach(function (code) {
+      var option = element("option", "", settings.texts[code].label);
+      option.value = code;
+      option.lang = code;
+      option.selected = code === lang;
+      select.appendChild(option);
+    });
+    document.getElementById("staff-button").textContent = staffName ? text("sign_out") : text("staff");
+    document.getElementById("token-label").textContent = text("token");
+    document.getElementById("sign-in").textContent = text("sign_in");
+    document.getElementById("alerts-heading").textContent = text("alerts");
+    renderLink();
+  }
+
+  function renderLink() {
+    var node = document.getElementById("link");
+    var message = linkState === "lost" ? text("reconnecting")
+      : linkState === "broker" ? text("broker_down")
+      : linkState === "connecting" ? text("connecting") : "";
+    node.textContent = message;
+    node.className = message ? "link shown" : "link";
+  }
+
+  function checkToken(candidate, quiet) {
+    token = candidate;
+    request("GET", "/staff/me", function (status, body) {
+      if (status === 200 && body) {
+        staffName = body.name;
+        storageSet("makerwatch.token", candidate);
+        document.getElementById("staff-form").hidden = true;
+        if (!quiet) { toast(text("signed_in", { who: staffName })); }
+      } else {
+        staffName = null;
+        token = null;
+        storageSet("makerwatch.token", null);
+        if (!quiet) { document.getElementById("staff-message").textContent = text("bad_token"); }
+      }
+      renderFrame();
+      renderAlerts();
+      renderAllTiles();
+    });
+  }
+
+  document.getElementById("language").onchange = function (event) {
+    lang = event.target.value;
+    storageSet("makerwatch.lang", lang);
+    renderFrame();
+    renderAlerts();
+    rebuildFloor();
+  };
+
+  document.getElementById("staff-button").onclick = function () {
+    if (staffName) {
+      staffName = null;
+      token = null;
+      storageSet("makerwatch.token", null);
+      renderFrame();
+      renderAlerts();
+      renderAllTiles();
+      return;
+    }
+    var form = document.getElementById("staff-form");
+    form.hidden = !form.hidden;
+    if (!form.hidden) { document.getElementById("token").focus(); }
+  };
+
+  document.getElementById("staff-form").onsubmit = function (event) {
+    event.preventDefault();
+    document.getElementById("staff-message").textContent = "";
+    checkToken(document.getElementById("token").value.trim(), false);
+  };
+
+  // --- alerts ------------------------------------------------------------------------
+
+  function renderAlerts() {
+    var list = document.getElementById("alert-list");
+    list.innerHTML = "";
+    if (!alerts.length) {
+      list.appendChild(element("li", "none", text("no_alerts")));
+      return;
+    }
+    var sorted = alerts.slice().sort(function (a, b) { return b.fired_ms - a.fired_ms; });
+    sorted.forEach(function (alert) {
+      var item = element("li", alert.severity === "safety" ? "safety" : "");
+      item.setAttribute("data-alert", alert.alert_id);
+      item.appendChild(element("span", "headline", (alert.headlines && alert.headlines[lang]) || alert.message));
+      var began = alert.fired_ms - alert.seconds * 1000;
+      item.appendChild(element("span", "held", text("for", { duration: duration((now() - began) / 1000) })));
+      if (alert.acked_by) {
+        item.appendChild(element("span", "acked", text("acknowledged_by", { who: alert.acked_by })));
+      } else if (staffName) {
+        var button = element("button", "ack", text("acknowledge"));
+        button.type = "button";
+        button.onclick = function () { acknowledge(alert); };
+        item.appendChild(button);
+      }
+      list.appendChild(item);
+    });
+  }
+
+  function tickAlerts() {
+    // Only the durations move each second; the list (and its buttons) stays as it is.
+    alerts.forEach(function (alert) {
+      var item = document.querySelector('[data-alert="' + alert.alert_id + '"] .held');
+      if (item) {
+        item.textContent = text("for", { duration: duration((now() - (alert.fired_ms - alert.seconds * 1000)) / 1000) });
+      }
+    });
+  }
+
+  function acknowledge(alert) {
+    request("POST", "/alerts/" + encodeURIComponent(alert.alert_id) + "/ack", function (status, body) {
+      if (status === 200 && body) {
+        alert.acked_by = body.alert.acked_by;
+        renderAlerts();
+      } else {
+        toast(text("failed", { reason: (body && body.error) || status }));
+      }
+    });
+  }
+
+  // --- tiles -------------------------------------------------------------------------
+
+  function nameOf(tile) { return tile.names[lang] || tile.device; }
+
+  function rebuildFloor() {
+    var floor = document.getElementById("floor");
+    floor.innerHTML = "";
+    elements = {};
+    var kinds = Object.keys(words().kinds);
+    var groups = {};
+    Object.keys(tiles).forEach(function (device) {
+      var kind = tiles[device].kind;
+      (groups[kind] = groups[kind] || []).push(tiles[device]);
+    });
+    kinds.forEach(function (kind) {
+      if (!groups[kind]) { return; }
+      var section = element("section", "group");
+      var heading = element("h2", "", words().kinds[kind]);
+      heading.id = "kind-" + kind;
+      section.setAttribute("aria-labelledby", heading.id);
+      section.appendChild(heading);
+      var grid = element("div", "tiles");
+      groups[kind].sort(function (a, b) { return nameOf(a).localeCompare(nameOf(b), lang, { numeric: true }); });
+      groups[kind].forEach(function (tile) { grid.appendChild(buildTile(tile)); });
+      section.appendChild(grid);
+      floor.appendChild(section);
+    });
+    renderAllTiles();
+  }
+
+  function buildTile(tile) {
+    var node = element("article", "tile");
+    node.setAttribute("data-device", tile.device);
+    var parts = {
+      root: node,
+      name: element("h3", ""),
+      state: element("div", "state"),
+      icon: element("span", "icon"),
+      word: element("span", "word"),
+      since: element("div", "since"),
+      readings: element("div", "readings"),
+      power: element("span", "power"),
+      temp: element("span", "temp"),
+      spark: document.createElementNS("http://www.w3.org/2000/svg", "svg"),
+      stale: element("div", "stale-note"),
+      health: element("div", "health"),
+      actions: element("div", "actions")
+    };
+    parts.icon.setAttribute("aria-hidden", "true");
+    parts.state.appendChild(parts.icon);
+    parts.state.appendChild(parts.word);
+    parts.readings.appendChild(parts.power);
+    parts.readings.appendChild(parts.temp);
+    parts.spark.setAttribute("class", "spark");
+    parts.spark.setAttribute("viewBox", "0 0 100 30");
+    parts.spark.setAttribute("preserveAspectRatio", "none");
+    parts.spark.setAttribute("role", "img");
+    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.stale, parts.health, parts.actions]
+      .forEach(function (child) { node.appendChild(child); });
+    elements[tile.device] = parts;
+    return node;
+  }
+
+  function renderAllTiles() {
+    Object.keys(tiles).forEach(function (device) { renderTile(tiles[device]); });
+  }
+
+  function renderTile(tile) {
+    var parts = elements[tile.device];
+    if (!parts) { rebuildFloor(); return; }
+    var ageS = tile.last_seen_ms ? (now() - tile.last_seen_ms) / 1000 : null;
+    var stale = ageS !== null && ageS > Math.max(120, 3 * tile.telemetry_period_s + 30);
+    parts.root.className = "tile " + tile.state + (stale ? " stale" : "");
+    parts.name.textContent = nameOf(tile);
+    parts.icon.textContent = ICONS[tile.state] || "?";
+    parts.word.textContent = words().states[tile.state];
+    parts.since.textContent = tile.since_ms && tile.state !== "unknown"
+      ? text("for", { duration: duration((now() - tile.since_ms) / 1000) }) : "";
+    parts.power.textContent = tile.power_w !== null ? text("watts", { value: number(tile.power_w, 0) }) : "";
+    parts.temp.textContent = tile.temp_c !== null ? text("celsius", { value: number(tile.temp_c, 0) }) : "";
+    parts.stale.textContent = stale ? text("no_data", { duration: duration(ageS) }) : "";
+    var health = [];
+    if (ageS !== null) { health.push(ageS < 5 ? text("now") : text("seen", { duration: duration(ageS) })); }
+    if (tile.rssi_dbm !== null) { health.push(text("signal", { rssi: tile.rssi_dbm })); }
+    parts.health.textContent = health.join(" · ");
+    parts.health.title = tile.fw ? text("firmware", { fw: tile.fw }) : "";
+    parts.spark.setAttribute("aria-label", text("power_hour"));
+    drawSpark(parts.spark, history[tile.device] || []);
+    renderActions(tile, parts.actions);
+  }
+
+  function renderActions(tile, container) {
+    var wanted = staffName && !kiosk ? (tile.relay ? "identify,off" : "identify") : "";
+    if (container.getAttribute("data-actions") === wanted + lang) { return; }
+    container.setAttribute("data-actions", wanted + lang);
+    container.innerHTML = "";
+    if (!wanted) { return; }
+    var blink = element("button", "identify", text("identify"));
+    blink.type = "button";
+    blink.onclick = function () { deviceAction(tile, "identify", text("done_identify", { name: nameOf(tile) })); };
+    container.appendChild(blink);
+    if (tile.relay) {
+      var off = element("button", "switch-off", text("switch_off"));
+      off.type = "button";
+      off.onclick = function () {
+        if (window.confirm(text("confirm_off", { name: nameOf(tile) }))) {
+          deviceAction(tile, "off", text("done_off", { name: nameOf(tile) }));
+        }
+      };
+      container.appendChild(off);
+    }
+  }
+
+  function deviceAction(tile, action, done) {
+    request("POST", "/devices/" + encodeURIComponent(tile.device) + "/" + action, function (status, body) {
+      toast(status === 202 ? done : text("failed", { reason: (body && body.error) || status }));
+    });
+  }
+
+  function drawSpark(svg, points) {
+    var end = now();
+    var recent = points.filter(function (p) { return p[0] > end - HOUR_MS; });
+    var top = 1;
+    recent.forEach(function (p) { top = Math.max(top, p[1]); });
+    var coordinates = recent.map(function (p) {
+      return (100 - (end - p[0]) / HOUR_MS * 100).toFixed(1) + "," + (29 - p[1] / top * 28).toFixed(1);
+    }).join(" ");
+    var line = svg.firstChild;
+    if (!line) {
+      line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+      svg.appendChild(line);
+    }
+    line.setAttribute("points", coordinates);
+  }
+
+  function loadHistory() {
+    request("GET", "/board-history", function (status, body) {
+      if (status !== 200 || !body) { return; }
+      Object.keys(body).forEach(function (device) {
+        var live = (history[device] || []).filter(function (p) {
+          var last = body[device].length ? body[device][body[device].length - 1][0] : 0;
+          return p[0] > last;
+        });
+        history[device] = body[device].concat(live);
+        if (tiles[device] && tiles[device].power_w === null && body[device].length) {
+          tiles[device].power_w = body[device][body[device].length - 1][1];
+        }
+      });
+      renderAllTiles();
+    });
+  }
+
+  // --- the live stream -----------------------------------------------------------------
+
+  function connect() {
+    var source = new EventSource("/board-events");
+    source.addEventListener("snapshot", function (event) {
+      var data = JSON.parse(event.data);
+      offsetMs = data.now_ms - Date.now();
+      tiles = {};
+      data.tiles.forEach(function (tile) { tiles[tile.device] = tile; });
+      alerts = data.alerts;
+      linkState = data.mqtt_connected ? "" : "broker";
+      renderLink();
+      rebuildFloor();
+      renderAlerts();
+      loadHistory();
+    });
+    source.addEventListener("tile", function (event) {
+      var tile = JSON.parse(event.data);
+      offsetMs = tile.now_ms - Date.now();
+      tiles[tile.device] = tile;
+      if (tile.power_w !== null) {
+        (history[tile.device] = history[tile.device] || []).push([tile.last_seen_ms, tile.power_w]);
+      }
+      renderTile(tile);
+    });
+    source.addEventListener("alerts", function (event) {
+      alerts = JSON.parse(event.data).alerts;
+      renderAlerts();
+    });
+    source.addEventListener("link", function (event) {
+      linkState = JSON.parse(event.data).mqtt_connected ? "" : "broker";
+      renderLink();
+    });
+    source.onerror = function () {
+      // The browser reconnects by itself (the server asked for 2 s); say so meanwhile.
+      linkState = "lost";
+      renderLink();
+    };
+  }
+
+  if (kiosk) { document.body.className = "kiosk"; }
+  renderFrame();
+  renderAlerts();
+  if (token) { checkToken(token, true); }
+  connect();
+  function tick() {
+    var clock = document.getElementById("clock");
+    try {
+      clock.textContent = new Date(now()).toLocaleTimeString(lang, { timeZone: settings.timezone, hour: "2-digit", minute: "2-digit" });
+    } catch (e) {
+      clock.textContent = "";
+    }
+    renderAllTiles();
+    tickAlerts();
+  }
+  tick();
+  window.setInterval(tick, 1000);
+  window.setInterval(loadHistory, 5 * 60000);
+}());

@@ -1,0 +1,344 @@
+"""The floor board in a real browser (Debian's Chromium driven by Playwright) against the
+real broker, ingest and InfluxDB: live tiles, alerts, staff actions, reconnection,
+languages and accessibility."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from makerwatch.api.board_texts import BOARD_TEXTS
+from makerwatch.core.site_config import SiteConfig, StaffMember
+from makerwatch.core.vocabulary import KIND_NAMES, STATE_NAMES
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from tests.support import (
+    ROOT,
+    RunningIngest,
+    make_config,
+    mqtt_client,
+    publish,
+    start_ingest,
+    stored,
+    wait_until,
+)
+
+pytestmark = pytest.mark.stack
+
+CHROMIUM = "/usr/bin/chromium"
+TOKEN = "aigerim-board-token-0123456789"
+STAFF = "Айгерім Сейітова"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PICTURES = os.environ.get("MAKERWATCH_DOC_PICTURES")
+
+
+@dataclass
+class Board:
+    config: SiteConfig
+    ingest: RunningIngest
+    url: str
+    browser: Browser
+
+    def topic(self, device: str, kind: str) -> str:
+        return f"makerspace/{self.config.site.id}/{device}/{kind}"
+
+    async def page(self, path: str = "/", **context: Any) -> Page:
+        page = await (await self.browser.new_context(**context)).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.errors = errors  # type: ignore[attr-defined]
+        await page.goto(self.url + path)
+        return page
+
+
+def board_config(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> SiteConfig:
+    config = make_config(mosquitto.port, influxdb.url, http_port=free_port())
+    devices = [
+        config.devices[0].model_copy(
+            update={"board": {"relay_pin": 26, "relay_active_high": True}}
+        ),
+        config.devices[1],
+    ]
+    alerts = type(config.alerts).model_validate({
+        "language": "ru",
+        "rules": [{"rule": "over_temperature", "devices": ["solder-1"], "above_c": 450}],
+    })  # fmt: skip
+    return config.model_copy(update={
+        "devices": devices, "alerts": alerts, "staff": [StaffMember(name=STAFF, token=TOKEN)],
+    })  # fmt: skip
+
+
+@pytest.fixture
+async def board(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> AsyncIterator[Board]:
+    config = board_config(mosquitto, influxdb)
+    running = await start_ingest(config)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        yield Board(config, running, f"http://127.0.0.1:{config.ingest.http_port}", browser)
+        await browser.close()
+    if not running.task.done():
+        await running.shutdown()
+
+
+def reading(seq: int, power_w: float, temp_c: float = 25.0) -> str:
+    return json.dumps({"v": 1, "ts": time.time(), "seq": seq, "power_w": power_w, "temp_c": temp_c})
+
+
+def state(new: str, previous: str) -> str:
+    return json.dumps(
+        {"v": 1, "ts": time.time(), "state": new, "previous": previous, "previous_duration_s": 60}
+    )
+
+
+def tile(page: Page, device: str) -> Any:
+    return page.locator(f'[data-device="{device}"]')
+
+
+async def test_tiles_follow_mqtt_live_and_staff_act_with_a_token(board: Board) -> None:
+    """Test that every device is listed by name, a published state changes its tile
+    without a reload, an alert shows in the banner, acknowledging it with a token clears
+    it and records the name; without a token there is no button and the API says 401."""
+    page = await board.page("/?lang=en")
+    for device in board.config.devices:
+        await expect(tile(page, device.id).locator("h3")).to_have_text(device.name_in("en"))
+        await expect(tile(page, device.id)).to_contain_text("No data yet")
+    await expect(page.locator("#alert-list")).to_contain_text("No active alerts.")
+    await expect(page.locator("button.ack")).to_have_count(0)
+
+    started = time.monotonic()
+    await publish(board.config.mqtt.port, [
+        (board.topic("solder-1", "state"), state("active", "off")),
+        (board.topic("solder-1", "telemetry"), reading(1, 48.0)),
+    ])  # fmt: skip
+    solder = tile(page, "solder-1")
+    await expect(solder.locator(".word")).to_have_text("In use", timeout=2000)
+    await expect(solder).to_have_class(re.compile(r"\bactive\b"))
+    await expect(solder.locator(".power")).to_have_text("48 W")
+    assert time.monotonic() - started < 2.5, "within 2 s of the publish (plus the publish)"
+    assert await solder.locator(".icon").text_content() == "\u25cf", "an icon, not colour alone"
+
+    await publish(
+        board.config.mqtt.port, [(board.topic("solder-1", "telemetry"), reading(2, 48.0, 480.0))]
+    )
+    banner = page.locator("#alert-list li[data-alert]")
+    await expect(banner).to_have_count(1)
+    await expect(banner).to_contain_text("too hot")
+    await expect(page.locator("button.ack")).to_have_count(0)
+    async with httpx.AsyncClient(base_url=board.url) as http:
+        refused = await http.post("/alerts/over_temperature-solder-1/ack")
+        assert refused.status_code == 401
+        assert (await http.post("/devices/solder-1/off")).status_code == 401
+        assert (await http.post("/devices/solder-1/identify")).status_code == 401
+
+    # Sign in with the token: the buttons appear; acknowledge from the page.
+    await page.locator("#staff-button").click()
+    await page.locator("#token").fill(TOKEN)
+    await page.locator("#sign-in").click()
+    await expect(page.locator("#staff-button")).to_have_text("Sign out")
+    await page.locator("button.ack").click()
+    await expect(banner).to_contain_text(f"{STAFF} is on it")
+    async with httpx.AsyncClient(base_url=board.url) as http:
+        alerts = (await http.get("/alerts")).json()["alerts"]
+    assert alerts[0]["acked_by"] == STAFF
+
+    # Blink and switch off: the commands reach the board's topics, the actions are recorded.
+    commands: list[tuple[str, dict[str, Any]]] = []
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async with mqtt_client(board.config.mqtt.port) as client:
+            await client.subscribe(f"makerspace/{board.config.site.id}/+/cmd/#", qos=1)
+            ready.set()
+            async for message in client.messages:
+                commands.append((message.topic.value, json.loads(message.payload)))  # type: ignore[arg-type]
+
+    listener = asyncio.create_task(listen())
+    await ready.wait()
+    await expect(tile(page, "printer-1").locator("button.switch-off")).to_have_count(0)  # no relay
+    await solder.locator("button.identify").click()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await solder.locator("button.switch-off").click()
+    await wait_until(lambda: len(commands) == 2, "the identify and relay commands")
+    listener.cancel()
+    assert commands[0][0].endswith("/solder-1/cmd/identify")
+    assert commands[1] == (
+        board.topic("solder-1", "cmd/relay"),
+        {"v": 1, "on": False, "reason": "staff"},
+    )
+    async with InfluxClient(board.config.influxdb) as influx:
+
+        async def recorded() -> bool:
+            rows = await stored(influx, 'SELECT action, "by", device FROM staff_action')
+            return [(r["action"], r["by"], r["device"]) for r in rows] == [
+                ("identify", STAFF, "solder-1"),
+                ("switch_off", STAFF, "solder-1"),
+            ]
+
+        await wait_until(recorded, "both actions recorded with who did them")
+    assert page.errors == []  # type: ignore[attr-defined]
+    if PICTURES:
+        await page.set_viewport_size({"width": 1280, "height": 720})
+        await page.screenshot(path=str(Path(PICTURES) / "board.png"))
+
+
+async def test_offline_boards_and_a_broker_restart_show_and_recover(
+    board: Board, mosquitto: EmbeddedMosquitto
+) -> None:
+    """Test that a board's last will turns its tile offline, and that a broker restart
+    shows the interruption on the page, which recovers by itself."""
+    await publish(
+        board.config.mqtt.port, [(board.topic("printer-1", "state"), state("idle", "off"))]
+    )
+    page = await board.page("/?lang=ru")
+    printer = tile(page, "printer-1")
+    await expect(printer.locator(".word")).to_have_text(STATE_NAMES["idle"]["ru"])
+    await publish(
+        board.config.mqtt.port, [(board.topic("printer-1", "status"), '{"v":1,"online":false}')]
+    )
+    await expect(printer.locator(".word")).to_have_text(STATE_NAMES["offline"]["ru"])
+    await expect(printer).to_have_class(re.compile(r"\boffline\b"))
+
+    link = page.locator("#link")
+    await expect(link).to_be_hidden()
+    mosquitto.stop()
+    await expect(link).to_have_text(BOARD_TEXTS["broker_down"]["ru"], timeout=10_000)
+    mosquitto.start()
+    await wait_until(lambda: board.ingest.service.mqtt_connected, "ingest back on the broker", 30)
+    await expect(link).to_be_hidden(timeout=10_000)
+    await publish(board.config.mqtt.port, [(board.topic("printer-1", "status"), '{"v":1,"online":true}'),
+                                           (board.topic("printer-1", "telemetry"), reading(1, 30.0))])  # fmt: skip
+    await expect(printer.locator(".word")).to_have_text(STATE_NAMES["idle"]["ru"])
+
+    # The server itself gone: the page says it is reconnecting, and resyncs when back.
+    await board.ingest.shutdown()
+    await expect(link).to_have_text(BOARD_TEXTS["reconnecting"]["ru"], timeout=10_000)
+    board.ingest = await start_ingest(board.config)
+    await expect(link).to_be_hidden(timeout=15_000)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[^\W\d_]{3,}", re.sub(r"\{[^}]*\}", " ", text))}
+
+
+async def test_every_visible_string_changes_with_the_language(board: Board) -> None:
+    """Test that in each language the page holds no word of the other languages' texts,
+    and that its own state and kind words are there (names from the site file aside)."""
+    await publish(board.config.mqtt.port, [
+        (board.topic("solder-1", "state"), state("active", "off")),
+        (board.topic("solder-1", "telemetry"), reading(1, 48.0)),
+        (board.topic("printer-1", "status"), '{"v":1,"online":false}'),
+    ])  # fmt: skip
+    strings = [*BOARD_TEXTS.values(), *STATE_NAMES.values(), *KIND_NAMES.values()]
+    names = set().union(
+        *(_words(d.name_in(lang)) for d in board.config.devices for lang in ("en", "ru", "kk"))
+    )
+    page = await board.page("/?lang=en")
+    await page.locator("#staff-button").click()  # the sign-in form is visible too
+    await expect(tile(page, "solder-1")).to_have_class(re.compile(r"\bactive\b"))
+    for language in ("kk", "ru", "en"):
+        await page.select_option("#language", language)
+        await expect(tile(page, "solder-1").locator(".word")).to_have_text(
+            STATE_NAMES["active"][language]
+        )  # type: ignore[index]
+        await expect(tile(page, "printer-1").locator(".word")).to_have_text(
+            STATE_NAMES["offline"][language]
+        )  # type: ignore[index]
+        visible = html.unescape(await page.locator("body").inner_text())
+        own = set().union(*(_words(t[language]) for t in strings))  # type: ignore[index]
+        foreign = (
+            set().union(*(_words(v) for t in strings for v in t.values()))
+            - own
+            - names
+            - {"wi", "fi"}
+        )
+        leaked = _words(visible) & foreign
+        assert not leaked, f"{language}: {leaked}"
+        assert KIND_NAMES[next(iter(KIND_NAMES))][language] in visible  # type: ignore[index]
+        assert await page.evaluate("document.documentElement.lang") == language
+
+
+async def test_no_serious_accessibility_violation_in_any_mode(board: Board) -> None:
+    """Test axe-core (from npm) finds no serious or critical violation on the board, in
+    kiosk mode and on a phone, signed in or not."""
+    await publish(board.config.mqtt.port, [
+        (board.topic("solder-1", "state"), state("idle", "off")),
+        (board.topic("solder-1", "telemetry"), reading(1, 4.0, 480.0)),
+    ])  # fmt: skip
+    for path, context in (
+        ("/?lang=kk", {}),
+        ("/?kiosk=1&lang=ru", {"viewport": {"width": 1920, "height": 1080}}),
+        (
+            "/?lang=en",
+            {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+        ),
+    ):
+        page = await board.page(path, **context)
+        await expect(page.locator("#alert-list li[data-alert]")).to_have_count(1)
+        if "kiosk" not in path:
+            await page.locator("#staff-button").click()
+            await page.locator("#token").fill(TOKEN)
+            await page.locator("#sign-in").click()
+            await expect(page.locator("button.ack")).to_have_count(1)
+        await page.add_script_tag(path=str(AXE))
+        result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        serious = [
+            (v["id"], [n["target"] for n in v["nodes"]][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")
+        ]  # fmt: skip
+        assert serious == [], (path, serious)
+        if PICTURES:
+            name = "board-kiosk.png" if "kiosk" in path else "board-phone.png" if context else None
+            if name:
+                await page.screenshot(path=str(Path(PICTURES) / name))
+
+
+async def test_kiosk_fits_thirty_machines_on_a_1080p_screen(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that 30 machines in kiosk mode fit a 1920x1080 screen without scrolling and
+    that it shows no controls."""
+    config = board_config(mosquitto, influxdb)
+    kinds = [k.value for k in KIND_NAMES]
+    devices = [
+        {"id": f"m-{i:02d}", "name": f"Machine {i}", "kind": kinds[i % 5]} for i in range(30)
+    ]
+    config = SiteConfig.model_validate(
+        {**config.model_dump(mode="json", exclude_none=True), "devices": devices}
+    )
+    running = await start_ingest(config)
+    try:
+        await publish(config.mqtt.port, [
+            (f"makerspace/{config.site.id}/m-{i:02d}/state", state(["idle", "active", "off"][i % 3], "off"))
+            for i in range(30)
+        ])  # fmt: skip
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            await page.goto(f"http://127.0.0.1:{config.ingest.http_port}/?kiosk=1&lang=kk")
+            await expect(page.locator("article.tile")).to_have_count(30)
+            await expect(page.locator("article.tile.active")).to_have_count(10)
+            height = await page.evaluate("document.documentElement.scrollHeight")
+            assert height <= 1080, f"the page is {height} px high"
+            await expect(page.locator("#controls")).to_be_hidden()
+            if PICTURES:
+                await page.screenshot(path=str(Path(PICTURES) / "board-kiosk-30.png"))
+            await browser.close()
+    finally:
+        await running.shutdown()
