@@ -14,6 +14,7 @@ from makerwatch.core.protocol import DEAD_LETTER_TOPIC
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from tests.network import network  # noqa: F401  (a fixture, shared by several folders)
 from tests.support import (
     WAIT_TIMEOUT_S,
     DeadLetters,

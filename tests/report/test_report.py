@@ -26,7 +26,7 @@ from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import free_port
 from makerwatch.report import document
 from makerwatch.report.texts import TEXTS, Words
-from tests.report.conftest import BackfilledNetwork, previous_month
+from tests.network import BackfilledNetwork, previous_month
 from tests.support import start_ingest
 
 pytestmark = pytest.mark.stack

@@ -1,4 +1,5 @@
-"""A backfilled network of two sites in a real InfluxDB, shared by the report's tests."""
+"""A backfilled network of two sites in a real InfluxDB, shared by the statistics' users:
+the report, the sponsor page and the Grafana dashboards (once per test worker)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ async def _backfill(configs: list[SiteConfig], ports: list[int]) -> None:
         await running.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackfilledNetwork]:
     root = tmp_path_factory.mktemp("network")
     with (

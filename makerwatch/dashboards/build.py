@@ -1,0 +1,278 @@
+"""Makerwatch's Grafana dashboards, built with Grafana's Foundation SDK: the floor for
+staff, usage for sponsors, and fleet health, each in Kazakh, Russian and English.
+
+The sponsor panels' queries come from the statistics module's figure queries
+(makerwatch/core/statistics.py), filled with Grafana's `$timeFilter` and the site
+variable: a figure is defined once, whether a report, the sponsor page or Grafana
+shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    dashboard,
+    prometheus,
+    stat,
+    statetimeline,
+    table,
+    text,
+    timeseries,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import VisibilityMode
+from grafana_foundation_sdk.models.dashboard import (
+    ValueMap,
+    ValueMappingResult,
+    VariableOption,
+    VariableRefresh,
+)
+
+from makerwatch.core.site_config import LANGUAGES, Language
+from makerwatch.core.statistics import figure_query
+from makerwatch.core.vocabulary import STATE_NAMES
+from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
+
+__all__ = ["DASHBOARDS", "INFLUXDB_ANNOTATION", "dashboard_json", "every_dashboard"]
+
+# Variables in InfluxQL: Grafana writes a multi-value or "All" selection as (a|b) in a regex.
+SITE = '"site" =~ /^$site$/'
+MACHINES = f'{SITE} AND "kind" =~ /^$kind$/ AND "device" =~ /^$device$/'
+ALERT_ANNOTATIONS = (
+    f'SELECT "message", "rule" FROM "alert" WHERE {SITE} AND "status" = \'firing\' AND $timeFilter'
+)
+# What InfluxDB's annotation query adds to Grafana's annotation model.
+INFLUXDB_ANNOTATION = {"query": ALERT_ANNOTATIONS, "textColumn": "message", "tagsColumn": "rule"}
+STATE_COLOURS = {"off": "#7b8794", "idle": "#b7791f", "active": "#1c7c3c"}
+
+TEXTS: dict[str, dict[Language, str]] = {
+    "floor": {"en": "Makerwatch: the floor", "ru": "Makerwatch: оборудование", "kk": "Makerwatch: жабдық"},
+    "sponsors": {"en": "Makerwatch: machine use", "ru": "Makerwatch: использование оборудования", "kk": "Makerwatch: жабдықтың пайдаланылуы"},
+    "fleet": {"en": "Makerwatch: boards and ingest", "ru": "Makerwatch: платы и приём данных", "kk": "Makerwatch: платалар мен деректер қабылдау"},
+    "site": {"en": "Site", "ru": "Площадка", "kk": "Алаң"},
+    "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
+    "device": {"en": "Machine", "ru": "Оборудование", "kk": "Жабдық"},
+    "states": {"en": "State of each machine", "ru": "Состояние оборудования", "kk": "Жабдықтың күйі"},
+    "power": {"en": "Power", "ru": "Мощность", "kk": "Қуат"},
+    "temperature": {"en": "Temperature", "ru": "Температура", "kk": "Температура"},
+    "alerts": {"en": "Alerts", "ru": "Тревоги", "kk": "Дабылдар"},
+    "health": {"en": "Boards: last status", "ru": "Платы: последнее состояние", "kk": "Платалар: соңғы күйі"},
+    "machine_hours": {"en": "Machine-hours", "ru": "Машино-часы", "kk": "Машина-сағат"},
+    "on_hours": {"en": "Hours switched on", "ru": "Часы во включённом состоянии", "kk": "Қосулы тұрған сағаттар"},
+    "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
+    "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
+    "per_day": {"en": "Machine-hours per day", "ru": "Машино-часы по дням", "kk": "Күндер бойынша машина-сағат"},
+    "by_kind": {"en": "Machine-hours by kind", "ru": "Машино-часы по видам оборудования", "kk": "Жабдық түрлері бойынша машина-сағат"},
+    "by_site": {"en": "Machine-hours by site", "ru": "Машино-часы по площадкам", "kk": "Алаңдар бойынша машина-сағат"},
+    "top": {"en": "Machine-hours by machine", "ru": "Машино-часы по оборудованию", "kk": "Жабдық бойынша машина-сағат"},
+    "month_before": {"en": "Machine-hours, same days a month earlier", "ru": "Машино-часы за те же дни месяцем ранее", "kk": "Бір ай бұрынғы сол күндердегі машина-сағат"},
+    "more": {
+        "en": "Utilisation against opening hours and the busiest hours of the week need each site's opening hours and time zone: they are in the monthly report (`makerwatch report`) and on the sponsor page (`/sponsors`).",
+        "ru": "Загрузка относительно часов работы и самые загруженные часы недели требуют часов работы и часового пояса каждой площадки: они есть в ежемесячном отчёте (`makerwatch report`) и на странице для спонсоров (`/sponsors`).",
+        "kk": "Жұмыс сағаттарына қатысты жүктеме мен аптаның ең қарқынды сағаттары әр алаңның жұмыс уақыты мен уақыт белдеуін қажет етеді: олар айлық есепте (`makerwatch report`) және демеушілер бетінде (`/sponsors`) бар.",
+    },
+    "online": {"en": "Boards online", "ru": "Плат на связи", "kk": "Байланыстағы платалар"},
+    "last_seen": {"en": "Last reading of each board", "ru": "Последнее показание каждой платы", "kk": "Әр платаның соңғы көрсеткіші"},
+    "signal": {"en": "Wi-Fi signal", "ru": "Сигнал Wi-Fi", "kk": "Wi-Fi сигналы"},
+    "firmware": {"en": "Firmware versions", "ru": "Версии прошивки", "kk": "Микробағдарлама нұсқалары"},
+    "stored": {"en": "Readings stored per minute", "ru": "Сохранено показаний в минуту", "kk": "Минутына сақталған көрсеткіштер"},
+    "received": {"en": "Messages received per second (Prometheus)", "ru": "Сообщений в секунду (Prometheus)", "kk": "Секундына хабарлар (Prometheus)"},
+    "dead_letters": {"en": "Refused messages per second, by reason (Prometheus)", "ru": "Отклонённые сообщения в секунду по причинам (Prometheus)", "kk": "Себебі бойынша секундына қабылданбаған хабарлар (Prometheus)"},
+    "spool": {"en": "Spool waiting for InfluxDB (Prometheus)", "ru": "Очередь на диске для InfluxDB (Prometheus)", "kk": "InfluxDB күтіп тұрған дискідегі кезек (Prometheus)"},
+    "write_latency": {"en": "InfluxDB write time (Prometheus)", "ru": "Время записи в InfluxDB (Prometheus)", "kk": "InfluxDB-ге жазу уақыты (Prometheus)"},
+}  # fmt: skip
+
+
+def _variable(name: str, label: str, query: str, *, multi: bool) -> dashboard.QueryVariable:
+    variable = (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .query(query)
+        .datasource(INFLUXDB)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .multi(multi)
+        .include_all(multi)
+    )
+    if multi:
+        variable = variable.current(VariableOption(selected=True, text="All", value="$__all"))
+    return variable
+
+
+def _site_variable(language: Language, *, multi: bool) -> dashboard.QueryVariable:
+    return _variable("site", TEXTS["site"][language],
+                     'SHOW TAG VALUES FROM "telemetry" WITH KEY = "site"', multi=multi)  # fmt: skip
+
+
+def _state_mappings(language: Language) -> list[Any]:
+    return [
+        ValueMap(
+            options={
+                state: ValueMappingResult(text=STATE_NAMES[state][language], color=colour, index=i)
+                for i, (state, colour) in enumerate(STATE_COLOURS.items())
+            }
+        )
+    ]
+
+
+def floor(language: Language) -> dashboard.Dashboard:
+    t = {key: texts[language] for key, texts in TEXTS.items()}
+    where = f"{MACHINES} AND $timeFilter"
+    return (
+        dashboard.Dashboard(t["floor"])
+        .uid(f"makerwatch-floor-{language}")
+        .tags(["makerwatch", language])
+        .refresh("10s")
+        .time("now-6h", "now")
+        .with_variable(_site_variable(language, multi=False))
+        .with_variable(_variable("kind", t["kind"], 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "kind" WHERE "site" =~ /^$site$/', multi=True))
+        .with_variable(_variable("device", t["device"], 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "device" WHERE "site" =~ /^$site$/ AND "kind" =~ /^$kind$/', multi=True))
+        .annotation(
+            dashboard.AnnotationQuery()
+            .name(t["alerts"])
+            .datasource(INFLUXDB)
+            .enable(True)
+            .icon_color("red")
+        )
+        .with_panel(
+            statetimeline.Panel().title(t["states"]).span(24).height(8)
+            .with_target(InfluxQL(f'SELECT last("state") FROM "state" WHERE {where} GROUP BY time($__interval), "name" fill(previous)', alias="$tag_name"))
+            .mappings(_state_mappings(language))
+            .show_value(VisibilityMode.ALWAYS)  # the state's word in each bar: never colour alone
+        )
+        .with_panel(
+            timeseries.Panel().title(t["power"]).unit("watt").span(12).height(8)
+            .with_target(InfluxQL(f'SELECT mean("power_w") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["temperature"]).unit("celsius").span(12).height(8)
+            .with_target(InfluxQL(f'SELECT mean("temp_c") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
+        )
+        .with_panel(
+            table.Panel().title(t["alerts"]).span(12).height(8)
+            .with_target(InfluxQL(f'SELECT "message", "status", "acked_by" FROM "alert" WHERE {SITE} AND $timeFilter ORDER BY time DESC LIMIT 100', result_format="table"))
+        )
+        .with_panel(
+            table.Panel().title(t["health"]).span(12).height(8)
+            .with_target(InfluxQL(f'SELECT last("online") AS "online", last("rssi_dbm") AS "rssi_dbm", last("fw") AS "fw" FROM "device_status" WHERE {where} GROUP BY "name"', result_format="table"))
+        )
+    )  # fmt: skip
+
+
+def sponsors(language: Language) -> dashboard.Dashboard:
+    """Usage only, nothing operational: safe to show anonymous viewers."""
+    t = {key: texts[language] for key, texts in TEXTS.items()}
+    where = f"{SITE} AND $timeFilter"
+    board = (
+        dashboard.Dashboard(t["sponsors"])
+        .uid(f"makerwatch-sponsors-{language}")
+        .tags(["makerwatch", "sponsors", language])
+        .time("now/M", "now/M")
+        .with_variable(_site_variable(language, multi=True))
+    )
+    for figure in ("machine_hours", "sessions", "energy_kwh", "on_hours"):
+        board = board.with_panel(
+            stat.Panel().title(t[figure]).span(6).height(4).decimals(0 if figure == "sessions" else 1)
+            .with_target(InfluxQL(figure_query(figure, where)))
+        )  # fmt: skip
+    return (
+        board.with_panel(
+            timeseries.Panel().title(t["per_day"]).span(24).height(8).unit("h")
+            .with_target(InfluxQL(figure_query("machine_hours", where, ["time(1d)"]), alias=t["machine_hours"]))
+        )
+        .with_panel(
+            bargauge.Panel().title(t["by_kind"]).span(8).height(8).unit("h")
+            .with_target(InfluxQL(figure_query("machine_hours", where, ["kind"]), alias="$tag_kind"))
+        )
+        .with_panel(
+            bargauge.Panel().title(t["by_site"]).span(8).height(8).unit("h")
+            .with_target(InfluxQL(figure_query("machine_hours", where, ["site"]), alias="$tag_site"))
+        )
+        .with_panel(
+            stat.Panel().title(t["month_before"]).span(8).height(8).decimals(1).time_shift("1M")
+            .with_target(InfluxQL(figure_query("machine_hours", where)))
+        )
+        .with_panel(
+            table.Panel().title(t["top"]).span(12).height(10)
+            .with_target(InfluxQL(figure_query("machine_hours", where, ["site", '"name"']), result_format="table"))
+        )
+        .with_panel(text.Panel().title("").span(12).height(4).content(t["more"]))
+    )  # fmt: skip
+
+
+def fleet(language: Language) -> dashboard.Dashboard:
+    t = {key: texts[language] for key, texts in TEXTS.items()}
+    site = '{site=~"$site"}'
+    return (
+        dashboard.Dashboard(t["fleet"])
+        .uid(f"makerwatch-fleet-{language}")
+        .tags(["makerwatch", language])
+        .refresh("30s")
+        .time("now-24h", "now")
+        .with_variable(_site_variable(language, multi=False))
+        .with_panel(
+            stat.Panel().title(t["online"]).span(6).height(6)
+            .with_target(InfluxQL(f'SELECT count("online") FROM (SELECT last("online") AS "online" FROM "device_status" WHERE {SITE} GROUP BY "device") WHERE "online" = true'))
+        )
+        .with_panel(
+            table.Panel().title(t["last_seen"]).span(9).height(6)
+            .with_target(InfluxQL(f'SELECT last("seq") AS "seq" FROM "telemetry" WHERE {SITE} AND $timeFilter GROUP BY "name"', result_format="table"))
+        )
+        .with_panel(
+            table.Panel().title(t["firmware"]).span(9).height(6)
+            .with_target(InfluxQL(f'SELECT last("fw") AS "fw" FROM "device_status" WHERE {SITE} GROUP BY "name"', result_format="table"))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["signal"]).unit("dBm").span(12).height(8)
+            .with_target(InfluxQL(f'SELECT mean("rssi_dbm") FROM "device_status" WHERE {SITE} AND $timeFilter GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["stored"]).span(12).height(8)
+            .with_target(InfluxQL(f'SELECT count("seq") FROM "telemetry" WHERE {SITE} AND $timeFilter GROUP BY time(1m) fill(0)'))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["received"]).span(12).height(8).datasource(PROMETHEUS)
+            .with_target(prometheus.Dataquery().expr(f"rate(makerwatch_messages_received_total{site}[5m])").legend_format("{{site}}"))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["dead_letters"]).span(12).height(8).datasource(PROMETHEUS)
+            .with_target(prometheus.Dataquery().expr(f"sum by (reason) (rate(makerwatch_dead_lettered_total{site}[5m]))").legend_format("{{reason}}"))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["spool"]).unit("bytes").span(12).height(8).datasource(PROMETHEUS)
+            .with_target(prometheus.Dataquery().expr(f"makerwatch_spool_bytes{site}").legend_format("{{site}}"))
+        )
+        .with_panel(
+            timeseries.Panel().title(t["write_latency"]).unit("s").span(12).height(8).datasource(PROMETHEUS)
+            .with_target(prometheus.Dataquery().expr(
+                f"rate(makerwatch_write_seconds_sum{site}[5m]) / rate(makerwatch_write_seconds_count{site}[5m])"
+            ).legend_format("{{site}}"))
+        )
+    )  # fmt: skip
+
+
+DASHBOARDS = {"floor": floor, "sponsors": sponsors, "fleet": fleet}
+
+
+def dashboard_json(board: dashboard.Dashboard) -> dict[str, Any]:
+    """The dashboard as Grafana's JSON model (plain dicts, as Grafana stores it)."""
+    model: dict[str, Any] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
+    for annotation in model.get("annotations", {}).get("list", []):
+        if annotation.get("datasource", {}).get("uid") == INFLUXDB.uid:
+            # The SDK models only the built-in annotation source; InfluxDB's takes its
+            # InfluxQL as `query` with the column to show (Grafana's InfluxDB docs).
+            annotation.update(
+                {"query": ALERT_ANNOTATIONS, "textColumn": "message", "tagsColumn": "rule"}
+            )
+    return model
+
+
+def every_dashboard() -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON, for every dashboard in every language."""
+    return {
+        f"{name}-{language}.json": dashboard_json(build(language))
+        for name, build in DASHBOARDS.items()
+        for language in LANGUAGES
+    }

@@ -1,0 +1,348 @@
+"""The Grafana dashboards: generated from code and committed alike, valid for the SDK's
+dashboard model, every InfluxDB panel's query run the way Grafana expands it against a
+real InfluxDB holding a backfilled network, `dashboards push` against a stand-in that
+checks Grafana's documented HTTP API, and Compose provisioning them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from makerwatch.core.statistics import period_of, statistics
+from makerwatch.dashboards.build import INFLUXDB_ANNOTATION, every_dashboard
+from makerwatch.dashboards.push import FOLDER_UID
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import free_port
+from tests.network import BackfilledNetwork, previous_month
+from tests.support import ROOT, stored
+
+GENERATED = ROOT / "dashboards" / "json"
+PROVISIONING = ROOT / "dashboards" / "provisioning"
+TOKEN = "glsa_test-token-0123456789"
+
+
+def test_the_committed_json_is_what_the_code_generates() -> None:
+    """Test that dashboards/json holds exactly what `makerwatch dashboards generate` writes."""
+    generated = every_dashboard()
+    assert sorted(p.name for p in GENERATED.glob("*.json")) == sorted(generated)
+    for name, model in generated.items():
+        committed = json.loads((GENERATED / name).read_text(encoding="utf-8"))
+        assert committed == model, f"{name} is stale: run makerwatch dashboards generate"
+
+
+def test_each_dashboard_is_valid_for_the_sdk_model_and_names_the_provisioned_source() -> None:
+    """Test that every dashboard reads back through the Foundation SDK's dashboard model
+    unchanged, has a stable uid, and that every query names a provisioned data source."""
+    provisioned = yaml.safe_load((PROVISIONING / "datasources" / "makerwatch.yaml").read_text())
+    influx_uid = provisioned["datasources"][0]["uid"]
+    uids = set()
+    for name, model in every_dashboard().items():
+        again = json.loads(json.dumps(Dashboard.from_json(model), cls=JSONEncoder))
+        plain = json.loads(json.dumps(model))
+        for annotation in plain.get("annotations", {}).get("list", []):  # InfluxDB's own fields
+            for key in INFLUXDB_ANNOTATION:
+                del annotation[key]
+        assert again == plain, name
+        assert model["uid"] == f"makerwatch-{name.removesuffix('.json')}"
+        uids.add(model["uid"])
+        for panel in model["panels"]:
+            for target in panel.get("targets", []):
+                source = target.get("datasource") or panel.get("datasource")
+                assert source["uid"] in (influx_uid, "makerwatch-prometheus"), (
+                    name,
+                    panel["title"],
+                )
+                if source["type"] == "influxdb":
+                    assert source["uid"] == influx_uid
+    assert len(uids) == 9, "three dashboards in three languages"
+
+
+# --- every InfluxDB query, expanded as Grafana does it ---------------------------------
+
+
+def _regex_value(values: list[str]) -> str:
+    """Grafana's InfluxDB interpolation in a regex: escaped, several as (a|b)."""
+    escaped = [re.sub(r"([\\/^$.|?*+()\[\]{}])", r"\\\1", v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
+def expand(query: str, variables: dict[str, list[str]], start_ms: int, end_ms: int) -> str:
+    query = query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
+    query = query.replace("$__interval", "1h")
+    for name, values in variables.items():
+        query = query.replace(f"${name}", _regex_value(values))
+    assert not re.search(r"\$\w", query), query  # every variable filled in
+    return query
+
+
+async def _options(influx: InfluxClient, query: str, chosen: dict[str, list[str]]) -> list[str]:
+    rows = await stored(influx, expand(query, chosen, 0, 0))
+    return sorted(r["value"] for r in rows)
+
+
+@pytest.mark.stack
+async def test_every_panel_query_returns_data_and_sponsor_figures_match(
+    network: BackfilledNetwork,
+) -> None:
+    """Test that each InfluxDB panel of every dashboard returns data on a backfilled month,
+    with one site, several sites (a regex of two) and every machine, and that the sponsor
+    dashboard's headline stats equal the statistics module's figures."""
+    month = f"{previous_month():%Y-%m}"
+    config = network.configs[0]
+    period = period_of(month, config.site.timezone)
+    async with InfluxClient(config.influxdb) as influx:
+        # Board status and alerts are not part of a backfill: add one of each, in the month.
+        at_ns = (period.start_ms + 86_400_000) * 1_000_000
+        site, device = config.site.id, config.devices[0].id
+        await influx.write([
+            f'device_status,site={site},device={device},kind=soldering_station,name=x online=true,rssi_dbm=-61i,fw="1.2.0" {at_ns}',
+            f'alert,site={site},device={device},kind=soldering_station,name=x,rule=left_on,status=firing message="on after closing",alert_id="left_on-{device}" {at_ns}',
+        ])  # fmt: skip
+        sites = sorted(c.site.id for c in network.configs)
+        for file_name, model in every_dashboard().items():
+            variables = {v["name"]: v for v in model.get("templating", {}).get("list", [])}
+            for selection in ([sites[0]], sites):
+                if len(selection) > 1 and not variables.get("site", {}).get("multi"):
+                    continue
+                chosen: dict[str, list[str]] = {"site": selection}
+                for name in ("kind", "device"):
+                    if name in variables:  # "All": every value the variable's own query lists
+                        chosen[name] = await _options(influx, variables[name]["query"], chosen)
+                        assert chosen[name], (file_name, name)
+                for panel in model["panels"]:
+                    for target in panel.get("targets", []):
+                        source = target.get("datasource") or panel["datasource"]
+                        if source["type"] != "influxdb":
+                            continue
+                        query = expand(target["query"], chosen, period.start_ms, period.end_ms)
+                        series = await influx.query(query)
+                        assert series, f"{file_name}: {panel['title']!r} returned nothing: {query}"
+            annotations = model.get("annotations", {}).get("list", [])
+            for annotation in annotations:
+                query = expand(
+                    annotation["query"], {"site": [site]}, period.start_ms, period.end_ms
+                )
+                assert await influx.query(query), file_name
+
+        figures = await statistics(influx.query, [config], month, int(time.time() * 1000))
+        sponsors = every_dashboard()["sponsors-en.json"]
+        headlines = {p["title"]: p["targets"][0]["query"] for p in sponsors["panels"][:4]}
+        expected = figures.total
+        for title, value in (("Machine-hours", expected.machine_hours), ("Sessions", expected.sessions),
+                             ("Energy, kWh", expected.energy_kwh), ("Hours switched on", expected.on_hours)):  # fmt: skip
+            query = expand(headlines[title], {"site": [site]}, period.start_ms, period.end_ms - 1)
+            [row] = await stored(influx, query)
+            got = next(v for k, v in row.items() if k != "time")
+            assert got == pytest.approx(value, rel=1e-9), title
+
+
+def test_the_prometheus_panels_name_metrics_that_ingest_exports() -> None:
+    """Test that each PromQL panel only uses metric names /metrics exports."""
+    from makerwatch.api.metrics import COUNTERS
+
+    exported = {f"makerwatch_{name}_total" for name in COUNTERS} | {
+        "makerwatch_dead_lettered_total", "makerwatch_write_seconds_sum",
+        "makerwatch_write_seconds_count", "makerwatch_spool_bytes",
+    }  # fmt: skip
+    fleet = every_dashboard()["fleet-en.json"]
+    used = set()
+    for panel in fleet["panels"]:
+        for target in panel.get("targets", []):
+            used |= set(re.findall(r"makerwatch_[a-z_]+", target.get("expr", "")))
+    assert used
+    assert used <= exported, used - exported
+
+
+# --- dashboards push against Grafana's documented HTTP API ----------------------------
+
+
+class StandInGrafana:
+    """The parts of Grafana's HTTP API that `dashboards push` uses, as documented
+    (grafana.com/docs/grafana/latest/developers/http_api: folder, data_source, dashboard),
+    checking the bearer token, methods, paths and bodies; anything else is a failure."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, dict[str, Any]] = {}
+        self.datasources: dict[str, dict[str, Any]] = {}
+        self.dashboards: dict[str, dict[str, Any]] = {}
+        self.requests: list[str] = []
+        self.problems: list[str] = []
+        self.port = free_port()
+
+    def app(self) -> web.Application:
+        @web.middleware
+        async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+            self.requests.append(f"{request.method} {request.path}")
+            if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self.problems.append(f"{request.method} {request.path} without the bearer token")
+                return web.json_response({"message": "Unauthorized"}, status=401)
+            if request.method in ("POST", "PUT") and request.content_type != "application/json":
+                self.problems.append(f"{request.method} {request.path}: not JSON")
+            return await handler(request)
+
+        async def unknown(request: web.Request) -> web.Response:
+            self.problems.append(f"undocumented call {request.method} {request.path}")
+            return web.json_response({"message": "Not found"}, status=404)
+
+        async def get_folder(request: web.Request) -> web.Response:
+            folder = self.folders.get(request.match_info["uid"])
+            return web.json_response(
+                folder or {"message": "folder not found"}, status=200 if folder else 404
+            )
+
+        async def create_folder(request: web.Request) -> web.Response:
+            body = await request.json()
+            if not isinstance(body.get("title"), str) or not body.get("uid"):
+                self.problems.append(f"folder body {body}")
+            self.folders[body["uid"]] = {
+                "uid": body["uid"],
+                "title": body["title"],
+                "id": 1,
+                "version": 1,
+            }
+            return web.json_response(self.folders[body["uid"]])
+
+        async def get_datasource(request: web.Request) -> web.Response:
+            source = self.datasources.get(request.match_info["uid"])
+            return web.json_response(
+                source or {"message": "Data source not found"}, status=200 if source else 404
+            )
+
+        async def create_datasource(request: web.Request) -> web.Response:
+            body = await request.json()
+            missing = {"name", "type", "access", "url"} - set(body)
+            if missing:
+                self.problems.append(f"data source without {missing}")
+            self.datasources[body["uid"]] = {**body, "id": 7, "orgId": 1, "readOnly": False}
+            return web.json_response(
+                {
+                    "datasource": self.datasources[body["uid"]],
+                    "id": 7,
+                    "message": "Datasource added",
+                }
+            )
+
+        async def get_dashboard(request: web.Request) -> web.Response:
+            found = self.dashboards.get(request.match_info["uid"])
+            if found is None:
+                return web.json_response({"message": "Dashboard not found"}, status=404)
+            return web.json_response(found)
+
+        async def save_dashboard(request: web.Request) -> web.Response:
+            body = await request.json()
+            dashboard = body.get("dashboard", {})
+            if not dashboard.get("uid") or not dashboard.get("title") or "folderUid" not in body:
+                self.problems.append("dashboard body without uid, title or folderUid")
+            if body["folderUid"] not in self.folders:
+                self.problems.append(f"dashboard into a missing folder {body['folderUid']}")
+            version = (
+                self.dashboards.get(dashboard["uid"], {}).get("dashboard", {}).get("version", 0) + 1
+            )
+            self.dashboards[dashboard["uid"]] = {
+                "dashboard": {**dashboard, "id": 40 + len(self.dashboards), "version": version},
+                "meta": {"folderUid": body["folderUid"], "slug": dashboard["uid"]},
+            }
+            return web.json_response(
+                {"status": "success", "uid": dashboard["uid"], "version": version}
+            )
+
+        app = web.Application(middlewares=[check])
+        app.add_routes([
+            web.get("/api/folders/{uid}", get_folder),
+            web.post("/api/folders", create_folder),
+            web.get("/api/datasources/uid/{uid}", get_datasource),
+            web.post("/api/datasources", create_datasource),
+            web.get("/api/dashboards/uid/{uid}", get_dashboard),
+            web.post("/api/dashboards/db", save_dashboard),
+            web.route("*", "/{tail:.*}", unknown),
+        ])  # fmt: skip
+        return app
+
+
+@pytest.fixture
+def grafana() -> Iterator[StandInGrafana]:
+    stand_in = StandInGrafana()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(stand_in.app())
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", stand_in.port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield stand_in
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def _push(
+    grafana: StandInGrafana, *extra: str, token: str = TOKEN
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", "dashboards", "push",
+         "--url", f"http://127.0.0.1:{grafana.port}", "--config", str(ROOT / "makerspace.example.yaml"),
+         "--influx", "http://influxdb:8086", *extra],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "GRAFANA_TOKEN": token},
+    )  # fmt: skip
+
+
+def test_push_creates_everything_once_and_then_changes_nothing(grafana: StandInGrafana) -> None:
+    """Test that a first push creates the folder, the data source and nine dashboards
+    through Grafana's documented API with the token, and a second push changes nothing."""
+    first = _push(grafana)
+    assert first.returncode == 0, first.stderr
+    assert "created folder 'Makerwatch'" in first.stdout
+    assert "created data source 'Makerwatch InfluxDB'" in first.stdout
+    assert first.stdout.count("created dashboard") == 9
+    assert grafana.problems == []
+    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard().values()}
+    assert all(d["meta"]["folderUid"] == FOLDER_UID for d in grafana.dashboards.values())
+    assert grafana.datasources["makerwatch-influxdb"]["jsonData"]["dbName"] == "makerwatch"
+
+    grafana.requests.clear()
+    second = _push(grafana)
+    assert second.returncode == 0, second.stderr
+    assert "is up to date" in second.stdout
+    assert not any(r.startswith(("POST", "PUT")) for r in grafana.requests), grafana.requests
+    assert grafana.problems == []
+
+
+def test_push_with_a_wrong_token_is_one_line(grafana: StandInGrafana) -> None:
+    """Test that Grafana refusing the token is reported in one line, without a traceback."""
+    result = _push(grafana, token="glsa_wrong")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "refused: 401" in result.stderr
+    grafana.problems.clear()
+
+
+def test_compose_provisions_the_dashboards_where_grafana_reads_them() -> None:
+    """Test that the provider's path is where Compose mounts dashboards/json, with the
+    folder uid `dashboards push` uses."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "makerwatch.yaml").read_text())[
+        "providers"
+    ][0]
+    mounts = dict(
+        v.rsplit(":", 1)[0].split(":", 1)
+        for v in compose["services"]["grafana"]["volumes"]
+        if v.startswith("./")
+    )
+    assert mounts["./dashboards/json"] == provider["options"]["path"]
+    assert mounts["./dashboards/provisioning"] == "/etc/grafana/provisioning"
+    assert provider["folderUid"] == FOLDER_UID
+    assert (ROOT / "dashboards" / "json").is_dir()
