@@ -4,7 +4,6 @@ limit held."""
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from makerwatch.alerts.notifier import Notification, Notifier
@@ -50,9 +49,14 @@ async def test_a_safety_alert_overtakes_ten_thousand_others_and_the_rate_holds(
         ), "normal ones kept, info ones dropped first"
     finally:
         await notifier.close(drain_s=0)
+    # The rate, not each gap: a loaded machine may deliver one late and the next on
+    # time, but n deliveries can never take less than n - 1 intervals (one of slack
+    # for when the first and last were seen).
     times = receiver.times("staff")
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 60.0 / per_minute * 0.8, "never faster than the channel's rate"
+    assert len(times) >= 4
+    assert times[-1] - times[0] >= (len(times) - 2) * 60.0 / per_minute, (
+        "never faster than the channel's rate"
+    )
 
 
 async def test_waiting_repeats_of_an_alert_are_one_message(receiver: Receiver) -> None:
