@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import yaml
@@ -35,6 +36,7 @@ from bench_support import temporary_stack
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.statistics import (
     FIGURE_QUERIES,
+    energy_rollup_query,
     figure_query,
     period_of,
     statistics,
@@ -160,6 +162,28 @@ def main() -> None:
               f"({month} and two days either side) in {time.perf_counter() - started:.0f} s")  # fmt: skip
 
         configs = [site_config(i, args.machines, influxdb.url) for i in range(args.sites)]
+        # What ingest does after writing: each site's local days rolled up into energy_daily.
+        started = time.perf_counter()
+        for config in configs:
+            zone = ZoneInfo(config.site.timezone)
+            day = datetime.fromtimestamp(start_ms / 1000, zone).date()
+            while (
+                midnight := int(datetime.combine(day, datetime.min.time(), zone).timestamp() * 1000)
+            ) < end_ms:
+                following = int(
+                    datetime.combine(day + timedelta(days=1), datetime.min.time(), zone).timestamp()
+                    * 1000
+                )
+                query = energy_rollup_query(
+                    config.site.id, config.site.timezone, midnight, following
+                )
+                httpx.post(
+                    f"{influxdb.url}/query", data={"db": "network", "q": query}, timeout=600
+                ).raise_for_status()
+                day += timedelta(days=1)
+        print(
+            f"energy rolled up per machine and day, as ingest does, in {time.perf_counter() - started:.1f} s"
+        )
         files = []
         for config in configs:
             path = Path(tmp) / f"{config.site.id}.yaml"

@@ -45,6 +45,7 @@ from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import DecodeError, SinkError
 from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.rollups import Rollups
 from makerwatch.ingest.sessions import SessionRecorder
 from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
@@ -101,11 +102,21 @@ class IngestService:
             await self._prepare_database(influx)
             sessions = SessionRecorder(self.config, influx, self.counters)
             await sessions.resume()
+            rollups = Rollups(self.config, influx, self._clock)
+
+            async def written(points: list[Point]) -> None:
+                await sessions.written(points)
+                await rollups.written(points)
+
+            async def drained() -> None:  # the spool replayed: points this process did not see
+                await sessions.resume()
+                rollups.mark_recent()
+
             self.spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes) if settings.spool_dir else None  # fmt: skip
             dead_letters = DeadLetters(self.source, self.counters, self._clock)
             writer = self._writer = BatchWriter(
-                influx, settings, self.counters, dead_letters, sessions.written, self.spool,
-                drained=sessions.resume,  # sessions that ended while InfluxDB was away
+                influx, settings, self.counters, dead_letters, written, self.spool,
+                drained=drained,  # sessions that ended while InfluxDB was away
             )  # fmt: skip
             self._dead_letters = dead_letters
             self.notifier = Notifier(
@@ -127,6 +138,7 @@ class IngestService:
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
                 asyncio.create_task(self.floor.run(self.wall_ms, lambda: self.mqtt_connected)),
+                asyncio.create_task(self._supervised("rollups", rollups.run)),
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
@@ -142,6 +154,9 @@ class IngestService:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                # The days written since the last rollup, so figures are complete at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rollups.flush(), DRAIN_TIMEOUT_S)
                 await self.notifier.close()
                 if chat is not None:
                     await chat.stop()

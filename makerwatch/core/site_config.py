@@ -240,6 +240,10 @@ class IngestSettings(_Section):
     # Readings older than this are refused (a board buffering offline for longer
     # has lost them anyway); long enough for a 30-day backfill.
     max_reading_age_s: float = Field(default=45 * 24 * 3600.0, gt=0)
+    # Raw readings (`telemetry`) older than this many days are deleted once each day's
+    # energy is rolled up; every sponsor figure comes from what is kept (usage
+    # segments, states, daily energy). Null: keep raw readings for ever.
+    raw_retention_days: float | None = Field(default=None, gt=0)
     # Batches InfluxDB cannot take wait here, on disk, in order (null: keep them at the broker).
     spool_dir: str | None = "var/spool"
     spool_max_bytes: int = Field(default=1024**3, ge=1024)
@@ -454,6 +458,12 @@ def _describe(error: ValidationError, path: Path) -> str:
 
 def load_site_config(path: Path) -> SiteConfig:
     """Read and validate a site file, or raise ConfigError naming file and key."""
+    if not path.exists() or path.is_dir():
+        what = "is a folder, not a site file" if path.is_dir() else "no site file there"
+        raise ConfigError(
+            f"{path}: {what}; write one with `makerwatch config init --out {path}` "
+            "or start from `makerwatch config example`"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

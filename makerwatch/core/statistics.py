@@ -8,7 +8,7 @@ Figures (docs/statistics.md has each with its InfluxQL):
 - **sessions**: times a machine left `off` (a session counts in the period it starts);
 - **energy (kWh)**: the trapezoidal integral of each machine's power readings;
 - **utilisation**: machine-hours over the opening hours each machine was there for
-  (from its first reading on, so a machine added mid-month is not penalised);
+  (from its first message on, so a machine added mid-month is not penalised);
 - **days used**: days (site time) with any machine-hours;
 - **busiest hours**: machine-hours by weekday and hour, site time.
 
@@ -35,6 +35,7 @@ from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.usage import USAGE_MEASUREMENT
 
 __all__ = [
+    "ENERGY_ROLLUP",
     "FIGURE_QUERIES",
     "Figures",
     "MachineFigures",
@@ -42,6 +43,7 @@ __all__ = [
     "Query",
     "SiteStatistics",
     "Statistics",
+    "energy_rollup_query",
     "figure_query",
     "period_of",
     "site_statistics",
@@ -51,10 +53,24 @@ __all__ = [
 # Runs InfluxQL, returns the series (InfluxClient.query, time in epoch ms).
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
+# Energy is rolled up by ingest into one point per machine and local day: the
+# trapezoidal integral of its power readings that day (an integral over several
+# machines' readings mixed together would mean nothing). Raw readings may then expire.
+ENERGY_ROLLUP = "energy_daily"
+
+
+def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:
+    """The InfluxQL that (re)writes the daily energy of the site's local days in
+    [start_ms, end_ms), which must be local midnights."""
+    return (
+        f'SELECT integral("power_w", 1h) / 1000 AS "kwh" INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
+        f"WHERE site = {_quoted(site)} AND {time_condition(start_ms, end_ms)} "
+        f'GROUP BY time(1d), "device", "kind", "name", "site" tz({_quoted(timezone)})'
+    )
+
+
 # Each figure's InfluxQL, with {where} (site, device and time conditions) and {group_by}
-# (e.g. " GROUP BY kind", or Grafana's time buckets) to fill in. Energy is
-# integrated per device first (an integral over several machines' readings mixed
-# together means nothing), then summed.
+# (e.g. " GROUP BY kind", or Grafana's time buckets) to fill in.
 FIGURE_QUERIES: dict[str, str] = {
     "machine_hours": (
         f"SELECT sum(seconds) / 3600 AS machine_hours FROM {USAGE_MEASUREMENT} "
@@ -67,26 +83,24 @@ FIGURE_QUERIES: dict[str, str] = {
         "SELECT count(state) AS sessions FROM state "
         f"WHERE previous = '{MachineState.OFF}' AND {{where}}{{group_by}}"
     ),
-    "energy_kwh": (
-        "SELECT sum(kwh) AS energy_kwh FROM (SELECT integral(power_w, 1h) / 1000 AS kwh "
-        "FROM telemetry WHERE {where}{inner_group_by}){group_by}"
-    ),
+    "energy_kwh": f"SELECT sum(kwh) AS energy_kwh FROM {ENERGY_ROLLUP} WHERE {{where}}{{group_by}}",
 }
 # Each figure's per-device series, for what is summed in Python (busiest hours, days).
 SEGMENTS_QUERY = f'SELECT seconds FROM {USAGE_MEASUREMENT} WHERE {{where}} GROUP BY device, kind, "name", "state"'
-FIRST_READING_QUERY = "SELECT first(seq) FROM telemetry WHERE {where} GROUP BY device"
+# When a machine first reported: its first reading, or its board's first status (kept
+# when raw readings expire); first(...) answers with the time of each device's first.
+FIRST_MESSAGE_QUERIES = (
+    "SELECT first(seq) FROM telemetry WHERE {where} GROUP BY device",
+    "SELECT first(online) FROM device_status WHERE {where} GROUP BY device",
+)
 HOUR_MS = 3_600_000
 
 
 def figure_query(figure: str, where: str, group_by: Iterable[str] = ()) -> str:
     """A figure's InfluxQL for `where`, grouped by tags or `time(...)` expressions."""
-    outer = list(group_by)
-    # The inner integral is per device, in the same time buckets as the outer sum.
-    inner = [*outer, *(tag for tag in ("device",) if tag not in outer)]
+    groups = list(group_by)
     return FIGURE_QUERIES[figure].format(
-        where=where,
-        group_by=f" GROUP BY {', '.join(outer)}" if outer else "",
-        inner_group_by=f" GROUP BY {', '.join(inner)}",
+        where=where, group_by=f" GROUP BY {', '.join(groups)}" if groups else ""
     )
 
 
@@ -214,7 +228,7 @@ class MachineFigures:
     name: str  # the site file's name (its default language)
     figures: Figures
     days_used: int
-    first_reading_ms: int
+    first_message_ms: int
 
 
 @dataclass
@@ -244,8 +258,8 @@ class SiteStatistics:
 
     @property
     def machines_added(self) -> list[MachineFigures]:
-        """Machines whose first reading fell inside the period."""
-        return [m for m in self.machines if m.first_reading_ms > self.period.start_ms]
+        """Machines whose first message fell inside the period."""
+        return [m for m in self.machines if m.first_message_ms > self.period.start_ms]
 
 
 @dataclass
@@ -355,14 +369,16 @@ async def site_statistics(
 
     before_end = f"site = {_quoted(site.id)} AND time < {end_ms}ms"
     # Independent queries, at once: InfluxDB answers them on its cores in parallel.
-    firsts, sessions, energy, segments = await asyncio.gather(
-        query(FIRST_READING_QUERY.format(where=before_end)),
+    first_reading, first_status, sessions, energy, segments = await asyncio.gather(
+        query(FIRST_MESSAGE_QUERIES[0].format(where=before_end)),
+        query(FIRST_MESSAGE_QUERIES[1].format(where=before_end)),
         _per_device(query, figure_query("sessions", where, ["device"])),
         _per_device(query, figure_query("energy_kwh", where, ["device"])),
         query(SEGMENTS_QUERY.format(where=where)),
     )
-    # first(...) answers with the time of each device's first reading.
-    first_ms = {tags["device"]: int(values[0]) for tags, values in _rows(firsts)}
+    first_ms: dict[str, int] = {}
+    for tags, values in (*_rows(first_reading), *_rows(first_status)):
+        first_ms[tags["device"]] = min(int(values[0]), first_ms.get(tags["device"], 2**63))
 
     names = {d.id: (d.kind.value, d.default_name) for d in config.devices}
     active: dict[str, float] = {}
