@@ -28,6 +28,7 @@ from makerwatch.core.site_config import SiteConfig, load_site_config
 from makerwatch.ops.embedded import (
     EmbeddedInfluxDB,
     EmbeddedMosquitto,
+    ProvisionedMosquitto,
     StackError,
     Supervisor,
     bind_error,
@@ -39,6 +40,8 @@ __all__ = ["main"]
 DEFAULT_MQTT = "127.0.0.1:18830"
 DEFAULT_INFLUX = "http://127.0.0.1:18086"
 DEFAULT_HTTP = "127.0.0.1:18090"
+LAN_MQTT = "0.0.0.0:1883"
+LAN_HTTP = "0.0.0.0:8090"
 CONFIG_ENV = "MAKERWATCH_CONFIG"
 
 
@@ -65,6 +68,50 @@ def _check_config(args: argparse.Namespace) -> int:
         site = config.site
         print(f"{path}: ok: site {site.id!r} ({site.name}), {len(config.devices)} devices")
     return 1 if failed else 0
+
+
+def _device(text: str) -> dict[str, str]:
+    from makerwatch.ops.site_file import parse_device
+
+    try:
+        return parse_device(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _config_init(args: argparse.Namespace) -> int:
+    from makerwatch.ops.site_file import SiteAnswers, ask_missing, parse_days_hours, site_file_text
+
+    if args.out.exists() and not args.force:
+        raise ConfigError(f"{args.out} exists: give --force to replace it")
+    answers: dict[str, object] = {
+        "site_id": args.site_id,
+        "name": args.name,
+        "devices": args.device,
+    }
+    if args.hours:
+        hours: dict[str, list[str]] = {}
+        for text in args.hours:
+            hours.update(parse_days_hours(text))
+        answers["hours"] = hours
+    if sys.stdin.isatty():
+        ask_missing(answers, input)
+    missing = [flag for flag, key in (("--site-id", "site_id"), ("--name", "name"), ("--device", "devices"))
+               if not answers.get(key)]  # fmt: skip
+    if missing:
+        raise ConfigError(f"missing {', '.join(missing)} (or run it in a terminal to be asked)")
+    text, tokens = site_file_text(SiteAnswers(
+        site_id=str(answers["site_id"]), name=str(answers["name"]), timezone=args.timezone,
+        language=args.language, hours=answers.get("hours") or parse_days_hours("mon-sat 10:00-19:00"),  # type: ignore[arg-type]
+        devices=answers["devices"], staff=args.staff or [],  # type: ignore[arg-type]
+    ))  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    args.out.chmod(0o640)  # staff tokens: the owner, and a service reading through the group
+    print(f"wrote {args.out}; check it with: makerwatch check-config {args.out}")
+    for name, token in tokens.items():
+        print(f"staff token for {name} (shown once, give it to them): {token}")
+    return 0
 
 
 def _config_example(args: argparse.Namespace) -> int:
@@ -135,9 +182,15 @@ def _with_endpoints(config: SiteConfig, args: argparse.Namespace) -> SiteConfig:
     """The config with the broker, InfluxDB, HTTP API and spool replaced where given."""
     update: dict[str, object] = {}
     ingest: dict[str, object] = {}
+    mqtt = config.mqtt
     if args.mqtt is not None:
         host, port = _host_port(args.mqtt, "--mqtt")
-        update["mqtt"] = config.mqtt.model_copy(update={"host": host, "port": port})
+        mqtt = mqtt.model_copy(update={"host": host, "port": port})
+    if getattr(args, "mqtt_credentials", None) is not None:
+        user, password = _credentials(args.mqtt_credentials)
+        mqtt = mqtt.model_copy(update={"username": user, "password": password})
+    if mqtt is not config.mqtt:
+        update["mqtt"] = mqtt
     if args.influx is not None:
         _url_host_port(args.influx, "--influx")
         update["influxdb"] = config.influxdb.model_copy(update={"url": args.influx})
@@ -145,9 +198,23 @@ def _with_endpoints(config: SiteConfig, args: argparse.Namespace) -> SiteConfig:
         ingest["http_host"], ingest["http_port"] = _host_port(args.http, "--http")
     if getattr(args, "spool", None) is not None:
         ingest["spool_dir"] = str(args.spool)
+
     if ingest:
         update["ingest"] = config.ingest.model_copy(update=ingest)
     return config.model_copy(update=update)
+
+
+def _credentials(path: Path) -> tuple[str, str]:
+    """A broker user and password from `broker provision`'s credentials/<user>.json."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data["mqtt_user"]), str(data["mqtt_password"])
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(
+            f"{path}: not a credentials file from `makerwatch broker provision`"
+        ) from None
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -166,37 +233,68 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     config = _load(args.config)
+    # --lan: boards and screens on the makerspace network reach the broker and the
+    # board; InfluxDB stays on this machine.
+    args.mqtt = args.mqtt or (LAN_MQTT if args.lan else DEFAULT_MQTT)
+    args.http = args.http or (LAN_HTTP if args.lan else DEFAULT_HTTP)
     mqtt_host, mqtt_port = _host_port(args.mqtt, "--mqtt")
     influx_host, influx_port = _url_host_port(args.influx, "--influx")
     http_host, http_port = _host_port(args.http, "--http")
-    for host, option in ((mqtt_host, "--mqtt"), (influx_host, "--influx"), (http_host, "--http")):
-        _loopback(host, option)
+    _loopback(influx_host, "--influx")
+    if not args.lan:
+        for host, option in ((mqtt_host, "--mqtt"), (http_host, "--http")):
+            _loopback(host, option)
     data: Path = args.data
     with ExitStack() as stack:
         stack.enter_context(_data_folder_lock(data))
         _port_free(http_host, http_port, "--http")
-        mosquitto = stack.enter_context(EmbeddedMosquitto(mqtt_port, data / "mosquitto"))
+        if args.lan:
+            from makerwatch.ops.provision import provision
+
+            files = provision(config, data / "broker", mqtt_port, owner=(os.getuid(), os.getgid()))
+            mosquitto: EmbeddedMosquitto = ProvisionedMosquitto(
+                mqtt_port, data / "mosquitto", files.conf
+            )
+            args.mqtt_credentials = files.credentials / "ingest.json"
+            args.no_sim = True  # real boards drive the site's machines
+        else:
+            mosquitto = EmbeddedMosquitto(mqtt_port, data / "mosquitto")
+        stack.enter_context(mosquitto)
         influxdb = stack.enter_context(EmbeddedInfluxDB(influx_port, data / "influxdb"))
         stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
-        args.mqtt, args.influx, args.spool = mosquitto.url.removeprefix("mqtt://"), influxdb.url, data / "spool"  # fmt: skip
+        args.mqtt, args.influx, args.spool = f"127.0.0.1:{mosquitto.port}", influxdb.url, data / "spool"  # fmt: skip
         config = _with_endpoints(config, args)
         site, database = config.site.id, config.influxdb.database
         topic = topic_for(site, config.devices[0].id, MessageKind.TELEMETRY)
         query = "SELECT * FROM telemetry"
+        shown_http = "127.0.0.1" if http_host in ("0.0.0.0", "::") else http_host
         print(
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
-            f"  Floor board  http://{http_host}:{http_port}/  (wall TV: /?kiosk=1)\n"
-            f"  MQTT broker  {mosquitto.url}\n"
+            f"  Floor board  http://{shown_http}:{http_port}/  (wall TV: /?kiosk=1)\n"
+            f"  MQTT broker  mqtt://{mqtt_host}:{mosquitto.port}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
-            f"  HTTP API     http://{http_host}:{http_port}/alerts, /healthz, /metrics\n"
-            f"  Sponsors     http://{http_host}:{http_port}/sponsors  (this month's usage figures)\n"
-            f"Try:\n"
-            f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
-            f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'
-            f"  influx -port {influxdb.port} -database {database} -execute '{query}'\n"
-            f"Stop with Ctrl-C.",
+            f"  HTTP API     http://{shown_http}:{http_port}/alerts, /healthz, /metrics\n"
+            f"  Sponsors     http://{shown_http}:{http_port}/sponsors  (this month's usage figures)",
             flush=True,
         )
+        if args.lan:
+            print(
+                f"On the makerspace network: boards connect to port {mosquitto.port} of this machine "
+                f"with their own passwords\n(anonymous clients are refused); each board's are in "
+                f"{files.credentials}/, used by\n"
+                f"  makerwatch firmware deploy --credentials {files.credentials} ...\n"
+                f"Stop with Ctrl-C.",
+                flush=True,
+            )
+        else:
+            print(
+                f"Try:\n"
+                f"  mosquitto_pub -p {mosquitto.port} -q 1 -t {topic}"
+                f' -m \'{{"v":1,"seq":1,"power_w":42.5}}\'\n'
+                f"  influx -port {influxdb.port} -database {database} -execute '{query}'\n"
+                f"Stop with Ctrl-C.",
+                flush=True,
+            )
         demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
         asyncio.run(_run_until_signalled(config, demo))
     return 0
@@ -408,11 +506,86 @@ def _firmware_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_install(args: argparse.Namespace) -> int:
+    import getpass
+
+    from makerwatch.ops.service import UNIT_NAME, unit_text
+
+    config_path = _site_file(args.config).resolve()
+    config = _load(config_path)
+    data = args.data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    unit = args.out / UNIT_NAME
+    unit.write_text(unit_text(config_path, data, args.user or getpass.getuser(), config.site.id))
+    print(f"wrote {unit}; start it now and at every boot with:")
+    print("  systemctl daemon-reload && systemctl enable --now makerwatch")
+    print("  journalctl -u makerwatch -f     # its log")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import httpx
+
+    host, port = _host_port(args.http, "--http")
+    base = f"http://{host}:{port}"
+    try:
+        health = httpx.get(f"{base}/healthz", timeout=10).json()
+        alerts = httpx.get(f"{base}/alerts", timeout=10).json()["alerts"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise UnreachableError(f"no Makerwatch answering at {base}: {exc}") from None
+    state = "healthy" if health.get("healthy") else "NOT HEALTHY"
+    print(f"Makerwatch at {base}: {state}")
+    checks = (("mqtt_connected", "broker connected"), ("influxdb_reachable", "InfluxDB reachable"),
+              ("influxdb_writable", "InfluxDB writable"), ("spool_writable", "spool writable"))  # fmt: skip
+    for key, label in checks:
+        print(f"  {'ok ' if health.get(key) else 'NO '} {label}")
+    print(f"  {health.get('unacknowledged_messages', 0)} messages waiting, "
+          f"{health.get('spool_bytes', 0)} bytes in the spool")  # fmt: skip
+    for error in ("influxdb_error", "spool_error"):
+        if health.get(error):
+            print(f"  {error.replace('_', ' ')}: {health[error]}")
+    print(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))
+    for alert in alerts:
+        print(f"  {alert['message'].splitlines()[0]}")
+    return 0 if health.get("healthy") else 1
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from makerwatch.ops.backup import backup
+
+    for saved in backup(args.data, args.out):
+        print(f"saved {saved}")
+    print(
+        f"backup of {args.data} in {args.out}; restore it with: makerwatch restore --from {args.out} --data NEW_FOLDER"
+    )
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from makerwatch.ops.backup import restore
+
+    restore(args.source, args.data)
+    print(
+        f"restored {args.source} into {args.data}; start it with: makerwatch up --data {args.data} ..."
+    )
+    return 0
+
+
+def _uid_gid(text: str) -> tuple[int, int]:
+    uid, _, gid = text.partition(":")
+    if not (uid.isdigit() and gid.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected UID:GID, e.g. 1883:1883")
+    return int(uid), int(gid)
+
+
 def _broker_provision(args: argparse.Namespace) -> int:
-    from makerwatch.ops.provision import provision
+    from makerwatch.ops.provision import hand_over, provision
 
     config = _load(args.config)
-    files = provision(config, args.out, args.port, args.tls_port)
+    files = provision(
+        config, args.out, args.port, args.tls_port, root=args.root, data_dir=args.data_dir,
+        owner=args.owner, ingest_owner=args.ingest_owner,
+    )  # fmt: skip
     print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
     print(
         f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
@@ -421,6 +594,7 @@ def _broker_provision(args: argparse.Namespace) -> int:
         from makerwatch.ops.certificates import make_certificates
 
         ca = make_certificates(files.directory / "tls", args.tls_host or ["localhost"])
+        hand_over(files.directory / "tls", args.owner)
         print(f"TLS on port {args.tls_port}; give {ca} to the boards and clients")
     print(f"run the broker with: mosquitto -c {files.conf}")
     return 0
@@ -437,9 +611,14 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
                         metavar="FILE", help=f"the site file (default: ${CONFIG_ENV})")  # fmt: skip
 
 
-def _add_endpoints(parser: argparse.ArgumentParser, defaults: dict[str, str | None]) -> None:
+def _add_endpoints(
+    parser: argparse.ArgumentParser,
+    defaults: dict[str, str | None],
+    described: dict[str, str] | None = None,
+) -> None:
     """The same flags on `up` and `ingest`; `up` starts the daemons there."""
     shown = {k: f" (default: {v})" if v else ", instead of the site file's" for k, v in defaults.items()}  # fmt: skip
+    shown.update(described or {})
     parser.add_argument("--mqtt", default=defaults["mqtt"], metavar="HOST:PORT",
                         help="the MQTT broker" + shown["mqtt"])  # fmt: skip
     parser.add_argument("--influx", default=defaults["influx"], metavar="URL",
@@ -463,6 +642,24 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     example = config_commands.add_parser("example", help="print the documented example site file")
     example.set_defaults(handler=_config_example)
+    init = config_commands.add_parser("init", help="write a new site file from flags or questions")
+    init.add_argument("--out", type=Path, default=Path("config/makerspace.yaml"), metavar="FILE",
+                      help="where (default: config/makerspace.yaml, what Compose reads)")  # fmt: skip
+    init.add_argument("--site-id", help="the site's id, e.g. aktobe")
+    init.add_argument("--name", help="the site's name, e.g. 'Makerspace Aktobe'")
+    init.add_argument(
+        "--timezone", default="Asia/Aqtobe", help="IANA time zone (default: Asia/Aqtobe)"
+    )
+    init.add_argument("--language", choices=("kk", "ru", "en"), default="ru",
+                      help="staff messages and the board's default language (default: ru)")  # fmt: skip
+    init.add_argument("--hours", action="append", metavar="'DAYS HH:MM-HH:MM'",
+                      help="opening hours, e.g. 'mon-fri 10:00-19:00' (repeatable; default mon-sat 10:00-19:00)")  # fmt: skip
+    init.add_argument("--device", action="append", type=_device, metavar="ID:KIND:NAME",
+                      help="a machine, e.g. solder-1:soldering_station:'Soldering 1' (repeatable)")  # fmt: skip
+    init.add_argument("--staff", action="append", metavar="NAME",
+                      help="a staff member to make a token for (repeatable)")  # fmt: skip
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(handler=_config_init)
 
     ingest = commands.add_parser("ingest", help="run the ingest service (MQTT -> InfluxDB)")
     _add_config(ingest)
@@ -470,11 +667,19 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--spool", type=Path, metavar="DIR", help="spool folder, instead of the site file's"
     )
+    ingest.add_argument("--mqtt-credentials", type=Path, metavar="FILE",
+                        help="ingest's broker user and password: credentials/ingest.json from `broker provision`")  # fmt: skip
     ingest.set_defaults(handler=_ingest)
 
     up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")
     _add_config(up)
-    _add_endpoints(up, {"mqtt": DEFAULT_MQTT, "influx": DEFAULT_INFLUX, "http": DEFAULT_HTTP})
+    _add_endpoints(up, {"mqtt": None, "influx": DEFAULT_INFLUX, "http": None}, {
+        "mqtt": f" (default: {DEFAULT_MQTT}; with --lan, {LAN_MQTT})",
+        "http": f" (default: {DEFAULT_HTTP}; with --lan, {LAN_HTTP})",
+    })  # fmt: skip
+    up.add_argument("--lan", action="store_true",
+                    help=f"a real site: the broker on every interface ({LAN_MQTT}) with a password "
+                         f"for each board, the board and API on {LAN_HTTP}; no simulation")  # fmt: skip
     up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
                     help="folder for the daemons' configuration, data and logs (default: var)")  # fmt: skip
     up.add_argument("--no-sim", action="store_true", help="do not start the simulated machines")
@@ -583,7 +788,48 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also listen with TLS here (e.g. 8883), with new certificates")  # fmt: skip
     prov.add_argument("--tls-host", action="append", metavar="NAME",
                       help="a name or address boards use for the broker (repeatable; default: localhost)")  # fmt: skip
+    prov.add_argument("--root", type=Path, metavar="DIR",
+                      help="the folder as the broker sees it, e.g. /mosquitto/config in a container")  # fmt: skip
+    prov.add_argument("--data-dir", type=Path, metavar="DIR",
+                      help="the broker's data folder as it sees it (default: ROOT/data)")  # fmt: skip
+    prov.add_argument("--owner", type=_uid_gid, metavar="UID:GID",
+                      help="the user the broker runs as, who must read its files "
+                           "(default: the mosquitto user when run as root, else you)")  # fmt: skip
+    prov.add_argument("--ingest-owner", type=int, metavar="UID",
+                      help="a user id that may read ingest's credentials (ingest's container)")  # fmt: skip
     prov.set_defaults(handler=_broker_provision)
+
+    status = commands.add_parser("status", help="is the site working? its health and active alerts")
+    status.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT",
+                        help=f"ingest's HTTP API (default: {DEFAULT_HTTP}; `up --lan`: 127.0.0.1:8090)")  # fmt: skip
+    status.set_defaults(handler=_status)
+
+    back_up = commands.add_parser("backup", help="back up a running site (`up`'s data folder)")
+    back_up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
+                         help="the site's data folder (default: var)")  # fmt: skip
+    back_up.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="a new folder for the backup"
+    )
+    back_up.set_defaults(handler=_backup)
+    restore = commands.add_parser("restore", help="restore a backup into a new data folder")
+    restore.add_argument(
+        "--from", dest="source", type=Path, required=True, metavar="DIR", help="the backup"
+    )
+    restore.add_argument(
+        "--data", type=Path, required=True, metavar="DIR", help="a new data folder"
+    )
+    restore.set_defaults(handler=_restore)
+
+    service = commands.add_parser("service", help="run a site as a systemd service")
+    service_commands = service.add_subparsers(dest="service_command", required=True)
+    install = service_commands.add_parser("install", help="write the systemd unit for `up --lan`")
+    _add_config(install)
+    install.add_argument("--data", type=Path, default=Path("/var/lib/makerwatch"), metavar="DIR",
+                         help="the site's data folder (default: /var/lib/makerwatch)")  # fmt: skip
+    install.add_argument("--user", help="the user it runs as (default: you)")
+    install.add_argument("--out", type=Path, default=Path("/etc/systemd/system"), metavar="DIR",
+                         help="where the unit goes (default: /etc/systemd/system)")  # fmt: skip
+    install.set_defaults(handler=_service_install)
 
     schema = commands.add_parser("schema", help="print the protocol's JSON Schema")
     schema.set_defaults(handler=_schema)

@@ -28,7 +28,7 @@ def makerwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         (["simulate", "scenario", "demo", "--config", str(EXAMPLE), "--mqtt", "127.0.0.1:{port}"],
          "cannot reach the MQTT broker at 127.0.0.1:{port}"),
         (["simulate", "backfill", "30d", "--config", "/no/such/site.yaml"],
-         "/no/such/site.yaml: cannot read"),
+         "/no/such/site.yaml: no site file there; write one with `makerwatch config init"),
         (["ingest"], "no site file: give --config FILE or set MAKERWATCH_CONFIG"),
         (["simulate", "backfill", "3x", "--config", str(EXAMPLE)], "duration '3x'"),
         (["ingest", "--config", str(EXAMPLE), "--mqtt", "nohost"], "--mqtt 'nohost': expected HOST:PORT"),

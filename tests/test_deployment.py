@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
+import json
+import os
+import pwd
 import re
-import socket
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +19,7 @@ import yaml
 
 from makerwatch.cli import build_parser
 from makerwatch.core.site_config import load_site_config
-from makerwatch.ops.broker_tuning import tuning
-from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
+from makerwatch.ops.embedded import free_port
 from tests.support import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -71,34 +76,118 @@ def test_grafana_datasource_points_at_the_compose_influxdb() -> None:
     assert SERVICES["influxdb"]["environment"]["INFLUXDB_DB"] == database
 
 
-class _ComposeBrokerConfig(EmbeddedMosquitto):
-    """broker/mosquitto.conf with only its port and data folder moved for this machine."""
-
-    def config_text(self) -> str:
-        text = (ROOT / "broker/mosquitto.conf").read_text(encoding="utf-8")
-        text = text.replace("listener 1883", f"listener {self.port} 127.0.0.1")
-        return text.replace("/mosquitto/data/", f"{self.data_dir}/") + f"user {getpass.getuser()}\n"
+def _command(service: str) -> list[str]:
+    return [str(part) for part in SERVICES[service]["command"]]
 
 
-def test_compose_broker_config_runs_in_real_mosquitto(tmp_path: Path) -> None:
-    """Test that the real Mosquitto accepts broker/mosquitto.conf and serves clients."""
-    with _ComposeBrokerConfig(free_port(), tmp_path) as broker:
-        assert broker.running
-        with socket.create_connection(("127.0.0.1", broker.port), timeout=5):
-            pass
-    assert "Error" not in broker.log_tail(), broker.log_tail()
+def _mounts(service: str) -> dict[str, str]:
+    """Volume or ./path (a variable's default) -> where the service sees it."""
+    mounts = {}
+    for volume in SERVICES[service]["volumes"]:
+        match = re.fullmatch(r"(\$\{\w+:-([^}]+)\}|[^:$]+):([^:]+)(:ro)?", volume)
+        assert match, volume
+        mounts[match[2] or match[1]] = match[3]
+    return mounts
 
 
-@pytest.mark.parametrize("volume", ["mosquitto-data", "influxdb-data", "grafana-data"])
+def test_the_broker_is_provisioned_before_anything_connects() -> None:
+    """Test that broker-setup provisions from the site file into the broker's config
+    volume, container-relative, owned by the image's user, and that the broker and
+    ingest wait for it and read what it wrote."""
+    args = build_parser().parse_args(_command("broker-setup"))
+    assert args.command == "broker"
+    assert args.broker_command == "provision"
+    setup, broker, ingest = _mounts("broker-setup"), _mounts("mosquitto"), _mounts("ingest")
+    assert setup["broker-config"] == str(args.out)
+    assert broker["broker-config"] == str(args.root) == "/mosquitto/config"
+    assert broker["mosquitto-data"] == str(args.data_dir)
+    assert args.owner == (1883, 1883), "the eclipse-mosquitto image's user"
+    assert (
+        SERVICES["mosquitto"]["depends_on"]["broker-setup"]["condition"]
+        == "service_completed_successfully"
+    )
+    ingest_args = build_parser().parse_args(SERVICES["ingest"]["command"])
+    assert str(ingest_args.mqtt_credentials).startswith(ingest["broker-config"] + "/credentials/")
+    assert SERVICES["ingest"]["volumes"][1].endswith(":ro")
+    assert setup["./config"] == ingest["./config"] == "/config", "a folder, not a file"
+    assert str(args.config).startswith("/config/")
+    assert args.ingest_owner == 65534, "ingest's image runs as nobody"
+    assert SERVICES["ingest"]["group_add"] == ["${MAKERWATCH_GID:-1000}"], (
+        "reads the 0640 site file"
+    )
+    assert SERVICES["ingest"]["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+
+
+def test_the_provisioned_broker_runs_as_the_image_would_run_it(tmp_path: Path) -> None:
+    """Test broker-setup's own command, with its container folders mapped into a temporary
+    root: the real Mosquitto, started as root, drops to its own user and still reads the
+    password file and ACL, refuses anonymous clients, lets ingest in with its credentials,
+    and the Compose health check command succeeds with the health check's."""
+    mosquitto_user = pwd.getpwnam("mosquitto")
+    root = Path(tempfile.mkdtemp(prefix="compose-root-"))  # /tmp: the broker's user can enter
+    try:
+        root.chmod(0o755)
+        port = free_port()
+        command = [*_command("broker-setup"), "--port", str(port)]
+        mapping = {"/broker": str(root / "volume"), "/mosquitto/config": str(root / "volume"),
+                   "/mosquitto/data": str(root / "data"), "/config/makerspace.yaml": str(ROOT / "makerspace.example.yaml"),
+                   "1883:1883": f"{mosquitto_user.pw_uid}:{mosquitto_user.pw_gid}", "65534": str(os.getuid())}  # fmt: skip
+        command = [mapping.get(part, part) for part in command]
+        (root / "data").mkdir()
+        os.chown(
+            root / "data", mosquitto_user.pw_uid, mosquitto_user.pw_gid
+        )  # the image's entrypoint does this
+        result = subprocess.run([sys.executable, "-m", "makerwatch.cli", *command],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        conf = root / "volume" / "mosquitto.conf"
+        assert not re.search(r"^user ", conf.read_text(), re.M), (
+            "the broker drops to its default user, as in the image"
+        )
+        log = root / "mosquitto.log"
+        with log.open("w") as output:
+            broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=output, stderr=output)
+        try:
+            healthcheck = SERVICES["mosquitto"]["healthcheck"]["test"][1]
+            healthcheck = healthcheck.replace("$$", "$").replace(
+                "/mosquitto/config", str(root / "volume")
+            )
+            healthcheck = healthcheck.replace("-h localhost", f"-h 127.0.0.1 -p {port}")
+            deadline = time.monotonic() + 15
+            while (
+                subprocess.run(
+                    ["sh", "-c", healthcheck], capture_output=True, timeout=10
+                ).returncode
+                != 0
+            ):
+                assert broker.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the health check never passed"
+                time.sleep(0.1)  # the broker starting: poll the health check as Docker does
+            anonymous = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "#", "-C", "1", "-W", "2"],
+                                       capture_output=True, text=True, timeout=10)  # fmt: skip
+            assert anonymous.returncode != 0
+            assert "not authori" in anonymous.stderr.lower()
+            ingest = json.loads((root / "volume" / "credentials" / "ingest.json").read_text())
+            uptime = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", ingest["mqtt_user"],
+                                     "-P", ingest["mqtt_password"], "-i", "ingest", "-t", "makerspace/#", "-W", "1"],
+                                    capture_output=True, text=True, timeout=10)  # fmt: skip
+            assert "not authori" not in uptime.stderr.lower(), uptime.stderr
+        finally:
+            broker.terminate()
+            broker.wait(10)
+        for name in ("passwd", "acl", "mosquitto.conf"):
+            stat = (root / "volume" / name).stat()
+            assert (stat.st_uid, stat.st_mode & 0o777) == (
+                mosquitto_user.pw_uid,
+                0o600 if name != "mosquitto.conf" else stat.st_mode & 0o777,
+            )
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.parametrize(
+    "volume", ["mosquitto-data", "influxdb-data", "grafana-data", "broker-config"]
+)
 def test_data_lives_in_named_volumes(volume: str) -> None:
     """Test that broker, database and Grafana state survive `docker compose down`."""
     assert volume in COMPOSE["volumes"]
-
-
-def test_compose_broker_config_has_the_shared_tuning() -> None:
-    """Test that broker/mosquitto.conf carries every setting the generated configurations share."""
-    compose = set((ROOT / "broker/mosquitto.conf").read_text(encoding="utf-8").splitlines())
-    settings = [
-        line for line in tuning(Path("/mosquitto/data")).splitlines() if not line.startswith("#")
-    ]
-    assert [line for line in settings if line not in compose] == []

@@ -38,6 +38,8 @@ class Network:
 
 def load_sites(path: Path) -> Network:
     """A network file, or a single site file as a network of one."""
+    if not path.is_file():
+        return Network(None, [load_site_config(path)])  # which says what is missing
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -23,7 +23,8 @@ from makerwatch.core.errors import MakerwatchError
 from makerwatch.ops.broker_tuning import tuning
 
 __all__ = [
-    "EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto", "StackError", "Supervisor",
+    "EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto",
+    "ProvisionedMosquitto", "StackError", "Supervisor",
     "bind_error", "free_port",
 ]  # fmt: skip
 
@@ -164,7 +165,7 @@ class EmbeddedMosquitto(EmbeddedDaemon):
 
     def config_text(self) -> str:
         # Anonymous access is allowed only because this listener is on loopback;
-        # broker/ has the configuration with per-device credentials.
+        # `up --lan` and Compose run the provisioned broker (per-device passwords).
         # Running as root, Mosquitto would switch to the mosquitto user, which
         # cannot write our data folder: `user` keeps it as whoever runs us.
         return f"listener {self.port} {HOST}\nallow_anonymous true\n{tuning(self.data_dir)}user {getpass.getuser()}\n"
@@ -180,20 +181,39 @@ class EmbeddedMosquitto(EmbeddedDaemon):
             return False
 
 
+class ProvisionedMosquitto(EmbeddedMosquitto):
+    """The broker of `makerwatch up --lan`: the configuration `broker provision` wrote
+    (every interface, a password for each board, ACLs), run as whoever runs us."""
+
+    def __init__(self, port: int, data_dir: Path, conf: Path) -> None:
+        super().__init__(port, data_dir)
+        self.conf = conf
+
+    def config_text(self) -> str:
+        return self.conf.read_text(encoding="utf-8") + f"user {getpass.getuser()}\n"
+
+
 class EmbeddedInfluxDB(EmbeddedDaemon):
     name = "influxdb"
     executable = "influxd"
     debian_package = "influxdb"
 
+    rpc_port = 0
+
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def start(self) -> None:
+        # The backup/restore RPC listener: a free loopback port, never the system's
+        # 8088; written in the configuration, where `makerwatch backup` finds it.
+        self.rpc_port = free_port()
+        super().start()
+
     def config_text(self) -> str:
         return f"""\
 reporting-disabled = true
-# The backup/restore RPC listener: any free loopback port, never the system's 8088.
-bind-address = "{HOST}:0"
+bind-address = "{HOST}:{self.rpc_port}"
 
 [meta]
   dir = "{self.data_dir}/meta"

@@ -2,14 +2,23 @@
 
 Each board may publish only its own telemetry, state, status and event topics and
 read only its own commands and config; ingest reads every device topic and writes
-dead letters, alerts and commands; the floor board reads. Anonymous access is off.
-Passwords are kept across runs (a board keeps working after re-provisioning) and
-hashed by Mosquitto's own `mosquitto_passwd`.
+dead letters, alerts and commands; the floor board reads; a `healthcheck` user may
+read the broker's uptime and nothing else. Anonymous access is off. Passwords are
+kept across runs (a board keeps working after re-provisioning) and hashed by
+Mosquitto's own `mosquitto_passwd`.
+
+Mosquitto started as root drops to its own user before it reads the password file
+and ACL, so those files (and the data folder) belong to the user the broker will
+run as: `owner`, by default the `mosquitto` user when provisioning as root, else
+whoever provisions. For a broker in a container, `root` and `data_dir` are the
+folders as the container sees them (Compose: /mosquitto/config, /mosquitto/data).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -21,10 +30,11 @@ from makerwatch.core.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.broker_tuning import tuning
 
-__all__ = ["BrokerFiles", "board_user", "provision"]
+__all__ = ["BrokerFiles", "board_user", "hand_over", "provision"]
 
 INGEST_USER = "ingest"
 FLOOR_USER = "floor"
+HEALTHCHECK_USER = "healthcheck"
 
 
 def board_user(site: str, device: str) -> str:
@@ -52,6 +62,11 @@ class BrokerFiles:
         """One JSON file per user: what `firmware deploy` and ingest read."""
         return self.directory / "credentials"
 
+    @property
+    def healthcheck_password(self) -> Path:
+        """The health check's password alone, for a shell command to read."""
+        return self.credentials / f"{HEALTHCHECK_USER}.password"
+
 
 def _acl(config: SiteConfig) -> str:
     site = config.site.id
@@ -69,6 +84,9 @@ def _acl(config: SiteConfig) -> str:
         f"user {FLOOR_USER}",
         f"topic read {root}/#",
         "",
+        f"user {HEALTHCHECK_USER}",
+        "topic read $SYS/broker/uptime",
+        "",
     ]
     for device in config.devices:
         lines.append(f"user {board_user(site, device.id)}")
@@ -84,8 +102,8 @@ def _acl(config: SiteConfig) -> str:
     return "\n".join(lines)
 
 
-def _conf(files: BrokerFiles, port: int, tls_port: int | None) -> str:
-    tls = files.directory / "tls"
+def _conf(root: Path, data_dir: Path, port: int, tls_port: int | None) -> str:
+    tls = root / "tls"
     tls_block = (
         f"""listener {tls_port}
 use_username_as_clientid true
@@ -107,8 +125,8 @@ keyfile {tls}/server.key
 # Settings apply to every listener (one password file and ACL for all).
 per_listener_settings false
 allow_anonymous false
-password_file {files.passwd}
-acl_file {files.acl}
+password_file {root / "passwd"}
+acl_file {root / "acl"}
 
 listener {port}
 # The client id is the user name: no board can take over ingest's session (and its
@@ -119,13 +137,47 @@ use_username_as_clientid true
 # TLS, for boards or a bridge across the internet (docs/operations.md, "Certificates").
 {tls_block}
 
-{tuning(files.directory / "data")}"""
+{tuning(data_dir)}"""
+
+
+def _default_owner() -> tuple[int, int] | None:
+    """Root provisions for the `mosquitto` user the broker drops to; anyone else, for
+    themselves (a broker they start runs as them)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        user = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return None
+    return user.pw_uid, user.pw_gid
+
+
+def hand_over(path: Path, owner: tuple[int, int] | None) -> None:
+    """Give a file, or a folder and what is in it, to the user the broker runs as."""
+    owner = owner or _default_owner()
+    if owner is None:
+        return
+    for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        os.chown(item, *owner)
 
 
 def provision(
-    config: SiteConfig, out: Path, port: int = 1883, tls_port: int | None = None
+    config: SiteConfig,
+    out: Path,
+    port: int = 1883,
+    tls_port: int | None = None,
+    *,
+    root: Path | None = None,
+    data_dir: Path | None = None,
+    owner: tuple[int, int] | None = None,
+    ingest_owner: int | None = None,
 ) -> BrokerFiles:
-    """Write passwd, acl, mosquitto.conf and credentials/<user>.json under `out`."""
+    """Write passwd, acl, mosquitto.conf and credentials/<user>.json under `out`.
+
+    `root` and `data_dir`: the folder and the broker's data folder as the broker will
+    see them (default: where they are written). `owner`: who the broker runs as.
+    `ingest_owner`: a user id that may read ingest's credentials (ingest's container).
+    """
     tool = shutil.which("mosquitto_passwd") or shutil.which(
         "mosquitto_passwd", path="/usr/bin:/usr/sbin"
     )
@@ -133,8 +185,10 @@ def provision(
         raise ToolError("mosquitto_passwd not found: install it with `apt-get install mosquitto`")
     files = BrokerFiles(out.resolve())
     files.credentials.mkdir(parents=True, exist_ok=True)
-    (files.directory / "data").mkdir(exist_ok=True)
-    users = [INGEST_USER, FLOOR_USER] + [board_user(config.site.id, d.id) for d in config.devices]
+    data = files.directory / "data"
+    data.mkdir(exist_ok=True)
+    users = [INGEST_USER, FLOOR_USER, HEALTHCHECK_USER]
+    users += [board_user(config.site.id, d.id) for d in config.devices]
     plain = []
     for user in users:
         path = files.credentials / f"{user}.json"
@@ -146,6 +200,9 @@ def provision(
         path.write_text(json.dumps({"mqtt_user": user, "mqtt_password": password}) + "\n")
         path.chmod(0o600)
         plain.append(f"{user}:{password}")
+        if user == HEALTHCHECK_USER:
+            files.healthcheck_password.write_text(password)
+            files.healthcheck_password.chmod(0o600)
     files.passwd.write_text("\n".join(plain) + "\n")
     files.passwd.chmod(0o600)
     result = subprocess.run([tool, "-U", str(files.passwd)], capture_output=True, text=True)
@@ -153,5 +210,13 @@ def provision(
         raise ToolError(f"mosquitto_passwd failed on {files.passwd}: {result.stderr.strip()}")
     files.acl.write_text(_acl(config))
     files.acl.chmod(0o600)  # who may do what is nobody else's business
-    files.conf.write_text(_conf(files, port, tls_port))
+    files.conf.write_text(
+        _conf(
+            root or files.directory, data_dir or (root or files.directory) / "data", port, tls_port
+        )
+    )
+    for path in (files.passwd, files.acl, files.conf, data, files.healthcheck_password):
+        hand_over(path, owner)
+    if ingest_owner is not None:
+        os.chown(files.credentials / f"{INGEST_USER}.json", ingest_owner, -1)
     return files

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import subprocess
+import sys
 
 import httpx
 
@@ -85,5 +88,32 @@ async def test_the_sponsor_page_says_when_influxdb_cannot_be_read(
         assert page.status_code == 503
         assert "cannot be read from InfluxDB" in page.json()["error"]
         assert "\n" not in page.json()["error"]
+    finally:
+        await running.shutdown()
+
+
+async def test_status_says_whether_the_site_works(
+    mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test `makerwatch status` against a running ingest: healthy, exit 0; with InfluxDB
+    stopped, not healthy, exit 1, naming what fails."""
+    port = free_port()
+    config = make_config(mosquitto.port, own_influxdb.url, http_port=port)
+    running = await start_ingest(config)
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "makerwatch.cli", "status", "--http", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    try:
+        healthy = await asyncio.to_thread(status)
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        assert f"Makerwatch at http://127.0.0.1:{port}: healthy" in healthy.stdout
+        assert "0 active alert(s)" in healthy.stdout
+        own_influxdb.stop()
+        broken = await asyncio.to_thread(status)
+        assert broken.returncode == 1
+        assert "NOT HEALTHY" in broken.stdout
+        assert "NO  InfluxDB reachable" in broken.stdout
     finally:
         await running.shutdown()

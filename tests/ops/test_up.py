@@ -265,3 +265,55 @@ def test_influxdb_killed_while_up_runs_comes_back_and_nothing_is_lost(
     wait_for(lambda: "influxdb restarted" in stack.text(), "the restart logged")
     again = subprocess.run(["pgrep", "-f", config], capture_output=True, text=True, check=True)
     assert [int(p) for p in again.stdout.split()] != [pid]
+
+
+def listening_on_every_interface(port: int) -> bool:
+    """Is something listening on 0.0.0.0:port? (/proc/net/tcp: state 0A is LISTEN)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(
+        f"00000000:{port:04X}" == line.split()[1] and line.split()[3] == "0A" for line in lines
+    )
+
+
+def test_up_lan_runs_the_provisioned_broker_for_real_boards(tmp_path: Path) -> None:
+    """Test that `up --lan` listens on every interface, refuses anonymous clients, admits a
+    board with its provisioned password, stores its reading, and runs no simulation."""
+    mqtt_port, http_port, influx_port = free_port(), free_port(), free_port()
+    output = tmp_path / "up.out"
+    process = spawn(
+        output, "up", "--lan", "--config", str(EXAMPLE), "--data", str(tmp_path / "var"),
+        "--mqtt", f"0.0.0.0:{mqtt_port}", "--http", f"0.0.0.0:{http_port}",
+        "--influx", f"http://127.0.0.1:{influx_port}",
+    )  # fmt: skip
+    stack = Stack(process, output, mqtt_port, influx_port)
+    try:
+        wait_for(lambda: "subscribed to" in stack.text() or process.poll() is not None, "up --lan")
+        assert process.poll() is None, stack.text()
+        assert listening_on_every_interface(mqtt_port)
+        assert listening_on_every_interface(http_port)
+        assert not listening_on_every_interface(influx_port), "InfluxDB stays on this machine"
+        anonymous = subprocess.run(
+            ["mosquitto_pub", "-p", str(mqtt_port), "-q", "1", "-t", "makerspace/aktobe/solder-1/telemetry", "-m", "{}"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        assert anonymous.returncode != 0
+        assert "not authori" in anonymous.stderr.lower()
+        credentials = json.loads(
+            (tmp_path / "var/broker/credentials/aktobe.solder-1.json").read_text()
+        )
+        reading = json.dumps({"v": 1, "ts": time.time(), "seq": 1, "power_w": 41.5})
+        subprocess.run(
+            ["mosquitto_pub", "-p", str(mqtt_port), "-q", "1", "-u", credentials["mqtt_user"],
+             "-P", credentials["mqtt_password"], "-i", credentials["mqtt_user"],
+             "-t", "makerspace/aktobe/solder-1/telemetry", "-m", reading],
+            check=True, timeout=10,
+        )  # fmt: skip
+        wait_for(
+            lambda: len(influx_cli(stack, "SELECT power_w FROM telemetry")) == 1,
+            "the reading stored",
+        )
+        assert "simulat" not in stack.text().lower()
+        assert "anonymous clients are refused" in stack.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(WAIT_TIMEOUT_S)
