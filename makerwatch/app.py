@@ -361,15 +361,21 @@ class IngestService:
         await self._writer.store([point])
         log.info("%s: %s by %s", device_id, action, by)
 
-    async def sponsor_page(self, period: str | None, language: str) -> str:
-        """This site's figures for a period (default: this month, site time)."""
+    async def sponsor_page(self, period: str | None, language: str, simulated: bool) -> str:
+        """This site's figures for a period (default: this month, site time); simulated
+        data only when asked for."""
         now = self._clock()
         text = period or f"{datetime.fromtimestamp(now, ZoneInfo(self.config.site.timezone)):%Y-%m}"
         try:
-            stats = await statistics(self._influx.query, [self.config], text, int(now * 1000))
+            stats = await statistics(
+                self._influx.query, [self.config], text, int(now * 1000), simulated=simulated
+            )
         except SinkError as exc:
             raise UnreachableError(f"the figures cannot be read from InfluxDB: {exc}") from exc
-        links = {name: f"?period={text}&lang={code}" for code, name in LANGUAGE_NAMES.items()}
+        extra = "&simulated=1" if simulated else ""
+        links = {
+            name: f"?period={text}&lang={code}{extra}" for code, name in LANGUAGE_NAMES.items()
+        }
         # Charts take a moment to draw: not on the event loop, which acknowledges readings.
         return await asyncio.to_thread(document.html, stats, language, links=links)  # type: ignore[arg-type]
 

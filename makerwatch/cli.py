@@ -274,7 +274,12 @@ def _up(args: argparse.Namespace) -> int:
             f"  MQTT broker  mqtt://{mqtt_host}:{mosquitto.port}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
             f"  HTTP API     http://{shown_http}:{http_port}/alerts, /healthz, /metrics\n"
-            f"  Sponsors     http://{shown_http}:{http_port}/sponsors  (this month's usage figures)",
+            f"  Sponsors     http://{shown_http}:{http_port}/sponsors"
+            + (
+                "  (this month's usage figures)"
+                if args.lan
+                else "?simulated=1  (the simulation's figures)"
+            ),
             flush=True,
         )
         if args.lan:
@@ -435,7 +440,7 @@ def _report(args: argparse.Namespace) -> int:
                     raise UnreachableError(f"cannot reach InfluxDB at {influxdb.url}")
                 return await statistics(
                     influx.query, network.sites, period_text, int(time.time() * 1000),
-                    progress=lambda _site: bar.update(1),
+                    progress=lambda _site: bar.update(1), simulated=args.include_simulated,
                 )  # fmt: skip
 
         stats = asyncio.run(figures())
@@ -548,6 +553,29 @@ def _status(args: argparse.Namespace) -> int:
     for alert in alerts:
         print(f"  {alert['message'].splitlines()[0]}")
     return 0 if health.get("healthy") else 1
+
+
+def _delete_simulated(args: argparse.Namespace) -> int:
+    from makerwatch.core.points import SIMULATED, SOURCE_TAG
+    from makerwatch.ingest.influx import InfluxClient
+
+    config = _load(args.config)
+    influxdb = config.influxdb
+    if args.influx is not None:
+        _url_host_port(args.influx, "--influx")
+        influxdb = influxdb.model_copy(update={"url": args.influx})
+
+    async def delete() -> None:
+        async with InfluxClient(influxdb) as influx:
+            # Every measurement's series from the simulator, this site's only.
+            where = f"\"{SOURCE_TAG}\" = '{SIMULATED}' AND \"site\" = '{config.site.id}'"
+            await influx.query(f"DROP SERIES WHERE {where}", method="POST")
+
+    asyncio.run(delete())
+    print(
+        f"deleted the simulated data of site {config.site.id!r} from {influxdb.url} ({influxdb.database})"
+    )
+    return 0
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -704,6 +732,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, metavar="FILE",
                         help="where to write it (default: makerwatch-SITE-PERIOD.FORMAT)")  # fmt: skip
     report.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
+    report.add_argument("--include-simulated", action="store_true",
+                        help="count data from `makerwatch simulate` too (left out by default)")  # fmt: skip
     report.set_defaults(handler=_report)
 
     dashboards = commands.add_parser("dashboards", help="Grafana dashboards as code")
@@ -803,6 +833,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT",
                         help=f"ingest's HTTP API (default: {DEFAULT_HTTP}; `up --lan`: 127.0.0.1:8090)")  # fmt: skip
     status.set_defaults(handler=_status)
+
+    data_tools = commands.add_parser("data", help="stored data tools")
+    data_commands = data_tools.add_subparsers(dest="data_command", required=True)
+    delete_sim = data_commands.add_parser(
+        "delete-simulated", help="delete everything `makerwatch simulate` stored for the site"
+    )
+    _add_config(delete_sim)
+    delete_sim.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
+    delete_sim.set_defaults(handler=_delete_simulated)
 
     back_up = commands.add_parser("backup", help="back up a running site (`up`'s data folder)")
     back_up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",

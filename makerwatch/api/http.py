@@ -41,7 +41,7 @@ class Status(MetricSource, BoardService, Protocol):
         self, alert_id: str, by: str, cancel_auto_off: bool
     ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
-    async def sponsor_page(self, period: str | None, language: str) -> str:
+    async def sponsor_page(self, period: str | None, language: str, simulated: bool) -> str:
         """The sponsor page for a period (default: this month); ValueError for a bad
         period, UnreachableError when the figures cannot be read."""
         ...
@@ -109,7 +109,8 @@ def _app(service: Status) -> web.Application:
         if language not in LANGUAGES:
             return _error(400, f"lang must be one of {', '.join(LANGUAGES)}")
         try:
-            page = await service.sponsor_page(request.query.get("period"), language)
+            simulated = request.query.get("simulated") == "1"
+            page = await service.sponsor_page(request.query.get("period"), language, simulated)
         except ValueError as exc:
             return _error(400, str(exc))
         except UnreachableError as exc:

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 from makerwatch.core.site_config import Device
 
-__all__ = ["FieldValue", "Point", "device_tags"]
+__all__ = ["SIMULATED", "SOURCE_TAG", "FieldValue", "Point", "device_tags"]
+
+# The tag on every point from the simulator (`"sim": true` in its messages); real data
+# has no `source` tag. Figures leave simulated data out unless asked for it.
+SOURCE_TAG = "source"
+SIMULATED = "sim"
 
 FieldValue = float | int | bool | str
 

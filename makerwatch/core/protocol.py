@@ -213,6 +213,9 @@ class _Addressed(_Payload):
     # Optional echo of the topic; when present it must agree with the topic.
     site: Slug | None = None
     device: Slug | None = None
+    # Set by the simulator, never by a board: its data is stored apart (tag
+    # source=sim), left out of every figure unless asked for, and can be deleted.
+    sim: bool | None = None
 
 
 class Telemetry(_Addressed, Reading):

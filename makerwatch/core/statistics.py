@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from makerwatch.core.opening_hours import open_ranges
+from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.protocol import MachineState
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.usage import USAGE_MEASUREMENT
@@ -65,7 +66,7 @@ def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) ->
     return (
         f'SELECT integral("power_w", 1h) / 1000 AS "kwh" INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
         f"WHERE site = {_quoted(site)} AND {time_condition(start_ms, end_ms)} "
-        f'GROUP BY time(1d), "device", "kind", "name", "site" tz({_quoted(timezone)})'
+        f'GROUP BY time(1d), "device", "kind", "name", "site", "{SOURCE_TAG}" tz({_quoted(timezone)})'
     )
 
 
@@ -94,6 +95,8 @@ FIRST_MESSAGE_QUERIES = (
     "SELECT first(online) FROM device_status WHERE {where} GROUP BY device",
 )
 HOUR_MS = 3_600_000
+# Real data only: points from the simulator carry source=sim (a missing tag is '').
+REAL_DATA = f"\"{SOURCE_TAG}\" != '{SIMULATED}'"
 
 
 def figure_query(figure: str, where: str, group_by: Iterable[str] = ()) -> str:
@@ -242,6 +245,7 @@ class SiteStatistics:
     # The previous period's totals; None when the site's data does not cover all of it
     # (its boards started reporting later), so a change would compare with a fragment.
     previous: Figures | None
+    simulated: bool = False  # simulated data counted too
 
     @property
     def partial(self) -> bool:
@@ -343,6 +347,10 @@ class Statistics:
     def partial(self) -> bool:
         return any(s.partial for s in self.sites)
 
+    @property
+    def simulated(self) -> bool:
+        return any(s.simulated for s in self.sites)
+
 
 # --- computing them --------------------------------------------------------------------
 
@@ -358,16 +366,24 @@ async def _per_device(query: Query, influxql: str) -> dict[str, float]:
 
 
 async def site_statistics(
-    query: Query, config: SiteConfig, period: Period, now_ms: int, *, with_previous: bool = True
+    query: Query,
+    config: SiteConfig,
+    period: Period,
+    now_ms: int,
+    *,
+    with_previous: bool = True,
+    simulated: bool = False,
 ) -> SiteStatistics:
-    """One site's figures for `period` (taken in the site's time zone)."""
+    """One site's figures for `period` (taken in the site's time zone); simulated data
+    only when asked for."""
     site = config.site
     period = period.in_zone(site.timezone)
     zone = ZoneInfo(site.timezone)
     start_ms, end_ms = period.start_ms, period.end_ms
-    where = f"site = {_quoted(site.id)} AND {time_condition(start_ms, end_ms)}"
+    real = "" if simulated else f" AND {REAL_DATA}"
+    where = f"site = {_quoted(site.id)}{real} AND {time_condition(start_ms, end_ms)}"
 
-    before_end = f"site = {_quoted(site.id)} AND time < {end_ms}ms"
+    before_end = f"site = {_quoted(site.id)}{real} AND time < {end_ms}ms"
     # Independent queries, at once: InfluxDB answers them on its cores in parallel.
     first_reading, first_status, sessions, energy, segments = await asyncio.gather(
         query(FIRST_MESSAGE_QUERIES[0].format(where=before_end)),
@@ -420,9 +436,11 @@ async def site_statistics(
     previous = None
     earlier_period = period.previous()
     if with_previous and first_ms and min(first_ms.values()) <= earlier_period.start_ms:
-        earlier = await site_statistics(query, config, earlier_period, now_ms, with_previous=False)
+        earlier = await site_statistics(
+            query, config, earlier_period, now_ms, with_previous=False, simulated=simulated
+        )
         previous = earlier.total
-    return SiteStatistics(config, period, now_ms, machines, busiest, daily, previous)
+    return SiteStatistics(config, period, now_ms, machines, busiest, daily, previous, simulated)
 
 
 async def statistics(
@@ -431,12 +449,15 @@ async def statistics(
     period_text: str,
     now_ms: int,
     progress: Callable[[str], object] | None = None,
+    *,
+    simulated: bool = False,
 ) -> Statistics:
-    """Figures for one or more sites; `period_text` is read in each site's own zone."""
+    """Figures for one or more sites; `period_text` is read in each site's own zone.
+    Simulated data (from `makerwatch simulate`) is left out unless `simulated`."""
 
     async def one(config: SiteConfig) -> SiteStatistics:
         period = period_of(period_text, config.site.timezone)
-        result = await site_statistics(query, config, period, now_ms)
+        result = await site_statistics(query, config, period, now_ms, simulated=simulated)
         if progress is not None:
             progress(config.site.id)
         return result

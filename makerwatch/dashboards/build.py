@@ -31,6 +31,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
 )
 
+from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.statistics import figure_query
 from makerwatch.core.vocabulary import STATE_NAMES
@@ -74,6 +75,9 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Загрузка относительно часов работы и самые загруженные часы недели требуют часов работы и часового пояса каждой площадки: они есть в ежемесячном отчёте (`makerwatch report`) и на странице для спонсоров (`/sponsors`).",
         "kk": "Жұмыс сағаттарына қатысты жүктеме мен аптаның ең қарқынды сағаттары әр алаңның жұмыс уақыты мен уақыт белдеуін қажет етеді: олар айлық есепте (`makerwatch report`) және демеушілер бетінде (`/sponsors`) бар.",
     },
+    "data": {"en": "Data", "ru": "Данные", "kk": "Деректер"},
+    "real_only": {"en": "Real only", "ru": "Только реальные", "kk": "Тек нақты"},
+    "with_simulated": {"en": "With simulated", "ru": "Вместе с симуляцией", "kk": "Симуляциямен бірге"},
     "online": {"en": "Boards online", "ru": "Плат на связи", "kk": "Байланыстағы платалар"},
     "last_seen": {"en": "Last reading of each board", "ru": "Последнее показание каждой платы", "kk": "Әр платаның соңғы көрсеткіші"},
     "signal": {"en": "Wi-Fi signal", "ru": "Сигнал Wi-Fi", "kk": "Wi-Fi сигналы"},
@@ -161,16 +165,29 @@ def floor(language: Language) -> dashboard.Dashboard:
     )  # fmt: skip
 
 
+def _data_variable(language: Language) -> dashboard.CustomVariable:
+    """Real data only (the default), or simulated data too: simulated points carry
+    source=sim, and `"source" != 'none'` keeps everything."""
+    real, everything = TEXTS["real_only"][language], TEXTS["with_simulated"][language]
+    return (
+        dashboard.CustomVariable("exclude")
+        .label(TEXTS["data"][language])
+        .values(f"{real} : {SIMULATED},{everything} : none")
+        .current(VariableOption(selected=True, text=real, value=SIMULATED))
+    )
+
+
 def sponsors(language: Language) -> dashboard.Dashboard:
     """Usage only, nothing operational: safe to show anonymous viewers."""
     t = {key: texts[language] for key, texts in TEXTS.items()}
-    where = f"{SITE} AND $timeFilter"
+    where = f"{SITE} AND \"{SOURCE_TAG}\" != '$exclude' AND $timeFilter"
     board = (
         dashboard.Dashboard(t["sponsors"])
         .uid(f"makerwatch-sponsors-{language}")
         .tags(["makerwatch", "sponsors", language])
         .time("now/M", "now/M")
         .with_variable(_site_variable(language, multi=True))
+        .with_variable(_data_variable(language))
     )
     for figure in ("machine_hours", "sessions", "energy_kwh", "on_hours"):
         board = board.with_panel(

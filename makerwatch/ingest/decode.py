@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import OrderedDict
@@ -11,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from makerwatch.core.points import FieldValue, Point, device_tags
+from makerwatch.core.points import SIMULATED, SOURCE_TAG, FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
     MAX_BATCH_READINGS,
     MAX_JSON_DEPTH,
@@ -42,6 +43,11 @@ NS_PER_MS = 1_000_000
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def simulated(point: Point) -> Point:
+    """A point from the simulator: the `source` tag keeps it apart from real data."""
+    return dataclasses.replace(point, tags={**point.tags, SOURCE_TAG: SIMULATED})
 
 
 def json_too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -145,6 +151,8 @@ class Decoder:
             # Stored when it was live (stamping it again would store it twice), but the
             # alerts must know it after a restart: a board's last will says it is offline.
             return Decoded(known_only=[point] if isinstance(message, Status | State) else [])
+        if message.sim:
+            point = simulated(point)
         if isinstance(message, State):
             oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
             return Decoded([point, *usage_segments(point, oldest_ms)])
@@ -185,10 +193,11 @@ class Decoder:
         except ValidationError as exc:
             raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
         self._check_echo(topic, parts, envelope)
+        mark = simulated if envelope.sim else (lambda point: point)
         for index, reading in valid:
             try:
                 decoded.points.append(
-                    self._telemetry_point(topic, device, reading, now, f"readings.{index}: ")
+                    mark(self._telemetry_point(topic, device, reading, now, f"readings.{index}: "))
                 )
             except DecodeError as error:
                 decoded.refused.append(

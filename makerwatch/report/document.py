@@ -133,6 +133,7 @@ def html(
         if statistics.partial and last_day
         else "",
         "headlines": headlines,
+        "simulated": words.text("simulated") if statistics.simulated else "",
         "has_use": has_use,
         "nothing": words.text("nothing"),
         "weekly_title": words.text("weekly"),
@@ -215,6 +216,7 @@ def as_dict(statistics: Statistics) -> dict[str, Any]:
     return {
         "period": statistics.period_label,
         "partial": statistics.partial,
+        "simulated": statistics.simulated,
         "generated": datetime.fromtimestamp(statistics.generated_ms / 1000, UTC).isoformat(),
         "total": _figures_dict(statistics.total),
         "previous": _figures_dict(statistics.previous) if statistics.previous else None,

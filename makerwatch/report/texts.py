@@ -85,6 +85,11 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Добавлено за период, учтено с первого показания: {names}.",
         "kk": "Кезең ішінде қосылды, алғашқы көрсеткіштен бастап есептелді: {names}.",
     },
+    "simulated": {
+        "en": "Includes simulated data (from `makerwatch simulate`): not for sponsors.",
+        "ru": "Включает данные симуляции (`makerwatch simulate`): не для спонсоров.",
+        "kk": "Симуляция деректері қосылған (`makerwatch simulate`): демеушілерге арналмаған.",
+    },
     "nothing": {
         "en": "No machine use was recorded in this period.",
         "ru": "За этот период работа оборудования не зафиксирована.",

@@ -78,7 +78,20 @@ class SimulatedBoard:
         """What the board's network step does when it is connected."""
         if not self.online(t_ms):
             return
+        send = _marked_simulated(publish)
         if not self.born:
-            publish(self.agent.topic("status"), self.agent.birth(-60, 100_000, t_ms), True)
+            send(self.agent.topic("status"), self.agent.birth(-60, 100_000, t_ms), True)
             self.born = True
-        self.agent.drain(publish)
+        self.agent.drain(send)
+
+
+def _marked_simulated(publish: Publish) -> Publish:
+    """Every message says it is simulated (`"sim": true`), so ingest keeps its data
+    apart from a real site's; the board's own JSON is otherwise left as it is."""
+
+    def send(topic: str, payload: str, retain: bool) -> None:
+        if payload.startswith("{") and payload.endswith("}") and payload != "{}":
+            payload = payload[:-1] + ',"sim":true}'
+        publish(topic, payload, retain)
+
+    return send

@@ -135,7 +135,7 @@ async def test_a_month_of_two_sites_equals_the_ground_truth(tmp_path: Any) -> No
             first, last = today - timedelta(days=DAYS_BACK - 2), today - timedelta(days=2)
             period_text = f"{first}..{last}"
             now_ms = int(time.time() * 1000)
-            result = await statistics(influx.query, configs, period_text, now_ms)
+            result = await statistics(influx.query, configs, period_text, now_ms, simulated=True)
 
             totals = {"machine_hours": 0.0, "on_hours": 0.0, "sessions": 0}
             for config, site, summary in zip(configs, SITES, summaries, strict=True):

@@ -197,7 +197,8 @@ async def test_a_fault_of_ours_is_a_dead_letter_not_a_crash(
     [letter] = dead_letters.records
     assert letter["reason"] == "internal_error"
     assert "RuntimeError: a bug" in letter["error"]
-    assert ingest.service.counters.messages_stored == 1
+    # Counted once acknowledged, a moment after InfluxDB has the point.
+    await wait_until(lambda: ingest.service.counters.messages_stored == 1, "the reading counted")
 
 
 def _count_one(influx: InfluxClient) -> Callable[[], Awaitable[bool]]:

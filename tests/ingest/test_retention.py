@@ -66,7 +66,7 @@ async def test_figures_from_rollups_equal_the_raw_ones_after_raw_readings_expire
             f"{today - timedelta(days=DAYS_BACK - 2)}..{today - timedelta(days=RETENTION_DAYS + 2)}"
         )
         now_ms = int(time.time() * 1000)
-        before = await statistics(influx.query, [config], period, now_ms)
+        before = await statistics(influx.query, [config], period, now_ms, simulated=True)
         assert before.total.machine_hours > 1, "the days had real use"
         assert before.total.energy_kwh > 0.1
         start = before.sites[0].period.start_ms
@@ -88,7 +88,7 @@ async def test_figures_from_rollups_equal_the_raw_ones_after_raw_readings_expire
         assert (
             await _count(influx, f"SELECT count(seq) FROM telemetry WHERE time >= {start}ms") > 0
         ), "recent ones kept"
-        after = await statistics(influx.query, [config], period, now_ms)
+        after = await statistics(influx.query, [config], period, now_ms, simulated=True)
         for field in ("machine_hours", "on_hours", "sessions", "energy_kwh", "open_hours"):
             assert getattr(after.total, field) == pytest.approx(
                 getattr(before.total, field), rel=1e-9

@@ -36,7 +36,7 @@ MONTH = f"{previous_month():%Y-%m}"
 def run_report(network: BackfilledNetwork, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "makerwatch.cli", "report", "--month", MONTH,
-         "--config", str(network.network_file), *args],
+         "--config", str(network.network_file), "--include-simulated", *args],
         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
 
@@ -44,7 +44,9 @@ def run_report(network: BackfilledNetwork, *args: str) -> subprocess.CompletedPr
 def figures(network: BackfilledNetwork) -> Statistics:
     async def compute() -> Statistics:
         async with InfluxClient(network.configs[0].influxdb) as influx:
-            return await statistics(influx.query, network.configs, MONTH, int(time.time() * 1000))
+            return await statistics(
+                influx.query, network.configs, MONTH, int(time.time() * 1000), simulated=True
+            )
 
     return asyncio.run(compute())
 
@@ -173,7 +175,9 @@ async def test_the_sponsor_page_shows_the_sites_figures_in_each_language(
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             for language in ("en", "ru", "kk"):
-                page = await http.get("/sponsors", params={"period": MONTH, "lang": language})
+                page = await http.get(
+                    "/sponsors", params={"period": MONTH, "lang": language, "simulated": "1"}
+                )
                 assert page.status_code == 200
                 assert page.headers["content-type"].startswith("text/html")
                 words = Words(language)  # type: ignore[arg-type]
