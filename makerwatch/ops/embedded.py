@@ -91,16 +91,19 @@ class EmbeddedDaemon:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.data_dir / f"{self.name}.conf"
         config_path.write_text(self.config_text(), encoding="utf-8")
-        log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            [binary, *self.arguments(config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-        )
-        log.close()
-        self._wait_ready()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [binary, *self.arguments(config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+            )
+        try:
+            self._wait_ready()
+        except BaseException:  # interrupted while it starts: no daemon outlives us
+            self.stop()
+            raise
 
     def _wait_ready(self) -> None:
         assert self._process is not None

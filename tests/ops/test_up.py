@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -317,3 +318,29 @@ def test_up_lan_runs_the_provisioned_broker_for_real_boards(tmp_path: Path) -> N
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(WAIT_TIMEOUT_S)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_signal_at_any_moment_of_start_up_leaves_nothing_running(
+    tmp_path: Path, seed: int
+) -> None:
+    """Test SIGINT, SIGTERM and SIGHUP sent at random moments of start-up and after it
+    (a bounded loop): `up` exits each time, no Mosquitto or InfluxDB is left, the ports
+    are free, and the next start works."""
+    rng = random.Random(seed)
+    for round_ in range(4):
+        mqtt_port, influx_port = free_port(), free_port()
+        data = tmp_path / f"run-{round_}"
+        output = tmp_path / f"up-{round_}.out"
+        process = spawn(output, "up", "--no-sim", "--config", str(EXAMPLE), "--data", str(data),
+                        "--mqtt", f"127.0.0.1:{mqtt_port}", "--influx", f"http://127.0.0.1:{influx_port}",
+                        "--http", f"127.0.0.1:{free_port()}")  # fmt: skip
+        # The moment is what is tested: anywhere from the daemons starting to running.
+        time.sleep(rng.uniform(0.0, 2.5))
+        process.send_signal(rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP]))
+        process.wait(WAIT_TIMEOUT_S)
+        left = subprocess.run(["pgrep", "-a", "-f", str(data)], capture_output=True, text=True)
+        assert left.stdout.strip() == "", left.stdout + output.read_text(errors="replace")
+        ports = (mqtt_port, influx_port)
+        wait_for(lambda ports=ports: all(port_is_free(p) for p in ports), "the ports freed")
+        assert "Traceback" not in output.read_text(errors="replace")
