@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
+# Ctrl-C while Python is still importing (a second or two on a small board computer):
+# leave quietly, as after start-up, not with a traceback. main() restores Python's own.
+signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))
+
 import argparse
 import asyncio
 import contextlib
@@ -11,8 +18,6 @@ import json
 import logging
 import os
 import shlex
-import signal
-import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -876,6 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt again
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.log_format)
     try:
