@@ -20,16 +20,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from makerwatch.alerts.engine import AlreadyAcknowledged
-from makerwatch.alerts.notifier import Notifier
+from makerwatch.alerts.notifier import OPERATIONS, Notification, Notifier
 from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.telegram import StaffChat
-from makerwatch.alerts.texts import local_time
+from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
 from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict, serve
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import (
+    BROKER_DROPPED_TOPIC,
     Command,
     DeadLetterReason,
     IdentifyCommand,
@@ -40,6 +41,7 @@ from makerwatch.core.protocol import (
 from makerwatch.core.site_config import Device, SiteConfig
 from makerwatch.core.statistics import statistics
 from makerwatch.core.vocabulary import LANGUAGE_NAMES
+from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
@@ -85,7 +87,10 @@ class IngestService:
         self.alerts: AlertService | None = None
         self._replay: asyncio.Task[None] | None = None  # the spool's replay, while there is one
         # Alert topics first: their retained messages must be back before any state.
-        subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
+        subscriptions = [
+            *AlertService.subscriptions(config), *board_subscriptions(), BROKER_DROPPED_TOPIC,
+        ]  # fmt: skip
+        self.broker_drops = BrokerDrops()
         self.source = MqttSource(
             config.mqtt, subscriptions, self._route, self.counters, self._connected
         )
@@ -191,6 +196,10 @@ class IngestService:
         letter with its reason, and every message is acknowledged exactly once, in turn.
         """
         assert self.alerts is not None
+        if topic == BROKER_DROPPED_TOPIC:
+            self._broker_dropped(self.broker_drops.observe(payload))
+            ack()
+            return
         points: list[Point] = []
         known_only: list[Point] = []
         try:
@@ -209,6 +218,18 @@ class IngestService:
             await self.alerts.observe(points + known_only)
         except Exception:  # a fault in alerting must never stop ingestion
             log.exception("alert engine failed on %s", topic, extra={"topic": topic})
+
+    def _broker_dropped(self, count: int) -> None:
+        """Readings lost at the broker: never silent (log, metric, staff channels)."""
+        if count <= 0:
+            return
+        log.error("the broker dropped %d messages (its queue for a client was full)", count)
+        site = self.config.site.name
+        self.notifier.send(Notification(
+            OPERATIONS, "Makerwatch",
+            lambda language: OPERATIONS_TEXTS["broker_dropped"][language].format(site=site, count=count),
+            coalesce_key="operations/broker_dropped",
+        ))  # fmt: skip
 
     async def _decode(
         self, topic: str, payload: bytes, retained: bool
@@ -277,6 +298,10 @@ class IngestService:
     @property
     def unacknowledged(self) -> int:
         return self._writer.unacknowledged
+
+    @property
+    def broker_dropped(self) -> int:
+        return self.broker_drops.total or 0
 
     @property
     def spool_bytes(self) -> int:

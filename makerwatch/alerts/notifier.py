@@ -41,6 +41,11 @@ OUTBOX_SIZE = 200  # per channel, not counting safety notifications, which alway
 RANK = {Severity.SAFETY: 0, Severity.NORMAL: 1, Severity.INFO: 2}
 
 
+# Notifications about the system itself (data lost at the broker), not a machine: every
+# channel gets them, whatever rules it lists.
+OPERATIONS = "operations"
+
+
 @dataclass(frozen=True)
 class Notification:
     rule: str
@@ -210,7 +215,7 @@ class Notifier:
     def send(self, notification: Notification) -> None:
         """Queue for every channel that wants this rule; never waits."""
         for channel in self._channels:
-            if notification.rule not in channel.rules:
+            if notification.rule != OPERATIONS and notification.rule not in channel.rules:
                 continue
             if notification.severity is not Severity.SAFETY and self._quiet(channel):
                 self.quiet[channel.name] += 1

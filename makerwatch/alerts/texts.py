@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from makerwatch.core.site_config import Language
 from makerwatch.core.vocabulary import DURATION_UNITS
 
-__all__ = ["STATE_WORDS", "TEMPLATES", "duration", "local_time", "message"]
+__all__ = ["OPERATIONS_TEXTS", "STATE_WORDS", "TEMPLATES", "duration", "local_time", "message"]
 
 # (rule/reason, or transition) -> language -> the headline. Fields: name, site, temp_c, who.
 TEMPLATES: dict[str, dict[Language, str]] = {
@@ -80,6 +80,15 @@ TEMPLATES: dict[str, dict[Language, str]] = {
 STATE_WORDS: dict[str, dict[Language, str]] = {
     "idle": {"en": "idle", "ru": "простаивает", "kk": "жұмыссыз тұр"},
     "active": {"en": "in use", "ru": "в работе", "kk": "жұмыста"},
+}
+
+# About the system itself, not a machine. Fields: site, count.
+OPERATIONS_TEXTS: dict[str, dict[Language, str]] = {
+    "broker_dropped": {
+        "en": "The message broker at {site} dropped {count} messages: readings may be lost. Check that ingest is running and keeping up.",
+        "ru": "Брокер сообщений ({site}) отбросил сообщений: {count}. Показания могли потеряться: проверьте, что приём данных (ingest) работает и успевает.",
+        "kk": "{site} хабар брокері {count} хабарды тастап жіберді: көрсеткіштер жоғалуы мүмкін. Деректерді қабылдау (ingest) жұмыс істеп, үлгеріп тұрғанын тексеріңіз.",
+    },
 }
 
 # The second line: when it began (site time) and for how long.

@@ -48,6 +48,8 @@ class MetricSource(Protocol):
     def unacknowledged(self) -> int: ...
     @property
     def spool_bytes(self) -> int: ...
+    @property
+    def broker_dropped(self) -> int: ...
 
     def counter_values(self) -> Mapping[str, object]: ...
     def active_alerts(self) -> list[dict[str, object]]: ...
@@ -90,6 +92,8 @@ class _Collector(Collector):
             ("unacknowledged_messages", "Messages received and not yet acknowledged.",
              source.unacknowledged),
             ("spool_bytes", "Bytes in the spool waiting for InfluxDB.", source.spool_bytes),
+            ("broker_dropped_messages", "Messages the broker dropped since it started (its $SYS count): lost readings.",
+             source.broker_dropped),
             ("active_alerts", "Alerts that currently hold.", len(source.active_alerts())),
         ):  # fmt: skip
             gauge = GaugeMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])

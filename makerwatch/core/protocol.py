@@ -151,6 +151,11 @@ def demo_topic(site: str) -> str:
     return f"{TOPIC_ROOT}/{site}/_sim/demo"
 
 
+# Mosquitto's count of messages it dropped (a full queue for a persistent session, or
+# a full in-flight window): published every sys_interval, read by ingest.
+BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+
+
 def board_subscriptions() -> list[str]:
     """Every site's board messages, not only one site's: a board flashed with a wrong
     site slug is dead-lettered as unknown_site instead of going unnoticed."""

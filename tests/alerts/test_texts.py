@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from makerwatch.alerts.texts import TEMPLATES, duration, local_time, message
+from makerwatch.alerts.texts import OPERATIONS_TEXTS, TEMPLATES, duration, local_time, message
 from makerwatch.core.site_config import Language
 
 LANGUAGES: tuple[Language, ...] = ("kk", "ru", "en")
@@ -69,3 +69,13 @@ def test_local_time_shows_the_date_only_when_not_today() -> None:
     evening = 1_795_000_000_000  # 2026-11-18 11:06:40 UTC = 16:06:40 in Aqtobe (UTC+5)
     assert local_time(evening, "Asia/Aqtobe", evening + 3600_000) == "16:06"
     assert local_time(evening, "Asia/Aqtobe", evening + 86_400_000) == "18.11 16:06"
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
+def test_operations_messages_exist_in_every_language(language: str) -> None:
+    """Test that each message about the system itself renders with its site and count."""
+    for key, texts in OPERATIONS_TEXTS.items():
+        text = texts[language].format(site="Makerspace Oral", count=1234)  # type: ignore[index]
+        assert "Makerspace Oral" in text, key
+        assert "1234" in text, key
+        assert "{" not in text, key
