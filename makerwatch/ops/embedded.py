@@ -39,6 +39,9 @@ class StackError(MakerwatchError):
     """An embedded daemon could not be started; the message says why."""
 
 
+LOG_MAX_BYTES = 10 * 1024 * 1024
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -91,6 +94,7 @@ class EmbeddedDaemon:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.data_dir / f"{self.name}.conf"
         config_path.write_text(self.config_text(), encoding="utf-8")
+        self.rotate_log()
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [binary, *self.arguments(config_path)],
@@ -119,6 +123,19 @@ class EmbeddedDaemon:
         self.stop()
         waited = f"after {READY_TIMEOUT_S:.0f} s"
         raise StackError(f"{self.name} not ready on port {self.port} {waited}:\n{self.log_tail()}")
+
+    def rotate_log(self) -> None:
+        """A log past LOG_MAX_BYTES is copied to `.1` (the one before is dropped) and
+        emptied, so a site that runs for years keeps at most about twice that. Copy and
+        truncate: the running daemon writes on, appending, to the same file."""
+        try:
+            if self.log_path.stat().st_size <= LOG_MAX_BYTES:
+                return
+            shutil.copyfile(self.log_path, self.log_path.with_name(self.log_path.name + ".1"))
+            with self.log_path.open("r+b") as log:
+                log.truncate(0)
+        except FileNotFoundError:
+            pass
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -273,6 +290,7 @@ class Supervisor:
         while not self._stop.wait(self.CHECK_S):  # a check a second, and the way to stop
             for daemon in self._daemons:
                 if daemon.running:
+                    daemon.rotate_log()
                     continue
                 log.warning("%s stopped unexpectedly:\n%s", daemon.name, daemon.log_tail(5))
                 try:
