@@ -26,6 +26,8 @@ RETRY_MS = 2000  # how soon the browser reconnects a lost stream
 STATIC = files("makerwatch.api") / "static"
 STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css"}
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}
 
 
 class NoRelay(Exception):
@@ -47,7 +49,7 @@ class BoardService(Protocol):
 def routes(
     service: BoardService,
     staff: Callable[[web.Request], str | None],
-    error: Callable[[int, str], web.Response],
+    error: Callable[..., web.Response],
 ) -> list[web.RouteDef]:
     """The board's routes; `staff` names the token's holder, `error` makes an error answer."""
 
@@ -93,8 +95,8 @@ def routes(
                 if not event:
                     break  # the page fell too far behind: end, it reconnects and resyncs
                 await response.write(event.encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the page went away
         finally:
             service.floor.unsubscribe(queue)
         return response
@@ -105,14 +107,14 @@ def routes(
     async def me(request: web.Request) -> web.Response:
         who = staff(request)
         if who is None:
-            return error(401, "a staff token is needed: Authorization: Bearer <token>")
+            return error(401, NEEDS_TOKEN, **CHALLENGE)
         return web.json_response({"name": who})
 
     def action(perform: Callable[[str, str], Awaitable[None]]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             who = staff(request)
             if who is None:
-                return error(401, "a staff token is needed: Authorization: Bearer <token>")
+                return error(401, NEEDS_TOKEN, **CHALLENGE)
             device = request.match_info["device"]
             try:
                 await perform(device, who)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from makerwatch.api.board import BoardService, routes
+from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
 from makerwatch.api.listener import listen
 from makerwatch.api.metrics import MetricSource, render
 from makerwatch.core.errors import UnreachableError
@@ -86,8 +86,7 @@ def _app(service: Status) -> web.Application:
         alert_id = request.match_info["alert_id"]
         by = _staff(service, request)
         if by is None:
-            return _error(401, "a staff token is needed: Authorization: Bearer <token>",
-                          **{"WWW-Authenticate": 'Bearer realm="makerwatch"'})  # fmt: skip
+            return _error(401, NEEDS_TOKEN, **CHALLENGE)
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
