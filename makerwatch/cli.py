@@ -363,7 +363,9 @@ def _simulate_scenario(args: argparse.Namespace) -> int:
     host, port = _host_port(args.mqtt, "--mqtt")
     speed = None if args.speed == "max" else float(args.speed)
     stop = _stop_on_signals()
-    summary = commands.run_scenario(config, args.name, speed, args.seed, host, port, stop)
+    summary = commands.run_scenario(
+        config, args.name, speed, args.seed, host, port, stop, args.on_real_site
+    )
     print(f"scenario {args.name!r}, {summary.seconds_simulated / 3600:.1f} simulated hours:")
     print(summary.table())
     return 0
@@ -379,7 +381,9 @@ def _simulate_backfill(args: argparse.Namespace) -> int:
     host, port = _host_port(args.mqtt, "--mqtt")
     seconds = commands.parse_duration_s(args.duration)
     for index, config in enumerate(network.sites):
-        summary = commands.backfill(config, seconds, args.seed + index, host, port)
+        summary = commands.backfill(
+            config, seconds, args.seed + index, host, port, args.on_real_site
+        )
         print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
         print(summary.table())
     return 0
@@ -541,6 +545,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         health = httpx.get(f"{base}/healthz", timeout=10).json()
         alerts = httpx.get(f"{base}/alerts", timeout=10).json()["alerts"]
+        floor = httpx.get(f"{base}/machines", timeout=10).json()
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise UnreachableError(f"no Makerwatch answering at {base}: {exc}") from None
     state = "healthy" if health.get("healthy") else "NOT HEALTHY"
@@ -557,6 +562,11 @@ def _status(args: argparse.Namespace) -> int:
     print(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))
     for alert in alerts:
         print(f"  {alert['message'].splitlines()[0]}")
+    print("Machines (state, last message):")
+    for machine in floor["machines"]:
+        seen = machine["last_seen_ms"]
+        ago = "never" if seen is None else f"{max(0, floor['now_ms'] - seen) / 1000:.0f} s ago"
+        print(f"  {machine['device']:<16} {machine['state']:<8} {ago}")
     return 0 if health.get("healthy") else 1
 
 
@@ -586,7 +596,7 @@ def _delete_simulated(args: argparse.Namespace) -> int:
 def _backup(args: argparse.Namespace) -> int:
     from makerwatch.ops.backup import backup
 
-    for saved in backup(args.data, args.out):
+    for saved in backup(args.data, args.out, args.config):
         print(f"saved {saved}")
     print(
         f"backup of {args.data} in {args.out}; restore it with: makerwatch restore --from {args.out} --data NEW_FOLDER"
@@ -788,6 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
         mode.add_argument("--mqtt", default=DEFAULT_MQTT, metavar="HOST:PORT",
                           help=f"the broker (default: makerwatch up's, {DEFAULT_MQTT})")  # fmt: skip
         mode.add_argument("--seed", type=int, default=1, help="same seed, same messages")
+        if mode is not fleet:
+            mode.add_argument("--on-real-site", action="store_true",
+                              help="run even where real boards report (refused by default)")  # fmt: skip
 
     firmware = commands.add_parser("firmware", help="board firmware tools (pip install 'makerwatch[board]')")  # fmt: skip
     firmware_commands = firmware.add_subparsers(dest="firmware_command", required=True)
@@ -854,6 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     back_up.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="a new folder for the backup"
     )
+    _add_config(back_up)  # the site file goes with the backup when given
     back_up.set_defaults(handler=_backup)
     restore = commands.add_parser("restore", help="restore a backup into a new data folder")
     restore.add_argument(

@@ -30,6 +30,10 @@ NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}
 
 
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 class NoRelay(Exception):
     """The machine's board has no relay to switch it off with."""
 
@@ -101,6 +105,12 @@ def routes(
             service.floor.unsubscribe(queue)
         return response
 
+    async def machines(request: web.Request) -> web.Response:
+        """Each machine's tile, as JSON (`makerwatch status`, scripts)."""
+        now_ms = service.wall_ms()
+        tiles = [tile.to_json() for tile in service.floor.tiles.values()]
+        return web.json_response({"now_ms": now_ms, "machines": tiles}, dumps=_dumps)
+
     async def history(request: web.Request) -> web.Response:
         return web.json_response(await service.power_history())
 
@@ -131,6 +141,7 @@ def routes(
         web.get("/board/{name}", static),
         web.get("/board-events", events),
         web.get("/board-history", history),
+        web.get("/machines", machines),
         web.get("/staff/me", me),
         web.post("/devices/{device}/identify", action(service.identify)),
         web.post("/devices/{device}/off", action(service.switch_off)),

@@ -18,6 +18,7 @@ from makerwatch.ops.embedded import EmbeddedInfluxDB, free_port
 __all__ = ["backup", "restore"]
 
 KEPT_AS_FILES = ("broker", "spool")  # copied as they are, next to the database
+SITE_FILE = "makerspace.yaml"
 TIMEOUT_S = 3600.0
 
 
@@ -43,8 +44,9 @@ def _influxd(*args: str) -> None:
         raise ToolError(f"influxd {args[0]} failed: {' '.join(last) or result.returncode}")
 
 
-def backup(data: Path, out: Path) -> list[str]:
-    """Back up the site running from `data` into `out` (new or empty); what was saved."""
+def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
+    """Back up the site running from `data` (and its site file) into `out` (new or
+    empty); what was saved."""
     address = _rpc_address(data / "influxdb")
     if out.exists() and any(out.iterdir()):
         raise ToolError(f"{out} is not empty: back up into a new folder")
@@ -58,6 +60,9 @@ def backup(data: Path, out: Path) -> list[str]:
         if (data / name).is_dir():
             shutil.copytree(data / name, out / name)
             saved.append(f"{name}/")
+    if site_file is not None:
+        shutil.copy2(site_file, out / SITE_FILE)
+        saved.append(f"the site file ({site_file})")
     manifest = {
         "made": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "makerwatch": __version__,
@@ -84,3 +89,5 @@ def restore(source: Path, data: Path) -> None:
     for name in KEPT_AS_FILES:
         if (source / name).is_dir():
             shutil.copytree(source / name, data / name)
+    if (source / SITE_FILE).is_file():
+        shutil.copy2(source / SITE_FILE, data / SITE_FILE)

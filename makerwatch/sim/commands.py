@@ -43,16 +43,15 @@ def _publisher(
     return MqttPublisher(host, port, f"mw-sim-{purpose}-{config.site.id}", will_topic=will_topic)
 
 
-def demo_running(host: str, port: int, site: str) -> bool:
-    """Is `makerwatch up`'s simulated makerspace driving this site's devices? (Its
-    retained marker is there.)"""
-    found = threading.Event()
+def _retained(host: str, port: int, topic_filter: str) -> list[tuple[str, bytes]]:
+    """The retained messages the broker holds under `topic_filter` (empty ones: cleared)."""
+    found: list[tuple[str, bytes]] = []
     subscribed = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
 
     def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        if message.payload:  # an empty retained message is the marker being cleared
-            found.set()
+        if message.retain and message.payload:
+            found.append((message.topic, bytes(message.payload)))
 
     client.on_message = on_message
     client.on_subscribe = lambda *_: subscribed.set()
@@ -64,28 +63,65 @@ def demo_running(host: str, port: int, site: str) -> bool:
         ) from exc
     client.loop_start()
     try:
-        client.subscribe(demo_topic(site), qos=1)
-        # A retained message comes right after the subscription is acknowledged.
-        return subscribed.wait(SUBSCRIBED_WITHIN_S) and found.wait(RETAINED_WITHIN_S)
+        client.subscribe(topic_filter, qos=1)
+        # Retained messages come right after the subscription is acknowledged.
+        if subscribed.wait(SUBSCRIBED_WITHIN_S):
+            time.sleep(RETAINED_WITHIN_S)  # the broker's retained messages, sent at once
+        return list(found)
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-def _refuse_beside_the_demo(config: SiteConfig, host: str, port: int) -> None:
-    if demo_running(host, port, config.site.id):
+def demo_running(host: str, port: int, site: str) -> bool:
+    """Is `makerwatch up`'s simulated makerspace driving this site's devices? (Its
+    retained marker is there.)"""
+    return bool(_retained(host, port, demo_topic(site)))
+
+
+def _real_boards(retained: list[tuple[str, bytes]]) -> list[str]:
+    """Devices whose retained status comes from a board, not from a simulation."""
+    boards = []
+    for topic, payload in retained:
+        if not topic.endswith("/status"):
+            continue
+        try:
+            simulated = json.loads(payload).get("sim") is True
+        except (ValueError, AttributeError):
+            simulated = False
+        if not simulated:
+            boards.append(topic.split("/")[2])
+    return sorted(boards)
+
+
+def _refuse_where_it_would_mix(
+    config: SiteConfig, host: str, port: int, on_real_site: bool = False
+) -> None:
+    """Refuse a simulation beside another (the demo of `makerwatch up`) or beside real
+    boards of the site, unless told to run on a real site."""
+    site = config.site.id
+    retained = _retained(host, port, f"makerspace/{site}/#")  # one look at what the broker holds
+    if any(topic == demo_topic(site) for topic, _ in retained):
         raise ConfigError(
-            f"site {config.site.id!r} is driven by the simulated makerspace of `makerwatch up`; "
+            f"site {site!r} is driven by the simulated makerspace of `makerwatch up`; "
             "restart it with --no-sim to run a scenario or a backfill beside it"
+        )
+    boards = [] if on_real_site else _real_boards(retained)
+    if boards:
+        shown = ", ".join(boards[:3]) + (", ..." if len(boards) > 3 else "")
+        raise ConfigError(
+            f"site {site!r} has real boards on this broker ({shown}): simulated machines would "
+            "appear beside them on the floor board and in alerts; give --on-real-site to run "
+            "it anyway (its data stays apart: makerwatch data delete-simulated removes it)"
         )
 
 
 def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, host: str, port: int,
-                 stop: threading.Event | None = None) -> Summary:  # fmt: skip
+                 stop: threading.Event | None = None, on_real_site: bool = False) -> Summary:  # fmt: skip
     """Run a named scenario against a broker; at speed X it ends no later than real now."""
     scenario = scenario_named(name)
     if name != DEMO:
-        _refuse_beside_the_demo(config, host, port)
+        _refuse_where_it_would_mix(config, host, port, on_real_site)
     now_ms = int(time.time() * 1000)
     start_ms = start_for(scenario, now_ms, speed)
     boards = build_boards(scenario, config, start_ms, seed, sample_period_s=SAMPLE_PERIOD_S)
@@ -105,9 +141,10 @@ def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, 
         publisher.close()
 
 
-def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int) -> Summary:
+def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int,
+             on_real_site: bool = False) -> Summary:  # fmt: skip
     """History for [now - seconds, now] through the normal pipeline, as fast as it goes."""
-    _refuse_beside_the_demo(config, host, port)
+    _refuse_where_it_would_mix(config, host, port, on_real_site)
     scenario = SCENARIOS["normal-week"]
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - int(seconds * 1000)

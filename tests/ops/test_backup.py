@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from makerwatch.ops.embedded import EmbeddedInfluxDB, free_port
-from tests.ops.test_up import influx_cli, run_up, wait_for
+from tests.ops.test_up import EXAMPLE, influx_cli, run_up, wait_for
 from tests.support import WAIT_TIMEOUT_S
 
 QUERIES = (
@@ -59,9 +59,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
         )
         before = {query: influx_cli(stack, query) for query in QUERIES}
 
-        made = makerwatch(
-            "backup", "--data", str(tmp_path / "var"), "--out", str(tmp_path / "backup")
-        )
+        made = makerwatch("backup", "--data", str(tmp_path / "var"), "--out", str(tmp_path / "backup"),
+                          "--config", str(EXAMPLE))  # fmt: skip
         assert made.returncode == 0, made.stderr
         assert "saved InfluxDB" in made.stdout
         assert (tmp_path / "backup" / "spool").is_dir()
@@ -83,6 +82,7 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
         after = {query: influx_cli(stack, query) for query in QUERIES}
     assert after == before
     assert len(after["SELECT * FROM telemetry"]) == 5
+    assert (tmp_path / "new" / "makerspace.yaml").read_text() == EXAMPLE.read_text()
     twice = makerwatch(
         "restore", "--from", str(tmp_path / "backup"), "--data", str(tmp_path / "new")
     )

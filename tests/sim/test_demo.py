@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ from makerwatch.core.errors import ConfigError
 from makerwatch.core.site_config import load_site_config
 from makerwatch.ops.embedded import EmbeddedMosquitto
 from makerwatch.sim.commands import backfill, demo_running, run_scenario, start_demo
-from tests.support import ROOT, WAIT_TIMEOUT_S
+from tests.support import ROOT, WAIT_TIMEOUT_S, publish
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
 
@@ -55,3 +57,34 @@ def test_another_site_is_not_affected(mosquitto: EmbeddedMosquitto, tmp_path: Pa
     finally:
         stop.set()
         thread.join(30)
+
+
+async def test_a_simulation_refuses_a_site_with_real_boards_unless_told(
+    mosquitto: EmbeddedMosquitto,
+) -> None:
+    """Test that a real board's retained status on the site makes a backfill refuse in one
+    sentence naming the board and the way to go on, that a simulated board's does not,
+    and that --on-real-site runs it."""
+    status = f"makerspace/{CONFIG.site.id}/{{}}/status"
+    await publish(
+        mosquitto.port,
+        [(status.format("cnc-1"), json.dumps({"v": 1, "online": True, "sim": True}))],
+        retain=True,
+    )
+    summary = await asyncio.to_thread(backfill, CONFIG, 600, 1, "127.0.0.1", mosquitto.port)
+    assert sum(summary.tally.messages.values()) > 0, "a simulated board's status does not block"
+    await publish(
+        mosquitto.port,
+        [(status.format("solder-1"), json.dumps({"v": 1, "online": True}))],
+        retain=True,
+    )
+    with pytest.raises(
+        ConfigError, match=r"real boards on this broker \(solder-1\).*--on-real-site"
+    ):
+        await asyncio.to_thread(backfill, CONFIG, 600, 1, "127.0.0.1", mosquitto.port)
+    with pytest.raises(ConfigError, match="--on-real-site"):
+        await asyncio.to_thread(
+            run_scenario, CONFIG, "normal-week", None, 1, "127.0.0.1", mosquitto.port
+        )
+    summary = await asyncio.to_thread(backfill, CONFIG, 600, 1, "127.0.0.1", mosquitto.port, True)
+    assert sum(summary.tally.messages.values()) > 0
