@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import percentile, temporary_stack
 
-from makerwatch.app import IngestService
+from makerwatch.app import IngestService, tune_gc_for_a_long_running_ingest
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
 
@@ -161,7 +161,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep Python's default collector settings (ingest's process tunes them)")  # fmt: skip
     args = parser.parse_args()
+    if not args.default_gc:
+        tune_gc_for_a_long_running_ingest()  # as `makerwatch ingest` and `up` do
     with temporary_stack() as (mq, ix):
         count, port = args.messages, mq.port
         base = await baseline(port, count)
@@ -170,7 +174,7 @@ async def main() -> None:
         lat = await latency(site_config(port, ix.url, "lat", 1000), port, args.latency_samples)
     print(
         f"command: python bench/ingest_throughput.py --messages {count}"
-        f" --latency-samples {args.latency_samples}"
+        f" --latency-samples {args.latency_samples}" + (" --default-gc" if args.default_gc else "")
     )
     print(f"baseline  bare QoS 1 subscriber drain      {base:9.0f} msg/s")
     share = f"{wide / base:.0%} of baseline"

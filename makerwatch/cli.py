@@ -131,8 +131,9 @@ async def _run_until_signalled(
 ) -> None:
     """Run ingest until SIGINT/SIGTERM. `when_subscribed` starts something once ingest
     listens (the demo boards) and returns how to stop it, which happens first on exit."""
-    from makerwatch.app import IngestService  # keeps `check-config` fast
+    from makerwatch.app import IngestService, tune_gc_for_a_long_running_ingest
 
+    tune_gc_for_a_long_running_ingest()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
