@@ -111,8 +111,12 @@ def _config_init(args: argparse.Namespace) -> int:
         devices=answers["devices"], staff=args.staff or [],  # type: ignore[arg-type]
     ))  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    args.out.chmod(0o640)  # staff tokens: the owner, and a service reading through the group
+    # Staff tokens: readable by the owner and a service reading through the group, from
+    # the moment the file exists (not created world-readable, then narrowed).
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    os.fchmod(fd, 0o640)  # whatever the umask
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
     print(f"wrote {args.out}; check it with: makerwatch check-config {args.out}")
     for name, token in tokens.items():
         print(f"staff token for {name} (shown once, give it to them): {token}")
