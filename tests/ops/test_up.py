@@ -70,8 +70,14 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     assert running.process.poll() is None, running.text()
     yield running
     if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
+        # As a user stops it: SIGTERM, so it stops its daemons (SIGKILL would leave
+        # them running, in their own sessions, after the test).
+        running.process.send_signal(signal.SIGTERM)
+        try:
+            running.process.wait(WAIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
 
 
 def influx_cli(stack: Stack, query: str) -> list[list[object]]:
