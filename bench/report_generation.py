@@ -206,7 +206,9 @@ def main() -> None:
                     await influx.query(figure_query(figure, where, ["device"]))
                     print(f"  {figure:<14} {1000 * (time.perf_counter() - t):8.0f} ms")
                 t = time.perf_counter()
-                stats = await statistics(influx.query, configs, month, int(time.time() * 1000))
+                stats = await statistics(
+                    influx.query, configs, month, int(time.time() * 1000), simulated=True
+                )
                 print(f"  statistics()   {1000 * (time.perf_counter() - t):8.0f} ms in all "
                       f"({stats.total.machine_hours:,.0f} machine-hours, {stats.total.sessions:,} sessions)")  # fmt: skip
 
@@ -220,6 +222,7 @@ def main() -> None:
             month,
             "--config",
             str(network),
+            "--include-simulated",  # the history is the simulator's
         ]
         print(f"\nmakerwatch report --month {month} (as a process; wall time, peak RSS):")
         runs = [("one site, html", ["--site", "aktobe", "--format", "html"])] + [
