@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from makerwatch.core.errors import ConfigError, MakerwatchError, UnreachableError
 from makerwatch.core.logs import setup as setup_logging
 from makerwatch.core.protocol import MessageKind, json_schema, topic_for
-from makerwatch.core.site_config import SiteConfig, load_site_config
+from makerwatch.core.site_config import InfluxSettings, SiteConfig, load_site_config
 from makerwatch.ops.embedded import (
     EmbeddedInfluxDB,
     EmbeddedMosquitto,
@@ -188,6 +188,14 @@ def _loopback(host: str, option: str) -> None:
         raise ConfigError(f"{option}: makerwatch up listens on 127.0.0.1 only, not {host!r}")
 
 
+def _influx_settings(settings: InfluxSettings, url: str | None) -> InfluxSettings:
+    """The site file's InfluxDB, or the one --influx names (checked)."""
+    if url is None:
+        return settings
+    _url_host_port(url, "--influx")
+    return settings.model_copy(update={"url": url})
+
+
 def _with_endpoints(config: SiteConfig, args: argparse.Namespace) -> SiteConfig:
     """The config with the broker, InfluxDB, HTTP API and spool replaced where given."""
     update: dict[str, object] = {}
@@ -202,8 +210,7 @@ def _with_endpoints(config: SiteConfig, args: argparse.Namespace) -> SiteConfig:
     if mqtt is not config.mqtt:
         update["mqtt"] = mqtt
     if args.influx is not None:
-        _url_host_port(args.influx, "--influx")
-        update["influxdb"] = config.influxdb.model_copy(update={"url": args.influx})
+        update["influxdb"] = _influx_settings(config.influxdb, args.influx)
     if args.http is not None:
         ingest["http_host"], ingest["http_port"] = _host_port(args.http, "--http")
     if getattr(args, "spool", None) is not None:
@@ -440,10 +447,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
     scope = network.sites[0].site.id if len(network.sites) == 1 else "network"
     out = args.out or Path(f"makerwatch-{scope}-{period_text}.{out_format}")
-    influxdb = network.sites[0].influxdb
-    if args.influx is not None:
-        _url_host_port(args.influx, "--influx")
-        influxdb = influxdb.model_copy(update={"url": args.influx})
+    influxdb = _influx_settings(network.sites[0].influxdb, args.influx)
 
     # A bar once the work takes more than a second: one step per site, then the document.
     with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
@@ -580,10 +584,7 @@ def _delete_simulated(args: argparse.Namespace) -> int:
     from makerwatch.ingest.influx import InfluxClient
 
     config = _load(args.config)
-    influxdb = config.influxdb
-    if args.influx is not None:
-        _url_host_port(args.influx, "--influx")
-        influxdb = influxdb.model_copy(update={"url": args.influx})
+    influxdb = _influx_settings(config.influxdb, args.influx)
 
     async def delete() -> None:
         async with InfluxClient(influxdb) as influx:

@@ -14,6 +14,7 @@ from pathlib import Path
 from makerwatch import __version__
 from makerwatch.core.errors import ToolError
 from makerwatch.ops.embedded import EmbeddedInfluxDB, free_port
+from makerwatch.ops.system_tools import system_tool
 
 __all__ = ["backup", "restore"]
 
@@ -35,10 +36,12 @@ def _rpc_address(influx_dir: Path) -> str:
 
 
 def _influxd(*args: str) -> None:
-    binary = shutil.which("influxd") or shutil.which("influxd", path="/usr/bin:/usr/sbin")
-    if binary is None:
-        raise ToolError("influxd not found: install it with `apt-get install influxdb`")
-    result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=TIMEOUT_S)
+    result = subprocess.run(
+        [system_tool("influxd", "influxdb"), *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
         raise ToolError(f"influxd {args[0]} failed: {' '.join(last) or result.returncode}")

@@ -21,6 +21,7 @@ import httpx
 
 from makerwatch.core.errors import MakerwatchError
 from makerwatch.ops.broker_tuning import tuning
+from makerwatch.ops.system_tools import system_tool
 
 __all__ = [
     "EmbeddedDaemon", "EmbeddedInfluxDB", "EmbeddedMosquitto",
@@ -83,10 +84,7 @@ class EmbeddedDaemon:
         raise NotImplementedError
 
     def start(self) -> None:
-        binary = shutil.which(self.executable) or shutil.which(self.executable, path="/usr/sbin")
-        if binary is None:
-            install = f"apt-get install {self.debian_package}"
-            raise StackError(f"{self.executable} not found: install it with `{install}`")
+        binary = system_tool(self.executable, self.debian_package, StackError)
         if bind_error(HOST, self.port) is not None:
             raise StackError(
                 f"{self.name}: port {self.port} on {HOST} is already in use; choose another port"

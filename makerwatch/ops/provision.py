@@ -20,7 +20,6 @@ import json
 import os
 import pwd
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from makerwatch.core.errors import ToolError
 from makerwatch.core.protocol import DEAD_LETTER_TOPIC, TOPIC_ROOT
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.broker_tuning import tuning
+from makerwatch.ops.system_tools import system_tool
 
 __all__ = ["BrokerFiles", "board_user", "hand_over", "provision"]
 
@@ -179,11 +179,7 @@ def provision(
     see them (default: where they are written). `owner`: who the broker runs as.
     `ingest_owner`: a user id that may read ingest's credentials (ingest's container).
     """
-    tool = shutil.which("mosquitto_passwd") or shutil.which(
-        "mosquitto_passwd", path="/usr/bin:/usr/sbin"
-    )
-    if tool is None:
-        raise ToolError("mosquitto_passwd not found: install it with `apt-get install mosquitto`")
+    tool = system_tool("mosquitto_passwd", "mosquitto")
     files = BrokerFiles(out.resolve())
     files.credentials.mkdir(parents=True, exist_ok=True)
     data = files.directory / "data"
