@@ -5,7 +5,26 @@ from __future__ import annotations
 
 from makerwatch.core.site_config import Language, MachineKind
 
-__all__ = ["DURATION_UNITS", "KIND_NAMES", "LANGUAGE_NAMES", "STATE_NAMES", "kind_name"]
+__all__ = [
+    "DURATION_UNITS",
+    "FIGURE_NAMES",
+    "KIND_NAMES",
+    "LANGUAGE_NAMES",
+    "STATE_NAMES",
+    "kind_name",
+]
+
+# The sponsor figures' names, as the report, the sponsor page and Grafana label them.
+FIGURE_NAMES: dict[str, dict[Language, str]] = {
+    "machine_hours": {"en": "Machine-hours", "ru": "Машино-часы", "kk": "Машина-сағат"},
+    "on_hours": {
+        "en": "Hours switched on",
+        "ru": "Часы во включённом состоянии",
+        "kk": "Қосулы тұрған сағаттар",
+    },
+    "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
+    "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
+}
 
 # Each language in its own words, for a language switch.
 LANGUAGE_NAMES: dict[Language, str] = {"en": "English", "ru": "Русский", "kk": "Қазақша"}

@@ -34,7 +34,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.statistics import figure_query
-from makerwatch.core.vocabulary import STATE_NAMES
+from makerwatch.core.vocabulary import FIGURE_NAMES, STATE_NAMES
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
 
 __all__ = ["DASHBOARDS", "INFLUXDB_ANNOTATION", "dashboard_json", "every_dashboard"]
@@ -50,6 +50,7 @@ INFLUXDB_ANNOTATION = {"query": ALERT_ANNOTATIONS, "textColumn": "message", "tag
 STATE_COLOURS = {"off": "#7b8794", "idle": "#b7791f", "active": "#1c7c3c"}
 
 TEXTS: dict[str, dict[Language, str]] = {
+    **FIGURE_NAMES,  # one definition, shared with the other faces of the figures
     "floor": {"en": "Makerwatch: the floor", "ru": "Makerwatch: оборудование", "kk": "Makerwatch: жабдық"},
     "sponsors": {"en": "Makerwatch: machine use", "ru": "Makerwatch: использование оборудования", "kk": "Makerwatch: жабдықтың пайдаланылуы"},
     "fleet": {"en": "Makerwatch: boards and ingest", "ru": "Makerwatch: платы и приём данных", "kk": "Makerwatch: платалар мен деректер қабылдау"},
@@ -61,10 +62,6 @@ TEXTS: dict[str, dict[Language, str]] = {
     "temperature": {"en": "Temperature", "ru": "Температура", "kk": "Температура"},
     "alerts": {"en": "Alerts", "ru": "Тревоги", "kk": "Дабылдар"},
     "health": {"en": "Boards: last status", "ru": "Платы: последнее состояние", "kk": "Платалар: соңғы күйі"},
-    "machine_hours": {"en": "Machine-hours", "ru": "Машино-часы", "kk": "Машина-сағат"},
-    "on_hours": {"en": "Hours switched on", "ru": "Часы во включённом состоянии", "kk": "Қосулы тұрған сағаттар"},
-    "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
-    "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
     "per_day": {"en": "Machine-hours per day", "ru": "Машино-часы по дням", "kk": "Күндер бойынша машина-сағат"},
     "by_kind": {"en": "Machine-hours by kind", "ru": "Машино-часы по видам оборудования", "kk": "Жабдық түрлері бойынша машина-сағат"},
     "by_site": {"en": "Machine-hours by site", "ru": "Машино-часы по площадкам", "kk": "Алаңдар бойынша машина-сағат"},

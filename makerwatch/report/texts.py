@@ -9,11 +9,13 @@ from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 
 from makerwatch.core.site_config import Language
+from makerwatch.core.vocabulary import FIGURE_NAMES
 
 __all__ = ["TEXTS", "Words"]
 
 # key -> language -> text. Fields in braces are filled in by Words.text.
 TEXTS: dict[str, dict[Language, str]] = {
+    **FIGURE_NAMES,  # one definition, shared with the other faces of the figures
     "title": {
         "en": "Machine use at {name}",
         "ru": "Использование оборудования: {name}",
@@ -29,14 +31,6 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Период ещё не закончился: данные по {date}.",
         "kk": "Кезең әлі аяқталған жоқ: деректер {date} бойынша.",
     },
-    "machine_hours": {"en": "Machine-hours", "ru": "Машино-часы", "kk": "Машина-сағат"},
-    "on_hours": {
-        "en": "Hours switched on",
-        "ru": "Часы во включённом состоянии",
-        "kk": "Қосулы тұрған сағаттар",
-    },
-    "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
-    "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
     "utilisation": {"en": "Utilisation", "ru": "Загрузка", "kk": "Жүктеме"},
     "days_used": {
         "en": "Days with use",
