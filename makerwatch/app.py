@@ -136,6 +136,7 @@ class IngestService:
                 drained=drained,  # sessions that ended while InfluxDB was away
             )  # fmt: skip
             self._dead_letters = dead_letters
+            self.source.window_full = writer.flush_soon
             self.notifier = Notifier(
                 self.config.alerts.channels, self.config.alerts.language,
                 timezone=self.config.site.timezone,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,6 +16,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+import yaml
 
 from makerwatch.app import IngestService
 from makerwatch.core.site_config import SiteConfig
@@ -126,3 +130,44 @@ async def count_points(
 ) -> int:
     rows = await stored(influx, f"SELECT count({field}) FROM {measurement}")
     return int(rows[0]["count"]) if rows else 0
+
+
+class IngestProcess:
+    """`makerwatch ingest` as a separate process, so it can be killed for real."""
+
+    def __init__(self, config: SiteConfig, tmp_path: Path) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.config_path = tmp_path / "site.yaml"
+        self.config_path.write_text(
+            yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True)
+        )
+        self.log = tmp_path / "ingest.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "makerwatch.cli", "ingest", "--config", str(self.config_path)],
+                stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+@contextlib.asynccontextmanager
+async def ingest_process(config: SiteConfig, tmp_path: Path) -> AsyncIterator[IngestProcess]:
+    process = IngestProcess(config, tmp_path)
+    process.start()
+    await wait_until(lambda: "subscribed to" in process.log.read_text(), "ingest to subscribe")
+    try:
+        yield process
+    finally:
+        process.stop()

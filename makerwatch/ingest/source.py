@@ -3,6 +3,11 @@ acknowledgement by hand, and publishing for the rest of the application.
 
 Messages are handed on with an `ack` to call once what they carried is stored;
 an acknowledgement from an earlier connection is never sent on a later one.
+
+Ingest enforces its own Receive Maximum: once that many messages are held
+unacknowledged it stops reading its socket, so TCP holds the broker back and a
+backlog of any size waits at the broker, not in ingest's memory (Mosquitto before
+2.0.13 sends a client more than the Receive Maximum it asked for).
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from makerwatch.core.site_config import MqttSettings
 from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.paho_properties import use_shared_tables
 
 __all__ = ["Ack", "MessageHandler", "MqttSource"]
 
@@ -30,6 +39,88 @@ MessageHandler = Callable[[str, bytes, bool, Ack], Awaitable[None]]
 
 RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 30.0
+DRAIN_PUBLISHES_S = 5.0
+
+
+class _FlowControlledClient(aiomqtt.Client):
+    """aiomqtt's client, which stops reading its socket while `window` messages are held.
+
+    aiomqtt reads the socket whenever it is readable and queues every message it
+    decodes; this subclass counts what it queued and what was acknowledged, and
+    takes the socket off the event loop from when the count reaches the window
+    until half of it is acknowledged.
+    """
+
+    def __init__(self, window: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._window = window
+        self.held = 0  # decoded, not yet acknowledged
+        self.full = False
+        self.session_present = False
+        self._fd: int | None = None
+        self._reading = False
+
+    def acknowledged(self) -> None:
+        self.held -= 1
+        if self.full and self.held <= self._window // 2:
+            self.full = False
+        self.update_reading()
+
+    def update_reading(self) -> None:
+        """Read the socket unless the window is full."""
+        read = not self.full
+        if self._fd is None or read == self._reading:
+            return
+        self._reading = read
+        if read:
+            self._loop.add_reader(self._fd, self._read)
+            self._loop.call_soon(self._read)  # TLS may hold decrypted bytes already
+        else:
+            self._loop.remove_reader(self._fd)
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any = None,
+    ) -> None:
+        self.session_present = bool(flags.session_present)
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        super()._on_message(client, userdata, message)
+        self.held += 1
+        if self.held >= self._window:
+            self.full = True
+        self.update_reading()
+
+    def _read(self) -> None:
+        """aiomqtt's reader, as its own `_on_socket_open` registers it."""
+        try:
+            while True:
+                self._client.loop_read()
+                sock = self._client._sock  # a TLS socket may hold more than one read takes
+                if sock is not None and hasattr(sock, "pending") and sock.pending() > 0:
+                    continue
+                break
+        except Exception as exc:  # a broken connection: end the session, as aiomqtt does
+            if not self._disconnected.done():
+                self._disconnected.set_exception(exc)
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # Called from the thread aiomqtt connects in: loop operations are handed over.
+        def open_on_loop() -> None:
+            self._fd = sock.fileno()
+            self.update_reading()
+            self._misc_task = self._loop.create_task(self._misc_loop())
+
+        self._loop.call_soon_threadsafe(open_on_loop)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._fd, self._reading = None, False  # the number may belong to another socket next
+        super()._on_socket_close(client, userdata, sock)
 
 
 class MqttSource:
@@ -46,7 +137,10 @@ class MqttSource:
         self._handle = handle
         self._counters = counters
         self._on_connected = on_connected
-        self._client: aiomqtt.Client | None = None
+        self._client: _FlowControlledClient | None = None
+        self.window_full: Callable[[], None] = lambda: None  # told when reading stops
+        self._publishing: set[asyncio.Task[None]] = set()
+        use_shared_tables()
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = asyncio.Event()
 
@@ -72,22 +166,35 @@ class MqttSource:
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
-        if self._client is None:
+        """Send at QoS 1, in call order, without waiting for the broker's PUBACK: that
+        comes in on the socket behind the messages the window holds back, so waiting
+        for it here could wait for ever."""
+        client = self._client
+        if client is None:
             log.warning("not connected: %s not published", topic)
             return
+        task = asyncio.create_task(self._publish(client, topic, payload, retain))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    @staticmethod
+    async def _publish(
+        client: aiomqtt.Client, topic: str, payload: str | bytes, retain: bool
+    ) -> None:
         try:
-            await self._client.publish(topic, payload, qos=1, retain=retain)
+            await client.publish(topic, payload, qos=1, retain=retain)
         except aiomqtt.MqttError as exc:
             log.warning("could not publish %s: %s", topic, exc)
 
-    def _client_for_session(self) -> aiomqtt.Client:
+    def _client_for_session(self) -> _FlowControlledClient:
         settings = self._settings
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s
         properties.ReceiveMaximum = settings.receive_maximum
-        client = aiomqtt.Client(
-            settings.host,
-            settings.port,
+        client = _FlowControlledClient(
+            window=settings.receive_maximum,
+            hostname=settings.host,
+            port=settings.port,
             username=settings.username,
             password=settings.password,
             identifier=settings.client_id,
@@ -109,35 +216,65 @@ class MqttSource:
     ) -> None:
         async with self._client_for_session() as client:
             self._client = client
-            for topic in self._subscriptions:
-                await client.subscribe(topic, qos=1)
+            renewing = await self._subscribe(client)
             if self._on_connected is not None:
                 await self._on_connected()
             self.subscribed.set()
             log.info("subscribed to %s", ", ".join(self._subscriptions))
-            consume = asyncio.create_task(self._consume(client))
-            stopping = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({consume, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if consume in done:
-                stopping.cancel()
-                consume.result()  # raises the MqttError that ended the session
-                return
-            consume.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consume
-            await before_leaving()
+            try:
+                await self._consume_until(client, stop, before_leaving)
+            finally:
+                for task in renewing:
+                    task.cancel()
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
+    async def _subscribe(self, client: _FlowControlledClient) -> list[asyncio.Task[Any]]:
+        """Subscribe, in order. A session the broker kept has its subscriptions, and
+        perhaps a backlog queued ahead of the SUBACKs that the window holds back:
+        they are renewed without waiting (the tasks returned)."""
+        if not client.session_present:
+            for topic in self._subscriptions:
+                await client.subscribe(topic, qos=1)
+            return []
+        return [
+            asyncio.create_task(client.subscribe(topic, qos=1, timeout=math.inf))
+            for topic in self._subscriptions
+        ]
+
+    async def _consume_until(
+        self,
+        client: _FlowControlledClient,
+        stop: asyncio.Event,
+        before_leaving: Callable[[], Awaitable[None]],
+    ) -> None:
+        consume = asyncio.create_task(self._consume(client))
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({consume, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if consume in done:
+            stopping.cancel()
+            consume.result()  # raises the MqttError that ended the session
+            return
+        consume.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consume
+        await before_leaving()
+        if self._publishing:  # what was sent, acknowledged by the broker before leaving
+            await asyncio.wait(self._publishing, timeout=DRAIN_PUBLISHES_S)
+
+    async def _consume(self, client: _FlowControlledClient) -> None:
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             ack = self._ack_for(client, message.mid, message.qos)
             await self._handle(message.topic.value, payload, message.retain, ack)
+            if client.full and not len(client.messages):
+                self.window_full()  # all it holds is handed on: nothing more comes until acks
 
-    def _ack_for(self, client: aiomqtt.Client, mid: int, qos: int) -> Ack:
+    def _ack_for(self, client: _FlowControlledClient, mid: int, qos: int) -> Ack:
         def ack() -> None:
             # After a reconnect the broker re-sends unacknowledged messages and may
             # reuse their ids: an old connection's acknowledgement must not go out.
-            if client is self._client and qos > 0:
-                client._client.ack(mid, qos)
+            if client is self._client:
+                client.acknowledged()
+                if qos > 0:
+                    client._client.ack(mid, qos)
 
         return ack

@@ -31,6 +31,7 @@ HEADER = struct.Struct(">II")  # payload length, CRC-32 of the payload
 DATA_FILE = "spool.log"
 OFFSET_FILE = "spool.offset"
 OLD_DATA_FILE = "spool.lp"  # before records had headers: blank-line separated, ms times
+REPLAY_BYTES = 4 * 1024**2  # line protocol per replay write: ~40,000 readings
 
 
 class SpoolError(IngestError):
@@ -89,17 +90,17 @@ class Spool:
             self.has_data.set()
 
     async def peek(self) -> list[str]:
-        """The oldest unreplayed batch (empty when none)."""
+        """The oldest unreplayed batches, joined up to REPLAY_BYTES (empty when none):
+        InfluxDB takes one large write faster than many small ones."""
         async with self._lock:
             if not self.pending:
                 return []
             try:
-                payload = await asyncio.to_thread(self._read, self._offset)
+                payloads, self._next = await asyncio.to_thread(self._read, self._offset)
             except OSError as exc:
                 self.failing = f"{self.data_path}: {exc.strerror or exc}"
                 raise SpoolError(self.failing) from exc
-            self._next = self._offset + HEADER.size + len(payload)
-            return payload.decode("utf-8").split("\n")
+            return b"\n".join(payloads).decode("utf-8").split("\n")
 
     async def advance(self) -> None:
         """The batch from peek() is written: move past it, and empty the file once all are."""
@@ -131,11 +132,21 @@ class Spool:
                 f.truncate(self._size)
                 raise
 
-    def _read(self, offset: int) -> bytes:
+    def _read(self, offset: int) -> tuple[list[bytes], int]:
+        """Whole records from `offset`: at least one, more while under REPLAY_BYTES.
+        Returns their payloads and the offset after the last."""
+        payloads: list[bytes] = []
+        total = 0
         with self.data_path.open("rb") as f:
             f.seek(offset)
-            length, _ = HEADER.unpack(f.read(HEADER.size))
-            return f.read(length)
+            while offset < self._size and (not payloads or total < REPLAY_BYTES):
+                length, _ = HEADER.unpack(f.read(HEADER.size))
+                if payloads and total + length > REPLAY_BYTES:
+                    break
+                payloads.append(f.read(length))
+                total += length
+                offset += HEADER.size + length
+        return payloads, offset
 
     def _empty(self) -> None:
         with self.data_path.open("r+b") as f:

@@ -1,8 +1,16 @@
 """Batches points to InfluxDB and acknowledges each MQTT message only once it is stored.
 
-A batch is flushed when it holds `batch_max_points` or its oldest message is
-`batch_max_age_s` old. Acknowledgements go out in arrival order, after the write,
-so a crash at any moment leaves every unstored message with the broker.
+A batch is flushed when it holds `batch_max_points`, its oldest message is
+`batch_max_age_s` old, or the MQTT source has stopped reading because its window
+of unacknowledged messages is full. Acknowledgements go out in arrival order,
+after the write, so a crash at any moment leaves every unstored message with the
+broker.
+
+"Stored" is InfluxDB, or the spool (fsynced) in front of it: a batch goes to the
+spool when InfluxDB cannot take it, and also when the writer lags (a batch is ready
+while the one before it is still being written), so the broker's queue for ingest
+stays short however slow InfluxDB is; the spool's replay then writes it out in
+large batches (docs/ingest.md).
 """
 
 from __future__ import annotations
@@ -71,7 +79,9 @@ class BatchWriter:
         self._pending: list[_Message] = []
         self._pending_points = 0
         self._oldest_at: float | None = None
+        self._lagging = False  # a batch was due while the one before it was being written
         self._has_pending = asyncio.Event()
+        self._flush_now = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.write_failing: str | None = None  # InfluxDB's last write error, until one succeeds
 
@@ -93,6 +103,11 @@ class BatchWriter:
         if self._oldest_at is None:
             self._oldest_at = time.monotonic()
             self._has_pending.set()
+        elif (
+            self._flush_lock.locked()
+            and self._oldest_at + self._settings.batch_max_age_s <= time.monotonic()
+        ):
+            self._lagging = True
         if self._pending_points >= self._settings.batch_max_points:
             await self.flush()
 
@@ -115,14 +130,22 @@ class BatchWriter:
         lines, kept = await self._encode("alert history", b"", points)
         await self._queue(_Message("alert history", b"", kept, lines, _no_ack, False))
 
+    def flush_soon(self) -> None:
+        """Flush now, not at the batch's deadline (the MQTT source's window is full)."""
+        if self._flush_lock.locked():
+            self._lagging = True
+        self._flush_now.set()
+
     async def run(self) -> None:
-        """Flush each batch when its oldest message reaches the maximum age."""
+        """Flush each batch when its oldest message reaches the maximum age, or when asked."""
         while True:
             await self._has_pending.wait()
             if self._oldest_at is not None:
                 due_in = self._oldest_at + self._settings.batch_max_age_s - time.monotonic()
                 if due_in > 0:
-                    await asyncio.sleep(due_in)  # a timer for the batch deadline
+                    with contextlib.suppress(TimeoutError):  # the batch deadline
+                        await asyncio.wait_for(self._flush_now.wait(), due_in)
+            self._flush_now.clear()
             try:
                 await self.flush()
             except Exception:
@@ -131,7 +154,10 @@ class BatchWriter:
                 log.exception("flush failed; unacknowledged messages will be redelivered")
 
     async def flush(self) -> None:
+        if self._flush_lock.locked():  # this batch waits for the one being written
+            self._lagging = True
         async with self._flush_lock:
+            lagging, self._lagging = self._lagging, False
             batch, self._pending = self._pending, []
             self._flushing = len(batch)
             self._pending_points, self._oldest_at = 0, None
@@ -139,7 +165,7 @@ class BatchWriter:
             if not batch:
                 return
             lines = [line for message in batch for line in message.lines]
-            if lines and await self._store(batch, lines) and self._written is not None:
+            if lines and await self._store(batch, lines, lagging) and self._written is not None:
                 await self._written(
                     [p for message in batch if message.lines for p in message.points]
                 )
@@ -149,8 +175,9 @@ class BatchWriter:
                     self._counters.messages_stored += 1
             self._flushing = 0
 
-    async def _store(self, batch: list[_Message], lines: list[str]) -> bool:
-        """Write the batch, or spool it while InfluxDB cannot take it; True if written.
+    async def _store(self, batch: list[_Message], lines: list[str], lagging: bool) -> bool:
+        """Write the batch, or spool it while InfluxDB cannot take it or the writer
+        lags; True if written.
 
         While anything is spooled, new batches join the spool, so order is kept.
         A full spool holds the batch (and its acknowledgements) until there is room.
@@ -161,7 +188,7 @@ class BatchWriter:
             return True
         delay = RETRY_FIRST_S
         while True:
-            if not self._spool.pending:
+            if not self._spool.pending and not lagging:
                 try:
                     await self._write_narrowing(batch, lines, retry=False)
                     return True
@@ -184,6 +211,7 @@ class BatchWriter:
                 )
             await asyncio.sleep(delay)  # backoff while the spool drains or its disk recovers
             delay = min(delay * 2, RETRY_MAX_S)
+            lagging = False  # the spool cannot take it: InfluxDB may
 
     async def _write_narrowing(self, batch: list[_Message], lines: list[str], retry: bool) -> None:
         """Write the batch; if InfluxDB refuses part of it, write the rest and dead-letter that part."""

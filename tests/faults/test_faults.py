@@ -9,22 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
-import yaml
 
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from tests.support import make_config, stored, wait_until
+from tests.support import ingest_process, make_config, stored, wait_until
 
 DEVICES = ("solder-1", "printer-1")
 PER_DEVICE = 150
@@ -75,46 +71,6 @@ class Stream:
 
     def power_sum(self) -> float:
         return sum(self.reading(i)[2] for i in range(self.total))
-
-
-class IngestProcess:
-    """`makerwatch ingest` as a separate process, so it can be killed for real."""
-
-    def __init__(self, config: SiteConfig, tmp_path: Path) -> None:
-        self.config_path = tmp_path / "site.yaml"
-        self.config_path.write_text(
-            yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True)
-        )
-        self.log = tmp_path / "ingest.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "makerwatch.cli", "ingest", "--config", str(self.config_path)],
-                stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
-
-
-@contextlib.asynccontextmanager
-async def ingest_process(config: SiteConfig, tmp_path: Path) -> AsyncIterator[IngestProcess]:
-    process = IngestProcess(config, tmp_path)
-    process.start()
-    await wait_until(lambda: "subscribed to" in process.log.read_text(), "ingest to subscribe")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def assert_exactly_once(config: SiteConfig, stream: Stream) -> None:

@@ -20,8 +20,11 @@ from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_po
 from tests.support import make_config, publish, start_ingest, stored, wait_until
 
 
-def test_batches_come_back_in_order_across_a_reopen(tmp_path: Path) -> None:
+def test_batches_come_back_in_order_across_a_reopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Test append, peek, advance, and that a reopened spool resumes where replay stopped."""
+    monkeypatch.setattr("makerwatch.ingest.spool.REPLAY_BYTES", 1)  # one batch per peek
 
     async def run() -> None:
         spool = Spool(tmp_path, 10_000)
@@ -36,6 +39,31 @@ def test_batches_come_back_in_order_across_a_reopen(tmp_path: Path) -> None:
         await reopened.advance()
         assert not reopened.pending
         assert (tmp_path / "spool.log").stat().st_size == 0, "emptied once everything is replayed"
+
+    asyncio.run(run())
+
+
+def test_replay_joins_batches_into_large_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that peek joins whole batches, oldest first, up to REPLAY_BYTES of line protocol."""
+    monkeypatch.setattr("makerwatch.ingest.spool.REPLAY_BYTES", 40)
+
+    async def run() -> None:
+        spool = Spool(tmp_path, 10_000)
+        for i in range(5):
+            await spool.append([f"m f={i}i {i}", f"m f={i}i {i + 100}"])  # 19 bytes each
+        assert await spool.peek() == ["m f=0i 0", "m f=0i 100", "m f=1i 1", "m f=1i 101"]
+        await spool.advance()
+        assert await spool.peek() == ["m f=2i 2", "m f=2i 102", "m f=3i 3", "m f=3i 103"]
+        await spool.advance()
+        await spool.append(["m f=5i 5", "m f=6i 6", "m f=7i 7", "m f=8i 8", "m f=9i 9"])
+        # A batch larger than the limit still comes back, whole and on its own.
+        assert await spool.peek() == ["m f=4i 4", "m f=4i 104"]
+        await spool.advance()
+        assert len(await spool.peek()) == 5
+        await spool.advance()
+        assert not spool.pending
 
     asyncio.run(run())
 
@@ -72,9 +100,7 @@ def test_text_inside_a_record_cannot_forge_another(tmp_path: Path) -> None:
         await spool.append([forged, "\x00\x00\x00\x05abcd"])
         await spool.append(["m f=2i 2"])
         reopened = Spool(tmp_path, 10_000)
-        assert await reopened.peek() == [*forged.split("\n"), "\x00\x00\x00\x05abcd"]
-        await reopened.advance()
-        assert await reopened.peek() == ["m f=2i 2"]
+        assert await reopened.peek() == [*forged.split("\n"), "\x00\x00\x00\x05abcd", "m f=2i 2"]
 
     asyncio.run(run())
 
@@ -135,9 +161,7 @@ def test_a_full_disk_is_an_error_and_leaves_no_torn_record(small_disk: Path) -> 
         await spool.append(["m f=3i 3"])
         assert spool.failing is None
         reopened = Spool(small_disk / "spool", 10_000_000)
-        assert await reopened.peek() == ["m f=1i 1"]
-        await reopened.advance()
-        assert await reopened.peek() == ["m f=3i 3"]
+        assert await reopened.peek() == ["m f=1i 1", "m f=3i 3"]
 
     asyncio.run(run())
 
