@@ -12,6 +12,7 @@ signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import json
@@ -24,10 +25,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from importlib.resources import files
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from makerwatch.core.errors import ConfigError, MakerwatchError, UnreachableError
 from makerwatch.core.logs import setup as setup_logging
+from makerwatch.core.network import Central, Network, load_sites
 from makerwatch.core.protocol import MessageKind, json_schema, topic_for
 from makerwatch.core.site_config import InfluxSettings, SiteConfig, load_site_config
 from makerwatch.ops.embedded import (
@@ -48,6 +51,7 @@ DEFAULT_HTTP = "127.0.0.1:18090"
 LAN_MQTT = "0.0.0.0:1883"
 LAN_HTTP = "0.0.0.0:8090"
 CONFIG_ENV = "MAKERWATCH_CONFIG"
+Settings = TypeVar("Settings", SiteConfig, Central)  # both carry mqtt, influxdb and ingest
 
 
 def _site_file(path: Path | None) -> Path:
@@ -131,18 +135,20 @@ def _config_example(args: argparse.Namespace) -> int:
 
 
 async def _run_until_signalled(
-    config: SiteConfig, when_subscribed: Callable[[], Callable[[], None]] | None = None
+    config: SiteConfig | Network, when_subscribed: Callable[[], Callable[[], None]] | None = None
 ) -> None:
-    """Run ingest until SIGINT/SIGTERM. `when_subscribed` starts something once ingest
-    listens (the demo boards) and returns how to stop it, which happens first on exit."""
+    """Run ingest (a site's, or central ingest for a network) until SIGINT/SIGTERM.
+    `when_subscribed` starts something once ingest listens (the demo boards) and
+    returns how to stop it, which happens first on exit."""
     from makerwatch.app import IngestService, tune_gc_for_a_long_running_ingest
+    from makerwatch.ingest.central import CentralIngest
 
     tune_gc_for_a_long_running_ingest()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
-    service = IngestService(config)
+    service = CentralIngest(config) if isinstance(config, Network) else IngestService(config)
     task = asyncio.create_task(service.run(stop))
     subscribed = asyncio.create_task(service.subscribed.wait())
     await asyncio.wait({task, subscribed}, return_when=asyncio.FIRST_COMPLETED)
@@ -196,7 +202,7 @@ def _influx_settings(settings: InfluxSettings, url: str | None) -> InfluxSetting
     return settings.model_copy(update={"url": url})
 
 
-def _with_endpoints(config: SiteConfig, args: argparse.Namespace) -> SiteConfig:
+def _with_endpoints(config: Settings, args: argparse.Namespace) -> Settings:
     """The config with the broker, InfluxDB, HTTP API and spool replaced where given."""
     update: dict[str, object] = {}
     ingest: dict[str, object] = {}
@@ -235,8 +241,16 @@ def _credentials(path: Path) -> tuple[str, str]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    config = _with_endpoints(_load(args.config), args)
-    asyncio.run(_run_until_signalled(config))
+    network = load_sites(_site_file(args.config))
+    if not network.lists_sites:
+        if args.sites:
+            raise ConfigError(f"--sites: {args.config} is a site file, not a network file")
+        asyncio.run(_run_until_signalled(_with_endpoints(network.sites[0], args)))
+        return 0
+    if args.sites:
+        network = network.only(*(site.strip() for site in args.sites.split(",")))
+    central = _with_endpoints(network.central, args)
+    asyncio.run(_run_until_signalled(dataclasses.replace(network, central_settings=central)))
     return 0
 
 
@@ -628,17 +642,41 @@ def _uid_gid(text: str) -> tuple[int, int]:
 
 
 def _broker_provision(args: argparse.Namespace) -> int:
-    from makerwatch.ops.provision import hand_over, provision
+    from makerwatch.ops.provision import Bridge, hand_over, provision, provision_central
 
-    config = _load(args.config)
-    files = provision(
-        config, args.out, args.port, args.tls_port, root=args.root, data_dir=args.data_dir,
-        owner=args.owner, ingest_owner=args.ingest_owner,
-    )  # fmt: skip
-    print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
-    print(
-        f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
-    )
+    network = load_sites(_site_file(args.config))
+    where = {
+        "root": args.root, "data_dir": args.data_dir, "owner": args.owner,
+        "ingest_owner": args.ingest_owner,
+    }  # fmt: skip
+    if network.lists_sites:
+        if args.bridge_to:
+            raise ConfigError(
+                "--bridge-to: a site's broker bridges to the central one; give a site file"
+            )
+        files = provision_central(network, args.out, args.port, args.tls_port, **where)
+        print(f"wrote {files.passwd}, {files.acl} and {files.conf} (the central broker)")
+        print(f"credentials for central ingest and a bridge for each of {len(network.sites)} sites "
+              f"in {files.credentials}/ (bridge.<site>.json: that site's --bridge-credentials)")  # fmt: skip
+    else:
+        config = network.sites[0]
+        bridge = None
+        if args.bridge_to:
+            if args.bridge_credentials is None:
+                raise ConfigError(
+                    f"--bridge-to needs --bridge-credentials: credentials/bridge.{config.site.id}.json "
+                    "from provisioning the central broker with the network file"
+                )
+            host, port = _host_port(args.bridge_to, "--bridge-to")
+            bridge = Bridge(host, port, args.bridge_credentials, args.bridge_cafile)
+        files = provision(config, args.out, args.port, args.tls_port, bridge=bridge, **where)
+        print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
+        print(
+            f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
+        )
+        if bridge is not None:
+            tls = "TLS" if bridge.cafile else "no TLS: give --bridge-cafile across the internet"
+            print(f"bridged to the central broker at {bridge.host}:{bridge.port} ({tls})")
     if args.tls_port:
         from makerwatch.ops.certificates import make_certificates
 
@@ -718,6 +756,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--mqtt-credentials", type=Path, metavar="FILE",
                         help="ingest's broker user and password: credentials/ingest.json from `broker provision`")  # fmt: skip
+    ingest.add_argument("--sites", metavar="ID,ID",
+                        help="with a network file: central ingest for these of its sites only "
+                             "(several processes share a network's sites)")  # fmt: skip
     ingest.set_defaults(handler=_ingest)
 
     up = commands.add_parser("up", help="run Mosquitto, InfluxDB and ingest on this machine")
@@ -830,7 +871,8 @@ def build_parser() -> argparse.ArgumentParser:
     broker = commands.add_parser("broker", help="broker tools")
     broker_commands = broker.add_subparsers(dest="broker_command", required=True)
     prov = broker_commands.add_parser(
-        "provision", help="per-device passwords and ACLs for Mosquitto"
+        "provision",
+        help="per-device passwords and ACLs for Mosquitto (a network file: the central broker)",
     )
     _add_config(prov)
     prov.add_argument("--out", type=Path, default=Path("var/broker"), metavar="DIR",
@@ -851,6 +893,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: the mosquitto user when run as root, else you)")  # fmt: skip
     prov.add_argument("--ingest-owner", type=int, metavar="UID",
                       help="a user id that may read ingest's credentials (ingest's container)")  # fmt: skip
+    prov.add_argument("--bridge-to", metavar="HOST:PORT",
+                      help="bridge the boards' topics to a network's central broker")  # fmt: skip
+    prov.add_argument("--bridge-credentials", type=Path, metavar="FILE",
+                      help="credentials/bridge.<site>.json from provisioning the central broker")  # fmt: skip
+    prov.add_argument("--bridge-cafile", type=Path, metavar="FILE",
+                      help="the central broker's CA certificate: TLS on the bridge")  # fmt: skip
     prov.set_defaults(handler=_broker_provision)
 
     status = commands.add_parser("status", help="is the site working? its health and active alerts")

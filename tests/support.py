@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,21 +133,29 @@ async def count_points(
 
 
 class IngestProcess:
-    """`makerwatch ingest` as a separate process, so it can be killed for real."""
+    """`makerwatch ingest` as a separate process, so it can be killed for real: for a
+    site file written from `config`, or for a network file (central ingest)."""
 
-    def __init__(self, config: SiteConfig, tmp_path: Path) -> None:
+    def __init__(
+        self, config: SiteConfig | Path, tmp_path: Path, arguments: Sequence[str] = ()
+    ) -> None:
         tmp_path.mkdir(parents=True, exist_ok=True)
-        self.config_path = tmp_path / "site.yaml"
-        self.config_path.write_text(
-            yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True)
-        )
+        if isinstance(config, Path):
+            self.config_path = config
+        else:
+            self.config_path = tmp_path / "site.yaml"
+            self.config_path.write_text(
+                yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True)
+            )
+        self.arguments = list(arguments)
         self.log = tmp_path / "ingest.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "makerwatch.cli", "ingest", "--config", str(self.config_path)],
+                [sys.executable, "-m", "makerwatch.cli", "ingest", "--config", str(self.config_path),
+                 *self.arguments],
                 stdout=sink, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -163,8 +171,10 @@ class IngestProcess:
 
 
 @contextlib.asynccontextmanager
-async def ingest_process(config: SiteConfig, tmp_path: Path) -> AsyncIterator[IngestProcess]:
-    process = IngestProcess(config, tmp_path)
+async def ingest_process(
+    config: SiteConfig | Path, tmp_path: Path, arguments: Sequence[str] = ()
+) -> AsyncIterator[IngestProcess]:
+    process = IngestProcess(config, tmp_path, arguments)
     process.start()
     await wait_until(lambda: "subscribed to" in process.log.read_text(), "ingest to subscribe")
     try:

@@ -4,36 +4,68 @@
     sites:            # site files, relative to this file
       - aktobe.yaml
       - almaty.yaml
+    central:          # the central broker, database and ingest (docs/scaling.md)
+      mqtt: {host: 127.0.0.1, port: 1883, client_id: makerwatch-central}
+      influxdb: {url: "http://127.0.0.1:8086", database: makerwatch}
 
-Figures for the network read every site's data from the InfluxDB of the first site
-file (a central database holding each site's `site` tag).
+Figures for the network read every site's data from the central InfluxDB (each
+point carries its `site` tag); without a `central` section, the first site file's
+broker, database and ingest settings are the central ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.site_config import SiteConfig, load_site_config
+from makerwatch.core.site_config import (
+    InfluxSettings,
+    IngestSettings,
+    MqttSettings,
+    SiteConfig,
+    load_site_config,
+)
 
-__all__ = ["Network", "load_sites"]
+__all__ = ["Central", "Network", "load_sites"]
+
+
+class Central(BaseModel):
+    """Where a network's readings meet: the central broker, database and ingest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt: MqttSettings
+    influxdb: InfluxSettings
+    ingest: IngestSettings = IngestSettings()
 
 
 @dataclass(frozen=True)
 class Network:
     name: str | None  # None: a single site file was given
     sites: list[SiteConfig]
+    central_settings: Central | None = None
+    lists_sites: bool = False  # a network file, not a single site file
 
-    def only(self, site_id: str) -> Network:
-        """The network narrowed to one site, or ConfigError naming the sites there are."""
-        chosen = [s for s in self.sites if s.site.id == site_id]
-        if not chosen:
-            known = ", ".join(s.site.id for s in self.sites)
-            raise ConfigError(f"no site {site_id!r} here (sites: {known})")
-        return Network(self.name, chosen)
+    @property
+    def central(self) -> Central:
+        if self.central_settings is not None:
+            return self.central_settings
+        first = self.sites[0]
+        return Central(mqtt=first.mqtt, influxdb=first.influxdb, ingest=first.ingest)
+
+    def only(self, *site_ids: str) -> Network:
+        """The network narrowed to these sites, or ConfigError naming the sites there are."""
+        known = [s.site.id for s in self.sites]
+        for site_id in site_ids:
+            if site_id not in known:
+                raise ConfigError(f"no site {site_id!r} here (sites: {', '.join(known)})")
+        chosen = [s for s in self.sites if s.site.id in site_ids]
+        return dataclasses.replace(self, sites=chosen)
 
 
 def load_sites(path: Path) -> Network:
@@ -58,4 +90,12 @@ def load_sites(path: Path) -> Network:
     ids = [s.site.id for s in sites]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{path}: a site id appears twice: {', '.join(ids)}")
-    return Network(name, sites)
+    central = None
+    if data.get("central") is not None:
+        try:
+            central = Central.model_validate(data["central"])
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in ("central", *error["loc"]))
+            raise ConfigError(f"{path}: {where}: {error['msg']}") from None
+    return Network(name, sites, central, lists_sites=True)

@@ -219,7 +219,7 @@ class MqttSettings(_Section):
     # messages) while ingest is away.
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     # MQTT v5 Receive Maximum: unacknowledged messages the broker may send at once.
-    # Messages are acknowledged after their batch is written, so this bounds the batch.
+    # Ingest also enforces it itself (it stops reading at it), so it bounds its memory.
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
 
 

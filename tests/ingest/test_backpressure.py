@@ -125,6 +125,7 @@ class SlowWrites:
         self.port = free_port()
         self.server: asyncio.Server | None = None
         self.writes = 0
+        self._open: list[asyncio.StreamWriter] = []
 
     async def __aenter__(self) -> SlowWrites:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -133,9 +134,13 @@ class SlowWrites:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self.server is not None
         self.server.close()
+        for writer in self._open:
+            writer.transport.abort()
+        await self.server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._open += [writer, up_writer]
 
         async def pipe(
             src: asyncio.StreamReader, dst: asyncio.StreamWriter, requests: bool

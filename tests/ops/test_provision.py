@@ -12,10 +12,19 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.network import Network
 from makerwatch.core.site_config import load_site_config
 from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
 from makerwatch.ops.firmware_deploy import BoardSecrets, with_credentials
-from makerwatch.ops.provision import BrokerFiles, board_user, provision
+from makerwatch.ops.provision import (
+    Bridge,
+    BrokerFiles,
+    board_user,
+    bridge_user,
+    provision,
+    provision_central,
+)
 from tests.support import ROOT, WAIT_TIMEOUT_S
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
@@ -273,3 +282,58 @@ def test_generated_files_are_not_world_readable(broker: ProvisionedMosquitto) ->
     """Test that the password file, the ACL and every credential file are the owner's alone."""
     files = [broker.files.passwd, broker.files.acl, *broker.files.credentials.iterdir()]
     assert {oct(path.stat().st_mode & 0o077) for path in files} == {"0o0"}
+
+
+async def test_a_sites_bridge_writes_only_its_own_sites_board_topics_centrally(
+    tmp_path: Path,
+) -> None:
+    """Test the central broker provisioned from a network file: each site's bridge user may
+    write its own site's board topics, not another site's, nor commands; central ingest
+    reads them all; boards have no account there."""
+    other = CONFIG.model_copy(update={"site": CONFIG.site.model_copy(update={"id": "almaty"})})
+    network = Network("Test network", [CONFIG, other], lists_sites=True)
+    port = free_port()
+    files = provision_central(network, tmp_path / "central", port)
+    assert {p.name for p in files.credentials.glob("*.json")} == {
+        "ingest.json", "healthcheck.json", "bridge.aktobe.json", "bridge.almaty.json"
+    }  # fmt: skip
+    with ProvisionedMosquitto(files, port) as central:
+        async with (
+            client_as(central, "ingest") as ingest,
+            client_as(central, bridge_user("aktobe")) as aktobe,
+        ):
+            await ingest.subscribe("makerspace/#", qos=1)
+            for topic in ("makerspace/almaty/solder-1/telemetry", "makerspace/aktobe/solder-1/cmd/relay",
+                          "makerspace/aktobe/solder-1/telemetry"):  # fmt: skip
+                await aktobe.publish(topic, '{"v":1,"seq":1,"power_w":1}', qos=1)
+            topics = await next_topics(ingest, "makerspace/aktobe/solder-1/telemetry")
+        assert topics == ["makerspace/aktobe/solder-1/telemetry"]
+        with pytest.raises(aiomqtt.MqttCodeError):
+            async with client_as(central, SOLDER_1, "any"):
+                pass
+
+
+def test_a_bridge_needs_the_central_brokers_credentials_for_its_own_site(tmp_path: Path) -> None:
+    """Test that a site's bridge refuses another site's bridge credentials, one line each."""
+    files = provision_central(
+        Network("n", [CONFIG], lists_sites=True), tmp_path / "central", free_port()
+    )
+    wrong = tmp_path / "bridge.almaty.json"
+    wrong.write_text(json.dumps({"mqtt_user": "bridge.almaty", "mqtt_password": "x"}))
+    for credentials, says in ((wrong, "bridge.almaty's credentials, not bridge.aktobe's"),
+                              (tmp_path / "missing.json", "not a bridge credentials file")):  # fmt: skip
+        with pytest.raises(ConfigError, match=says):
+            provision(
+                CONFIG, tmp_path / "site", free_port(), bridge=Bridge("central", 8883, credentials)
+            )
+    right = files.credentials / "bridge.aktobe.json"
+    site = provision(
+        CONFIG, tmp_path / "site", free_port(), bridge=Bridge("central", 8883, right, right)
+    )
+    conf = site.conf.read_text()
+    assert "address central:8883" in conf
+    assert "remote_username bridge.aktobe" in conf
+    assert "topic makerspace/aktobe/+/telemetry out 1" in conf
+    assert "cleansession false" in conf
+    assert f"bridge_cafile {right.resolve()}" in conf
+    assert site.conf.stat().st_mode & 0o077 == 0, "the bridge's password is in it"
