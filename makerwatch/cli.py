@@ -461,7 +461,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
     scope = network.sites[0].site.id if len(network.sites) == 1 else "network"
     out = args.out or Path(f"makerwatch-{scope}-{period_text}.{out_format}")
-    influxdb = _influx_settings(network.sites[0].influxdb, args.influx)
+    influxdb = _influx_settings(network.central.influxdb, args.influx)
 
     # A bar once the work takes more than a second: one step per site, then the document.
     with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
