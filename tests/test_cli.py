@@ -35,9 +35,12 @@ def makerwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         (["up", "--config", str(EXAMPLE), "--mqtt", "0.0.0.0:1883"], "listens on 127.0.0.1 only"),
         (["firmware", "deploy", "--port", "/dev/null", "--device", "nope", "--config", str(EXAMPLE)],
          "board-secrets.yaml: cannot read"),
+        (["ingest", "--config", str(EXAMPLE), "--sites", "aktobe"], "is a site file, not a network file"),
+        (["broker", "provision", "--config", str(EXAMPLE), "--out", "/tmp/unused-{port}",
+          "--bridge-to", "central:8883"], "--bridge-to needs --bridge-credentials"),
     ],
     ids=["unreachable-broker", "missing-file", "no-config", "bad-duration", "bad-endpoint",
-         "up-off-loopback", "missing-secrets"],
+         "up-off-loopback", "missing-secrets", "sites-of-a-site-file", "bridge-without-credentials"],
 )  # fmt: skip
 def test_a_known_failure_is_one_line_and_exits_non_zero(args: list[str], says: str) -> None:
     """Test that a failure prints one line naming what and where, exits 1 and shows no traceback."""

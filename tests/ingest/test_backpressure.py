@@ -20,7 +20,14 @@ import pytest
 
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from tests.support import count_points, ingest_process, make_config, start_ingest, wait_until
+from tests.support import (
+    DeadLetters,
+    count_points,
+    ingest_process,
+    make_config,
+    start_ingest,
+    wait_until,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -188,3 +195,33 @@ async def test_influxdb_slower_than_the_stream_loses_nothing_at_the_broker(
                 assert slow.writes < count / 1000, "written in large batches"
             finally:
                 await running.shutdown()
+
+
+async def test_a_backlog_of_bad_messages_is_dead_lettered_through_a_small_window(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, dead_letters: DeadLetters
+) -> None:
+    """Test that 3,000 queued messages, every other one invalid, drain through a window of
+    50: each bad one dead-lettered with its reason (ingest's own publishes never wait
+    behind the window), every good one stored, nothing left unacknowledged."""
+    config = make_config(mosquitto.port, influxdb.url)
+    config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"receive_maximum": 50})})  # fmt: skip
+    first = await start_ingest(config)
+    await first.shutdown()  # its persistent session now collects the backlog
+    good = readings(config.site.id, 1500, time.time() - 600)
+    bad = [
+        (topic, payload.replace('"power_w"', '"power_w": "hot", "x"')) for topic, payload in good
+    ]
+    backlog = [message for pair in zip(good, bad, strict=True) for message in pair]
+    await asyncio.to_thread(publish_many, mosquitto.port, backlog)
+    running = await start_ingest(config)
+    try:
+        async with InfluxClient(config.influxdb) as influx:
+
+            async def drained() -> bool:
+                return len(dead_letters.records) == 1500 and await count_points(influx) == 1500
+
+            await wait_until(drained, "1,500 stored and 1,500 dead-lettered", within_s=60)
+        assert set(dead_letters.reasons()) == {"schema"}
+        await wait_until(lambda: running.service.unacknowledged == 0, "everything acknowledged")
+    finally:
+        await running.shutdown()
