@@ -183,7 +183,9 @@ class MqttSource:
         self._counters = counters
         self._on_connected = on_connected
         self._client: _FlowControlledClient | None = None
-        self.window_full: Callable[[], None] = lambda: None  # told when reading stops
+        # Told when the window is full and all it holds is handed on: nothing more
+        # arrives until acknowledgements go out, so the writer should flush now.
+        self.window_full: Callable[[], None] = lambda: None
         self._publishing: set[asyncio.Task[None]] = set()
         use_shared_tables()
         # Set while subscribed; tests and `makerwatch up` wait on it.
