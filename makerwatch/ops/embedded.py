@@ -7,13 +7,16 @@ instance that may already be running on the standard ports.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
@@ -61,6 +64,32 @@ def bind_error(host: str, port: int) -> OSError | None:
         return None
 
 
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then deliver the first:
+    one arriving inside Popen, after the child started and before it is recorded,
+    would leave the daemon running with nobody to stop it. (Only the main thread
+    handles signals; elsewhere this does nothing.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        held: signal.signal(held, lambda signum, frame: caught.append(signum))
+        for held in HELD_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for held, handler in previous.items():
+            signal.signal(held, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
 class EmbeddedDaemon:
     """One daemon process with its config and data under `data_dir`."""
 
@@ -93,15 +122,15 @@ class EmbeddedDaemon:
         config_path = self.data_dir / f"{self.name}.conf"
         config_path.write_text(self.config_text(), encoding="utf-8")
         self.rotate_log()
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [binary, *self.arguments(config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            )
         try:
+            with _signals_held(), self.log_path.open("ab") as log:
+                self._process = subprocess.Popen(
+                    [binary, *self.arguments(config_path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+                )
             self._wait_ready()
         except BaseException:  # interrupted while it starts: no daemon outlives us
             self.stop()
