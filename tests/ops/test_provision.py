@@ -337,3 +337,31 @@ def test_a_bridge_needs_the_central_brokers_credentials_for_its_own_site(tmp_pat
     assert "cleansession false" in conf
     assert f"bridge_cafile {right.resolve()}" in conf
     assert site.conf.stat().st_mode & 0o077 == 0, "the bridge's password is in it"
+
+
+async def test_a_site_broker_bridges_its_boards_to_the_central_broker_over_tls(
+    tmp_path: Path,
+) -> None:
+    """Test the generated bridge against the generated central TLS listener: a board's
+    reading at the site reaches central ingest, checked against the central CA."""
+    from makerwatch.ops.certificates import make_certificates
+
+    network = Network("Test network", [CONFIG], lists_sites=True)
+    central_port, tls_port, site_port = free_port(), free_port(), free_port()
+    central_files = provision_central(network, tmp_path / "central", central_port, tls_port)
+    ca = make_certificates(central_files.directory / "tls", ["localhost"])
+    credentials = central_files.credentials / f"{bridge_user('aktobe')}.json"
+    site_files = provision(
+        CONFIG, tmp_path / "site", site_port, bridge=Bridge("localhost", tls_port, credentials, ca)
+    )
+    with ProvisionedMosquitto(central_files, central_port) as central:
+        await wait_for_port(tls_port)
+        async with client_as(central, "ingest") as ingest:
+            await ingest.subscribe("makerspace/#", qos=1)
+            with ProvisionedMosquitto(site_files, site_port) as site:
+                reading = "makerspace/aktobe/solder-1/telemetry"
+                async with client_as(site, SOLDER_1) as board:
+                    await board.publish(reading, '{"v":1,"seq":1,"power_w":1}', qos=1)
+                topics = await next_topics(ingest, reading)
+        assert topics == [reading]
+        assert "bridge_cafile" in site_files.conf.read_text()
