@@ -14,7 +14,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import (
     BROKER_DROPPED_TOPIC,
     Command,
-    DeadLetterReason,
     IdentifyCommand,
     RelayCommand,
     board_subscriptions,
@@ -46,12 +45,13 @@ from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
-from makerwatch.ingest.errors import DecodeError, SinkError
+from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.rollups import Rollups
 from makerwatch.ingest.sessions import SessionRecorder
 from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
+from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
 from makerwatch.report import document
 
@@ -60,7 +60,6 @@ __all__ = ["IngestService", "tune_gc_for_a_long_running_ingest"]
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
-RESTART_AFTER_S = 1.0
 HISTORY_MIN = 60  # the board's sparklines
 LOOP_ERROR_EVERY_S = 60.0
 
@@ -156,17 +155,17 @@ class IngestService:
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),
                 asyncio.create_task(self.floor.run(self.wall_ms, lambda: self.mqtt_connected)),
-                asyncio.create_task(self._supervised("rollups", rollups.run)),
+                asyncio.create_task(supervised("rollups", rollups.run)),
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
             if self.spool is not None:
                 self._replay = asyncio.create_task(
-                    self._supervised("spool replay", writer.replay_forever)
+                    supervised("spool replay", writer.replay_forever)
                 )
                 background.append(self._replay)
             try:
-                await self.source.run(stop, self._write_what_is_held)
+                await self.source.run(stop, writer.flush_before_leaving)
             finally:
                 for task in background:
                     task.cancel()
@@ -180,23 +179,6 @@ class IngestService:
                     await chat.stop()
                 if api is not None:
                     await api()
-
-    async def _supervised(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        """Run a background task for good: a fault is logged and the task started again."""
-        while True:
-            try:
-                await run()
-                return
-            except Exception:
-                log.exception("%s failed; restarting it in %.0f s", name, RESTART_AFTER_S)
-                await asyncio.sleep(RESTART_AFTER_S)  # not a hot loop on a persistent fault
-
-    async def _write_what_is_held(self) -> None:
-        """Still connected at shutdown: write what is held and acknowledge it."""
-        try:
-            await asyncio.wait_for(self._writer.flush(), DRAIN_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("InfluxDB did not take the last batch in time; the broker keeps it")
 
     async def _connected(self) -> None:
         assert self.alerts is not None
@@ -218,13 +200,10 @@ class IngestService:
         try:
             if not await self.alerts.handle(topic, payload, retained):
                 self.counters.messages_received += 1  # board messages; alert topics are not
-                points, known_only = await self._decode(topic, payload, retained)
+                decoded = await self._dead_letters.decoded(self._decoder, topic, payload, retained)
+                points, known_only = decoded.points, decoded.known_only
         except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
-            log.exception("internal error on %s", topic, extra={"topic": topic})
-            detail = f"{topic}: {type(exc).__name__}: {exc}"
-            await self._dead_letters(
-                topic, payload, DecodeError(DeadLetterReason.INTERNAL_ERROR, detail)
-            )
+            await self._dead_letters.internal_error(topic, payload, exc)
         await self._writer.submit(topic, payload, points, ack)
         self.floor.observe(points + known_only)
         try:
@@ -243,19 +222,6 @@ class IngestService:
             lambda language: OPERATIONS_TEXTS["broker_dropped"][language].format(site=site, count=count),
             coalesce_key="operations/broker_dropped",
         ))  # fmt: skip
-
-    async def _decode(
-        self, topic: str, payload: bytes, retained: bool
-    ) -> tuple[list[Point], list[Point]]:
-        """(points to store, points only the alerts should know)."""
-        try:
-            decoded = self._decoder.decode(topic, payload, retained)
-        except DecodeError as error:
-            await self._dead_letters(topic, payload, error)
-            return [], []
-        for refused in decoded.refused:  # a batch's bad readings, each on its own
-            await self._dead_letters(topic, refused.payload or payload, refused)
-        return decoded.points, decoded.known_only
 
     # The HTTP API's view of the running service (makerwatch.api.http.Status).
 

@@ -26,17 +26,17 @@ from pathlib import Path
 
 from makerwatch.core.network import Network
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import BROKER_DROPPED_TOPIC, TOPIC_ROOT, DeadLetterReason, MessageKind
+from makerwatch.core.protocol import BROKER_DROPPED_TOPIC, TOPIC_ROOT, MessageKind
 from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
-from makerwatch.ingest.errors import DecodeError
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.rollups import Rollups
 from makerwatch.ingest.sessions import SessionRecorder
 from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
+from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
 
 __all__ = ["CentralIngest", "site_subscriptions"]
@@ -93,11 +93,16 @@ class CentralIngest:
             )
             self.source.window_full = writer.flush_soon
             background = [asyncio.create_task(writer.run())]
-            background += [asyncio.create_task(r.run()) for r in rollups.values()]
+            background += [
+                asyncio.create_task(supervised(f"rollups of {site}", r.run))
+                for site, r in rollups.items()
+            ]
             if spool is not None:
-                background.append(asyncio.create_task(writer.replay_forever()))
+                background.append(
+                    asyncio.create_task(supervised("spool replay", writer.replay_forever))
+                )
             try:
-                await self.source.run(stop, self._write_what_is_held)
+                await self.source.run(stop, writer.flush_before_leaving)
             finally:
                 for task in background:
                     task.cancel()
@@ -106,12 +111,6 @@ class CentralIngest:
                 for rollup in rollups.values():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(rollup.flush(), DRAIN_TIMEOUT_S)
-
-    async def _write_what_is_held(self) -> None:
-        try:
-            await asyncio.wait_for(self._writer.flush(), DRAIN_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("InfluxDB did not take the last batch in time; the broker keeps it")
 
     async def _route(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
         if topic == BROKER_DROPPED_TOPIC:
@@ -125,19 +124,10 @@ class CentralIngest:
         levels = topic.split("/")
         site = levels[1] if len(levels) > 1 else ""
         decoder = self._decoders.get(site) or next(iter(self._decoders.values()))
-        try:
-            decoded = decoder.decode(topic, payload, retained)  # another site: unknown_site
-            points = decoded.points
-            for refused in decoded.refused:
-                await self._dead_letters(topic, refused.payload or payload, refused)
-        except DecodeError as error:
-            await self._dead_letters(topic, payload, error)
+        try:  # another site's topic: unknown_site
+            points = (await self._dead_letters.decoded(decoder, topic, payload, retained)).points
         except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
-            log.exception("internal error on %s", topic, extra={"topic": topic})
-            detail = f"{topic}: {type(exc).__name__}: {exc}"
-            await self._dead_letters(
-                topic, payload, DecodeError(DeadLetterReason.INTERNAL_ERROR, detail)
-            )
+            await self._dead_letters.internal_error(topic, payload, exc)
         await self._writer.submit(topic, payload, points, ack)
 
     @property

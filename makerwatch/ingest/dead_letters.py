@@ -7,8 +7,9 @@ import logging
 from collections.abc import Callable
 
 from makerwatch.core.ports import Publisher
-from makerwatch.core.protocol import DEAD_LETTER_TOPIC, DeadLetter
+from makerwatch.core.protocol import DEAD_LETTER_TOPIC, DeadLetter, DeadLetterReason
 from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.decode import Decoded, Decoder
 from makerwatch.ingest.errors import DecodeError
 
 __all__ = ["DeadLetters"]
@@ -49,3 +50,24 @@ class DeadLetters:
             received_at=round(self._clock(), 3),
         )
         await self._publisher.publish(DEAD_LETTER_TOPIC, record.model_dump_json())
+
+    async def decoded(
+        self, decoder: Decoder, topic: str, payload: bytes, retained: bool
+    ) -> Decoded:
+        """The message decoded; what cannot be stored (the whole message, or a batch's
+        bad readings one by one) is dead-lettered with its reason."""
+        try:
+            decoded = decoder.decode(topic, payload, retained)
+        except DecodeError as error:
+            await self(topic, payload, error)
+            return Decoded()
+        for refused in decoded.refused:
+            await self(topic, refused.payload or payload, refused)
+        return decoded
+
+    async def internal_error(self, topic: str, payload: bytes, exc: Exception) -> None:
+        """A fault of ours, shown by this message: logged with its traceback and
+        dead-lettered, never a crash loop on a message the broker would redeliver."""
+        log.exception("internal error on %s", topic, extra={"topic": topic})
+        detail = f"{topic}: {type(exc).__name__}: {exc}"
+        await self(topic, payload, DecodeError(DeadLetterReason.INTERNAL_ERROR, detail))

@@ -41,6 +41,7 @@ Written = Callable[[list[Point]], Awaitable[None]]
 
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 15.0
+LEAVING_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -152,6 +153,14 @@ class BatchWriter:
                 # The MQTT connection died under a dead-letter publish: the
                 # unacknowledged messages come back from the broker.
                 log.exception("flush failed; unacknowledged messages will be redelivered")
+
+    async def flush_before_leaving(self) -> None:
+        """Still connected at shutdown: write what is held and acknowledge it, or leave
+        it with the broker if InfluxDB does not take it in time."""
+        try:
+            await asyncio.wait_for(self.flush(), LEAVING_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("InfluxDB did not take the last batch in time; the broker keeps it")
 
     async def flush(self) -> None:
         if self._flush_lock.locked():  # this batch waits for the one being written
