@@ -28,6 +28,7 @@ from makerwatch.core.site_config import (
     IngestSettings,
     MqttSettings,
     SiteConfig,
+    describe,
     load_site_config,
 )
 
@@ -95,7 +96,5 @@ def load_sites(path: Path) -> Network:
         try:
             central = Central.model_validate(data["central"])
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in ("central", *error["loc"]))
-            raise ConfigError(f"{path}: {where}: {error['msg']}") from None
+            raise ConfigError(describe(exc, path, ("central",))) from None
     return Network(name, sites, central, lists_sites=True)

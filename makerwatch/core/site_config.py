@@ -44,6 +44,7 @@ __all__ = [
     "SiteConfig",
     "StaffMember",
     "TelegramBot",
+    "describe",
     "load_site_config",
 ]
 
@@ -444,11 +445,13 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def _describe(error: ValidationError, path: Path) -> str:
+def describe(error: ValidationError, path: Path, under: tuple[str, ...] = ()) -> str:
+    """A validation error of a file's settings (`under`: the section validated), a
+    line for each key that is wrong."""
     lines = [f"{path}: invalid configuration"]
     for item in error.errors():
         # Drop pydantic's internal location parts (function-after[...] and the like).
-        loc = tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p))
+        loc = under + tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p))
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
@@ -479,4 +482,4 @@ def load_site_config(path: Path) -> SiteConfig:
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path)) from exc
+        raise ConfigError(describe(exc, path)) from exc

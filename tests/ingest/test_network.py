@@ -18,6 +18,7 @@ import aiomqtt
 import pytest
 import yaml
 
+from makerwatch.core.errors import ConfigError
 from makerwatch.core.network import Network, load_sites
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.central import CentralIngest
@@ -311,3 +312,16 @@ async def test_two_central_processes_split_the_sites_and_a_killed_one_loses_noth
         counters = json.loads(stopped.splitlines()[0])
         assert counters["messages_received"] == per_site, "only its own site's readings"
         assert counters["dead_lettered"] == {}
+
+
+def test_a_wrong_central_section_is_named_key_by_key(tmp_path: Path) -> None:
+    """Test that the network file's central section is checked like a site file, each
+    wrong key named with its place in the file."""
+    site = make_config(1883, "http://127.0.0.1:8086")
+    path = write_network(tmp_path, [site], {"mqtt": {"port": 0}, "influxdb": {"url": 5}})
+    with pytest.raises(ConfigError) as raised:
+        load_sites(path)
+    text = str(raised.value)
+    assert text.startswith(f"{path}: invalid configuration")
+    assert "central.mqtt.port: Input should be greater than or equal to 1 (got 0)" in text
+    assert "central.influxdb.url:" in text
