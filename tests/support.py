@@ -21,6 +21,7 @@ import yaml
 from makerwatch.app import IngestService
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_TIMEOUT_S = 15.0
@@ -181,3 +182,68 @@ async def ingest_process(
         yield process
     finally:
         process.stop()
+
+
+class TcpProxy:
+    """A TCP proxy on loopback in front of a daemon, for the faults between them: a cut
+    (open connections dropped; new ones refused while `up` is false), responses lost
+    (the request arrives, its answer never does), and requests held for a while."""
+
+    def __init__(self, target_port: int, *, hold: bytes = b"", hold_s: float = 0.0) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.up = True
+        self.hold, self.hold_s = hold, hold_s  # requests starting with `hold` wait `hold_s`
+        self.held = 0
+        self.responses_to_lose = 0
+        self.lost = 0
+        self._open: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def cut(self) -> int:
+        """Drop every open connection; returns how many sockets were cut."""
+        cut, self._open = self._open, []
+        for writer in cut:
+            writer.transport.abort()
+        return len(cut)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._open += [writer, up_writer]
+
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, responses: bool
+        ) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    if responses and self.responses_to_lose > 0:
+                        self.responses_to_lose -= 1
+                        self.lost += 1
+                        writer.transport.abort()
+                        up_writer.transport.abort()
+                        return
+                    if not responses and self.hold and data.startswith(self.hold):
+                        self.held += 1
+                        await asyncio.sleep(self.hold_s)  # the daemon, slow to take it
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))

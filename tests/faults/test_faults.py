@@ -7,7 +7,6 @@ and sums over the data equal the sums of what was sent (duplicates change nothin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from tests.support import ingest_process, make_config, stored, wait_until
+from tests.support import TcpProxy, ingest_process, make_config, stored, wait_until
 
 DEVICES = ("solder-1", "printer-1")
 PER_DEVICE = 150
@@ -144,66 +143,11 @@ async def test_mosquitto_restarted_mid_stream(
             await assert_exactly_once(config, stream)
 
 
-class CuttingProxy:
-    """A TCP proxy between ingest and InfluxDB that can cut connections, and lose
-    responses: the write reaches InfluxDB, its answer never reaches ingest."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.writers: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
-        self.responses_to_lose = 0
-        self.lost = 0
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self.writers += [writer, up_writer]
-
-        async def pipe(
-            src: asyncio.StreamReader, dst: asyncio.StreamWriter, responses: bool
-        ) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await src.read(65536):
-                    if responses and self.responses_to_lose > 0:
-                        self.responses_to_lose -= 1
-                        self.lost += 1
-                        writer.transport.abort()
-                        up_writer.transport.abort()
-                        return
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
-
-    def cut(self) -> int:
-        cut, self.writers = self.writers, []
-        for writer in cut:
-            writer.transport.abort()
-        return len(cut)
-
-    async def close(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-
-
 async def test_connections_to_influxdb_cut_mid_stream(
     tmp_path: Path, mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test ingest's InfluxDB connections cut, and responses lost after InfluxDB wrote the data."""
-    proxy = CuttingProxy(own_influxdb.port)
-    await proxy.start()
-    try:
+    async with TcpProxy(own_influxdb.port) as proxy:
         config = fault_config(mosquitto, f"http://127.0.0.1:{proxy.port}", tmp_path)
         stream = Stream(config, mosquitto.port, time.time() - 600)
         cuts = 0
@@ -221,8 +165,6 @@ async def test_connections_to_influxdb_cut_mid_stream(
         assert proxy.lost > 0, (
             "batches written whose answer never came back (then spooled and replayed)"
         )
-    finally:
-        await proxy.close()
 
 
 async def test_mosquitto_killed_without_warning_keeps_what_it_saved(

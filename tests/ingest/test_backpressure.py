@@ -22,6 +22,7 @@ from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import (
     DeadLetters,
+    TcpProxy,
     count_points,
     ingest_process,
     make_config,
@@ -123,47 +124,6 @@ async def test_a_300k_backlog_is_stored_whole_with_flat_memory(
     assert peak < PEAK_RSS_BOUND_MB, f"ingest's peak RSS {peak:.0f} MB"
 
 
-class SlowWrites:
-    """A TCP proxy to InfluxDB that holds every write request for `delay_s`."""
-
-    def __init__(self, target_port: int, delay_s: float) -> None:
-        self.target_port = target_port
-        self.delay_s = delay_s
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-        self.writes = 0
-        self._open: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> SlowWrites:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in self._open:
-            writer.transport.abort()
-        await self.server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._open += [writer, up_writer]
-
-        async def pipe(
-            src: asyncio.StreamReader, dst: asyncio.StreamWriter, requests: bool
-        ) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await src.read(65536):
-                    if requests and data.startswith(b"POST /write"):
-                        self.writes += 1
-                        await asyncio.sleep(self.delay_s)  # InfluxDB, slow to take a write
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
-
-
 @pytest.mark.timeout(240)
 async def test_influxdb_slower_than_the_stream_loses_nothing_at_the_broker(
     tmp_path: Path, influxdb: EmbeddedInfluxDB
@@ -173,7 +133,8 @@ async def test_influxdb_slower_than_the_stream_loses_nothing_at_the_broker(
     writer cannot keep up with are acknowledged from the spool and written later."""
     count, rate = 20_000, 2_000
     with QueueMosquitto(free_port(), tmp_path / "mosquitto", queue=3_000) as broker:
-        async with SlowWrites(int(influxdb.url.rsplit(":", 1)[1]), delay_s=1.0) as slow:
+        influx_port = int(influxdb.url.rsplit(":", 1)[1])
+        async with TcpProxy(influx_port, hold=b"POST /write", hold_s=1.0) as slow:
             config = make_config(
                 broker.port, f"http://127.0.0.1:{slow.port}", spool_dir=str(tmp_path / "spool")
             )
@@ -192,7 +153,7 @@ async def test_influxdb_slower_than_the_stream_loses_nothing_at_the_broker(
                 assert counters.spooled_batches > 0, (
                     "the lagging writer's batches went to the spool"
                 )
-                assert slow.writes < count / 1000, "written in large batches"
+                assert slow.held < count / 1000, "written in large batches"
             finally:
                 await running.shutdown()
 

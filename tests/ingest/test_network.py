@@ -31,6 +31,7 @@ from makerwatch.ops.embedded import (
 )
 from makerwatch.ops.provision import Bridge, board_user, bridge_user, provision, provision_central
 from tests.support import (
+    TcpProxy,
     count_points,
     ingest_process,
     make_config,
@@ -49,50 +50,6 @@ PER_SITE_DURING = 300  # published over the cut, evenly
 def credentials(directory: Path, user: str) -> tuple[str, str]:
     data = json.loads((directory / "credentials" / f"{user}.json").read_text())
     return data["mqtt_user"], data["mqtt_password"]
-
-
-class Link:
-    """The internet link between the sites and the central broker: a TCP proxy that
-    can be cut (connections dropped, new ones refused) and restored."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.up = True
-        self._open: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Link:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.cut()
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    def cut(self) -> None:
-        self.up = False
-        for writer in self._open:
-            writer.transport.abort()
-        self._open = []
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.up:
-            writer.transport.abort()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._open += [writer, up_writer]
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 def reading(config: SiteConfig, i: int, start_s: float, temp_c: float = 300.0) -> tuple[str, str]:
@@ -158,7 +115,7 @@ async def test_two_sites_bridged_through_a_30_second_cut_store_every_reading_onc
     central_dir = tmp_path / "central"
     provision_central(network, central_dir, central_port)
     with ProvisionedMosquitto(central_port, central_dir / "data", central_dir / "mosquitto.conf"):
-        async with Link(central_port) as link:
+        async with TcpProxy(central_port) as link:  # the internet link
             brokers = []
             with contextlib.ExitStack() as stack:
                 for config, port in zip(sites, site_ports, strict=True):
@@ -173,7 +130,7 @@ async def test_two_sites_bridged_through_a_30_second_cut_store_every_reading_onc
 
 async def _run_the_network(
     tmp_path: Path, network: Network, sites: list[SiteConfig],
-    brokers: list[ProvisionedMosquitto], link: Link, central_dir: Path,
+    brokers: list[ProvisionedMosquitto], link: TcpProxy, central_dir: Path,
 ) -> None:  # fmt: skip
     user, password = credentials(central_dir, "ingest")
     central_mqtt = network.central.mqtt.model_copy(update={"username": user, "password": password})
@@ -209,6 +166,7 @@ async def _run_the_network(
 
             await wait_until(bridged, "both sites' first readings at the centre", within_s=30)
 
+            link.up = False  # refused from now on
             link.cut()
             cut_at = time.monotonic()
             during = [
