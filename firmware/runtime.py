@@ -167,6 +167,7 @@ class Board:
                 if now < self._next_connect_ms:
                     return
                 self._connect(now)
+                self.agent.restate(now, epoch_ms())  # whoever listens now learns the state
             self.client.check_msg()
             self.agent.drain(self._publish)
             if now - self._last_traffic_ms > self.settings["mqtt_keepalive_s"] * 500:

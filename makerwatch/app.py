@@ -205,7 +205,7 @@ class IngestService:
         except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
             await self._dead_letters.internal_error(topic, payload, exc)
         await self._writer.submit(topic, payload, points, ack)
-        self.floor.observe(points + known_only)
+        self.floor.observe(points + known_only, self.wall_ms())
         try:
             await self.alerts.observe(points + known_only)
         except Exception:  # a fault in alerting must never stop ingestion

@@ -11,11 +11,16 @@ from firmware.core import config as board_settings
 from firmware.core import encoder
 from firmware.core.ring import RingBuffer
 from firmware.core.safety import SafetyTimer
-from firmware.core.state import StateMachine
+from firmware.core.state import OFF, StateMachine
 
-FW_VERSION = "0.1.0"
+# 0.2.0: the board states its machine's state from the first reading, on every
+# connect and every STATE_RESTATE_MS, with when it began and "on since".
+FW_VERSION = "0.2.0"
 MAX_PENDING_EVENTS = 20
 MAX_PENDING_STATES = 100  # usage is counted from state changes: keep them while offline
+# A retained state is restated this often, so a server that lost it (a cleared
+# topic, a new broker) knows every machine's state within this time.
+STATE_RESTATE_MS = 15 * 60 * 1000
 
 
 class Agent:
@@ -39,6 +44,12 @@ class Agent:
         self.seq = 0
         self._next_telemetry_ms = None
         self._faulty = {}  # sensor name -> reason, while it is failing
+        # The state as last stated: (state, began epoch ms or None, began monotonic ms,
+        # seq, on since epoch ms or None, on since monotonic ms or None); None until
+        # the first reading has settled.
+        self._stated = None
+        self._first_sample_ms = None
+        self._next_restate_ms = None
 
     # Topics -------------------------------------------------------------
 
@@ -74,9 +85,19 @@ class Agent:
         changed = self.machine.update(power_w, now_ms) if power_w is not None else None
         if changed is not None:
             m = self.machine
+            self._state_began(changed, now_ms, epoch_ms)
             self.states.append(
-                encoder.state(changed, epoch_ms, self.seq, m.previous, m.previous_duration_ms)
+                encoder.state(
+                    changed,
+                    epoch_ms,
+                    self.seq,
+                    m.previous,
+                    m.previous_duration_ms,
+                    self._stated[4],
+                )
             )
+        elif power_w is not None:
+            self._state_known(now_ms, epoch_ms)
         due = self._next_telemetry_ms is None or now_ms >= self._next_telemetry_ms
         if not (due or changed):
             return
@@ -87,6 +108,48 @@ class Agent:
             {"epoch_ms": epoch_ms, "seq": self.seq, "power_w": power_w, "temp_c": temp_c}
         )
         self.seq += 1
+
+    def _state_began(self, state, now_ms, epoch_ms):
+        was = self._stated
+        if state == OFF:
+            on_since = (None, None)
+        elif was is not None and was[0] != OFF:
+            on_since = (was[4], was[5])  # idle <-> active: still the same session
+        else:
+            on_since = (epoch_ms, now_ms)
+        self._stated = (state, epoch_ms, now_ms, self.seq, on_since[0], on_since[1])
+        self._next_restate_ms = now_ms + STATE_RESTATE_MS
+
+    def _state_known(self, now_ms, epoch_ms):
+        """The first reading says "off" once it has held for the dwell (an "on" at boot
+        is a change, and reported as one); later, restate now and then."""
+        if self._first_sample_ms is None:
+            self._first_sample_ms = now_ms
+        if self._stated is None:
+            m = self.machine
+            if m.state == OFF and m.settled() and now_ms - self._first_sample_ms >= m.min_dwell_ms:
+                began = None if epoch_ms is None else epoch_ms - (now_ms - self._first_sample_ms)
+                self._state_began(OFF, self._first_sample_ms, began)
+                self.states.append(encoder.state(OFF, began, self.seq))
+        elif now_ms >= self._next_restate_ms:
+            self.restate(now_ms, epoch_ms)
+
+    def restate(self, now_ms, epoch_ms=None):
+        """State the current state again, as it began (after a connect, and now and then).
+
+        The same state, time and seq as when it began, so the server stores the same
+        point again; without `previous`, so nothing is counted twice."""
+        self._next_restate_ms = now_ms + STATE_RESTATE_MS
+        if self._stated is None or len(self.states):
+            return  # not known yet, or a newer state is on its way anyway
+        state, began, began_ms, seq, on_since, on_since_ms = self._stated
+        epoch_ms = encoder.valid_epoch_ms(epoch_ms)
+        if epoch_ms is not None:  # a time the board lacked then, from its clock now
+            if began is None:
+                began = epoch_ms - (now_ms - began_ms)
+            if on_since is None and on_since_ms is not None:
+                on_since = epoch_ms - (now_ms - on_since_ms)
+        self.states.append(encoder.state(state, began, seq, on_since_ms=on_since))
 
     def telemetry_due_ms(self):
         """When (on the monotonic clock) the next reading falls due; None before the first."""

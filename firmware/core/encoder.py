@@ -99,12 +99,18 @@ def status(
     return _object(members)
 
 
-def state(value, epoch_ms=None, seq=None, previous=None, previous_duration_ms=None):
+def state(
+    value, epoch_ms=None, seq=None, previous=None, previous_duration_ms=None, on_since_ms=None
+):
+    """A state, as of epoch_ms (when it began). on_since_ms: when the machine last
+    left off (the start of its usage session), while it is on."""
     members = ['"v":1', '"state":' + json.dumps(value)]
     if epoch_ms is not None:
         members.append('"ts":' + _ts(epoch_ms))
     if seq is not None:
         members.append('"seq":%d' % seq)
+    if on_since_ms is not None:
+        members.append('"on_since":' + _ts(on_since_ms))
     if previous is not None:
         members.append('"previous":' + json.dumps(previous))
     if previous_duration_ms is not None:  # unknown for the first change after a boot

@@ -1,20 +1,26 @@
 """The alert engine: pure logic, fed with stored points, answering with transitions and actions.
 
-Time is event time: the newest timestamp seen (plus a wall-clock tick while the
-site is live), so a backfill or an accelerated simulation fires alerts at the
-moments they would have fired. Each rule is evaluated when a device's data
-changes and on a timer set for the exact moment it can next become true; there
-is no loop over all devices.
+Time is event time, kept for each machine on its own: a machine's clock is the
+newest timestamp of its own readings (moved on by the wall clock only while that
+machine is live), so a board that delivers an hour of buffered readings, a
+backfill or an accelerated simulation is judged at the moments its readings
+describe, whatever the other machines are doing, and each transition is stamped
+with the time it happened on that machine's timeline. Each rule is evaluated when
+a machine's data changes and on a timer, on that machine's clock, set for the
+exact moment it can next become true; there is no loop over all machines.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from makerwatch.core.opening_hours import is_open, last_closing_ms, next_closing_ms
+from makerwatch.core.machine_status import MachineStatus
+from makerwatch.core.opening_hours import is_open, last_closing_ms, next_closing_ms, next_opening_ms
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import AlertMessage, MachineState
 from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
@@ -40,16 +46,18 @@ NO_DATA_ONLY = frozenset({RuleName.NO_DATA})
 
 @dataclass
 class DeviceView:
-    """What the engine knows of one device, from its latest messages."""
+    """What the engine knows of one device, from its latest messages, and its own clock."""
 
+    status: MachineStatus = field(default_factory=MachineStatus)
     known: bool = False
-    state: str | None = None  # None until a state message says: unknown is not "off"
-    state_since_ms: int | None = None
-    on_since_ms: int | None = None  # when it last left "off"
-    online: bool = True
-    last_seen_ms: int | None = None
-    heard_ms: int | None = None  # wall time the server last heard from it (no_data)
+    now_ms: int = 0  # this machine's event time
     temp_c: float | None = None
+    timers: list[tuple[int, int, str, str]] = field(default_factory=list)  # (due, order, kind, key)
+
+    @property
+    def state(self) -> str | None:
+        """None until a state message says: unknown is not "off"."""
+        return self.status.state
 
 
 @dataclass
@@ -62,10 +70,13 @@ class Alert:
     notified_ms: int
     seconds: float = 0.0  # how long the condition had held when it fired
     temp_c: float | None = None
+    on_since_ms: int | None = None  # left_on: when the machine was switched on
+    closed_ms: int | None = None  # left_on after closing: when the site closed
     acked_by: str | None = None
     acked_ms: int | None = None
     snoozed_until_ms: int | None = None  # acknowledged: no repeats until then
     auto_off: str | None = None  # pending, sent, confirmed, unconfirmed, cancelled
+    notified: bool = False  # staff were told it fired (kept across restarts)
 
     def to_json(self) -> dict[str, Any]:
         return {"v": 1, **asdict(self)}
@@ -75,6 +86,20 @@ class Alert:
         """From a retained alert topic; the message text there is for people."""
         known = {f.name for f in fields(cls)}
         return cls(**message.model_dump(include=known))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule's verdict for one device: whether it holds, why, for how long (s), and
+    for the alert's text when the machine was switched on and the site closed."""
+
+    holds: bool
+    reason: str = ""
+    seconds: float = 0.0
+    due_ms: int | None = None  # when the verdict can next change on the device's clock
+    since_ms: int = 0  # no_data: when the silence passed its limit
+    on_since_ms: int | None = None
+    closed_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,12 +140,10 @@ class AlertEngine:
         self.devices = {d.id: d for d in config.devices}
         self.views: dict[str, DeviceView] = {d: DeviceView() for d in self.devices}
         self.alerts: dict[str, Alert] = {}
-        self.now_ms = 0
+        self.now_ms = 0  # the newest of the machines' clocks: when staff act
         self.ready = False  # nothing fires until retained alerts are restored
-        self._timers: list[tuple[int, int, str, str]] = []  # (due, tiebreak, kind, key)
-        self._armed: dict[
-            tuple[str, str], int
-        ] = {}  # the live due time per timer; others are stale
+        # The live due time per timer (kind, key); a timer popped at another is stale.
+        self._armed: dict[tuple[str, str], int] = {}
         self._order = itertools.count()
         self._repeat_ms = int(config.alerts.repeat_every_min * MINUTE_MS)
         # no_data is about delivery, so it runs on the wall clock the service ticks,
@@ -137,6 +160,8 @@ class AlertEngine:
         if alert.device in self.devices:
             self.alerts[alert.alert_id] = alert
             # Replayed retained states are older than the alert: time must not run back past it.
+            view = self.views[alert.device]
+            view.now_ms = max(view.now_ms, alert.notified_ms)
             self.now_ms = max(self.now_ms, alert.notified_ms)
 
     def start(self) -> list[Action]:
@@ -151,41 +176,58 @@ class AlertEngine:
 
     def observe(self, point: Point, heard_ms: int | None = None) -> list[Action]:
         """A point just stored, heard at wall time `heard_ms` (default: its own time);
-        returns what it (and any timer due before it) caused."""
+        returns what it (and any of its machine's timers due before it) caused."""
         device = point.tags.get("device", "")
         if device not in self.devices or point.measurement not in FED_BY:
             return []  # not about a board (e.g. usage segments derived from a state)
-        actions = self.advance(point.time_ms)
+        actions = self._advance_device(device, point.time_ms)
         view = self.views[device]
         view.known = True
-        view.last_seen_ms = max(view.last_seen_ms or 0, point.time_ms)
-        view.heard_ms = max(view.heard_ms or 0, point.time_ms if heard_ms is None else heard_ms)
+        view.status.observe(point, heard_ms)
         values = point.fields
-        if point.measurement == "state":
-            state = str(values["state"])
-            if state != view.state or view.state_since_ms is None:
-                if view.state in (MachineState.OFF, None) and state != MachineState.OFF:
-                    view.on_since_ms = point.time_ms
-                view.state, view.state_since_ms = state, point.time_ms
-        elif point.measurement == "device_status":
-            view.online = bool(values["online"])
-        elif point.measurement == "telemetry" and "temp_c" in values:
+        if point.measurement == "telemetry" and "temp_c" in values:
             view.temp_c = float(values["temp_c"])
         elif point.measurement == "event":
             actions += self._relay_confirmation(device, values, point.time_ms)
         return actions + self._evaluate(device, FED_BY.get(point.measurement, frozenset()))
 
     def advance(self, now_ms: int) -> list[Action]:
-        """Move event time forward, firing every timer that falls due on the way."""
+        """Move every machine's clock forward to `now_ms`, firing what falls due on the way."""
         actions: list[Action] = []
-        while self._timers and self._timers[0][0] <= now_ms:
-            due, _, kind, key = heapq.heappop(self._timers)
+        for device in self.devices:
+            actions += self._advance_device(device, now_ms)
+        return actions
+
+    def advance_live(self, wall_ms: int, live_within_ms: int) -> list[Action]:
+        """Wall time passes: move on the clock of each machine that is live (heard within
+        its silence limit, online, its readings no older than `live_within_ms`). A machine
+        that is silent or catching up keeps its own time: what it will deliver decides."""
+        actions: list[Action] = []
+        for device_id, view in self.views.items():
+            status = view.status
+            limit_ms = MachineStatus.silent_after_ms(self.devices[device_id].telemetry_period_s)
+            if (
+                status.online is not False
+                and status.heard_ms is not None
+                and not status.silent(wall_ms, limit_ms)
+                and 0 <= wall_ms - view.now_ms <= live_within_ms
+            ):
+                actions += self._advance_device(device_id, wall_ms)
+        return actions
+
+    def _advance_device(self, device: str, now_ms: int) -> list[Action]:
+        """Move one machine's clock forward, firing its timers that fall due on the way."""
+        view = self.views[device]
+        actions: list[Action] = []
+        while view.timers and view.timers[0][0] <= now_ms:
+            due, _, kind, key = heapq.heappop(view.timers)
             if self._armed.get((kind, key)) != due:
                 continue  # superseded by a later arming
             del self._armed[(kind, key)]
-            self.now_ms = max(self.now_ms, due)
+            view.now_ms = max(view.now_ms, due)
             actions += self._on_timer(kind, key)
-        self.now_ms = max(self.now_ms, now_ms)
+        view.now_ms = max(view.now_ms, now_ms)
+        self.now_ms = max(self.now_ms, view.now_ms)
         return actions
 
     def listen(self, live_ms: int) -> None:
@@ -233,7 +275,8 @@ class AlertEngine:
             alert.acked_by, alert.acked_ms = by, self.now_ms
             alert.snoozed_until_ms = self.now_ms + snooze_ms
         alert.auto_off = "sent"
-        self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", alert_id)
+        device_now = self.views[alert.device].now_ms
+        self._arm(alert.device, device_now + CONFIRM_WITHIN_MS, "confirm", alert_id)
         return [
             RelayOff(alert.device, alert_id, self.now_ms, "staff"),
             Transition("auto_off_sent", replace(alert), self.now_ms),
@@ -245,8 +288,10 @@ class AlertEngine:
         return [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
 
     def _evaluate(self, device_id: str, only: frozenset[RuleName] | None = None) -> list[Action]:
-        """Evaluate the device's rules (or just those in `only`), arming each one's timer."""
+        """Evaluate the device's rules (or just those in `only`) at the device's own time,
+        arming each one's timer on its clock."""
         device, view = self.devices[device_id], self.views[device_id]
+        now = view.now_ms
         actions: list[Action] = []
         for rule in self._rules_for(device):
             if only is not None and rule.rule not in only:
@@ -256,54 +301,54 @@ class AlertEngine:
             if rule.rule in (RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON) and view.state is None:
                 continue  # nothing to go on until the board says its state
             if rule.rule is RuleName.NO_DATA:
-                holds, reason, seconds, since = self._check_no_data(rule, device, view)
-                at_ms = since if holds else self.now_ms
+                check = self._check_no_data(rule, device, view)
+                at_ms = check.since_ms if check.holds else now
             else:
-                holds, reason, seconds, due = self._check(rule, device, view, active is not None)
-                at_ms = self.now_ms
-                if due is not None and due > self.now_ms:
-                    self._arm(due, "rule", f"{rule.rule.value}/{device_id}")
+                check = self._check(rule, view, active is not None)
+                at_ms = now
+                if check.due_ms is not None and check.due_ms > now:
+                    self._arm(device_id, check.due_ms, "rule", f"{rule.rule.value}/{device_id}")
             if not self.ready or (not view.known and rule.rule is not RuleName.NO_DATA):
                 continue  # restoring, or nothing heard from the device yet
-            if holds and active is None:
-                actions.append(self._fire(rule, device, alert_id, reason, seconds, at_ms))
-            elif not holds and active is not None:
+            if check.holds and active is None:
+                actions.append(self._fire(rule, device, alert_id, check, at_ms))
+            elif not check.holds and active is not None:
                 del self.alerts[alert_id]
-                actions.append(Transition("resolved", replace(active), self.now_ms))
+                actions.append(Transition("resolved", replace(active), now))
         return actions
 
-    def _check(
-        self, rule: Rule, device: Device, view: DeviceView, active: bool
-    ) -> tuple[bool, str, float, int | None]:
-        """(holds, reason, for how long in s, when to look again) for one rule and device."""
-        now = self.now_ms
+    def _check(self, rule: Rule, view: DeviceView, active: bool) -> Check:
+        """Whether one rule holds for one device now, on its clock, and when to look again."""
         if rule.rule is RuleName.LEFT_ON:
-            return self._check_left_on(rule, view, now)
+            return self._check_left_on(rule, view)
         if rule.rule is RuleName.OFFLINE_WHILE_ON:
-            return (not view.online and view.state != MachineState.OFF), "offline", 0.0, None
+            return Check(view.status.online is False and view.state != MachineState.OFF, "offline")
         if rule.rule is RuleName.OVER_TEMPERATURE:
             limit = rule.above_c - (TEMPERATURE_HYSTERESIS_C if active else 0.0)
-            return (view.temp_c is not None and view.temp_c > limit), "hot", 0.0, None
+            return Check(view.temp_c is not None and view.temp_c > limit, "hot")
         raise ValueError(f"{rule.rule} is judged by _check_no_data")
 
-    def _check_no_data(
-        self, rule: Rule, device: Device, view: DeviceView
-    ) -> tuple[bool, str, float, int]:
-        """(holds, reason, silent for how long in s, since when) on the wall clock: silent
-        since the server last heard from the device, or since it started listening."""
+    def _check_no_data(self, rule: Rule, device: Device, view: DeviceView) -> Check:
+        """Silence on the wall clock: since the server last heard from the device, or since
+        it started listening. A board that said it went offline (its last will) is not
+        silent but gone: its screens say "no signal", and offline_while_on judges it."""
         if self.live_ms is None or self.listening_since_ms is None:
-            return False, "silent", 0.0, 0  # not listening: nobody's silence is known
-        last_ms = max(view.heard_ms or 0, self.listening_since_ms)
+            return Check(False, "silent")  # not listening: nobody's silence is known
+        if view.status.online is False:
+            return Check(False, "silent")
+        last_ms = max(view.status.heard_ms or 0, self.listening_since_ms)
         limit_ms = int(rule.after_periods * device.telemetry_period_s * 1000)
         silent_ms = self.live_ms - last_ms
-        return silent_ms >= limit_ms, "silent", silent_ms / 1000, last_ms + limit_ms
+        return Check(silent_ms >= limit_ms, "silent", silent_ms / 1000, since_ms=last_ms + limit_ms)
 
-    def _check_left_on(
-        self, rule: Rule, view: DeviceView, now: int
-    ) -> tuple[bool, str, float, int | None]:
-        if view.state == MachineState.OFF:
-            return False, "", 0.0, None
-        on_since = view.on_since_ms or view.state_since_ms or now
+    def _check_left_on(self, rule: Rule, view: DeviceView) -> Check:
+        """On after closing (counted from closing, or from the switch-on when that was while
+        closed), idle too long, or on too long; durations counted from the switch-on."""
+        now = view.now_ms
+        status = view.status
+        if not status.is_on:
+            return Check(False)
+        on_since = status.on_since_ms or status.state_since_ms or now
         site = self.config.site
         due_times = []
         grace_ms = int(rule.after_closing_grace_min * MINUTE_MS)
@@ -312,34 +357,49 @@ class AlertEngine:
             if closing is not None:
                 due_times.append(closing + grace_ms)
         else:
-            closed_at = last_closing_ms(site, now) or on_since
-            since = max(closed_at, on_since)  # switched on while closed: the grace counts from then
+            closed_at = last_closing_ms(site, now)
+            on_while_closed = closed_at is None or on_since >= closed_at
+            # the grace counts from closing, or from the switch-on while closed
+            since = on_since if closed_at is None or on_while_closed else closed_at
             if now >= since + grace_ms:
-                return True, "after_closing", (now - closed_at) / 1000, None
+                reason = self._closed_reason(on_since) if on_while_closed else "after_closing"
+                return Check(True, reason, (now - on_since) / 1000, on_since_ms=on_since,
+                             closed_ms=None if on_while_closed else closed_at)  # fmt: skip
             due_times.append(since + grace_ms)
         if (
             rule.idle_longer_than_min is not None
-            and view.state == MachineState.IDLE
-            and view.state_since_ms is not None
+            and status.state == MachineState.IDLE
+            and status.state_since_ms is not None
         ):
-            due = view.state_since_ms + int(rule.idle_longer_than_min * MINUTE_MS)
+            due = status.state_since_ms + int(rule.idle_longer_than_min * MINUTE_MS)
             if now >= due:
-                return True, "idle", (now - view.state_since_ms) / 1000, None
+                return Check(True, "idle", (now - on_since) / 1000, on_since_ms=on_since)
             due_times.append(due)
         if rule.on_longer_than_min is not None:
             due = on_since + int(rule.on_longer_than_min * MINUTE_MS)
             if now >= due:
-                return True, "on_too_long", (now - on_since) / 1000, None
+                return Check(True, "on_too_long", (now - on_since) / 1000, on_since_ms=on_since)
             due_times.append(due)
-        return False, "", 0.0, min(due_times) if due_times else None
+        return Check(False, due_ms=min(due_times) if due_times else None)
+
+    def _closed_reason(self, on_since_ms: int) -> str:
+        """Switched on while closed: "before_opening" when the site opens later that same
+        day (site time), else "while_closed"."""
+        opens = next_opening_ms(self.config.site, on_since_ms)
+        if opens is not None and local_day(opens, self.config.site.timezone) == local_day(
+            on_since_ms, self.config.site.timezone
+        ):
+            return "before_opening"
+        return "while_closed"
 
     # Transitions --------------------------------------------------------
 
     def _fire(
-        self, rule: Rule, device: Device, alert_id: str, reason: str, seconds: float, at_ms: int
+        self, rule: Rule, device: Device, alert_id: str, check: Check, at_ms: int
     ) -> Transition:
-        alert = Alert(alert_id, rule.rule.value, device.id, reason, at_ms, at_ms, seconds,
-                      self.views[device.id].temp_c)  # fmt: skip
+        alert = Alert(alert_id, rule.rule.value, device.id, check.reason, at_ms, at_ms,
+                      check.seconds, self.views[device.id].temp_c, check.on_since_ms,
+                      check.closed_ms)  # fmt: skip
         if (
             rule.rule is RuleName.LEFT_ON
             and rule.auto_off_after_min is not None
@@ -351,20 +411,19 @@ class AlertEngine:
         return Transition("fired", replace(alert), at_ms)
 
     def _arm_follow_ups(self, alert: Alert) -> None:
-        self._arm(self._next_repeat_ms(alert), "repeat", alert.alert_id)
+        device = alert.device
+        self._arm(device, self._next_repeat_ms(alert), "repeat", alert.alert_id)
         if alert.auto_off == "pending":
             rule = next(
                 r
                 for r in self.config.alerts.rules
-                if r.rule.value == alert.rule and r.applies_to(self.devices[alert.device])
+                if r.rule.value == alert.rule and r.applies_to(self.devices[device])
             )
-            self._arm(
-                alert.fired_ms + int((rule.auto_off_after_min or 0) * MINUTE_MS),
-                "auto_off",
-                alert.alert_id,
-            )
+            due = alert.fired_ms + int((rule.auto_off_after_min or 0) * MINUTE_MS)
+            self._arm(device, due, "auto_off", alert.alert_id)
         elif alert.auto_off == "sent":
-            self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", alert.alert_id)
+            due = self.views[device].now_ms + CONFIRM_WITHIN_MS
+            self._arm(device, due, "confirm", alert.alert_id)
 
     def _on_timer(self, kind: str, key: str) -> list[Action]:
         if kind == "rule":
@@ -373,24 +432,25 @@ class AlertEngine:
         alert = self.alerts.get(key)
         if alert is None:
             return []
+        now = self.views[alert.device].now_ms
         if kind == "repeat":
             due = self._next_repeat_ms(alert)
-            if self.now_ms < due:
-                self._arm(due, "repeat", key)  # snoozed meanwhile
+            if now < due:
+                self._arm(alert.device, due, "repeat", key)  # snoozed meanwhile
                 return []
-            alert.notified_ms = self.now_ms
-            self._arm(self._next_repeat_ms(alert), "repeat", key)
-            return [Transition("repeated", replace(alert), self.now_ms)]
+            alert.notified_ms = now
+            self._arm(alert.device, self._next_repeat_ms(alert), "repeat", key)
+            return [Transition("repeated", replace(alert), now)]
         if kind == "auto_off" and alert.auto_off == "pending":
             alert.auto_off = "sent"
-            self._arm(self.now_ms + CONFIRM_WITHIN_MS, "confirm", key)
+            self._arm(alert.device, now + CONFIRM_WITHIN_MS, "confirm", key)
             return [
-                RelayOff(alert.device, key, self.now_ms),
-                Transition("auto_off_sent", replace(alert), self.now_ms),
+                RelayOff(alert.device, key, now),
+                Transition("auto_off_sent", replace(alert), now),
             ]
         if kind == "confirm" and alert.auto_off == "sent":
             alert.auto_off = "unconfirmed"
-            return [Transition("auto_off_unconfirmed", replace(alert), self.now_ms)]
+            return [Transition("auto_off_unconfirmed", replace(alert), now)]
         return []
 
     def _next_repeat_ms(self, alert: Alert) -> int:
@@ -405,8 +465,13 @@ class AlertEngine:
                 return [Transition("auto_off_confirmed", replace(alert), at_ms)]
         return []
 
-    def _arm(self, due_ms: int, kind: str, key: str) -> None:
+    def _arm(self, device: str, due_ms: int, kind: str, key: str) -> None:
+        """A timer on `device`'s clock."""
         if self._armed.get((kind, key)) == due_ms:
             return
         self._armed[(kind, key)] = due_ms
-        heapq.heappush(self._timers, (due_ms, next(self._order), kind, key))
+        heapq.heappush(self.views[device].timers, (due_ms, next(self._order), kind, key))
+
+
+def local_day(at_ms: int, timezone: str) -> date:
+    return datetime.fromtimestamp(at_ms / 1000, ZoneInfo(timezone)).date()

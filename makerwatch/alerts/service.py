@@ -9,6 +9,7 @@ import functools
 import itertools
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from makerwatch.alerts.engine import (
@@ -20,14 +21,22 @@ from makerwatch.alerts.engine import (
     Transition,
 )
 from makerwatch.alerts.notifier import Notification, Notifier
-from makerwatch.alerts.texts import STATE_WORDS, TEMPLATES, duration, local_time, message
+from makerwatch.alerts.texts import (
+    ON_SINCE_WORDS,
+    STATE_WORDS,
+    TEMPLATES,
+    WAS_WORDS,
+    duration,
+    local_time,
+    message,
+)
+from makerwatch.core.machine_status import NO_SIGNAL, MachineStatus
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.ports import PointSink, Publisher
 from makerwatch.core.protocol import (
     Acknowledgement,
     AlertMessage,
     Command,
-    MachineState,
     RelayCommand,
     alert_topic,
     alerts_subscriptions,
@@ -44,8 +53,23 @@ NOTIFY = {"fired", "repeated", "resolved", "acknowledged", "auto_off_sent",
           "auto_off_unconfirmed", "auto_off_cancelled"}  # fmt: skip
 # Transitions whose text carries the condition's start and length, and how to acknowledge.
 ONGOING = {"fired", "repeated"}
-LIVE_WITHIN_MS = 120_000  # the wall clock drives time only while data is this fresh
-TICK_S = 5.0
+LIVE_WITHIN_MS = 120_000  # the wall clock drives a machine's time only while its data is this fresh
+TICK_S = 1.0
+# A machine is catching up when its readings are older than LIVE_WITHIN_MS or its event
+# time runs ahead of the wall clock by more than this between two of them (a buffer,
+# a backlog, a backfill). Staff are then told only what still holds once its delivery
+# has been quiet for SETTLE_MS: a condition that began and ended inside it is history.
+AHEAD_OF_WALL_MS = 2_000
+SETTLE_MS = 2_000
+
+
+@dataclasses.dataclass
+class _Pace:
+    """How one machine's readings arrive: its newest event time and when it arrived."""
+
+    event_ms: int
+    arrival_ms: int
+    held_until_ms: int = 0  # its notifications wait until then (wall clock)
 
 
 class AlertService:
@@ -67,7 +91,10 @@ class AlertService:
         self.alerts_topic = alert_topic(site, "").removesuffix("/")
         self.ready_topic = ingest_ready_topic(site, config.mqtt.client_id)
         self._transitions = itertools.count()
-        self._reference: tuple[int, int] | None = None  # (event time, monotonic ms), last point
+        # Per machine: (event time, monotonic ms) of its last point.
+        self._reference: dict[str, tuple[int, int]] = {}
+        self._pace: dict[str, _Pace] = {}
+        self._told: dict[str, Alert] = {}  # active alerts whose firing staff were told
         # Wall time that no clock step moves: the start's wall clock plus monotonic time.
         self._wall_base = (time.time() * 1000, time.monotonic() * 1000)
 
@@ -92,6 +119,7 @@ class AlertService:
         if topic == self.ready_topic:
             if not self.engine.ready:
                 log.info("restored %d active alerts", len(self.engine.alerts))
+                self._restored(self.wall_ms())
                 await self._perform(self.engine.start())
             self.engine.listen(self.wall_ms())
             return True
@@ -111,20 +139,73 @@ class AlertService:
         actions: list[Transition | RelayOff] = []
         heard_ms = self.wall_ms()
         for point in points:
-            actions += self.engine.observe(self._on_event_time(point), heard_ms)
+            point = self._on_event_time(point)
+            self._pace_of(point, heard_ms)
+            actions += self.engine.observe(point, heard_ms)
         await self._perform(actions)
+        await self._release(heard_ms)
+
+    def _restored(self, wall_ms: int) -> None:
+        """Alerts from before a restart: staff know of those they were told; one whose
+        firing was never sent is sent once its machine has caught up, if it still holds."""
+        for alert in self.engine.alerts.values():
+            if alert.notified:
+                self._told[alert.alert_id] = replace(alert)
+            else:
+                pace = self._pace.setdefault(alert.device, _Pace(alert.fired_ms, wall_ms))
+                pace.held_until_ms = wall_ms + SETTLE_MS
+
+    def _pace_of(self, point: Point, wall_ms: int) -> None:
+        """Note whether the point's machine is catching up (see AHEAD_OF_WALL_MS)."""
+        device = point.tags.get("device", "")
+        if device not in self.engine.devices or point.measurement in ("device_status", "alert"):
+            return  # a link status is stamped on arrival: it says nothing of a backlog
+        pace = self._pace.get(device)
+        old = wall_ms - point.time_ms > LIVE_WITHIN_MS
+        ahead = pace is not None and (
+            point.time_ms - pace.event_ms > wall_ms - pace.arrival_ms + AHEAD_OF_WALL_MS
+        )
+        if pace is None:
+            pace = self._pace[device] = _Pace(point.time_ms, wall_ms)
+        if old or ahead:
+            pace.held_until_ms = wall_ms + SETTLE_MS
+        pace.event_ms, pace.arrival_ms = max(pace.event_ms, point.time_ms), wall_ms
+
+    def _held(self, device: str) -> bool:
+        pace = self._pace.get(device)
+        return pace is not None and pace.held_until_ms > self.wall_ms()
+
+    async def _release(self, wall_ms: int) -> None:
+        """Machines whose delivery has settled: tell staff what now holds and was not told
+        (once, as a firing), and that what they were told of has ended."""
+        for device, pace in self._pace.items():
+            if pace.held_until_ms == 0 or pace.held_until_ms > wall_ms:
+                continue
+            pace.held_until_ms = 0
+            active = {a.alert_id: a for a in self.engine.alerts.values() if a.device == device}
+            for alert in active.values():
+                if not alert.notified:  # told as it is now: its durations run to now
+                    await self._tell(Transition("fired", replace(alert), wall_ms))
+            for alert_id, told in list(self._told.items()):
+                if told.device == device and alert_id not in active:
+                    await self._tell(Transition("resolved", told, wall_ms))
 
     def _on_event_time(self, point: Point) -> Point:
-        """A server-stamped point moves event time forward by no more than the wall clock
-        (monotonic, which no clock step moves) has moved since the last point: a server
-        clock an hour fast must not make an hour of timers fall due at once."""
+        """A server-stamped point moves its machine's event time forward by no more than
+        the wall clock (monotonic, which no clock step moves) has moved since that
+        machine's last point: a server clock an hour fast must not make an hour of
+        timers fall due at once."""
+        device = point.tags.get("device", "")
         mono_ms = int(time.monotonic() * 1000)
-        if point.server_time and self._reference is not None:
-            engine_ms, at_mono_ms = self._reference
+        reference = self._reference.get(device)
+        if point.server_time and reference is not None:
+            engine_ms, at_mono_ms = reference
             limit_ms = engine_ms + (mono_ms - at_mono_ms)
             if point.time_ms > limit_ms:
                 point = dataclasses.replace(point, time_ms=limit_ms)
-        self._reference = (max(self.engine.now_ms, point.time_ms), mono_ms)
+        view = self.engine.views.get(device)
+        device_now = view.now_ms if view is not None else self.engine.now_ms
+        self._reference[device] = (max(device_now, point.time_ms), mono_ms)
         return point
 
     async def acknowledge(
@@ -165,16 +246,30 @@ class AlertService:
         return "switching_off", by
 
     def machines_on(self, language: Language) -> list[str]:
-        """'• «name»: in use, 45 min' for each machine that is on, longest first."""
-        now_ms = max(self.engine.now_ms, self.wall_ms())
-        on = [(view.state_since_ms or now_ms, device_id, view.state)
-              for device_id, view in self.engine.views.items()
-              if view.state in (MachineState.IDLE, MachineState.ACTIVE)]  # fmt: skip
-        return [
-            f"• «{self.engine.devices[device_id].name_in(language)}»: "
-            f"{STATE_WORDS[str(state)][language]}, {duration((now_ms - since) / 1000, language)}"
-            for since, device_id, state in sorted(on)
-        ]
+        """'• «name»: in use, on since 14:05 (45 min)' for each machine that is on (or was,
+        when its signal is gone), longest on first."""
+        now_ms = self.wall_ms()
+        timezone = self.config.site.timezone
+        lines = []
+        for device_id, view in self.engine.views.items():
+            status = view.status
+            if not status.is_on:
+                continue
+            device = self.engine.devices[device_id]
+            silent_after_ms = MachineStatus.silent_after_ms(device.telemetry_period_s)
+            shown = status.shown(now_ms, silent_after_ms)
+            on_since = status.on_since_ms or status.state_since_ms or now_ms
+            since = local_time(on_since, timezone, now_ms)
+            words = ON_SINCE_WORDS[language].format(
+                since=since, duration=duration((now_ms - on_since) / 1000, language)
+            )
+            state = STATE_WORDS[shown][language]
+            if shown == NO_SIGNAL:
+                was = STATE_WORDS[str(status.state)][language]
+                state = WAS_WORDS[language].format(state=state, was=was)
+            name = device.name_in(language)
+            lines.append((on_since, f"• «{name}»: {state}, {words}"))
+        return [line for _, line in sorted(lines)]
 
     async def run_clock(self) -> None:
         """Let wall time drive timers while ingest listens: no_data always, the others
@@ -186,9 +281,10 @@ class AlertService:
                 continue
             wall = self.wall_ms()
             actions = self.engine.tick(wall) if self.engine.ready else []
-            if self.engine.ready and 0 <= wall - self.engine.now_ms <= LIVE_WITHIN_MS:
-                actions += self.engine.advance(wall)
+            if self.engine.ready:
+                actions += self.engine.advance_live(wall, LIVE_WITHIN_MS)
             await self._perform(actions)
+            await self._release(wall)
 
     async def _ack_message(self, alert_id: str, payload: bytes) -> None:
         try:
@@ -212,15 +308,12 @@ class AlertService:
                 await self._record(action)
 
     async def _record(self, transition: Transition) -> None:
+        """Alert history at the transition's own time, the retained alert topic, and staff
+        told (now, or once the machine's delivery has settled)."""
         alert = transition.alert
         device = self.engine.devices[alert.device]
-        if self._worth_notifying(transition):  # first: staff should not wait for the bookkeeping
-            self._notifier.send(Notification(
-                alert.rule, f"Makerwatch: {device.default_name}",
-                functools.partial(self._text, transition), self._severity(transition),
-                f"{alert.alert_id}/repeat" if transition.status == "repeated" else None,
-                alert.alert_id if transition.status in ONGOING else None,
-            ))  # fmt: skip
+        if not self._held(alert.device):  # first: staff should not wait for the bookkeeping
+            await self._tell(transition, publish=False)
         text = self._text(transition, self.config.alerts.language)
         tags = {
             **device_tags(self.config.site.id, device),
@@ -235,11 +328,43 @@ class AlertService:
         # Every transition its own point, even two of one alert in one millisecond.
         nanos = next(self._transitions) % 1_000_000
         await self._sink.store([Point("alert", tags, fields, transition.at_ms, nanos)])
-        active = transition.status != "resolved"
-        body = AlertMessage(**alert.to_json(), message=text).model_dump_json() if active else ""
-        await self._publisher.publish(
-            alert_topic(self.config.site.id, alert.alert_id), body, retain=True
-        )
+        await self._publish_alert(alert.alert_id, transition.status == "resolved")
+
+    async def _publish_alert(self, alert_id: str, resolved: bool) -> None:
+        """The retained alert topic: the alert as it is now, or empty once resolved."""
+        alert = self.engine.alerts.get(alert_id)
+        body = ""
+        if not resolved and alert is not None:
+            held = Transition("repeated", alert, alert.notified_ms)
+            text = self._text(held, self.config.alerts.language)
+            body = AlertMessage(**alert.to_json(), message=text).model_dump_json()
+        await self._publisher.publish(alert_topic(self.config.site.id, alert_id), body, retain=True)
+
+    async def _tell(self, transition: Transition, *, publish: bool = True) -> None:
+        """Notify staff of a transition they should hear of, and remember what they know:
+        a resolution or a repeat only of a firing they were told."""
+        alert, status = transition.alert, transition.status
+        told = alert.alert_id in self._told
+        if status in ("resolved", "repeated") and not told:
+            return
+        if status == "resolved":
+            del self._told[alert.alert_id]
+        if status == "fired":
+            self._told[alert.alert_id] = alert
+            live = self.engine.alerts.get(alert.alert_id)
+            if live is not None and not live.notified:
+                live.notified = True
+                if publish:  # the retained copy says so, for a restart
+                    await self._publish_alert(alert.alert_id, resolved=False)
+        if not self._worth_notifying(transition):
+            return
+        device = self.engine.devices[alert.device]
+        self._notifier.send(Notification(
+            alert.rule, f"Makerwatch: {device.default_name}",
+            functools.partial(self._text, transition), self._severity(transition),
+            f"{alert.alert_id}/repeat" if status == "repeated" else None,
+            alert.alert_id if status in ONGOING else None,
+        ))  # fmt: skip
 
     def _worth_notifying(self, transition: Transition) -> bool:
         """Staff hear each transition once; catching up on the past, a repeat that is already
@@ -273,17 +398,21 @@ class AlertService:
         if status == "acknowledged" and alert.auto_off == "pending" and rule is not None:
             off_ms = alert.fired_ms + int((rule.auto_off_after_min or 0) * 60_000)
             auto_off_at = local_time(off_ms, timezone, transition.at_ms)
+        wall_ms = self.wall_ms()
         return message(
             status if status in TEMPLATES else f"{alert.rule}/{alert.reason}",
             language,
             name=device.name_in(language),
             site=self.config.site.name,
-            since=local_time(began_ms, timezone, self.wall_ms()) if ongoing else None,
+            since=local_time(began_ms, timezone, wall_ms) if ongoing else None,
             seconds=(transition.at_ms - began_ms) / 1000,
             temp_c=alert.temp_c or 0,
             who=alert.acked_by or "",
             alert_id=alert.alert_id if ongoing else None,
             auto_off_at=auto_off_at,
+            on_at=local_time(alert.on_since_ms or began_ms, timezone, wall_ms),
+            closed_at=local_time(alert.closed_ms or began_ms, timezone, wall_ms),
+            late_s=(transition.at_ms - (alert.closed_ms or began_ms)) / 1000,
         )
 
     def active(self) -> list[dict[str, Any]]:

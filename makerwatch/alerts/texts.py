@@ -13,16 +13,32 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from makerwatch.core.site_config import Language
-from makerwatch.core.vocabulary import DURATION_UNITS
+from makerwatch.core.vocabulary import DURATION_UNITS, STATE_NAMES
 
-__all__ = ["OPERATIONS_TEXTS", "STATE_WORDS", "TEMPLATES", "duration", "local_time", "message"]
+__all__ = [
+    "ON_SINCE_WORDS", "OPERATIONS_TEXTS", "STATE_WORDS", "TEMPLATES", "WAS_WORDS", "duration",
+    "local_time", "message",
+]  # fmt: skip
 
 # (rule/reason, or transition) -> language -> the headline. Fields: name, site, temp_c, who.
 TEMPLATES: dict[str, dict[Language, str]] = {
+    # On before closing and still on: {on_at} the switch-on, {closed_at} the closing,
+    # {late} how long after closing (site time).
     "left_on/after_closing": {
-        "en": "{name} at {site} is still on after closing.",
-        "ru": "«{name}» ({site}): включено после закрытия.",
-        "kk": "«{name}» ({site}): жабылғаннан кейін де қосулы.",
+        "en": "{name} at {site} has been on since {on_at} and is still on {late} after closing at {closed_at}.",
+        "ru": "«{name}» ({site}): включено с {on_at} и не выключено через {late} после закрытия в {closed_at}.",
+        "kk": "«{name}» ({site}): {on_at} бастап қосулы, {closed_at} жабылғаннан кейін {late} өтсе де өшірілмеді.",
+    },
+    # Switched on while the site was closed: before that day's opening, or otherwise.
+    "left_on/before_opening": {
+        "en": "{name} at {site} was switched on at {on_at}, before opening.",
+        "ru": "«{name}» ({site}): включено в {on_at}, до открытия.",
+        "kk": "«{name}» ({site}): ашылуға дейін қосылды, уақыты: {on_at}.",
+    },
+    "left_on/while_closed": {
+        "en": "{name} at {site} was switched on at {on_at}, while the space is closed.",
+        "ru": "«{name}» ({site}): включено в {on_at}, когда площадка закрыта.",
+        "kk": "«{name}» ({site}): алаң жабық кезде қосылды, уақыты: {on_at}.",
     },
     "left_on/idle": {
         "en": "{name} at {site} is on and idle.",
@@ -76,10 +92,23 @@ TEMPLATES: dict[str, dict[Language, str]] = {
     },
 }
 
-# A machine's state in a list of what is on.
+# A machine's state inside a sentence (lower case): the same words as STATE_NAMES.
 STATE_WORDS: dict[str, dict[Language, str]] = {
-    "idle": {"en": "idle", "ru": "простаивает", "kk": "жұмыссыз тұр"},
-    "active": {"en": "in use", "ru": "в работе", "kk": "жұмыста"},
+    state: {language: word[:1].lower() + word[1:] for language, word in names.items()}
+    for state, names in STATE_NAMES.items()
+}
+
+# A machine that is on, in a list: since when, and for how long.
+ON_SINCE_WORDS: dict[Language, str] = {
+    "en": "on since {since} ({duration})",
+    "ru": "включено с {since} ({duration})",
+    "kk": "{since} бастап қосулы ({duration})",
+}
+# A machine whose signal is gone: the state it was last known in.
+WAS_WORDS: dict[Language, str] = {
+    "en": "{state} (was {was})",
+    "ru": "{state} (было: {was})",
+    "kk": "{state} (соңғы күйі: {was})",
 }
 
 # About the system itself, not a machine. Fields: site, count.
@@ -96,6 +125,12 @@ _SINCE: dict[Language, str] = {
     "en": "Since {since}, {duration}.",
     "ru": "С {since}, {duration}.",
     "kk": "Басталуы: {since}, ұзақтығы: {duration}.",
+}
+# The same for a machine left on: counted from when it was switched on.
+_ON_SINCE: dict[Language, str] = {
+    "en": "On since {since}, {duration}.",
+    "ru": "Включено с {since}, {duration}.",
+    "kk": "{since} бастап қосулы, {duration}.",
 }
 # A pending remote switch-off that an acknowledgement leaves in place.
 _AUTO_OFF_STANDS: dict[Language, str] = {
@@ -147,11 +182,19 @@ def message(
     who: str = "",
     alert_id: str | None = None,
     auto_off_at: str | None = None,
+    on_at: str = "",
+    closed_at: str = "",
+    late_s: float = 0,
 ) -> str:
     """The message for `key`: its headline, then when and how long, then what to do."""
-    lines = [TEMPLATES[key][language].format(name=name, site=site, temp_c=temp_c, who=who)]
+    headline = TEMPLATES[key][language].format(
+        name=name, site=site, temp_c=temp_c, who=who, on_at=on_at, closed_at=closed_at,
+        late=duration(late_s, language),
+    )  # fmt: skip
+    lines = [headline]
     if since is not None:
-        lines.append(_SINCE[language].format(since=since, duration=duration(seconds, language)))
+        second = _ON_SINCE if key.startswith("left_on/") else _SINCE
+        lines.append(second[language].format(since=since, duration=duration(seconds, language)))
     if auto_off_at is not None:
         lines.append(_AUTO_OFF_STANDS[language].format(at=auto_off_at))
     if alert_id is not None:

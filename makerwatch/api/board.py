@@ -108,7 +108,7 @@ def routes(
     async def machines(request: web.Request) -> web.Response:
         """Each machine's tile, as JSON (`makerwatch status`, scripts)."""
         now_ms = service.wall_ms()
-        tiles = [tile.to_json() for tile in service.floor.tiles.values()]
+        tiles = service.floor.machines(now_ms)
         return web.json_response({"now_ms": now_ms, "machines": tiles}, dumps=_dumps)
 
     async def history(request: web.Request) -> web.Response:

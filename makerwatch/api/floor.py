@@ -1,10 +1,12 @@
 """The floor as the board shows it: each machine's latest state, readings and board
 health, kept from the points ingest stores, and pushed to every open page.
 
-Nothing here decides anything: the state is the board's own (its `state` messages),
-the alerts are the alert engine's. A change marks the machine's tile; every
+Nothing here decides anything: each tile's state, "on since" and "no signal" come
+from core/machine_status.py (the same answers `status`, the chat and the alerts
+give), the alerts are the alert engine's. A change marks the machine's tile; every
 PUSH_EVERY_S the marked tiles go to each page at once, so a burst of readings is one
-update per tile, not one per reading.
+update per tile, not one per reading. Silence has no point to mark a tile: each push
+also looks at which tiles have fallen silent since the last.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from makerwatch.core.machine_status import NEVER_HEARD, NO_SIGNAL, MachineStatus
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import MachineState
-from makerwatch.core.site_config import LANGUAGES, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, RuleName, SiteConfig
 
 __all__ = ["Floor", "Tile"]
 
@@ -35,28 +37,38 @@ class Tile:
     names: dict[str, str]
     kind: str
     relay: bool
-    state: str = "unknown"  # off, idle, active, offline or unknown (nothing heard yet)
-    since_ms: int | None = None
+    telemetry_period_s: float = 10.0
+    silent_after_ms: int = 30_000
+    machine: MachineStatus = field(default_factory=MachineStatus)
+    state: str = NEVER_HEARD  # as shown: off, idle, active, no_signal or never_heard
     power_w: float | None = None
     temp_c: float | None = None
-    last_seen_ms: int | None = None
-    online: bool | None = None
     rssi_dbm: int | None = None
     fw: str | None = None
-    telemetry_period_s: float = 10.0
-    machine_state: str | None = field(default=None, repr=False)  # the last `state` message's
+
+    def show(self, wall_ms: int) -> bool:
+        """Recompute the state shown; returns whether it changed."""
+        shown = self.machine.shown(wall_ms, self.silent_after_ms)
+        changed, self.state = shown != self.state, shown
+        return changed
 
     def to_json(self) -> dict[str, Any]:
+        m = self.machine
+        no_signal = self.state == NO_SIGNAL
         return {
             "device": self.device, "names": self.names, "kind": self.kind, "relay": self.relay,
-            "state": self.state, "since_ms": self.since_ms, "power_w": self.power_w,
-            "temp_c": self.temp_c, "last_seen_ms": self.last_seen_ms, "rssi_dbm": self.rssi_dbm,
-            "fw": self.fw, "telemetry_period_s": self.telemetry_period_s,
+            "state": self.state, "since_ms": m.state_since_ms, "on_since_ms": m.on_since_ms,
+            # While there is no signal: since when, and the last state known (greyed).
+            "no_signal_since_ms": m.no_signal_since_ms() if no_signal else None,
+            "was": m.state if no_signal else None,
+            "power_w": self.power_w, "temp_c": self.temp_c, "last_seen_ms": m.last_seen_ms,
+            "rssi_dbm": self.rssi_dbm, "fw": self.fw, "telemetry_period_s": self.telemetry_period_s,
         }  # fmt: skip
 
 
 class Floor:
     def __init__(self, config: SiteConfig, alerts: Callable[[], list[dict[str, Any]]]) -> None:
+        no_data = [r for r in config.alerts.rules if r.rule is RuleName.NO_DATA]
         self.tiles = {
             d.id: Tile(
                 d.id,
@@ -64,6 +76,10 @@ class Floor:
                 d.kind.value,
                 d.board.get("relay_pin", -1) >= 0,
                 telemetry_period_s=d.telemetry_period_s,
+                silent_after_ms=MachineStatus.silent_after_ms(
+                    d.telemetry_period_s,
+                    next((r.after_periods for r in no_data if r.applies_to(d)), None),
+                ),
             )
             for d in config.devices
         }
@@ -74,46 +90,40 @@ class Floor:
         self.mqtt_connected = False
         self._shown_link: bool | None = None
 
-    def observe(self, points: Iterable[Point]) -> None:
-        """Points just stored (or known from a retained message) change their tiles."""
+    def observe(self, points: Iterable[Point], heard_ms: int | None = None) -> None:
+        """Points just stored (or known from a retained message), heard at wall time
+        `heard_ms`, change their tiles."""
         for point in points:
             tile = self.tiles.get(point.tags.get("device", ""))
             if tile is None or point.measurement not in ("telemetry", "state", "device_status"):
                 continue
             fields = point.fields
-            if tile.last_seen_ms is None or point.time_ms >= tile.last_seen_ms:
-                tile.last_seen_ms = point.time_ms
-                if point.measurement == "telemetry":
-                    for name in ("power_w", "temp_c"):
-                        if isinstance(fields.get(name), int | float):
-                            setattr(tile, name, float(fields[name]))
-            if point.measurement == "state" and point.time_ms >= (tile.since_ms or 0):
-                state = str(fields["state"])
-                if state != tile.machine_state:
-                    tile.machine_state, tile.since_ms = state, point.time_ms
+            newest = tile.machine.last_seen_ms is None or point.time_ms >= tile.machine.last_seen_ms
+            tile.machine.observe(point, heard_ms)
+            if point.measurement == "telemetry" and newest:
+                for name in ("power_w", "temp_c"):
+                    if isinstance(fields.get(name), int | float):
+                        setattr(tile, name, float(fields[name]))
             elif point.measurement == "device_status":
-                tile.online = bool(fields.get("online"))
                 if isinstance(fields.get("rssi_dbm"), int):
                     tile.rssi_dbm = int(fields["rssi_dbm"])
                 if isinstance(fields.get("fw"), str):
                     tile.fw = str(fields["fw"])
-            tile.state = self._shown_state(tile)
+            tile.show(heard_ms if heard_ms is not None else point.time_ms)
             self._changed.add(tile.device)
 
-    @staticmethod
-    def _shown_state(tile: Tile) -> str:
-        if tile.online is False:
-            return "offline"
-        if tile.machine_state in (MachineState.OFF, MachineState.IDLE, MachineState.ACTIVE):
-            return tile.machine_state
-        return "unknown"
+    def machines(self, wall_ms: int) -> list[dict[str, Any]]:
+        """Every machine as the board shows it now (for GET /machines and the chat)."""
+        for tile in self.tiles.values():
+            tile.show(wall_ms)
+        return [tile.to_json() for tile in self.tiles.values()]
 
     def snapshot(self, now_ms: int) -> str:
         """The whole floor as one server-sent event, for a page that just connected."""
         data = {
             "now_ms": now_ms,
             "mqtt_connected": self.mqtt_connected,
-            "tiles": [t.to_json() for t in self.tiles.values()],
+            "tiles": self.machines(now_ms),
             "alerts": self._alerts(),
         }
         return _event("snapshot", data)
@@ -145,6 +155,7 @@ class Floor:
         if self._shown_link != self.mqtt_connected:
             self._shown_link = self.mqtt_connected
             self._broadcast(_event("link", {"mqtt_connected": self.mqtt_connected}))
+        self._changed.update(d for d, tile in self.tiles.items() if tile.show(now_ms))
         for device in sorted(self._changed):
             self._broadcast(_event("tile", {"now_ms": now_ms, **self.tiles[device].to_json()}))
         self._changed.clear()

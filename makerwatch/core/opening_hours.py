@@ -85,3 +85,9 @@ def next_closing_ms(site: Site, t_ms: int) -> int | None:
         if b > t_ms and b < t_ms + 7 * DAY_MS
     ]
     return closings[0] if closings else None
+
+
+def next_opening_ms(site: Site, t_ms: int) -> int | None:
+    """When the space next opens after t_ms (within a week), or None."""
+    openings = [a for a, b in open_ranges(site, t_ms, t_ms + 7 * DAY_MS) if a > t_ms]
+    return openings[0] if openings else None

@@ -278,6 +278,9 @@ class State(_Addressed):
     # (absent for the first change after a boot).
     previous: MachineState | None = Field(default=None, strict=False)
     previous_duration_s: float | None = Field(default=None, ge=0, le=366 * 86400)
+    # While on: when the machine left "off" (its usage session's start), on the board's
+    # clock; the same in every restatement of the state.
+    on_since: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
 
 
 class EventKind(StrEnum):
@@ -342,6 +345,9 @@ class AlertMessage(_Payload):
     acked_ms: int | None = Field(default=None, ge=0)
     snoozed_until_ms: int | None = Field(default=None, ge=0)
     auto_off: str | None = Field(default=None, max_length=16)
+    on_since_ms: int | None = Field(default=None, ge=0)
+    closed_ms: int | None = Field(default=None, ge=0)
+    notified: bool = Field(default=True, description="staff were told it fired")
     message: str | None = Field(default=None, max_length=2_000, description="for people")
 
 

@@ -38,11 +38,11 @@ DURATION_UNITS: dict[Language, tuple[str, str, str, str]] = {
 
 # A machine's state as a label on its own (the floor board's tiles).
 STATE_NAMES: dict[str, dict[Language, str]] = {
-    "off": {"en": "Off", "ru": "Выключено", "kk": "Сөндірулі"},
+    "off": {"en": "Off", "ru": "Выключено", "kk": "Өшірулі"},
     "idle": {"en": "Idle", "ru": "Простаивает", "kk": "Бос тұр"},
-    "active": {"en": "In use", "ru": "В работе", "kk": "Жұмыста"},
-    "offline": {"en": "Offline", "ru": "Нет связи", "kk": "Байланыс жоқ"},
-    "unknown": {"en": "No data yet", "ru": "Данных пока нет", "kk": "Әзірге дерек жоқ"},
+    "active": {"en": "In use", "ru": "В работе", "kk": "Жұмыс істеп тұр"},
+    "no_signal": {"en": "No signal", "ru": "Нет связи", "kk": "Байланыс жоқ"},
+    "never_heard": {"en": "No data yet", "ru": "Данных пока нет", "kk": "Әзірге дерек жоқ"},
 }
 
 # Plural: they head groups of machines (a report's table, the floor board's rows).

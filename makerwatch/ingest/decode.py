@@ -331,6 +331,8 @@ class Decoder:
             fields["previous"] = state.previous.value
         if state.previous_duration_s is not None:
             fields["previous_duration_s"] = float(state.previous_duration_s)
+        if state.on_since is not None:
+            fields["on_since_ms"] = round(state.on_since * 1000)
         return Point("state", self._tags(device), fields, time_ms, nanos, state.ts is None)
 
     def _event_point(self, topic: str, device: Device, event: Event, now: float) -> Point:

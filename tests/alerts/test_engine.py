@@ -75,7 +75,10 @@ def test_left_on_after_closing_fires_at_closing_plus_grace_once_then_repeats_and
     ]
     fired = next(a for a in actions if isinstance(a, Transition) and a.status == "fired")
     assert fired.alert.reason == "after_closing"
-    assert fired.alert.seconds == 15 * 60
+    # "On since" is the switch-on, and durations count from it; the closing is kept too.
+    assert fired.alert.on_since_ms == CLOSES - 120 * MIN
+    assert fired.alert.closed_ms == CLOSES
+    assert fired.alert.seconds == 135 * 60
 
 
 def test_idle_too_long_fires_when_the_limit_passes() -> None:

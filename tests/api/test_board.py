@@ -209,8 +209,8 @@ async def test_offline_boards_and_a_broker_restart_show_and_recover(
     await publish(
         board.config.mqtt.port, [(board.topic("printer-1", "status"), '{"v":1,"online":false}')]
     )
-    await expect(printer.locator(".word")).to_have_text(STATE_NAMES["offline"]["ru"])
-    await expect(printer).to_have_class(re.compile(r"\boffline\b"))
+    await expect(printer.locator(".word")).to_have_text(STATE_NAMES["no_signal"]["ru"])
+    await expect(printer).to_have_class(re.compile(r"\bno_signal\b"))
 
     link = page.locator("#link")
     await expect(link).to_be_hidden()
@@ -256,7 +256,7 @@ async def test_every_visible_string_changes_with_the_language(board: Board) -> N
             STATE_NAMES["active"][language]
         )  # type: ignore[index]
         await expect(tile(page, "printer-1").locator(".word")).to_have_text(
-            STATE_NAMES["offline"][language]
+            STATE_NAMES["no_signal"][language]
         )  # type: ignore[index]
         visible = html.unescape(await page.locator("body").inner_text())
         own = set().union(*(_words(t[language]) for t in strings))  # type: ignore[index]

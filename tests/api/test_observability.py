@@ -110,7 +110,7 @@ async def test_status_says_whether_the_site_works(
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         assert f"Makerwatch at http://127.0.0.1:{port}: healthy" in healthy.stdout
         assert "0 active alert(s)" in healthy.stdout
-        assert re.search(r"^  solder-1 +unknown +never$", healthy.stdout, re.M), healthy.stdout
+        assert re.search(r"^  solder-1 +never_heard +never$", healthy.stdout, re.M), healthy.stdout
         own_influxdb.stop()
         broken = await asyncio.to_thread(status)
         assert broken.returncode == 1

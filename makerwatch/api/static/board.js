@@ -17,7 +17,7 @@
   var offsetMs = 0;    // server clock - this clock, from each event's now_ms
   var linkState = "connecting";
   var HOUR_MS = 3600000;
-  var ICONS = { off: "\u25CB", idle: "\u25D0", active: "\u25CF", offline: "\u2715", unknown: "?" };
+  var ICONS = { off: "\u25CB", idle: "\u25D0", active: "\u25CF", no_signal: "\u2715", never_heard: "?" };
 
   function parseQuery(search) {
     var result = {};
@@ -74,6 +74,34 @@
   }
 
   function now() { return Date.now() + offsetMs; }
+
+  // "14:05" in the site's time zone, with the date ("05.12 14:05") when not today.
+  function clockTime(ms) {
+    var options = { timeZone: settings.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    try {
+      var time = new Date(ms).toLocaleTimeString("en-GB", options);
+      var day = { timeZone: settings.timezone, day: "2-digit", month: "2-digit" };
+      var date = new Date(ms).toLocaleDateString("en-GB", day).replace("/", ".");
+      return date === new Date(now()).toLocaleDateString("en-GB", day).replace("/", ".") ? time : date + " " + time;
+    } catch (e) {  // a browser without time zones: the device's own clock
+      var at = new Date(ms);
+      return ("0" + at.getHours()).slice(-2) + ":" + ("0" + at.getMinutes()).slice(-2);
+    }
+  }
+
+  // The line under the state word: "on since 06:26 · for 4 min", "for 2 h" (off), or
+  // "since 14:05 · was in use" (no signal).
+  function sinceLine(tile) {
+    var parts = [];
+    if (tile.state === "no_signal") {
+      if (tile.no_signal_since_ms) { parts.push(text("no_signal_since", { at: clockTime(tile.no_signal_since_ms) })); }
+      if (tile.was) { parts.push(text("was", { state: words().states[tile.was].toLowerCase() })); }
+    } else if (tile.state !== "never_heard") {
+      if (tile.on_since_ms) { parts.push(text("on_since", { at: clockTime(tile.on_since_ms) })); }
+      if (tile.since_ms) { parts.push(text("for", { duration: duration((now() - tile.since_ms) / 1000) })); }
+    }
+    return parts.join(" \u00b7 ");
+  }
 
   function element(tag, className, content) {
     var node = document.createElement(tag);
@@ -277,7 +305,6 @@
       power: element("span", "power"),
       temp: element("span", "temp"),
       spark: document.createElementNS("http://www.w3.org/2000/svg", "svg"),
-      stale: element("div", "stale-note"),
       health: element("div", "health"),
       actions: element("div", "actions")
     };
@@ -290,7 +317,7 @@
     parts.spark.setAttribute("viewBox", "0 0 100 30");
     parts.spark.setAttribute("preserveAspectRatio", "none");
     parts.spark.setAttribute("role", "img");
-    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.stale, parts.health, parts.actions]
+    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.health, parts.actions]
       .forEach(function (child) { node.appendChild(child); });
     elements[tile.device] = parts;
     return node;
@@ -304,16 +331,15 @@
     var parts = elements[tile.device];
     if (!parts) { rebuildFloor(); return; }
     var ageS = tile.last_seen_ms ? (now() - tile.last_seen_ms) / 1000 : null;
-    var stale = ageS !== null && ageS > Math.max(120, 3 * tile.telemetry_period_s + 30);
-    parts.root.className = "tile " + tile.state + (stale ? " stale" : "");
+    var silent = tile.state === "no_signal";  // decided by the server, as on every screen
+    parts.root.className = "tile " + tile.state;
     parts.name.textContent = nameOf(tile);
     parts.icon.textContent = ICONS[tile.state] || "?";
     parts.word.textContent = words().states[tile.state];
-    parts.since.textContent = tile.since_ms && tile.state !== "unknown"
-      ? text("for", { duration: duration((now() - tile.since_ms) / 1000) }) : "";
-    parts.power.textContent = tile.power_w !== null ? text("watts", { value: number(tile.power_w, 0) }) : "";
-    parts.temp.textContent = tile.temp_c !== null ? text("celsius", { value: number(tile.temp_c, 0) }) : "";
-    parts.stale.textContent = stale ? text("no_data", { duration: duration(ageS) }) : "";
+    parts.since.textContent = sinceLine(tile);
+    // Readings from a board that is gone are history: not shown as the present.
+    parts.power.textContent = tile.power_w !== null && !silent ? text("watts", { value: number(tile.power_w, 0) }) : "";
+    parts.temp.textContent = tile.temp_c !== null && !silent ? text("celsius", { value: number(tile.temp_c, 0) }) : "";
     var health = [];
     if (ageS !== null) { health.push(ageS < 5 ? text("now") : text("seen", { duration: duration(ageS) })); }
     if (tile.rssi_dbm !== null) { health.push(text("signal", { rssi: tile.rssi_dbm })); }

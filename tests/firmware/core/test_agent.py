@@ -172,7 +172,76 @@ def test_every_state_change_while_offline_is_delivered():
     broker.down = False
     agent.drain(broker.publish)
     states = [(b["state"], b.get("previous")) for kind, b, _ in broker.sent if kind == "state"]
-    assert states == [("active", "off"), ("idle", "active"), ("active", "idle"), ("off", "active")]
+    assert states == [
+        ("off", None),  # the first reading, stated: a machine that is off is known to be off
+        ("active", "off"),
+        ("idle", "active"),
+        ("active", "idle"),
+        ("off", "active"),
+    ]
+
+
+def test_the_first_reading_states_off_once_the_dwell_has_passed():
+    """Test that a board beside a machine that is off says so, as of its first reading."""
+    agent, broker = make_agent(min_dwell_s=5), Broker()
+    for second in range(7):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=0.5)
+        agent.drain(broker.publish)
+    states = [body for kind, body, _ in broker.sent if kind == "state"]
+    assert states == [{"v": 1, "state": "off", "ts": T0 / 1000, "seq": 1}]
+
+
+def test_a_machine_on_at_boot_is_stated_as_a_change_not_as_off():
+    """Test that a machine already on when the board starts is never stated off."""
+    agent, broker = make_agent(min_dwell_s=5), Broker()
+    for second in range(7):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=40.0)
+        agent.drain(broker.publish)
+    states = [body["state"] for kind, body, _ in broker.sent if kind == "state"]
+    assert states == ["active"]
+
+
+def test_restating_repeats_the_state_as_it_began_without_previous():
+    """Test that a restatement (after a connect) has the change's time, seq and on-since,
+    and no previous state, so the server stores the same point and counts nothing twice."""
+    agent, broker = make_agent(), Broker()
+    for second, power in enumerate([0, 40, 5]):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=float(power))
+        agent.drain(broker.publish)
+    changed = [body for kind, body, _ in broker.sent if kind == "state"][-1]
+    assert (changed["state"], changed["on_since"]) == ("idle", (T0 + 1000) / 1000)
+    broker.sent.clear()
+    agent.restate(60_000, T0 + 60_000)
+    agent.drain(broker.publish)
+    assert broker.sent == [
+        ("state", {k: v for k, v in changed.items() if not k.startswith("previous")}, True)
+    ]
+
+
+def test_state_is_restated_now_and_then():
+    """Test that a steady state is restated every STATE_RESTATE_MS, not more often."""
+    from firmware.core.agent import STATE_RESTATE_MS
+
+    agent, broker = make_agent(telemetry_period_s=600), Broker()
+    step_ms = 60_000
+    for i in range(2 * STATE_RESTATE_MS // step_ms + 1):
+        agent.sample(i * step_ms, T0 + i * step_ms, power_w=0.0)
+        agent.drain(broker.publish)
+    times = [body["ts"] for kind, body, _ in broker.sent if kind == "state"]
+    assert times == [T0 / 1000] * 3
+
+
+def test_a_state_taken_before_ntp_is_restated_with_the_time_it_began():
+    """Test that a board that had no clock when the state began restates it with the
+    time it began, from its monotonic clock, once NTP has set the clock."""
+    agent, broker = make_agent(), Broker()
+    agent.sample(0, None, power_w=40.0)
+    agent.drain(broker.publish)
+    broker.sent.clear()
+    agent.restate(30_000, T0 + 30_000)
+    agent.drain(broker.publish)
+    [(_, body, _)] = broker.sent
+    assert (body["state"], body["ts"], body["on_since"]) == ("active", T0 / 1000, T0 / 1000)
 
 
 def test_a_remote_switch_on_is_refused_unless_allowed():

@@ -1,0 +1,108 @@
+"""One machine's state as every screen shows it, kept from the points ingest stores.
+
+The floor board, `makerwatch status`, the chat's /status and the alert engine each
+keep one `MachineStatus` per machine and read the same answers from it: the state
+the board stated (or ingest derived from its readings), when that state began, when
+the machine was switched on (the start of its usage session: "on since"), and
+whether it can be heard at all. What a person sees is one of SHOWN_STATES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from makerwatch.core.points import Point
+from makerwatch.core.protocol import MachineState
+
+__all__ = [
+    "NEVER_HEARD", "NO_SIGNAL", "NO_SIGNAL_AFTER_PERIODS", "SHOWN_STATES", "MachineStatus",
+]  # fmt: skip
+
+NO_SIGNAL = "no_signal"  # its board said it went offline, or has been silent too long
+NEVER_HEARD = "never_heard"  # nothing at all since ingest started: the only "no state"
+# What a person sees, in this order of urgency on a screen.
+SHOWN_STATES = (
+    MachineState.ACTIVE.value, MachineState.IDLE.value, MachineState.OFF.value, NO_SIGNAL, NEVER_HEARD,
+)  # fmt: skip
+# A board that has sent nothing for this many telemetry periods is shown as "no signal"
+# (the no_data alert rule's after_periods, when the site file sets one, says when to
+# tell staff; this says when to stop showing the last state as the present one).
+NO_SIGNAL_AFTER_PERIODS = 3
+_ON = (MachineState.IDLE, MachineState.ACTIVE)
+
+
+@dataclass
+class MachineStatus:
+    """What is known of one machine. Times are epoch ms: `*_since_ms` and `last_seen_ms`
+    on the machine's own timeline (its readings' time), `heard_ms` on the server's wall
+    clock (when its last message arrived)."""
+
+    state: str | None = None  # off, idle or active as last stated; None until stated
+    state_since_ms: int | None = None
+    on_since_ms: int | None = None  # when it last left "off", while it is on
+    online: bool | None = None  # from its status: its birth, or its last will
+    offline_since_ms: int | None = None
+    last_seen_ms: int | None = None
+    heard_ms: int | None = None
+
+    @property
+    def is_on(self) -> bool:
+        return self.state in _ON
+
+    def observe(self, point: Point, heard_ms: int | None = None) -> bool:
+        """A point about this machine was stored (or known from a retained message);
+        returns whether its state, times or link changed."""
+        before = (self.state, self.state_since_ms, self.on_since_ms, self.online)
+        self.last_seen_ms = max(self.last_seen_ms or point.time_ms, point.time_ms)
+        heard = point.time_ms if heard_ms is None else heard_ms
+        self.heard_ms = max(self.heard_ms or heard, heard)
+        fields = point.fields
+        if point.measurement == "state":
+            self._stated(str(fields["state"]), point.time_ms, fields.get("on_since_ms"))
+        elif point.measurement == "device_status":
+            online = bool(fields.get("online"))
+            if online != self.online:
+                self.offline_since_ms = None if online else point.time_ms
+            self.online = online
+        elif self.online is False:
+            self.online, self.offline_since_ms = True, None  # it speaks: it is back
+        return before != (self.state, self.state_since_ms, self.on_since_ms, self.online)
+
+    def _stated(self, state: str, at_ms: int, board_on_since: object) -> None:
+        if self.state_since_ms is not None and at_ms < self.state_since_ms and state != self.state:
+            return  # an older state than the one known (a late, retained copy)
+        was_on = self.is_on
+        if state == self.state:
+            # A restatement: the earliest time given for the same state is when it began.
+            self.state_since_ms = min(self.state_since_ms or at_ms, at_ms)
+        else:
+            self.state, self.state_since_ms = state, at_ms
+        if not self.is_on:
+            self.on_since_ms = None
+        elif isinstance(board_on_since, int | float):
+            self.on_since_ms = int(board_on_since)  # the board's own: it knows best
+        elif not was_on or self.on_since_ms is None:
+            self.on_since_ms = at_ms
+
+    def silent(self, wall_ms: int, silent_after_ms: int) -> bool:
+        """Heard nothing for `silent_after_ms` of wall time."""
+        return self.heard_ms is not None and wall_ms - self.heard_ms >= silent_after_ms
+
+    def shown(self, wall_ms: int, silent_after_ms: int) -> str:
+        """The one state a person sees now: one of SHOWN_STATES."""
+        if self.heard_ms is None and self.online is None:
+            return NEVER_HEARD
+        if self.online is False or self.silent(wall_ms, silent_after_ms):
+            return NO_SIGNAL
+        return self.state or NEVER_HEARD
+
+    def no_signal_since_ms(self) -> int | None:
+        """Since when nothing has been heard: its last will's time, or its last message."""
+        if self.online is False:
+            return self.offline_since_ms
+        return self.heard_ms
+
+    @staticmethod
+    def silent_after_ms(telemetry_period_s: float, periods: float | None = None) -> int:
+        """How long a board may be silent before it is shown as "no signal"."""
+        return int((periods or NO_SIGNAL_AFTER_PERIODS) * telemetry_period_s * 1000)
