@@ -180,7 +180,10 @@ class AlertEngine:
         device = point.tags.get("device", "")
         if device not in self.devices or point.measurement not in FED_BY:
             return []  # not about a board (e.g. usage segments derived from a state)
-        actions = self._advance_device(device, point.time_ms)
+        # A link status (a birth, a last will) is stamped when it arrives, after readings
+        # the board may still deliver from its buffer: it says nothing of the machine's time.
+        linked = point.measurement == "device_status"
+        actions = [] if linked else self._advance_device(device, point.time_ms)
         view = self.views[device]
         view.known = True
         view.status.observe(point, heard_ms)
