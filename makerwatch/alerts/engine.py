@@ -192,7 +192,8 @@ class AlertEngine:
             view.temp_c = float(values["temp_c"])
         elif point.measurement == "event":
             actions += self._relay_confirmation(device, values, point.time_ms)
-        return actions + self._evaluate(device, FED_BY.get(point.measurement, frozenset()))
+        fed = FED_BY.get(point.measurement, frozenset())
+        return actions + self._evaluate(device, fed, point.time_ms if linked else None)
 
     def advance(self, now_ms: int) -> list[Action]:
         """Move every machine's clock forward to `now_ms`, firing what falls due on the way."""
@@ -290,11 +291,15 @@ class AlertEngine:
     def _rules_for(self, device: Device) -> list[Rule]:
         return [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
 
-    def _evaluate(self, device_id: str, only: frozenset[RuleName] | None = None) -> list[Action]:
+    def _evaluate(
+        self, device_id: str, only: frozenset[RuleName] | None = None, at_ms: int | None = None
+    ) -> list[Action]:
         """Evaluate the device's rules (or just those in `only`) at the device's own time,
-        arming each one's timer on its clock."""
+        arming each one's timer on its clock; transitions stamped `at_ms` when given (a
+        link status's own time)."""
         device, view = self.devices[device_id], self.views[device_id]
         now = view.now_ms
+        stamp = now if at_ms is None else at_ms
         actions: list[Action] = []
         for rule in self._rules_for(device):
             if only is not None and rule.rule not in only:
@@ -305,19 +310,19 @@ class AlertEngine:
                 continue  # nothing to go on until the board says its state
             if rule.rule is RuleName.NO_DATA:
                 check = self._check_no_data(rule, device, view)
-                at_ms = check.since_ms if check.holds else now
+                fired_ms = check.since_ms if check.holds else stamp
             else:
                 check = self._check(rule, view, active is not None)
-                at_ms = now
+                fired_ms = stamp
                 if check.due_ms is not None and check.due_ms > now:
                     self._arm(device_id, check.due_ms, "rule", f"{rule.rule.value}/{device_id}")
             if not self.ready or (not view.known and rule.rule is not RuleName.NO_DATA):
                 continue  # restoring, or nothing heard from the device yet
             if check.holds and active is None:
-                actions.append(self._fire(rule, device, alert_id, check, at_ms))
+                actions.append(self._fire(rule, device, alert_id, check, fired_ms))
             elif not check.holds and active is not None:
                 del self.alerts[alert_id]
-                actions.append(Transition("resolved", replace(active), now))
+                actions.append(Transition("resolved", replace(active), stamp))
         return actions
 
     def _check(self, rule: Rule, view: DeviceView, active: bool) -> Check:
