@@ -1,4 +1,4 @@
-"""docker-compose.yml and its component folders (broker/, ingest/, dashboards/),
+"""docker-compose.yml and its component folders (broker/, ingest/, agents/, dashboards/),
 checked statically, and the commands of its services run here for real (no Docker engine
 runs here)."""
 
@@ -9,12 +9,13 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from tests.support import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, Any] = COMPOSE["services"]
-COMPONENTS = ("broker", "ingest", "dashboards", "firmware")
+COMPONENTS = ("broker", "ingest", "agents", "dashboards", "firmware")
 DEFAULT_PATH = re.compile(r"\$\{\w+:-([^}]+)\}")  # ${VARIABLE:-./default}
 
 
@@ -88,7 +89,7 @@ def test_every_build_comes_from_a_component_folder() -> None:
     the build context is the repository's root (the package the image installs is
     there), and that a build from another service's image names a service that is built."""
     built = {name for name, service in SERVICES.items() if "build" in service}
-    assert built == {"broker-setup", "ingest"}
+    assert built == {"broker-setup", "ingest", "agents"}
     for name in built:
         build = _build(name)
         assert build["context"] == ".", name
@@ -104,7 +105,7 @@ def test_every_build_comes_from_a_component_folder() -> None:
 def test_dockerignore_lets_in_what_the_images_copy_and_nothing_secret() -> None:
     """Test that every path a Dockerfile copies exists and reaches the builder, and that
     the site file, board secrets and credentials, the virtualenv and npm's folder do not."""
-    for name in ("ingest",):
+    for name in ("ingest", "agents"):
         for copy in _instructions(_dockerfile(name), "COPY"):
             for source in copy[:-1]:
                 assert (ROOT / source).exists(), f"{name}: copies missing {source}"
@@ -118,10 +119,10 @@ def test_dockerignore_lets_in_what_the_images_copy_and_nothing_secret() -> None:
 
 
 def test_component_folders_hold_no_python() -> None:
-    """Test that broker/ and ingest/ hold deployment files only: the code is
+    """Test that broker/, ingest/ and agents/ hold deployment files only: the code is
     under makerwatch/, so nothing there can be imported as `ingest` or collected by
     pytest, whose test paths stay tests/."""
-    for component in ("broker", "ingest"):
+    for component in ("broker", "ingest", "agents"):
         folder = ROOT / component
         assert (folder / "README.md").is_file(), f"{component}/ has no README"
         assert not list(folder.rglob("*.py")), f"{component}/ holds Python"
@@ -289,6 +290,94 @@ def test_the_provisioned_broker_runs_as_the_image_would_run_it() -> None:
                 mosquitto_user.pw_uid,
                 0o600 if name != "mosquitto.conf" else stat.st_mode & 0o777,
             )
+
+
+def test_the_demo_agents_are_off_unless_asked_for() -> None:
+    """Test that the simulated boards run only with the demo profile, from agents/, after
+    the broker is healthy, with the site file and the boards' credentials read-only."""
+    agents = SERVICES["agents"]
+    assert agents["profiles"] == ["demo"]
+    assert all("profiles" not in SERVICES[name] for name in SERVICES if name != "agents")
+    assert agents["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    mounts = _mounts("agents")
+    assert mounts["./config"] == "/config"
+    assert mounts["broker-config"] == "/broker"
+    assert all(volume.endswith(":ro") for volume in agents["volumes"])
+    site_file, credentials, broker = agents["command"]
+    assert site_file == str(build_parser().parse_args(_command("broker-setup")).config)
+    assert credentials == "/broker/credentials"
+    assert broker == build_parser().parse_args(SERVICES["ingest"]["command"]).mqtt
+
+
+def _agents_entry_point() -> Path:
+    """agents/Dockerfile copies agents/run.sh to where its ENTRYPOINT runs it from."""
+    [[source, target]] = _instructions(_dockerfile("agents"), "COPY")
+    [[entry_point]] = _instructions(_dockerfile("agents"), "ENTRYPOINT")
+    assert Path(target).name == json.loads(entry_point)[0]
+    return ROOT / source
+
+
+def _agents(root: Path, port: int, local_port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The agents service's command, with its container paths mapped as broker-setup's."""
+    mapping = {"/config/makerspace.yaml": str(ROOT / "makerspace.example.yaml"),
+               "/broker/credentials": str(root / "volume" / "credentials"),
+               "mosquitto:1883": f"127.0.0.1:{port}"}  # fmt: skip
+    command = [mapping[part] for part in _command("agents")]
+    env = {**os.environ, "AGENTS_LOCAL_PORT": str(local_port), "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    with log.open("w") as output:
+        return subprocess.Popen([str(_agents_entry_point()), *command], env=env,
+                                stdout=output, stderr=output, start_new_session=True)  # fmt: skip
+
+
+def test_the_demo_agents_publish_as_their_boards_and_stop_cleanly(tmp_path: Path) -> None:
+    """Test the agents service's entry point and command against the provisioned broker:
+    a simulated board's reading reaches the closed broker (which lets only that board's
+    own user write its topics), marked as simulated; on SIGTERM, as Compose stops a
+    container, the simulation ends cleanly and its local broker with it."""
+    with _compose_broker() as (root, port):
+        local_port = free_port()
+        log = tmp_path / "agents.log"
+        agents = _agents(root, port, local_port, log)
+        try:
+            user, password = _user(root, "floor")
+            reading = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", user, "-P", password,
+                                      "-t", "makerspace/aktobe/+/telemetry", "-C", "1", "-W", "90", "-v"],
+                                     capture_output=True, text=True, timeout=100)  # fmt: skip
+            assert reading.returncode == 0, reading.stderr + log.read_text()
+            topic, payload = reading.stdout.split(" ", 1)
+            device = topic.split("/")[2]
+            site = load_site_config(ROOT / "makerspace.example.yaml")
+            assert device in {d.id for d in site.devices}
+            assert json.loads(payload)["v"] == 1
+            assert agents.poll() is None, log.read_text()
+        finally:
+            agents.send_signal(signal.SIGTERM)  # to the entry point alone, as Docker does
+            returncode = agents.wait(60)
+        assert returncode == 0, log.read_text()
+        assert "scenario 'demo'" in log.read_text(), "the simulation wrote its summary"
+        deadline = time.monotonic() + 15
+        try:
+            while True:  # the local broker, in the entry point's process group, stops too
+                try:
+                    os.killpg(agents.pid, 0)
+                except ProcessLookupError:
+                    break
+                assert time.monotonic() < deadline, "the local broker outlived the entry point"
+                time.sleep(0.1)
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(agents.pid, signal.SIGKILL)  # nothing left behind if it failed
+
+
+def test_the_demo_agents_without_board_credentials_fail_in_one_line(tmp_path: Path) -> None:
+    """Test that the entry point, given a credentials folder without boards, says so in
+    one line and stops."""
+    result = subprocess.run([str(_agents_entry_point()), str(ROOT / "makerspace.example.yaml"),
+                             str(tmp_path), "127.0.0.1:1"], capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert f"{tmp_path}: no board credentials" in result.stderr
 
 
 @pytest.mark.parametrize(
