@@ -1,21 +1,22 @@
 """A flapping alert against both real channel paths (apprise's json:// to a local HTTP
-endpoint, the staff chat to the Bot API stand-in): it cannot hold back another
-station's alert, it yields one message with its latest state, and the outboxes stay
-small."""
+endpoint, the staff chat to the Bot API stand-in) and through ingest from a real
+broker: it cannot hold back another station's alert, it yields one message with its
+latest state, and the outboxes stay small."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
-from makerwatch.alerts.notifier import Notification, Notifier
+from makerwatch.alerts.notifier import OUTBOX_SIZE, Notification, Notifier
 from makerwatch.alerts.telegram import ActionResult, StaffChat
 from makerwatch.core.site_config import Channel, Language, Severity, TelegramBot
-from makerwatch.ops.embedded import free_port
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.alerts.bot_api import BotApi, serve
 from tests.alerts.conftest import Receiver
-from tests.support import wait_until
+from tests.support import make_config, publish, start_ingest, wait_until
 
 TOKEN = "123456789:AAE-makerwatch-test-token-0123"
 STAFF_GROUP = -1001234567890
@@ -117,3 +118,44 @@ async def test_a_storm_of_distinct_alerts_stays_within_the_outbox(receiver: Rece
     assert [b["message"] for b in receiver.on("staff")] == [
         f"left_on-station-{n} hot 300 °C" for n in range(995, 1_000)
     ]
+
+
+async def test_a_board_flapping_its_temperature_leaves_another_stations_alert_next(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, receiver: Receiver
+) -> None:
+    """Test the attack end to end through ingest: while solder-1's first alert is on its
+    way, 599 more readings flip it between 460 and 400 °C, then printer-1 reads 520 °C;
+    printer-1's alert is the next message, and what waits stays within the outbox."""
+    config = make_config(mosquitto.port, influxdb.url, alerts={
+        "language": "en",
+        "rules": [{"rule": "over_temperature", "above_c": 450}],
+        # /hang holds the first delivery until the test lets it go.
+        "channels": [{"name": "staff", "url": receiver.url("hang"), "max_per_minute": 6000}],
+    })  # fmt: skip
+    site = config.site.id
+
+    def reading(device: str, seq: int, temp_c: float) -> tuple[str, str]:
+        payload = {"v": 1, "seq": seq, "power_w": 40.0, "temp_c": temp_c}
+        return f"makerspace/{site}/{device}/telemetry", json.dumps(payload)
+
+    ingest = await start_ingest(config)
+    try:
+        await publish(mosquitto.port, [reading("solder-1", 0, 460)])
+        await wait_until(lambda: len(receiver.on("hang")) == 1, "solder-1's alert on its way")
+        flapping = [reading("solder-1", i, 400 if i % 2 else 460) for i in range(1, 600)]
+        await publish(mosquitto.port, [*flapping, reading("printer-1", 1, 520)])
+        await wait_until(
+            lambda: any(a["device"] == "printer-1" for a in ingest.service.active_alerts()),
+            "printer-1's alert",
+        )
+        notifier = ingest.service.notifier
+        assert notifier.waiting()["staff"] <= OUTBOX_SIZE
+        assert set(notifier.dropped_by_severity) <= {("staff", "info")}, "all-clears only"
+        receiver.hang.set()
+        await wait_until(lambda: len(receiver.on("hang")) >= 2, "the next message")
+    finally:
+        receiver.hang.set()
+        await ingest.shutdown()
+    first, second = (body["message"] for body in receiver.on("hang")[:2])
+    assert "is too hot: 460 °C" in first
+    assert second.startswith('Prusa "MK4" = #1\\b at Test space is too hot: 520 °C.')
