@@ -30,8 +30,20 @@ NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}
 
 
+# Inside a <script> element the HTML parser, not JSON, decides where the element ends:
+# "</script" closes it and "<!--<script" makes it swallow the rest of the page. JSON
+# may spell any character as \uXXXX, so these are written that way; U+2028/2029 too,
+# which older JavaScript parsers take for line ends.
+INLINE_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def inline_json(value: object) -> str:
+    """JSON safe to place inside an HTML <script> element, whatever its strings hold."""
+    return _dumps(value).translate(INLINE_ESCAPES)
 
 
 class NoRelay(Exception):
@@ -60,11 +72,10 @@ def routes(
     async def page(request: web.Request) -> web.Response:
         settings = {**service.page_settings(), "texts": page_texts()}
         html = (STATIC / "board.html").read_text(encoding="utf-8")
-        # Inline JSON in a <script type="application/json">: "</" must not close the tag.
-        data = json.dumps(settings, ensure_ascii=False).replace("</", "<\\/")
-        language = settings["language"]
+        # The settings go in last, so that nothing in them is taken for a placeholder.
+        text = html.replace("{{lang}}", settings["language"])
         return web.Response(
-            text=html.replace("{{settings}}", data).replace("{{lang}}", language),
+            text=text.replace("{{settings}}", inline_json(settings)),
             content_type="text/html",
             charset="utf-8",
         )

@@ -342,3 +342,37 @@ async def test_kiosk_fits_thirty_machines_on_a_1080p_screen(
             await browser.close()
     finally:
         await running.shutdown()
+
+
+# What a site's name may hold and the HTML parser would take for markup inside <script>.
+HOSTILE_NAME = "Space <!--<script> </script><script>window.ran = 1</script> & \u2028\u2029 {{lang}}"
+
+
+async def test_a_site_name_that_looks_like_markup_shows_as_text_on_the_board(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that a site name holding `<!--<script`, `</script>`, `&`, U+2028/2029 and a
+    placeholder is shown as written in the title, with every tile, and runs nothing."""
+    config = board_config(mosquitto, influxdb)
+    config = SiteConfig.model_validate({
+        **config.model_dump(mode="json", exclude_none=True),
+        "site": {**config.site.model_dump(mode="json"), "name": HOSTILE_NAME},
+    })  # fmt: skip
+    running = await start_ingest(config)
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"http://127.0.0.1:{config.ingest.http_port}/?lang=en")
+            await expect(page.locator("#title")).to_contain_text(HOSTILE_NAME)
+            await expect(page.locator("article.tile")).to_have_count(len(config.devices))
+            assert await page.evaluate("window.ran") is None, "the name's script ran"
+            assert HOSTILE_NAME in await page.title()
+            assert errors == []
+            await browser.close()
+    finally:
+        await running.shutdown()
