@@ -22,7 +22,12 @@ AIGERIM = {"id": 501, "is_bot": False, "first_name": "Айгерім", "last_nam
 DAULET = {"id": 42, "is_bot": False, "first_name": "Daulet"}
 STRANGER = {"id": 999, "is_bot": False, "first_name": "Visitor"}
 # A member of the staff group who set their Telegram name to a colleague's.
-IMPOSTOR = {"id": 777, "is_bot": False, "first_name": "Айгерім", "last_name": "Сейітова\n, Telegram 501"}
+IMPOSTOR = {
+    "id": 777,
+    "is_bot": False,
+    "first_name": "Айгерім",
+    "last_name": "Сейітова\n, Telegram 501",
+}
 
 
 def private(user: dict[str, object]) -> dict[str, object]:
@@ -92,12 +97,16 @@ async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
             assert bot_api.answers()[1]["text"] == "Принято."
             await wait_until(lambda: len(bot_api.sent(STAFF_GROUP["id"])) == 2, "the announcement")
             announced = bot_api.sent(STAFF_GROUP["id"])[1]
-            assert announced["text"].startswith("Взято в работу (Айгерім Сейітова, Telegram 501): «Дәнекерлеу")
+            assert announced["text"].startswith(
+                "Взято в работу (Айгерім Сейітова, Telegram 501): «Дәнекерлеу"
+            )
             assert "reply_markup" not in announced
 
             bot_api.press(DAULET, STAFF_GROUP, 1, ack)
             await wait_until(lambda: len(bot_api.answers()) == 3, "the second press's answer")
-            assert bot_api.answers()[2]["text"] == "Уже подтверждено (Айгерім Сейітова, Telegram 501)."
+            assert (
+                bot_api.answers()[2]["text"] == "Уже подтверждено (Айгерім Сейітова, Telegram 501)."
+            )
 
             bot_api.press(DAULET, private(DAULET), 1, off)
             command = await anext(aiter(board.messages))
@@ -138,10 +147,13 @@ async def test_forged_button_data_is_refused_and_a_borrowed_name_keeps_its_own_i
         ])  # fmt: skip
         await wait_until(lambda: bot_api.sent(STAFF_GROUP["id"]), "the alert in the staff group")
         [alert] = ingest.service.active_alerts()
-        forged = [f"{action}:{alert['alert_id']}" for action in ("delete", "ACK", "", "ack ", "acknowledge")]
+        forged = [
+            f"{action}:{alert['alert_id']}"
+            for action in ("delete", "ACK", "", "ack ", "acknowledge")
+        ]
         for n, data in enumerate([*forged, alert["alert_id"], ":"], start=1):
             bot_api.press(AIGERIM, STAFF_GROUP, 1, data)
-            await wait_until(lambda: len(bot_api.answers()) == n, f"the answer to {data!r}")
+            await wait_until(lambda n=n: len(bot_api.answers()) == n, f"the answer to {data!r}")
             answer = bot_api.answers()[-1]
             assert answer["text"] == "Это не кнопка бота; ничего не сделано.", data
         assert ingest.service.active_alerts()[0]["acked_by"] is None
