@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from makerwatch.api.guards import Caps
 
 __all__ = ["Limits", "listen"]
 
@@ -27,26 +28,21 @@ class Limits:
     def __init__(
         self, total: int = 256, per_address: int = 32, headers_within_s: float = 10.0
     ) -> None:
-        self.total = total
-        self.per_address = per_address
+        self.open = Caps(total, per_address)
         self.headers_within_s = headers_within_s
-        self.open: Counter[str] = Counter()  # address -> open connections
         self.refused = 0
 
     def admit(self, address: str) -> bool:
-        if sum(self.open.values()) >= self.total or self.open[address] >= self.per_address:
+        if self.open.take(address) is not None:
             self.refused += 1
             if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
                 log.warning("HTTP: %d connections refused over the limits (%d in all, %d from %s)",
-                            self.refused, self.total, self.per_address, address)  # fmt: skip
+                            self.refused, self.open.total, self.open.per_address, address)  # fmt: skip
             return False
-        self.open[address] += 1
         return True
 
     def release(self, address: str) -> None:
-        self.open[address] -= 1
-        if self.open[address] <= 0:
-            del self.open[address]
+        self.open.release(address)
 
 
 class _GuardedConnection(asyncio.Protocol):
