@@ -29,19 +29,29 @@ GUESSERS_KEPT = 10_000  # addresses remembered at most (an IPv6 attacker has man
 
 
 class Caps:
-    """At most `total` held at once, and at most `per_address` by one address."""
+    """At most `total` held at once, and at most `per_address` by one address. Past
+    `total`, an address holding fewer than `reserve_each` may still take one of
+    `reserve` more: a flood from a few addresses cannot shut out a phone that needs
+    one or two."""
 
-    def __init__(self, total: int, per_address: int) -> None:
+    def __init__(
+        self, total: int, per_address: int, reserve: int = 0, reserve_each: int = 0
+    ) -> None:
         self.total = total
         self.per_address = per_address
+        self.reserve = reserve
+        self.reserve_each = reserve_each
         self.held: Counter[str] = Counter()
 
     def take(self, address: str) -> str | None:
         """Hold one for `address`: None when held, else which cap refused ("address",
         "total"); the caller releases what it holds."""
-        if self.held[address] >= self.per_address:
+        mine, everyone = self.held[address], self.held.total()
+        if mine >= self.per_address:
             return "address"
-        if self.held.total() >= self.total:
+        if everyone >= self.total and (
+            mine >= self.reserve_each or everyone >= self.total + self.reserve
+        ):
             return "total"
         self.held[address] += 1
         return None

@@ -1,7 +1,8 @@
 """The HTTP listener in front of aiohttp: at most so many connections at once, and
 from one address, and a deadline for a new connection's first request headers, so
 that idle or trickling connections from the Wi-Fi cannot take the API (or the
-process's file descriptors) away from staff. aiohttp itself closes idle keep-alive
+process's file descriptors) away from staff. When a few addresses hold every
+connection, an address with fewer than four still gets one from a reserve. aiohttp itself closes idle keep-alive
 connections (`keepalive_timeout`)."""
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ class Limits:
     """Connection limits and what they refused."""
 
     def __init__(
-        self, total: int = 256, per_address: int = 32, headers_within_s: float = 10.0
+        self,
+        total: int = 256,
+        per_address: int = 32,
+        headers_within_s: float = 10.0,
+        reserve: int = 64,
+        reserve_each: int = 4,
     ) -> None:
-        self.open = Caps(total, per_address)
+        self.open = Caps(total, per_address, reserve, reserve_each)
         self.headers_within_s = headers_within_s
         self.refused = 0
 
