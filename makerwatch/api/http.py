@@ -77,8 +77,8 @@ def _staff(service: Status, guard: Guard, request: web.Request) -> str | web.Res
     if name is None:
         guard.wrong_tokens += 1
         left = guard.guesses.failed(address)
-        log.warning("HTTP: wrong staff token from %s (%s %s); %d more before a pause",
-                    address, request.method, request.path[:100], left)  # fmt: skip
+        log.warning("HTTP: wrong staff token from %s (%s %r); %d more before a pause",
+                    address, request.method, request.raw_path[:100], left)  # fmt: skip
         return _error(401, "this staff token is not known", **CHALLENGE)
     return name
 

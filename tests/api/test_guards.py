@@ -248,6 +248,15 @@ async def test_wrong_staff_tokens_are_limited_per_address_logged_and_counted(
         )
         assert not any("guess-" in m for m in logged), "the guesses themselves are not logged"
 
+        caplog.clear()
+        async with client(config, "127.0.0.9") as forger:
+            forged_path = "/devices/x%0A2026-12-07 INFO all is well%0D/identify"
+            answer = await forger.post(forged_path, headers={"Authorization": "Bearer nope"})
+            assert answer.status_code == 401
+        [line] = [r.getMessage() for r in caplog.records if "wrong staff token" in r.getMessage()]
+        assert "\n" not in line
+        assert "\r" not in line, "one log line, whatever the path holds"
+
 
 def test_the_guess_budget_refills_one_try_at_a_time() -> None:
     """Test the token bucket: a burst, then one try per refill period, per address."""
