@@ -123,11 +123,11 @@ def routes(
             response.force_close()  # the connection goes back to the listener's pool
             return response
         try:
-            return await _stream(request)
+            return await stream(request)
         finally:
             guard.streams.release(address)
 
-    async def _stream(request: web.Request) -> web.StreamResponse:
+    async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
@@ -137,34 +137,34 @@ def routes(
         raw = transport.get_extra_info("socket") if transport is not None else None
         if raw is not None:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER_BYTES)
+
+        async def send(text: str) -> bool:
+            """Write to the page; False, the connection reset, if it stopped reading."""
+            try:
+                await asyncio.wait_for(response.write(text.encode()), STREAM_WRITE_S)
+                if transport is None or transport.get_write_buffer_size() <= STREAM_BACKLOG_BYTES:
+                    return True
+            except TimeoutError:
+                pass
+            guard.streams_dropped += 1
+            log.info("board: dropped the stream to %s, which stopped reading", request.remote)
+            if raw is not None:  # reset: closing would leave the unsent rest to the kernel
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+            if transport is not None:
+                transport.abort()
+            return False
+
         await response.prepare(request)
         queue = service.floor.subscribe()
         try:
-            await response.write(f"retry: {RETRY_MS}\n".encode())
-            await response.write(service.floor.snapshot(service.wall_ms()).encode())
-            while True:
+            event = f"retry: {RETRY_MS}\n" + service.floor.snapshot(service.wall_ms())
+            while await send(event):
                 try:
                     event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
                 except TimeoutError:
                     event = ": still here\n\n"
                 if not event:
                     break  # the page fell too far behind: end, it reconnects and resyncs
-                try:
-                    await asyncio.wait_for(response.write(event.encode()), STREAM_WRITE_S)
-                except TimeoutError:
-                    backlog = STREAM_BACKLOG_BYTES + 1
-                else:
-                    backlog = transport.get_write_buffer_size() if transport is not None else 0
-                if backlog > STREAM_BACKLOG_BYTES:
-                    guard.streams_dropped += 1
-                    log.info(
-                        "board: dropped the stream to %s, which stopped reading", request.remote
-                    )
-                    if raw is not None:  # reset: the kernel would hold the unsent rest
-                        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
-                    if transport is not None:
-                        transport.abort()
-                    break
         except ConnectionResetError:
             pass  # the page went away
         finally:
