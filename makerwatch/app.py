@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict, serve
 from makerwatch.core.errors import UnreachableError
+from makerwatch.core.network import Network
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import (
     BROKER_DROPPED_TOPIC,
@@ -42,6 +44,7 @@ from makerwatch.core.site_config import Device, SiteConfig
 from makerwatch.core.statistics import statistics
 from makerwatch.core.vocabulary import LANGUAGE_NAMES
 from makerwatch.ingest.broker_watch import BrokerDrops
+from makerwatch.ingest.central import CentralIngest
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
@@ -55,7 +58,7 @@ from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
 from makerwatch.report import document
 
-__all__ = ["IngestService", "tune_gc_for_a_long_running_ingest"]
+__all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,33 @@ def tune_gc_for_a_long_running_ingest() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+async def run_until_stopped(
+    config: SiteConfig | Network,
+    stop: asyncio.Event,
+    when_subscribed: Callable[[], Callable[[], None]] | None = None,
+) -> None:
+    """Run ingest (a site's, or central ingest for a network) until `stop` is set.
+    `when_subscribed` starts something once ingest listens (the demo boards) and
+    returns how to stop it, which happens first on exit."""
+    tune_gc_for_a_long_running_ingest()
+    service = CentralIngest(config) if isinstance(config, Network) else IngestService(config)
+    task = asyncio.create_task(service.run(stop))
+    subscribed = asyncio.create_task(service.subscribed.wait())
+    await asyncio.wait({task, subscribed}, return_when=asyncio.FIRST_COMPLETED)
+    halt = when_subscribed() if when_subscribed is not None and subscribed.done() else None
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if halt is not None:
+        await asyncio.to_thread(halt)
+    stop.set()
+    await task
+    subscribed.cancel()
+    stopping.cancel()
+    logging.getLogger("makerwatch").info(
+        "ingest stopped: %s", json.dumps(service.counters.snapshot())
+    )
 
 
 def _quiet_repeated_loop_errors(loop: asyncio.AbstractEventLoop) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +82,36 @@ def test_config_example_prints_the_documented_example() -> None:
     assert result.returncode == 0
     assert result.stdout == EXAMPLE.read_text(encoding="utf-8")
     assert "makerwatch/core/makerspace.example.yaml" in str(EXAMPLE.resolve()).replace(os.sep, "/")
+
+
+def test_ctrl_c_during_a_command_exits_quietly_with_130() -> None:
+    """Test that SIGINT while a command waits (`status` on a server that never answers)
+    ends it with exit code 130 and nothing on stderr."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "makerwatch.cli", "status", "--http", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        silent.settimeout(60)
+        connection, _ = silent.accept()  # the command is now waiting for an answer
+        with connection:
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == ""
+
+
+def test_only_the_signals_module_handles_signals() -> None:
+    """Test that no module of the command line but cli/signals.py imports `signal`."""
+    importers = []
+    for path in sorted((ROOT / "makerwatch" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module == "signal":
+                names = ["signal"]
+            if "signal" in names:
+                importers.append(path.name)
+    assert importers == ["signals.py"]

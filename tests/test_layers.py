@@ -19,7 +19,7 @@ BOARD_CORE = "firmware.core"
 
 
 def layer_of(module: str) -> str:
-    """`makerwatch.alerts.engine` -> `alerts`; `makerwatch.cli` -> `cli`."""
+    """`makerwatch.alerts.engine` -> `alerts`; `makerwatch.cli.up` -> `cli`."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
 
@@ -87,3 +87,12 @@ def test_a_wrong_import_is_caught(tmp_path: Path) -> None:
     assert allowed("app", "makerwatch.alerts.service")
     assert allowed("cli", "makerwatch.app")
     assert allowed("alerts", "makerwatch.core.points")
+    assert allowed("cli", "makerwatch.cli.options")
+    assert not allowed("app", "makerwatch.cli.signals")
+    assert not allowed("ops", "makerwatch.cli")
+
+
+def test_every_command_module_is_checked() -> None:
+    """Test that the command line's package is among the modules whose imports are read."""
+    checked = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")}
+    assert {"cli/__init__.py", "cli/signals.py", "cli/up.py"} <= checked

@@ -1,27 +1,31 @@
 """Notifications through apprise (Telegram, e-mail, Slack, Discord, ntfy, webhooks...).
 
 Each channel has its own outbox and worker, so a slow or dead channel delays
-neither ingestion nor the other channels. The outbox is ordered by severity: a
-safety notification (a soldering station left on) goes out before anything else
-waiting and is never dropped; when the outbox is full, the least important waiting
-notification is dropped and counted. A newer repeat of an alert replaces its
-older repeat still waiting, so a backlog never turns into a burst of repeats. Each
-channel sends at most `max_per_minute`, evenly spaced (Telegram allows a bot about
-20 a minute in a group), and outside safety stays silent in its quiet hours.
-Failed deliveries are retried with backoff and counted.
+neither ingestion nor the other channels. An outbox holds at most one message per
+subject (an alert, whatever its news): a newer notification about it takes the
+waiting one's place, so a flapping alert is one message with its latest state, and
+an unsent "the alert holds" is kept ahead of later news that does not say so (an
+all-clear, an acknowledgement). Subjects take turns, one message each a round, so
+one alert's storm delays another's first message by one send at most; within a
+round safety goes first, then normal, then info. The outbox is bounded: when it is
+full, the least important waiting message is dropped (the oldest of them) and
+counted by severity; safety only when everything waiting is safety. Each channel
+sends at most `max_per_minute`, evenly spaced (Telegram allows a bot about 20 a
+minute in a group), and outside safety stays silent in its quiet hours. Failed
+deliveries are retried with backoff and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
+import dataclasses
 import itertools
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -37,7 +41,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 RETRY_FIRST_S = 2.0
 DRAIN_S = 10.0  # at shutdown, time given to what still waits
-OUTBOX_SIZE = 200  # per channel, not counting safety notifications, which always wait
+OUTBOX_SIZE = 200  # messages waiting per channel, safety ones included
 RANK = {Severity.SAFETY: 0, Severity.NORMAL: 1, Severity.INFO: 2}
 
 
@@ -54,8 +58,18 @@ class Notification:
     severity: Severity = Severity.NORMAL
     # Notifications with the same key replace each other while waiting (an alert's repeats).
     coalesce_key: str | None = None
-    # The active alert it is about, where a channel can offer actions on it (chat buttons).
+    # The active alert it is about, where a channel can offer actions on it (chat buttons):
+    # set while the alert holds (fired, repeated), which is what the outbox relies on.
     alert_id: str | None = None
+    # The alert it is about, whatever its news (resolved and acknowledged too): all of one
+    # alert's notifications wait as one message per channel.
+    about: str | None = None
+
+    @property
+    def subject(self) -> str | None:
+        """What it waits as one message with: its alert, else its coalesce key; None for a
+        notification about nothing in particular, which waits on its own."""
+        return self.about or self.alert_id or self.coalesce_key
 
 
 # Delivers one notification in a language; True once delivered.
@@ -87,13 +101,6 @@ def apprise_route(channel: Channel) -> Route:
                  channel.quiet_hours, send)  # fmt: skip
 
 
-@dataclass(order=True)
-class _Waiting:
-    rank: int
-    order: int
-    note: Notification = field(compare=False)
-
-
 class _Bucket:
     """Sends spaced evenly, `per_minute` a minute: a bucket of one token, so no burst
     (Telegram also asks for about one message a second in a chat at most)."""
@@ -112,59 +119,120 @@ class _Bucket:
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate_per_s
 
 
+@dataclass
+class _Waiting:
+    """One message waiting on a channel: the latest notification about its subject and,
+    when that one does not say the alert holds, the unsent one before it that did."""
+
+    latest: Notification
+    order: int  # when its subject began waiting: its place among equals
+    held: Notification | None = None
+
+    def update(self, note: Notification) -> None:
+        """`note` is newer news of the same subject: the channel gets the latest state, and
+        staff who were never told that the alert holds are still told."""
+        if note.alert_id is not None:
+            self.held = None  # the alert holds: the newest text says all of it
+        elif self.latest.alert_id is not None:
+            self.held = self.latest
+        self.latest = note
+
+    @property
+    def severity(self) -> Severity:
+        """That of the most important news it carries."""
+        parts = (self.latest,) if self.held is None else (self.held, self.latest)
+        return min((n.severity for n in parts), key=RANK.__getitem__)
+
+    @property
+    def rank(self) -> int:
+        return RANK[self.severity]
+
+    def message(self) -> Notification:
+        held, latest = self.held, self.latest
+        if held is None:
+            return latest
+        return dataclasses.replace(
+            latest,
+            body=lambda language: f"{held.body(language)}\n\n{latest.body(language)}",
+            severity=self.severity,
+        )
+
+
 class _Outbox:
-    """One channel's waiting notifications, most important first, bounded."""
+    """One channel's waiting messages: one per subject, subjects in turn, bounded.
+
+    Turns are rounds: a subject sent in round r may go again in round r + 1; the next
+    message is the one of the earliest round, most important first, then the longest
+    waiting. Messages without a subject share one turn between them.
+    """
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._heap: list[_Waiting] = []
-        self._by_key: dict[str, _Waiting] = {}
+        self._waiting: dict[int, _Waiting] = {}  # by order
+        self._by_subject: dict[str, _Waiting] = {}
         self._order = itertools.count()
+        self._round = 0
+        # Subjects already sent this round, with the round they may go again. Forgotten
+        # when the round moves past it, so this holds no more than the subjects of one round.
+        self._next_round: dict[str | None, int] = {}
         self.ready = asyncio.Event()  # something waits
         self.idle = asyncio.Event()  # nothing waits and nothing is being sent
         self.idle.set()
 
-    def put(self, note: Notification) -> Notification | None:
-        """Queue `note`; returns the notification dropped to make room, if any."""
-        if note.coalesce_key is not None and note.coalesce_key in self._by_key:
-            self._by_key[note.coalesce_key].note = note  # the newer text, in the older's place
-            return None
-        waiting = _Waiting(RANK[note.severity], next(self._order), note)
+    def put(self, note: Notification) -> tuple[Notification | None, bool]:
+        """Queue `note`: returns the message dropped to make room, if any, and whether
+        `note` was merged into the waiting message of its subject."""
+        subject = note.subject
+        if subject is not None and subject in self._by_subject:
+            self._by_subject[subject].update(note)
+            return None, True
+        new = _Waiting(note, next(self._order))
         dropped = None
-        if note.severity is not Severity.SAFETY and len(self._heap) >= self._size:
-            # The least important waiting one goes, the oldest of them; safety never does.
-            droppable = [w for w in self._heap if w.note.severity is not Severity.SAFETY]
-            least = max(droppable, key=lambda w: (w.rank, -w.order), default=None)
-            if least is None or least.rank < waiting.rank:
-                return note  # nothing waiting matters less than this one
-            self._heap.remove(least)  # the heap is bounded, so this stays cheap
-            heapq.heapify(self._heap)
-            self._forget(least)
-            dropped = least.note
-        heapq.heappush(self._heap, waiting)
+        if len(self._waiting) >= self._size:
+            # The least important waiting one goes, the oldest of them.
+            least = max(self._waiting.values(), key=lambda w: (w.rank, -w.order))
+            if least.rank < new.rank:
+                return note, False  # nothing waiting matters less than this one
+            self._remove(least)
+            dropped = least.message()
+        self._waiting[new.order] = new
+        if subject is not None:
+            self._by_subject[subject] = new
         self.idle.clear()
-        if note.coalesce_key is not None:
-            self._by_key[note.coalesce_key] = waiting
         self.ready.set()
-        return dropped
+        return dropped, False
 
     @property
     def waiting(self) -> int:
-        return len(self._heap)
+        return len(self._waiting)
+
+    def waits_for(self, subject: str | None) -> bool:
+        return subject is not None and subject in self._by_subject
 
     def take(self) -> Notification | None:
-        if not self._heap:
+        if not self._waiting:
             self.ready.clear()
             return None
-        waiting = heapq.heappop(self._heap)
-        self._forget(waiting)
-        if not self._heap:
+        turn = min(
+            self._waiting.values(),
+            key=lambda w: (self._round_of(w.latest.subject), w.rank, w.order),
+        )
+        self._remove(turn)
+        self._round = self._round_of(turn.latest.subject)
+        self._next_round = {s: r for s, r in self._next_round.items() if r > self._round}
+        self._next_round[turn.latest.subject] = self._round + 1
+        if not self._waiting:
             self.ready.clear()
-        return waiting.note
+        return turn.message()
 
-    def _forget(self, waiting: _Waiting) -> None:
-        if waiting.note.coalesce_key is not None:
-            self._by_key.pop(waiting.note.coalesce_key, None)
+    def _round_of(self, subject: str | None) -> int:
+        return max(self._round, self._next_round.get(subject, 0))
+
+    def _remove(self, waiting: _Waiting) -> None:
+        del self._waiting[waiting.order]
+        subject = waiting.latest.subject
+        if subject is not None:
+            del self._by_subject[subject]
 
 
 class Notifier:
@@ -188,6 +256,7 @@ class Notifier:
         self.failed: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.quiet: Counter[str] = Counter()  # not sent: the channel's quiet hours
+        self.coalesced: Counter[str] = Counter()  # merged into a waiting message of their alert
         self.dropped_by_severity: Counter[tuple[str, str]] = Counter()  # (channel, severity)
 
     def add(self, route: Route) -> None:
@@ -217,13 +286,21 @@ class Notifier:
         for channel in self._channels:
             if notification.rule != OPERATIONS and notification.rule not in channel.rules:
                 continue
-            if notification.severity is not Severity.SAFETY and self._quiet(channel):
+            outbox = self._outboxes[channel.name]
+            # In quiet hours a waiting safety message still takes its alert's latest state.
+            quiet = notification.severity is not Severity.SAFETY and self._quiet(channel)
+            if quiet and not outbox.waits_for(notification.subject):
                 self.quiet[channel.name] += 1
                 continue
-            dropped = self._outboxes[channel.name].put(notification)
+            dropped, merged = outbox.put(notification)
+            self.coalesced[channel.name] += merged
             if dropped is not None:
                 self.dropped[channel.name] += 1
                 self.dropped_by_severity[(channel.name, dropped.severity.value)] += 1
+
+    def waiting(self) -> dict[str, int]:
+        """Messages waiting per channel (never more than the outbox size)."""
+        return {name: outbox.waiting for name, outbox in self._outboxes.items()}
 
     def _quiet(self, channel: Route) -> bool:
         if channel.quiet_hours is None:

@@ -364,6 +364,7 @@ class AlertService:
             functools.partial(self._text, transition), self._severity(transition),
             f"{alert.alert_id}/repeat" if status == "repeated" else None,
             alert.alert_id if status in ONGOING else None,
+            about=alert.alert_id,
         ))  # fmt: skip
 
     def _worth_notifying(self, transition: Transition) -> bool:

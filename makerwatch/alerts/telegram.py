@@ -48,6 +48,9 @@ REPLIES: dict[str, dict[Language, str]] = {
              "kk": "Бұл ескерту енді белсенді емес."},
     "not_staff": {"en": "Only staff can do this.", "ru": "Это могут делать только сотрудники.",
                   "kk": "Мұны тек қызметкерлер жасай алады."},
+    "unknown_action": {"en": "This button is not one of the bot's; nothing was done.",
+                       "ru": "Это не кнопка бота; ничего не сделано.",
+                       "kk": "Бұл боттың батырмасы емес; ештеңе жасалмады."},
     "on_now": {"en": "On now:", "ru": "Сейчас включено:", "kk": "Қазір қосулы:"},
     "nothing_on": {"en": "Nothing is on.", "ru": "Всё выключено.", "kk": "Барлығы өшірулі."},
 }  # fmt: skip
@@ -64,8 +67,11 @@ class StaffActions(Protocol):
 
 
 def person(user: User) -> str:
-    """How a staff member is named in the alert history: their Telegram name."""
-    return (user.full_name or user.username or str(user.id))[:64]
+    """How a staff member is named in the alert history: their Telegram name, which
+    anyone can set to anything, then their Telegram id, which nobody else can have.
+    The id is always last, so a name that imitates the suffix stays visibly a name."""
+    name = " ".join("".join(c if c.isprintable() else " " for c in user.full_name).split())
+    return f"{name[:64] or user.username or '?'}, Telegram {user.id}"
 
 
 class StaffChat:
@@ -142,6 +148,11 @@ class StaffChat:
             await query.answer(self._t("not_staff"), show_alert=True)
             return
         action, _, alert_id = query.data.partition(":")
+        if action not in BUTTONS:  # forged data: our buttons carry only these actions
+            log.warning("staff chat: refused unknown button action %r from Telegram user %d",
+                        query.data[:64], query.from_user.id)  # fmt: skip
+            await query.answer(self._t("unknown_action"), show_alert=True)
+            return
         by = person(query.from_user)
         if action == "off":
             result, who = await self._actions.switch_off_from_chat(alert_id, by)

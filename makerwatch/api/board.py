@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any, Protocol
@@ -18,11 +21,25 @@ from aiohttp import web
 
 from makerwatch.api.board_texts import page_texts
 from makerwatch.api.floor import Floor
+from makerwatch.api.guards import Guard
 
 __all__ = ["BoardService", "NoRelay", "routes"]
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT_S = 15.0  # a comment line, so proxies keep the stream and a dead page is noticed
 RETRY_MS = 2000  # how soon the browser reconnects a lost stream
+# A page that stops reading is dropped once this much waits for it beyond what the
+# kernel holds (its socket's send buffer is made small too), or when one write waits
+# this long: a sleeping tablet or an attacker then costs a bounded few hundred KB.
+STREAM_BACKLOG_BYTES = 32 * 1024
+STREAM_SEND_BUFFER_BYTES = 32 * 1024
+STREAM_WRITE_S = 30.0
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
+STREAM_REFUSED = {
+    "address": (429, "too many floor-board streams from {address} (at most {cap}); close a page"),
+    "total": (503, "the server holds its most floor-board streams ({cap}); try again later"),
+}
 STATIC = files("makerwatch.api") / "static"
 STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css"}
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -30,8 +47,20 @@ NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}
 
 
+# Inside a <script> element the HTML parser, not JSON, decides where the element ends:
+# "</script" closes it and "<!--<script" makes it swallow the rest of the page. JSON
+# may spell any character as \uXXXX, so these are written that way; U+2028/2029 too,
+# which older JavaScript parsers take for line ends.
+INLINE_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def inline_json(value: object) -> str:
+    """JSON safe to place inside an HTML <script> element, whatever its strings hold."""
+    return _dumps(value).translate(INLINE_ESCAPES)
 
 
 class NoRelay(Exception):
@@ -52,19 +81,20 @@ class BoardService(Protocol):
 
 def routes(
     service: BoardService,
-    staff: Callable[[web.Request], str | None],
+    guard: Guard,
+    staff: Callable[[web.Request], str | web.Response],
     error: Callable[..., web.Response],
 ) -> list[web.RouteDef]:
-    """The board's routes; `staff` names the token's holder, `error` makes an error answer."""
+    """The board's routes; `staff` names the token's holder or answers the refusal,
+    `error` makes an error answer, `guard` caps the streams."""
 
     async def page(request: web.Request) -> web.Response:
         settings = {**service.page_settings(), "texts": page_texts()}
         html = (STATIC / "board.html").read_text(encoding="utf-8")
-        # Inline JSON in a <script type="application/json">: "</" must not close the tag.
-        data = json.dumps(settings, ensure_ascii=False).replace("</", "<\\/")
-        language = settings["language"]
+        # The settings go in last, so that nothing in them is taken for a placeholder.
+        text = html.replace("{{lang}}", settings["language"])
         return web.Response(
-            text=html.replace("{{settings}}", data).replace("{{lang}}", language),
+            text=text.replace("{{settings}}", inline_json(settings)),
             content_type="text/html",
             charset="utf-8",
         )
@@ -81,24 +111,60 @@ def routes(
         )
 
     async def events(request: web.Request) -> web.StreamResponse:
+        address = request.remote or "?"
+        refused = guard.streams.take(address)
+        if refused is not None:
+            guard.streams_refused[refused] += 1
+            status, reason = STREAM_REFUSED[refused]
+            cap = guard.streams.per_address if refused == "address" else guard.streams.total
+            response = error(
+                status, reason.format(address=address, cap=cap), **{"Retry-After": "10"}
+            )
+            response.force_close()  # the connection goes back to the listener's pool
+            return response
+        try:
+            return await stream(request)
+        finally:
+            guard.streams.release(address)
+
+    async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",  # a reverse proxy must not hold the stream back
         })  # fmt: skip
+        transport = request.transport
+        raw = transport.get_extra_info("socket") if transport is not None else None
+        if raw is not None:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER_BYTES)
+
+        async def send(text: str) -> bool:
+            """Write to the page; False, the connection reset, if it stopped reading."""
+            try:
+                await asyncio.wait_for(response.write(text.encode()), STREAM_WRITE_S)
+                if transport is None or transport.get_write_buffer_size() <= STREAM_BACKLOG_BYTES:
+                    return True
+            except TimeoutError:
+                pass
+            guard.streams_dropped += 1
+            log.info("board: dropped the stream to %s, which stopped reading", request.remote)
+            if raw is not None:  # reset: closing would leave the unsent rest to the kernel
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+            if transport is not None:
+                transport.abort()
+            return False
+
         await response.prepare(request)
         queue = service.floor.subscribe()
         try:
-            await response.write(f"retry: {RETRY_MS}\n".encode())
-            await response.write(service.floor.snapshot(service.wall_ms()).encode())
-            while True:
+            event = f"retry: {RETRY_MS}\n" + service.floor.snapshot(service.wall_ms())
+            while await send(event):
                 try:
                     event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
                 except TimeoutError:
                     event = ": still here\n\n"
                 if not event:
                     break  # the page fell too far behind: end, it reconnects and resyncs
-                await response.write(event.encode())
         except ConnectionResetError:
             pass  # the page went away
         finally:
@@ -116,15 +182,15 @@ def routes(
 
     async def me(request: web.Request) -> web.Response:
         who = staff(request)
-        if who is None:
-            return error(401, NEEDS_TOKEN, **CHALLENGE)
+        if isinstance(who, web.Response):
+            return who
         return web.json_response({"name": who})
 
     def action(perform: Callable[[str, str], Awaitable[None]]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             who = staff(request)
-            if who is None:
-                return error(401, NEEDS_TOKEN, **CHALLENGE)
+            if isinstance(who, web.Response):
+                return who
             device = request.match_info["device"]
             try:
                 await perform(device, who)

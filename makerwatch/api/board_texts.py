@@ -52,6 +52,11 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "sign_out": {"en": "Sign out", "ru": "Выйти", "kk": "Шығу"},
     "signed_in": {"en": "Signed in: {who}", "ru": "Вы вошли: {who}", "kk": "Кірген қызметкер: {who}"},
     "bad_token": {"en": "This token is not valid.", "ru": "Этот токен недействителен.", "kk": "Бұл токен жарамсыз."},
+    "too_many_tries": {
+        "en": "Too many wrong tokens from this device. Try again in {seconds} s.",
+        "ru": "Слишком много неверных токенов с этого устройства. Повторите через {seconds} с.",
+        "kk": "Бұл құрылғыдан қате токен тым көп енгізілді. {seconds} с кейін қайталаңыз.",
+    },
     "done_identify": {
         "en": "The LED of {name} is blinking.",
         "ru": "Светодиод «{name}» мигает.",

@@ -3,13 +3,16 @@ board (makerwatch/api/board.py) and the read-only sponsor page (usage figures an
 charts, nothing operational).
 
 Reading is open; every action needs a staff token from the site file
-(`Authorization: Bearer <token>`), and the person it names is who acted. It sees the
-running service only through `Status`, so it imports no other feature.
+(`Authorization: Bearer <token>`), and the person it names is who acted. Wrong tokens
+are logged with the address they came from, counted, and limited per address
+(makerwatch/api/guards.py). It sees the running service only through `Status`, so it
+imports no other feature.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -17,12 +20,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
-from makerwatch.api.listener import listen
+from makerwatch.api.guards import Guard
+from makerwatch.api.listener import Limits, listen
 from makerwatch.api.metrics import MetricSource, render
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.site_config import LANGUAGES
 
 __all__ = ["Conflict", "Status", "serve"]
+
+log = logging.getLogger(__name__)
 
 
 class Conflict(Exception):
@@ -51,12 +57,30 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-def _staff(service: Status, request: web.Request) -> str | None:
-    """The staff member the request's bearer token names, or None."""
+def _staff(service: Status, guard: Guard, request: web.Request) -> str | web.Response:
+    """The staff member the request's bearer token names, or the answer refusing it: 401
+    without a token or with a wrong one, 429 while its address has guessed too often
+    (the token is then not even compared, so guessing on cannot find one)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return service.staff_named_by(token.strip())
+        return _error(401, NEEDS_TOKEN, **CHALLENGE)
+    address = request.remote or "?"
+    wait_s = guard.guesses.wait_s(address)
+    if wait_s:
+        guard.tokens_refused += 1
+        return web.json_response(
+            {"error": f"too many wrong staff tokens from {address}; try again in {wait_s} s",
+             "retry_after_s": wait_s},
+            status=429, headers={"Retry-After": str(wait_s)},
+        )  # fmt: skip
+    name = service.staff_named_by(token.strip())
+    if name is None:
+        guard.wrong_tokens += 1
+        left = guard.guesses.failed(address)
+        log.warning("HTTP: wrong staff token from %s (%s %r); %d more before a pause",
+                    address, request.method, request.raw_path[:100], left)  # fmt: skip
+        return _error(401, "this staff token is not known", **CHALLENGE)
+    return name
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -75,7 +99,10 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def _app(service: Status) -> web.Application:
+def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
+    def staff(request: web.Request) -> str | web.Response:
+        return _staff(service, guard, request)
+
     def dumps(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
 
@@ -84,9 +111,9 @@ def _app(service: Status) -> web.Application:
 
     async def acknowledge(request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
-        by = _staff(service, request)
-        if by is None:
-            return _error(401, NEEDS_TOKEN, **CHALLENGE)
+        by = staff(request)
+        if isinstance(by, web.Response):
+            return by
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
@@ -121,7 +148,7 @@ def _app(service: Status) -> web.Application:
         return web.json_response(health, status=200 if health["healthy"] else 503)
 
     async def metrics(request: web.Request) -> web.Response:
-        response = web.Response(body=render(service))
+        response = web.Response(body=render(service, guard, connections))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
@@ -136,11 +163,12 @@ def _app(service: Status) -> web.Application:
         web.get("/sponsors", sponsors),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
-        *routes(service, lambda request: _staff(service, request), _error),
+        *routes(service, guard, staff, _error),
     ])  # fmt: skip
     return app
 
 
 async def serve(service: Status, host: str, port: int) -> Callable[[], Awaitable[None]]:
     """Serve the API; returns how to stop it."""
-    return await listen(_app(service), host, port)
+    guard, connections = Guard(), Limits()
+    return await listen(_app(service, guard, connections), host, port, connections)

@@ -1,17 +1,19 @@
 """The HTTP listener in front of aiohttp: at most so many connections at once, and
 from one address, and a deadline for a new connection's first request headers, so
 that idle or trickling connections from the Wi-Fi cannot take the API (or the
-process's file descriptors) away from staff. aiohttp itself closes idle keep-alive
+process's file descriptors) away from staff. When a few addresses hold every
+connection, an address with fewer than four still gets one from a reserve. aiohttp itself closes idle keep-alive
 connections (`keepalive_timeout`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from makerwatch.api.guards import Caps
 
 __all__ = ["Limits", "listen"]
 
@@ -25,28 +27,28 @@ class Limits:
     """Connection limits and what they refused."""
 
     def __init__(
-        self, total: int = 256, per_address: int = 32, headers_within_s: float = 10.0
+        self,
+        total: int = 256,
+        per_address: int = 32,
+        headers_within_s: float = 10.0,
+        reserve: int = 64,
+        reserve_each: int = 4,
     ) -> None:
-        self.total = total
-        self.per_address = per_address
+        self.open = Caps(total, per_address, reserve, reserve_each)
         self.headers_within_s = headers_within_s
-        self.open: Counter[str] = Counter()  # address -> open connections
         self.refused = 0
 
     def admit(self, address: str) -> bool:
-        if sum(self.open.values()) >= self.total or self.open[address] >= self.per_address:
+        if self.open.take(address) is not None:
             self.refused += 1
             if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
                 log.warning("HTTP: %d connections refused over the limits (%d in all, %d from %s)",
-                            self.refused, self.total, self.per_address, address)  # fmt: skip
+                            self.refused, self.open.total, self.open.per_address, address)  # fmt: skip
             return False
-        self.open[address] += 1
         return True
 
     def release(self, address: str) -> None:
-        self.open[address] -= 1
-        if self.open[address] <= 0:
-            del self.open[address]
+        self.open.release(address)
 
 
 class _GuardedConnection(asyncio.Protocol):

@@ -1,5 +1,6 @@
-"""The service's counters for Prometheus, rendered by prometheus_client (which
-escapes label values and follows the exposition format), read at each scrape."""
+"""The service's counters for Prometheus, and the HTTP API's own (what its caps and
+budgets refused), rendered by prometheus_client (which escapes label values and
+follows the exposition format), read at each scrape."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+
+from makerwatch.api.guards import Guard
+from makerwatch.api.listener import Limits
 
 __all__ = ["COUNTERS", "MetricSource", "render"]
 
@@ -58,8 +62,10 @@ class MetricSource(Protocol):
 
 
 class _Collector(Collector):
-    def __init__(self, source: MetricSource) -> None:
+    def __init__(self, source: MetricSource, guard: Guard, connections: Limits) -> None:
         self._source = source
+        self._guard = guard
+        self._connections = connections
 
     def collect(self) -> Iterator[Metric]:
         source = self._source
@@ -116,10 +122,40 @@ class _Collector(Collector):
         for (channel, severity), count in sorted(source.notification_drops().items()):
             dropped.add_metric([channel, severity, site], count)
         yield dropped
+        yield from self._http(site)
+
+    def _http(self, site: str) -> Iterator[Metric]:
+        guard = self._guard
+        for name, help_text, value in (
+            ("http_connections_refused", "HTTP connections refused over the per-address or total cap.",
+             self._connections.refused),
+            ("staff_token_failures", "Requests with a staff token that is not known (each is logged with its address).",
+             guard.wrong_tokens),
+            ("staff_token_refusals", "Requests answered 429 unchecked: their address had sent too many wrong tokens.",
+             guard.tokens_refused),
+            ("board_streams_dropped", "Floor-board streams ended because their page stopped reading.",
+             guard.streams_dropped),
+        ):  # fmt: skip
+            counter = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])
+            counter.add_metric([site], value)
+            yield counter
+        refused = CounterMetricFamily(
+            f"{PREFIX}_board_streams_refused",
+            "Floor-board streams refused, by the cap that refused them (address, total).",
+            labels=["cap", "site"],
+        )
+        for cap in ("address", "total"):
+            refused.add_metric([cap, site], guard.streams_refused[cap])
+        yield refused
+        streams = GaugeMetricFamily(
+            f"{PREFIX}_board_streams", "Floor-board streams open now.", labels=["site"]
+        )
+        streams.add_metric([site], guard.streams.held.total())
+        yield streams
 
 
-def render(source: MetricSource) -> bytes:
+def render(source: MetricSource, guard: Guard, connections: Limits) -> bytes:
     """Every metric in Prometheus' text exposition format."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(source))
+    registry.register(_Collector(source, guard, connections))
     return generate_latest(registry)

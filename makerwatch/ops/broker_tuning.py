@@ -1,6 +1,5 @@
 """Broker settings every Makerwatch Mosquitto uses, whoever writes its configuration
-(`makerwatch up`, `makerwatch broker provision`; broker/mosquitto.conf is checked
-against it by tests/test_deployment.py)."""
+(`makerwatch up`, `makerwatch broker provision`, which Compose's broker-setup runs)."""
 
 from __future__ import annotations
 

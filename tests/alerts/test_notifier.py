@@ -1,10 +1,11 @@
-"""The notification policy against a real HTTP endpoint (apprise's json://): safety first and
-never dropped, the least important dropped first and counted, repeats coalesced, the rate
-limit held."""
+"""The notification policy against a real HTTP endpoint (apprise's json://): safety first,
+the least important dropped first and counted, an alert's news coalesced into one message
+with its latest state, alerts taking turns, the rate limit held."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from makerwatch.alerts.notifier import Notification, Notifier
 from makerwatch.core.site_config import Channel, Severity
@@ -14,6 +15,17 @@ from tests.support import wait_until
 
 def note(text: str, severity: Severity, key: str | None = None) -> Notification:
     return Notification("left_on", "Makerwatch", lambda _language: text, severity, key)
+
+
+def holds(alert_id: str, text: str, severity: Severity = Severity.SAFETY) -> Notification:
+    """A firing or repeat, as the alert service builds it: the alert holds, with its actions."""
+    return Notification("left_on", "Makerwatch", lambda _language: text, severity,
+                        alert_id=alert_id, about=alert_id)  # fmt: skip
+
+
+def news(alert_id: str, text: str, severity: Severity) -> Notification:
+    """Other news of an alert (resolved, acknowledged): nothing to act on."""
+    return Notification("left_on", "Makerwatch", lambda _language: text, severity, about=alert_id)
 
 
 async def test_a_safety_alert_overtakes_ten_thousand_others_and_the_rate_holds(
@@ -85,3 +97,70 @@ async def test_closing_sends_what_still_waits(receiver: Receiver) -> None:
         notifier.send(note(text, Severity.NORMAL))
     await notifier.close()
     assert [b["message"] for b in receiver.on("staff")] == ["left on", "resolved", "back"]
+
+
+async def test_an_alerts_waiting_news_is_one_message_with_its_latest_state(
+    receiver: Receiver,
+) -> None:
+    """Test that each alert's notifications queued while the channel waits become one
+    message: the latest, after the unsent firing when the latest no longer says it holds."""
+    channel = Channel(name="staff", url=receiver.url("staff"), max_per_minute=600)
+    notifier = Notifier([channel], "ru")
+    for notification in (
+        holds("a", "a is on"), news("a", "a resolved", Severity.INFO),
+        holds("b", "b is on"), news("b", "b taken by Aigerim", Severity.SAFETY),
+        holds("b", "b is on again"),
+        news("c", "c resolved", Severity.INFO),
+        holds("d", "d is on"), news("d", "d taken by Daulet", Severity.SAFETY),
+        news("d", "d switched off", Severity.NORMAL),
+    ):  # fmt: skip
+        notifier.send(notification)
+    assert notifier.waiting() == {"staff": 4}
+    notifier.start()
+    await notifier.close()
+    assert [b["message"] for b in receiver.on("staff")] == [
+        "a is on\n\na resolved",
+        "b is on again",
+        "d is on\n\nd switched off",
+        "c resolved",  # an all-clear alone ranks as info: after the safety ones
+    ]
+    assert notifier.coalesced == {"staff": 5}
+
+
+async def test_an_alert_just_sent_lets_another_alert_go_first(receiver: Receiver) -> None:
+    """Test that alerts take turns: a safety alert that has just been sent waits for
+    another machine's normal alert before its next message."""
+    channel = Channel(name="staff", url=receiver.url("staff"), max_per_minute=120)
+    notifier = Notifier([channel], "ru")
+    notifier.send(holds("left_on-solder-1", "solder-1 is on"))
+    notifier.send(holds("no_data-printer-1", "printer-1 is silent", Severity.NORMAL))
+    notifier.start()
+    try:
+        await wait_until(lambda: len(receiver.on("staff")) >= 1, "the first message")
+        notifier.send(holds("left_on-solder-1", "solder-1 is still on"))
+    finally:
+        await notifier.close()
+    assert [b["message"] for b in receiver.on("staff")] == [
+        "solder-1 is on",  # safety first in a round
+        "printer-1 is silent",  # the next round: solder-1 has had its turn
+        "solder-1 is still on",
+    ]
+
+
+async def test_in_quiet_hours_a_waiting_safety_message_takes_its_alerts_latest_state(
+    receiver: Receiver,
+) -> None:
+    """Test that in quiet hours the all-clear of a safety alert still waiting joins its
+    message, while other normal notifications stay quiet and are counted."""
+    hour = datetime.now(UTC).hour
+    quiet = f"{(hour - 1) % 24:02d}:00-{(hour + 2) % 24:02d}:00"  # now, in UTC
+    channel = Channel(name="staff", url=receiver.url("staff"), max_per_minute=600,
+                      quiet_hours=quiet)  # fmt: skip
+    notifier = Notifier([channel], "ru", timezone="UTC")
+    notifier.send(holds("left_on-solder-1", "solder-1 is on"))
+    notifier.send(news("left_on-solder-1", "solder-1 resolved", Severity.INFO))
+    notifier.send(note("printer-1 finished", Severity.NORMAL))
+    notifier.start()
+    await notifier.close()
+    assert [b["message"] for b in receiver.on("staff")] == ["solder-1 is on\n\nsolder-1 resolved"]
+    assert notifier.quiet == {"staff": 1}

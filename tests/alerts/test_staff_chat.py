@@ -21,6 +21,13 @@ STAFF_GROUP = {"id": -1001234567890, "type": "supergroup", "title": "Staff"}
 AIGERIM = {"id": 501, "is_bot": False, "first_name": "Айгерім", "last_name": "Сейітова"}
 DAULET = {"id": 42, "is_bot": False, "first_name": "Daulet"}
 STRANGER = {"id": 999, "is_bot": False, "first_name": "Visitor"}
+# A member of the staff group who set their Telegram name to a colleague's.
+IMPOSTOR = {
+    "id": 777,
+    "is_bot": False,
+    "first_name": "Айгерім",
+    "last_name": "Сейітова\n, Telegram 501",
+}
 
 
 def private(user: dict[str, object]) -> dict[str, object]:
@@ -90,12 +97,16 @@ async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
             assert bot_api.answers()[1]["text"] == "Принято."
             await wait_until(lambda: len(bot_api.sent(STAFF_GROUP["id"])) == 2, "the announcement")
             announced = bot_api.sent(STAFF_GROUP["id"])[1]
-            assert announced["text"].startswith("Взято в работу (Айгерім Сейітова): «Дәнекерлеу")
+            assert announced["text"].startswith(
+                "Взято в работу (Айгерім Сейітова, Telegram 501): «Дәнекерлеу"
+            )
             assert "reply_markup" not in announced
 
             bot_api.press(DAULET, STAFF_GROUP, 1, ack)
             await wait_until(lambda: len(bot_api.answers()) == 3, "the second press's answer")
-            assert bot_api.answers()[2]["text"] == "Уже подтверждено (Айгерім Сейітова)."
+            assert (
+                bot_api.answers()[2]["text"] == "Уже подтверждено (Айгерім Сейітова, Telegram 501)."
+            )
 
             bot_api.press(DAULET, private(DAULET), 1, off)
             command = await anext(aiter(board.messages))
@@ -113,7 +124,46 @@ async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
             rows = await stored(
                 influx, "SELECT acked_by, status FROM alert WHERE status = 'acknowledged'"
             )
-        assert [r["acked_by"] for r in rows] == ["Айгерім Сейітова"]
+        assert [r["acked_by"] for r in rows] == ["Айгерім Сейітова, Telegram 501"]
+    finally:
+        await ingest.shutdown()
+    assert bot_api.mistakes == [], "every request as the Bot API documents it"
+
+
+async def test_forged_button_data_is_refused_and_a_borrowed_name_keeps_its_own_id(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, bot_api: BotApi
+) -> None:
+    """Test that button data the bot never sends (unknown actions, no alert) is answered
+    and changes nothing, and that a group member named like a colleague is recorded with
+    their own Telegram id, on one line."""
+    config = chat_config(mosquitto, influxdb, bot_api)
+    site = config.site.id
+    ingest = await start_ingest(config)
+    try:
+        now = time.time()
+        await publish(mosquitto.port, [
+            (f"makerspace/{site}/solder-1/telemetry",
+             json.dumps({"v": 1, "ts": now, "seq": 1, "power_w": 40.0, "temp_c": 480.0})),
+        ])  # fmt: skip
+        await wait_until(lambda: bot_api.sent(STAFF_GROUP["id"]), "the alert in the staff group")
+        [alert] = ingest.service.active_alerts()
+        forged = [
+            f"{action}:{alert['alert_id']}"
+            for action in ("delete", "ACK", "", "ack ", "acknowledge")
+        ]
+        for n, data in enumerate([*forged, alert["alert_id"], ":"], start=1):
+            bot_api.press(AIGERIM, STAFF_GROUP, 1, data)
+            await wait_until(lambda n=n: len(bot_api.answers()) == n, f"the answer to {data!r}")
+            answer = bot_api.answers()[-1]
+            assert answer["text"] == "Это не кнопка бота; ничего не сделано.", data
+        assert ingest.service.active_alerts()[0]["acked_by"] is None
+        assert len(bot_api.sent(STAFF_GROUP["id"])) == 1, "nothing announced"
+
+        bot_api.press(IMPOSTOR, STAFF_GROUP, 1, f"ack:{alert['alert_id']}")
+        await wait_until(lambda: ingest.service.active_alerts()[0]["acked_by"], "the ack")
+        by = ingest.service.active_alerts()[0]["acked_by"]
+        assert by == "Айгерім Сейітова , Telegram 501, Telegram 777"
+        assert by.endswith(f", Telegram {IMPOSTOR['id']}")
     finally:
         await ingest.shutdown()
     assert bot_api.mistakes == [], "every request as the Bot API documents it"

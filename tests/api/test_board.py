@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from makerwatch.api.board_texts import BOARD_TEXTS
+from makerwatch.api.guards import STREAMS_PER_ADDRESS
 from makerwatch.core.site_config import SiteConfig, StaffMember
 from makerwatch.core.vocabulary import KIND_NAMES, STATE_NAMES
 from makerwatch.ingest.influx import InfluxClient
@@ -342,3 +343,77 @@ async def test_kiosk_fits_thirty_machines_on_a_1080p_screen(
             await browser.close()
     finally:
         await running.shutdown()
+
+
+# What a site's name may hold and the HTML parser would take for markup inside <script>.
+HOSTILE_NAME = "Space <!--<script> </script><script>window.ran = 1</script> & \u2028\u2029 {{lang}}"
+
+
+async def test_a_site_name_that_looks_like_markup_shows_as_text_on_the_board(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that a site name holding `<!--<script`, `</script>`, `&`, U+2028/2029 and a
+    placeholder is shown as written in the title, with every tile, and runs nothing."""
+    config = board_config(mosquitto, influxdb)
+    config = SiteConfig.model_validate({
+        **config.model_dump(mode="json", exclude_none=True),
+        "site": {**config.site.model_dump(mode="json"), "name": HOSTILE_NAME},
+    })  # fmt: skip
+    running = await start_ingest(config)
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"http://127.0.0.1:{config.ingest.http_port}/?lang=en")
+            await expect(page.locator("#title")).to_contain_text(HOSTILE_NAME)
+            await expect(page.locator("article.tile")).to_have_count(len(config.devices))
+            assert await page.evaluate("window.ran") is None, "the name's script ran"
+            assert HOSTILE_NAME in await page.title()
+            assert errors == []
+            await browser.close()
+    finally:
+        await running.shutdown()
+
+
+async def test_a_refused_stream_and_paused_sign_in_are_explained_and_recovered(
+    board: Board,
+) -> None:
+    """Test that a page whose stream is refused (its address holds the most) says it is
+    reconnecting and comes live by itself once a stream is free, and that after too many
+    wrong tokens from its address the sign-in says to wait, in the page's language."""
+    port = board.config.ingest.http_port
+    held = []
+    for _ in range(STREAMS_PER_ADDRESS):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /board-events HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        held.append(writer)
+    page = await board.page("/?lang=ru")
+    link = page.locator("#link")
+    await expect(link).to_have_text(BOARD_TEXTS["reconnecting"]["ru"])
+    await expect(page.locator("article.tile")).to_have_count(0)
+
+    async with httpx.AsyncClient(base_url=board.url) as http:
+        while (
+            await http.get("/staff/me", headers={"Authorization": "Bearer wrong"})
+        ).status_code == 401:
+            pass
+    await page.locator("#staff-button").click()
+    await page.locator("#token").fill(TOKEN)
+    await page.locator("#sign-in").click()
+    await expect(page.locator("#staff-message")).to_have_text(
+        re.compile(r"^Слишком много неверных токенов с этого устройства\. Повторите через \d+ с\.$")
+    )
+    await expect(page.locator("#staff-button")).not_to_have_text("Выйти")
+
+    for writer in held:
+        writer.close()
+    await expect(page.locator("article.tile")).to_have_count(
+        len(board.config.devices), timeout=30_000
+    )
+    await expect(link).to_be_hidden()
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -91,3 +91,24 @@ async def test_a_finished_request_is_served_and_the_connection_kept() -> None:
             assert head.startswith(b"HTTP/1.1 200")
             assert await reader.readexactly(2) == b"ok"
         writer.close()
+
+
+async def test_a_few_addresses_holding_every_connection_leave_room_for_a_phone() -> None:
+    """Test that when a few addresses hold every connection, a new address is still
+    served from the reserve, but a flooding address gets nothing from it."""
+    async with serving(
+        Limits(total=20, per_address=5, headers_within_s=30, reserve=4, reserve_each=2)
+    ) as port:
+        held = [await connect(port, f"127.0.0.{10 + n}") for n in range(4) for _ in range(5)]
+        reader, writer = await connect(port, "127.0.0.10")
+        assert await closed_by_server(reader, within_s=5), "over its own share"
+        writer.close()
+        phones = [await connect(port, "127.0.0.20") for _ in range(2)]
+        for phone_reader, phone_writer in phones:
+            phone_writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await phone_reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        reader, writer = await connect(port, "127.0.0.20")
+        assert await closed_by_server(reader, within_s=5), "a third from the reserve"
+        writer.close()
+        for _, held_writer in [*held, *phones]:
+            held_writer.close()

@@ -17,6 +17,7 @@
   var offsetMs = 0;    // server clock - this clock, from each event's now_ms
   var linkState = "connecting";
   var HOUR_MS = 3600000;
+  var STREAM_REFUSED_RETRY_MS = 10000;  // and up to as much again, so refused pages spread out
   var ICONS = { off: "\u25CB", idle: "\u25D0", active: "\u25CF", no_signal: "\u2715", never_heard: "?" };
 
   function parseQuery(search) {
@@ -171,6 +172,13 @@
         storageSet("makerwatch.token", candidate);
         document.getElementById("staff-form").hidden = true;
         if (!quiet) { toast(text("signed_in", { who: staffName })); }
+      } else if (status === 429) {
+        // This address tried too many wrong tokens: the token was not even checked, so
+        // a stored one is kept for the next visit.
+        staffName = null;
+        token = null;
+        var wait = String((body && body.retry_after_s) || "");
+        document.getElementById("staff-message").textContent = text("too_many_tries", { seconds: wait });
       } else {
         staffName = null;
         token = null;
@@ -448,6 +456,10 @@
       // The browser reconnects by itself (the server asked for 2 s); say so meanwhile.
       linkState = "lost";
       renderLink();
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (the server holds its most streams): the browser gives up, we do not.
+        setTimeout(connect, STREAM_REFUSED_RETRY_MS + Math.random() * STREAM_REFUSED_RETRY_MS);
+      }
     };
   }
 

@@ -1,0 +1,94 @@
+"""`makerwatch report`: the sponsor report for a month, a week or days."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from makerwatch.cli.options import AddCommand, add_config, influx_settings, site_file
+from makerwatch.core.errors import ConfigError, UnreachableError
+
+
+def add_commands(add: AddCommand) -> None:
+    report = add("report", help="the sponsor report for a month, week or days")
+    when = report.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="a calendar month, e.g. 2026-11")
+    when.add_argument("--week", help="an ISO week, e.g. 2026-W47")
+    when.add_argument("--days", help="days, both included, e.g. 2026-11-01..2026-11-15")
+    add_config(report)
+    which = report.add_mutually_exclusive_group()
+    which.add_argument("--site", metavar="ID", help="one site of a network file")
+    which.add_argument(
+        "--all-sites", action="store_true", help="every site of a network file, and the total"
+    )
+    report.add_argument("--format", choices=("html", "pdf", "csv", "json"),
+                        help="default: from --out's extension, else html")  # fmt: skip
+    report.add_argument("--lang", choices=("en", "ru", "kk"), default="en",
+                        help="the language of an HTML or PDF report (default: en)")  # fmt: skip
+    report.add_argument("--out", type=Path, metavar="FILE",
+                        help="where to write it (default: makerwatch-SITE-PERIOD.FORMAT)")  # fmt: skip
+    report.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
+    report.add_argument("--include-simulated", action="store_true",
+                        help="count data from `makerwatch simulate` too (left out by default)")  # fmt: skip
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from tqdm import tqdm
+
+    from makerwatch.core.network import load_sites
+    from makerwatch.core.statistics import Statistics, period_of, statistics
+    from makerwatch.ingest.influx import InfluxClient
+    from makerwatch.report import document
+
+    network = load_sites(site_file(args.config))
+    if args.site is not None:
+        network = network.only(args.site)
+    elif len(network.sites) > 1 and not args.all_sites:
+        known = ", ".join(s.site.id for s in network.sites)
+        raise ConfigError(
+            f"{args.config} lists several sites: give --site ID ({known}) or --all-sites"
+        )
+    period_text = args.month or args.week or args.days
+    try:
+        period_of(period_text, "UTC")  # refuse a bad period before any query
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    out_format = args.format or (args.out.suffix.lstrip(".") if args.out else "html")
+    if out_format not in document.FORMATS:
+        raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
+    scope = network.sites[0].site.id if len(network.sites) == 1 else "network"
+    out = args.out or Path(f"makerwatch-{scope}-{period_text}.{out_format}")
+    influxdb = influx_settings(network.central.influxdb, args.influx)
+
+    # A bar once the work takes more than a second: one step per site, then the document.
+    with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
+
+        async def figures() -> Statistics:
+            async with InfluxClient(influxdb) as influx:
+                if not await influx.ping():
+                    raise UnreachableError(f"cannot reach InfluxDB at {influxdb.url}")
+                return await statistics(
+                    influx.query, network.sites, period_text, int(time.time() * 1000),
+                    progress=lambda _site: bar.update(1), simulated=args.include_simulated,
+                )  # fmt: skip
+
+        stats = asyncio.run(figures())
+        if out_format == "json":
+            out.write_text(document.as_json(stats) + "\n", encoding="utf-8")
+        elif out_format == "csv":
+            out.write_text(document.as_csv(stats), encoding="utf-8")
+        else:
+            page = document.html(stats, args.lang, network=network.name)
+            if out_format == "pdf":
+                document.as_pdf(page, out)
+            else:
+                out.write_text(page, encoding="utf-8")
+        bar.update(1)
+    total = stats.total
+    print(f"wrote {out} ({stats.period_label}, {len(stats.sites)} site(s), "
+          f"{total.machine_hours:.1f} machine-hours, {total.sessions} sessions)")  # fmt: skip
+    return 0

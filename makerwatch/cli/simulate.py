@@ -1,0 +1,92 @@
+"""`makerwatch simulate scenario|backfill|fleet`: simulated boards on the firmware's core."""
+
+from __future__ import annotations
+
+import argparse
+
+from makerwatch.cli import signals
+from makerwatch.cli.options import DEFAULT_MQTT, AddCommand, add_config, host_port, load, site_file
+from makerwatch.sim.scenarios import SCENARIOS
+
+
+def add_commands(add: AddCommand) -> None:
+    simulate = add("simulate", help="simulated boards: scenario, backfill, fleet")
+    modes = simulate.add_subparsers(dest="simulate_command", required=True)
+    scenario = modes.add_parser("scenario", help="run a named scenario")
+    scenario.add_argument("name", choices=sorted(SCENARIOS), metavar="NAME",
+                          help=f"one of {', '.join(sorted(SCENARIOS))}")  # fmt: skip
+    scenario.add_argument("--speed", default="1",
+                          help="simulated seconds per real second, or max (default: 1)")  # fmt: skip
+    scenario.set_defaults(handler=_scenario)
+    backfill = modes.add_parser("backfill", help="write history up to now through the pipeline")
+    backfill.add_argument("duration", metavar="DURATION", help="how far back, e.g. 30d, 12h")
+    backfill.set_defaults(handler=_backfill)
+    fleet = modes.add_parser("fleet", help="a load fleet of many boards")
+    fleet.add_argument(
+        "--devices", type=int, default=300, metavar="N", help="boards (default: 300)"
+    )
+    fleet.add_argument("--rate", type=float, default=100.0, help="total messages per second")
+    fleet.add_argument("--seconds", type=float, default=10.0, help="how long to publish")
+    fleet.add_argument("--sites", default="aktobe,almaty,astana,oskemen,pavlodar,oral",
+                       help="comma-separated site slugs")  # fmt: skip
+    fleet.add_argument("--processes", type=int, default=1, help="publishing processes")
+    fleet.set_defaults(handler=_fleet)
+    for mode in (scenario, backfill, fleet):
+        if mode is not fleet:
+            add_config(mode)
+        mode.add_argument("--mqtt", default=DEFAULT_MQTT, metavar="HOST:PORT",
+                          help=f"the broker (default: makerwatch up's, {DEFAULT_MQTT})")  # fmt: skip
+        mode.add_argument("--seed", type=int, default=1, help="same seed, same messages")
+        if mode is not fleet:
+            mode.add_argument("--on-real-site", action="store_true",
+                              help="run even where real boards report (refused by default)")  # fmt: skip
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    from makerwatch.sim import commands
+
+    config = load(args.config)
+    host, port = host_port(args.mqtt, "--mqtt")
+    speed = None if args.speed == "max" else float(args.speed)
+    stop = signals.stop_thread_event_on_signals()
+    summary = commands.run_scenario(
+        config, args.name, speed, args.seed, host, port, stop, args.on_real_site
+    )
+    print(f"scenario {args.name!r}, {summary.seconds_simulated / 3600:.1f} simulated hours:")
+    print(summary.table())
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from makerwatch.core.network import load_sites
+    from makerwatch.sim import commands
+
+    # A network file backfills each of its sites, each with its own opening hours,
+    # time zone and seed, one after the other; each site's ingest must be running.
+    network = load_sites(site_file(args.config))
+    host, port = host_port(args.mqtt, "--mqtt")
+    seconds = commands.parse_duration_s(args.duration)
+    for index, config in enumerate(network.sites):
+        summary = commands.backfill(
+            config, seconds, args.seed + index, host, port, args.on_real_site
+        )
+        print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
+        print(summary.table())
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from makerwatch.sim.fleet import run_fleet
+
+    host, port = host_port(args.mqtt, "--mqtt")
+    sites = [s.strip() for s in args.sites.split(",") if s.strip()]
+    report = run_fleet(
+        host, port, args.devices, args.rate, args.seconds, sites, args.processes, args.seed
+    )
+    print(
+        f"sent {report.total} messages (acknowledged by the broker) from {args.devices} boards "
+        f"on {len(sites)} sites in {report.seconds:.1f} s: {report.rate:.0f} msg/s (asked {args.rate:g})"
+    )
+    for site, count in sorted(report.sent.items()):
+        print(f"  {site:<12} {count}")
+    return 0
