@@ -175,7 +175,10 @@ def routes(
         """Each machine's tile, as JSON (`makerwatch status`, scripts)."""
         now_ms = service.wall_ms()
         tiles = service.floor.machines(now_ms)
-        return web.json_response({"now_ms": now_ms, "machines": tiles}, dumps=_dumps)
+        settings = service.page_settings()  # the site's language and time zone, to show them in
+        body = {"now_ms": now_ms, "language": settings["language"],
+                "timezone": settings["timezone"], "machines": tiles}  # fmt: skip
+        return web.json_response(body, dumps=_dumps)
 
     async def history(request: web.Request) -> web.Response:
         return web.json_response(await service.power_history())

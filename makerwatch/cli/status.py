@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from makerwatch.cli.options import DEFAULT_HTTP, AddCommand, host_port
 from makerwatch.core.errors import UnreachableError
@@ -40,9 +41,51 @@ def _status(args: argparse.Namespace) -> int:
     print(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))
     for alert in alerts:
         print(f"  {alert['message'].splitlines()[0]}")
-    print("Machines (state, last message):")
-    for machine in floor["machines"]:
-        seen = machine["last_seen_ms"]
-        ago = "never" if seen is None else f"{max(0, floor['now_ms'] - seen) / 1000:.0f} s ago"
-        print(f"  {machine['device']:<16} {machine['state']:<8} {ago}")
+    print_machines(floor)
     return 0 if health.get("healthy") else 1
+
+
+def print_machines(floor: dict[str, Any]) -> None:
+    """Each machine as the floor board shows it, in the site's language and time: its
+    state, since when it is on (or since when there is no signal), its last message."""
+    from makerwatch.alerts.texts import duration, local_time
+    from makerwatch.api.board_texts import BOARD_TEXTS
+    from makerwatch.core.vocabulary import STATE_NAMES
+
+    language = floor.get("language", "en")
+    timezone = floor.get("timezone", "UTC")
+    now_ms = floor["now_ms"]
+
+    def text(key: str, **fields: str) -> str:
+        return BOARD_TEXTS[key][language].format(**fields)
+
+    print("Machines:")
+    for machine in floor["machines"]:
+        state = machine["state"]
+        words = []
+        if state == "no_signal":
+            if machine.get("no_signal_since_ms"):
+                at = local_time(machine["no_signal_since_ms"], timezone, now_ms)
+                words.append(text("no_signal_since", at=at))
+            if machine.get("was"):
+                words.append(text("was", state=STATE_NAMES[machine["was"]][language].lower()))
+        elif state != "never_heard":
+            if machine.get("on_since_ms"):
+                words.append(
+                    text("on_since", at=local_time(machine["on_since_ms"], timezone, now_ms))
+                )
+            if machine.get("since_ms"):
+                words.append(
+                    text("for", duration=duration((now_ms - machine["since_ms"]) / 1000, language))
+                )
+        seen = machine["last_seen_ms"]
+        heard = (
+            ""
+            if seen is None
+            else text("seen", duration=duration(max(0, now_ms - seen) / 1000, language))
+        )
+        name = machine["names"].get(language) or machine["device"]
+        detail = " · ".join(words)
+        print(
+            f"  {machine['device']:<16} {name:<28} {STATE_NAMES[state][language]:<18} {detail}  {heard}".rstrip()
+        )

@@ -7,9 +7,13 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import httpx
 
+from makerwatch.alerts.texts import local_time
+from makerwatch.api.board_texts import BOARD_TEXTS
+from makerwatch.core.vocabulary import STATE_NAMES
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import make_config, publish, start_ingest, wait_until
 
@@ -110,7 +114,25 @@ async def test_status_says_whether_the_site_works(
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         assert f"Makerwatch at http://127.0.0.1:{port}: healthy" in healthy.stdout
         assert "0 active alert(s)" in healthy.stdout
-        assert re.search(r"^  solder-1 +never_heard +never$", healthy.stdout, re.M), healthy.stdout
+        language, zone = config.alerts.language, config.site.timezone
+        solder, printer = config.devices[0], config.devices[1]
+        never = STATE_NAMES["never_heard"][language]
+        assert re.search(rf"^  solder-1 +{re.escape(solder.name_in(language))} +{never}$",
+                         healthy.stdout, re.M), healthy.stdout  # fmt: skip
+        # A machine switched on a while ago: its state and "on since", in site time.
+        on_since = time.time() - 3600
+        idle = {"v": 1, "ts": time.time() - 600, "state": "idle", "on_since": on_since}
+        await publish(
+            mosquitto.port, [(f"makerspace/{config.site.id}/solder-1/state", json.dumps(idle))]
+        )
+        await wait_until(lambda: running.service.floor.tiles["solder-1"].state == "idle", "idle")
+        healthy = await asyncio.to_thread(status)
+        at = local_time(int(on_since * 1000), zone, int(time.time() * 1000))
+        on = BOARD_TEXTS["on_since"][language].format(at=at)
+        assert re.search(rf"^  solder-1 +.+ +{STATE_NAMES['idle'][language]} +{on} · ",
+                         healthy.stdout, re.M), healthy.stdout  # fmt: skip
+        assert re.search(rf"^  printer-1 +{re.escape(printer.name_in(language))} +{never}$",
+                         healthy.stdout, re.M), healthy.stdout  # fmt: skip
         own_influxdb.stop()
         broken = await asyncio.to_thread(status)
         assert broken.returncode == 1
