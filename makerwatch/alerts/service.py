@@ -9,6 +9,7 @@ import functools
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -80,6 +81,7 @@ class AlertService:
         publisher: Publisher,
         notifier: Notifier,
         connected: asyncio.Event | None = None,
+        wall: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
         self._connected = connected or asyncio.Event()
@@ -95,8 +97,10 @@ class AlertService:
         self._reference: dict[str, tuple[int, int]] = {}
         self._pace: dict[str, _Pace] = {}
         self._told: dict[str, Alert] = {}  # active alerts whose firing staff were told
-        # Wall time that no clock step moves: the start's wall clock plus monotonic time.
+        # Wall time that no clock step moves: the start's wall clock plus monotonic time
+        # (or the clock a test gives).
         self._wall_base = (time.time() * 1000, time.monotonic() * 1000)
+        self._wall = wall
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -105,6 +109,8 @@ class AlertService:
         return [*alerts_subscriptions(site), ingest_ready_topic(site, config.mqtt.client_id)]
 
     def wall_ms(self) -> int:
+        if self._wall is not None:
+            return self._wall()
         wall, mono = self._wall_base
         return int(wall + time.monotonic() * 1000 - mono)
 
@@ -138,12 +144,12 @@ class AlertService:
     async def observe(self, points: list[Point]) -> None:
         actions: list[Transition | RelayOff] = []
         heard_ms = self.wall_ms()
+        await self._release(heard_ms)  # what settled before these points arrived
         for point in points:
             point = self._on_event_time(point)
             self._pace_of(point, heard_ms)
             actions += self.engine.observe(point, heard_ms)
         await self._perform(actions)
-        await self._release(heard_ms)
 
     def _restored(self, wall_ms: int) -> None:
         """Alerts from before a restart: staff know of those they were told; one whose
@@ -183,9 +189,11 @@ class AlertService:
                 continue
             pace.held_until_ms = 0
             active = {a.alert_id: a for a in self.engine.alerts.values() if a.device == device}
-            for alert in active.values():
-                if not alert.notified:  # told as it is now: its durations run to now
+            for alert in active.values():  # told as it is now: its durations run to now
+                if not alert.notified:
                     await self._tell(Transition("fired", replace(alert), wall_ms))
+                elif alert.notified_ms > self._told[alert.alert_id].notified_ms:
+                    await self._tell(Transition("repeated", replace(alert), wall_ms))
             for alert_id, told in list(self._told.items()):
                 if told.device == device and alert_id not in active:
                     await self._tell(Transition("resolved", told, wall_ms))
@@ -349,7 +357,7 @@ class AlertService:
             return
         if status == "resolved":
             del self._told[alert.alert_id]
-        if status == "fired":
+        if status in ONGOING:
             self._told[alert.alert_id] = alert
             live = self.engine.alerts.get(alert.alert_id)
             if live is not None and not live.notified:

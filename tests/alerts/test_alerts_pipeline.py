@@ -106,6 +106,7 @@ async def test_left_on_overnight_fires_once_repeats_and_resolves(
         await wait_until(
             lambda: any(b["message"].startswith("Решено") for b in receiver.on("staff")),
             "the resolution's message",
+            within_s=60,
         )
     finally:
         await ingest.shutdown()
