@@ -11,10 +11,15 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from pydantic import Field
 
+from makerwatch.core import protocol
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.network import Network
+from makerwatch.core.points import Point, device_tags
+from makerwatch.core.protocol import BoardMessage, KindSpec, Role
 from makerwatch.core.site_config import load_site_config
+from makerwatch.ingest.decode import Decoder
 from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
 from makerwatch.ops.firmware_deploy import BoardSecrets, with_credentials
 from makerwatch.ops.provision import (
@@ -59,10 +64,14 @@ def password(broker: ProvisionedMosquitto, user: str) -> str:
 
 @contextlib.asynccontextmanager
 async def client_as(
-    broker: ProvisionedMosquitto, user: str | None, secret: str | None = None
+    broker: ProvisionedMosquitto,
+    user: str | None,
+    secret: str | None = None,
+    identifier: str | None = None,
 ) -> AsyncIterator[aiomqtt.Client]:
     secret = secret if secret is not None or user is None else password(broker, user)
     async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=secret,
+                              identifier=identifier,
                               protocol=aiomqtt.ProtocolVersion.V5) as client:  # fmt: skip
         yield client
 
@@ -365,3 +374,60 @@ async def test_a_site_broker_bridges_its_boards_to_the_central_broker_over_tls(
                 topics = await next_topics(ingest, reading)
         assert topics == [reading]
         assert "bridge_cafile" in site_files.conf.read_text()
+
+
+def test_every_boards_acl_lines_are_the_tables_rows(tmp_path: Path) -> None:
+    """Test that a board's ACL lines are exactly its kinds in the table: one write per kind
+    it sends, one read per kind it is sent, nothing written by hand beside them."""
+    files = provision(CONFIG, tmp_path, 1883)
+    sections = files.acl.read_text().split("\n\n")
+    [board] = [lines.splitlines() for lines in sections if lines.startswith(f"user {SOLDER_1}\n")]
+    sent = [k.suffix for k in protocol.MESSAGE_KINDS if k.publisher is Role.BOARD]
+    read = [k.suffix for k in protocol.MESSAGE_KINDS if k.reader is Role.BOARD]
+    assert board[1:] == [f"topic write makerspace/aktobe/solder-1/{suffix}" for suffix in sent] + [
+        f"topic read makerspace/aktobe/solder-1/{suffix}" for suffix in read
+    ]
+    assert {"telemetry", "state", "status", "event"} <= set(sent)
+    assert {"cmd/relay", "cmd/identify", "config"} <= set(read)
+
+
+class Humidity(BoardMessage):
+    """A kind no board sends: it exists only in this test's table."""
+
+    humidity_pct: float = Field(ge=0, le=100)
+    ts: float | None = None
+
+
+async def test_a_kind_added_to_the_table_alone_reaches_the_acl_and_the_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that one new row in MESSAGE_KINDS, and nothing else, lets a board publish the
+    new kind through the provisioned broker and bridge, and ingest decode it into its
+    measurement; the JSON Schema lists it."""
+    humidity = KindSpec("humidity", Humidity, Role.BOARD, Role.SERVER, retained=False,
+                        measurement="humidity_test")  # fmt: skip
+    monkeypatch.setattr(protocol, "MESSAGE_KINDS", (*protocol.MESSAGE_KINDS, humidity))
+    topic = "makerspace/aktobe/solder-1/humidity"
+    port = free_port()
+    files = provision(CONFIG, tmp_path / "broker", port)
+    with ProvisionedMosquitto(files, port) as broker:
+        async with client_as(broker, "ingest") as ingest, client_as(broker, SOLDER_2) as two:
+            await ingest.subscribe("makerspace/aktobe/+/humidity", qos=1)
+            await two.publish(topic, '{"v":1,"humidity_pct":40}', qos=1)  # not its own
+            async with client_as(broker, SOLDER_1) as board:
+                await board.publish(topic, '{"v":1,"humidity_pct":41.5}', qos=1)
+            async with asyncio.timeout(WAIT_TIMEOUT_S):
+                message = await anext(aiter(ingest.messages))
+    assert (message.topic.value, message.payload) == (topic, b'{"v":1,"humidity_pct":41.5}')
+    assert "makerspace/+/+/humidity" in protocol.board_subscriptions()
+    decoded = Decoder(CONFIG, clock=lambda: 1_790_000_000.0).decode(topic, message.payload)
+    device = CONFIG.device("solder-1")
+    assert device is not None
+    stamped_ms = 1_790_000_000_000  # no ts: the server's time
+    tags = device_tags("aktobe", device)
+    expected = Point("humidity_test", tags, {"humidity_pct": 41.5}, stamped_ms, 0, True)
+    assert decoded.points == [expected]
+    assert "humidity" in protocol.json_schema()["messages"]
+    network = Network("n", [CONFIG], lists_sites=True)
+    central = provision_central(network, tmp_path / "central", free_port())
+    assert "topic write makerspace/aktobe/+/humidity" in central.acl.read_text()
