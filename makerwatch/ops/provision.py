@@ -3,13 +3,14 @@
 Each board may publish only its own board-to-server topics and read only its own
 server-to-board ones, one ACL line per row of the protocol's table of message kinds
 (core/protocol.py MESSAGE_KINDS); ingest reads every device topic and writes dead
-letters, alerts and commands; the floor board reads; a `healthcheck` user may read
-the broker's uptime and nothing else. Anonymous access is off. Passwords are
+letters, alerts and commands; the floor board reads; the `operator` login reads dead
+letters and `$SYS` and writes nothing; a `healthcheck` user may read the broker's
+uptime and nothing else. Anonymous access is off. Passwords are
 kept across runs (a board keeps working after re-provisioning) and hashed by
 Mosquitto's own `mosquitto_passwd`.
 
 For a network of sites, the central broker is provisioned from the network file:
-ingest (central ingest), the health check, and one `bridge.<site>` user per site,
+ingest (central ingest), the operator, the health check, and one `bridge.<site>` user per site,
 which may write only its own site's board topics. A site's broker then bridges its
 boards' topics to it (`bridge`): queued at the site while the link is down, QoS 1,
 TLS when given the central broker's CA, with that site's bridge user.
@@ -53,6 +54,9 @@ __all__ = [
 INGEST_USER = "ingest"
 FLOOR_USER = "floor"
 HEALTHCHECK_USER = "healthcheck"
+# Watches dead letters and $SYS by hand (docs/operations.md): its own login, so its
+# client id (the user name) is never ingest's and watching cannot end ingest's session.
+OPERATOR_USER = "operator"
 
 
 def board_user(site: str, device: str) -> str:
@@ -156,6 +160,7 @@ def _acl(config: SiteConfig) -> str:
         f"user {FLOOR_USER}",
         f"topic read {root}/#",
         "",
+        *_operator_lines(),
         f"user {HEALTHCHECK_USER}",
         "topic read $SYS/broker/uptime",
         "",
@@ -163,6 +168,16 @@ def _acl(config: SiteConfig) -> str:
     for device in config.devices:
         lines += [f"user {board_user(site, device.id)}", *_board_lines(site, device.id), ""]
     return "\n".join(lines)
+
+
+def _operator_lines() -> list[str]:
+    """Read-only: the dead letters and the broker's own figures, nothing else."""
+    return [
+        f"user {OPERATOR_USER}",
+        *(f"topic read {kind.pattern}" for kind in kinds(reader=Role.OPERATORS)),
+        "topic read $SYS/#",
+        "",
+    ]
 
 
 def _central_acl(network: Network) -> str:
@@ -173,6 +188,7 @@ def _central_acl(network: Network) -> str:
         f"topic read {BROKER_DROPPED_TOPIC}",
         f"topic write {DEAD_LETTER_TOPIC}",
         "",
+        *_operator_lines(),
         f"user {HEALTHCHECK_USER}",
         "topic read $SYS/broker/uptime",
         "",
@@ -262,7 +278,7 @@ def provision(
     `ingest_owner`: a user id that may read ingest's credentials (ingest's container).
     `bridge`: the link to a network's central broker.
     """
-    users = [INGEST_USER, FLOOR_USER, HEALTHCHECK_USER]
+    users = [INGEST_USER, FLOOR_USER, OPERATOR_USER, HEALTHCHECK_USER]
     users += [board_user(config.site.id, d.id) for d in config.devices]
     extra = bridge.conf(config.site.id) if bridge is not None else ""
     return _write(
@@ -283,7 +299,12 @@ def provision_central(
 ) -> BrokerFiles:
     """The central broker of a network: central ingest, the health check and a bridge
     user per site (credentials/bridge.<site>.json, for that site's `--bridge-credentials`)."""
-    users = [INGEST_USER, HEALTHCHECK_USER, *(bridge_user(s.site.id) for s in network.sites)]
+    users = [
+        INGEST_USER,
+        OPERATOR_USER,
+        HEALTHCHECK_USER,
+        *(bridge_user(s.site.id) for s in network.sites),
+    ]
     acl = _central_acl(network)
     return _write(out, users, acl, "", port, tls_port, root, data_dir, owner, ingest_owner)
 

@@ -34,6 +34,7 @@ from tests.support import ROOT, WAIT_TIMEOUT_S
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
 SOLDER_1, SOLDER_2 = board_user("aktobe", "solder-1"), board_user("aktobe", "solder-2")
+OPERATOR = "operator"
 
 
 class ProvisionedMosquitto(EmbeddedMosquitto):
@@ -304,7 +305,8 @@ async def test_a_sites_bridge_writes_only_its_own_sites_board_topics_centrally(
     port = free_port()
     files = provision_central(network, tmp_path / "central", port)
     assert {p.name for p in files.credentials.glob("*.json")} == {
-        "ingest.json", "healthcheck.json", "bridge.aktobe.json", "bridge.almaty.json"
+        "ingest.json", "operator.json", "healthcheck.json", "bridge.aktobe.json",
+        "bridge.almaty.json",
     }  # fmt: skip
     with ProvisionedMosquitto(files, port) as central:
         async with (
@@ -374,6 +376,82 @@ async def test_a_site_broker_bridges_its_boards_to_the_central_broker_over_tls(
                 topics = await next_topics(ingest, reading)
         assert topics == [reading]
         assert "bridge_cafile" in site_files.conf.read_text()
+
+
+async def test_a_board_subscribed_to_everything_is_delivered_only_its_own_topics(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that a board's SUBSCRIBE to `#` and `$SYS/#` yields nothing but its own commands
+    and config: not another board's retained status or commands, not alerts, not dead
+    letters, not the broker's retained `$SYS` figures (Mosquitto 2.0 grants the
+    subscription; the ACL refuses every delivery)."""
+    async with client_as(broker, "ingest") as ingest, client_as(broker, SOLDER_2) as two:
+        await two.publish("makerspace/aktobe/solder-2/status", '{"v":1,"online":true}', 1, True)
+        await ingest.publish("makerspace/aktobe/solder-2/config", '{"v":1}', qos=1, retain=True)
+        await ingest.publish("makerspace/aktobe/solder-1/config", '{"v":1}', qos=1, retain=True)
+        await ingest.publish("makerspace/aktobe/alerts/left_on-solder-2", '{"v":1}', 1, True)
+        async with client_as(broker, SOLDER_1) as board:
+            await board.subscribe("#", qos=1)
+            await board.subscribe("$SYS/#", qos=1)
+            for topic in ("makerspace/aktobe/solder-2/cmd/relay", "makerspace/_invalid"):
+                await ingest.publish(topic, '{"v":1,"on":false}', qos=1)
+            await ingest.publish("makerspace/aktobe/solder-1/cmd/relay", '{"v":1,"on":false}', 1)
+            topics = await next_topics(board, "makerspace/aktobe/solder-1/cmd/relay")
+    assert topics == ["makerspace/aktobe/solder-1/config", "makerspace/aktobe/solder-1/cmd/relay"]
+
+
+async def test_the_operator_reads_dead_letters_and_sys_without_touching_ingests_session(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that the operator login, even given ingest's client id, reads dead letters and
+    `$SYS` while ingest stays connected (its client id is its own user name)."""
+    ingest_id = CONFIG.mqtt.client_id
+    ready = "makerspace/aktobe/_ingest/test/ready"
+    async with client_as(broker, "ingest", identifier=ingest_id) as ingest:
+        await ingest.subscribe(ready, qos=1)
+        async with client_as(broker, OPERATOR, identifier=ingest_id) as operator:
+            await operator.subscribe("$SYS/#", qos=0)
+            async with asyncio.timeout(WAIT_TIMEOUT_S):
+                async for message in operator.messages:  # the broker's retained figures
+                    if message.topic.value.startswith("$SYS/"):
+                        break
+            await operator.subscribe("makerspace/_invalid", qos=1)
+            await ingest.publish("makerspace/_invalid", '{"v":1,"reason":"schema"}', qos=1)
+            assert "makerspace/_invalid" in await next_topics(operator, "makerspace/_invalid")
+            await ingest.publish(ready, b"", qos=1)
+            assert await next_topics(ingest, ready) == [ready], "ingest was not thrown off"
+
+
+async def test_the_operator_cannot_publish_anywhere_nor_read_the_boards(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that the operator's commands, readings, alerts, dead letters and `$SYS`
+    publishes reach nobody, and that it is delivered no board message."""
+    forged = ["makerspace/aktobe/solder-1/cmd/relay", "makerspace/aktobe/solder-1/config",
+              "makerspace/aktobe/solder-1/telemetry", "makerspace/aktobe/alerts/x",
+              "makerspace/aktobe/alerts/x/ack", "makerspace/_invalid", "$SYS/broker/uptime"]  # fmt: skip
+    async with (
+        client_as(broker, "ingest") as ingest,
+        client_as(broker, SOLDER_1) as board,
+        client_as(broker, OPERATOR) as operator,
+    ):
+        await ingest.subscribe("makerspace/#", qos=1)
+        await board.subscribe("makerspace/aktobe/solder-1/#", qos=1)
+        await operator.subscribe("makerspace/#", qos=1)
+        for topic in forged:
+            await operator.publish(topic, '{"v":1,"on":true}', qos=1)
+        await board.publish("makerspace/aktobe/solder-1/state", '{"v":1,"state":"idle"}', qos=1)
+        await ingest.publish("makerspace/_invalid", '{"v":1}', qos=1)
+        await ingest.publish("makerspace/aktobe/solder-1/cmd/identify", '{"v":1}', qos=1)
+        assert await next_topics(board, "makerspace/aktobe/solder-1/cmd/identify") == [
+            "makerspace/aktobe/solder-1/cmd/identify"
+        ]
+        assert await next_topics(ingest, "makerspace/aktobe/solder-1/cmd/identify") == [
+            "makerspace/aktobe/solder-1/state",
+            "makerspace/_invalid",
+            "makerspace/aktobe/solder-1/cmd/identify",
+        ]
+        assert await next_topics(operator, "makerspace/_invalid") == ["makerspace/_invalid"]
 
 
 def test_every_boards_acl_lines_are_the_tables_rows(tmp_path: Path) -> None:
