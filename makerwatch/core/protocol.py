@@ -2,7 +2,12 @@
 
 The server validates every board message with these models; the JSON Schema in
 docs/protocol.schema.json is exported from them (`makerwatch schema`), and the
-firmware encoder is tested against them.
+firmware encoder is tested against them. `MESSAGE_KINDS`, at the end, is the one
+table of message kinds: the broker's ACL, ingest's subscriptions and decoder, and
+the JSON Schema are generated from it, so a kind cannot be left out of one of them.
+
+Longer than 400 lines on purpose: the protocol is read as one text (topics, then
+payloads, then the table that joins them), as docs/protocol.md presents it.
 """
 
 from __future__ import annotations
@@ -16,27 +21,36 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 __all__ = [
     "DEAD_LETTER_TOPIC",
+    "EVENT_MEASUREMENT",
     "MAX_BATCH_READINGS",
     "MAX_JSON_DEPTH",
+    "MESSAGE_KINDS",
     "PROTOCOL_VERSION",
     "READING_FIELDS",
     "RESERVED_DEVICE_IDS",
     "SLUG_PATTERN",
+    "STATE_MEASUREMENT",
+    "STATUS_MEASUREMENT",
+    "TELEMETRY_MEASUREMENT",
     "TOPIC_ROOT",
     "Acknowledgement",
     "AlertMessage",
     "BatchEnvelope",
     "BoardConfig",
+    "BoardMessage",
     "Command",
     "DeadLetter",
     "DeadLetterReason",
     "Event",
     "EventKind",
     "IdentifyCommand",
+    "KindSpec",
+    "Level",
     "MachineState",
     "MessageKind",
     "Reading",
     "RelayCommand",
+    "Role",
     "State",
     "Status",
     "Telemetry",
@@ -46,6 +60,7 @@ __all__ = [
     "alert_ack_topic",
     "alert_topic",
     "alerts_subscriptions",
+    "board_kinds",
     "board_subscriptions",
     "command_topic",
     "config_topic",
@@ -53,6 +68,8 @@ __all__ = [
     "ingest_ready_topic",
     "is_slug",
     "json_schema",
+    "kinds",
+    "message_kind",
     "parse_topic",
     "site_root",
     "topic_for",
@@ -77,7 +94,8 @@ EARLIEST_VALID_TS_S = 1_577_836_800  # 2020-01-01T00:00:00Z
 
 
 class MessageKind(StrEnum):
-    """The last topic level of a board-to-server message."""
+    """The last topic level of each of our board's own board-to-server messages (a
+    name; what each carries, and who may send it, is its row in MESSAGE_KINDS)."""
 
     TELEMETRY = "telemetry"
     STATE = "state"
@@ -97,7 +115,7 @@ class TopicError(ValueError):
 class TopicParts:
     site: str
     device: str
-    kind: MessageKind
+    kind: str  # a board-to-server row's suffix (a MessageKind for our board's own)
 
 
 class Command(StrEnum):
@@ -159,7 +177,7 @@ BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 def board_subscriptions() -> list[str]:
     """Every site's board messages, not only one site's: a board flashed with a wrong
     site slug is dead-lettered as unknown_site instead of going unnoticed."""
-    return [f"{TOPIC_ROOT}/+/+/{kind.value}" for kind in MessageKind]
+    return [kind.topic("+", "+") for kind in board_kinds()]
 
 
 def parse_topic(topic: str) -> TopicParts:
@@ -171,12 +189,11 @@ def parse_topic(topic: str) -> TopicParts:
     for what, value in (("site", site), ("device", device)):
         if not is_slug(value):
             raise TopicError(f"{what} {value!r} is not a slug [a-z0-9-]{{1,32}}")
-    try:
-        message_kind = MessageKind(kind)
-    except ValueError:
-        known = ", ".join(k.value for k in MessageKind)
-        raise TopicError(f"unknown message kind {kind!r} ({known})") from None
-    return TopicParts(site, device, message_kind)
+    for spec in board_kinds():
+        if spec.suffix == kind:
+            return TopicParts(site, device, spec.suffix)
+    known = ", ".join(spec.suffix for spec in board_kinds())
+    raise TopicError(f"unknown message kind {kind!r} ({known})")
 
 
 class _Payload(BaseModel):
@@ -213,7 +230,9 @@ class Reading(_Payload):
         return {name: float(value) for name, value in values.items() if value is not None}
 
 
-class _Addressed(_Payload):
+class BoardMessage(_Payload):
+    """What every board-to-server payload carries besides its own fields."""
+
     v: Literal[1]
     # Optional echo of the topic; when present it must agree with the topic.
     site: Slug | None = None
@@ -223,7 +242,7 @@ class _Addressed(_Payload):
     sim: bool | None = None
 
 
-class Telemetry(_Addressed, Reading):
+class Telemetry(BoardMessage, Reading):
     """`.../telemetry` with one reading inline."""
 
 
@@ -233,18 +252,18 @@ MAX_BATCH_READINGS = 2_000
 MAX_JSON_DEPTH = 8
 
 
-class BatchEnvelope(_Addressed):
+class BatchEnvelope(BoardMessage):
     """A batch without its readings: checked first, then each reading on its own."""
 
 
-class TelemetryBatch(_Addressed):
+class TelemetryBatch(BoardMessage):
     """`.../telemetry` with readings buffered while offline, oldest first. Each
     reading is validated on its own: a bad one is refused, the others are stored."""
 
     readings: list[Reading] = Field(min_length=1, max_length=MAX_BATCH_READINGS)
 
 
-class Status(_Addressed):
+class Status(BoardMessage):
     """`.../status`: birth message (online) or last will (offline), retained."""
 
     online: bool
@@ -267,7 +286,7 @@ class MachineState(StrEnum):
     ACTIVE = "active"
 
 
-class State(_Addressed):
+class State(BoardMessage):
     """`.../state`: the board's view of its machine, on change, retained."""
 
     # strict=False: in a decoded dict the state is a string; only the listed values pass.
@@ -293,7 +312,7 @@ class EventKind(StrEnum):
     CONFIG_REJECTED = "config_rejected"
 
 
-class Event(_Addressed):
+class Event(BoardMessage):
     """`.../event`: something happened on the board."""
 
     event: EventKind = Field(strict=False)
@@ -390,35 +409,147 @@ class DeadLetter(_Payload):
     received_at: float
 
 
-_SCHEMA_MODELS: dict[str, Any] = {
-    "telemetry": Telemetry | TelemetryBatch,
-    "status": Status,
-    "state": State,
-    "event": Event,
-    "cmd/relay": RelayCommand,
-    "cmd/identify": IdentifyCommand,
-    "config": BoardConfig,
-    "alerts/{alert_id}": AlertMessage,
-    "alerts/{alert_id}/ack": Acknowledgement,
-    "_invalid": DeadLetter,
-}
+# Where ingest stores each board-to-server kind; compared wherever points are sorted.
+TELEMETRY_MEASUREMENT = "telemetry"
+STATUS_MEASUREMENT = "device_status"
+STATE_MEASUREMENT = "state"
+EVENT_MEASUREMENT = "event"
 
 
-def _topic_template(kind: str) -> str:
-    if kind == "_invalid":
-        return DEAD_LETTER_TOPIC
-    if kind.startswith("alerts/"):
-        return f"{TOPIC_ROOT}/{{site}}/{kind}"
-    return f"{TOPIC_ROOT}/{{site}}/{{device}}/{kind}"
+class Role(StrEnum):
+    """Who publishes or reads a kind. A board only ever its own device's topic."""
+
+    BOARD = "board"
+    SERVER = "server"  # ingest, with its own broker login
+    STAFF = "staff"  # through the HTTP API, which publishes with ingest's login
+    OPERATORS = "operators"  # the read-only `operator` login (docs/operations.md)
+    ALL = "all"  # every reader of the site: ingest, the floor board
+
+
+class Level(StrEnum):
+    """Where a kind's topic sits below the root."""
+
+    DEVICE = f"{TOPIC_ROOT}/{{site}}/{{device}}"
+    SITE = f"{TOPIC_ROOT}/{{site}}"
+    ROOT = TOPIC_ROOT
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """One message kind: a row of MESSAGE_KINDS."""
+
+    suffix: str  # the topic below its level: `telemetry`, `cmd/relay`, `alerts/{alert_id}`
+    schema: type[BaseModel]
+    publisher: Role
+    reader: Role
+    retained: bool
+    measurement: str | None = None  # where ingest stores it: every board-to-server kind
+    batch: type[BaseModel] | None = None  # the same topic may carry this instead
+    level: Level = Level.DEVICE
+
+    def __post_init__(self) -> None:
+        if any(char in self.suffix for char in "+#") or self.suffix.startswith("/"):
+            raise ValueError(f"message kind {self.suffix!r}: not a topic suffix")
+        if (self.measurement is None) == (self.publisher is Role.BOARD):
+            raise ValueError(
+                f"message kind {self.suffix!r}: a kind a board sends, and only such a kind, "
+                "is stored in a measurement"
+            )
+        if Role.BOARD in (self.publisher, self.reader) and self.level is not Level.DEVICE:
+            raise ValueError(f"message kind {self.suffix!r}: a board's kind is a device's topic")
+        if self.publisher is Role.BOARD and not is_slug(self.suffix):
+            raise ValueError(f"message kind {self.suffix!r}: a board's is one level of [a-z0-9-]")
+        if self.publisher is Role.BOARD and not issubclass(self.schema, BoardMessage):
+            raise ValueError(f"message kind {self.suffix!r}: a board's schema is a BoardMessage")
+
+    @property
+    def direction(self) -> str:
+        return f"{self.publisher.value} -> {self.reader.value}"
+
+    @property
+    def template(self) -> str:
+        """The topic with placeholders, as docs/protocol.md writes it."""
+        return f"{self.level.value}/{self.suffix}"
+
+    @property
+    def pattern(self) -> str:
+        """Every topic of the kind, each placeholder a `+` (an ACL line, a subscription)."""
+        return re.sub(r"\{[a-z_]+\}", "+", self.template)
+
+    def topic(self, site: str, device: str) -> str:
+        """The topic of one device (`+` for any site or device: a subscription or ACL)."""
+        if self.level is not Level.DEVICE:
+            raise ValueError(f"message kind {self.suffix!r} is not a device's: {self.template}")
+        return f"{TOPIC_ROOT}/{site}/{device}/{self.suffix}"
+
+    def json_schema(self) -> dict[str, Any]:
+        model: Any = self.schema if self.batch is None else self.schema | self.batch
+        return TypeAdapter(model).json_schema()
+
+
+# The one table of message kinds. A new kind is one row (and its payload model above):
+# the broker's ACL (each board's own topics, the bridge), ingest's subscriptions, its
+# decoder and docs/protocol.schema.json are generated from these rows.
+# fmt: off
+MESSAGE_KINDS: tuple[KindSpec, ...] = (
+    KindSpec(MessageKind.TELEMETRY, Telemetry, Role.BOARD, Role.SERVER, retained=False,
+             measurement=TELEMETRY_MEASUREMENT, batch=TelemetryBatch),
+    KindSpec(MessageKind.STATUS, Status, Role.BOARD, Role.SERVER, retained=True,
+             measurement=STATUS_MEASUREMENT),
+    KindSpec(MessageKind.STATE, State, Role.BOARD, Role.SERVER, retained=True,
+             measurement=STATE_MEASUREMENT),
+    KindSpec(MessageKind.EVENT, Event, Role.BOARD, Role.SERVER, retained=False,
+             measurement=EVENT_MEASUREMENT),
+    KindSpec(f"cmd/{Command.RELAY.value}", RelayCommand, Role.SERVER, Role.BOARD, retained=False),
+    KindSpec(f"cmd/{Command.IDENTIFY.value}", IdentifyCommand, Role.SERVER, Role.BOARD,
+             retained=False),
+    KindSpec("config", BoardConfig, Role.SERVER, Role.BOARD, retained=True),
+    KindSpec("alerts/{alert_id}", AlertMessage, Role.SERVER, Role.ALL, retained=True,
+             level=Level.SITE),
+    KindSpec("alerts/{alert_id}/ack", Acknowledgement, Role.STAFF, Role.SERVER, retained=False,
+             level=Level.SITE),
+    KindSpec(DEAD_LETTER_TOPIC.removeprefix(f"{TOPIC_ROOT}/"), DeadLetter, Role.SERVER,
+             Role.OPERATORS, retained=False, level=Level.ROOT),
+)
+# fmt: on
+
+
+def kinds(*, publisher: Role | None = None, reader: Role | None = None) -> list[KindSpec]:
+    """Rows of the table by who sends or reads them. Read from the table when asked,
+    never kept at import: everything generated follows the table as it is."""
+    return [
+        kind
+        for kind in MESSAGE_KINDS
+        if publisher in (None, kind.publisher) and reader in (None, kind.reader)
+    ]
+
+
+def board_kinds() -> list[KindSpec]:
+    """The kinds a board publishes (on its own device's topics only)."""
+    return kinds(publisher=Role.BOARD)
+
+
+def message_kind(suffix: str) -> KindSpec:
+    """The row of a kind by its suffix (a TopicParts.kind)."""
+    for kind in MESSAGE_KINDS:
+        if kind.suffix == suffix:
+            return kind
+    raise KeyError(f"no message kind {suffix!r} in MESSAGE_KINDS")
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of every payload the server accepts, keyed by message kind."""
+    """The JSON Schema of every payload, keyed by message kind, and the table itself."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"Makerwatch wire protocol v{PROTOCOL_VERSION}",
-        "topics": {kind: _topic_template(kind) for kind in _SCHEMA_MODELS},
-        "messages": {
-            kind: TypeAdapter(model).json_schema() for kind, model in _SCHEMA_MODELS.items()
+        "topics": {kind.suffix: kind.template for kind in MESSAGE_KINDS},
+        "kinds": {
+            kind.suffix: {
+                "direction": kind.direction,
+                "retained": kind.retained,
+                **({"measurement": kind.measurement} if kind.measurement else {}),
+            }
+            for kind in MESSAGE_KINDS
         },
+        "messages": {kind.suffix: kind.json_schema() for kind in MESSAGE_KINDS},
     }

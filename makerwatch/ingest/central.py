@@ -26,7 +26,7 @@ from pathlib import Path
 
 from makerwatch.core.network import Network
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import BROKER_DROPPED_TOPIC, TOPIC_ROOT, MessageKind
+from makerwatch.core.protocol import BROKER_DROPPED_TOPIC, board_kinds
 from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
@@ -48,7 +48,7 @@ DRAIN_TIMEOUT_S = 10.0
 
 def site_subscriptions(site_ids: Sequence[str]) -> list[str]:
     """The board topics of these sites, and nothing of the others'."""
-    return [f"{TOPIC_ROOT}/{site}/+/{kind.value}" for site in site_ids for kind in MessageKind]
+    return [kind.topic(site, "+") for site in site_ids for kind in board_kinds()]
 
 
 class CentralIngest:

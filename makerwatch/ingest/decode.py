@@ -8,18 +8,24 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 
 from makerwatch.core.points import SIMULATED, SOURCE_TAG, FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
+    EVENT_MEASUREMENT,
     MAX_BATCH_READINGS,
     MAX_JSON_DEPTH,
+    STATE_MEASUREMENT,
+    STATUS_MEASUREMENT,
+    TELEMETRY_MEASUREMENT,
     BatchEnvelope,
+    BoardMessage,
     DeadLetterReason,
     Event,
-    MessageKind,
+    KindSpec,
     Reading,
     State,
     Status,
@@ -27,6 +33,7 @@ from makerwatch.core.protocol import (
     TelemetryBatch,
     TopicError,
     TopicParts,
+    message_kind,
     parse_topic,
 )
 from makerwatch.core.site_config import Device, SiteConfig
@@ -39,6 +46,9 @@ __all__ = ["Decoded", "Decoder", "json_too_deep"]
 # ts-less readings remembered by (device, seq), so a redelivery gets its first stamp.
 STAMPS_REMEMBERED = 100_000
 NS_PER_MS = 1_000_000
+# What every board message carries and no point stores as a field: the version, the
+# topic's echo, the simulator's mark (a tag), the time (the point's time).
+_ENVELOPE = {"v", "site", "device", "sim", "ts"}
 
 
 def _reject_constant(name: str) -> Any:
@@ -121,33 +131,19 @@ class Decoder:
             )
         body = self._json_object(topic, payload)
         now = self._clock()
-        if parts.kind is MessageKind.TELEMETRY and "readings" in body:
+        kind = message_kind(parts.kind)
+        if kind.batch is not None and "readings" in body:
             return self._batch(topic, parts, device, body, now)
-        model: type[Telemetry | Status | State | Event]
-        if parts.kind is MessageKind.TELEMETRY:
-            model = Telemetry
-        elif parts.kind is MessageKind.STATE:
-            model = State
-        elif parts.kind is MessageKind.EVENT:
-            model = Event
-        else:
-            model = Status
         try:
-            message = model.model_validate(body)
+            message = kind.schema.model_validate(body)
         except ValidationError as exc:
             raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
+        assert isinstance(message, BoardMessage), f"{kind.suffix}: a board's schema"
         self._check_echo(topic, parts, message)
         if isinstance(message, Status) and message.online and not retained:
             self._forget_stamps(device.id)  # a new boot: its seq starts again
-        if isinstance(message, Telemetry):
-            point = self._telemetry_point(topic, device, message, now, "")
-        elif isinstance(message, State):
-            point = self._state_point(topic, device, message, now)
-        elif isinstance(message, Event):
-            point = self._event_point(topic, device, message, now)
-        else:
-            point = self._status_point(topic, device, message, now)
-        if retained and message.ts is None:
+        point = self._point(topic, device, message, now, kind)
+        if retained and getattr(message, "ts", None) is None:
             # Stored when it was live (stamping it again would store it twice), but the
             # alerts must know it after a restart: a board's last will says it is offline.
             return Decoded(known_only=[point] if isinstance(message, Status | State) else [])
@@ -258,9 +254,7 @@ class Decoder:
         return body
 
     @staticmethod
-    def _check_echo(
-        topic: str, parts: TopicParts, message: Telemetry | BatchEnvelope | Status | State | Event
-    ) -> None:
+    def _check_echo(topic: str, parts: TopicParts, message: BoardMessage) -> None:
         for what, said, actual in (
             ("site", message.site, parts.site),
             ("device", message.device, parts.device),
@@ -312,6 +306,40 @@ class Decoder:
         for key in [k for k in self._stamps if k[0] == device]:
             del self._stamps[key]
 
+    def _point(
+        self, topic: str, device: Device, message: BoardMessage, now: float, kind: KindSpec
+    ) -> Point:
+        """The point a board message is stored as, in its kind's measurement. Our board's
+        own kinds have their points written out (floats, flags, a joined list); any
+        other kind of the table is stored with its payload's fields as they are."""
+        if isinstance(message, Telemetry):
+            return self._telemetry_point(topic, device, message, now, "")
+        if isinstance(message, State):
+            return self._state_point(topic, device, message, now)
+        if isinstance(message, Event):
+            return self._event_point(topic, device, message, now)
+        if isinstance(message, Status):
+            return self._status_point(topic, device, message, now)
+        return self._fields_point(topic, device, message, now, kind)
+
+    def _fields_point(
+        self, topic: str, device: Device, message: BoardMessage, now: float, kind: KindSpec
+    ) -> Point:
+        """A kind with no point of its own above: its payload's fields as they are."""
+        ts, seq = getattr(message, "ts", None), getattr(message, "seq", None)
+        time_ms, nanos = self._time(topic, device, ts, seq, now, "")
+        fields: dict[str, FieldValue] = {}
+        for name in type(message).model_fields:
+            value = None if name in _ENVELOPE else getattr(message, name)
+            if isinstance(value, StrEnum):
+                fields[name] = value.value
+            elif isinstance(value, list):
+                fields[name] = ",".join(str(item) for item in value)
+            elif isinstance(value, bool | int | float | str):
+                fields[name] = value
+        assert kind.measurement is not None, f"{kind.suffix}: a board's kind has a measurement"
+        return Point(kind.measurement, self._tags(device), fields, time_ms, nanos, ts is None)
+
     def _telemetry_point(
         self, topic: str, device: Device, reading: Reading, now: float, where: str
     ) -> Point:
@@ -320,7 +348,9 @@ class Decoder:
         fields["seq"] = reading.seq
         if reading.ts is None:
             fields["ts_from_server"] = True
-        return Point("telemetry", self._tags(device), fields, time_ms, nanos, reading.ts is None)
+        return Point(
+            TELEMETRY_MEASUREMENT, self._tags(device), fields, time_ms, nanos, reading.ts is None
+        )
 
     def _state_point(self, topic: str, device: Device, state: State, now: float) -> Point:
         time_ms, nanos = self._time(topic, device, state.ts, state.seq, now, "")
@@ -333,7 +363,9 @@ class Decoder:
             fields["previous_duration_s"] = float(state.previous_duration_s)
         if state.on_since is not None:
             fields["on_since_ms"] = round(state.on_since * 1000)
-        return Point("state", self._tags(device), fields, time_ms, nanos, state.ts is None)
+        return Point(
+            STATE_MEASUREMENT, self._tags(device), fields, time_ms, nanos, state.ts is None
+        )
 
     def _event_point(self, topic: str, device: Device, event: Event, now: float) -> Point:
         time_ms, nanos = self._time(topic, device, event.ts, None, now, "")
@@ -342,7 +374,9 @@ class Decoder:
             value = getattr(event, name)
             if value is not None:
                 fields[name] = value
-        return Point("event", self._tags(device), fields, time_ms, nanos, event.ts is None)
+        return Point(
+            EVENT_MEASUREMENT, self._tags(device), fields, time_ms, nanos, event.ts is None
+        )
 
     def _status_point(self, topic: str, device: Device, status: Status, now: float) -> Point:
         time_ms, nanos = self._time(topic, device, status.ts, None, now, "")
@@ -357,7 +391,9 @@ class Decoder:
             fields["free_mem_bytes"] = status.free_mem_bytes
         if status.buffer_dropped is not None:
             fields["buffer_dropped"] = status.buffer_dropped
-        return Point("device_status", self._tags(device), fields, time_ms, nanos, status.ts is None)
+        return Point(
+            STATUS_MEASUREMENT, self._tags(device), fields, time_ms, nanos, status.ts is None
+        )
 
     def _tags(self, device: Device) -> dict[str, str]:
         return device_tags(self._config.site.id, device)

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from makerwatch.core.points import Point
+from makerwatch.core.protocol import TELEMETRY_MEASUREMENT
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.statistics import energy_rollup_query
 from makerwatch.ingest.errors import SinkError
@@ -57,7 +58,7 @@ class Rollups:
     async def written(self, points: list[Point]) -> None:
         """Called with every batch stored: the days that got readings need a rollup."""
         for point in points:
-            if point.measurement == "telemetry":
+            if point.measurement == TELEMETRY_MEASUREMENT:
                 self._dirty.add(self._day(point.time_ms))
 
     def mark_recent(self) -> None:
@@ -93,7 +94,7 @@ class Rollups:
         if any(self._midnight_ms(day) < cutoff for day in self._dirty):
             return  # a day to expire is not rolled up yet: next time
         await self._influx.query(
-            f"DELETE FROM telemetry WHERE site = '{self._site.id}' AND time < {cutoff}ms",
+            f"DELETE FROM {TELEMETRY_MEASUREMENT} WHERE site = '{self._site.id}' AND time < {cutoff}ms",
             method="POST",
         )
         log.info("raw readings before %s deleted (retention %g days)", self._day(cutoff), days)

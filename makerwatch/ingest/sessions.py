@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from makerwatch.core.points import FieldValue, Point, device_tags
-from makerwatch.core.protocol import MachineState
+from makerwatch.core.protocol import STATE_MEASUREMENT, TELEMETRY_MEASUREMENT, MachineState
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import SinkError
@@ -39,7 +39,7 @@ class SessionRecorder:
         site = self._config.site.id
         try:
             latest = await self._influx.query(  # the newest state point of each device
-                f"SELECT state, previous FROM state WHERE site = '{site}' GROUP BY device ORDER BY time DESC LIMIT 1"
+                f"SELECT state, previous FROM {STATE_MEASUREMENT} WHERE site = '{site}' GROUP BY device ORDER BY time DESC LIMIT 1"
             )
         except SinkError as exc:
             log.warning("could not look for sessions to finish: %s", exc)
@@ -54,12 +54,12 @@ class SessionRecorder:
         for point in points:
             device = point.tags.get("device", "")
             if (
-                point.measurement == "state"
+                point.measurement == STATE_MEASUREMENT
                 and point.fields.get("state") == MachineState.OFF
                 and point.fields.get("previous") in ON_STATES
             ):
                 self._ending[device] = point.time_ms
-            elif point.measurement == "telemetry" and point.time_ms > self._ending.get(
+            elif point.measurement == TELEMETRY_MEASUREMENT and point.time_ms > self._ending.get(
                 device, 2**63
             ):
                 await self._record(device, self._ending.pop(device))
@@ -71,13 +71,14 @@ class SessionRecorder:
         where = f"site = '{self._config.site.id}' AND device = '{device_id}'"
         try:
             starts = await self._influx.query(
-                f"SELECT last(state) FROM state WHERE {where} AND previous = 'off' AND time < {end_ms}ms"
+                f"SELECT last(state) FROM {STATE_MEASUREMENT} WHERE {where} AND previous = 'off' AND time < {end_ms}ms"
             )
             if not starts:
                 return  # it was on before its board started: the start is unknown
             start_ms = int(starts[0]["values"][0][0])
             stats = await self._influx.query(
-                "SELECT integral(power_w, 1h), max(power_w), max(temp_c) FROM telemetry "
+                "SELECT integral(power_w, 1h), max(power_w), max(temp_c) "
+                f"FROM {TELEMETRY_MEASUREMENT} "
                 f"WHERE {where} AND time >= {start_ms}ms AND time < {end_ms + 1}ms"  # the whole last ms
             )
             # InfluxDB 1.x answers the aggregate (integral) and the selectors (max) in

@@ -24,6 +24,17 @@ max_packet_size 300000
 # Messages kept for a persistent session (ingest) while it is away; Mosquitto's
 # default of 1000 is under an hour of one site's telemetry.
 max_queued_messages 200000
+# What one client may hold, whoever it is (each applies per client). 200,000 queued
+# readings are about 20 MB; without a byte limit, as many packets of the largest
+# size would be 60 GB.
+max_queued_bytes 268435456
+# Unacknowledged QoS 1 messages out to one client (Mosquitto's default, written
+# down): a client that stops acknowledging holds 20, the rest wait in its queue.
+max_inflight_messages 20
+# Mosquitto 2.0 has no limit on the number of subscriptions one client holds; each
+# SUBSCRIBE is bounded by max_packet_size, and a board's are delivered nothing
+# outside its own topics (the ACL). A board gets no persistent session worth
+# filling: nothing is queued for it but its own commands and config.
 # Ingest acknowledges a message only after writing it, so its TCP ACKs are
 # delayed; with Nagle's algorithm on, every next message to it would wait ~40 ms.
 set_tcp_nodelay true

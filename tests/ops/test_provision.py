@@ -11,10 +11,15 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from pydantic import Field
 
+from makerwatch.core import protocol
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.network import Network
+from makerwatch.core.points import Point, device_tags
+from makerwatch.core.protocol import BoardMessage, KindSpec, Role
 from makerwatch.core.site_config import load_site_config
+from makerwatch.ingest.decode import Decoder
 from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
 from makerwatch.ops.firmware_deploy import BoardSecrets, with_credentials
 from makerwatch.ops.provision import (
@@ -29,6 +34,7 @@ from tests.support import ROOT, WAIT_TIMEOUT_S
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
 SOLDER_1, SOLDER_2 = board_user("aktobe", "solder-1"), board_user("aktobe", "solder-2")
+OPERATOR = "operator"
 
 
 class ProvisionedMosquitto(EmbeddedMosquitto):
@@ -59,10 +65,14 @@ def password(broker: ProvisionedMosquitto, user: str) -> str:
 
 @contextlib.asynccontextmanager
 async def client_as(
-    broker: ProvisionedMosquitto, user: str | None, secret: str | None = None
+    broker: ProvisionedMosquitto,
+    user: str | None,
+    secret: str | None = None,
+    identifier: str | None = None,
 ) -> AsyncIterator[aiomqtt.Client]:
     secret = secret if secret is not None or user is None else password(broker, user)
     async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=secret,
+                              identifier=identifier,
                               protocol=aiomqtt.ProtocolVersion.V5) as client:  # fmt: skip
         yield client
 
@@ -295,7 +305,8 @@ async def test_a_sites_bridge_writes_only_its_own_sites_board_topics_centrally(
     port = free_port()
     files = provision_central(network, tmp_path / "central", port)
     assert {p.name for p in files.credentials.glob("*.json")} == {
-        "ingest.json", "healthcheck.json", "bridge.aktobe.json", "bridge.almaty.json"
+        "ingest.json", "operator.json", "healthcheck.json", "bridge.aktobe.json",
+        "bridge.almaty.json",
     }  # fmt: skip
     with ProvisionedMosquitto(files, port) as central:
         async with (
@@ -365,3 +376,136 @@ async def test_a_site_broker_bridges_its_boards_to_the_central_broker_over_tls(
                 topics = await next_topics(ingest, reading)
         assert topics == [reading]
         assert "bridge_cafile" in site_files.conf.read_text()
+
+
+async def test_a_board_subscribed_to_everything_is_delivered_only_its_own_topics(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that a board's SUBSCRIBE to `#` and `$SYS/#` yields nothing but its own commands
+    and config: not another board's retained status or commands, not alerts, not dead
+    letters, not the broker's retained `$SYS` figures (Mosquitto 2.0 grants the
+    subscription; the ACL refuses every delivery)."""
+    async with client_as(broker, "ingest") as ingest, client_as(broker, SOLDER_2) as two:
+        await two.publish("makerspace/aktobe/solder-2/status", '{"v":1,"online":true}', 1, True)
+        await ingest.publish("makerspace/aktobe/solder-2/config", '{"v":1}', qos=1, retain=True)
+        await ingest.publish("makerspace/aktobe/solder-1/config", '{"v":1}', qos=1, retain=True)
+        await ingest.publish("makerspace/aktobe/alerts/left_on-solder-2", '{"v":1}', 1, True)
+        async with client_as(broker, SOLDER_1) as board:
+            await board.subscribe("#", qos=1)
+            await board.subscribe("$SYS/#", qos=1)
+            for topic in ("makerspace/aktobe/solder-2/cmd/relay", "makerspace/_invalid"):
+                await ingest.publish(topic, '{"v":1,"on":false}', qos=1)
+            await ingest.publish("makerspace/aktobe/solder-1/cmd/relay", '{"v":1,"on":false}', 1)
+            topics = await next_topics(board, "makerspace/aktobe/solder-1/cmd/relay")
+    assert topics == ["makerspace/aktobe/solder-1/config", "makerspace/aktobe/solder-1/cmd/relay"]
+
+
+async def test_the_operator_reads_dead_letters_and_sys_without_touching_ingests_session(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that the operator login, even given ingest's client id, reads dead letters and
+    `$SYS` while ingest stays connected (its client id is its own user name)."""
+    ingest_id = CONFIG.mqtt.client_id
+    ready = "makerspace/aktobe/_ingest/test/ready"
+    async with client_as(broker, "ingest", identifier=ingest_id) as ingest:
+        await ingest.subscribe(ready, qos=1)
+        async with client_as(broker, OPERATOR, identifier=ingest_id) as operator:
+            await operator.subscribe("$SYS/#", qos=0)
+            async with asyncio.timeout(WAIT_TIMEOUT_S):
+                async for message in operator.messages:  # the broker's retained figures
+                    if message.topic.value.startswith("$SYS/"):
+                        break
+            await operator.subscribe("makerspace/_invalid", qos=1)
+            await ingest.publish("makerspace/_invalid", '{"v":1,"reason":"schema"}', qos=1)
+            assert "makerspace/_invalid" in await next_topics(operator, "makerspace/_invalid")
+            await ingest.publish(ready, b"", qos=1)
+            assert await next_topics(ingest, ready) == [ready], "ingest was not thrown off"
+
+
+async def test_the_operator_cannot_publish_anywhere_nor_read_the_boards(
+    broker: ProvisionedMosquitto,
+) -> None:
+    """Test that the operator's commands, readings, alerts, dead letters and `$SYS`
+    publishes reach nobody, and that it is delivered no board message."""
+    forged = ["makerspace/aktobe/solder-1/cmd/relay", "makerspace/aktobe/solder-1/config",
+              "makerspace/aktobe/solder-1/telemetry", "makerspace/aktobe/alerts/x",
+              "makerspace/aktobe/alerts/x/ack", "makerspace/_invalid", "$SYS/broker/uptime"]  # fmt: skip
+    async with (
+        client_as(broker, "ingest") as ingest,
+        client_as(broker, SOLDER_1) as board,
+        client_as(broker, OPERATOR) as operator,
+    ):
+        await ingest.subscribe("makerspace/#", qos=1)
+        await board.subscribe("makerspace/aktobe/solder-1/#", qos=1)
+        await operator.subscribe("makerspace/#", qos=1)
+        for topic in forged:
+            await operator.publish(topic, '{"v":1,"on":true}', qos=1)
+        await board.publish("makerspace/aktobe/solder-1/state", '{"v":1,"state":"idle"}', qos=1)
+        await ingest.publish("makerspace/_invalid", '{"v":1}', qos=1)
+        await ingest.publish("makerspace/aktobe/solder-1/cmd/identify", '{"v":1}', qos=1)
+        assert await next_topics(board, "makerspace/aktobe/solder-1/cmd/identify") == [
+            "makerspace/aktobe/solder-1/cmd/identify"
+        ]
+        assert await next_topics(ingest, "makerspace/aktobe/solder-1/cmd/identify") == [
+            "makerspace/aktobe/solder-1/state",
+            "makerspace/_invalid",
+            "makerspace/aktobe/solder-1/cmd/identify",
+        ]
+        assert await next_topics(operator, "makerspace/_invalid") == ["makerspace/_invalid"]
+
+
+def test_every_boards_acl_lines_are_the_tables_rows(tmp_path: Path) -> None:
+    """Test that a board's ACL lines are exactly its kinds in the table: one write per kind
+    it sends, one read per kind it is sent, nothing written by hand beside them."""
+    files = provision(CONFIG, tmp_path, 1883)
+    sections = files.acl.read_text().split("\n\n")
+    [board] = [lines.splitlines() for lines in sections if lines.startswith(f"user {SOLDER_1}\n")]
+    sent = [k.suffix for k in protocol.MESSAGE_KINDS if k.publisher is Role.BOARD]
+    read = [k.suffix for k in protocol.MESSAGE_KINDS if k.reader is Role.BOARD]
+    assert board[1:] == [f"topic write makerspace/aktobe/solder-1/{suffix}" for suffix in sent] + [
+        f"topic read makerspace/aktobe/solder-1/{suffix}" for suffix in read
+    ]
+    assert {"telemetry", "state", "status", "event"} <= set(sent)
+    assert {"cmd/relay", "cmd/identify", "config"} <= set(read)
+
+
+class Humidity(BoardMessage):
+    """A kind no board sends: it exists only in this test's table."""
+
+    humidity_pct: float = Field(ge=0, le=100)
+    ts: float | None = None
+
+
+async def test_a_kind_added_to_the_table_alone_reaches_the_acl_and_the_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that one new row in MESSAGE_KINDS, and nothing else, lets a board publish the
+    new kind through the provisioned broker and bridge, and ingest decode it into its
+    measurement; the JSON Schema lists it."""
+    humidity = KindSpec("humidity", Humidity, Role.BOARD, Role.SERVER, retained=False,
+                        measurement="humidity_test")  # fmt: skip
+    monkeypatch.setattr(protocol, "MESSAGE_KINDS", (*protocol.MESSAGE_KINDS, humidity))
+    topic = "makerspace/aktobe/solder-1/humidity"
+    port = free_port()
+    files = provision(CONFIG, tmp_path / "broker", port)
+    with ProvisionedMosquitto(files, port) as broker:
+        async with client_as(broker, "ingest") as ingest, client_as(broker, SOLDER_2) as two:
+            await ingest.subscribe("makerspace/aktobe/+/humidity", qos=1)
+            await two.publish(topic, '{"v":1,"humidity_pct":40}', qos=1)  # not its own
+            async with client_as(broker, SOLDER_1) as board:
+                await board.publish(topic, '{"v":1,"humidity_pct":41.5}', qos=1)
+            async with asyncio.timeout(WAIT_TIMEOUT_S):
+                message = await anext(aiter(ingest.messages))
+    assert (message.topic.value, message.payload) == (topic, b'{"v":1,"humidity_pct":41.5}')
+    assert "makerspace/+/+/humidity" in protocol.board_subscriptions()
+    decoded = Decoder(CONFIG, clock=lambda: 1_790_000_000.0).decode(topic, message.payload)
+    device = CONFIG.device("solder-1")
+    assert device is not None
+    stamped_ms = 1_790_000_000_000  # no ts: the server's time
+    tags = device_tags("aktobe", device)
+    expected = Point("humidity_test", tags, {"humidity_pct": 41.5}, stamped_ms, 0, True)
+    assert decoded.points == [expected]
+    assert "humidity" in protocol.json_schema()["messages"]
+    network = Network("n", [CONFIG], lists_sites=True)
+    central = provision_central(network, tmp_path / "central", free_port())
+    assert "topic write makerspace/aktobe/+/humidity" in central.acl.read_text()
