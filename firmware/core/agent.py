@@ -18,9 +18,10 @@ from firmware.core.state import OFF, StateMachine
 FW_VERSION = "0.2.0"
 MAX_PENDING_EVENTS = 20
 MAX_PENDING_STATES = 100  # usage is counted from state changes: keep them while offline
-# A retained state is restated this often, so a server that lost it (a cleared
-# topic, a new broker) knows every machine's state within this time.
-STATE_RESTATE_MS = 15 * 60 * 1000
+# A retained state is restated this often, so a server that lost it while the board
+# stayed connected (a retained topic cleared by hand) knows it again within this time;
+# a reconnect restates it at once.
+STATE_RESTATE_MS = 60 * 60 * 1000
 
 
 class Agent:

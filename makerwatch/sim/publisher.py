@@ -19,12 +19,14 @@ ACK_TIMEOUT_S = 60.0
 
 @dataclass
 class Tally:
-    """What was sent, per device: messages, readings, and every state message."""
+    """What was sent, per device: messages, readings, and every state (a restatement of a
+    state is the same point in InfluxDB: counted once)."""
 
     messages: Counter[str] = field(default_factory=Counter)
     readings: Counter[str] = field(default_factory=Counter)
     states: list[dict[str, Any]] = field(default_factory=list)
     power: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # device -> (ms, W)
+    _stated: set[tuple[str, object, str]] = field(default_factory=set, repr=False)
 
     def count(self, topic: str, payload: str) -> None:
         _, _, device, kind = topic.split("/", 3)
@@ -38,7 +40,11 @@ class Tally:
                 (round(r["ts"] * 1000), r["power_w"]) for r in batch if "power_w" in r and "ts" in r
             ]
         elif kind == "state":
-            self.states.append({"device": device, **json.loads(payload)})
+            body = json.loads(payload)
+            key = (device, body.get("ts"), body["state"])
+            if body.get("ts") is None or key not in self._stated:
+                self._stated.add(key)
+                self.states.append({"device": device, **body})
 
 
 class RecordingPublisher:
