@@ -242,19 +242,20 @@ class MqttSource:
             try:
                 await self._session(stop, before_leaving)
                 delay = RECONNECT_FIRST_S
-            except aiomqtt.MqttError:
+            except aiomqtt.MqttError as exc:
                 worked = self.subscribed.is_set()
                 self.subscribed.clear()  # nothing is judged from here on: we do not observe
                 closes = self._closes_so_far(closes)
                 client = self._client
+                reason = str(exc)
                 if self._began is not None and client is not None and client.closed_by_broker:
-                    exc = aiomqtt.MqttError("the broker closed the connection")
+                    reason = "the broker closed the connection"
                 if worked and not closes:  # a session that worked: the next blip starts afresh
                     delay = RECONNECT_FIRST_S
                 self._counters.mqtt_reconnects += 1
                 log.warning(
                     "MQTT %s:%d: %s; reconnecting in %.1f s",
-                    self._settings.host, self._settings.port, exc, delay,
+                    self._settings.host, self._settings.port, reason, delay,
                 )  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
