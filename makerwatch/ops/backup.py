@@ -128,9 +128,12 @@ def _files_under(folder_fd: int, where: Path, prefix: str = "") -> list[str]:
     return files
 
 
-def _copy_file(folder_fd: int, relative: str, where: Path, out: Path) -> tuple[int, str]:
+def _copy_file(
+    folder_fd: int, relative: str, where: Path, out: Path, limit_bytes: int | None = None
+) -> tuple[int, str]:
     """Copy one regular file under the folder to `out` (new, owner-only), opening every
-    part of its path without following links; (bytes, sha256) of what was copied."""
+    part of its path without following links; (bytes, sha256) of what was copied. A file
+    longer than `limit_bytes` is not copied on (a disk is not filled for a lie)."""
     opened: list[int] = []
     try:
         parent = folder_fd
@@ -154,6 +157,10 @@ def _copy_file(folder_fd: int, relative: str, where: Path, out: Path) -> tuple[i
                 digest.update(chunk)
                 copy.write(chunk)
                 size += len(chunk)
+                if limit_bytes is not None and size > limit_bytes:
+                    raise ToolError(
+                        f"{where / relative}: more than the {limit_bytes} bytes the manifest says; not restored"
+                    )
         return size, digest.hexdigest()
     except OSError as exc:  # ELOOP: a link where a folder or the file was
         reason = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
@@ -234,7 +241,7 @@ def restore(source: Path, data: Path, *, broker_configuration: bool = False) -> 
         try:
             copied = staging / "backup"
             for relative, (size, sha256) in sorted(manifest.items()):
-                got = _copy_file(folder, relative, source, copied / relative)
+                got = _copy_file(folder, relative, source, copied / relative, size)
                 if got[0] != size:
                     raise ToolError(
                         f"{source / relative}: {got[0]} bytes, the manifest says {size}; not restored"

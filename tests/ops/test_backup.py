@@ -245,7 +245,13 @@ def _changed(backup: Path, host: Path) -> str:
 def _longer(backup: Path, host: Path) -> str:
     write_manifest(backup)
     (backup / "broker" / "credentials" / "ingest.json").write_text('{"mqtt_user": "ingest2"}\n')
-    return "broker/credentials/ingest.json: 25 bytes, the manifest says 24"
+    return "broker/credentials/ingest.json: more than the 24 bytes the manifest says"
+
+
+def _shorter(backup: Path, host: Path) -> str:
+    write_manifest(backup)
+    (backup / "broker" / "credentials" / "ingest.json").write_text('{"mqtt_user": "x"}\n')
+    return "broker/credentials/ingest.json: 19 bytes, the manifest says 24"
 
 
 def _missing(backup: Path, host: Path) -> str:
@@ -269,7 +275,7 @@ def _old_manifest(backup: Path, host: Path) -> str:
 @pytest.mark.parametrize(
     "craft",
     [_passwd_link, _spool_link, _etc_spool, _hard_link, _fifo, _dot_dot, _unlisted, _changed,
-     _longer, _missing, _manifest_link, _old_manifest],
+     _longer, _shorter, _missing, _manifest_link, _old_manifest],
     ids=lambda craft: craft.__name__.strip("_"),
 )  # fmt: skip
 def test_restore_reads_only_the_listed_regular_files_inside_the_backup(
