@@ -187,7 +187,8 @@ async def ingest_process(
 class TcpProxy:
     """A TCP proxy on loopback in front of a daemon, for the faults between them: a cut
     (open connections dropped; new ones refused while `up` is false), responses lost
-    (the request arrives, its answer never does), and requests held for a while."""
+    (the request arrives, its answer never does), and requests held for a while (or,
+    cut meanwhile, never delivered)."""
 
     def __init__(self, target_port: int, *, hold: bytes = b"", hold_s: float = 0.0) -> None:
         self.target_port = target_port
@@ -197,6 +198,7 @@ class TcpProxy:
         self.held = 0
         self.responses_to_lose = 0
         self.lost = 0
+        self._cut = asyncio.Event()  # set by each cut: a request held then never arrives
         self._open: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
 
@@ -213,6 +215,8 @@ class TcpProxy:
     def cut(self) -> int:
         """Drop every open connection; returns how many sockets were cut."""
         cut, self._open = self._open, []
+        self._cut.set()
+        self._cut = asyncio.Event()
         for writer in cut:
             writer.transport.abort()
         return len(cut)
@@ -241,7 +245,11 @@ class TcpProxy:
                         return
                     if not responses and self.hold and data.startswith(self.hold):
                         self.held += 1
-                        await asyncio.sleep(self.hold_s)  # the daemon, slow to take it
+                        cut = self._cut
+                        with contextlib.suppress(TimeoutError):  # the daemon, slow to take it
+                            await asyncio.wait_for(cut.wait(), self.hold_s)
+                        if cut.is_set():
+                            return
                     dst.write(data)
                     await dst.drain()
             dst.close()

@@ -24,6 +24,8 @@ def add_commands(add: AddCommand) -> None:
     restore.add_argument(
         "--data", type=Path, required=True, metavar="DIR", help="a new data folder"
     )
+    restore.add_argument("--broker-configuration", action="store_true",
+                         help="take the broker's mosquitto.conf, ACL and password file from the backup too")  # fmt: skip
     restore.set_defaults(handler=_restore)
 
 
@@ -41,7 +43,8 @@ def _backup(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from makerwatch.ops.backup import restore
 
-    restore(args.source, args.data)
+    for notice in restore(args.source, args.data, broker_configuration=args.broker_configuration):
+        print(notice)
     print(
         f"restored {args.source} into {args.data}; start it with: makerwatch up --data {args.data} ..."
     )

@@ -117,9 +117,15 @@ def _quoted(value: str) -> str:
 
 # --- periods -------------------------------------------------------------------------
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+# ASCII digits only: Python's int() also reads other scripts' digits.
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+_RANGE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})")
+# The days a period, and the period of the same length before it (the comparison),
+# may cover: well inside what Python's dates and InfluxDB's times (1677 to 2262) hold,
+# in any time zone, and far wider than any makerspace's history.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2199, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -171,8 +177,23 @@ def _local_midnight_ms(day: date, zone: str) -> int:
 
 def period_of(text: str, zone: str) -> Period:
     """`2026-11` (a month), `2026-W47` (an ISO week) or `2026-11-01..2026-11-15`
-    (days, both included), in time zone `zone`; ValueError says what is expected."""
-    text = text.strip()
+    (days, both included), in time zone `zone`; ValueError says what is expected.
+    Exactly that form: nothing around it (a space or a newline is not a period)."""
+    period = _parsed(text, zone)
+    if period is None:
+        raise ValueError(
+            f"period {text!r}: expected a month (2026-11), an ISO week (2026-W47) "
+            "or days (2026-11-01..2026-11-15)"
+        )
+    if period.last > LAST_DAY or period.first < FIRST_DAY or period.previous().first < FIRST_DAY:
+        raise ValueError(
+            f"period {text!r}: out of range: it and the period of the same length before it "
+            f"must lie within {FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()}"
+        )
+    return period
+
+
+def _parsed(text: str, zone: str) -> Period | None:
     try:
         if match := _MONTH.fullmatch(text):
             first = date(int(match[1]), int(match[2]), 1)
@@ -185,12 +206,9 @@ def period_of(text: str, zone: str) -> Period:
             first, last = date.fromisoformat(match[1]), date.fromisoformat(match[2])
             if last >= first:
                 return Period("range", first, last, zone)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day, or past the last date Python has
         pass
-    raise ValueError(
-        f"period {text!r}: expected a month (2026-11), an ISO week (2026-W47) "
-        "or days (2026-11-01..2026-11-15)"
-    )
+    return None
 
 
 # --- figures ---------------------------------------------------------------------------

@@ -56,7 +56,14 @@ class CentralIngest:
         self.network = network
         self.counters = IngestCounters()
         self._clock = clock
-        self._decoders = {site.site.id: Decoder(site, clock) for site in network.sites}
+        # The stamps of readings without ts are kept in central ingest's spool folder.
+        spool = {"spool_dir": network.central.ingest.spool_dir}
+        self._decoders = {
+            site.site.id: Decoder(
+                site.model_copy(update={"ingest": site.ingest.model_copy(update=spool)}), clock
+            )
+            for site in network.sites
+        }
         self.broker_drops = BrokerDrops()
         central = network.central
         subscriptions = [*site_subscriptions(list(self._decoders)), BROKER_DROPPED_TOPIC]

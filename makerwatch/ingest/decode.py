@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,13 +38,12 @@ from makerwatch.core.protocol import (
 )
 from makerwatch.core.site_config import Device, SiteConfig
 from makerwatch.core.usage import usage_segments
-from makerwatch.ingest.clock import BoardClock
+from makerwatch.ingest.clock import BoardClock, SteadyClock
 from makerwatch.ingest.errors import DecodeError
+from makerwatch.ingest.stamps import Stamps
 
 __all__ = ["Decoded", "Decoder", "json_too_deep"]
 
-# ts-less readings remembered by (device, seq), so a redelivery gets its first stamp.
-STAMPS_REMEMBERED = 100_000
 NS_PER_MS = 1_000_000
 # What every board message carries and no point stores as a field: the version, the
 # topic's echo, the simulator's mark (a tag), the time (the point's time).
@@ -109,12 +108,20 @@ class Decoded:
 class Decoder:
     """Turns (topic, payload) into points for one site's configuration."""
 
-    def __init__(self, config: SiteConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: SiteConfig,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`clock`: the wall clock, carried across its steps by `monotonic`
+        (makerwatch/ingest/clock.py); stamps are kept in the spool folder, if any."""
         self._config = config
-        self._clock = clock
-        self.board_clock = BoardClock(config.ingest.max_clock_skew_s)
-        self._last_stamp_ns = 0
-        self._stamps: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self.board_clock = BoardClock(config.ingest.max_clock_skew_s, monotonic)
+        self._clock = SteadyClock(self.board_clock, clock, monotonic)
+        spool = config.ingest.spool_dir
+        self._stamps = Stamps(Path(spool) / f"stamps-{config.site.id}.log" if spool else None)
+        self._last_stamp_ns = self._stamps.latest_ns
 
     def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
         """The points to store, or raise DecodeError with a reason and a sentence.
@@ -141,7 +148,7 @@ class Decoder:
         assert isinstance(message, BoardMessage), f"{kind.suffix}: a board's schema"
         self._check_echo(topic, parts, message)
         if isinstance(message, Status) and message.online and not retained:
-            self._forget_stamps(device.id)  # a new boot: its seq starts again
+            self._stamps.forget(device.id)  # a new boot: its seq starts again
         point = self._point(topic, device, message, now, kind)
         if retained and getattr(message, "ts", None) is None:
             # Stored when it was live (stamping it again would store it twice), but the
@@ -266,11 +273,18 @@ class Decoder:
                 )
 
     def _time(
-        self, topic: str, device: Device, ts: float | None, seq: int | None, now: float, where: str
+        self,
+        topic: str,
+        device: Device,
+        measurement: str,
+        ts: float | None,
+        seq: int | None,
+        now: float,
+        where: str,
     ) -> tuple[int, int]:
         """(time_ms, nanos) of a point: the board's time, or a unique server stamp."""
         if ts is None:
-            return self._server_stamp(device.id, seq, now)
+            return self._server_stamp((device.id, measurement, seq), now)
         settings = self._config.ingest
         self.board_clock.observe(device.id, ts, now)
         if self.board_clock.too_far_ahead(device.id, ts, now):
@@ -288,23 +302,17 @@ class Decoder:
         # seq tells two readings of one millisecond apart; the same reading twice is one point.
         return time_ms, (seq or 0) % NS_PER_MS
 
-    def _server_stamp(self, device: str, seq: int | None, now: float) -> tuple[int, int]:
-        """The receive time, unique to the nanosecond; a redelivery gets its first stamp."""
-        key = (device, seq) if seq is not None else None
-        if key is not None and key in self._stamps:
-            stamp = self._stamps[key]
-        else:
+    def _server_stamp(self, key: tuple[str, str, int | None], now: float) -> tuple[int, int]:
+        """The receive time, unique to the nanosecond; a redelivery (the same device,
+        measurement and seq) gets its first stamp, across a restart too."""
+        device, measurement, seq = key
+        stamp = self._stamps.get((device, measurement, seq)) if seq is not None else None
+        if stamp is None:
             stamp = max(round(now * 1e9), self._last_stamp_ns + 1)
             self._last_stamp_ns = stamp
-            if key is not None:
-                self._stamps[key] = stamp
-                if len(self._stamps) > STAMPS_REMEMBERED:
-                    self._stamps.popitem(last=False)
+            if seq is not None:
+                self._stamps.put((device, measurement, seq), stamp)
         return divmod(stamp, NS_PER_MS)
-
-    def _forget_stamps(self, device: str) -> None:
-        for key in [k for k in self._stamps if k[0] == device]:
-            del self._stamps[key]
 
     def _point(
         self, topic: str, device: Device, message: BoardMessage, now: float, kind: KindSpec
@@ -327,7 +335,8 @@ class Decoder:
     ) -> Point:
         """A kind with no point of its own above: its payload's fields as they are."""
         ts, seq = getattr(message, "ts", None), getattr(message, "seq", None)
-        time_ms, nanos = self._time(topic, device, ts, seq, now, "")
+        assert kind.measurement is not None, f"{kind.suffix}: a board's kind has a measurement"
+        time_ms, nanos = self._time(topic, device, kind.measurement, ts, seq, now, "")
         fields: dict[str, FieldValue] = {}
         for name in type(message).model_fields:
             value = None if name in _ENVELOPE else getattr(message, name)
@@ -337,13 +346,12 @@ class Decoder:
                 fields[name] = ",".join(str(item) for item in value)
             elif isinstance(value, bool | int | float | str):
                 fields[name] = value
-        assert kind.measurement is not None, f"{kind.suffix}: a board's kind has a measurement"
         return Point(kind.measurement, self._tags(device), fields, time_ms, nanos, ts is None)
 
     def _telemetry_point(
         self, topic: str, device: Device, reading: Reading, now: float, where: str
     ) -> Point:
-        time_ms, nanos = self._time(topic, device, reading.ts, reading.seq, now, where)
+        time_ms, nanos = self._time(topic, device, "telemetry", reading.ts, reading.seq, now, where)
         fields: dict[str, FieldValue] = dict(reading.measurements())
         fields["seq"] = reading.seq
         if reading.ts is None:
@@ -353,7 +361,7 @@ class Decoder:
         )
 
     def _state_point(self, topic: str, device: Device, state: State, now: float) -> Point:
-        time_ms, nanos = self._time(topic, device, state.ts, state.seq, now, "")
+        time_ms, nanos = self._time(topic, device, "state", state.ts, state.seq, now, "")
         fields: dict[str, FieldValue] = {"state": state.state.value}
         if state.seq is not None:
             fields["seq"] = state.seq
@@ -368,7 +376,7 @@ class Decoder:
         )
 
     def _event_point(self, topic: str, device: Device, event: Event, now: float) -> Point:
-        time_ms, nanos = self._time(topic, device, event.ts, None, now, "")
+        time_ms, nanos = self._time(topic, device, "event", event.ts, None, now, "")
         fields: dict[str, FieldValue] = {"event": event.event.value}
         for name in ("detail", "relay_on", "reason"):
             value = getattr(event, name)
@@ -379,7 +387,7 @@ class Decoder:
         )
 
     def _status_point(self, topic: str, device: Device, status: Status, now: float) -> Point:
-        time_ms, nanos = self._time(topic, device, status.ts, None, now, "")
+        time_ms, nanos = self._time(topic, device, "device_status", status.ts, None, now, "")
         fields: dict[str, FieldValue] = {"online": status.online}
         if status.fw is not None:
             fields["fw"] = status.fw

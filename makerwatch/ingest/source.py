@@ -4,6 +4,15 @@ acknowledgement by hand, and publishing for the rest of the application.
 Messages are handed on with an `ack` to call once what they carried is stored;
 an acknowledgement from an earlier connection is never sent on a later one.
 
+Only one process may hold the session. When another connects with the same client id,
+the broker takes the session over: an MQTT v5 broker says so (DISCONNECT, reason 0x8E);
+Mosquitto 2.0.11 only closes the connection, exactly as when it stops. So a close by
+the broker of a session that had just begun counts as a takeover from the third in a
+row on (a restarting broker refuses or keeps the next connection; a takeover closes it
+again at once). The process that loses says which client id another process holds and
+stops (SessionTakenOver): two processes would otherwise take the session from each other
+for ever, each judging alerts on what it could not observe.
+
 Ingest enforces its own Receive Maximum: once that many messages are held
 unacknowledged it stops reading its socket, so TCP holds the broker back and a
 backlog of any size waits at the broker, not in ingest's memory (Mosquitto before
@@ -18,6 +27,7 @@ import contextlib
 import logging
 import math
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -28,9 +38,10 @@ from paho.mqtt.properties import Properties
 
 from makerwatch.core.site_config import MqttSettings
 from makerwatch.ingest.counters import IngestCounters
+from makerwatch.ingest.errors import IngestError
 from makerwatch.ingest.paho_properties import use_shared_tables
 
-__all__ = ["Ack", "MessageHandler", "MqttSource"]
+__all__ = ["Ack", "MessageHandler", "MqttSource", "SessionTakenOver"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,15 @@ RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 30.0
 DRAIN_PUBLISHES_S = 5.0
 READ_CHUNK_BYTES = 64 * 1024
+SESSION_TAKEN_OVER = 0x8E  # MQTT v5 reason code (MQTT 5.0, 3.14.2.1)
+# A session the broker closes sooner than this after it began may have been taken over...
+SETTLED_SESSION_S = 10.0
+# ...and this many such closes in a row, without a DISCONNECT saying why, are a takeover.
+SILENT_CLOSES_FOR_A_TAKEOVER = 3
+
+
+class SessionTakenOver(IngestError):
+    """Another process connected with this client id: the broker gave it the session."""
 
 
 class _BufferedSocket:
@@ -52,10 +72,12 @@ class _BufferedSocket:
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._held = b""
+        self.closed_by_peer = False  # an orderly close (EOF), not a reset or a timeout
 
     def recv(self, size: int) -> bytes:
         if not self._held:
             self._held = self._sock.recv(max(size, READ_CHUNK_BYTES))  # BlockingIOError: none yet
+            self.closed_by_peer = not self._held
         data, self._held = self._held[:size], self._held[size:]
         return data
 
@@ -87,6 +109,9 @@ class _FlowControlledClient(aiomqtt.Client):
         self.session_present = False
         self._fd: int | None = None
         self._reading = False
+        self.taken_over = False  # the broker said so (DISCONNECT 0x8E)
+        self.closed_by_broker = False  # the broker closed the connection, with or without a word
+        self._buffered: _BufferedSocket | None = None
 
     def acknowledged(self) -> None:
         self.held -= 1
@@ -116,6 +141,21 @@ class _FlowControlledClient(aiomqtt.Client):
     ) -> None:
         self.session_present = bool(flags.session_present)
         super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any = None,
+    ) -> None:
+        if getattr(flags, "is_disconnect_packet_from_server", False):
+            self.closed_by_broker = True
+            self.taken_over = getattr(reason_code, "value", None) == SESSION_TAKEN_OVER
+        elif self._buffered is not None and self._buffered.closed_by_peer:
+            self.closed_by_broker = True  # paho has let go of the socket by now
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     async def arrivals(self) -> collections.deque[paho.MQTTMessage]:
         """The inbox, once it holds a message; MqttError once the connection is gone."""
@@ -156,7 +196,7 @@ class _FlowControlledClient(aiomqtt.Client):
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         # Called from the thread aiomqtt connects in: loop operations are handed over.
         def open_on_loop() -> None:
-            self._client._sock = _BufferedSocket(sock)
+            self._client._sock = self._buffered = _BufferedSocket(sock)
             self._fd = sock.fileno()
             self.update_reading()
             self._misc_task = self._loop.create_task(self._misc_loop())
@@ -187,6 +227,7 @@ class MqttSource:
         # arrives until acknowledgements go out, so the writer should flush now.
         self.window_full: Callable[[], None] = lambda: None
         self._publishing: set[asyncio.Task[None]] = set()
+        self._began: float | None = None  # when the current session was accepted (monotonic)
         use_shared_tables()
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = asyncio.Event()
@@ -195,22 +236,57 @@ class MqttSource:
         """Stay connected until `stop` is set; then, still connected, await
         `before_leaving` (write and acknowledge what is held) and return."""
         delay = RECONNECT_FIRST_S
+        closes = 0  # the broker's closes in a row, each of a session that had just begun
         while not stop.is_set():
+            self._began = None
             try:
                 await self._session(stop, before_leaving)
                 delay = RECONNECT_FIRST_S
             except aiomqtt.MqttError as exc:
-                if self.subscribed.is_set():  # a session that worked: the next blip starts afresh
+                worked = self.subscribed.is_set()
+                self.subscribed.clear()  # nothing is judged from here on: we do not observe
+                closes = self._closes_so_far(closes)
+                client = self._client
+                reason = str(exc)
+                if self._began is not None and client is not None and client.closed_by_broker:
+                    reason = "the broker closed the connection"
+                if worked and not closes:  # a session that worked: the next blip starts afresh
                     delay = RECONNECT_FIRST_S
-                self.subscribed.clear()
                 self._counters.mqtt_reconnects += 1
                 log.warning(
                     "MQTT %s:%d: %s; reconnecting in %.1f s",
-                    self._settings.host, self._settings.port, exc, delay,
+                    self._settings.host, self._settings.port, reason, delay,
                 )  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _closes_so_far(self, closes: int) -> int:
+        """After a session ended: the count of closes that look like a takeover, or
+        SessionTakenOver once it is one."""
+        client, began = self._client, self._began
+        if client is None or began is None:
+            return closes  # no session this time (refused, unreachable): nothing taken
+        settings = self._settings
+        holder = f"MQTT {settings.host}:{settings.port}: another process holds client id {settings.client_id!r}"
+        if settings.username:  # a provisioned broker takes the user name as the client id
+            holder += f" (or user {settings.username!r})"
+        advice = (
+            "stopping; stop the other one, or give each ingest its own client id (mqtt.client_id)"
+        )
+        if client.taken_over:
+            raise SessionTakenOver(
+                f"{holder} (the broker took the session over: MQTT v5 reason 0x8E); {advice}"
+            )
+        if not client.closed_by_broker or time.monotonic() - began >= SETTLED_SESSION_S:
+            return 0
+        closes += 1
+        if closes >= SILENT_CLOSES_FOR_A_TAKEOVER:
+            raise SessionTakenOver(
+                f"{holder} (the broker closed the session {closes} times in a row as soon as it "
+                f"began, as it does when another client connects with the same id); {advice}"
+            )
+        return closes
 
     async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
         """Send at QoS 1, in call order, without waiting for the broker's PUBACK: that
@@ -263,6 +339,7 @@ class MqttSource:
     ) -> None:
         async with self._client_for_session() as client:
             self._client = client
+            self._began = time.monotonic()
             renewing = await self._subscribe(client)
             if self._on_connected is not None:
                 await self._on_connected()

@@ -11,7 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.statistics import (
@@ -297,3 +301,90 @@ def test_a_bad_period_says_what_is_expected(text: str) -> None:
     """Test that a period that is not a month, week or range is refused with the forms."""
     with pytest.raises(ValueError, match="expected a month"):
         period_of(text, "UTC")
+
+
+# --- periods as they come from a person or a URL: strict, bounded, never a crash -------
+
+OUT_OF_RANGE = [
+    "0001-01-01..0001-01-01",
+    "9999-12-31..9999-12-31",
+    "2026-11-01..9999-12-31",
+    "0001-01",
+    "9999-12",
+    "0001-W01",
+    "9999-W52",
+    "1000-01-01..2026-11-01",  # a thousand years: its previous period is further still
+]
+MALFORMED = [
+    " 2026-11",
+    "2026-11 ",
+    "2026-11\n",
+    "\n2026-11",
+    "2026-11-01 ..2026-11-02",
+    "2026-11-01..2026-11-02\r\n",
+    "２０２６-11",  # full-width digits are digits to Python's int(), not to a URL's period
+    "٢٠٢٦-١١",
+    "2026-1",
+    "+2026-11",
+]
+
+
+@pytest.mark.parametrize("text", OUT_OF_RANGE + MALFORMED)
+def test_a_period_out_of_range_or_malformed_is_refused_with_a_reason(text: str) -> None:
+    """Test that a period with a day no query can reach, or with anything around or
+    inside its form (spaces, newlines, other digits), is a ValueError naming it."""
+    with pytest.raises(ValueError, match="period ") as refused:
+        period_of(text, "Asia/Almaty")
+    assert "\n" not in str(refused.value)
+
+
+@given(st.text(alphabet="0123456789-W.: \n\t+x", max_size=26))
+@hyp_settings(max_examples=400, deadline=None)
+def test_any_period_text_is_a_whole_period_or_a_value_error(text: str) -> None:
+    """Test that any text is either refused with ValueError or a period whose edges, label
+    and previous period can all be computed (what /sponsors and a report need)."""
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        try:
+            period = period_of(text, zone)
+        except ValueError:
+            continue
+        assert period.label == text
+        earlier = period.previous()
+        assert earlier.start_ms < earlier.end_ms <= period.start_ms < period.end_ms
+
+
+@given(st.dates(), st.dates(), st.sampled_from(["range", "month", "week"]))
+@hyp_settings(max_examples=400, deadline=None)
+def test_any_calendar_period_is_a_whole_period_or_a_value_error(
+    first: date, last: date, kind: str
+) -> None:
+    """Test periods of every representable date, in every form: never an OverflowError."""
+    text = {
+        "range": f"{first.isoformat()}..{last.isoformat()}",
+        "month": f"{first:%Y-%m}" if first.year >= 1000 else f"{first.year:04d}-{first.month:02d}",
+        "week": "{:04d}-W{:02d}".format(*first.isocalendar()[:2]),
+    }[kind]
+    try:
+        period = period_of(text, "Asia/Aqtobe")
+    except ValueError:
+        return
+    assert period.previous().start_ms < period.end_ms
+
+
+async def test_the_sponsor_page_answers_400_for_any_bad_period(
+    mosquitto: EmbeddedMosquitto, own_influxdb: EmbeddedInfluxDB
+) -> None:
+    """Test that /sponsors, on a running ingest with its InfluxDB, answers a period out of
+    range or malformed with 400 and a one-line reason, never 500."""
+    port = free_port()
+    running = await start_ingest(make_config(mosquitto.port, own_influxdb.url, http_port=port))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for text in OUT_OF_RANGE + MALFORMED:
+                page = await http.get("/sponsors", params={"period": text})
+                assert page.status_code == 400, (text, page.text[:200])
+                assert "\n" not in page.json()["error"]
+            good = await http.get("/sponsors", params={"period": "2026-11"})
+            assert good.status_code == 200
+    finally:
+        await running.shutdown()
