@@ -186,9 +186,12 @@ class AlertEngine:
         actions = [] if linked else self._advance_device(device, point.time_ms)
         view = self.views[device]
         view.known = True
+        # A reading sent again after a lost connection is older than the newest: the
+        # temperature now is the newest one's.
+        newest = view.status.last_seen_ms is None or point.time_ms >= view.status.last_seen_ms
         view.status.observe(point, heard_ms)
         values = point.fields
-        if point.measurement == "telemetry" and "temp_c" in values:
+        if point.measurement == "telemetry" and "temp_c" in values and newest:
             view.temp_c = float(values["temp_c"])
         elif point.measurement == "event":
             actions += self._relay_confirmation(device, values, point.time_ms)

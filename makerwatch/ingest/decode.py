@@ -39,6 +39,7 @@ from makerwatch.core.protocol import (
 from makerwatch.core.site_config import Device, SiteConfig
 from makerwatch.core.usage import usage_segments
 from makerwatch.ingest.clock import BoardClock, SteadyClock
+from makerwatch.ingest.derived_state import DerivedStates
 from makerwatch.ingest.errors import DecodeError
 from makerwatch.ingest.stamps import Stamps
 
@@ -122,13 +123,21 @@ class Decoder:
         spool = config.ingest.spool_dir
         self._stamps = Stamps(Path(spool) / f"stamps-{config.site.id}.log" if spool else None)
         self._last_stamp_ns = self._stamps.latest_ns
+        self._derived = DerivedStates(config)
 
     def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
         """The points to store, or raise DecodeError with a reason and a sentence.
 
         `retained` marks a retained message the broker replays on subscribing: it was
-        stored when it was live, so one without a board time is not stored again.
+        stored when it was live, so one without a board time is not stored again. A
+        source that states no machine state gets one from its readings (derived_state.py).
         """
+        decoded = self._decode(topic, payload, retained)
+        oldest_ms = round((self._clock() - self._config.ingest.max_reading_age_s) * 1000)
+        decoded.points += self._derived.observe(decoded.points + decoded.known_only, oldest_ms)
+        return decoded
+
+    def _decode(self, topic: str, payload: bytes, retained: bool) -> Decoded:
         parts, device = self._address(topic)
         limit = self._config.ingest.max_payload_bytes
         if len(payload) > limit:
