@@ -183,7 +183,9 @@ class AlertEngine:
         # A link status (a birth, a last will) is stamped when it arrives, after readings
         # the board may still deliver from its buffer: it says nothing of the machine's time.
         linked = point.measurement == "device_status"
-        actions = [] if linked else self._advance_device(device, point.time_ms)
+        # What fell due before the point first; what falls due at its very moment after
+        # it (a repeat due as the machine is switched off is not sent).
+        actions = [] if linked else self._advance_device(device, point.time_ms, before=True)
         view = self.views[device]
         view.known = True
         # A reading sent again after a lost connection is older than the newest: the
@@ -196,7 +198,8 @@ class AlertEngine:
         elif point.measurement == "event":
             actions += self._relay_confirmation(device, values, point.time_ms)
         fed = FED_BY.get(point.measurement, frozenset())
-        return actions + self._evaluate(device, fed, point.time_ms if linked else None)
+        actions += self._evaluate(device, fed, point.time_ms if linked else None)
+        return actions if linked else actions + self._advance_device(device, point.time_ms)
 
     def advance(self, now_ms: int) -> list[Action]:
         """Move every machine's clock forward to `now_ms`, firing what falls due on the way."""
@@ -222,11 +225,12 @@ class AlertEngine:
                 actions += self._advance_device(device_id, wall_ms)
         return actions
 
-    def _advance_device(self, device: str, now_ms: int) -> list[Action]:
-        """Move one machine's clock forward, firing its timers that fall due on the way."""
+    def _advance_device(self, device: str, now_ms: int, *, before: bool = False) -> list[Action]:
+        """Move one machine's clock forward to `now_ms`, firing its timers that fall due on
+        the way (`before`: only those due before `now_ms`, not at it)."""
         view = self.views[device]
         actions: list[Action] = []
-        while view.timers and view.timers[0][0] <= now_ms:
+        while view.timers and view.timers[0][0] < now_ms + (0 if before else 1):
             due, _, kind, key = heapq.heappop(view.timers)
             if self._armed.get((kind, key)) != due:
                 continue  # superseded by a later arming
