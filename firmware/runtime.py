@@ -186,11 +186,13 @@ class Board:
         self._next_connect_ms = now + self.backoff.next_ms()
 
     def _on_message(self, topic, payload):
-        kind = topic.split("/", 3)[3]  # makerspace/site/device/<kind>
-        if kind == "config":
+        if topic == self.agent.topic("config"):
             self.agent.apply_config(payload, epoch_ms())
             return
-        action = self.agent.command(kind[4:], payload) if kind.startswith("cmd/") else None
+        commands = self.agent.topic("cmd/")
+        if not topic.startswith(commands):
+            return  # not the board's: a broker may deliver outside the subscriptions ($SYS)
+        action = self.agent.command(topic[len(commands) :], payload)
         if action is None:
             return
         if action[0] == "relay":

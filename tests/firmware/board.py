@@ -18,6 +18,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
 from makerwatch.core.protocol import Event, State, Status, Telemetry, TelemetryBatch
+from makerwatch.ops.embedded import free_port
 from tests.firmware import hardware
 
 MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event}
@@ -151,3 +152,74 @@ async def recording(port: int, site: str, client_id: str) -> AsyncIterator[Recor
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _packet_size(data: bytes) -> int | None:
+    """Bytes of the first whole MQTT packet in `data`, or None while it is incomplete."""
+    length, shift = 0, 0
+    for index in range(1, min(len(data), 5)):
+        length |= (data[index] & 0x7F) << shift
+        if not data[index] & 0x80:
+            return index + 1 + length if len(data) >= index + 1 + length else None
+        shift += 7
+    return None
+
+
+class BrokerTap:
+    """A TCP proxy between a board and its broker that slips packets of its own into what
+    the broker sends, between whole packets: a broker that sends what it should not."""
+
+    def __init__(self, broker_port: int) -> None:
+        self.broker_port = broker_port
+        self.port = free_port()
+        self.connections = 0
+        self._to_board: list[list[Any]] = []  # per connection: [writer, partial, waiting]
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> BrokerTap:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        for writer, _, _ in self._to_board:
+            writer.transport.abort()
+        self._server.close()
+        await self._server.wait_closed()
+
+    def inject(self, data: bytes) -> None:
+        """Send `data` to the board on its open connection, after the packet under way."""
+        writer, partial, waiting = self._to_board[-1]
+        if partial:
+            waiting.append(data)
+        else:
+            writer.write(data)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker_port)
+        self.connections += 1
+        link: list[Any] = [writer, b"", []]
+        self._to_board.append(link)
+
+        async def to_broker() -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await reader.read(65536):
+                    up_writer.write(data)
+                    await up_writer.drain()
+            up_writer.close()
+
+        async def to_board() -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await up_reader.read(65536):
+                    buffer = link[1] + data
+                    while (size := _packet_size(buffer)) is not None:
+                        writer.write(buffer[:size])
+                        buffer = buffer[size:]
+                        for injected in link[2]:
+                            writer.write(injected)
+                        link[2].clear()
+                    link[1] = buffer
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(to_broker(), to_board())

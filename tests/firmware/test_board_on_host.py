@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from firmware.core import mqtt
 from makerwatch.ingest.influx import InfluxClient
-from tests.firmware.board import board_settings, recording, running_board
+from tests.firmware.board import BrokerTap, board_settings, recording, running_board
 from tests.firmware.conftest import Site
 from tests.support import publish, stored, wait_until
 
@@ -176,6 +177,38 @@ async def test_broker_outage_loses_no_reading(tmp_path: Path, site: Site) -> Non
     assert len(during) >= 3, "readings taken during the outage kept their original times"
     assert all(b["ts"] - a["ts"] >= 0.9 for a, b in itertools.pairwise(during)), during
     assert any("readings" in body for body in recorder.of("telemetry")), "delivered as a batch"
+    assert recorder.invalid == []
+
+
+# What a broker may send that the board never asked for: (what, bytes, reconnects after it).
+JUNK_FROM_A_BROKER = [
+    ("a retained $SYS topic", mqtt.publish_packet("$SYS/broker/uptime", "60 seconds", 0, True), 0),
+    ("a QoS 1 topic of one level", mqtt.publish_packet("makerspace", "x", 1, False, 7), 0),
+    ("a truncated PUBLISH", b"\x30\x01\x00", 1),
+    ("a topic that is not UTF-8", b"\x30\x05\x00\x02\xff\xfex", 1),
+]
+
+
+async def test_nothing_a_broker_sends_stops_the_board(tmp_path: Path, site: Site) -> None:
+    """Test that a PUBLISH outside the board's topics (a broker's retained $SYS, a topic of
+    fewer than four levels) is ignored, and that a malformed one drops the connection, after
+    which the board reconnects: its loop goes on through all of them."""
+    port = site.mosquitto.port
+    async with recording(port, site.id, "recorder") as recorder, BrokerTap(port) as tap:
+        with running_board(board_settings(site.id, tap.port), tmp_path) as run:
+            run.signals.current_a = 0.1
+            await wait_until(lambda: recorder.readings(), "a first reading")
+            for what, junk, reconnects in JUNK_FROM_A_BROKER:
+                seen, connections = len(recorder.readings()), tap.connections + reconnects
+                tap.inject(junk)
+                await wait_until(
+                    lambda n=seen, c=connections: (
+                        tap.connections == c and len(recorder.readings()) >= n + 2
+                    ),
+                    f"readings after {what}",
+                )
+                assert tap.connections == connections, what
+            assert run.thread.is_alive()
     assert recorder.invalid == []
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware.core import mqtt
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedMosquitto
-from tests.firmware.board import board_settings, recording
+from tests.firmware.board import BrokerTap, board_settings, recording
 from tests.firmware.conftest import Site
 from tests.firmware.test_day_under_micropython import ESP32_HEAP_BYTES
 from tests.support import ROOT, publish, stored, wait_until
@@ -66,8 +67,10 @@ async def micropython_board(
         board.result = json.loads(lines[-1].removeprefix("RESULT:"))
 
 
-def micropython_settings(site: Site, **overrides: Any) -> dict[str, Any]:
-    return board_settings(site.id, site.mosquitto.port, temp_sensor="none", **overrides)
+def micropython_settings(site: Site, port: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """The board's settings, for the site's broker or another port in front of it."""
+    port = site.mosquitto.port if port is None else port
+    return board_settings(site.id, port, temp_sensor="none", **overrides)
 
 
 async def _count(influx: InfluxClient, expected: int) -> bool:
@@ -155,3 +158,21 @@ async def test_a_broker_restart_under_micropython_loses_no_reading(
     assert len(during) >= 3, "readings taken during the outage kept their original times"
     assert all(b["ts"] - a["ts"] >= 0.9 for a, b in itertools.pairwise(during)), during
     assert recorder.invalid == []
+
+
+async def test_a_topic_of_fewer_than_four_levels_does_not_stop_the_board_under_micropython(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that a retained $SYS message a broker delivers outside the board's subscriptions
+    is ignored by the board program under MicroPython, whose loop and connection go on."""
+    port = site.mosquitto.port
+    async with (
+        recording(port, site.id, "mp-recorder") as recorder,
+        BrokerTap(port) as tap,
+        micropython_board(tmp_path, micropython_settings(site, tap.port)),
+    ):
+        await wait_until(lambda: recorder.readings(), "a first reading", within_s=30)
+        seen = len(recorder.readings())
+        tap.inject(mqtt.publish_packet("$SYS/broker/uptime", "60 seconds", 0, True))
+        await wait_until(lambda: len(recorder.readings()) >= seen + 3, "readings after it")
+    assert tap.connections == 1, "the same connection throughout"
