@@ -172,7 +172,14 @@ class Agent:
         return None
 
     def apply_config(self, payload, epoch_ms=None):
-        """Apply a retained `config` message without a reboot; report what happened."""
+        """Apply a retained `config` message without a reboot; report what happened.
+
+        An empty payload is the retained config cleared: the board goes back to its own
+        settings (settings.json), as it would after a reboot with no config retained.
+        """
+        if not payload:
+            self._revert_config(epoch_ms)
+            return
         try:
             raw = json.loads(payload)
         except ValueError:
@@ -181,9 +188,25 @@ class Agent:
         self.settings, applied, errors = board_settings.apply_runtime(
             self.settings, raw, self.own_settings
         )
-        self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
-        self.safety.max_on_ms = self.settings["max_on_s"] * 1000
+        self._configure()
         if errors:
             self.event("config_rejected", "; ".join(errors), epoch_ms)
         if applied:
             self.event("config_applied", ", ".join(applied), epoch_ms)
+
+    def _configure(self):
+        """Hand the runtime settings to the parts that hold a copy."""
+        self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
+        self.safety.max_on_ms = self.settings["max_on_s"] * 1000
+
+    def _revert_config(self, epoch_ms):
+        changed = [
+            k for k in board_settings.RUNTIME_KEYS if self.settings[k] != self.own_settings[k]
+        ]
+        if not changed:
+            return
+        self.settings = dict(self.settings)
+        for key in changed:
+            self.settings[key] = self.own_settings[key]
+        self._configure()
+        self.event("config_applied", "config cleared: back to own " + ", ".join(changed), epoch_ms)

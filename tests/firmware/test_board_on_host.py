@@ -104,6 +104,27 @@ async def test_retained_config_is_applied_without_reboot(tmp_path: Path, site: S
     assert events["config_rejected"].startswith("telemetry_period_s: must be a number")
 
 
+async def test_clearing_the_retained_config_brings_back_the_boards_own(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that clearing the retained config (an empty retained message) is taken as a
+    clear, not refused as a bad config: the board's own thresholds come back."""
+    port, config = site.mosquitto.port, f"makerspace/{site.id}/solder-1/config"
+    async with recording(port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, port), tmp_path) as run:
+            await wait_until(lambda: recorder.of("status"), "the birth message")
+            await publish(port, [(config, '{"v":1,"active_above_w":100}')], retain=True)
+            await wait_until(lambda: run.board.agent.settings["active_above_w"] == 100, "applied")
+            await publish(port, [(config, b"")], retain=True)
+            await wait_until(lambda: run.board.agent.settings["active_above_w"] == 15, "cleared")
+            await wait_until(lambda: len(recorder.of("event")) >= 3, "the clear reported")
+    events = [(e["event"], e.get("detail")) for e in recorder.of("event")][1:]  # after boot
+    assert events == [
+        ("config_applied", "active_above_w"),
+        ("config_applied", "config cleared: back to own active_above_w"),
+    ]
+
+
 async def test_bad_settings_are_reported_and_the_board_runs_on_defaults(
     tmp_path: Path, site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -189,3 +189,18 @@ def test_a_remote_switch_on_is_refused_unless_allowed():
         {"relay_pin": 26, "relay_active_high": True, "allow_remote_on": True}
     )
     assert Agent(allowed).command("relay", '{"v":1,"on":true}') == ("relay", True, "command")
+
+
+def test_a_cleared_config_brings_back_the_boards_own_settings():
+    """Test that an empty retained config (cleared) is not a bad config: the board goes back
+    to its own settings, says which, and says nothing when there was nothing to undo."""
+    agent, broker = make_agent(max_on_s=600), Broker()
+    agent.apply_config(b"")
+    agent.apply_config(b'{"v":1,"active_above_w":50,"max_on_s":60}')
+    agent.apply_config(b"")
+    agent.drain(broker.publish)
+    assert (agent.machine.active_above_w, agent.safety.max_on_ms) == (15, 600000)
+    assert [(b["event"], b["detail"]) for _, b, _ in broker.sent] == [
+        ("config_applied", "active_above_w, max_on_s"),
+        ("config_applied", "config cleared: back to own active_above_w, max_on_s"),
+    ]
