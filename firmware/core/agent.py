@@ -142,10 +142,12 @@ class Agent:
         """True when the relay must be switched off now (maximum on-time reached)."""
         return self.safety.must_switch_off(self.relay_on, now_ms)
 
-    def command(self, name, payload):
+    def command(self, name, payload, queued=False):
         """Decode a `cmd/<name>` message into an action for the runtime, or None.
 
-        Returns ("relay", on, reason) or ("identify", seconds).
+        Returns ("relay", on, reason) or ("identify", seconds). `queued`: the broker kept
+        it while the board was away; a switch-off still applies (twice is harmless), but a
+        switch-on from then may find nobody at the machine, so it is refused.
         """
         try:
             body = json.loads(payload)
@@ -161,6 +163,9 @@ class Agent:
                 self.event(
                     "config_rejected", "cmd/relay: switching on remotely is not allowed here"
                 )
+                return None
+            if body["on"] and queued:
+                self.event("config_rejected", "cmd/relay: a switch-on sent while offline is stale")
                 return None
             reason = body.get("reason", "command")
             return ("relay", body["on"], reason if isinstance(reason, str) else "command")

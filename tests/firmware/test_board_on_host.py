@@ -16,7 +16,7 @@ from firmware.core import mqtt
 from makerwatch.ingest.influx import InfluxClient
 from tests.firmware.board import BrokerTap, board_settings, recording, running_board
 from tests.firmware.conftest import Site
-from tests.support import publish, stored, wait_until
+from tests.support import TcpProxy, publish, stored, wait_until
 
 
 async def test_board_readings_land_in_influxdb(tmp_path: Path, site: Site) -> None:
@@ -64,6 +64,52 @@ async def test_relay_command_switches_the_relay_and_is_confirmed(
         (False, "left_on"),
     ]
     assert recorder.invalid == []
+
+
+async def test_a_switch_off_sent_while_the_board_is_offline_reaches_it_when_it_is_back(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that a relay command published while the board's link is down (the broker has
+    published its last will) reaches the board once it reconnects, and that a switch-on
+    queued with it is refused."""
+    port, topic = site.mosquitto.port, f"makerspace/{site.id}/solder-1/cmd/relay"
+    settings = board_settings(site.id, 0, allow_remote_on=True)
+    async with recording(port, site.id, "recorder") as recorder, TcpProxy(port) as link:
+        with running_board({**settings, "mqtt_port": link.port}, tmp_path) as run:
+            await wait_until(lambda: recorder.of("status"), "the birth message")
+            await publish(port, [(topic, '{"v":1,"on":true}')])
+            await wait_until(lambda: run.signals.pins.get(26) == 1, "the relay on")
+            link.up = False
+            link.cut()
+            await wait_until(lambda: not recorder.of("status")[-1]["online"], "the last will")
+            await publish(port, [(topic, '{"v":1,"on":false,"reason":"left_on"}'),
+                                 (topic, '{"v":1,"on":true}')])  # fmt: skip
+            link.up = True
+            await wait_until(lambda: run.signals.pins.get(26) == 0, "the relay off")
+            await wait_until(lambda: recorder.of("status")[-1]["online"], "back online")
+            await wait_until(lambda: _rejections(recorder.of("event")), "the switch-on refused")
+    assert run.signals.pins.get(26) == 0
+    assert _rejections(recorder.of("event")) == [
+        "cmd/relay: a switch-on sent while offline is stale"
+    ]
+
+
+async def test_a_command_sent_at_the_boards_birth_reaches_it(tmp_path: Path, site: Site) -> None:
+    """Test that a command published the moment the board says it is online reaches it, with
+    the broker slow to take its subscriptions (held 0.4 s on the way)."""
+    port, topic = site.mosquitto.port, f"makerspace/{site.id}/solder-1/cmd/relay"
+    async with (
+        recording(port, site.id, "recorder") as recorder,
+        TcpProxy(port, hold=b"\x82", hold_s=0.4) as link,  # SUBSCRIBE
+    ):
+        with running_board(board_settings(site.id, link.port), tmp_path):
+            await wait_until(lambda: recorder.of("status"), "the birth message")
+            await publish(port, [(topic, '{"v":1,"on":false,"reason":"at_birth"}')])
+            await wait_until(
+                lambda: any(e.get("reason") == "at_birth" for e in recorder.of("event")),
+                "the command confirmed",
+            )
+    assert link.held == 2, "both subscriptions were slow"
 
 
 async def test_a_remote_switch_on_is_refused_unless_the_site_allows_it(

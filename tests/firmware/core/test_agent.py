@@ -204,3 +204,19 @@ def test_a_cleared_config_brings_back_the_boards_own_settings():
         ("config_applied", "active_above_w, max_on_s"),
         ("config_applied", "config cleared: back to own active_above_w, max_on_s"),
     ]
+
+
+def test_a_queued_switch_off_applies_and_a_queued_switch_on_is_refused():
+    """Test that commands the broker kept while the board was away still switch off, but
+    never on, even where switching on remotely is allowed."""
+    settings, _ = config.validate(
+        {"relay_pin": 26, "relay_active_high": True, "allow_remote_on": True}
+    )
+    agent, broker = Agent(settings), Broker()
+    assert agent.command("relay", '{"v":1,"on":false}', True) == ("relay", False, "command")
+    assert agent.command("relay", '{"v":1,"on":true}', True) is None
+    assert agent.command("identify", '{"v":1}', True) == ("identify", 10)
+    agent.drain(broker.publish)
+    assert [b["detail"] for _, b, _ in broker.sent] == [
+        "cmd/relay: a switch-on sent while offline is stale"
+    ]
