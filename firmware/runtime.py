@@ -160,7 +160,6 @@ class Board:
             raise
         self.client = client
         self._last_traffic_ms = now
-        self.backoff.reset()
         log("connected to %s:%d" % (s["mqtt_host"], s["mqtt_port"]))
 
     def _publish(self, topic, payload, retain):
@@ -178,7 +177,10 @@ class Board:
                     return
                 self._connect(now)
             self.client.check_msg()
-            self.agent.drain(self._publish)
+            # Connected, whatever failed before (Wi-Fi attempts count too): the next
+            # failure starts the backoff from its first step.
+            self.backoff.reset()
+            self.agent.drain(self._publish, now)
             if now - self._last_traffic_ms > self.settings["mqtt_keepalive_s"] * 500:
                 self.client.ping()
                 self._last_traffic_ms = now
@@ -186,6 +188,7 @@ class Board:
             self._drop_connection(now, exc)
 
     def _drop_connection(self, now, reason):
+        self.agent.connection_lost()
         if self.client is not None:
             log("connection lost (%s); buffering %d readings" % (reason, len(self.agent.readings)))
             try:

@@ -5,6 +5,9 @@
 # waiting (one reading alone, several as a batch, oldest first) and removes it
 # only once the broker has acknowledged it. Offline is simply "drain failed":
 # the readings stay, the oldest dropped and counted when the buffer is full.
+# An acknowledgement is not yet safety: a broker killed before it next saves its
+# store loses what it acknowledged since the last save, so the last few seconds
+# of acknowledged readings are kept and sent again after the connection is lost.
 import json
 
 from firmware.core import config as board_settings
@@ -16,6 +19,14 @@ from firmware.core.state import StateMachine
 FW_VERSION = "0.1.0"
 MAX_PENDING_EVENTS = 20
 MAX_PENDING_STATES = 100  # usage is counted from state changes: keep them while offline
+# Readings the broker acknowledged within this long before its last acknowledgement are
+# sent again after the connection is lost: Mosquitto saves its store every 5 s
+# (autosave_interval, makerwatch/ops/broker_tuning.py), twice that is the margin. At
+# most RESEND_MAX_READINGS of them (one default batch; about 81 bytes each). InfluxDB
+# stores a reading sent twice once (same series and time); untimed readings are never
+# sent again, since the server would stamp them a second time.
+RESEND_WINDOW_MS = 10000
+RESEND_MAX_READINGS = 50
 
 
 class Agent:
@@ -34,6 +45,8 @@ class Agent:
         self.readings = RingBuffer(settings["buffer_size"])
         self.events = RingBuffer(MAX_PENDING_EVENTS)
         self.states = RingBuffer(MAX_PENDING_STATES)
+        self.acknowledged = RingBuffer(RESEND_MAX_READINGS)  # (when, reading), timed only
+        self.resend = []  # acknowledged readings to send again, oldest first
         self.safety = SafetyTimer(settings["max_on_s"] * 1000)
         self.relay_on = False
         self.seq = 0
@@ -108,28 +121,60 @@ class Agent:
 
     # Delivery -----------------------------------------------------------
 
-    def drain(self, publish):
+    def drain(self, publish, now_ms=None):
         """Publish everything waiting, oldest first; stop at the first OSError.
 
         `publish(topic, payload, retain)` returns once the broker acknowledged it.
+        `now_ms`, the monotonic time, dates the acknowledgements, for connection_lost();
+        without it nothing is kept to send again.
         """
         for ring, kind, retain in ((self.states, "state", True), (self.events, "event", False)):
             while len(ring):
                 publish(self.topic(kind), ring.peek(1)[0], retain)
                 ring.drop(1)
+        while self.resend:
+            sent = self._publish_readings(publish, self.resend[: self.settings["batch_size"]])
+            self._acknowledged(self.resend[:sent], now_ms)
+            del self.resend[:sent]
         while len(self.readings):
-            waiting = self.readings.peek(self.settings["batch_size"])
-            # A reading taken before NTP has no time: it goes alone, and the server
-            # stamps it. A batch holds only timed readings (the server refuses others).
-            timed = 0
-            while timed < len(waiting) and waiting[timed]["epoch_ms"] is not None:
-                timed += 1
-            if timed <= 1:
-                payload, count = encoder.telemetry(waiting[0]), 1
-            else:
-                payload, count = encoder.batch(waiting[:timed]), timed
-            publish(self.topic("telemetry"), payload, False)
-            self.readings.drop(count)
+            sent = self._publish_readings(publish, self.readings.peek(self.settings["batch_size"]))
+            self._acknowledged(self.readings.peek(sent), now_ms)
+            self.readings.drop(sent)
+
+    def _publish_readings(self, publish, waiting):
+        """Publish the first of `waiting` alone, or as many as go in one batch; how many."""
+        # A reading taken before NTP has no time: it goes alone, and the server
+        # stamps it. A batch holds only timed readings (the server refuses others).
+        timed = 0
+        while timed < len(waiting) and waiting[timed]["epoch_ms"] is not None:
+            timed += 1
+        if timed <= 1:
+            payload, count = encoder.telemetry(waiting[0]), 1
+        else:
+            payload, count = encoder.batch(waiting[:timed]), timed
+        publish(self.topic("telemetry"), payload, False)
+        return count
+
+    def _acknowledged(self, readings, now_ms):
+        if now_ms is None:
+            return
+        kept = self.acknowledged
+        while len(kept) and now_ms - kept.peek(1)[0][0] > RESEND_WINDOW_MS:
+            kept.drop(1)
+        for reading in readings:
+            if reading["epoch_ms"] is not None:
+                kept.append((now_ms, reading))
+
+    def connection_lost(self):
+        """The broker is gone: what it acknowledged last may be gone with it. Queue the
+        readings it acknowledged within RESEND_WINDOW_MS of its last acknowledgement to
+        be sent again, after any still waiting to be sent again."""
+        recent = self.acknowledged.peek(RESEND_MAX_READINGS)
+        self.acknowledged.drop(RESEND_MAX_READINGS)
+        if recent:
+            last_ms = recent[-1][0]
+            again = [r for when, r in recent if last_ms - when <= RESEND_WINDOW_MS]
+            self.resend = (self.resend + again)[-RESEND_MAX_READINGS:]
 
     # Relay and commands -------------------------------------------------
 

@@ -99,10 +99,21 @@ class Recorder:
         return [body for topic, body, _ in self.messages if topic.split("/", 3)[3] == kind]
 
     def readings(self) -> list[dict[str, Any]]:
-        """Telemetry readings in the order received, single and batched alike."""
+        """Telemetry readings, single and batched alike, each once, in the order first
+        received: after a lost connection the board sends its last acknowledged ones
+        again (docs/firmware.md), which must be the very same readings."""
+        first: dict[int, dict[str, Any]] = {}
+        for reading in self.sent_readings():
+            if first.setdefault(reading["seq"], reading) != reading:
+                self.invalid.append(f"seq {reading['seq']} sent twice, not the same: {reading}")
+        return list(first.values())
+
+    def sent_readings(self) -> list[dict[str, Any]]:
+        """Every telemetry reading received, in order, those sent again included."""
         out: list[dict[str, Any]] = []
         for body in self.of("telemetry"):
-            out.extend(body.get("readings", [body]))
+            single = {k: v for k, v in body.items() if k != "v"}  # a reading without the envelope
+            out.extend(body.get("readings", [single]))
         return out
 
     def take(self, topic: str, payload: bytes, retain: bool) -> None:

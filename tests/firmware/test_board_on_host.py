@@ -5,6 +5,7 @@ Only `machine`, `network`, `ntptime` and the sensor signals are stand-ins.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -16,7 +17,7 @@ from firmware.core import mqtt
 from makerwatch.ingest.influx import InfluxClient
 from tests.firmware.board import BrokerTap, board_settings, recording, running_board
 from tests.firmware.conftest import Site
-from tests.support import TcpProxy, publish, stored, wait_until
+from tests.support import RunningIngest, TcpProxy, publish, start_ingest, stored, wait_until
 
 
 async def test_board_readings_land_in_influxdb(tmp_path: Path, site: Site) -> None:
@@ -238,7 +239,7 @@ async def test_broker_outage_loses_no_reading(tmp_path: Path, site: Site) -> Non
 
     readings = recorder.readings()
     last_seq = max(r["seq"] for r in readings)
-    assert [r["seq"] for r in readings] == list(range(last_seq + 1)), "each reading once, in order"
+    assert [r["seq"] for r in readings] == list(range(last_seq + 1)), "each reading, in order"
     assert [r["seq"] for r in rows] == list(range(last_seq + 1))
     during = [r for r in readings if stopped_at <= r["ts"] <= restarted_at]
     assert len(during) >= 3, "readings taken during the outage kept their original times"
@@ -277,6 +278,47 @@ async def test_nothing_a_broker_sends_stops_the_board(tmp_path: Path, site: Site
                 assert tap.connections == connections, what
             assert run.thread.is_alive()
     assert recorder.invalid == []
+
+
+async def test_readings_a_killed_broker_had_acknowledged_are_stored_once(
+    tmp_path: Path, site: Site, ingest: RunningIngest
+) -> None:
+    """Test that readings Mosquitto acknowledged 0.5 s before it was killed, inside its
+    autosave interval (so its store never had them), reach InfluxDB once it is back, each
+    once: the board sends its last acknowledged readings again after losing the broker."""
+    broker, store = site.mosquitto, site.mosquitto.data_dir / "mosquitto.db"
+    with running_board(board_settings(site.id, broker.port), tmp_path) as run:
+        run.signals.current_a = 0.1
+        await wait_until(lambda: _count(site.influx, 2), "readings stored")
+        await ingest.shutdown()  # its session now queues the readings at the broker
+        run.signals.wifi_up = False
+        await wait_until(lambda: len(run.board.agent.readings) >= 5, "readings buffered")
+        saved_ns = _saved_ns(store)
+        await wait_until(lambda: _saved_ns(store) > saved_ns, "the broker's next save")
+        saved_ns = _saved_ns(store)
+        run.signals.wifi_up = True
+        await wait_until(lambda: len(run.board.agent.readings) == 0, "the buffer acknowledged")
+        acknowledged = run.board.agent.seq
+        await asyncio.sleep(0.5)  # the fault itself: killed half a second after the acks
+        assert _saved_ns(store) == saved_ns, "no save between the acks and the kill"
+        broker.kill()
+        broker.start()
+        again = await start_ingest(site.config)
+        try:
+            await wait_until(lambda: _stored_in_order(site.influx, acknowledged), "all stored")
+        finally:
+            await again.shutdown()
+
+
+def _saved_ns(store: Path) -> int:
+    """When the broker last saved its store (0: not yet)."""
+    return store.stat().st_mtime_ns if store.exists() else 0
+
+
+async def _stored_in_order(influx: InfluxClient, at_least: int) -> bool:
+    """Are readings 0 to at least `at_least` - 1 stored, each once?"""
+    rows = await stored(influx, "SELECT seq FROM telemetry ORDER BY time")
+    return len(rows) >= at_least and [r["seq"] for r in rows] == list(range(len(rows)))
 
 
 def _rejections(events: list[dict[str, str]]) -> list[str]:

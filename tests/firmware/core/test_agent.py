@@ -220,3 +220,40 @@ def test_a_queued_switch_off_applies_and_a_queued_switch_on_is_refused():
     assert [b["detail"] for _, b, _ in broker.sent] == [
         "cmd/relay: a switch-on sent while offline is stale"
     ]
+
+
+def test_readings_acknowledged_just_before_the_connection_was_lost_are_sent_again():
+    """Test that after a lost connection the readings the broker acknowledged within the
+    resend window of its last acknowledgement go again, first and once, and that older or
+    untimed ones do not."""
+    agent, broker = make_agent(telemetry_period_s=1), Broker()
+    for second in range(14):  # one reading a second, acknowledged at once
+        clock = None if second == 12 else T0 + second * 1000  # NTP lost for one reading
+        agent.sample(second * 1000, clock, power_w=1.0)
+        agent.drain(broker.publish, second * 1000)
+    agent.connection_lost()
+    broker.sent.clear()
+    agent.sample(14000, T0 + 14000, power_w=1.0)
+    broker.down = True
+    raises(OSError, agent.drain, broker.publish, 15000)
+    agent.connection_lost()  # lost again before anything was sent again: nothing doubles
+    broker.down = False
+    agent.drain(broker.publish, 16000)
+    sent = [body for kind, body, _ in broker.sent if kind == "telemetry"]
+    resent = [r["seq"] for b in sent[:-1] for r in b["readings"]]
+    assert resent == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13], "acknowledged within 10 s of the last"
+    assert sent[-1]["seq"] == 14
+    agent.connection_lost()  # what was sent again is kept again, until newer acks age it
+    assert [r["seq"] for r in agent.resend] == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14]
+
+
+def test_at_most_one_batch_is_kept_to_send_again():
+    """Test that the readings kept for sending again are bounded, the newest kept."""
+    agent, broker = make_agent(telemetry_period_s=1, buffer_size=200, batch_size=200), Broker()
+    broker.down = True
+    for second in range(120):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=1.0)
+    broker.down = False
+    agent.drain(broker.publish, 120000)
+    agent.connection_lost()
+    assert [r["seq"] for r in agent.resend] == list(range(70, 120))
