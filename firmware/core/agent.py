@@ -29,6 +29,12 @@ RESEND_WINDOW_MS = 10000
 RESEND_MAX_READINGS = 50
 
 
+def one_line(text, limit=300):
+    """`text` cut to `limit` with control characters as "?": an event's detail and reason
+    are one line (protocol), and a topic or key from a broker may hold anything."""
+    return "".join(c if " " <= c != "\x7f" else "?" for c in text[:limit])
+
+
 class Agent:
     def __init__(self, settings, sensors=()):
         self.settings = settings
@@ -194,6 +200,7 @@ class Agent:
         it while the board was away; a switch-off still applies (twice is harmless), but a
         switch-on from then may find nobody at the machine, so it is refused.
         """
+        name = one_line(name, 64)
         try:
             body = json.loads(payload)
         except ValueError:
@@ -212,8 +219,10 @@ class Agent:
             if body["on"] and queued:
                 self.event("config_rejected", "cmd/relay: a switch-on sent while offline is stale")
                 return None
-            reason = body.get("reason", "command")
-            return ("relay", body["on"], reason if isinstance(reason, str) else "command")
+            reason = body.get("reason")
+            if not isinstance(reason, str) or not reason or one_line(reason, 64) != reason:
+                reason = "command"  # the confirmation must carry a reason the server takes
+            return ("relay", body["on"], reason)
         if name == "identify":
             seconds = body.get("seconds", 10)
             if isinstance(seconds, int) and 1 <= seconds <= 300:
@@ -240,7 +249,7 @@ class Agent:
         )
         self._configure()
         if errors:
-            self.event("config_rejected", "; ".join(errors), epoch_ms)
+            self.event("config_rejected", one_line("; ".join(errors)), epoch_ms)
         if applied:
             self.event("config_applied", ", ".join(applied), epoch_ms)
 

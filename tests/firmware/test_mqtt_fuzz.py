@@ -1,4 +1,5 @@
-"""The board's MQTT client fed arbitrary bytes from a broker: only MQTTError comes out.
+"""The board fed arbitrary bytes from a broker: only MQTTError comes out of its MQTT
+client, and only actions or refusals out of its command and config handling.
 
 umqtt-style, on CPython: a fake socket replays what hypothesis makes up, and every
 call that reads from the broker either returns or raises MQTTError (an OSError, so
@@ -9,12 +10,15 @@ any other exception stops the main loop until the watchdog resets it.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.core import mqtt
+from firmware.core import config, mqtt
+from firmware.core.agent import MAX_PENDING_EVENTS, Agent
+from makerwatch.core.protocol import Event
 
 
 class BrokerBytes:
@@ -86,3 +90,41 @@ def test_whatever_a_broker_sends_only_mqtterror_comes_out(stream: list[bytes], c
     with contextlib.suppress(mqtt.MQTTError):
         CALLS[call](client)
     assert all(isinstance(t, str) and isinstance(p, bytes) for t, p in received), received
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+KEYS = (*config.RUNTIME_KEYS, "on", "reason", "seconds")
+MESSAGES = st.one_of(
+    st.binary(max_size=200),
+    JSON.map(lambda value: json.dumps(value).encode()),
+    st.fixed_dictionaries({"v": st.just(1)}, optional=dict.fromkeys(KEYS, JSON)).map(
+        lambda body: json.dumps(body).encode()
+    ),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(name=st.sampled_from(["relay", "identify", "config", ""]) | st.text(max_size=20),
+       payload=MESSAGES, queued=st.booleans())  # fmt: skip
+def test_any_message_on_the_boards_own_topics_is_taken_or_refused(
+    name: str, payload: bytes, queued: bool
+) -> None:
+    """Test that any payload on the board's command and config topics gives an action or a
+    refusal, never an exception, and that every event it causes is valid protocol."""
+    settings_, _ = config.validate({"relay_pin": 26, "relay_active_high": True, "max_on_s": 600,
+                                    "allow_remote_on": True})  # fmt: skip
+    agent = Agent(settings_)
+    action = agent.command(name, payload, queued)
+    assert action is None or action[0] in ("relay", "identify"), action
+    if action is not None and action[0] == "relay":
+        agent.switch_relay(action[1], action[2])
+    agent.apply_config(payload)
+    assert 0 < agent.settings["max_on_s"] <= 600, "a remote config never loosens the limit"
+    for event in agent.events.peek(MAX_PENDING_EVENTS):
+        Event.model_validate_json(event)

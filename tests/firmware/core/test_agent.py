@@ -257,3 +257,19 @@ def test_at_most_one_batch_is_kept_to_send_again():
     agent.drain(broker.publish, 120000)
     agent.connection_lost()
     assert [r["seq"] for r in agent.resend] == list(range(70, 120))
+
+
+def test_what_a_command_or_config_carries_reaches_events_as_one_line():
+    """Test that a command name, config key or reason with control characters or past its
+    length still gives events the server takes: one line, within the protocol's lengths."""
+    agent, broker = make_agent(), Broker()
+    assert agent.command("relay", '{"v":1,"on":false,"reason":"' + "x" * 65 + '"}') == (
+        "relay", False, "command")  # fmt: skip
+    assert agent.command("relay", '{"v":1,"on":false,"reason":"a\\nb"}')[2] == "command"
+    assert agent.command("x\ny", b"{}") is None
+    agent.apply_config(b'{"v":1,"a\\u0007b":1}')
+    agent.drain(broker.publish)
+    assert [b["detail"] for _, b, _ in broker.sent] == [
+        'cmd/x?y: expected an object with "v": 1',
+        "a?b: unknown setting",
+    ]
