@@ -95,6 +95,30 @@ async def test_a_switch_off_sent_while_the_board_is_offline_reaches_it_when_it_i
     ]
 
 
+async def test_a_command_lost_in_flight_with_the_link_reaches_the_board(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that a switch-off the link loses on its way to the board (the connection cut as
+    it passes) is delivered again by the broker once the board reconnects."""
+    port, topic = site.mosquitto.port, f"makerspace/{site.id}/solder-1/cmd/relay"
+    settings = board_settings(site.id, 0, telemetry_period_s=3600)  # no traffic but the command
+    async with recording(port, site.id, "recorder") as recorder, TcpProxy(port) as link:
+        with running_board({**settings, "mqtt_port": link.port}, tmp_path) as run:
+            agent = run.board.agent
+            await wait_until(
+                lambda: recorder.readings() and not (len(agent.readings) + len(agent.events)
+                                                     + len(agent.states)),
+                "everything the board had acknowledged",
+            )  # fmt: skip
+            link.responses_to_lose = 1
+            await publish(port, [(topic, '{"v":1,"on":false,"reason":"in_flight"}')])
+            await wait_until(lambda: link.lost == 1, "the command lost with the link")
+            await wait_until(
+                lambda: any(e.get("reason") == "in_flight" for e in recorder.of("event")),
+                "the command delivered again and confirmed",
+            )
+
+
 async def test_a_command_sent_at_the_boards_birth_reaches_it(tmp_path: Path, site: Site) -> None:
     """Test that a command published the moment the board says it is online reaches it, with
     the broker slow to take its subscriptions (held 0.4 s on the way)."""
