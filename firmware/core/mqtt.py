@@ -14,6 +14,9 @@ SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 # CPython and MicroPython, and on the ESP32 port also ETIMEDOUT (110, 116 in lwIP),
 # EINPROGRESS (115, 119 in lwIP) and 118: the list mqtt_as keeps for that port.
 NOTHING_WAITING = (11, 110, 115, 116, 118, 119)
+# Packets one check_msg() handles at most: a long queue of commands kept for the board
+# while it was away must not hold the loop (and its watchdog) until it is all read.
+MAX_PACKETS_PER_CHECK = 10
 # The largest packet the board takes in: its commands and config are a few hundred
 # bytes, and a broker announcing megabytes must not exhaust a 111 KB heap.
 MAX_PACKET_BYTES = 4096
@@ -204,8 +207,8 @@ class MQTTClient:
         self._wait_for(PINGRESP)
 
     def check_msg(self):
-        """Handle every packet already waiting, without blocking."""
-        while True:
+        """Handle the packets already waiting (MAX_PACKETS_PER_CHECK at most), without blocking."""
+        for _ in range(MAX_PACKETS_PER_CHECK):
             waiting = self._read_packet(blocking=False)
             if waiting is None:
                 return

@@ -158,3 +158,16 @@ def test_a_publish_on_any_topic_is_delivered_as_text():
     client.check_msg()
     assert received == [("$SYS", b"up")]
     assert bytes(sock.sent) == b"\x40\x02\x00\x09"
+
+
+def test_a_long_queue_is_read_a_few_packets_per_check():
+    """Test that one check_msg handles a bounded number of waiting messages, so a long queue
+    kept for the board while it was away cannot hold its loop; the next call goes on."""
+    one = b"\x30\x05\x00\x01a{}"
+    received = []
+    sock = ScriptedSocket(one * (mqtt.MAX_PACKETS_PER_CHECK + 3))
+    client = mqtt.MQTTClient(sock, "b1", on_message=lambda t, p: received.append(t))
+    client.check_msg()
+    assert len(received) == mqtt.MAX_PACKETS_PER_CHECK
+    client.check_msg()
+    assert len(received) == mqtt.MAX_PACKETS_PER_CHECK + 3
