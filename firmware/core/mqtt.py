@@ -17,6 +17,9 @@ NOTHING_WAITING = (11, 110, 115, 116, 118, 119)
 # Packets one check_msg() handles at most: a long queue of commands kept for the board
 # while it was away must not hold the loop (and its watchdog) until it is all read.
 MAX_PACKETS_PER_CHECK = 10
+# Packets read while waiting for one answer (a PUBACK, SUBACK, PINGRESP) before giving
+# up: a broker streaming messages must not keep the board waiting past its watchdog.
+MAX_PACKETS_WAITING = 100
 # The largest packet the board takes in: its commands and config are a few hundred
 # bytes, and a broker announcing megabytes must not exhaust a 111 KB heap.
 MAX_PACKET_BYTES = 4096
@@ -170,11 +173,12 @@ class MQTTClient:
 
     def _wait_for(self, wanted, pid=None):
         """Read packets until `wanted` (with `pid`) arrives, handling others on the way."""
-        while True:
+        for _ in range(MAX_PACKETS_WAITING):
             first, body = self._read_packet()
             kind, got_pid = self._handle(first, body)
             if kind == wanted and (pid is None or got_pid == pid):
                 return body
+        raise MQTTError("no answer 0x%02x among %d packets" % (wanted, MAX_PACKETS_WAITING))
 
     def connect(self, clean=True, will=None, user=None, password=None):
         """Connect; returns whether the broker still had this client's session (spec 3.2.2.2)."""

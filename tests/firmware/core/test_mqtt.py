@@ -171,3 +171,13 @@ def test_a_long_queue_is_read_a_few_packets_per_check():
     assert len(received) == mqtt.MAX_PACKETS_PER_CHECK
     client.check_msg()
     assert len(received) == mqtt.MAX_PACKETS_PER_CHECK + 3
+
+
+def test_a_stream_of_messages_cannot_keep_the_board_waiting_for_its_ack():
+    """Test that a broker streaming messages instead of the PUBACK is an error after a
+    bounded number of packets, not a wait without end."""
+    one = b"\x30\x05\x00\x01a{}"
+    sock = ScriptedSocket(one * mqtt.MAX_PACKETS_WAITING + b"\x40\x02\x00\x01")
+    raises(mqtt.MQTTError, mqtt.MQTTClient(sock, "b1").publish, "t", "x", 1)
+    sock = ScriptedSocket(one * (mqtt.MAX_PACKETS_WAITING - 1) + b"\x40\x02\x00\x01")
+    mqtt.MQTTClient(sock, "b1").publish("t", "x", 1)
