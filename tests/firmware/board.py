@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,8 +19,10 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
 from makerwatch.core.protocol import Event, State, Status, Telemetry, TelemetryBatch
+from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import free_port
 from tests.firmware import hardware
+from tests.support import stored
 
 MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event}
 
@@ -234,3 +237,14 @@ class BrokerTap:
             writer.close()
 
         await asyncio.gather(to_broker(), to_board())
+
+
+def saved_ns(store: Path) -> int:
+    """When the broker last saved its store (0: not yet)."""
+    return store.stat().st_mtime_ns if store.exists() else 0
+
+
+async def stored_in_order(influx: InfluxClient, at_least: int) -> bool:
+    """Are readings 0 to at least `at_least` - 1 stored, each once?"""
+    rows = await stored(influx, "SELECT seq FROM telemetry ORDER BY time")
+    return len(rows) >= at_least and [r["seq"] for r in rows] == list(range(len(rows)))

@@ -15,7 +15,14 @@ import pytest
 
 from firmware.core import mqtt
 from makerwatch.ingest.influx import InfluxClient
-from tests.firmware.board import BrokerTap, board_settings, recording, running_board
+from tests.firmware.board import (
+    BrokerTap,
+    board_settings,
+    recording,
+    running_board,
+    saved_ns,
+    stored_in_order,
+)
 from tests.firmware.conftest import Site
 from tests.support import RunningIngest, TcpProxy, publish, start_ingest, stored, wait_until
 
@@ -317,32 +324,21 @@ async def test_readings_a_killed_broker_had_acknowledged_are_stored_once(
         await ingest.shutdown()  # its session now queues the readings at the broker
         run.signals.wifi_up = False
         await wait_until(lambda: len(run.board.agent.readings) >= 5, "readings buffered")
-        saved_ns = _saved_ns(store)
-        await wait_until(lambda: _saved_ns(store) > saved_ns, "the broker's next save")
-        saved_ns = _saved_ns(store)
+        last_save = saved_ns(store)
+        await wait_until(lambda: saved_ns(store) > last_save, "the broker's next save")
+        last_save = saved_ns(store)
         run.signals.wifi_up = True
         await wait_until(lambda: len(run.board.agent.readings) == 0, "the buffer acknowledged")
         acknowledged = run.board.agent.seq
         await asyncio.sleep(0.5)  # the fault itself: killed half a second after the acks
-        assert _saved_ns(store) == saved_ns, "no save between the acks and the kill"
+        assert saved_ns(store) == last_save, "no save between the acks and the kill"
         broker.kill()
         broker.start()
         again = await start_ingest(site.config)
         try:
-            await wait_until(lambda: _stored_in_order(site.influx, acknowledged), "all stored")
+            await wait_until(lambda: stored_in_order(site.influx, acknowledged), "all stored")
         finally:
             await again.shutdown()
-
-
-def _saved_ns(store: Path) -> int:
-    """When the broker last saved its store (0: not yet)."""
-    return store.stat().st_mtime_ns if store.exists() else 0
-
-
-async def _stored_in_order(influx: InfluxClient, at_least: int) -> bool:
-    """Are readings 0 to at least `at_least` - 1 stored, each once?"""
-    rows = await stored(influx, "SELECT seq FROM telemetry ORDER BY time")
-    return len(rows) >= at_least and [r["seq"] for r in rows] == list(range(len(rows)))
 
 
 def _rejections(events: list[dict[str, str]]) -> list[str]:
