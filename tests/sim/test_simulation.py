@@ -149,8 +149,8 @@ def test_accelerated_runs_never_reach_the_future() -> None:
     """Test that a scenario at speed X starts early enough to end by real now."""
     now = MONDAY_MS + 100 * 24 * HOUR_MS
     week = SCENARIOS["normal-week"]
-    assert start_for(week, now, None) == now - 7 * 24 * HOUR_MS
-    assert start_for(week, now, 1.0) == now
-    start = start_for(week, now, 60.0)
+    assert start_for(week, CONFIG, now, None) == now - 7 * 24 * HOUR_MS
+    assert start_for(week, CONFIG, now, 1.0) == now
+    start = start_for(week, CONFIG, now, 60.0)
     wall_s = 7 * 24 * 3600 / 60
     assert start + 7 * 24 * HOUR_MS <= now + wall_s * 1000
