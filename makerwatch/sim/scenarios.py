@@ -16,8 +16,8 @@ from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.schedule import visits
 
 __all__ = [
-    "SCENARIOS", "Scenario", "Timeline", "build_boards", "ends_in_time", "scenario_named",
-    "start_for", "timeline",
+    "SCENARIOS", "Scenario", "Timeline", "build_boards", "ends_in_time", "incident_device",
+    "scenario_named", "start_for", "timeline",
 ]  # fmt: skip
 
 DAY_MS = 86_400_000
@@ -109,8 +109,8 @@ class Timeline:
     """When a run of a scenario from a given start ends, and when its incident happens."""
 
     end_ms: int
-    outage: tuple[int, int] | None = None  # board-offline: the first board's hour without Wi-Fi
-    left_on: Visit | None = None  # left-on-overnight: the evening session nobody ends
+    outage: tuple[int, int] | None = None  # board-offline: the hour without Wi-Fi
+    session: Visit | None = None  # the incident machine's session (see incident_device)
 
 
 def _open_periods(config: SiteConfig, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
@@ -144,9 +144,16 @@ def timeline(scenario: Scenario, config: SiteConfig, start_ms: int) -> Timeline:
                 f"weeks from {when} (opening_hours), and its outage belongs in opening hours"
             )
         opens, closes = usable[0]
-        middle = (opens + closes) // 2
-        outage = (middle, middle + HOUR_MS)
-        return Timeline(max(end_ms, outage[1] + HOUR_MS), outage=outage)
+        gone = (opens + closes) // 2
+        # In use, then idle in its stand, then switched off while the board is offline: what
+        # its buffer delivers must be judged by when it happened, not when it arrives.
+        session = Visit(
+            max(opens, gone - 40 * MINUTE_MS),
+            gone + 30 * MINUTE_MS,
+            left_on_from_ms=gone - 10 * MINUTE_MS,
+        )
+        outage = (gone, gone + HOUR_MS)
+        return Timeline(max(end_ms, outage[1] + HOUR_MS), outage=outage, session=session)
     if scenario.left_on_overnight:
         if not any(d.kind is MachineKind.SOLDERING_STATION for d in config.devices):
             raise ConfigError(
@@ -171,7 +178,7 @@ def timeline(scenario: Scenario, config: SiteConfig, start_ms: int) -> Timeline:
             next_open + HOUR_MS // 2,  # switched off half an hour after the next opening
             left_on_from_ms=closes - HOUR_MS // 2,
         )
-        return Timeline(max(end_ms, evening.end_ms + HOUR_MS), left_on=evening)
+        return Timeline(max(end_ms, evening.end_ms + HOUR_MS), session=evening)
     return Timeline(end_ms)
 
 
@@ -184,15 +191,24 @@ def _local_day(config: SiteConfig, t_ms: int) -> date:
     return datetime.fromtimestamp(t_ms / 1000, ZoneInfo(config.site.timezone)).date()
 
 
-def _left_on(plan: list[Visit], evening: Visit) -> list[Visit]:
-    """The evening session replaces what overlaps it: nobody switches the iron off."""
-    before = [s for s in plan if s.end_ms <= evening.start_ms]
-    return [*before, evening, *(s for s in plan if s.start_ms >= evening.end_ms)]
+def incident_device(config: SiteConfig) -> Device:
+    """The machine a scenario's incident happens to: the first soldering station (the iron
+    left on, the station whose board goes offline), else the first machine."""
+    stations = [d for d in config.devices if d.kind is MachineKind.SOLDERING_STATION]
+    return (stations or config.devices)[0]
 
 
-def _outages(scenario: Scenario, line: Timeline, device: Device, index: int, start_ms: int,
+def _with_session(plan: list[Visit], session: Visit, quiet_until_ms: int) -> list[Visit]:
+    """The incident's session replaces the visits it overlaps, and nobody uses the machine
+    until quiet_until_ms (while its board is offline the one change is the switch-off)."""
+    after = max(session.end_ms, quiet_until_ms)
+    before = [s for s in plan if s.end_ms <= session.start_ms]
+    return [*before, session, *(s for s in plan if s.start_ms >= after)]
+
+
+def _outages(scenario: Scenario, line: Timeline, device: Device, incident: bool, start_ms: int,
              end_ms: int, seed: int) -> list[tuple[int, int]]:  # fmt: skip
-    if line.outage is not None and index == 0:
+    if line.outage is not None and incident:
         return [line.outage]
     if scenario.flaky_wifi:
         rng = board_rng(seed, device.id, "wifi")
@@ -221,8 +237,8 @@ def build_boards(
     # An always-open space is already busy when the run starts.
     plan_from = start_ms - HOUR_MS if scenario.always_open else start_ms
     boards = []
-    left_on_done = False
-    for index, device in enumerate(config.devices):
+    incident = incident_device(config) if config.devices else None
+    for device in config.devices:
         profile = PROFILES[device.kind]
         plan = visits(
             config.site,
@@ -234,17 +250,14 @@ def build_boards(
             minutes_scale=scenario.minutes_scale,
             arrivals_scale=scenario.arrivals_scale,
         )
-        if (
-            line.left_on is not None
-            and device.kind is MachineKind.SOLDERING_STATION
-            and not left_on_done
-        ):
-            plan, left_on_done = _left_on(plan, line.left_on), True
+        if line.session is not None and device is incident:
+            quiet_until_ms = line.outage[1] if line.outage else 0
+            plan = _with_session(plan, line.session, quiet_until_ms)
         machine = SimulatedMachine(profile, plan, board_rng(seed, device.id, "power"))
         board = SimulatedBoard(
             config.site.id, device, machine, start_ms, sample_period_s, telemetry_period_s
         )
-        board.offline = _outages(scenario, line, device, index, start_ms, end_ms, seed)
+        board.offline = _outages(scenario, line, device, device is incident, start_ms, end_ms, seed)
         boards.append(board)
     return boards
 

@@ -106,8 +106,13 @@ def test_each_scenario_places_its_incident_in_opening_hours_or_says_why_not(
             assert start_ms <= gone
             assert is_open(site, gone), "offline while the space is open"
             assert back < line.end_ms, "the run goes on to deliver the buffer"
+            session = line.session
+            assert session is not None
+            assert session.left_on_from_ms is not None
+            assert session.start_ms < session.left_on_from_ms < gone, "idle when it goes"
+            assert gone < session.end_ms < back, "switched off while the board is offline"
         if scenario.left_on_overnight:
-            evening = line.left_on
+            evening = line.session
             assert evening is not None
             assert evening.left_on_from_ms is not None
             assert start_ms <= evening.start_ms
