@@ -94,8 +94,8 @@ class SimulatedBoard:
     def stop(self, publish: Publish, t_ms: int) -> None:
         """The board stops (the demo, a scenario or a backfill ends): it says so, as a real
         board's broker would with its last will, stamped with when it stopped."""
-        topic, _ = self.will()
-        publish(topic, _simulated(encoder.status(False, epoch_ms=t_ms)), True)
+        offline = encoder.status(False, epoch_ms=t_ms)  # the will's payload, with its time
+        publish(self.agent.topic("status"), _simulated(offline), True)
 
 
 def _marked_simulated(publish: Publish) -> Publish:

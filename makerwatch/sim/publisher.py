@@ -63,14 +63,12 @@ class RecordingPublisher:
 class MqttPublisher:
     """QoS 1 through paho with a wide in-flight window; counts only what the broker acknowledged.
 
-    `will_topic` is emptied by the broker if this process dies. `board_wills` (device id ->
-    (topic, payload)) gives each of those boards a connection of its own with that last
-    will, as a real board has: its messages go through it, and if the process dies the
-    broker says the board is offline."""
+    `will_topic` is emptied by the broker if this process dies; `add_boards` gives boards a
+    connection each, with a last will, as real boards have."""
 
     def __init__(
         self, host: str, port: int, client_id: str, max_inflight: int = 1000,
-        will_topic: str | None = None, board_wills: Mapping[str, tuple[str, str]] | None = None,
+        will_topic: str | None = None,
     ) -> None:  # fmt: skip
         self.tally = Tally()
         self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
@@ -78,10 +76,11 @@ class MqttPublisher:
         self._address = (host, port, client_id, max_inflight)
         self.client = _connect(host, port, client_id, max_inflight,
                                None if will_topic is None else (will_topic, ""))  # fmt: skip
-        self.add_boards(board_wills or {})
 
     def add_boards(self, board_wills: Mapping[str, tuple[str, str]]) -> None:
-        """A connection of its own, with its last will, for each of these boards."""
+        """A connection of its own for each of these boards (device id -> (topic, payload) of
+        its last will): their messages go through it, and if this process dies the broker
+        says each board is offline."""
         host, port, client_id, max_inflight = self._address
         try:
             for device, will in board_wills.items():
