@@ -25,7 +25,7 @@ from makerwatch.core.opening_hours import WEEKDAYS, is_open, open_ranges
 from makerwatch.core.site_config import SiteConfig, load_site_config
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedMosquitto
-from makerwatch.sim.commands import run_scenario
+from makerwatch.sim.commands import parse_start, run_scenario
 from makerwatch.sim.scenarios import SCENARIOS, Scenario, Timeline, timeline
 from tests.sim.ended import assert_boards_ended_offline, wait_for_statuses
 from tests.support import ROOT, RunningIngest, count_points, start_ingest, wait_until
@@ -190,6 +190,17 @@ def test_a_scenario_that_cannot_run_or_would_reach_the_future_says_so_in_one_lin
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "future" in result.stderr
+    result = simulate(["normal-week", "--config", str(site_file), "--start", "sunday"], mosquitto)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "--start 'sunday': expected a date and time" in result.stderr
+
+
+def test_start_is_read_in_the_sites_time_zone_unless_it_gives_an_offset() -> None:
+    """Test that `--start` without an offset is the site's local time, and with one is that."""
+    sunday_10 = datetime(2026, 12, 6, 10, 0, tzinfo=ZONE)
+    assert parse_start("2026-12-06T10:00", EXAMPLE) == sunday_10.timestamp() * 1000
+    assert parse_start("2026-12-06T05:00+00:00", EXAMPLE) == sunday_10.timestamp() * 1000
 
 
 def simulate(
