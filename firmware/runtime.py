@@ -98,6 +98,7 @@ class Board:
         self._next_sample_ms = 0
         self._last_traffic_ms = 0
         self._identify_until_ms = 0
+        self._from_queue = False  # True while connecting: what arrives then was queued
 
     # Network ------------------------------------------------------------
 
@@ -133,24 +134,32 @@ class Board:
             client = MQTTClient(
                 sock, "mw-" + s["device"], s["mqtt_keepalive_s"], SOCKET_TIMEOUT_S, self._on_message
             )
+            # A persistent session: the broker keeps the board's subscriptions and queues
+            # its QoS 1 commands while it is away, so a switch-off sent during a Wi-Fi blip
+            # (or lost in flight with the link) arrives when it is back. What arrives before
+            # the subscriptions are confirmed is that queue (_on_message).
+            self._from_queue = True
             client.connect(
+                clean=False,
                 will=self.agent.will(),
                 user=s["mqtt_user"] or None,
                 password=s["mqtt_password"] or None,
             )
+            client.subscribe(self.agent.topic("cmd/#"), 1)
+            client.subscribe(self.agent.topic("config"), 1)
+            self._from_queue = False
+            # Online only once commands can reach the board: a command sent the moment
+            # it appears would otherwise find no subscription and be dropped.
             rssi = self.wlan.status("rssi") if self.wlan.isconnected() else None
             mem = gc.mem_free() if hasattr(gc, "mem_free") else None
             client.publish(
                 self.agent.topic("status"), self.agent.birth(rssi, mem, epoch_ms()), 1, True
             )
-            client.subscribe(self.agent.topic("cmd/#"), 1)
-            client.subscribe(self.agent.topic("config"), 1)
         except OSError:
             sock.close()
             raise
         self.client = client
         self._last_traffic_ms = now
-        self.backoff.reset()
         log("connected to %s:%d" % (s["mqtt_host"], s["mqtt_port"]))
 
     def _publish(self, topic, payload, retain):
@@ -169,7 +178,10 @@ class Board:
                 self._connect(now)
                 self.agent.restate(now, epoch_ms())  # whoever listens now learns the state
             self.client.check_msg()
-            self.agent.drain(self._publish)
+            # Connected, whatever failed before (Wi-Fi attempts count too): the next
+            # failure starts the backoff from its first step.
+            self.backoff.reset()
+            self.agent.drain(self._publish, now)
             if now - self._last_traffic_ms > self.settings["mqtt_keepalive_s"] * 500:
                 self.client.ping()
                 self._last_traffic_ms = now
@@ -177,6 +189,7 @@ class Board:
             self._drop_connection(now, exc)
 
     def _drop_connection(self, now, reason):
+        self.agent.connection_lost()
         if self.client is not None:
             log("connection lost (%s); buffering %d readings" % (reason, len(self.agent.readings)))
             try:
@@ -187,11 +200,13 @@ class Board:
         self._next_connect_ms = now + self.backoff.next_ms()
 
     def _on_message(self, topic, payload):
-        kind = topic.split("/", 3)[3]  # makerspace/site/device/<kind>
-        if kind == "config":
+        if topic == self.agent.topic("config"):
             self.agent.apply_config(payload, epoch_ms())
             return
-        action = self.agent.command(kind[4:], payload) if kind.startswith("cmd/") else None
+        commands = self.agent.topic("cmd/")
+        if not topic.startswith(commands):
+            return  # not the board's: a broker may deliver outside the subscriptions ($SYS)
+        action = self.agent.command(topic[len(commands) :], payload, self._from_queue)
         if action is None:
             return
         if action[0] == "relay":

@@ -88,15 +88,20 @@ async def run_until_stopped(
     returns how to stop it, which happens first on exit."""
     tune_gc_for_a_long_running_ingest()
     service = CentralIngest(config) if isinstance(config, Network) else IngestService(config)
-    task = asyncio.create_task(service.run(stop))
+    # Ingest stops only after what it started has: the demo's boards say they are offline
+    # on their way out, and ingest is still there to store that.
+    ingest_stop = asyncio.Event()
+    task = asyncio.create_task(service.run(ingest_stop))
     subscribed = asyncio.create_task(service.subscribed.wait())
-    await asyncio.wait({task, subscribed}, return_when=asyncio.FIRST_COMPLETED)
-    halt = when_subscribed() if when_subscribed is not None and subscribed.done() else None
     stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, subscribed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    halt = None
+    if when_subscribed is not None and subscribed.done() and not stop.is_set():
+        halt = when_subscribed()
     await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if halt is not None:
         await asyncio.to_thread(halt)
-    stop.set()
+    ingest_stop.set()
     await task
     subscribed.cancel()
     stopping.cancel()

@@ -5,6 +5,9 @@
 # waiting (one reading alone, several as a batch, oldest first) and removes it
 # only once the broker has acknowledged it. Offline is simply "drain failed":
 # the readings stay, the oldest dropped and counted when the buffer is full.
+# An acknowledgement is not yet safety: a broker killed before it next saves its
+# store loses what it acknowledged since the last save, so the last few seconds
+# of acknowledged readings are kept and sent again after the connection is lost.
 import json
 
 from firmware.core import config as board_settings
@@ -22,6 +25,20 @@ MAX_PENDING_STATES = 100  # usage is counted from state changes: keep them while
 # stayed connected (a retained topic cleared by hand) knows it again within this time;
 # a reconnect restates it at once.
 STATE_RESTATE_MS = 60 * 60 * 1000
+# Readings the broker acknowledged within this long before its last acknowledgement are
+# sent again after the connection is lost: Mosquitto saves its store every 5 s
+# (autosave_interval, makerwatch/ops/broker_tuning.py), twice that is the margin. At
+# most RESEND_MAX_READINGS of them (one default batch; about 81 bytes each). InfluxDB
+# stores a reading sent twice once (same series and time); untimed readings are never
+# sent again, since the server would stamp them a second time.
+RESEND_WINDOW_MS = 10000
+RESEND_MAX_READINGS = 50
+
+
+def one_line(text, limit=300):
+    """`text` cut to `limit` with control characters as "?": an event's detail and reason
+    are one line (protocol), and a topic or key from a broker may hold anything."""
+    return "".join(c if " " <= c != "\x7f" else "?" for c in text[:limit])
 
 
 class Agent:
@@ -40,6 +57,8 @@ class Agent:
         self.readings = RingBuffer(settings["buffer_size"])
         self.events = RingBuffer(MAX_PENDING_EVENTS)
         self.states = RingBuffer(MAX_PENDING_STATES)
+        self.acknowledged = RingBuffer(RESEND_MAX_READINGS)  # (when, reading), timed only
+        self.resend = []  # acknowledged readings to send again, oldest first
         self.safety = SafetyTimer(settings["max_on_s"] * 1000)
         self.relay_on = False
         self.seq = 0
@@ -86,15 +105,10 @@ class Agent:
         changed = self.machine.update(power_w, now_ms) if power_w is not None else None
         if changed is not None:
             m = self.machine
-            self._state_began(changed, now_ms, epoch_ms)
+            on_since = self._state_began(changed, now_ms, epoch_ms)
             self.states.append(
                 encoder.state(
-                    changed,
-                    epoch_ms,
-                    self.seq,
-                    m.previous,
-                    m.previous_duration_ms,
-                    self._stated[4],
+                    changed, epoch_ms, self.seq, m.previous, m.previous_duration_ms, on_since
                 )
             )
         elif power_w is not None:
@@ -120,6 +134,7 @@ class Agent:
             on_since = (epoch_ms, now_ms)
         self._stated = (state, epoch_ms, now_ms, self.seq, on_since[0], on_since[1])
         self._next_restate_ms = now_ms + STATE_RESTATE_MS
+        return on_since[0]
 
     def _state_known(self, now_ms, epoch_ms):
         """The first reading says "off" once it has held for the dwell (an "on" at boot
@@ -172,28 +187,60 @@ class Agent:
 
     # Delivery -----------------------------------------------------------
 
-    def drain(self, publish):
+    def drain(self, publish, now_ms=None):
         """Publish everything waiting, oldest first; stop at the first OSError.
 
         `publish(topic, payload, retain)` returns once the broker acknowledged it.
+        `now_ms`, the monotonic time, dates the acknowledgements, for connection_lost();
+        without it nothing is kept to send again.
         """
         for ring, kind, retain in ((self.states, "state", True), (self.events, "event", False)):
             while len(ring):
                 publish(self.topic(kind), ring.peek(1)[0], retain)
                 ring.drop(1)
+        while self.resend:
+            sent = self._publish_readings(publish, self.resend[: self.settings["batch_size"]])
+            self._acknowledged(self.resend[:sent], now_ms)
+            del self.resend[:sent]
         while len(self.readings):
-            waiting = self.readings.peek(self.settings["batch_size"])
-            # A reading taken before NTP has no time: it goes alone, and the server
-            # stamps it. A batch holds only timed readings (the server refuses others).
-            timed = 0
-            while timed < len(waiting) and waiting[timed]["epoch_ms"] is not None:
-                timed += 1
-            if timed <= 1:
-                payload, count = encoder.telemetry(waiting[0]), 1
-            else:
-                payload, count = encoder.batch(waiting[:timed]), timed
-            publish(self.topic("telemetry"), payload, False)
-            self.readings.drop(count)
+            sent = self._publish_readings(publish, self.readings.peek(self.settings["batch_size"]))
+            self._acknowledged(self.readings.peek(sent), now_ms)
+            self.readings.drop(sent)
+
+    def _publish_readings(self, publish, waiting):
+        """Publish the first of `waiting` alone, or as many as go in one batch; how many."""
+        # A reading taken before NTP has no time: it goes alone, and the server
+        # stamps it. A batch holds only timed readings (the server refuses others).
+        timed = 0
+        while timed < len(waiting) and waiting[timed]["epoch_ms"] is not None:
+            timed += 1
+        if timed <= 1:
+            payload, count = encoder.telemetry(waiting[0]), 1
+        else:
+            payload, count = encoder.batch(waiting[:timed]), timed
+        publish(self.topic("telemetry"), payload, False)
+        return count
+
+    def _acknowledged(self, readings, now_ms):
+        if now_ms is None:
+            return
+        kept = self.acknowledged
+        while len(kept) and now_ms - kept.peek(1)[0][0] > RESEND_WINDOW_MS:
+            kept.drop(1)
+        for reading in readings:
+            if reading["epoch_ms"] is not None:
+                kept.append((now_ms, reading))
+
+    def connection_lost(self):
+        """The broker is gone: what it acknowledged last may be gone with it. Queue the
+        readings it acknowledged within RESEND_WINDOW_MS of its last acknowledgement to
+        be sent again, after any still waiting to be sent again."""
+        recent = self.acknowledged.peek(RESEND_MAX_READINGS)
+        self.acknowledged.drop(RESEND_MAX_READINGS)
+        if recent:
+            last_ms = recent[-1][0]
+            again = [r for when, r in recent if last_ms - when <= RESEND_WINDOW_MS]
+            self.resend = (self.resend + again)[-RESEND_MAX_READINGS:]
 
     # Relay and commands -------------------------------------------------
 
@@ -206,11 +253,14 @@ class Agent:
         """True when the relay must be switched off now (maximum on-time reached)."""
         return self.safety.must_switch_off(self.relay_on, now_ms)
 
-    def command(self, name, payload):
+    def command(self, name, payload, queued=False):
         """Decode a `cmd/<name>` message into an action for the runtime, or None.
 
-        Returns ("relay", on, reason) or ("identify", seconds).
+        Returns ("relay", on, reason) or ("identify", seconds). `queued`: the broker kept
+        it while the board was away; a switch-off still applies (twice is harmless), but a
+        switch-on from then may find nobody at the machine, so it is refused.
         """
+        name = one_line(name, 64)
         try:
             body = json.loads(payload)
         except ValueError:
@@ -226,8 +276,13 @@ class Agent:
                     "config_rejected", "cmd/relay: switching on remotely is not allowed here"
                 )
                 return None
-            reason = body.get("reason", "command")
-            return ("relay", body["on"], reason if isinstance(reason, str) else "command")
+            if body["on"] and queued:
+                self.event("config_rejected", "cmd/relay: a switch-on sent while offline is stale")
+                return None
+            reason = body.get("reason")
+            if not isinstance(reason, str) or not reason or one_line(reason, 64) != reason:
+                reason = "command"  # the confirmation must carry a reason the server takes
+            return ("relay", body["on"], reason)
         if name == "identify":
             seconds = body.get("seconds", 10)
             if isinstance(seconds, int) and 1 <= seconds <= 300:
@@ -236,7 +291,14 @@ class Agent:
         return None
 
     def apply_config(self, payload, epoch_ms=None):
-        """Apply a retained `config` message without a reboot; report what happened."""
+        """Apply a retained `config` message without a reboot; report what happened.
+
+        An empty payload is the retained config cleared: the board goes back to its own
+        settings (settings.json), as it would after a reboot with no config retained.
+        """
+        if not payload:
+            self._revert_config(epoch_ms)
+            return
         try:
             raw = json.loads(payload)
         except ValueError:
@@ -245,9 +307,25 @@ class Agent:
         self.settings, applied, errors = board_settings.apply_runtime(
             self.settings, raw, self.own_settings
         )
-        self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
-        self.safety.max_on_ms = self.settings["max_on_s"] * 1000
+        self._configure()
         if errors:
-            self.event("config_rejected", "; ".join(errors), epoch_ms)
+            self.event("config_rejected", one_line("; ".join(errors)), epoch_ms)
         if applied:
             self.event("config_applied", ", ".join(applied), epoch_ms)
+
+    def _configure(self):
+        """Hand the runtime settings to the parts that hold a copy."""
+        self.machine.configure(self.settings["idle_above_w"], self.settings["active_above_w"])
+        self.safety.max_on_ms = self.settings["max_on_s"] * 1000
+
+    def _revert_config(self, epoch_ms):
+        changed = [
+            k for k in board_settings.RUNTIME_KEYS if self.settings[k] != self.own_settings[k]
+        ]
+        if not changed:
+            return
+        self.settings = dict(self.settings)
+        for key in changed:
+            self.settings[key] = self.own_settings[key]
+        self._configure()
+        self.event("config_applied", "config cleared: back to own " + ", ".join(changed), epoch_ms)

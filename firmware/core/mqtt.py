@@ -4,6 +4,8 @@
 # module is pure and its exact bytes are tested on a PC. Every wait has a
 # deadline, and every failure is an OSError: the runtime's one reconnect loop
 # catches it, buffers readings and tries again later. Nothing blocks forever.
+# Whatever a broker sends, a malformed packet is an MQTTError (an OSError) too:
+# the stream can no longer be framed, so the connection is dropped (spec 4.8).
 import struct
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
@@ -12,6 +14,15 @@ SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 # CPython and MicroPython, and on the ESP32 port also ETIMEDOUT (110, 116 in lwIP),
 # EINPROGRESS (115, 119 in lwIP) and 118: the list mqtt_as keeps for that port.
 NOTHING_WAITING = (11, 110, 115, 116, 118, 119)
+# Packets one check_msg() handles at most: a long queue of commands kept for the board
+# while it was away must not hold the loop (and its watchdog) until it is all read.
+MAX_PACKETS_PER_CHECK = 10
+# Packets read while waiting for one answer (a PUBACK, SUBACK, PINGRESP) before giving
+# up: a broker streaming messages must not keep the board waiting past its watchdog.
+MAX_PACKETS_WAITING = 100
+# The largest packet the board takes in: its commands and config are a few hundred
+# bytes, and a broker announcing megabytes must not exhaust a 111 KB heap.
+MAX_PACKET_BYTES = 4096
 
 CONNACK_ERRORS = {
     1: "unacceptable protocol version",
@@ -74,6 +85,27 @@ def subscribe_packet(pid, topic, qos):
     return packet(SUBSCRIBE, struct.pack(">H", pid) + _str(topic) + bytes((qos,)))
 
 
+def _parse_publish(first, body):
+    """(topic, packet id or None, payload) of a PUBLISH body, or MQTTError (spec 3.3)."""
+    qos = (first >> 1) & 3
+    if qos > 1:  # the board subscribes with QoS 1 at most; 3 is malformed
+        raise MQTTError("PUBLISH with QoS %d" % qos)
+    if len(body) < 2:
+        raise MQTTError("PUBLISH too short (%d bytes)" % len(body))
+    offset = 2 + struct.unpack(">H", body[:2])[0]
+    if len(body) < offset + 2 * qos:
+        raise MQTTError("PUBLISH topic runs past the packet")
+    try:
+        topic = body[2:offset].decode()
+    except UnicodeError as exc:
+        raise MQTTError("PUBLISH topic is not UTF-8") from exc
+    pid = None
+    if qos:
+        pid = struct.unpack(">H", body[offset : offset + 2])[0]
+        offset += 2
+    return topic, pid, body[offset:]
+
+
 class MQTTClient:
     def __init__(self, sock, client_id, keepalive_s=30, timeout_s=5.0, on_message=None):
         self.sock = sock
@@ -119,37 +151,37 @@ class MQTTClient:
             shift += 7
             if shift > 21:
                 raise MQTTError("malformed remaining length")
+        if length > MAX_PACKET_BYTES:
+            raise MQTTError("packet 0x%02x of %d bytes is over the board's limit" % (first, length))
         return first, self._read(length) if length else b""
 
     def _handle(self, first, body):
         """Deal with an unsolicited packet; return (type, packet id) for the caller."""
         kind = first & 0xF0
         if kind == PUBLISH:
-            qos = (first >> 1) & 3
-            topic_len = struct.unpack(">H", body[:2])[0]
-            topic = body[2 : 2 + topic_len].decode()
-            offset = 2 + topic_len
-            if qos:
-                pid = struct.unpack(">H", body[offset : offset + 2])[0]
-                offset += 2
+            topic, pid, payload = _parse_publish(first, body)
             if self.on_message is not None:
-                self.on_message(topic, body[offset:])
-            if qos == 1:
+                self.on_message(topic, payload)
+            if pid is not None:
                 self._send(packet(PUBACK, struct.pack(">H", pid)))
             return kind, None
         if kind in (PUBACK, SUBACK):
+            if len(body) < 2 + (kind == SUBACK):
+                raise MQTTError("packet 0x%02x too short (%d bytes)" % (first, len(body)))
             return kind, struct.unpack(">H", body[:2])[0]
         return kind, None
 
     def _wait_for(self, wanted, pid=None):
         """Read packets until `wanted` (with `pid`) arrives, handling others on the way."""
-        while True:
+        for _ in range(MAX_PACKETS_WAITING):
             first, body = self._read_packet()
             kind, got_pid = self._handle(first, body)
             if kind == wanted and (pid is None or got_pid == pid):
                 return body
+        raise MQTTError("no answer 0x%02x among %d packets" % (wanted, MAX_PACKETS_WAITING))
 
     def connect(self, clean=True, will=None, user=None, password=None):
+        """Connect; returns whether the broker still had this client's session (spec 3.2.2.2)."""
         self._send(connect_packet(self.client_id, self.keepalive_s, clean, will, user, password))
         first, body = self._read_packet()
         if first != CONNACK or len(body) != 2:
@@ -179,8 +211,8 @@ class MQTTClient:
         self._wait_for(PINGRESP)
 
     def check_msg(self):
-        """Handle every packet already waiting, without blocking."""
-        while True:
+        """Handle the packets already waiting (MAX_PACKETS_PER_CHECK at most), without blocking."""
+        for _ in range(MAX_PACKETS_PER_CHECK):
             waiting = self._read_packet(blocking=False)
             if waiting is None:
                 return

@@ -17,6 +17,8 @@ def add_commands(add: AddCommand) -> None:
                           help=f"one of {', '.join(sorted(SCENARIOS))}")  # fmt: skip
     scenario.add_argument("--speed", default="1",
                           help="simulated seconds per real second, or max (default: 1)")  # fmt: skip
+    scenario.add_argument("--start", metavar="TIME", help="the simulated clock's start, e.g. "
+                          "2026-12-06T10:00 in the site's time zone (default: the latest that ends by now)")  # fmt: skip
     scenario.set_defaults(handler=_scenario)
     backfill = modes.add_parser("backfill", help="write history up to now through the pipeline")
     backfill.add_argument("duration", metavar="DURATION", help="how far back, e.g. 30d, 12h")
@@ -49,8 +51,9 @@ def _scenario(args: argparse.Namespace) -> int:
     host, port = host_port(args.mqtt, "--mqtt")
     speed = None if args.speed == "max" else float(args.speed)
     stop = signals.stop_thread_event_on_signals()
+    start_ms = None if args.start is None else commands.parse_start(args.start, config)
     summary = commands.run_scenario(
-        config, args.name, speed, args.seed, host, port, stop, args.on_real_site
+        config, args.name, speed, args.seed, host, port, stop, args.on_real_site, start_ms=start_ms
     )
     print(f"scenario {args.name!r}, {summary.seconds_simulated / 3600:.1f} simulated hours:")
     print(summary.table())
@@ -66,9 +69,12 @@ def _backfill(args: argparse.Namespace) -> int:
     network = load_sites(site_file(args.config))
     host, port = host_port(args.mqtt, "--mqtt")
     seconds = commands.parse_duration_s(args.duration)
+    stop = signals.stop_thread_event_on_signals()  # Ctrl-C ends the boards offline, as the end does
     for index, config in enumerate(network.sites):
+        if stop.is_set():
+            break
         summary = commands.backfill(
-            config, seconds, args.seed + index, host, port, args.on_real_site
+            config, seconds, args.seed + index, host, port, args.on_real_site, stop
         )
         print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
         print(summary.table())

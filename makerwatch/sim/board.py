@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.core import config as board_settings
+from firmware.core import encoder
 from firmware.core.agent import Agent
 from firmware.core.state import OFF
 from makerwatch.core.site_config import Device
@@ -84,14 +85,30 @@ class SimulatedBoard:
             self.born = True
         self.agent.drain(send)
 
+    def will(self) -> tuple[str, str]:
+        """(topic, payload) of the board's last will, as the firmware builds it: the retained
+        `status` saying offline, which the broker publishes if the board's connection dies."""
+        topic, payload, _qos, _retain = self.agent.will()
+        return topic, _simulated(payload)
+
+    def stop(self, publish: Publish, t_ms: int) -> None:
+        """The board stops (the demo, a scenario or a backfill ends): it says so, as a real
+        board's broker would with its last will, stamped with when it stopped."""
+        offline = encoder.status(False, epoch_ms=t_ms)  # the will's payload, with its time
+        publish(self.agent.topic("status"), _simulated(offline), True)
+
 
 def _marked_simulated(publish: Publish) -> Publish:
     """Every message says it is simulated (`"sim": true`), so ingest keeps its data
     apart from a real site's; the board's own JSON is otherwise left as it is."""
 
     def send(topic: str, payload: str, retain: bool) -> None:
-        if payload.startswith("{") and payload.endswith("}") and payload != "{}":
-            payload = payload[:-1] + ',"sim":true}'
-        publish(topic, payload, retain)
+        publish(topic, _simulated(payload), retain)
 
     return send
+
+
+def _simulated(payload: str) -> str:
+    if payload.startswith("{") and payload.endswith("}") and payload != "{}":
+        return payload[:-1] + ',"sim":true}'
+    return payload

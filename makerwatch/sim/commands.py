@@ -6,6 +6,8 @@ import json
 import re
 import threading
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -15,9 +17,16 @@ from makerwatch.core.protocol import demo_topic
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation, Summary
-from makerwatch.sim.scenarios import SCENARIOS, build_boards, scenario_named, start_for
+from makerwatch.sim.scenarios import (
+    SCENARIOS,
+    build_boards,
+    ends_in_time,
+    scenario_named,
+    start_for,
+    timeline,
+)
 
-__all__ = ["backfill", "parse_duration_s", "run_scenario", "start_demo"]
+__all__ = ["backfill", "parse_duration_s", "parse_start", "run_scenario", "start_demo"]
 
 BACKFILL_TELEMETRY_PERIOD_S = 60  # history at a reading a minute is plenty for reports
 BACKFILL_DELIVERY_MS = 600_000  # boards hand over ten simulated minutes at a time
@@ -35,12 +44,6 @@ def parse_duration_s(text: str) -> float:
             f"duration {text!r}: expected a number and a unit, such as 30d, 12h or 90m"
         )
     return float(match.group(1)) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[match.group(2)]
-
-
-def _publisher(
-    config: SiteConfig, host: str, port: int, purpose: str, will_topic: str | None = None
-) -> MqttPublisher:
-    return MqttPublisher(host, port, f"mw-sim-{purpose}-{config.site.id}", will_topic=will_topic)
 
 
 def _retained(host: str, port: int, topic_filter: str) -> list[tuple[str, bytes]]:
@@ -116,22 +119,50 @@ def _refuse_where_it_would_mix(
         )
 
 
+def parse_start(text: str, config: SiteConfig) -> int:
+    """`--start`: an ISO date and time, in the site's time zone unless it gives its own offset."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--start {text!r}: expected a date and time such as 2026-12-06T10:00 "
+            f"(the site's time zone, {config.site.timezone}, unless an offset is given)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(config.site.timezone))
+    return int(when.timestamp() * 1000)
+
+
 def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, host: str, port: int,
-                 stop: threading.Event | None = None, on_real_site: bool = False) -> Summary:  # fmt: skip
-    """Run a named scenario against a broker; at speed X it ends no later than real now."""
+                 stop: threading.Event | None = None, on_real_site: bool = False, *,
+                 start_ms: int | None = None, end_ms: int | None = None) -> Summary:  # fmt: skip
+    """Run a named scenario against a broker; at speed X it ends no later than real now.
+
+    `start_ms` (`--start`) sets the simulated clock's start instead of the latest one that
+    ends by now; `end_ms` cuts the run short (tests run a few hours of the year-long demo)."""
     scenario = scenario_named(name)
     if name != DEMO:
         _refuse_where_it_would_mix(config, host, port, on_real_site)
     now_ms = int(time.time() * 1000)
-    start_ms = start_for(scenario, now_ms, speed)
-    boards = build_boards(scenario, config, start_ms, seed, sample_period_s=SAMPLE_PERIOD_S)
+    if start_ms is None:
+        start_ms = start_for(scenario, config, now_ms, speed)
+    end_ms = min(end_ms or 2**62, timeline(scenario, config, start_ms).end_ms)
+    if not ends_in_time(start_ms, end_ms, speed, now_ms):
+        shown = datetime.fromtimestamp(start_ms / 1000, ZoneInfo(config.site.timezone))
+        raise ConfigError(
+            f"scenario {name!r} from {shown:%Y-%m-%d %H:%M} would publish readings from the "
+            "future at this speed (ingest refuses them); start it earlier"
+        )
     step_ms = 60_000 if speed is None else max(1000, int(speed * 100))
     marker = demo_topic(config.site.id) if name == DEMO else None
-    publisher = _publisher(config, host, port, name, will_topic=marker)
-    if marker is not None:
+    publisher = MqttPublisher(host, port, f"mw-sim-{name}-{config.site.id}", will_topic=marker)
+    if marker is not None:  # at once: planning a year of the demo takes a while
         publisher(marker, json.dumps({"v": 1, "started": now_ms // 1000}), True)
     try:
-        end_ms = start_ms + int(scenario.days * 86_400_000)
+        boards = build_boards(
+            scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S
+        )
+        publisher.add_boards({board.device.id: board.will() for board in boards})
         return Simulation(boards, publisher, start_ms, end_ms, speed=speed, step_ms=step_ms).run(
             stop
         )
@@ -142,19 +173,20 @@ def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, 
 
 
 def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int,
-             on_real_site: bool = False) -> Summary:  # fmt: skip
-    """History for [now - seconds, now] through the normal pipeline, as fast as it goes."""
+             on_real_site: bool = False, stop: threading.Event | None = None) -> Summary:  # fmt: skip
+    """History for [now - seconds, now] through the normal pipeline, as fast as it goes; its
+    boards end offline, stamped with the end of the backfill."""
     _refuse_where_it_would_mix(config, host, port, on_real_site)
     scenario = SCENARIOS["normal-week"]
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - int(seconds * 1000)
     boards = build_boards(scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S,
                           telemetry_period_s=BACKFILL_TELEMETRY_PERIOD_S)  # fmt: skip
-    publisher = _publisher(config, host, port, "backfill")
+    publisher = MqttPublisher(host, port, f"mw-sim-backfill-{config.site.id}")
     try:
         return Simulation(
             boards, publisher, start_ms, end_ms, speed=None, step_ms=BACKFILL_DELIVERY_MS
-        ).run()
+        ).run(stop)
     finally:
         publisher.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,30 +67,40 @@ class RecordingPublisher:
 
 
 class MqttPublisher:
-    """QoS 1 through paho with a wide in-flight window; counts only what the broker acknowledged."""
+    """QoS 1 through paho with a wide in-flight window; counts only what the broker acknowledged.
+
+    `will_topic` is emptied by the broker if this process dies; `add_boards` gives boards a
+    connection each, with a last will, as real boards have."""
 
     def __init__(
         self, host: str, port: int, client_id: str, max_inflight: int = 1000,
         will_topic: str | None = None,
     ) -> None:  # fmt: skip
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
-        self.client.max_inflight_messages_set(max_inflight)
-        if will_topic is not None:  # if this process dies, the broker empties the topic
-            self.client.will_set(will_topic, b"", qos=1, retain=True)
         self.tally = Tally()
         self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
+        self._boards: dict[str, mqtt.Client] = {}
+        self._address = (host, port, client_id, max_inflight)
+        self.client = _connect(host, port, client_id, max_inflight,
+                               None if will_topic is None else (will_topic, ""))  # fmt: skip
+
+    def add_boards(self, board_wills: Mapping[str, tuple[str, str]]) -> None:
+        """A connection of its own for each of these boards (device id -> (topic, payload) of
+        its last will): their messages go through it, and if this process dies the broker
+        says each board is offline."""
+        host, port, client_id, max_inflight = self._address
         try:
-            self.client.connect(host, port, keepalive=30)
-        except OSError as exc:
-            raise UnreachableError(
-                f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
-            ) from exc
-        self.client.loop_start()
+            for device, will in board_wills.items():
+                self._boards[device] = _connect(
+                    host, port, f"{client_id}-{device}", max_inflight, will
+                )
+        except UnreachableError:
+            self._disconnect()
+            raise
 
     def __call__(self, topic: str, payload: str, retain: bool) -> None:
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        parts = topic.split("/")
+        client = self._boards.get(parts[2], self.client) if len(parts) > 2 else self.client
+        info = client.publish(topic, payload, qos=1, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise UnreachableError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         self._pending.append((info, topic, payload))
@@ -108,6 +119,27 @@ class MqttPublisher:
         self._pending.clear()
 
     def close(self) -> None:
+        """Flush, then disconnect cleanly (a clean disconnect does not trigger a last will)."""
         self.flush()
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        for client in [self.client, *self._boards.values()]:
+            client.disconnect()
+            client.loop_stop()
+
+
+def _connect(host: str, port: int, client_id: str, max_inflight: int,
+             will: tuple[str, str] | None) -> mqtt.Client:  # fmt: skip
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(max_inflight)
+    if will is not None:
+        client.will_set(will[0], will[1].encode(), qos=1, retain=True)
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:
+        raise UnreachableError(
+            f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    client.loop_start()
+    return client

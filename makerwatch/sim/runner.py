@@ -19,6 +19,7 @@ class Summary:
 
     tally: Tally
     seconds_simulated: float
+    ended_ms: int  # the simulated time the boards stopped at (their offline status's time)
 
     def usage(self) -> dict[str, Usage]:
         return usage_from_states(self.tally.states)
@@ -63,6 +64,8 @@ class Simulation:
         self.step_ms = step_ms  # how often boards deliver (their network step)
 
     def run(self, stop: threading.Event | None = None) -> Summary:
+        """Run until end_ms or `stop`; then every board says it stopped (an offline status
+        stamped with the simulated time reached), so no one waits for its data."""
         stop = stop or threading.Event()
         wall_start = time.monotonic()
         t = self.start_ms
@@ -75,5 +78,7 @@ class Simulation:
             for board in self.boards:
                 board.advance(t)
                 board.deliver(self.publisher, t)
+        for board in self.boards:
+            board.stop(self.publisher, t)
         self.publisher.flush()
-        return Summary(self.publisher.tally, (t - self.start_ms) / 1000)
+        return Summary(self.publisher.tally, (t - self.start_ms) / 1000, t)

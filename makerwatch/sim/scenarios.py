@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
+from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import Device, MachineKind, SiteConfig
 from makerwatch.sim.board import SimulatedBoard, board_rng
@@ -11,10 +15,15 @@ from makerwatch.sim.machine import SimulatedMachine, Visit
 from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.schedule import visits
 
-__all__ = ["SCENARIOS", "Scenario", "build_boards", "scenario_named", "start_for"]
+__all__ = [
+    "SCENARIOS", "Scenario", "Timeline", "build_boards", "ends_in_time", "incident_device",
+    "scenario_named", "start_for", "timeline",
+]  # fmt: skip
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+LOOK_AHEAD_MS = 14 * DAY_MS  # opening hours repeat weekly: two weeks hold any next opening
 
 
 @dataclass(frozen=True)
@@ -36,13 +45,13 @@ SCENARIOS = {
         Scenario("normal-week", "a week of ordinary use in the site's opening hours", days=7),
         Scenario(
             "left-on-overnight",
-            "a soldering station stays on after closing until the next morning",
+            "a soldering station stays on after closing until the next opening",
             days=2,
             left_on_overnight=True,
         ),
         Scenario(
             "board-offline",
-            "one board loses Wi-Fi for an hour in the afternoon, then delivers its buffer",
+            "one board loses Wi-Fi for an hour in the first opening, then delivers its buffer",
             days=1,
             board_offline=True,
         ),
@@ -64,35 +73,143 @@ SCENARIOS = {
 }
 
 
-def start_for(scenario: Scenario, now_ms: int, speed: float | None) -> int:
+def _late_ms(start_ms: int, end_ms: int, speed: float | None, now_ms: int) -> float:
+    """How far past real `now` a run from start_ms to end_ms at `speed` would publish: at
+    speed X the simulated clock gains X - 1 seconds a second on real time."""
+    if speed is None:
+        return end_ms - now_ms
+    return end_ms - (end_ms - start_ms) / speed - now_ms
+
+
+def ends_in_time(start_ms: int, end_ms: int, speed: float | None, now_ms: int) -> bool:
+    """Does the run never publish a timestamp from the future?"""
+    return _late_ms(start_ms, end_ms, speed, now_ms) <= 0
+
+
+def start_for(scenario: Scenario, config: SiteConfig, now_ms: int, speed: float | None) -> int:
     """The start that makes a run at `speed` end at real `now` at the latest (no future timestamps)."""
     if scenario.always_open:
         return now_ms
     fraction = 1.0 if speed is None else max(0.0, 1 - 1 / speed)
-    return now_ms - int(scenario.days * DAY_MS * fraction)
-
-
-def _left_on(config: SiteConfig, plan: list[Visit], start_ms: int) -> list[Visit]:
-    """The first day's last session is never switched off: on until the next opening + 30 min."""
-    first_day = open_ranges(config.site, start_ms, start_ms + DAY_MS)
-    later = open_ranges(config.site, start_ms + DAY_MS // 2, start_ms + 3 * DAY_MS)
-    if not first_day or len(later) < 2:
-        return plan
-    closes = first_day[-1][1]
-    next_open = next(a for a, _ in later if a > closes)
-    kept = [s for s in plan if s.end_ms <= closes - 2 * HOUR_MS]
-    evening = Visit(
-        closes - 2 * HOUR_MS, next_open + HOUR_MS // 2, left_on_from_ms=closes - HOUR_MS // 2
+    start_ms = now_ms - int(scenario.days * DAY_MS * fraction)
+    # A run lasts until its incident is over, which depends on the opening hours after
+    # its start: move the start back until the run ends in time (a few rounds at most).
+    for _ in range(8):
+        late_ms = _late_ms(start_ms, timeline(scenario, config, start_ms).end_ms, speed, now_ms)
+        if late_ms <= 0:
+            return start_ms
+        start_ms -= int(late_ms) + 1
+    raise ConfigError(
+        f"scenario {scenario.name!r}: no start found that ends by now at this speed; give --start"
     )
-    return [*kept, evening] + [s for s in plan if s.start_ms >= evening.end_ms]
 
 
-def _outages(config: SiteConfig, scenario: Scenario, device: Device, index: int, start_ms: int,
+@dataclass(frozen=True)
+class Timeline:
+    """When a run of a scenario from a given start ends, and when its incident happens."""
+
+    end_ms: int
+    outage: tuple[int, int] | None = None  # board-offline: the hour without Wi-Fi
+    session: Visit | None = None  # the incident machine's session (see incident_device)
+
+
+def _open_periods(config: SiteConfig, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """The open periods in [start_ms, end_ms), clipped to it, with the second at midnight
+    that `24:00` leaves (it closes at 23:59:59) joined up: a site open around the clock
+    never closes."""
+    periods: list[tuple[int, int]] = []
+    for opens, closes in open_ranges(config.site, start_ms, end_ms):
+        if periods and opens - periods[-1][1] < MINUTE_MS:
+            periods[-1] = (periods[-1][0], closes)
+        else:
+            periods.append((opens, closes))
+    return periods
+
+
+def timeline(scenario: Scenario, config: SiteConfig, start_ms: int) -> Timeline:
+    """Place the scenario's incident in the site's opening hours after start_ms, whatever the
+    start (a Sunday, before opening, midday) and the hours (around the clock, short days), or
+    say in one line why it cannot run; the run lasts `days`, or longer if its incident needs it."""
+    end_ms = start_ms + int(scenario.days * DAY_MS)
+    site = config.site.id
+    when = _local(config, start_ms)
+    periods = _open_periods(config, start_ms, start_ms + LOOK_AHEAD_MS)
+    if scenario.board_offline:
+        # The middle of the first opening (or, open around the clock, of its first day) that
+        # lasts an hour: the board is offline while the machines are in use.
+        usable = [(a, min(b, a + DAY_MS)) for a, b in periods if b - a >= HOUR_MS]
+        if not usable:
+            raise ConfigError(
+                f"scenario {scenario.name!r}: site {site!r} is not open for an hour in the two "
+                f"weeks from {when} (opening_hours), and its outage belongs in opening hours"
+            )
+        opens, closes = usable[0]
+        gone = (opens + closes) // 2
+        # In use, then idle in its stand, then switched off while the board is offline: what
+        # its buffer delivers must be judged by when it happened, not when it arrives.
+        session = Visit(
+            max(opens, gone - 40 * MINUTE_MS),
+            gone + 30 * MINUTE_MS,
+            left_on_from_ms=gone - 10 * MINUTE_MS,
+        )
+        outage = (gone, gone + HOUR_MS)
+        return Timeline(max(end_ms, outage[1] + HOUR_MS), outage=outage, session=session)
+    if scenario.left_on_overnight:
+        if not any(d.kind is MachineKind.SOLDERING_STATION for d in config.devices):
+            raise ConfigError(
+                f"scenario {scenario.name!r}: site {site!r} has no soldering station to leave on"
+            )
+        # The first closing for the night (the next opening is on a later day: not a lunch
+        # break) after at least an hour of opening; a closing where the look-ahead stops is none.
+        overnight = [
+            (a, b, next_open)
+            for (a, b), (next_open, _) in itertools.pairwise(periods)
+            if b - a >= HOUR_MS and _local_day(config, next_open) != _local_day(config, b)
+        ]
+        if not overnight:
+            state = "never closes for the night" if periods else "is never open"
+            raise ConfigError(
+                f"scenario {scenario.name!r}: site {site!r} {state} in the two weeks from "
+                f"{when} (opening_hours), so nothing can be left on overnight"
+            )
+        opens, closes, next_open = overnight[0]
+        evening = Visit(
+            max(opens, closes - 2 * HOUR_MS),
+            next_open + HOUR_MS // 2,  # switched off half an hour after the next opening
+            left_on_from_ms=closes - HOUR_MS // 2,
+        )
+        return Timeline(max(end_ms, evening.end_ms + HOUR_MS), session=evening)
+    return Timeline(end_ms)
+
+
+def _local(config: SiteConfig, t_ms: int) -> str:
+    zone = ZoneInfo(config.site.timezone)
+    return datetime.fromtimestamp(t_ms / 1000, zone).strftime("%Y-%m-%d %H:%M (%a)")
+
+
+def _local_day(config: SiteConfig, t_ms: int) -> date:
+    return datetime.fromtimestamp(t_ms / 1000, ZoneInfo(config.site.timezone)).date()
+
+
+def incident_device(config: SiteConfig) -> Device:
+    """The machine a scenario's incident happens to: the first soldering station (the iron
+    left on, the station whose board goes offline), else the first machine."""
+    stations = [d for d in config.devices if d.kind is MachineKind.SOLDERING_STATION]
+    return (stations or config.devices)[0]
+
+
+def _with_session(plan: list[Visit], session: Visit, quiet_until_ms: int) -> list[Visit]:
+    """The incident's session replaces the visits it overlaps, and nobody uses the machine
+    until quiet_until_ms (while its board is offline the one change is the switch-off)."""
+    after = max(session.end_ms, quiet_until_ms)
+    before = [s for s in plan if s.end_ms <= session.start_ms]
+    return [*before, session, *(s for s in plan if s.start_ms >= after)]
+
+
+def _outages(scenario: Scenario, line: Timeline, device: Device, incident: bool, start_ms: int,
              end_ms: int, seed: int) -> list[tuple[int, int]]:  # fmt: skip
-    if scenario.board_offline and index == 0:
-        opens, closes = open_ranges(config.site, start_ms, end_ms)[0]
-        middle = (opens + closes) // 2
-        return [(middle, middle + HOUR_MS)]
+    if line.outage is not None and incident:
+        return [line.outage]
     if scenario.flaky_wifi:
         rng = board_rng(seed, device.id, "wifi")
         windows, t = [], start_ms
@@ -113,13 +230,15 @@ def build_boards(
     sample_period_s: float = 2.0,
     telemetry_period_s: float | None = None,
 ) -> list[SimulatedBoard]:
-    """One simulated board per device of the site, scheduled for the scenario from start_ms."""
-    end_ms = end_ms or start_ms + int(scenario.days * DAY_MS)
+    """One simulated board per device of the site, scheduled for the scenario from start_ms
+    (until the scenario's timeline ends, or end_ms)."""
+    line = timeline(scenario, config, start_ms)
+    end_ms = end_ms or line.end_ms
     # An always-open space is already busy when the run starts.
     plan_from = start_ms - HOUR_MS if scenario.always_open else start_ms
     boards = []
-    left_on_done = False
-    for index, device in enumerate(config.devices):
+    incident = incident_device(config) if config.devices else None
+    for device in config.devices:
         profile = PROFILES[device.kind]
         plan = visits(
             config.site,
@@ -131,17 +250,14 @@ def build_boards(
             minutes_scale=scenario.minutes_scale,
             arrivals_scale=scenario.arrivals_scale,
         )
-        if (
-            scenario.left_on_overnight
-            and device.kind is MachineKind.SOLDERING_STATION
-            and not left_on_done
-        ):
-            plan, left_on_done = _left_on(config, plan, start_ms), True
+        if line.session is not None and device is incident:
+            quiet_until_ms = line.outage[1] if line.outage else 0
+            plan = _with_session(plan, line.session, quiet_until_ms)
         machine = SimulatedMachine(profile, plan, board_rng(seed, device.id, "power"))
         board = SimulatedBoard(
             config.site.id, device, machine, start_ms, sample_period_s, telemetry_period_s
         )
-        board.offline = _outages(config, scenario, device, index, start_ms, end_ms, seed)
+        board.offline = _outages(scenario, line, device, device is incident, start_ms, end_ms, seed)
         boards.append(board)
     return boards
 

@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,7 +19,10 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
 from makerwatch.core.protocol import Event, State, Status, Telemetry, TelemetryBatch
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import free_port
 from tests.firmware import hardware
+from tests.support import stored
 
 MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event}
 
@@ -98,10 +102,21 @@ class Recorder:
         return [body for topic, body, _ in self.messages if topic.split("/", 3)[3] == kind]
 
     def readings(self) -> list[dict[str, Any]]:
-        """Telemetry readings in the order received, single and batched alike."""
+        """Telemetry readings, single and batched alike, each once, in the order first
+        received: after a lost connection the board sends its last acknowledged ones
+        again (docs/firmware.md), which must be the very same readings."""
+        first: dict[int, dict[str, Any]] = {}
+        for reading in self.sent_readings():
+            if first.setdefault(reading["seq"], reading) != reading:
+                self.invalid.append(f"seq {reading['seq']} sent twice, not the same: {reading}")
+        return list(first.values())
+
+    def sent_readings(self) -> list[dict[str, Any]]:
+        """Every telemetry reading received, in order, those sent again included."""
         out: list[dict[str, Any]] = []
         for body in self.of("telemetry"):
-            out.extend(body.get("readings", [body]))
+            single = {k: v for k, v in body.items() if k != "v"}  # a reading without the envelope
+            out.extend(body.get("readings", [single]))
         return out
 
     def take(self, topic: str, payload: bytes, retain: bool) -> None:
@@ -151,3 +166,85 @@ async def recording(port: int, site: str, client_id: str) -> AsyncIterator[Recor
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _packet_size(data: bytes) -> int | None:
+    """Bytes of the first whole MQTT packet in `data`, or None while it is incomplete."""
+    length, shift = 0, 0
+    for index in range(1, min(len(data), 5)):
+        length |= (data[index] & 0x7F) << shift
+        if not data[index] & 0x80:
+            return index + 1 + length if len(data) >= index + 1 + length else None
+        shift += 7
+    return None
+
+
+class BrokerTap:
+    """A TCP proxy between a board and its broker that slips packets of its own into what
+    the broker sends, between whole packets: a broker that sends what it should not."""
+
+    def __init__(self, broker_port: int) -> None:
+        self.broker_port = broker_port
+        self.port = free_port()
+        self.connections = 0
+        self._to_board: list[list[Any]] = []  # per connection: [writer, partial, waiting]
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> BrokerTap:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        for writer, _, _ in self._to_board:
+            writer.transport.abort()
+        self._server.close()
+        await self._server.wait_closed()
+
+    def inject(self, data: bytes) -> None:
+        """Send `data` to the board on its open connection, after the packet under way."""
+        writer, partial, waiting = self._to_board[-1]
+        if partial:
+            waiting.append(data)
+        else:
+            writer.write(data)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker_port)
+        self.connections += 1
+        link: list[Any] = [writer, b"", []]
+        self._to_board.append(link)
+
+        async def to_broker() -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await reader.read(65536):
+                    up_writer.write(data)
+                    await up_writer.drain()
+            up_writer.close()
+
+        async def to_board() -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await up_reader.read(65536):
+                    buffer = link[1] + data
+                    while (size := _packet_size(buffer)) is not None:
+                        writer.write(buffer[:size])
+                        buffer = buffer[size:]
+                        for injected in link[2]:
+                            writer.write(injected)
+                        link[2].clear()
+                    link[1] = buffer
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(to_broker(), to_board())
+
+
+def saved_ns(store: Path) -> int:
+    """When the broker last saved its store (0: not yet)."""
+    return store.stat().st_mtime_ns if store.exists() else 0
+
+
+async def stored_in_order(influx: InfluxClient, at_least: int) -> bool:
+    """Are readings 0 to at least `at_least` - 1 stored, each once?"""
+    rows = await stored(influx, "SELECT seq FROM telemetry ORDER BY time")
+    return len(rows) >= at_least and [r["seq"] for r in rows] == list(range(len(rows)))

@@ -5,7 +5,8 @@
 // socket is a synchronous bridge: a worker thread owns the real TCP socket, and the
 // two meet in shared memory (Atomics.wait / notify). `machine`, `network` and
 // `ntptime` are stand-ins (tests/firmware/mp_host); the physical world is a JSON file
-// the test writes (current through the clamp), and the board's pins go to another.
+// the test writes (current through the clamp, Wi-Fi up or not), and the board's pins go
+// to another, what its agent holds (readings waiting, readings taken) to a third.
 // The loop is driven from here, a step at a time, so the port can collect garbage
 // between steps as a board would. Usage: node micropython_board.mjs DIR SECONDS; it stops
 // after SECONDS or once world.json says {"stop": true}, closing the socket without a
@@ -101,6 +102,7 @@ let feeds = 0;
 const world = () => { try { return JSON.parse(fs.readFileSync(path.join(dir, "world.json"), "utf8")); } catch { return {}; } };
 const hostboard = {
   current_a: () => world().current_a ?? 0,
+  wifi_up: () => world().wifi_up ?? true,
   pin_level: (pin) => pins[pin] ?? 1, // inputs rest high (pull-up): the button is not pressed
   set_pin: (pin, level) => { pins[pin] = level; },
   feed: () => { feeds += 1; },
@@ -143,6 +145,9 @@ while (Date.now() - started < seconds * 1000 && !world().stop) {
   mp.runPython("live = gc.mem_alloc() - base");
   peak = Math.max(peak, mp.globals.get("live"));
   fs.writeFileSync(path.join(dir, "pins.json"), JSON.stringify(pins));
+  mp.runPython("waiting = len(board.agent.readings)\ntaken = board.agent.seq");
+  fs.writeFileSync(path.join(dir, "agent.json"), JSON.stringify({
+    waiting: mp.globals.get("waiting"), taken: mp.globals.get("taken") }));
   const delay = Math.max(0, Math.min(Number(mp.globals.get("delay")) || 0, 100));
   await new Promise((resolve) => setTimeout(resolve, delay));
 }

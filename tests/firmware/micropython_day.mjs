@@ -28,14 +28,21 @@ EPOCH_MS = 1795000000000
 settings, errors = config.validate({"site": "aktobe", "device": "solder-1", "power_sensor": "pzem",
     "telemetry_period_s": 10, "min_dwell_s": 5, "buffer_size": 500, "batch_size": 50})
 board = Agent(settings, ["pzem"])
-delivered = {"readings": 0, "state": 0}
+import json
+delivered = {"readings": 0, "state": 0, "resent": 0, "last_seq": -1}
 offline = [False]
 
 def publish(topic, payload, retain):
     if offline[0]:
         raise OSError(113)  # EHOSTUNREACH: the broker is away
     if topic.endswith("/telemetry"):
-        delivered["readings"] += payload.count('"seq"')
+        body = json.loads(payload)
+        for reading in body.get("readings", [body]):  # in order: a seq not above the last is sent again
+            if reading["seq"] > delivered["last_seq"]:
+                delivered["readings"] += 1
+                delivered["last_seq"] = reading["seq"]
+            else:
+                delivered["resent"] += 1
     elif topic.endswith("/state"):
         delivered["state"] += 1
 
@@ -51,9 +58,9 @@ def minute(m, is_offline):
         board.sample(second * 1000, EPOCH_MS + second * 1000, power_at(second))
         if second % 10 == 0:
             try:
-                board.drain(publish)
+                board.drain(publish, second * 1000)
             except OSError:
-                pass  # buffered until the broker is back
+                board.connection_lost()  # as the runtime does; buffered until the broker is back
 `);
 mp.runPython("gc.collect()");  // between calls from JavaScript, where the port can collect
 mp.runPython("base = gc.mem_alloc()");
@@ -65,10 +72,10 @@ for (let m = 0; m < 24 * 60; m++) {
   mp.runPython("live = gc.mem_alloc() - base");
   peak = Math.max(peak, mp.globals.get("live"));
 }
-mp.runPython("offline[0] = False\nboard.drain(publish)");
+mp.runPython("offline[0] = False\nboard.drain(publish, 86400000)");
 mp.runPython(`import json
 result = json.dumps({"peak_live_bytes": ${peak}, "readings": board.seq, "delivered": delivered["readings"],
-  "states": delivered["state"], "dropped": board.readings.dropped, "waiting": len(board.readings),
+  "states": delivered["state"], "resent": delivered["resent"], "dropped": board.readings.dropped, "waiting": len(board.readings),
   "implementation": "%s %s" % (sys.implementation.name, sys.version)})`);
 console.log(output.join("\n"));
 console.log("RESULT:" + mp.globals.get("result"));

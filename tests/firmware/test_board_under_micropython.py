@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware.core import mqtt
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedMosquitto
-from tests.firmware.board import board_settings, recording
+from tests.firmware.board import BrokerTap, board_settings, recording, saved_ns, stored_in_order
 from tests.firmware.conftest import Site
 from tests.firmware.test_day_under_micropython import ESP32_HEAP_BYTES
-from tests.support import ROOT, publish, stored, wait_until
+from tests.support import ROOT, RunningIngest, publish, start_ingest, stored, wait_until
 
 RUNNER = ROOT / "tests" / "firmware" / "micropython_board.mjs"
 
@@ -35,6 +36,14 @@ class MicroPythonBoard:
         path = self.folder / "world.json"
         world = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**world, **values}))
+
+    def agent(self) -> dict[str, int]:
+        """Readings waiting in the board's buffer and taken so far (empty before the first step)."""
+        try:
+            held: dict[str, int] = json.loads((self.folder / "agent.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return held
 
     def pins(self) -> dict[str, int]:
         try:
@@ -66,8 +75,10 @@ async def micropython_board(
         board.result = json.loads(lines[-1].removeprefix("RESULT:"))
 
 
-def micropython_settings(site: Site, **overrides: Any) -> dict[str, Any]:
-    return board_settings(site.id, site.mosquitto.port, temp_sensor="none", **overrides)
+def micropython_settings(site: Site, port: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """The board's settings, for the site's broker or another port in front of it."""
+    port = site.mosquitto.port if port is None else port
+    return board_settings(site.id, port, temp_sensor="none", **overrides)
 
 
 async def _count(influx: InfluxClient, expected: int) -> bool:
@@ -155,3 +166,51 @@ async def test_a_broker_restart_under_micropython_loses_no_reading(
     assert len(during) >= 3, "readings taken during the outage kept their original times"
     assert all(b["ts"] - a["ts"] >= 0.9 for a, b in itertools.pairwise(during)), during
     assert recorder.invalid == []
+
+
+async def test_a_topic_of_fewer_than_four_levels_does_not_stop_the_board_under_micropython(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that a retained $SYS message a broker delivers outside the board's subscriptions
+    is ignored by the board program under MicroPython, whose loop and connection go on."""
+    port = site.mosquitto.port
+    async with (
+        recording(port, site.id, "mp-recorder") as recorder,
+        BrokerTap(port) as tap,
+        micropython_board(tmp_path, micropython_settings(site, tap.port)),
+    ):
+        await wait_until(lambda: recorder.readings(), "a first reading", within_s=30)
+        seen = len(recorder.readings())
+        tap.inject(mqtt.publish_packet("$SYS/broker/uptime", "60 seconds", 0, True))
+        await wait_until(lambda: len(recorder.readings()) >= seen + 3, "readings after it")
+    assert tap.connections == 1, "the same connection throughout"
+
+
+async def test_readings_a_killed_broker_had_acknowledged_are_stored_once_under_micropython(
+    tmp_path: Path, site: Site, ingest: RunningIngest
+) -> None:
+    """Test that readings Mosquitto acknowledged 0.5 s before it was killed, inside its
+    autosave interval, reach InfluxDB once it is back, each once, from the board program
+    under MicroPython."""
+    broker, store = site.mosquitto, site.mosquitto.data_dir / "mosquitto.db"
+    async with micropython_board(tmp_path, micropython_settings(site)) as board:
+        board.world(current_a=0.1)
+        await wait_until(lambda: _count(site.influx, 2), "readings stored", within_s=30)
+        await ingest.shutdown()  # its session now queues the readings at the broker
+        board.world(wifi_up=False)
+        await wait_until(lambda: board.agent().get("waiting", 0) >= 5, "readings buffered")
+        last_save = saved_ns(store)
+        await wait_until(lambda: saved_ns(store) > last_save, "the broker's next save")
+        last_save = saved_ns(store)
+        board.world(wifi_up=True)
+        await wait_until(lambda: board.agent()["waiting"] == 0, "the buffer acknowledged")
+        acknowledged = board.agent()["taken"]
+        await asyncio.sleep(0.5)  # the fault itself: killed half a second after the acks
+        assert saved_ns(store) == last_save, "no save between the acks and the kill"
+        broker.kill()
+        broker.start()
+        again = await start_ingest(site.config)
+        try:
+            await wait_until(lambda: stored_in_order(site.influx, acknowledged), "all stored")
+        finally:
+            await again.shutdown()

@@ -42,11 +42,13 @@ def test_a_day_with_the_broker_away_fits_an_esp32_heap(
     outage_s: tuple[int, int], dropped: bool
 ) -> None:
     """Test that an hour offline is buffered and delivered in full, that a longer outage fills
-    the 500-reading buffer and counts what it drops, and that what the board holds live stays
-    under half an ESP32's heap either way."""
+    the 500-reading buffer and counts what it drops, that the readings acknowledged just before
+    the broker went away are sent again, and that what the board holds live stays under half an
+    ESP32's heap either way."""
     outcome = day(outage_s)
     assert outcome["readings"] == 8641  # a reading every 10 s for a day, and the last one
     assert outcome["waiting"] == 0, "the backlog flushed once the broker was back"
+    assert int(outcome["resent"]) > 0, "the last acknowledged readings sent again"  # type: ignore[call-overload]
     assert outcome["delivered"] == int(outcome["readings"]) - int(outcome["dropped"])  # type: ignore[call-overload]
     assert (int(outcome["dropped"]) > 0) is dropped  # type: ignore[call-overload]
     assert int(outcome["peak_live_bytes"]) < ESP32_HEAP_BYTES // 2, outcome  # type: ignore[call-overload]

@@ -12,6 +12,7 @@ from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedMosquitto
 from makerwatch.sim.commands import backfill
 from makerwatch.sim.fleet import run_fleet
+from tests.sim.ended import assert_boards_ended_offline
 from tests.support import RunningIngest, mqtt_client, stored, wait_until
 
 WEEKDAYS_OPEN = {day: ["10:00-19:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat")}
@@ -23,7 +24,8 @@ async def test_backfill_of_a_week_matches_what_influxdb_stored(
     ingest: RunningIngest,
     influx: InfluxClient,
 ) -> None:
-    """Test that a 7-day backfill stores exactly the readings it reports, and its machine-hours match InfluxQL."""
+    """Test that a 7-day backfill stores exactly the readings it reports, its machine-hours
+    match InfluxQL, and its boards end offline, stamped with the end of the backfill."""
     config = site_config.model_copy(
         update={"site": site_config.site.model_copy(update={"opening_hours": WEEKDAYS_OPEN})}
     )
@@ -46,6 +48,7 @@ async def test_backfill_of_a_week_matches_what_influxdb_stored(
     for device, expected in usage.items():
         assert hours.get(device, 0.0) == pytest.approx(expected.machine_hours, abs=1e-6), device
         assert sessions.get(device, 0) == expected.sessions, device
+    await assert_boards_ended_offline(mosquitto.port, config, influx, summary.ended_ms)
 
 
 async def test_fleet_reports_its_rate_and_the_exact_count_sent(

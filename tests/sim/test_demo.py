@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.site_config import load_site_config
+from makerwatch.core.site_config import SiteConfig, load_site_config
+from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedMosquitto
 from makerwatch.sim.commands import backfill, demo_running, run_scenario, start_demo
-from tests.support import ROOT, WAIT_TIMEOUT_S, publish
+from tests.sim.ended import assert_boards_ended_offline, wait_for_statuses
+from tests.support import ROOT, WAIT_TIMEOUT_S, RunningIngest, publish
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
 
@@ -88,3 +90,27 @@ async def test_a_simulation_refuses_a_site_with_real_boards_unless_told(
         )
     summary = await asyncio.to_thread(backfill, CONFIG, 600, 1, "127.0.0.1", mosquitto.port, True)
     assert sum(summary.tally.messages.values()) > 0
+
+
+async def test_a_stopped_demo_leaves_every_board_offline(
+    site_config: SiteConfig,
+    mosquitto: EmbeddedMosquitto,
+    ingest: RunningIngest,
+    influx: InfluxClient,
+) -> None:
+    """Test that once the demo of `makerwatch up` stops, every simulated board's retained
+    status says offline, stamped when it stopped, and so does its last device_status."""
+    stop = threading.Event()
+    thread = start_demo(site_config, "127.0.0.1", mosquitto.port, 1, stop)
+    try:
+        online = await wait_for_statuses(mosquitto.port, site_config, online=True)
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 30)
+    assert not thread.is_alive()
+    ended = await wait_for_statuses(mosquitto.port, site_config, online=False)
+    stopped_ms = {round(status["ts"] * 1000) for status in ended.values()}
+    assert len(stopped_ms) == 1, "the boards stop together"
+    (stopped_at,) = stopped_ms
+    assert stopped_at >= max(round(status["ts"] * 1000) for status in online.values())
+    await assert_boards_ended_offline(mosquitto.port, site_config, influx, stopped_at)

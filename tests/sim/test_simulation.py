@@ -15,7 +15,7 @@ from makerwatch.sim.machine import SimulatedMachine, Visit
 from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.publisher import RecordingPublisher
 from makerwatch.sim.runner import Simulation
-from makerwatch.sim.scenarios import SCENARIOS, build_boards, start_for
+from makerwatch.sim.scenarios import SCENARIOS, build_boards, incident_device, start_for
 from tests.support import ROOT
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
@@ -124,9 +124,11 @@ def test_soldering_station_left_on_overnight_reads_idle_for_hours() -> None:
 
 
 def test_board_offline_delivers_its_hour_as_batches_with_original_times() -> None:
-    """Test that the board that lost Wi-Fi sends its readings from the outage later, in batches, in order."""
+    """Test that the board that lost Wi-Fi sends its readings from the outage later, in
+    batches, in order, and its station's switch-off from idle during the outage."""
     publisher = run("board-offline", 1)
-    board = build_boards(SCENARIOS["board-offline"], CONFIG, MONDAY_MS, 1)[0]
+    boards = build_boards(SCENARIOS["board-offline"], CONFIG, MONDAY_MS, 1)
+    board = next(b for b in boards if b.device == incident_device(CONFIG))
     (gone, back), device = board.offline[0], board.device.id
     bodies = [json.loads(p) for t, p, _ in publisher.sent if t.endswith(f"/{device}/telemetry")]
     readings = [r for body in bodies for r in body.get("readings", [body])]
@@ -134,6 +136,10 @@ def test_board_offline_delivers_its_hour_as_batches_with_original_times() -> Non
     assert len(during) >= 3600 / 10 - 1, "an hour of 10 s readings"
     assert [r["seq"] for r in readings] == sorted(r["seq"] for r in readings)
     assert any("readings" in b and b["readings"][0]["ts"] * 1000 < back for b in bodies)
+    switched = [s for s in states_of(publisher, device) if gone <= float(s["ts"]) * 1000 < back]  # type: ignore[arg-type]
+    assert [(s["previous"], s["state"]) for s in switched] == [("idle", "off")], (
+        "idle in its stand, switched off while the board was offline"
+    )
 
 
 def test_flaky_wifi_loses_nothing() -> None:
@@ -149,8 +155,8 @@ def test_accelerated_runs_never_reach_the_future() -> None:
     """Test that a scenario at speed X starts early enough to end by real now."""
     now = MONDAY_MS + 100 * 24 * HOUR_MS
     week = SCENARIOS["normal-week"]
-    assert start_for(week, now, None) == now - 7 * 24 * HOUR_MS
-    assert start_for(week, now, 1.0) == now
-    start = start_for(week, now, 60.0)
+    assert start_for(week, CONFIG, now, None) == now - 7 * 24 * HOUR_MS
+    assert start_for(week, CONFIG, now, 1.0) == now
+    start = start_for(week, CONFIG, now, 60.0)
     wall_s = 7 * 24 * 3600 / 60
     assert start + 7 * 24 * HOUR_MS <= now + wall_s * 1000

@@ -258,3 +258,87 @@ def test_a_remote_switch_on_is_refused_unless_allowed():
         {"relay_pin": 26, "relay_active_high": True, "allow_remote_on": True}
     )
     assert Agent(allowed).command("relay", '{"v":1,"on":true}') == ("relay", True, "command")
+
+
+def test_a_cleared_config_brings_back_the_boards_own_settings():
+    """Test that an empty retained config (cleared) is not a bad config: the board goes back
+    to its own settings, says which, and says nothing when there was nothing to undo."""
+    agent, broker = make_agent(max_on_s=600), Broker()
+    agent.apply_config(b"")
+    agent.apply_config(b'{"v":1,"active_above_w":50,"max_on_s":60}')
+    agent.apply_config(b"")
+    agent.drain(broker.publish)
+    assert (agent.machine.active_above_w, agent.safety.max_on_ms) == (15, 600000)
+    assert [(b["event"], b["detail"]) for _, b, _ in broker.sent] == [
+        ("config_applied", "active_above_w, max_on_s"),
+        ("config_applied", "config cleared: back to own active_above_w, max_on_s"),
+    ]
+
+
+def test_a_queued_switch_off_applies_and_a_queued_switch_on_is_refused():
+    """Test that commands the broker kept while the board was away still switch off, but
+    never on, even where switching on remotely is allowed."""
+    settings, _ = config.validate(
+        {"relay_pin": 26, "relay_active_high": True, "allow_remote_on": True}
+    )
+    agent, broker = Agent(settings), Broker()
+    assert agent.command("relay", '{"v":1,"on":false}', True) == ("relay", False, "command")
+    assert agent.command("relay", '{"v":1,"on":true}', True) is None
+    assert agent.command("identify", '{"v":1}', True) == ("identify", 10)
+    agent.drain(broker.publish)
+    assert [b["detail"] for _, b, _ in broker.sent] == [
+        "cmd/relay: a switch-on sent while offline is stale"
+    ]
+
+
+def test_readings_acknowledged_just_before_the_connection_was_lost_are_sent_again():
+    """Test that after a lost connection the readings the broker acknowledged within the
+    resend window of its last acknowledgement go again, first and once, and that older or
+    untimed ones do not."""
+    agent, broker = make_agent(telemetry_period_s=1), Broker()
+    for second in range(14):  # one reading a second, acknowledged at once
+        clock = None if second == 12 else T0 + second * 1000  # NTP lost for one reading
+        agent.sample(second * 1000, clock, power_w=1.0)
+        agent.drain(broker.publish, second * 1000)
+    agent.connection_lost()
+    broker.sent.clear()
+    agent.sample(14000, T0 + 14000, power_w=1.0)
+    broker.down = True
+    raises(OSError, agent.drain, broker.publish, 15000)
+    agent.connection_lost()  # lost again before anything was sent again: nothing doubles
+    broker.down = False
+    agent.drain(broker.publish, 16000)
+    sent = [body for kind, body, _ in broker.sent if kind == "telemetry"]
+    resent = [r["seq"] for b in sent[:-1] for r in b["readings"]]
+    assert resent == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13], "acknowledged within 10 s of the last"
+    assert sent[-1]["seq"] == 14
+    agent.connection_lost()  # what was sent again is kept again, until newer acks age it
+    assert [r["seq"] for r in agent.resend] == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14]
+
+
+def test_at_most_one_batch_is_kept_to_send_again():
+    """Test that the readings kept for sending again are bounded, the newest kept."""
+    agent, broker = make_agent(telemetry_period_s=1, buffer_size=200, batch_size=200), Broker()
+    broker.down = True
+    for second in range(120):
+        agent.sample(second * 1000, T0 + second * 1000, power_w=1.0)
+    broker.down = False
+    agent.drain(broker.publish, 120000)
+    agent.connection_lost()
+    assert [r["seq"] for r in agent.resend] == list(range(70, 120))
+
+
+def test_what_a_command_or_config_carries_reaches_events_as_one_line():
+    """Test that a command name, config key or reason with control characters or past its
+    length still gives events the server takes: one line, within the protocol's lengths."""
+    agent, broker = make_agent(), Broker()
+    assert agent.command("relay", '{"v":1,"on":false,"reason":"' + "x" * 65 + '"}') == (
+        "relay", False, "command")  # fmt: skip
+    assert agent.command("relay", '{"v":1,"on":false,"reason":"a\\nb"}')[2] == "command"
+    assert agent.command("x\ny", b"{}") is None
+    agent.apply_config(b'{"v":1,"a\\u0007b":1}')
+    agent.drain(broker.publish)
+    assert [b["detail"] for _, b, _ in broker.sent] == [
+        'cmd/x?y: expected an object with "v": 1',
+        "a?b: unknown setting",
+    ]

@@ -127,3 +127,57 @@ def test_subscribe_waits_for_suback_and_detects_refusal():
     assert bytes(sock.sent) == b"\x82\x0c\x00\x01\x00\x07x/cmd/#\x01"
     refused = mqtt.MQTTClient(ScriptedSocket(b"\x90\x03\x00\x01\x80"), "b1")
     raises(OSError, refused.subscribe, "x", 1)
+
+
+def test_malformed_packets_from_the_broker_are_one_error_class():
+    """Test that a truncated PUBLISH, a non-UTF-8 topic, QoS 3, a short SUBACK or PUBACK
+    and an oversized packet each raise MQTTError (an OSError the loop reconnects on)."""
+    huge = mqtt.encode_length(mqtt.MAX_PACKET_BYTES + 1)
+    for incoming in (
+        b"\x30\x01\x00",  # PUBLISH whose topic length is cut
+        b"\x30\x03\x00\x05a",  # topic runs past the packet
+        b"\x32\x05\x00\x03a/b",  # QoS 1 without its packet id
+        b"\x30\x04\x00\x02\xff\xfe",  # topic not UTF-8
+        b"\x36\x04\x00\x01a\x00",  # QoS 3
+        b"\x90\x02\x00\x01",  # SUBACK without a return code
+        b"\x40\x01\x00",  # PUBACK without a full packet id
+        b"\x30" + huge,  # more than the board takes in
+        b"\x30\xff\xff\xff\xff\x01",  # remaining length of five bytes
+    ):
+        for call in ("check_msg", "ping"):
+            client = mqtt.MQTTClient(ScriptedSocket(incoming), "b1", on_message=lambda t, p: None)
+            raises(mqtt.MQTTError, getattr(client, call))
+
+
+def test_a_publish_on_any_topic_is_delivered_as_text():
+    """Test that a topic the board never subscribed to (a broker's $SYS) still arrives as
+    text for the runtime to ignore, and is acknowledged."""
+    received = []
+    sock = ScriptedSocket(b"\x32\x0a\x00\x04$SYS\x00\x09up")
+    client = mqtt.MQTTClient(sock, "b1", on_message=lambda t, p: received.append((t, p)))
+    client.check_msg()
+    assert received == [("$SYS", b"up")]
+    assert bytes(sock.sent) == b"\x40\x02\x00\x09"
+
+
+def test_a_long_queue_is_read_a_few_packets_per_check():
+    """Test that one check_msg handles a bounded number of waiting messages, so a long queue
+    kept for the board while it was away cannot hold its loop; the next call goes on."""
+    one = b"\x30\x05\x00\x01a{}"
+    received = []
+    sock = ScriptedSocket(one * (mqtt.MAX_PACKETS_PER_CHECK + 3))
+    client = mqtt.MQTTClient(sock, "b1", on_message=lambda t, p: received.append(t))
+    client.check_msg()
+    assert len(received) == mqtt.MAX_PACKETS_PER_CHECK
+    client.check_msg()
+    assert len(received) == mqtt.MAX_PACKETS_PER_CHECK + 3
+
+
+def test_a_stream_of_messages_cannot_keep_the_board_waiting_for_its_ack():
+    """Test that a broker streaming messages instead of the PUBACK is an error after a
+    bounded number of packets, not a wait without end."""
+    one = b"\x30\x05\x00\x01a{}"
+    sock = ScriptedSocket(one * mqtt.MAX_PACKETS_WAITING + b"\x40\x02\x00\x01")
+    raises(mqtt.MQTTError, mqtt.MQTTClient(sock, "b1").publish, "t", "x", 1)
+    sock = ScriptedSocket(one * (mqtt.MAX_PACKETS_WAITING - 1) + b"\x40\x02\x00\x01")
+    mqtt.MQTTClient(sock, "b1").publish("t", "x", 1)

@@ -1,4 +1,7 @@
-# `network` for the board program under MicroPython's WebAssembly port: Wi-Fi is up.
+# `network` for the board program under MicroPython's WebAssembly port: Wi-Fi is up
+# unless the test's world says otherwise (`hostboard`, tests/firmware/micropython_board.mjs).
+import hostboard
+
 STA_IF = 0
 
 
@@ -10,7 +13,7 @@ class WLAN:
         return True
 
     def isconnected(self):
-        return True
+        return hostboard.wifi_up()
 
     def connect(self, ssid, password):
         pass
