@@ -79,7 +79,7 @@ class MachineStatus:
             self.state, self.state_since_ms = state, at_ms
         if not self.is_on:
             self.on_since_ms = None
-        elif isinstance(board_on_since, int | float):
+        elif isinstance(board_on_since, int | float) and board_on_since > 0:
             self.on_since_ms = int(board_on_since)  # the board's own: it knows best
         elif not was_on or self.on_since_ms is None:
             self.on_since_ms = at_ms

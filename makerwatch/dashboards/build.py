@@ -25,6 +25,8 @@ from grafana_foundation_sdk.builders import (
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import VisibilityMode
 from grafana_foundation_sdk.models.dashboard import (
+    DynamicConfigValue,
+    MatcherConfig,
     ValueMap,
     ValueMappingResult,
     VariableOption,
@@ -58,6 +60,9 @@ TEXTS: dict[str, dict[Language, str]] = {
     "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
     "device": {"en": "Machine", "ru": "Оборудование", "kk": "Жабдық"},
     "states": {"en": "State of each machine", "ru": "Состояние оборудования", "kk": "Жабдықтың күйі"},
+    "now": {"en": "Each machine now", "ru": "Оборудование сейчас", "kk": "Жабдық қазір"},
+    "state": {"en": "State", "ru": "Состояние", "kk": "Күйі"},
+    "on_since": {"en": "On since", "ru": "Включено с", "kk": "Қосылған уақыты"},
     "power": {"en": "Power", "ru": "Мощность", "kk": "Қуат"},
     "temperature": {"en": "Temperature", "ru": "Температура", "kk": "Температура"},
     "alerts": {"en": "Alerts", "ru": "Тревоги", "kk": "Дабылдар"},
@@ -118,6 +123,21 @@ def _state_mappings(language: Language) -> list[Any]:
     ]
 
 
+def _now_panel(language: Language, t: dict[str, str]) -> table.Panel:
+    """Each machine's state and "on since" (the start of its usage session, from the
+    board; 0 while off, shown empty), as on the floor board."""
+    return (
+        table.Panel().title(t["now"]).span(24).height(8)
+        .with_target(InfluxQL(f'SELECT last("state") AS "{t["state"]}", last("on_since_ms") AS "{t["on_since"]}" FROM "state" WHERE {MACHINES} GROUP BY "name"', result_format="table"))
+        .with_override(MatcherConfig(id_val="byName", options=t["state"]),
+                       [DynamicConfigValue(id_val="mappings", value=_state_mappings(language))])
+        .with_override(MatcherConfig(id_val="byName", options=t["on_since"]), [
+            DynamicConfigValue(id_val="unit", value="dateTimeAsLocal"),
+            DynamicConfigValue(id_val="mappings", value=[ValueMap(options={"0": ValueMappingResult(text="")})]),
+        ])
+    )  # fmt: skip
+
+
 def floor(language: Language) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
     where = f"{MACHINES} AND $timeFilter"
@@ -143,6 +163,7 @@ def floor(language: Language) -> dashboard.Dashboard:
             .mappings(_state_mappings(language))
             .show_value(VisibilityMode.ALWAYS)  # the state's word in each bar: never colour alone
         )
+        .with_panel(_now_panel(language, t))
         .with_panel(
             timeseries.Panel().title(t["power"]).unit("watt").span(12).height(8)
             .with_target(InfluxQL(f'SELECT mean("power_w") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))

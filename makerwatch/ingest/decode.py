@@ -378,8 +378,9 @@ class Decoder:
             fields["previous"] = state.previous.value
         if state.previous_duration_s is not None:
             fields["previous_duration_s"] = float(state.previous_duration_s)
-        if state.on_since is not None:
-            fields["on_since_ms"] = round(state.on_since * 1000)
+        # "On since" while on; 0 when off or not known, so the newest value is always
+        # the present one (Grafana shows each machine's last).
+        fields["on_since_ms"] = round(state.on_since * 1000) if state.on_since is not None else 0
         return Point(
             STATE_MEASUREMENT, self._tags(device), fields, time_ms, nanos, state.ts is None
         )

@@ -101,7 +101,6 @@ def _state_point(reading: Point, state: State) -> Point:
         fields["previous"] = state.previous.value
     if state.previous_duration_s is not None:
         fields["previous_duration_s"] = float(state.previous_duration_s)
-    if state.on_since is not None:
-        fields["on_since_ms"] = round(state.on_since * 1000)
+    fields["on_since_ms"] = round(state.on_since * 1000) if state.on_since is not None else 0
     at_ms = reading.time_ms if state.ts is None else round(state.ts * 1000)
     return Point(STATE_MEASUREMENT, dict(reading.tags), fields, at_ms)
