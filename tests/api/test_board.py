@@ -12,8 +12,10 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -191,7 +193,12 @@ async def test_tiles_follow_mqtt_live_and_staff_act_with_a_token(board: Board) -
 
         await wait_until(recorded, "both actions recorded with who did them")
     assert page.errors == []  # type: ignore[attr-defined]
-    if PICTURES:
+    if PICTURES:  # the printer heard from too, as on a site whose boards all report
+        await publish(board.config.mqtt.port, [
+            (board.topic("printer-1", "state"), json.dumps({"v": 1, "ts": time.time() - 900, "state": "off"})),
+            (board.topic("printer-1", "telemetry"), reading(1, 0.4)),
+        ])  # fmt: skip
+        await expect(tile(page, "printer-1")).to_have_class(re.compile(r"\boff\b"))
         await page.set_viewport_size({"width": 1280, "height": 720})
         await page.screenshot(path=str(Path(PICTURES) / "board.png"))
 
@@ -279,6 +286,8 @@ async def test_no_serious_accessibility_violation_in_any_mode(board: Board) -> N
     await publish(board.config.mqtt.port, [
         (board.topic("solder-1", "state"), state("idle", "off")),
         (board.topic("solder-1", "telemetry"), reading(1, 4.0, 480.0)),
+        (board.topic("printer-1", "state"), json.dumps({"v": 1, "ts": time.time() - 3600, "state": "off"})),
+        (board.topic("printer-1", "telemetry"), reading(1, 0.4)),
     ])  # fmt: skip
     for path, context in (
         ("/?lang=kk", {}),
@@ -306,6 +315,34 @@ async def test_no_serious_accessibility_violation_in_any_mode(board: Board) -> N
             name = "board-kiosk.png" if "kiosk" in path else "board-phone.png" if context else None
             if name:
                 await page.screenshot(path=str(Path(PICTURES) / name))
+
+
+async def test_each_tile_shows_its_state_and_since_when_it_is_on(board: Board) -> None:
+    """Test that once readings flow no tile says "No data yet", that a machine on shows
+    "on since" with the time it was switched on (site time) and how long it has been in
+    its present state, and that the same words come in each language."""
+    zone = ZoneInfo(board.config.site.timezone)
+    switched_on = time.time() - 2 * 3600
+    idle_since = time.time() - 4 * 60
+    await publish(board.config.mqtt.port, [
+        (board.topic("solder-1", "state"), json.dumps(
+            {"v": 1, "ts": idle_since, "state": "idle", "previous": "active", "on_since": switched_on})),
+        (board.topic("solder-1", "telemetry"), reading(1, 6.0, 310.0)),
+        (board.topic("printer-1", "state"), json.dumps({"v": 1, "ts": time.time() - 600, "state": "off"})),
+        (board.topic("printer-1", "telemetry"), reading(1, 0.4)),
+    ])  # fmt: skip
+    at = datetime.fromtimestamp(switched_on, zone).strftime("%H:%M")
+    page = await board.page("/?lang=en")
+    solder = tile(page, "solder-1")
+    await expect(solder.locator(".since")).to_have_text(f"on since {at} · for 4 min")
+    await expect(tile(page, "printer-1").locator(".since")).to_have_text("for 10 min")
+    await expect(page.locator("article.tile.never_heard")).to_have_count(0)
+    await expect(page.locator("body")).not_to_contain_text(STATE_NAMES["never_heard"]["en"])
+    for language in ("ru", "kk"):
+        await page.select_option("#language", language)
+        on_since = BOARD_TEXTS["on_since"][language].format(at=at)
+        await expect(solder.locator(".since")).to_contain_text(on_since)
+    assert page.errors == []  # type: ignore[attr-defined]
 
 
 async def test_kiosk_fits_thirty_machines_on_a_1080p_screen(
