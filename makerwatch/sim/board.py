@@ -91,6 +91,19 @@ class SimulatedBoard:
         topic, payload, _qos, _retain = self.agent.will()
         return topic, _simulated(payload)
 
+    def switch_off(self, publish: Publish, t_ms: int) -> int:
+        """The simulation ends: a machine still on is switched off (a simulated machine does
+        not outlive its simulation: its session ends, and no "went offline while on" alarm
+        is raised for a machine that is not there). Returns when it is off."""
+        machine = self.agent.machine
+        if machine.state == OFF and machine.settled():
+            return t_ms
+        off_ms = t_ms + int(machine.min_dwell_ms) + 1
+        for at_ms in (t_ms, off_ms):
+            self.agent.sample(at_ms - self.boot_ms, at_ms, 0.0, None)
+        self.agent.drain(_marked_simulated(publish))
+        return off_ms
+
     def stop(self, publish: Publish, t_ms: int) -> None:
         """The board stops (the demo, a scenario or a backfill ends): it says so, as a real
         board's broker would with its last will, stamped with when it stopped."""

@@ -78,7 +78,8 @@ class Simulation:
             for board in self.boards:
                 board.advance(t)
                 board.deliver(self.publisher, t)
+        ended = max([board.switch_off(self.publisher, t) for board in self.boards], default=t)
         for board in self.boards:
-            board.stop(self.publisher, t)
+            board.stop(self.publisher, ended)
         self.publisher.flush()
-        return Summary(self.publisher.tally, (t - self.start_ms) / 1000, t)
+        return Summary(self.publisher.tally, (t - self.start_ms) / 1000, ended)
