@@ -177,6 +177,10 @@ class AlertService:
             pace.held_until_ms = wall_ms + SETTLE_MS
         pace.event_ms, pace.arrival_ms = max(pace.event_ms, point.time_ms), wall_ms
 
+    def caught_up(self) -> bool:
+        """No machine's notifications wait for its catch-up to settle."""
+        return all(pace.held_until_ms == 0 for pace in self._pace.values())
+
     def _held(self, device: str) -> bool:
         pace = self._pace.get(device)
         return pace is not None and pace.held_until_ms > self.wall_ms()

@@ -19,6 +19,7 @@ from makerwatch.core.site_config import SiteConfig, StaffMember, load_site_confi
 from makerwatch.core.usage import sessions_from
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.sim.commands import backfill, run_scenario
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
@@ -151,6 +152,52 @@ async def test_left_on_overnight_fires_once_repeats_and_resolves(
         receiver.on("staff")[-1]["message"]
         == f"Решено: «{SOLDER_NAME}» (Makerspace Aktobe) снова в норме."
     )
+
+
+async def test_catching_up_on_the_past_tells_staff_nothing_that_is_not_true_now(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, receiver: Receiver
+) -> None:
+    """Test the example site with its own rules: the board-offline scenario (a station idle,
+    its board offline for an hour, the station switched off meanwhile, then the buffer
+    delivered) and then a day's backfill, each ending with its boards offline, send staff
+    nothing; what the history holds is stamped at its own times, inside the runs."""
+    example = load_site_config(ROOT / "makerspace.example.yaml")
+    base = make_config(mosquitto.port, influxdb.url)
+    site = example.model_copy(
+        update={"mqtt": base.mqtt, "influxdb": base.influxdb, "ingest": base.ingest}
+    )
+    rules = [r.model_dump(mode="json", exclude_none=True) for r in example.alerts.rules]
+    config = alert_config(site, receiver, rules)
+    start = (
+        monday_before(7) + 2 * 24 * 60 * MIN_MS + 8 * 60 * MIN_MS
+    )  # a Wednesday, 13:00 site time
+    ingest = await start_ingest(config)
+    try:
+        scenario = await asyncio.to_thread(
+            run_scenario, config, "board-offline", None, 1, "127.0.0.1", mosquitto.port,
+            start_ms=start,
+        )  # fmt: skip
+        day = await asyncio.to_thread(backfill, config, 86_400, 2, "127.0.0.1", mosquitto.port)
+        readings = sum(scenario.tally.readings.values()) + sum(day.tally.readings.values())
+        async with InfluxClient(config.influxdb) as influx:
+
+            async def all_stored() -> bool:
+                rows = await stored(influx, "SELECT count(seq) FROM telemetry")
+                return bool(rows) and rows[0]["count"] == readings
+
+            await wait_until(all_stored, f"{readings} readings stored", within_s=90)
+            alerts = ingest.service.alerts
+            assert alerts is not None
+            await wait_until(alerts.caught_up, "every machine caught up")
+            await wait_until(lambda: not any(ingest.service.notifier.waiting().values()),
+                             "nothing waiting to be sent")  # fmt: skip
+            history = await stored(influx, "SELECT status, alert_id FROM alert")
+    finally:
+        await ingest.shutdown()
+    assert receiver.on("staff") == [], "nothing that is not true now"
+    runs = [(start, scenario.ended_ms), (day.ended_ms - 86_400_000 - 60_000, day.ended_ms)]
+    for row in history:
+        assert any(a <= row["time"] <= b for a, b in runs), f"at its own time: {row}"
 
 
 async def test_acknowledging_silences_repeats_and_a_restart_neither_loses_nor_refires(
