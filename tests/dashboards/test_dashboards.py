@@ -108,8 +108,11 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         # Board status and alerts are not part of a backfill: add one of each, in the month.
         at_ns = (period.start_ms + 86_400_000) * 1_000_000
         site, device = config.site.id, config.devices[0].id
+        # The backfill's boards end offline (as simulated boards do); one is back online now.
+        now_ns = time.time_ns()
         await influx.write([
             f'device_status,site={site},device={device},kind=soldering_station,name=x online=true,rssi_dbm=-61i,fw="1.2.0" {at_ns}',
+            f'device_status,site={site},device={device},kind=soldering_station,name=x online=true,rssi_dbm=-61i,fw="1.2.0" {now_ns}',
             f'alert,site={site},device={device},kind=soldering_station,name=x,rule=left_on,status=firing message="on after closing",alert_id="left_on-{device}" {at_ns}',
         ])  # fmt: skip
         sites = sorted(c.site.id for c in network.configs)
