@@ -64,6 +64,9 @@ class Notification:
     # The alert it is about, whatever its news (resolved and acknowledged too): all of one
     # alert's notifications wait as one message per channel.
     about: str | None = None
+    # Called once a channel has delivered it (the alert service records that staff were
+    # told, across restarts).
+    delivered: Callable[[], None] | None = None
 
     @property
     def subject(self) -> str | None:
@@ -155,7 +158,22 @@ class _Waiting:
             latest,
             body=lambda language: f"{held.body(language)}\n\n{latest.body(language)}",
             severity=self.severity,
+            delivered=_both(held.delivered, latest.delivered),
         )
+
+
+def _both(
+    first: Callable[[], None] | None, second: Callable[[], None] | None
+) -> Callable[[], None] | None:
+    """Both callbacks, in turn (either may be missing)."""
+    if first is None or second is None:
+        return first or second
+
+    def both() -> None:
+        first()
+        second()
+
+    return both
 
 
 class _Outbox:
@@ -333,6 +351,8 @@ class Notifier:
                 delivered = False
             if delivered:
                 self.sent[channel.name] += 1
+                if note.delivered is not None:
+                    note.delivered()
                 return
             if attempt == MAX_ATTEMPTS:
                 self.failed[channel.name] += 1

@@ -96,7 +96,8 @@ class AlertService:
         # Per machine: (event time, monotonic ms) of its last point.
         self._reference: dict[str, tuple[int, int]] = {}
         self._pace: dict[str, _Pace] = {}
-        self._told: dict[str, Alert] = {}  # active alerts whose firing staff were told
+        self._told: dict[str, Alert] = {}  # active alerts whose firing went to staff
+        self._publishing: set[asyncio.Task[None]] = set()  # retained updates under way
         # Wall time that no clock step moves: the start's wall clock plus monotonic time
         # (or the clock a test gives).
         self._wall_base = (time.time() * 1000, time.monotonic() * 1000)
@@ -155,7 +156,7 @@ class AlertService:
         """Alerts from before a restart: staff know of those they were told; one whose
         firing was never sent is sent once its machine has caught up, if it still holds."""
         for alert in self.engine.alerts.values():
-            if alert.notified:
+            if alert.notified:  # delivered before the restart
                 self._told[alert.alert_id] = replace(alert)
             else:
                 pace = self._pace.setdefault(alert.device, _Pace(alert.fired_ms, wall_ms))
@@ -194,7 +195,7 @@ class AlertService:
             pace.held_until_ms = 0
             active = {a.alert_id: a for a in self.engine.alerts.values() if a.device == device}
             for alert in active.values():  # told as it is now: its durations run to now
-                if not alert.notified:
+                if alert.alert_id not in self._told:
                     await self._tell(Transition("fired", replace(alert), wall_ms))
                 elif alert.notified_ms > self._told[alert.alert_id].notified_ms:
                     await self._tell(Transition("repeated", replace(alert), wall_ms))
@@ -325,7 +326,7 @@ class AlertService:
         alert = transition.alert
         device = self.engine.devices[alert.device]
         if not self._held(alert.device):  # first: staff should not wait for the bookkeeping
-            await self._tell(transition, publish=False)
+            await self._tell(transition)
         text = self._text(transition, self.config.alerts.language)
         tags = {
             **device_tags(self.config.site.id, device),
@@ -352,7 +353,7 @@ class AlertService:
             body = AlertMessage(**alert.to_json(), message=text).model_dump_json()
         await self._publisher.publish(alert_topic(self.config.site.id, alert_id), body, retain=True)
 
-    async def _tell(self, transition: Transition, *, publish: bool = True) -> None:
+    async def _tell(self, transition: Transition) -> None:
         """Notify staff of a transition they should hear of, and remember what they know:
         a resolution or a repeat only of a firing they were told."""
         alert, status = transition.alert, transition.status
@@ -363,11 +364,6 @@ class AlertService:
             del self._told[alert.alert_id]
         if status in ONGOING:
             self._told[alert.alert_id] = alert
-            live = self.engine.alerts.get(alert.alert_id)
-            if live is not None and not live.notified:
-                live.notified = True
-                if publish:  # the retained copy says so, for a restart
-                    await self._publish_alert(alert.alert_id, resolved=False)
         if not self._worth_notifying(transition):
             return
         device = self.engine.devices[alert.device]
@@ -377,7 +373,18 @@ class AlertService:
             f"{alert.alert_id}/repeat" if status == "repeated" else None,
             alert.alert_id if status in ONGOING else None,
             about=alert.alert_id,
+            delivered=functools.partial(self._delivered, alert.alert_id) if status == "fired" else None,
         ))  # fmt: skip
+
+    def _delivered(self, alert_id: str) -> None:
+        """A channel delivered the alert's firing: its retained copy says so, so a restart
+        neither sends it again nor forgets to send one that was never delivered."""
+        live = self.engine.alerts.get(alert_id)
+        if live is not None and not live.notified:
+            live.notified = True
+            task = asyncio.get_running_loop().create_task(self._publish_alert(alert_id, False))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
 
     def _worth_notifying(self, transition: Transition) -> bool:
         """Staff hear each transition once; catching up on the past, a repeat that is already

@@ -63,7 +63,7 @@ class Simulation:
         self.speed = speed  # simulated seconds per real second; None: as fast as possible
         self.step_ms = step_ms  # how often boards deliver (their network step)
 
-    def run(self, stop: threading.Event | None = None) -> Summary:
+    def run(self, stop: threading.Event | None = None, *, final: bool = True) -> Summary:
         """Run until end_ms or `stop`; then every board says it stopped (an offline status
         stamped with the simulated time reached), so no one waits for its data."""
         stop = stop or threading.Event()
@@ -78,8 +78,10 @@ class Simulation:
             for board in self.boards:
                 board.advance(t)
                 board.deliver(self.publisher, t)
-        ended = max([board.switch_off(self.publisher, t) for board in self.boards], default=t)
-        for board in self.boards:
-            board.stop(self.publisher, ended)
+        ended = t
+        if final:  # not `final`: a later run carries on with the same boards
+            ended = max([board.switch_off(self.publisher, t) for board in self.boards], default=t)
+            for board in self.boards:
+                board.stop(self.publisher, ended)
         self.publisher.flush()
         return Summary(self.publisher.tally, (t - self.start_ms) / 1000, ended)
