@@ -132,4 +132,5 @@ def test_a_site_ca_in_the_secrets_goes_on_the_board_and_turns_tls_on(
     assert main(args) != 0
     err = capsys.readouterr().err
     assert f"mqtt_ca: {tmp_path / 'tls' / 'ca.key'} is not a PEM certificate" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
