@@ -106,10 +106,10 @@ def _up(args: argparse.Namespace) -> int:
         stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
         args.mqtt, args.influx, args.spool = f"127.0.0.1:{mosquitto.port}", influxdb.url, data / "spool"  # fmt: skip
         config = with_endpoints(config, args)
-        scheme = "http"
         if args.lan:  # staff tokens cross the Wi-Fi: HTTPS only
-            scheme, tls = "https", {"http_certfile": str(https), "http_keyfile": str(https.with_suffix(".key"))}  # fmt: skip
+            tls = {"http_certfile": str(https), "http_keyfile": str(https.with_suffix(".key"))}
             config = config.model_copy(update={"ingest": config.ingest.model_copy(update=tls)})
+        scheme = "https" if args.lan else "http"
         site, database = config.site.id, config.influxdb.database
         topic = topic_for(site, config.devices[0].id, MessageKind.TELEMETRY)
         query = "SELECT * FROM telemetry"
