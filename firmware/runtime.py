@@ -132,8 +132,12 @@ class Board:
             sock.settimeout(SOCKET_TIMEOUT_S)
             sock.connect(address)
             if s["mqtt_ca_file"]:  # the site's TLS listener: the password never goes in clear
-                with open(s["mqtt_ca_file"]) as ca:
-                    sock = tls_socket(sock, s["mqtt_host"], ca.read())
+                try:
+                    with open(s["mqtt_ca_file"]) as ca:
+                        pem = ca.read()
+                except OSError as exc:
+                    raise OSError("cannot read %s: %s" % (s["mqtt_ca_file"], exc)) from exc
+                sock = tls_socket(sock, s["mqtt_host"], pem)
             client = MQTTClient(
                 sock, "mw-" + s["device"], s["mqtt_keepalive_s"], SOCKET_TIMEOUT_S, self._on_message
             )

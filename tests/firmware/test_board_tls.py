@@ -98,3 +98,18 @@ async def test_a_board_refuses_a_certificate_for_another_name(
         await wait_until(lambda: run.board.backoff.attempt >= 2, "two refused attempts")
         assert run.board.client is None
     assert "CERTIFICATE_VERIFY_FAILED" in capfd.readouterr().out
+
+
+async def test_a_board_whose_ca_file_is_missing_says_so(
+    tmp_path: Path, tls_site: TlsSite, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Test that a board told to use a CA file it does not hold names the file each time it
+    tries, and never falls back to sending its login in clear."""
+    with running_board(tls_site.board(tmp_path / "ca.crt"), tmp_path) as run:
+        await wait_until(lambda: run.board.backoff.attempt >= 2, "two attempts")
+        assert run.board.client is None
+    out = capfd.readouterr().out
+    assert (
+        f"could not connect to 127.0.0.1:{tls_site.tls_port} (cannot read {tmp_path / 'ca.crt'}: "
+        in out
+    )
