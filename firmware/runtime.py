@@ -123,7 +123,7 @@ class Board:
             self._next_ntp_ms = now + 60000
 
     def _connect(self, now):
-        from firmware.core.mqtt import MQTTClient
+        from firmware.core.mqtt import MQTTClient, tls_socket
 
         s = self.settings
         address = socket.getaddrinfo(s["mqtt_host"], s["mqtt_port"])[0][-1]
@@ -131,6 +131,13 @@ class Board:
         try:
             sock.settimeout(SOCKET_TIMEOUT_S)
             sock.connect(address)
+            if s["mqtt_ca_file"]:  # the site's TLS listener: the password never goes in clear
+                try:
+                    with open(s["mqtt_ca_file"]) as ca:
+                        pem = ca.read()
+                except OSError as exc:
+                    raise OSError("cannot read %s: %s" % (s["mqtt_ca_file"], exc)) from exc
+                sock = tls_socket(sock, s["mqtt_host"], pem)
             client = MQTTClient(
                 sock, "mw-" + s["device"], s["mqtt_keepalive_s"], SOCKET_TIMEOUT_S, self._on_message
             )
@@ -155,12 +162,17 @@ class Board:
             client.publish(
                 self.agent.topic("status"), self.agent.birth(rssi, mem, epoch_ms()), 1, True
             )
-        except OSError:
+        except OSError as exc:
             sock.close()
+            # Said each time: a wrong CA or host name in the settings fails here for ever.
+            log("could not connect to %s:%d (%s)" % (s["mqtt_host"], s["mqtt_port"], exc))
             raise
         self.client = client
         self._last_traffic_ms = now
-        log("connected to %s:%d" % (s["mqtt_host"], s["mqtt_port"]))
+        log(
+            "connected to %s:%d%s"
+            % (s["mqtt_host"], s["mqtt_port"], " (TLS)" if s["mqtt_ca_file"] else "")
+        )
 
     def _publish(self, topic, payload, retain):
         self.client.publish(topic, payload, 1, retain)

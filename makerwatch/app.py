@@ -28,7 +28,7 @@ from makerwatch.alerts.telegram import StaffChat
 from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
 from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
-from makerwatch.api.http import Conflict, serve
+from makerwatch.api.http import Conflict, serve, server_tls
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.network import Network
 from makerwatch.core.points import Point, device_tags
@@ -185,7 +185,8 @@ class IngestService:
                 )
                 self.notifier.add(chat.route)
             self.notifier.start()
-            api = await serve(self, settings.http_host, settings.http_port) if settings.http_port is not None else None  # fmt: skip
+            tls = server_tls(settings.http_certfile, settings.http_keyfile)
+            api = await serve(self, settings.http_host, settings.http_port, tls) if settings.http_port is not None else None  # fmt: skip
             background = [
                 asyncio.create_task(writer.run()),
                 asyncio.create_task(self.alerts.run_clock()),

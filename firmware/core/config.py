@@ -48,6 +48,9 @@ DEFAULTS = {
     "mqtt_user": "",
     "mqtt_password": "",
     "mqtt_keepalive_s": 30,
+    # The site's CA certificate (PEM) on the board: set, the board speaks TLS to the
+    # broker's TLS listener and trusts only that CA; "" = plain MQTT (a closed LAN).
+    "mqtt_ca_file": "",
     "ntp_host": "pool.ntp.org",
     # Cadence and state.
     "sample_period_s": 1.0,
@@ -148,6 +151,7 @@ RULES = {
     "mqtt_user": _text(64),
     "mqtt_password": _text(128),
     "mqtt_keepalive_s": _integer(10, 600),
+    "mqtt_ca_file": _text(255),
     "ntp_host": _text(253),
     "sample_period_s": _number(0.1, 60),
     "telemetry_period_s": _number(1, 3600),

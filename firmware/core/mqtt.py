@@ -106,6 +106,62 @@ def _parse_publish(first, body):
     return topic, pid, body[offset:]
 
 
+def tls_socket(sock, server_hostname, ca_pem):
+    """`sock`, connected, with TLS on it (the handshake is done here, under its timeout):
+    only a certificate the site's CA (`ca_pem`) signed for `server_hostname` is trusted.
+    The same ssl calls exist on CPython and on MicroPython 1.23+ (mbedtls)."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    try:
+        context.load_verify_locations(cadata=ca_pem)
+    except ValueError as exc:  # MicroPython's answer to a CA that does not parse
+        raise MQTTError("the CA file is not a PEM certificate: %s" % exc) from exc
+    tls = context.wrap_socket(sock, server_hostname=server_hostname)
+    return TLSStream(tls, sock, getattr(ssl, "SSLWantReadError", ()))
+
+
+class TLSStream:
+    """A TLS connection with the calls MQTTClient makes (sendall, recv, settimeout, close),
+    over CPython's SSLSocket or MicroPython's (which has read and write instead). Nothing
+    to read yet is OSError(EAGAIN) on both, as on a plain socket."""
+
+    def __init__(self, tls, raw, want_read):
+        self.tls = tls
+        self.raw = raw  # MicroPython: reads through TLS wait as long as this socket
+        self.want_read = want_read  # CPython's "nothing waiting" (ssl.SSLWantReadError)
+
+    def settimeout(self, timeout_s):
+        if hasattr(self.tls, "settimeout"):
+            self.tls.settimeout(timeout_s)
+        else:
+            self.raw.settimeout(timeout_s)
+
+    def sendall(self, data):
+        if hasattr(self.tls, "sendall"):
+            self.tls.sendall(data)
+            return
+        view = memoryview(data)
+        while view:
+            sent = self.tls.write(view)
+            if not sent:
+                raise OSError(11)
+            view = view[sent:]
+
+    def recv(self, n):
+        try:
+            data = self.tls.recv(n) if hasattr(self.tls, "recv") else self.tls.read(n)
+        except self.want_read as exc:
+            raise OSError(11) from exc
+        if data is None:  # MicroPython, non-blocking: nothing waiting
+            raise OSError(11)
+        return data
+
+    def close(self):
+        self.tls.close()
+
+
 class MQTTClient:
     def __init__(self, sock, client_id, keepalive_s=30, timeout_s=5.0, on_message=None):
         self.sock = sock

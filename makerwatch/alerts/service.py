@@ -62,6 +62,9 @@ TICK_S = 1.0
 # has been quiet for SETTLE_MS: a condition that began and ended inside it is history.
 AHEAD_OF_WALL_MS = 2_000
 SETTLE_MS = 2_000
+# The wall clock moving this much more or less than the monotonic clock between two
+# readings is a step, not NTP's slewing (at most 0.5 ms a second).
+STEP_MS = 2_000
 
 
 @dataclasses.dataclass
@@ -82,7 +85,10 @@ class AlertService:
         notifier: Notifier,
         connected: asyncio.Event | None = None,
         wall: Callable[[], int] | None = None,
+        monotonic: Callable[[], int] | None = None,
     ) -> None:
+        """`wall` and `monotonic` (ms) are the server's clocks; a test that gives only
+        `wall` gives a clock that never steps (it is the monotonic clock too)."""
         self.config = config
         self._connected = connected or asyncio.Event()
         self.engine = AlertEngine(config)
@@ -98,10 +104,10 @@ class AlertService:
         self._pace: dict[str, _Pace] = {}
         self._told: dict[str, Alert] = {}  # active alerts whose firing went to staff
         self._publishing: set[asyncio.Task[None]] = set()  # retained updates under way
-        # Wall time that no clock step moves: the start's wall clock plus monotonic time
-        # (or the clock a test gives).
-        self._wall_base = (time.time() * 1000, time.monotonic() * 1000)
-        self._wall = wall
+        self._wall = wall or (lambda: int(time.time() * 1000))
+        self._monotonic = monotonic or wall or (lambda: int(time.monotonic() * 1000))
+        self._anchor: tuple[int, int] | None = None  # (wall ms, monotonic ms) last agreed
+        self._step_ms = 0  # the step last reported in the log
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -110,10 +116,22 @@ class AlertService:
         return [*alerts_subscriptions(site), ingest_ready_topic(site, config.mqtt.client_id)]
 
     def wall_ms(self) -> int:
-        if self._wall is not None:
-            return self._wall()
-        wall, mono = self._wall_base
-        return int(wall + time.monotonic() * 1000 - mono)
+        """The server's time for timers, silence and notifications: the wall clock while
+        it moves with the monotonic clock, carried on by the monotonic clock across a
+        step. A step (date -s, a clock set by hand) must not make a day of repeats, or
+        any timer, fall due at once, nor hold them back an hour; it is followed only
+        after a restart of ingest."""
+        wall, mono = self._wall(), self._monotonic()
+        if self._anchor is not None:
+            steady = self._anchor[0] + (mono - self._anchor[1])
+            if abs(wall - steady) > STEP_MS:
+                if abs(wall - steady - self._step_ms) > STEP_MS:
+                    self._step_ms = wall - steady
+                    log.warning("the server clock stepped by %+.0f s; alert timers keep the "
+                                "time before the step until ingest restarts", self._step_ms / 1000)  # fmt: skip
+                return steady
+        self._anchor, self._step_ms = (wall, mono), 0
+        return wall
 
     async def connected(self) -> None:
         """After every (re)connect and subscription: mark the end of what the broker
@@ -147,7 +165,7 @@ class AlertService:
         heard_ms = self.wall_ms()
         await self._release(heard_ms)  # what settled before these points arrived
         for point in points:
-            point = self._on_event_time(point)
+            point = self._on_event_time(point, heard_ms)
             self._pace_of(point, heard_ms)
             actions += self.engine.observe(point, heard_ms)
         await self._perform(actions)
@@ -203,13 +221,19 @@ class AlertService:
                 if told.device == device and alert_id not in active:
                     await self._tell(Transition("resolved", told, wall_ms))
 
-    def _on_event_time(self, point: Point) -> Point:
+    def _on_event_time(self, point: Point, wall_ms: int) -> Point:
         """A server-stamped point moves its machine's event time forward by no more than
         the wall clock (monotonic, which no clock step moves) has moved since that
         machine's last point: a server clock an hour fast must not make an hour of
-        timers fall due at once."""
+        timers fall due at once. A board's time is taken up to the skew ingest allows
+        one board ahead of the server (`wall_ms`, which a step does not move): boards
+        whose NTP server stepped with ours, a day ahead, must not make a day of repeats
+        fall due at once either."""
         device = point.tags.get("device", "")
-        mono_ms = int(time.monotonic() * 1000)
+        ahead_ms = wall_ms + int(self.config.ingest.max_clock_skew_s * 1000)
+        if point.time_ms > ahead_ms:
+            point = dataclasses.replace(point, time_ms=ahead_ms)
+        mono_ms = self._monotonic()
         reference = self._reference.get(device)
         if point.server_time and reference is not None:
             engine_ms, at_mono_ms = reference
@@ -289,15 +313,19 @@ class AlertService:
         while the site's data is live. Nothing is judged while disconnected."""
         while True:
             await asyncio.sleep(TICK_S)  # the clock's tick
-            if not self._connected.is_set():
-                self.engine.stop_listening()
-                continue
-            wall = self.wall_ms()
-            actions = self.engine.tick(wall) if self.engine.ready else []
-            if self.engine.ready:
-                actions += self.engine.advance_live(wall, LIVE_WITHIN_MS)
-            await self._perform(actions)
-            await self._release(wall)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """One tick of run_clock."""
+        if not self._connected.is_set():
+            self.engine.stop_listening()
+            return
+        wall = self.wall_ms()
+        actions = self.engine.tick(wall) if self.engine.ready else []
+        if self.engine.ready:
+            actions += self.engine.advance_live(wall, LIVE_WITHIN_MS)
+        await self._perform(actions)
+        await self._release(wall)
 
     async def _ack_message(self, alert_id: str, payload: bytes) -> None:
         try:

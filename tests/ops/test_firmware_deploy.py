@@ -105,3 +105,32 @@ def test_missing_board_is_a_clear_error(tmp_path: Path) -> None:
         f"could not copy to the board on {tmp_path / 'ttyUSB9'}: mpremote: failed to access"
         in result.stderr
     )
+
+
+def test_a_site_ca_in_the_secrets_goes_on_the_board_and_turns_tls_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that `mqtt_ca` in the secrets file puts the site's CA on the board as ca.crt and
+    points the board's settings at it; a file that is no certificate is one line naming it."""
+    from makerwatch.ops.certificates import make_certificates
+
+    ca = make_certificates(tmp_path / "tls", ["192.168.1.10"])
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text(
+        f"wifi_ssid: a\nwifi_password: b\nmqtt_host: 192.168.1.10\nmqtt_port: 8883\nmqtt_ca: {ca}\n"
+    )
+    args = ["firmware", "deploy", "--port", "/dev/ttyUSB0", "--device", "solder-1", "--config", str(EXAMPLE),
+            "--secrets", str(secrets), "--build", str(tmp_path / "out"), "--dry-run"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    assert (settings["mqtt_ca_file"], settings["mqtt_port"]) == ("ca.crt", 8883)
+    assert (tmp_path / "out" / "ca.crt").read_text() == ca.read_text()
+    assert f"fs cp {tmp_path / 'out' / 'ca.crt'} :ca.crt +" in out
+    assert "ca.key" not in out, "the CA's key never leaves the server"
+    secrets.write_text(secrets.read_text().replace(str(ca), str(tmp_path / "tls" / "ca.key")))
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert f"mqtt_ca: {tmp_path / 'tls' / 'ca.key'} is not a PEM certificate" in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -321,9 +323,29 @@ def test_up_lan_runs_the_provisioned_broker_for_real_boards(tmp_path: Path) -> N
         )
         assert "simulat" not in stack.text().lower()
         assert "anonymous clients are refused" in stack.text()
+        _answers_https_only(tmp_path / "var/broker/tls/ca.crt", http_port)
+        assert f"Floor board  https://127.0.0.1:{http_port}/" in stack.text()
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(WAIT_TIMEOUT_S)
+
+
+def _answers_https_only(ca: Path, port: int) -> None:
+    """The API answers HTTPS with a certificate the site's CA signed, for 127.0.0.1 and this
+    machine's own address; plain HTTP gets no answer; a client without the CA refuses it."""
+    site = ssl.create_default_context(cafile=str(ca))
+    addresses = ["127.0.0.1"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe, contextlib.suppress(OSError):
+        probe.connect(("192.0.2.1", 9))  # sends nothing: this machine's outgoing address
+        addresses.append(probe.getsockname()[0])
+    for address in addresses:
+        answer = httpx.get(f"https://{address}:{port}/machines", verify=site, timeout=10)
+        assert answer.status_code == 200, (address, answer.text)
+        assert answer.json()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/machines", timeout=10)
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"https://127.0.0.1:{port}/machines", timeout=10)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
