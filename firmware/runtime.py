@@ -71,10 +71,11 @@ def make_sensors(settings):
 
 
 class Board:
-    def __init__(self, settings, problems=()):
+    def __init__(self, settings, problems=(), settings_path=SETTINGS_PATH):
         from firmware.drivers.pins import Button, Output
 
         self.settings = settings
+        self.settings_path = settings_path  # where a calibration is kept
         self.power, self.temperature = make_sensors(settings)
         names = [s.name for s in (self.power, self.temperature) if s is not None]
         self.agent = Agent(settings, names)
@@ -321,7 +322,7 @@ class Board:
         self.settings[key] = value  # the sensors read their settings each time
         self._recent_power_w = []
         try:
-            save_setting(key, value)
+            save_setting(key, value, self.settings_path)
         except OSError as exc:
             log("settings: cannot save %s (%s); it holds until a restart" % (key, exc))
         self.agent.event("config_applied", "%s %s (%s)" % (key, value, note), epoch_ms())

