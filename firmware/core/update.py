@@ -109,14 +109,12 @@ def enter_slot(path=BOOT_PATH):
 
 
 def _remove(path):
+    if not _is_dir(path):
+        return
     try:
         entries = list(os.ilistdir(path))  # type: ignore[attr-defined]
-    except AttributeError:  # CPython
-        entries = [
-            (name, 0x4000 if _is_dir(path + "/" + name) else 0x8000) for name in os.listdir(path)
-        ]
-    except OSError:
-        return
+    except AttributeError:  # CPython (host runs and tests)
+        entries = [(n, 0x4000 if _is_dir(path + "/" + n) else 0x8000) for n in os.listdir(path)]
     for entry in entries:
         child = path + "/" + entry[0]
         if entry[1] == 0x4000:

@@ -37,7 +37,8 @@ __all__ = [
 
 # The installed firmware package is the tree that goes onto the board.
 FIRMWARE_DIR = Path(firmware.__file__).resolve().parent
-# Removes the previous firmware first: a stale .py would shadow its new .mpy.
+# Removes the previous firmware first: a stale .py would shadow its new .mpy; and any
+# version received over MQTT with its boot.json, so the board runs what was deployed.
 REMOVE_OLD_FIRMWARE = (
     "import os\n"
     "def rm(p):\n"
@@ -48,7 +49,12 @@ REMOVE_OLD_FIRMWARE = (
     "  os.rmdir(p)\n"
     " except OSError:\n"
     "  pass\n"
-    "rm('/firmware')"
+    "rm('/firmware')\n"
+    "rm('/ota')\n"
+    "try:\n"
+    " os.remove('/boot.json')\n"
+    "except OSError:\n"
+    " pass"
 )
 
 
