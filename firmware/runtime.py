@@ -183,13 +183,16 @@ class Board:
     def _settle_update(self):
         """Connected and reported: a version on trial is kept; a rollback is told."""
         state = self.boot_state
+        try:
+            if state.get("trial") or state.get("rolled_back"):
+                ota.write_boot({"slot": state.get("slot", "")})
+        except OSError as exc:  # unconfirmed, the next boot rolls back: safe, if a pity
+            log("cannot write %s (%s)" % (ota.BOOT_PATH, exc))
         if state.get("trial"):
-            ota.write_boot({"slot": state.get("slot", "")})
             self._trial_until_ms = None
             self.agent.event("update", "firmware %s running" % FW_VERSION, epoch_ms(),
                              reason="confirmed")  # fmt: skip
         elif state.get("rolled_back"):
-            ota.write_boot({"slot": state.get("slot", "")})
             self.agent.event(
                 "update",
                 "firmware %s did not connect and report within %d s; back on %s"

@@ -187,6 +187,9 @@ class Updater:
             self.device,
         ):
             raise UpdateError("manifest: for another board")
+        if not all(isinstance(manifest.get(k), str) and 0 < len(manifest[k]) <= 32
+                   for k in ("id", "version")):  # fmt: skip
+            raise UpdateError("manifest: no id or version")
         files = manifest.get("files")
         if not isinstance(files, list) or not 0 < len(files) <= MAX_FILES:
             raise UpdateError("manifest: no files, or more than %d" % MAX_FILES)

@@ -27,11 +27,16 @@ class CalibrationRefused(ToolError):
     """The board refused the calibration; the message is its reason."""
 
 
+EXAMPLES = {"W": "60W", "C": "25C"}
+
+
 def parse_quantity(text: str, unit: str, option: str) -> float:
     """`60W` or `60` -> 60.0 for unit W; a one-line error naming the option otherwise."""
     match = re.fullmatch(rf"\s*(-?\d+(?:[.,]\d+)?)\s*(?:{unit})?\s*", text, re.IGNORECASE)
     if match is None:
-        raise ConfigError(f"{option} {text!r}: expected a number of {unit}, e.g. 60{unit}")
+        raise ConfigError(
+            f"{option} {text!r}: expected a number of {unit}, e.g. {EXAMPLES.get(unit, unit)}"
+        )
     return float(match.group(1).replace(",", "."))
 
 

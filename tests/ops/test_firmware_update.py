@@ -30,6 +30,7 @@ from tests.ops.test_provision import (
     client_as,
     next_topics,
 )
+from tests.support import ROOT
 
 FILES = [
     BoardFile("firmware/__init__.py", b""),
@@ -126,3 +127,30 @@ def test_quantities_take_their_unit_or_none() -> None:
         ConfigError, match=r"^--known-load '60kW': expected a number of W, e.g. 60W$"
     ):
         parse_quantity("60kW", "W", "--known-load")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["firmware", "update", "--device", "nope"], "device 'nope' is not in site 'aktobe'"),
+        (["firmware", "update", "--all"], "aktobe.solder-1.json: no update key"),
+        (["firmware", "update", "--all", "--at-once", "0"], "--at-once 0: must be 1 or more"),
+        (["board", "calibrate", "nope", "--known-load", "60W"], "device 'nope' is not in site"),
+        (["board", "calibrate", "solder-1", "--known-load", "sixty"],
+         "--known-load 'sixty': expected a number of W, e.g. 60W"),
+        (["board", "calibrate", "solder-1", "--reference-temp", "hot"],
+         "--reference-temp 'hot': expected a number of C, e.g. 25C"),
+    ],
+)  # fmt: skip
+def test_a_wrong_command_line_is_one_line_naming_what(
+    argv: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that bad input to `firmware update` and `board calibrate` ends in one line."""
+    from makerwatch.cli import main
+
+    site = str(ROOT / "makerspace.example.yaml")
+    code = main([*argv, "--config", site, "--credentials", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert says in err
