@@ -13,7 +13,8 @@ import network
 import ntptime
 
 from firmware.core import config as board_settings
-from firmware.core.agent import FW_VERSION, Agent
+from firmware.core import update as ota
+from firmware.core.agent import FW_VERSION, Agent, one_line
 from firmware.core.backoff import Backoff
 from firmware.core.faults import SensorFault
 from firmware.ticks import Monotonic, epoch_ms, sleep_ms
@@ -70,10 +71,11 @@ def make_sensors(settings):
 
 
 class Board:
-    def __init__(self, settings, problems=()):
+    def __init__(self, settings, problems=(), settings_path=SETTINGS_PATH):
         from firmware.drivers.pins import Button, Output
 
         self.settings = settings
+        self.settings_path = settings_path  # where a calibration is kept
         self.power, self.temperature = make_sensors(settings)
         names = [s.name for s in (self.power, self.temperature) if s is not None]
         self.agent = Agent(settings, names)
@@ -99,6 +101,20 @@ class Board:
         self._last_traffic_ms = 0
         self._identify_until_ms = 0
         self._from_queue = False  # True while connecting: what arrives then was queued
+        self._recent_power_w = []  # the last few power readings, for a calibration
+        self._last_temp_c = None
+        # Updates: the slot this version runs from, whether it is on trial (it must
+        # connect and report within update_trial_s, or main.py rolls it back at the
+        # next boot), and whether to restart into a version just received.
+        self.boot_state = ota.read_boot()
+        self.updater = ota.Updater(
+            settings["site"], settings["device"], settings["update_key"],
+            self.boot_state.get("slot", ""),
+        )  # fmt: skip
+        self._trial_until_ms = (
+            settings["update_trial_s"] * 1000 if self.boot_state.get("trial") else None
+        )
+        self._restart = False
 
     # Network ------------------------------------------------------------
 
@@ -154,6 +170,7 @@ class Board:
             )
             client.subscribe(self.agent.topic("cmd/#"), 1)
             client.subscribe(self.agent.topic("config"), 1)
+            client.subscribe(self.agent.topic("update/+"), 1)
             self._from_queue = False
             # Online only once commands can reach the board: a command sent the moment
             # it appears would otherwise find no subscription and be dropped.
@@ -173,6 +190,28 @@ class Board:
             "connected to %s:%d%s"
             % (s["mqtt_host"], s["mqtt_port"], " (TLS)" if s["mqtt_ca_file"] else "")
         )
+        self._settle_update()
+
+    def _settle_update(self):
+        """Connected and reported: a version on trial is kept; a rollback is told."""
+        state = self.boot_state
+        try:
+            if state.get("trial") or state.get("rolled_back"):
+                ota.write_boot({"slot": state.get("slot", "")})
+        except OSError as exc:  # unconfirmed, the next boot rolls back: safe, if a pity
+            log("cannot write %s (%s)" % (ota.BOOT_PATH, exc))
+        if state.get("trial"):
+            self._trial_until_ms = None
+            self.agent.event("update", "firmware %s running" % FW_VERSION, epoch_ms(),
+                             reason="confirmed")  # fmt: skip
+        elif state.get("rolled_back"):
+            self.agent.event(
+                "update",
+                "firmware %s did not connect and report within %d s; back on %s"
+                % (state["rolled_back"], self.settings["update_trial_s"], FW_VERSION),
+                epoch_ms(), reason="rolled_back",
+            )  # fmt: skip
+        self.boot_state = {"slot": state.get("slot", "")}
 
     def _publish(self, topic, payload, retain):
         self.client.publish(topic, payload, 1, retain)
@@ -215,6 +254,9 @@ class Board:
         if topic == self.agent.topic("config"):
             self.agent.apply_config(payload, epoch_ms())
             return
+        if topic.startswith(self.agent.topic("update/")):
+            self._on_update(topic[len(self.agent.topic("update/")) :], payload)
+            return
         commands = self.agent.topic("cmd/")
         if not topic.startswith(commands):
             return  # not the board's: a broker may deliver outside the subscriptions ($SYS)
@@ -225,6 +267,80 @@ class Board:
             self._switch_relay(action[1], action[2])
         elif action[0] == "identify":
             self._identify_until_ms = self.clock.now_ms() + action[1] * 1000
+        elif action[0] == "calibrate":
+            self._calibrate(action[1], action[2])
+
+    def _on_update(self, part, payload):
+        """A manifest or a chunk of an update; every step and refusal is an `update` event."""
+        try:
+            if part == "manifest":
+                if self.agent.machine.state != "off":
+                    raise ota.UpdateError("the machine is in use: update it when it is off")
+                manifest = self.updater.start(payload)
+                self.agent.event("update", "firmware %s: %d files" % (
+                    one_line(str(manifest.get("version")), 32), len(manifest["files"])),
+                    epoch_ms(), reason="accepted")  # fmt: skip
+            elif part == "chunk":
+                done = self.updater.chunk(payload)
+                if done is None:
+                    return
+                self.agent.event("update", "file %d checked" % (done + 1), epoch_ms(),
+                                 reason="file")  # fmt: skip
+                if self.updater.complete():
+                    version = self.updater.manifest["version"]  # type: ignore[index]
+                    self.updater.switch()
+                    self.agent.event("update", "switching to firmware %s" % version,
+                                     epoch_ms(), reason="switching")  # fmt: skip
+                    self._restart = True
+        except ota.UpdateError as exc:
+            self.agent.event("update", one_line(str(exc)), epoch_ms(), reason="failed")
+        except OSError as exc:  # flash full or failing: abandoned, the running version stays
+            self.updater.manifest = None
+            self.agent.event("update", "cannot write the new version: %s" % exc, epoch_ms(),
+                             reason="failed")  # fmt: skip
+
+    def _calibrate(self, what, reference):
+        """Correct the measurement against a known load or temperature and keep the
+        correction in settings.json, so it outlives a restart."""
+        if what == "power":
+            recent = self._recent_power_w
+            measured = sum(recent) / len(recent) if recent else 0.0
+            if self.settings["power_sensor"] != "ct":
+                problem = "only a CT clamp is calibrated (a PZEM measures real power)"
+            elif len(recent) < 3 or measured <= board_settings.resolvable_w(self.settings):
+                problem = "no load measured (%.1f W): is the known load switched on?" % measured
+            else:
+                problem = None
+            key, value = (
+                "ct_calibration",
+                self.settings["ct_calibration"] * reference / max(measured, 1e-9),
+            )
+            note = "%.1f W known, %.1f W measured" % (reference, measured)
+        else:
+            measured = self._last_temp_c
+            problem = None if measured is not None else "no temperature measured"
+            key = "temp_offset_c"
+            value = self.settings["temp_offset_c"] + reference - (measured or 0.0)
+            note = "%.1f C reference, %.1f C measured" % (reference, measured or 0.0)
+        value = round(value, 4)
+        if problem is None:
+            check, wants = board_settings.RULES[key]
+            if not check(value):
+                problem = "%s would be %s, outside %s: check the sensor and wiring" % (
+                    key,
+                    value,
+                    wants,
+                )
+        if problem is not None:
+            self.agent.event("config_rejected", "cmd/calibrate: " + problem, epoch_ms())
+            return
+        self.settings[key] = value  # the sensors read their settings each time
+        self._recent_power_w = []
+        try:
+            save_setting(key, value, self.settings_path)
+        except OSError as exc:
+            log("settings: cannot save %s (%s); it holds until a restart" % (key, exc))
+        self.agent.event("config_applied", "%s %s (%s)" % (key, value, note), epoch_ms())
 
     # Machine ------------------------------------------------------------
 
@@ -253,6 +369,11 @@ class Board:
     def _sample(self, now):
         reading = self._read(self.power, "read", "power") or {}
         temp_c = self._read(self.temperature, "read_c", "temperature")
+        if temp_c is not None:
+            temp_c += self.settings["temp_offset_c"]
+        self._last_temp_c = temp_c
+        if reading.get("power_w") is not None:
+            self._recent_power_w = (self._recent_power_w + [reading["power_w"]])[-5:]
         self.agent.sample(now, epoch_ms(), reading.get("power_w"), temp_c)
 
     def _local_step(self, now):
@@ -280,7 +401,32 @@ class Board:
             self._sample(now)
         self._local_step(now)
         self._network_step(now)
+        self._update_step(now)
         return max(0, min(100, self._next_sample_ms - self.clock.now_ms()))
+
+    def _update_step(self, now):
+        if self._restart:
+            log("restarting into the new firmware")
+            self._power_down()
+            machine.reset()
+        if self._trial_until_ms is not None and now >= self._trial_until_ms:
+            log("firmware %s did not connect within %d s: restarting into the previous one"
+                % (FW_VERSION, self.settings["update_trial_s"]))  # fmt: skip
+            self._power_down()
+            machine.reset()
+
+    def _power_down(self):
+        """Before a restart: the relay released (a reset releases it anyway) and the
+        broker told, so the restart is not taken for a lost board."""
+        if self.relay is not None and self.relay.is_on:
+            self._switch_relay(False, "restart")
+        if self.client is not None:
+            try:
+                self.agent.drain(self._publish)
+                self.client.disconnect()
+            except OSError:
+                pass
+            self.client = None
 
     def run(self, should_stop=lambda: False):
         while not should_stop():
@@ -290,6 +436,18 @@ class Board:
                 self.client.disconnect()
             except OSError:
                 pass
+
+
+def save_setting(key, value, path=SETTINGS_PATH):
+    """Write one setting into settings.json, replacing the file in one step."""
+    with open(path) as f:
+        raw = json.load(f)
+    raw[key] = value
+    with open(path + ".new", "w") as f:
+        json.dump(raw, f)
+    import os
+
+    os.rename(path + ".new", path)
 
 
 def run():

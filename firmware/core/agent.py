@@ -256,7 +256,8 @@ class Agent:
     def command(self, name, payload, queued=False):
         """Decode a `cmd/<name>` message into an action for the runtime, or None.
 
-        Returns ("relay", on, reason) or ("identify", seconds). `queued`: the broker kept
+        Returns ("relay", on, reason), ("identify", seconds) or ("calibrate", "power" or
+        "temperature", the known watts or the reference's degrees). `queued`: the broker kept
         it while the board was away; a switch-off still applies (twice is harmless), but a
         switch-on from then may find nobody at the machine, so it is refused.
         """
@@ -287,6 +288,14 @@ class Agent:
             seconds = body.get("seconds", 10)
             if isinstance(seconds, int) and 1 <= seconds <= 300:
                 return ("identify", seconds)
+        if name == "calibrate" and not queued:
+            # Against a load or a thermometer there now: a stale one measures nothing.
+            for key, what, low, high in (("known_w", "power", 1, 20000),
+                                         ("reference_c", "temperature", -50, 1000)):  # fmt: skip
+                value = body.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):  # noqa: SIM102
+                    if low <= value <= high:  # (mypy narrows `value` only when nested)
+                        return ("calibrate", what, value)
         self.event("config_rejected", "cmd/%s: unsupported or malformed" % name)
         return None
 

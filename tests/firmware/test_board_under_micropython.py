@@ -55,12 +55,13 @@ class MicroPythonBoard:
 
 @contextlib.asynccontextmanager
 async def micropython_board(
-    folder: Path, settings: dict[str, Any]
+    folder: Path, settings: dict[str, Any], seconds: int = 120
 ) -> AsyncIterator[MicroPythonBoard]:
-    """The board program running under MicroPython until the block ends (then it loses power)."""
+    """The board program running under MicroPython until the block ends (then it loses power),
+    or `seconds` have passed."""
     (folder / "settings.json").write_text(json.dumps(settings))
     process = await asyncio.create_subprocess_exec(
-        "node", str(RUNNER), str(folder), "120", cwd=ROOT,
+        "node", str(RUNNER), str(folder), str(seconds), cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     board = MicroPythonBoard(folder, process)

@@ -61,6 +61,7 @@ def test_every_message_the_agent_sends_is_valid() -> None:
     board.apply_config(b'{"v":1,"max_on_s":60,"idle_above_w":"x"}', t0)
     board.event("boot", "firmware 0.1.0")
     board.event("button")
+    board.event("update", "file 1 checked", t0, reason="file")
     messages = published(board)
     for topic, payload in messages:
         validate(topic, payload)
