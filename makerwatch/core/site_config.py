@@ -150,8 +150,8 @@ def _suggest_board_key(error: str) -> str:
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    near = _nearest(key, known)
+    return f"; did you mean {near!r}?" if near else ""
 
 
 class Device(_Section):
@@ -508,9 +508,9 @@ def _section_type(annotation: Any) -> Any:
     return None
 
 
-def _unknown_key(section: type[BaseModel] | None, top_level: bool, key: str) -> str:
-    what = "unknown section" if top_level else "unknown setting"
-    return what + (_did_you_mean(key, section.model_fields) if section else "")
+def _nearest(key: str, known: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def describe(
@@ -527,16 +527,35 @@ def describe(
     wrapped = data
     for key in reversed(under):
         wrapped = {key: wrapped}
-    for item in error.errors():
+    items = [
         # Drop pydantic's internal location parts (function-after[...] and the like).
-        own = tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p))
+        (item, tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p)))
+        for item in error.errors()
+    ]
+    # A misspelt required key is one mistake: the unknown key says it, not also "missing".
+    suggested: set[tuple[int | str, ...]] = set()  # the keys meant
+    nearest: dict[tuple[int | str, ...], str] = {}  # the key written -> the key meant
+    for item, own in items:
+        if item["type"] == "extra_forbidden" and own and isinstance(own[-1], str):
+            section = _model_at(model, own[:-1]) if model is not None else None
+            near = _nearest(own[-1], section.model_fields) if section else None
+            if near:
+                suggested.add((*own[:-1], near))
+                nearest[own] = near
+    for item, own in items:
         loc = under + own
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        if item["type"] == "missing" and own in suggested:
+            continue
         if item["type"] == "extra_forbidden" and own and isinstance(own[-1], str):
+            near = nearest.get(own)
             section = _model_at(model, own[:-1]) if model is not None else None
-            message = _unknown_key(section, len(loc) == 1, own[-1])
+            is_section = section is not None and near is not None and _section_type(
+                section.model_fields[near].annotation) is not None  # fmt: skip
+            message = "unknown section" if is_section and len(own) == 1 else "unknown setting"
+            message += f"; did you mean {near!r}?" if near else ""
             shown = ""
         where = _key_path(loc, wrapped)
         for part in message.split("\n"):

@@ -292,3 +292,10 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path: Path) -> None:
     assert message.startswith(f"{path}:4:8: not valid YAML at line 4: ")
     assert "<unicode string>" not in message
     assert "\n" not in message
+
+
+def test_a_misspelt_required_key_is_one_mistake(tmp_path: Path) -> None:
+    """Test that `nmae:` for `name:` reads as one unknown key, not also "name: Field required"."""
+    text = "site: {id: aktobe, nmae: A}\ndevices: [{id: a, name: A, kind: other}]\n"
+    message = error_for(write_variant(tmp_path, text=text))
+    assert mistakes(message) == ["site.nmae: unknown setting; did you mean 'name'?"]
