@@ -285,9 +285,10 @@ class IngestService:
         false while anything keeps readings from being stored."""
         spool_error = self.spool.failing if self.spool else None
         replaying = self._replay is None or not self._replay.done()
+        ping_error = await self._influx.ping_error()
         health: dict[str, object] = {
             "mqtt_connected": self.mqtt_connected,
-            "influxdb_reachable": await self._influx.ping(),
+            "influxdb_reachable": ping_error is None,
             "influxdb_writable": self._writer.write_failing is None,
             "spool_writable": spool_error is None,
             "spool_replaying": replaying,
@@ -296,6 +297,8 @@ class IngestService:
             "active_alerts": len(self.active_alerts()),
             "server_clock_offset_s": self._clock_offset(),
         }
+        if ping_error:
+            health["influxdb_ping_error"] = ping_error
         if spool_error:
             health["spool_error"] = spool_error
         if self._writer.write_failing:

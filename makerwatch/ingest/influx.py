@@ -14,13 +14,18 @@ import httpx
 from makerwatch.core.site_config import InfluxSettings
 from makerwatch.ingest.errors import SinkError, SinkRejectedError
 
-__all__ = ["InfluxClient"]
+__all__ = ["PING_TIMEOUT_S", "InfluxClient"]
+
+# /healthz pings InfluxDB: a monitor must get an answer (and the reason) well within
+# its own timeout, not wait out the writes' timeout while InfluxDB hangs.
+PING_TIMEOUT_S = 1.0
 
 
 class InfluxClient:
     def __init__(self, settings: InfluxSettings) -> None:
         self.database = settings.database
         self._url = settings.url.rstrip("/")
+        self._ping_timeout_s = min(PING_TIMEOUT_S, settings.timeout_s)
         # Basic auth in a header, never in the URL, where proxies and logs would keep it.
         auth = None
         if settings.username is not None:
@@ -42,11 +47,24 @@ class InfluxClient:
         except httpx.HTTPError as exc:
             raise SinkError(f"{self._url}{path}: {type(exc).__name__}: {exc}") from exc
 
+    @property
+    def url(self) -> str:
+        return self._url
+
     async def ping(self) -> bool:
+        return await self.ping_error() is None
+
+    async def ping_error(self) -> str | None:
+        """Why InfluxDB does not answer its ping (None: it does), within PING_TIMEOUT_S."""
         try:
-            return (await self._request("GET", "/ping")).status_code == 204
-        except SinkError:
-            return False
+            response = await self._http.get("/ping", timeout=self._ping_timeout_s)
+        except httpx.TimeoutException:
+            return "not reachable: timeout"
+        except httpx.HTTPError as exc:
+            return f"not reachable: {exc or type(exc).__name__}"
+        if response.status_code != 204:
+            return f"/ping answered {response.status_code}"
+        return None
 
     async def ensure_database(self) -> None:
         """Create the database if it is missing (CREATE DATABASE is idempotent)."""
