@@ -49,7 +49,7 @@ from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
-from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.influx import InfluxClient, MissingDatabaseError
 from makerwatch.ingest.rollups import Rollups
 from makerwatch.ingest.sessions import SessionRecorder
 from makerwatch.ingest.source import Ack, MqttSource
@@ -426,5 +426,7 @@ class IngestService:
         wait, and create it when InfluxDB comes back."""
         try:
             await influx.ensure_database()
+        except MissingDatabaseError as exc:
+            log.error("%s", exc)  # readings spool (or wait at the broker) until it exists
         except SinkError as exc:
             log.warning("InfluxDB not reachable at start: %s", exc)

@@ -254,9 +254,17 @@ class MqttSettings(_Section):
 class InfluxSettings(_Section):
     url: str = "http://127.0.0.1:8086"
     database: str = Field(default="makerwatch", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # 1.x: a user and password; 2.x and 3.x: a token (sent as `Authorization: Token`).
     username: str | None = None
     password: str | None = None
+    token: str | None = Field(default=None, min_length=1, pattern=r"^[!-~]+$")
     timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> InfluxSettings:
+        if self.token is not None and self.username is not None:
+            raise ValueError("give a token (2.x, 3.x) or a username and password (1.x), not both")
+        return self
 
 
 class IngestSettings(_Section):

@@ -299,3 +299,13 @@ def test_a_misspelt_required_key_is_one_mistake(tmp_path: Path) -> None:
     text = "site: {id: aktobe, nmae: A}\ndevices: [{id: a, name: A, kind: other}]\n"
     message = error_for(write_variant(tmp_path, text=text))
     assert mistakes(message) == ["site.nmae: unknown setting; did you mean 'name'?"]
+
+
+def test_influxdb_takes_a_token_or_a_user_not_both(tmp_path: Path) -> None:
+    """Test that a 2.x/3.x token is accepted alone and refused beside a 1.x user."""
+    config = load_site_config(write_variant(tmp_path, {"influxdb": {"token": "abc-123=="}}))
+    assert config.influxdb.token == "abc-123=="
+    both = {"influxdb": {"token": "abc", "username": "u", "password": "p"}}
+    assert mistakes(error_for(write_variant(tmp_path, both))) == [
+        "influxdb: give a token (2.x, 3.x) or a username and password (1.x), not both"
+    ]
