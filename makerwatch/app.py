@@ -49,7 +49,7 @@ from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
-from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.influx import InfluxClient, MissingDatabaseError
 from makerwatch.ingest.rollups import Rollups
 from makerwatch.ingest.sessions import SessionRecorder
 from makerwatch.ingest.source import Ack, MqttSource
@@ -286,9 +286,10 @@ class IngestService:
         false while anything keeps readings from being stored."""
         spool_error = self.spool.failing if self.spool else None
         replaying = self._replay is None or not self._replay.done()
+        ping_error = await self._influx.ping_error()
         health: dict[str, object] = {
             "mqtt_connected": self.mqtt_connected,
-            "influxdb_reachable": await self._influx.ping(),
+            "influxdb_reachable": ping_error is None,
             "influxdb_writable": self._writer.write_failing is None,
             "spool_writable": spool_error is None,
             "spool_replaying": replaying,
@@ -297,6 +298,8 @@ class IngestService:
             "active_alerts": len(self.active_alerts()),
             "server_clock_offset_s": self._clock_offset(),
         }
+        if ping_error:
+            health["influxdb_ping_error"] = ping_error
         if spool_error:
             health["spool_error"] = spool_error
         if self._writer.write_failing:
@@ -424,5 +427,7 @@ class IngestService:
         wait, and create it when InfluxDB comes back."""
         try:
             await influx.ensure_database()
+        except MissingDatabaseError as exc:
+            log.error("%s", exc)  # readings spool (or wait at the broker) until it exists
         except SinkError as exc:
             log.warning("InfluxDB not reachable at start: %s", exc)

@@ -37,7 +37,7 @@ def makerwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         (["ingest", "--config", str(EXAMPLE), "--mqtt", "nohost"], "--mqtt 'nohost': expected HOST:PORT"),
         (["up", "--config", str(EXAMPLE), "--mqtt", "0.0.0.0:1883"], "listens on 127.0.0.1 only"),
         (["firmware", "deploy", "--port", "/dev/null", "--device", "nope", "--config", str(EXAMPLE)],
-         "board-secrets.yaml: cannot read"),
+         "board-secrets.yaml: no secrets file; copy board-secrets.example.yaml"),
         (["ingest", "--config", str(EXAMPLE), "--sites", "aktobe"], "is a site file, not a network file"),
         (["broker", "provision", "--config", str(EXAMPLE), "--out", "/tmp/unused-{port}",
           "--bridge-to", "central:8883"], "--bridge-to needs --bridge-credentials"),

@@ -96,6 +96,9 @@ DEFAULTS = {
     # May the server switch the machine ON? Off and identify are always allowed.
     "allow_remote_on": False,
     "button_pin": -1,
+    # GPIO 34-39 have no internal pull-up: a button there needs a resistor to 3.3 V,
+    # fitted on the board and said here.
+    "button_external_pull_up": False,
     "led_pin": 2,
     # Offline buffer.
     "buffer_size": 500,
@@ -192,6 +195,7 @@ RULES = {
     "relay_active_high": FLAG,
     "allow_remote_on": FLAG,
     "button_pin": PIN,
+    "button_external_pull_up": FLAG,
     "led_pin": PIN,
     "buffer_size": _integer(10, 5000),
     "batch_size": _integer(1, 200),
@@ -211,6 +215,21 @@ RULES = {
 FLASH_PINS = (6, 7, 8, 9, 10, 11)
 INPUT_ONLY_PINS = (34, 35, 36, 37, 38, 39)
 ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
+# Boot strapping pins: their level at reset chooses how the chip starts (ESP32
+# datasheet, "Strapping Pins"). An output's load can hold that level: an SSR's or relay
+# module's input, or an LED wired to the pin. GPIO 2 is allowed for an LED (it is the
+# DevKit's own LED, which keeps it low as booting wants) but not for a relay.
+STRAPPING_PINS = {
+    0: "held low at reset, the board starts in download mode instead of running",
+    2: "held high at reset, the board cannot be flashed over USB",
+    5: "its level at reset sets the flash timing; a load on it can stop the board booting",
+    12: "held high at reset (an SSR input can do it), it sets the flash to 1.8 V and the "
+    "board does not boot",
+    15: "held low at reset, it changes the flash timing and silences the boot log",
+}
+STRAPPING_OK = {"led_pin": (2,)}
+# Free pins that are neither strapping, flash nor input-only: what to suggest instead.
+FREE_OUTPUT_PINS = "13, 14, 25, 26, 27, 32 or 33"
 
 
 def _pins_in_use(settings):
@@ -233,8 +252,12 @@ def _pins_in_use(settings):
     return used
 
 
-def _check_wiring(settings, errors):
-    """Pin rules and the relay's polarity; True when the wiring is usable as it is."""
+def _check_wiring(settings, raw, errors):
+    """Pin rules and the relay's polarity; True when the wiring is usable as it is.
+
+    A setting `raw` gave a bad value for is reported once, by `_check`, not again here
+    as missing.
+    """
     before = len(errors)
     seen = {}  # type: dict[int, str]
     for key, pin, drives in _pins_in_use(settings):
@@ -245,6 +268,15 @@ def _check_wiring(settings, errors):
         elif drives and pin in INPUT_ONLY_PINS:
             errors.append("%s: GPIO %d is input-only and cannot drive an output; use another pin"
                           % (key, pin))  # fmt: skip
+        elif key in ("relay_pin", "led_pin") and pin in STRAPPING_PINS \
+                and pin not in STRAPPING_OK.get(key, ()):  # fmt: skip
+            errors.append("%s: GPIO %d is a boot strapping pin: %s; use another pin (%s)"
+                          % (key, pin, STRAPPING_PINS[pin], FREE_OUTPUT_PINS))  # fmt: skip
+        elif key == "button_pin" and pin in INPUT_ONLY_PINS \
+                and not settings["button_external_pull_up"]:  # fmt: skip
+            errors.append("button_pin: GPIO %d has no internal pull-up (34-39 have none), so the "
+                          "button would read at random; use another pin, or fit a 10 kOhm resistor "
+                          "to 3.3 V and set button_external_pull_up: true" % pin)  # fmt: skip
         elif key == "ct_pin" and pin not in ADC1_PINS:
             errors.append("ct_pin: GPIO %d is not on ADC1, which is the only ADC readable while "
                           "Wi-Fi is on; use one of 32-39" % pin)  # fmt: skip
@@ -252,11 +284,13 @@ def _check_wiring(settings, errors):
             errors.append("%s: GPIO %d is already %s" % (key, pin, seen[pin]))
         seen[pin] = key
     if settings["power_sensor"] == "ct":
-        if settings["ct_model"] is None:
+        if settings["ct_model"] is None and "ct_model" not in raw:
             errors.append("ct_model: say which clamp is fitted (%s)" % ", ".join(CT_MODELS))
-        elif settings["ct_model"] == "custom" and settings["ct_amps_per_volt"] is None:
+        elif settings["ct_model"] == "custom" and settings["ct_amps_per_volt"] is None \
+                and "ct_amps_per_volt" not in raw:  # fmt: skip
             errors.append("ct_amps_per_volt: a custom clamp needs its amps per volt")
-    if settings["relay_pin"] >= 0 and settings["relay_active_high"] is None:
+    if settings["relay_pin"] >= 0 and settings["relay_active_high"] is None \
+            and "relay_active_high" not in raw:  # fmt: skip
         errors.append("relay_active_high: say the relay module's polarity (true or false); "
                       "with the wrong one, the relay's rest powers the machine")  # fmt: skip
     return len(errors) == before
@@ -298,7 +332,7 @@ def validate(raw):
     if not _check(settings, raw, RULES, errors):
         settings["idle_above_w"] = DEFAULTS["idle_above_w"]
         settings["active_above_w"] = DEFAULTS["active_above_w"]
-    if not _check_wiring(settings, errors):
+    if not _check_wiring(settings, raw, errors) or settings["relay_active_high"] is None:
         settings["relay_pin"] = -1
     _derive_ct(settings)
     return settings, errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from importlib.resources import files
@@ -28,9 +29,9 @@ def add_commands(add: AddCommand) -> None:
     init.add_argument("--site-id", help="the site's id, e.g. aktobe")
     init.add_argument("--name", help="the site's name, e.g. 'Makerspace Aktobe'")
     init.add_argument(
-        "--timezone", default="Asia/Aqtobe", help="IANA time zone (default: Asia/Aqtobe)"
+        "--timezone", help="IANA time zone, e.g. Asia/Oral (asked for when not given)"
     )
-    init.add_argument("--language", choices=("kk", "ru", "en"), default="ru",
+    init.add_argument("--language", choices=("kk", "ru", "en"),
                       help="staff messages and the board's default language (default: ru)")  # fmt: skip
     init.add_argument("--hours", action="append", metavar="'DAYS HH:MM-HH:MM'",
                       help="opening hours, e.g. 'mon-fri 10:00-19:00' (repeatable; default mon-sat 10:00-19:00)")  # fmt: skip
@@ -73,7 +74,13 @@ def _device(text: str) -> dict[str, str]:
 
 
 def _config_init(args: argparse.Namespace) -> int:
-    from makerwatch.ops.site_file import SiteAnswers, ask_missing, parse_days_hours, site_file_text
+    from makerwatch.ops.site_file import (
+        DEFAULT_HOURS,
+        SiteAnswers,
+        ask_missing,
+        parse_days_hours,
+        site_file_text,
+    )
 
     if args.out.exists() and not args.force:
         raise ConfigError(f"{args.out} exists: give --force to replace it")
@@ -81,22 +88,28 @@ def _config_init(args: argparse.Namespace) -> int:
         "site_id": args.site_id,
         "name": args.name,
         "devices": args.device,
+        "timezone": args.timezone,
+        "language": args.language,
+        "staff": args.staff,
     }
     if args.hours:
         hours: dict[str, list[str]] = {}
         for text in args.hours:
             hours.update(parse_days_hours(text))
         answers["hours"] = hours
-    if sys.stdin.isatty():
-        ask_missing(answers, input)
-    missing = [flag for flag, key in (("--site-id", "site_id"), ("--name", "name"), ("--device", "devices"))
-               if not answers.get(key)]  # fmt: skip
+    required = (("--site-id", "site_id"), ("--name", "name"), ("--device", "devices"))
+    if any(not answers.get(key) for _, key in required):
+        # Questions for what the flags left out: in a terminal, or answers piped in.
+        with contextlib.suppress(EOFError):
+            ask_missing(answers, input)
+    missing = [flag for flag, key in required if not answers.get(key)]
     if missing:
         raise ConfigError(f"missing {', '.join(missing)} (or run it in a terminal to be asked)")
     text, tokens = site_file_text(SiteAnswers(
-        site_id=str(answers["site_id"]), name=str(answers["name"]), timezone=args.timezone,
-        language=args.language, hours=answers.get("hours") or parse_days_hours("mon-sat 10:00-19:00"),  # type: ignore[arg-type]
-        devices=answers["devices"], staff=args.staff or [],  # type: ignore[arg-type]
+        site_id=str(answers["site_id"]), name=str(answers["name"]),
+        timezone=str(answers.get("timezone") or "Asia/Aqtobe"), language=str(answers.get("language") or "ru"),
+        hours=answers.get("hours") or parse_days_hours(DEFAULT_HOURS),  # type: ignore[arg-type]
+        devices=answers["devices"], staff=answers.get("staff") or [],  # type: ignore[arg-type]
     ))  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Staff tokens: readable by the owner and a service reading through the group, from

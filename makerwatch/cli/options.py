@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -18,6 +20,10 @@ DEFAULT_MQTT = "127.0.0.1:18830"
 DEFAULT_INFLUX = "http://127.0.0.1:18086"
 DEFAULT_HTTP = "127.0.0.1:18090"
 CONFIG_ENV = "MAKERWATCH_CONFIG"
+DEFAULT_DATA = Path("var")
+# `makerwatch up` writes where its daemons listen here, in its data folder, and removes
+# it when it stops: the commands run beside it find the stack without being told.
+RUN_FILE = "makerwatch-up.json"
 Settings = TypeVar("Settings", SiteConfig, Central)  # both carry mqtt, influxdb and ingest
 # How a command module adds its command: the `add_parser` of `makerwatch`'s subcommands.
 AddCommand = Callable[..., argparse.ArgumentParser]
@@ -45,10 +51,78 @@ def add_endpoints(
                         help="the HTTP API" + shown["http"])  # fmt: skip
 
 
-def site_file(path: Path | None) -> Path:
-    """--config, else $MAKERWATCH_CONFIG (relative to the current folder)."""
+@dataclass(frozen=True)
+class RunningStack:
+    """A running `makerwatch up`: its pid, where its daemons listen, its site file."""
+
+    data: str
+    pid: int
+    mqtt: str  # HOST:PORT
+    influx: str  # URL
+    http: str  # HOST:PORT
+    config: str | None
+
+    def write(self) -> Path:
+        """Write the run file (whole or not at all: a reader never sees half of it)."""
+        path = Path(self.data) / RUN_FILE
+        partial = path.with_name(RUN_FILE + ".partial")
+        partial.write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        partial.replace(path)
+        return path
+
+    def describe(self) -> str:
+        return f"the running makerwatch up in {self.data} (pid {self.pid})"
+
+
+def add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR",
+                        help="the data folder of the makerwatch up to use, when one runs there "
+                             f"(default: {DEFAULT_DATA})")  # fmt: skip
+
+
+def running_stack(data: Path) -> RunningStack | None:
+    """The `makerwatch up` running with this data folder, or None (none, or it died
+    without removing its run file)."""
+    try:
+        fields = json.loads((data / RUN_FILE).read_text(encoding="utf-8"))
+        stack = RunningStack(**fields)
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        os.kill(stack.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return stack
+
+
+def stack_in_use(args: argparse.Namespace) -> RunningStack | None:
+    """The running `up` of --data, said once on stderr when a command uses it."""
+    data = getattr(args, "data", None)
+    if data is None:
+        return None
+    if hasattr(args, "_stack"):
+        cached: RunningStack | None = args._stack
+        return cached
+    stack = running_stack(data)
+    args._stack = stack
+    if stack is not None:
+        print(f"makerwatch: using {stack.describe()}", file=sys.stderr)
+    return stack
+
+
+def site_file(path: Path | None, args: argparse.Namespace | None = None) -> Path:
+    """--config, else $MAKERWATCH_CONFIG (relative to the current folder), else the
+    site file of the running `up` of --data."""
+    if path is None and args is not None:
+        stack = stack_in_use(args)
+        if stack is not None and stack.config is not None:
+            return Path(stack.config)
     if path is None:
-        raise ConfigError(f"no site file: give --config FILE or set {CONFIG_ENV}")
+        raise ConfigError(
+            f"no site file: give --config FILE or set {CONFIG_ENV} (or start makerwatch up)"
+        )
     return path
 
 
@@ -74,8 +148,13 @@ def url_host_port(url: str, option: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def influx_settings(settings: InfluxSettings, url: str | None) -> InfluxSettings:
-    """The site file's InfluxDB, or the one --influx names (checked)."""
+def influx_settings(
+    settings: InfluxSettings, url: str | None, args: argparse.Namespace | None = None
+) -> InfluxSettings:
+    """The InfluxDB --influx names (checked), else the running `up`'s, else the site file's."""
+    if url is None and args is not None:
+        stack = stack_in_use(args)
+        url = stack.influx if stack is not None else None
     if url is None:
         return settings
     url_host_port(url, "--influx")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from makerwatch.cli.options import AddCommand, add_config, influx_settings, site_file
+from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
 from makerwatch.core.errors import ConfigError, UnreachableError
 
 
@@ -16,6 +16,7 @@ def add_commands(add: AddCommand) -> None:
     when.add_argument("--week", help="an ISO week, e.g. 2026-W47")
     when.add_argument("--days", help="days, both included, e.g. 2026-11-01..2026-11-15")
     add_config(report)
+    add_data(report)  # a running makerwatch up there: its InfluxDB and site file
     which = report.add_mutually_exclusive_group()
     which.add_argument("--site", metavar="ID", help="one site of a network file")
     which.add_argument(
@@ -44,7 +45,7 @@ def _report(args: argparse.Namespace) -> int:
     from makerwatch.ingest.influx import InfluxClient
     from makerwatch.report import document
 
-    network = load_sites(site_file(args.config))
+    network = load_sites(site_file(args.config, args))
     if args.site is not None:
         network = network.only(args.site)
     elif len(network.sites) > 1 and not args.all_sites:
@@ -62,7 +63,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
     scope = network.sites[0].site.id if len(network.sites) == 1 else "network"
     out = args.out or Path(f"makerwatch-{scope}-{period_text}.{out_format}")
-    influxdb = influx_settings(network.central.influxdb, args.influx)
+    influxdb = influx_settings(network.central.influxdb, args.influx, args)
 
     # A bar once the work takes more than a second: one step per site, then the document.
     with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
@@ -70,7 +71,10 @@ def _report(args: argparse.Namespace) -> int:
         async def figures() -> Statistics:
             async with InfluxClient(influxdb) as influx:
                 if not await influx.ping():
-                    raise UnreachableError(f"cannot reach InfluxDB at {influxdb.url}")
+                    raise UnreachableError(
+                        f"cannot reach InfluxDB at {influxdb.url} (give --influx URL, or start "
+                        "makerwatch up, or --data for its data folder)"
+                    )
                 return await statistics(
                     influx.query, network.sites, period_text, int(time.time() * 1000),
                     progress=lambda _site: bar.update(1), simulated=args.include_simulated,

@@ -67,7 +67,11 @@ def run_until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None
             loop.add_signal_handler(signum, stop.set)
         await run(stop)
 
-    asyncio.run(until_signalled())
+    main = until_signalled()
+    try:
+        asyncio.run(main)
+    finally:
+        main.close()  # Ctrl-C before the loop ran it: closed, not "never awaited" at exit
 
 
 def stop_thread_event_on_signals() -> threading.Event:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 
 from makerwatch.cli import signals
-from makerwatch.cli.options import DEFAULT_MQTT, AddCommand, add_config, host_port, load, site_file
+from makerwatch.cli.options import (
+    DEFAULT_MQTT,
+    AddCommand,
+    add_config,
+    add_data,
+    host_port,
+    load,
+    site_file,
+    stack_in_use,
+)
 from makerwatch.sim.scenarios import SCENARIOS
 
 
@@ -36,19 +45,26 @@ def add_commands(add: AddCommand) -> None:
     for mode in (scenario, backfill, fleet):
         if mode is not fleet:
             add_config(mode)
-        mode.add_argument("--mqtt", default=DEFAULT_MQTT, metavar="HOST:PORT",
-                          help=f"the broker (default: makerwatch up's, {DEFAULT_MQTT})")  # fmt: skip
+        mode.add_argument("--mqtt", metavar="HOST:PORT",
+                          help=f"the broker (default: the running makerwatch up's, else {DEFAULT_MQTT})")  # fmt: skip
+        add_data(mode)
         mode.add_argument("--seed", type=int, default=1, help="same seed, same messages")
         if mode is not fleet:
             mode.add_argument("--on-real-site", action="store_true",
                               help="run even where real boards report (refused by default)")  # fmt: skip
 
 
+def _broker(args: argparse.Namespace) -> tuple[str, int]:
+    """--mqtt, else the running `up`'s broker, else up's default address."""
+    stack = stack_in_use(args) if args.mqtt is None else None
+    return host_port(args.mqtt or (stack.mqtt if stack else DEFAULT_MQTT), "--mqtt")
+
+
 def _scenario(args: argparse.Namespace) -> int:
     from makerwatch.sim import commands
 
-    config = load(args.config)
-    host, port = host_port(args.mqtt, "--mqtt")
+    config = load(site_file(args.config, args))
+    host, port = _broker(args)
     speed = None if args.speed == "max" else float(args.speed)
     stop = signals.stop_thread_event_on_signals()
     start_ms = None if args.start is None else commands.parse_start(args.start, config)
@@ -66,8 +82,8 @@ def _backfill(args: argparse.Namespace) -> int:
 
     # A network file backfills each of its sites, each with its own opening hours,
     # time zone and seed, one after the other; each site's ingest must be running.
-    network = load_sites(site_file(args.config))
-    host, port = host_port(args.mqtt, "--mqtt")
+    network = load_sites(site_file(args.config, args))
+    host, port = _broker(args)
     seconds = commands.parse_duration_s(args.duration)
     stop = signals.stop_thread_event_on_signals()  # Ctrl-C ends the boards offline, as the end does
     for index, config in enumerate(network.sites):
@@ -84,7 +100,7 @@ def _backfill(args: argparse.Namespace) -> int:
 def _fleet(args: argparse.Namespace) -> int:
     from makerwatch.sim.fleet import run_fleet
 
-    host, port = host_port(args.mqtt, "--mqtt")
+    host, port = _broker(args)
     sites = [s.strip() for s in args.sites.split(",") if s.strip()]
     report = run_fleet(
         host, port, args.devices, args.rate, args.seconds, sites, args.processes, args.seed

@@ -3,23 +3,60 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
-from makerwatch.cli.options import DEFAULT_HTTP, AddCommand, host_port
+from makerwatch.cli.options import (
+    DEFAULT_HTTP,
+    AddCommand,
+    add_config,
+    add_data,
+    host_port,
+    load,
+    stack_in_use,
+)
 from makerwatch.core.errors import UnreachableError
 
 
 def add_commands(add: AddCommand) -> None:
     status = add("status", help="is the site working? its health and active alerts")
-    status.add_argument("--http", default=DEFAULT_HTTP, metavar="HOST:PORT",
-                        help=f"ingest's HTTP API (default: {DEFAULT_HTTP}; `up --lan`: 127.0.0.1:8090)")  # fmt: skip
+    status.add_argument("--http", metavar="HOST:PORT",
+                        help="ingest's HTTP API (default: the running makerwatch up's, else the "
+                             f"site file's, else {DEFAULT_HTTP})")  # fmt: skip
+    add_config(status)
+    add_data(status)
     status.set_defaults(handler=_status)
 
 
 def _status(args: argparse.Namespace) -> int:
+    try:
+        return _show_status(args)
+    except BrokenPipeError:  # `makerwatch status | head`: the reader has what it wanted
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _address(args: argparse.Namespace) -> str:
+    """--http, else the running `up`'s, else the site file's HTTP API, else up's default."""
+    if args.http is not None:
+        return str(args.http)
+    stack = stack_in_use(args)
+    if stack is not None:
+        return stack.http
+    if args.config is not None:
+        ingest = load(args.config).ingest
+        if ingest.http_port:
+            shown = "127.0.0.1" if ingest.http_host in ("0.0.0.0", "::") else ingest.http_host
+            return f"{shown}:{ingest.http_port}"
+    return DEFAULT_HTTP
+
+
+def _show_status(args: argparse.Namespace) -> int:
     import httpx
 
-    host, port = host_port(args.http, "--http")
+    host, port = host_port(_address(args), "--http")
     base = f"http://{host}:{port}"
     try:
         health = httpx.get(f"{base}/healthz", timeout=10).json()
@@ -35,7 +72,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {'ok ' if health.get(key) else 'NO '} {label}")
     print(f"  {health.get('unacknowledged_messages', 0)} messages waiting, "
           f"{health.get('spool_bytes', 0)} bytes in the spool")  # fmt: skip
-    for error in ("influxdb_error", "spool_error"):
+    for error in ("influxdb_ping_error", "influxdb_error", "spool_error"):
         if health.get(error):
             print(f"  {error.replace('_', ' ')}: {health[error]}")
     print(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))

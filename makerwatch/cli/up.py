@@ -16,14 +16,17 @@ from pathlib import Path
 from makerwatch.cli import signals
 from makerwatch.cli.ingest import run_until_signalled
 from makerwatch.cli.options import (
+    DEFAULT_DATA,
     DEFAULT_HTTP,
     DEFAULT_INFLUX,
     DEFAULT_MQTT,
     AddCommand,
+    RunningStack,
     add_config,
     add_endpoints,
     host_port,
     load,
+    site_file,
     url_host_port,
     with_endpoints,
 )
@@ -53,8 +56,8 @@ def add_commands(add: AddCommand) -> None:
     up.add_argument("--lan", action="store_true",
                     help=f"a real site: the broker on every interface ({LAN_MQTT}) with a password "
                          f"for each board, the board and API on {LAN_HTTP}; no simulation")  # fmt: skip
-    up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
-                    help="folder for the daemons' configuration, data and logs (default: var)")  # fmt: skip
+    up.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR",
+                    help=f"folder for the daemons' configuration, data and logs (default: {DEFAULT_DATA})")  # fmt: skip
     up.add_argument("--no-sim", action="store_true", help="do not start the simulated machines")
     up.add_argument("--seed", type=int, default=1, help="the simulated machines' seed (default: 1)")
     up.set_defaults(handler=_up)
@@ -148,6 +151,13 @@ def _up(args: argparse.Namespace) -> int:
                 f"Stop with Ctrl-C.",
                 flush=True,
             )
+        # Where `status`, `report`, `simulate` and `backup` find this stack.
+        run_file = RunningStack(
+            data=str(data.resolve()), pid=os.getpid(), mqtt=f"127.0.0.1:{mosquitto.port}",
+            influx=influxdb.url, http=f"{shown_http}:{http_port}",
+            config=str(site_file(args.config).resolve()),
+        ).write()  # fmt: skip
+        stack.callback(run_file.unlink, missing_ok=True)
         demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
         run_until_signalled(config, demo)
     return 0

@@ -6,11 +6,13 @@ reference. Errors name the file, the key path and what is wrong.
 
 from __future__ import annotations
 
+import difflib
 import hmac
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -46,6 +48,7 @@ __all__ = [
     "TelegramBot",
     "describe",
     "load_site_config",
+    "yaml_error",
 ]
 
 
@@ -123,8 +126,32 @@ def _check_board(board: dict[str, Any]) -> dict[str, Any]:
         )
     _, errors = board_settings.validate(board)
     if errors:
-        raise ValueError("; ".join(errors))
+        # One line each; `describe` puts each under its own key.
+        raise ValueError("\n".join(_suggest_board_key(line) for line in errors))
     return board
+
+
+# The board settings that take one of a few words, for "did you mean".
+_BOARD_CHOICES = {
+    "ct_model": board_settings.CT_MODELS,
+    "power_sensor": board_settings.POWER_SENSORS,
+    "temp_sensor": board_settings.TEMP_SENSORS,
+}
+
+
+def _suggest_board_key(error: str) -> str:
+    key, _, rest = error.partition(": ")
+    if rest == "unknown setting":
+        return f"{key}: unknown board setting{_did_you_mean(key, board_settings.RULES)}"
+    got = re.search(r"\(got '(.*)'\)$", rest)
+    if key in _BOARD_CHOICES and got:
+        return error + _did_you_mean(got[1], _BOARD_CHOICES[key])
+    return error
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    near = _nearest(key, known)
+    return f"; did you mean {near!r}?" if near else ""
 
 
 class Device(_Section):
@@ -227,9 +254,17 @@ class MqttSettings(_Section):
 class InfluxSettings(_Section):
     url: str = "http://127.0.0.1:8086"
     database: str = Field(default="makerwatch", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # 1.x: a user and password; 2.x and 3.x: a token (sent as `Authorization: Token`).
     username: str | None = None
     password: str | None = None
+    token: str | None = Field(default=None, min_length=1, pattern=r"^[!-~]+$")
     timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> InfluxSettings:
+        if self.token is not None and self.username is not None:
+            raise ValueError("give a token (2.x, 3.x) or a username and password (1.x), not both")
+        return self
 
 
 class IngestSettings(_Section):
@@ -442,24 +477,106 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
+def _key_path(loc: tuple[int | str, ...], data: object = None) -> str:
+    """`devices[laser-1].board.ct_model`: list items by their id where they have one."""
     path = ""
+    node = data
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            ident = item.get("id", item.get("name")) if isinstance(item, dict) else None
+            path += f"[{ident}]" if isinstance(ident, str) and ident else f"[{part}]"
+            node = item
+        else:
+            path += f".{part}" if path else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
     return path or "(top level)"
 
 
-def describe(error: ValidationError, path: Path, under: tuple[str, ...] = ()) -> str:
-    """A validation error of a file's settings (`under`: the section validated), a
-    line for each key that is wrong."""
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings section a key path leads to (for the keys it knows), or None."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field_info = current.model_fields.get(part)
+        if field_info is None:
+            return None
+        current = _section_type(field_info.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _section_type(annotation: Any) -> Any:
+    """The model inside `list[Rule]`, `Thresholds | None` and the like."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is not None or get_args(annotation):
+        for arg in get_args(annotation):
+            found = _section_type(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _nearest(key: str, known: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def describe(
+    error: ValidationError,
+    path: Path,
+    under: tuple[str, ...] = (),
+    data: object = None,
+    model: type[BaseModel] | None = None,
+) -> str:
+    """A validation error of a file's settings (`under`: the section validated; `data`:
+    what was validated, for naming list items by id; `model`: its type, for "did you
+    mean"), a line for each mistake."""
     lines = [f"{path}: invalid configuration"]
-    for item in error.errors():
+    wrapped = data
+    for key in reversed(under):
+        wrapped = {key: wrapped}
+    items = [
         # Drop pydantic's internal location parts (function-after[...] and the like).
-        loc = under + tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p))
+        (item, tuple(p for p in item["loc"] if isinstance(p, int) or "[" not in str(p)))
+        for item in error.errors()
+    ]
+    # A misspelt required key is one mistake: the unknown key says it, not also "missing".
+    suggested: set[tuple[int | str, ...]] = set()  # the keys meant
+    nearest: dict[tuple[int | str, ...], str] = {}  # the key written -> the key meant
+    for item, own in items:
+        if item["type"] == "extra_forbidden" and own and isinstance(own[-1], str):
+            section = _model_at(model, own[:-1]) if model is not None else None
+            near = _nearest(own[-1], section.model_fields) if section else None
+            if near:
+                suggested.add((*own[:-1], near))
+                nearest[own] = near
+    for item, own in items:
+        loc = under + own
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        lines.append(f"  {_key_path(loc)}: {message}{shown}")
+        if item["type"] == "missing" and own in suggested:
+            continue
+        if item["type"] == "extra_forbidden" and own and isinstance(own[-1], str):
+            near = nearest.get(own)
+            section = _model_at(model, own[:-1]) if model is not None else None
+            is_section = section is not None and near is not None and _section_type(
+                section.model_fields[near].annotation) is not None  # fmt: skip
+            message = "unknown section" if is_section and len(own) == 1 else "unknown setting"
+            message += f"; did you mean {near!r}?" if near else ""
+            shown = ""
+        where = _key_path(loc, wrapped)
+        for part in message.split("\n"):
+            key, sep, rest = part.partition(": ")
+            # A board's settings report one line per setting, as `key: what is wrong`.
+            if sep and re.fullmatch(r"[a-z_0-9]+", key):
+                lines.append(f"  {where}.{key}: {rest}")
+            else:
+                lines.append(f"  {where}: {part}{shown}")
     return "\n".join(lines)
 
 
@@ -480,10 +597,23 @@ def load_site_config(path: Path) -> SiteConfig:
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_error(path, exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'site' and 'devices' at the top")
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe(exc, path)) from exc
+        raise ConfigError(describe(exc, path, data=data, model=SiteConfig)) from None
+
+
+def yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """`file:line:column: not valid YAML: what`, without PyYAML's "<unicode string>"."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if mark is None:
+        return f"{path}: not valid YAML: {problem}"
+    what = f"{problem} ({context})" if context else problem
+    return (
+        f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML at line {mark.line + 1}: {what}"
+    )

@@ -345,6 +345,8 @@ class MqttSource:
                 await self._on_connected()
             self.subscribed.set()
             log.info("subscribed to %s", ", ".join(self._subscriptions))
+            if self._counters.mqtt_reconnects:  # a session before this one was lost
+                log.warning("MQTT %s:%d is back", self._settings.host, self._settings.port)
             try:
                 await self._consume_until(client, stop, before_leaving)
             finally:

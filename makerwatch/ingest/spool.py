@@ -54,6 +54,7 @@ class Spool:
             offset = self.offset_path.read_text() if self.offset_path.exists() else ""
             self._offset = min(int(offset or 0), self._size)
             self._next = self._offset
+            self.peeked_batches = 0
             self._adopt_old_spool(directory / OLD_DATA_FILE)
         except OSError as exc:
             raise SpoolError(f"spool {directory}: {exc.strerror or exc}") from exc
@@ -100,6 +101,7 @@ class Spool:
             except OSError as exc:
                 self.failing = f"{self.data_path}: {exc.strerror or exc}"
                 raise SpoolError(self.failing) from exc
+            self.peeked_batches = len(payloads)  # the batches that one write replays
             return b"\n".join(payloads).decode("utf-8").split("\n")
 
     async def advance(self) -> None:

@@ -238,6 +238,7 @@ class BatchWriter:
             await self._spool.has_data.wait()
             try:
                 lines = await self._spool.peek()
+                batches = self._spool.peeked_batches
                 await self._write_once(lines)
             except SinkRejectedError:
                 await self._write_each_line(lines)
@@ -251,7 +252,7 @@ class BatchWriter:
                     await self._influx.ensure_database()
                 continue
             await self._advance_spool()
-            self._counters.replayed_batches += 1
+            self._counters.replayed_batches += batches
             delay = RETRY_FIRST_S
             if not self._spool.pending and self._drained is not None:
                 await self._drained()
@@ -319,6 +320,8 @@ class BatchWriter:
             raise
         finally:
             self._record_latency(started)
+        if self.write_failing is not None:
+            log.warning("InfluxDB at %s is back: writes work again", self._influx.url)
         self.write_failing = None
         self._counters.points_written += len(lines)
 

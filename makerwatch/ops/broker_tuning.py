@@ -38,7 +38,10 @@ max_inflight_messages 20
 # Ingest acknowledges a message only after writing it, so its TCP ACKs are
 # delayed; with Nagle's algorithm on, every next message to it would wait ~40 ms.
 set_tcp_nodelay true
-log_dest stdout
+# stderr, not stdout: Mosquitto leaves stdout to the C library's buffering, so into a
+# file or a pipe (`up`'s mosquitto.log, Docker's log) its lines came at exit; stderr
+# is unbuffered, each line written as it happens.
+log_dest stderr
 log_type error
 log_type warning
 log_type notice

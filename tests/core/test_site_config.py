@@ -55,11 +55,11 @@ def test_thresholds_default_by_kind() -> None:
 
 
 def test_unknown_kind_names_the_device_key(tmp_path: Path) -> None:
-    """Test that a bad kind is reported at devices[i].kind with the value given."""
+    """Test that a bad kind is reported at devices[<its id>].kind with the value given."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["devices"][2]["kind"] = "laser"
     message = error_for(write_variant(tmp_path, {"devices": data["devices"]}))
-    assert "devices[2].kind" in message
+    assert f"devices[{data['devices'][2]['id']}].kind" in message
     assert "'laser'" in message
 
 
@@ -94,12 +94,12 @@ def test_unknown_kind_names_the_device_key(tmp_path: Path) -> None:
         ),
         (
             {"devices": [{"id": "a", "name": "ends with \\", "kind": "other"}]},
-            "devices[0].name",
+            "devices[a].name",
             "backslash",
         ),
         (
             {"devices": [{"id": "a", "name": "two\nlines", "kind": "other"}]},
-            "devices[0].name",
+            "devices[a].name",
             "one line",
         ),
         (
@@ -113,12 +113,12 @@ def test_unknown_kind_names_the_device_key(tmp_path: Path) -> None:
                     }
                 ]
             },
-            "devices[0].thresholds",
+            "devices[a].thresholds",
             "greater than idle_above_w",
         ),
         ({"devices": []}, "devices", "at least 1"),
         ({"mqtt": {"port": 70000}}, "mqtt.port", "less than or equal"),
-        ({"influxdb": {"databse": "x"}}, "influxdb.databse", "Extra inputs"),
+        ({"influxdb": {"databse": "x"}}, "influxdb.databse", "did you mean 'database'?"),
     ],
 )
 def test_error_names_key_path(
@@ -196,8 +196,116 @@ def test_a_threshold_the_power_sensor_cannot_resolve_is_refused(
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
     if refused:
         with pytest.raises(
-            ConfigError, match=r"(?s)devices\[0\]: idle_above_w 2 W .*about 11\.0 W.*PZEM-004T"
+            ConfigError,
+            match=r"(?s)devices\[solder-9\]: idle_above_w 2 W .*about 11\.0 W.*PZEM-004T",
         ):
             load_site_config(path)
     else:
         assert load_site_config(path).devices[0].id == "solder-9"
+
+
+def board_variant(tmp_path: Path, board: dict[str, object], **device: object) -> Path:
+    """The example with the laser cutter's board (and device keys) replaced."""
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    laser = next(d for d in data["devices"] if d["id"] == "laser-1")
+    laser["board"] = board
+    laser.update(device)
+    return write_variant(tmp_path, {"devices": data["devices"]})
+
+
+def mistakes(message: str) -> list[str]:
+    return [line.strip() for line in message.splitlines()[1:]]
+
+
+@pytest.mark.parametrize(
+    ("board", "line"),
+    [({"power_sensor": "ct", "ct_model": "sct013-30"},
+      "devices[laser-1].board.ct_model: must be one of sct013-005, sct013-010, sct013-015, "
+      "sct013-020, sct013-030, sct013-050, sct013-060, custom (got 'sct013-30'); "
+      "did you mean 'sct013-030'?"),
+     ({"power_sensor": "pzem", "ct_pim": 34},
+      "devices[laser-1].board.ct_pim: unknown board setting; did you mean 'ct_pin'?"),
+     ({"power_sensor": "pzem", "relay_pinn": 26},
+      "devices[laser-1].board.relay_pinn: unknown board setting; did you mean 'relay_pin'?"),
+     ({"power_sensor": "pzem", "button_pin": 35},
+      "devices[laser-1].board.button_pin: GPIO 35 has no internal pull-up"),
+     ({"power_sensor": "pzem", "relay_pin": 12, "relay_active_high": True},
+      "devices[laser-1].board.relay_pin: GPIO 12 is a boot strapping pin: held high at reset"),
+     ({"power_sensor": "pzem", "led_pin": 0},
+      "devices[laser-1].board.led_pin: GPIO 0 is a boot strapping pin: held low at reset")],
+    ids=["ct-model-typo", "ct-pim", "relay-pinn", "button-35", "relay-12", "led-0"],
+)  # fmt: skip
+def test_each_board_mistake_is_one_line_at_the_device_id(
+    tmp_path: Path, board: dict[str, object], line: str
+) -> None:
+    """Test that a board mistake is reported once, under the device's id (not its index), with
+    a suggestion for a near-miss."""
+    found = mistakes(error_for(board_variant(tmp_path, board)))
+    assert len(found) == 1, found
+    assert found[0].startswith(line), found
+
+
+def test_a_button_on_an_input_only_pin_is_accepted_with_an_external_pull_up(
+    tmp_path: Path,
+) -> None:
+    """Test that button_external_pull_up: true lets a button sit on GPIO 34-39."""
+    board = {"power_sensor": "pzem", "button_pin": 35, "button_external_pull_up": True}
+    config = load_site_config(board_variant(tmp_path, board))
+    assert config.device("laser-1") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("site:\n  id: aktobe\n  name: A\n  opening_hour: {}\ndevices: []\n",
+      "site.opening_hour: unknown setting; did you mean 'opening_hours'?"),
+     ("site: {id: aktobe, name: A, timzone: Asia/Oral}\n",
+      "site.timzone: unknown setting; did you mean 'timezone'?"),
+     ("mqt: {}\n", "mqt: unknown section; did you mean 'mqtt'?"),
+     ("alerts: {langauge: kk}\n", "alerts.langauge: unknown setting; did you mean 'language'?"),
+     ("alerts: {rules: [{rule: left_on, idle_longer_then_min: 5}]}\n",
+      "alerts.rules[0].idle_longer_then_min: unknown setting; did you mean 'idle_longer_than_min'?")],
+)  # fmt: skip
+def test_unknown_keys_say_so_plainly_with_did_you_mean(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    """Test that a typo at site, section or list-item level reads as an unknown setting with
+    the nearest known key, not pydantic's "Extra inputs are not permitted"."""
+    base = "" if text.startswith("site") else "site: {id: aktobe, name: A}\n"
+    devices = "" if "devices:" in text else "devices: [{id: a, name: A, kind: other}]\n"
+    message = error_for(write_variant(tmp_path, text=base + text + devices))
+    assert line in mistakes(message), message
+    assert "Extra inputs" not in message
+
+
+def test_a_device_typo_is_named_at_its_id(tmp_path: Path) -> None:
+    """Test that an unknown device key is named under the device's id with a suggestion."""
+    message = error_for(board_variant(tmp_path, {"power_sensor": "pzem"}, thresholdz={}))
+    assert mistakes(message) == [
+        "devices[laser-1].thresholdz: unknown setting; did you mean 'thresholds'?"
+    ]
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path: Path) -> None:
+    """Test that broken YAML is reported as file:line:column, not PyYAML's "<unicode string>"."""
+    path = write_variant(tmp_path, text="site:\n  id: a\n  name: [x\ndevices: 1\n")
+    message = error_for(path)
+    assert message.startswith(f"{path}:4:8: not valid YAML at line 4: ")
+    assert "<unicode string>" not in message
+    assert "\n" not in message
+
+
+def test_a_misspelt_required_key_is_one_mistake(tmp_path: Path) -> None:
+    """Test that `nmae:` for `name:` reads as one unknown key, not also "name: Field required"."""
+    text = "site: {id: aktobe, nmae: A}\ndevices: [{id: a, name: A, kind: other}]\n"
+    message = error_for(write_variant(tmp_path, text=text))
+    assert mistakes(message) == ["site.nmae: unknown setting; did you mean 'name'?"]
+
+
+def test_influxdb_takes_a_token_or_a_user_not_both(tmp_path: Path) -> None:
+    """Test that a 2.x/3.x token is accepted alone and refused beside a 1.x user."""
+    config = load_site_config(write_variant(tmp_path, {"influxdb": {"token": "abc-123=="}}))
+    assert config.influxdb.token == "abc-123=="
+    both = {"influxdb": {"token": "abc", "username": "u", "password": "p"}}
+    assert mistakes(error_for(write_variant(tmp_path, both))) == [
+        "influxdb: give a token (2.x, 3.x) or a username and password (1.x), not both"
+    ]

@@ -9,6 +9,7 @@ import pytest
 
 from makerwatch.ops import embedded
 from makerwatch.ops.embedded import EmbeddedMosquitto, free_port
+from tests.support import wait_until
 
 
 def test_a_long_log_is_rotated_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +43,18 @@ def test_a_running_daemons_log_is_rotated_and_it_writes_on(
         assert daemon.log_path.with_name("mosquitto.log.1").read_bytes() == b"x" * 100
         assert daemon.log_path.stat().st_size == 0
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=5):
-            pass  # something for it to log (its output is flushed when it stops)
+            pass  # something for it to log
     text = daemon.log_path.read_text()
     assert "New connection" in text
     assert "\x00" not in text, "appended at the new end, not after a hole"
+
+
+async def test_mosquittos_log_is_written_as_it_goes(tmp_path: Path) -> None:
+    """Test that Mosquitto's log shows a connection while it still runs, not when it exits
+    (its stdout was buffered: an operator looking during a fault saw nothing)."""
+    with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as daemon:
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=5):
+            await wait_until(
+                lambda: "New connection" in daemon.log_path.read_text(), "the connection logged"
+            )
+        assert daemon.running

@@ -56,7 +56,7 @@ def test_bad_wiring_fails_check_config(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(
         ConfigError,
-        match=r"devices\[0\]\.board: temp_sensor: must be one of ds18b20, max6675, max31855, none \(got 'max9999'\)",
+        match=r"devices\[solder-1\]\.board\.temp_sensor: must be one of ds18b20, max6675, max31855, none \(got 'max9999'\)",
     ):
         load_site_config(path)
 
@@ -73,6 +73,10 @@ def test_build_compiles_every_module_and_writes_settings(tmp_path: Path) -> None
     assert all(p.read_bytes()[:2] == b"M\x06" for p in files if p.suffix == ".mpy")
     assert (tmp_path / "out" / "main.py").read_text() == (ROOT / "firmware" / "main.py").read_text()
     assert json.loads((tmp_path / "out" / "settings.json").read_text()) == settings
+    # settings.json holds the Wi-Fi password: every output is the owner's alone.
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700
+    modes = {p.stat().st_mode & 0o777 for p in files}
+    assert modes == {0o600}
 
 
 def test_dry_run_prints_the_mpremote_command(
@@ -114,10 +118,10 @@ def test_a_site_ca_in_the_secrets_goes_on_the_board_and_turns_tls_on(
     points the board's settings at it; a file that is no certificate is one line naming it."""
     from makerwatch.ops.certificates import make_certificates
 
-    ca = make_certificates(tmp_path / "tls", ["192.168.1.10"])
+    ca = make_certificates(tmp_path / "tls", ["10.20.0.5"])
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text(
-        f"wifi_ssid: a\nwifi_password: b\nmqtt_host: 192.168.1.10\nmqtt_port: 8883\nmqtt_ca: {ca}\n"
+        f"wifi_ssid: a\nwifi_password: b\nmqtt_host: 10.20.0.5\nmqtt_port: 8883\nmqtt_ca: {ca}\n"
     )
     args = ["firmware", "deploy", "--port", "/dev/ttyUSB0", "--device", "solder-1", "--config", str(EXAMPLE),
             "--secrets", str(secrets), "--build", str(tmp_path / "out"), "--dry-run"]  # fmt: skip
@@ -134,3 +138,60 @@ def test_a_site_ca_in_the_secrets_goes_on_the_board_and_turns_tls_on(
     assert f"mqtt_ca: {tmp_path / 'tls' / 'ca.key'} is not a PEM certificate" in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def deploy_dry_run(tmp_path: Path, secrets: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", "firmware", "deploy", "--port", "/dev/ttyUSB0",
+         "--device", "solder-1", "--config", str(EXAMPLE), "--secrets", str(secrets),
+         "--build", str(tmp_path / "out"), "--dry-run"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_no_secrets_file_says_to_copy_the_example(tmp_path: Path) -> None:
+    """Test that a missing secrets file is one line saying to copy the example, and nothing is built."""
+    result = deploy_dry_run(tmp_path, tmp_path / "board-secrets.yaml")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"makerwatch: {tmp_path / 'board-secrets.yaml'}: no secrets file; copy board-secrets.example.yaml "
+        f"to {tmp_path / 'board-secrets.yaml'} and fill in the Wi-Fi and the broker's address"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "placeholder"),
+    [({}, "wifi_password", "change-me"),
+     ({"wifi_password": "s3cret-wifi"}, "mqtt_host", "192.168.1.10")],
+)  # fmt: skip
+def test_the_examples_placeholders_are_refused_with_the_line_to_fix(
+    tmp_path: Path, edit: dict[str, str], key: str, placeholder: str
+) -> None:
+    """Test that the example copied as it is (or half filled in) is refused at the line of the
+    first placeholder left, and nothing is built."""
+    text = (ROOT / "board-secrets.example.yaml").read_text(encoding="utf-8")
+    for name, value in edit.items():
+        text = text.replace(f"{name}: change-me", f"{name}: {value}")
+    secrets = tmp_path / "board-secrets.yaml"
+    secrets.write_text(text, encoding="utf-8")
+    line = next(n for n, ln in enumerate(text.splitlines(), 1) if ln.startswith(f"{key}:"))
+    result = deploy_dry_run(tmp_path, secrets)
+    assert result.returncode == 1
+    [message] = result.stderr.strip().splitlines()
+    assert message.startswith(
+        f"makerwatch: {secrets}:{line}: {key} is still the example's {placeholder!r}; put "
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_secrets_typo_is_one_line_with_did_you_mean(tmp_path: Path) -> None:
+    """Test that a misspelt secrets key is named with the nearest known key, no traceback."""
+    secrets = tmp_path / "board-secrets.yaml"
+    secrets.write_text("wifi_ssid: a\nwifi_pasword: b\nmqtt_host: 10.0.0.2\n", encoding="utf-8")
+    result = deploy_dry_run(tmp_path, secrets)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[1:] == [
+        "  wifi_pasword: unknown setting; did you mean 'wifi_password'?"
+    ], "one line for the typo, not also 'wifi_password: Field required'"
+    assert "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
@@ -94,3 +95,70 @@ def test_service_install_writes_a_unit_systemd_accepts(tmp_path: Path) -> None:
         ["systemd-analyze", "verify", str(broken)], capture_output=True, text=True, timeout=60
     )
     assert str(broken) in verify.stderr
+
+
+def config_init_answering(
+    tmp_path: Path, answers: str, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """`config init` driven as a person at the terminal would: each answer a line on stdin."""
+    return subprocess.run([sys.executable, "-m", "makerwatch.cli", "config", "init", "--out",
+                           str(tmp_path / "site.yaml"), *flags], input=answers, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_config_init_asks_for_the_time_zone_language_machines_and_staff(tmp_path: Path) -> None:
+    """Test that the questions list Kazakhstan's zones with their cities, take as many
+    machines and staff as given, ask again after each wrong answer (not ending), and
+    write a site file for Oral in Asia/Oral."""
+    answers = "\n".join([
+        "Oral City", "oral",                 # a bad id, asked again
+        "Makerspace Oral",
+        "Europe/Uralsk", "3",                # not a zone; then Oral's number in the list
+        "de", "kk",                          # not a language; then kk
+        "weekdays 9-5", "mon-fri 10:00-19:00, sat 12:00-18:00",
+        "",                                  # no machine yet: a site needs one
+        "laser:laser:Laser",                 # not a kind
+        "solder-1:soldering_station:Дәнекерлеу 1",
+        "solder-1:soldering_station:again",  # the same id twice
+        "laser-1:laser_cutter:Лазер",
+        "cnc-1:cnc_router:ЧПУ",
+        "",
+        "Айгерім Сейітова", "Daniyar",
+        "",
+    ]) + "\n"  # fmt: skip
+    result = config_init_answering(tmp_path, answers)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for zone, cities in (("Asia/Almaty", "Almaty, Astana"), ("Asia/Aqtobe", "Aktobe"), ("Asia/Oral", "Oral"),
+                         ("Asia/Qostanay", "Kostanay"), ("Asia/Qyzylorda", "Kyzylorda"),
+                         ("Asia/Atyrau", "Atyrau"), ("Asia/Aqtau", "Aktau")):  # fmt: skip
+        assert re.search(rf"^  \d\. {zone}: {cities}", out, re.M), out
+    assert "'Oral City': lower-case letters, digits and -, up to 32 characters; try again" in out
+    assert (
+        "'Europe/Uralsk': give a number from the list or an IANA name such as Asia/Oral; try again"
+        in out
+    )
+    assert "'de': one of kk, ru, en; try again" in out
+    assert "opening hours 'weekdays 9-5': expected e.g. 'mon-fri 10:00-19:00'; try again" in out
+    assert "a site needs at least one machine; try again" in out
+    assert "device 'laser:laser:Laser': expected ID:KIND:NAME" in out
+    assert "'solder-1' is already a machine of this site; try again" in out
+    config = load_site_config(tmp_path / "site.yaml")
+    assert config.site.id == "oral"
+    assert config.site.timezone == "Asia/Oral"
+    assert config.alerts.language == "kk"
+    assert config.site.opening_hours["sat"] == ["12:00-18:00"]
+    assert [d.id for d in config.devices] == ["solder-1", "laser-1", "cnc-1"]
+    assert [m.name for m in config.staff] == ["Айгерім Сейітова", "Daniyar"]
+    assert out.count("(shown once, give it to them)") == 2
+
+
+def test_config_init_whose_answers_end_early_names_what_is_missing(tmp_path: Path) -> None:
+    """Test that answers ending before the machines leave no file and one line."""
+    result = config_init_answering(tmp_path, "oral\nMakerspace Oral\n")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "makerwatch: missing --device (or run it in a terminal to be asked)"
+    )
+    assert not (tmp_path / "site.yaml").exists()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from makerwatch.core.site_config import load_site_config
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import KAZAKH_NAME, ROOT, WAIT_TIMEOUT_S
 
@@ -372,3 +374,68 @@ def test_a_signal_at_any_moment_of_start_up_leaves_nothing_running(
         ports = (mqtt_port, influx_port)
         wait_for(lambda ports=ports: all(port_is_free(p) for p in ports), "the ports freed")
         assert "Traceback" not in output.read_text(errors="replace")
+        assert "RuntimeWarning" not in output.read_text(errors="replace")
+        assert not (data / "makerwatch-up.json").exists(), "the run file goes with up"
+
+
+def makerwatch_beside(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`makerwatch ARGS` run as the README says, in the folder `up` was started from
+    (its data folder `var` there), with no site file or address given."""
+    env = {k: v for k, v in os.environ.items() if k != "MAKERWATCH_CONFIG"}
+    return subprocess.run([sys.executable, "-m", "makerwatch.cli", *args], cwd=stack.output.parent,
+                          env=env, capture_output=True, text=True, timeout=WAIT_TIMEOUT_S)  # fmt: skip
+
+
+def test_commands_find_the_running_up_and_its_site_file(stack: Stack) -> None:
+    """Test that `up` writes a run file with its addresses and pid (removed when it stops),
+    that `status` and `report` run beside it use its HTTP API, InfluxDB and site file and
+    say so, and that `status` shows the machines' names."""
+    data = stack.output.parent / "var"
+    run_file = json.loads((data / "makerwatch-up.json").read_text())
+    assert run_file["pid"] == stack.process.pid
+    assert run_file["influx"] == f"http://127.0.0.1:{stack.influx_port}"
+    assert run_file["mqtt"] == f"127.0.0.1:{stack.mqtt_port}"
+    assert run_file["config"] == str(EXAMPLE.resolve())
+    used = (
+        f"makerwatch: using the running makerwatch up in {data.resolve()} (pid {stack.process.pid})"
+    )
+
+    status = makerwatch_beside(stack, "status")
+    assert status.stderr.splitlines() == [used]
+    assert f"Makerwatch at http://{run_file['http']}: healthy" in status.stdout
+    site = load_site_config(EXAMPLE)
+    for device in site.devices:
+        name = device.name_in(site.alerts.language)
+        assert re.search(rf"^  {device.id} +{re.escape(name)} ", status.stdout, re.M), status.stdout
+    assert status.returncode == 0, status.stdout
+
+    month = time.strftime("%Y-%m")
+    out = stack.output.parent / "report.json"
+    report = makerwatch_beside(stack, "report", "--month", month, "--out", str(out))
+    assert report.returncode == 0, report.stderr
+    assert used in report.stderr.splitlines()
+    assert report.stdout.startswith(f"wrote {out} ")
+    assert json.loads(out.read_text())["sites"][0]["site"] == "aktobe"
+
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(WAIT_TIMEOUT_S) == 0, stack.text()
+    assert not (data / "makerwatch-up.json").exists(), "removed when up stops"
+    gone = makerwatch_beside(stack, "report", "--month", month, "--out", str(out))
+    assert gone.returncode == 1
+    assert "no site file: give --config FILE or set MAKERWATCH_CONFIG" in gone.stderr
+
+
+def test_status_ends_quietly_on_a_closed_pipe(stack: Stack) -> None:
+    """Test that `makerwatch status | head` whose reader has gone prints no "Broken pipe"
+    and no traceback."""
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has already gone, as `head` after its lines
+    env = {k: v for k, v in os.environ.items() if k != "MAKERWATCH_CONFIG"}
+    result = subprocess.run([sys.executable, "-m", "makerwatch.cli", "status"], cwd=stack.output.parent,
+                            env=env, stdout=writer, stderr=subprocess.PIPE, text=True,
+                            timeout=WAIT_TIMEOUT_S)  # fmt: skip
+    os.close(writer)
+    assert result.stderr.startswith("makerwatch: using the running makerwatch up"), result.stderr
+    assert "Broken pipe" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0

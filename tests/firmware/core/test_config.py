@@ -124,3 +124,54 @@ def test_a_ct_needs_its_clamp_model_which_sets_the_ratio_and_the_noise_floor():
     assert "ct_amps_per_volt: a custom clamp needs" in errors[0]
     pzem, _ = config.validate({"power_sensor": "pzem"})
     assert config.resolvable_w(pzem) == 0.4
+
+
+def test_a_relay_on_a_boot_strapping_pin_is_refused_with_the_reason():
+    """Test that a relay on any strapping pin is refused, saying why and what to use, and
+    is left undriven."""
+    for pin in (0, 2, 5, 12, 15):
+        settings, errors = config.validate(
+            {"relay_pin": pin, "relay_active_high": True, "led_pin": -1}
+        )
+        assert len(errors) == 1, errors
+        assert errors[0].startswith("relay_pin: GPIO %d is a boot strapping pin: " % pin)
+        assert config.STRAPPING_PINS[pin] in errors[0]
+        assert "use another pin" in errors[0]
+        assert settings["relay_pin"] == -1
+
+
+def test_an_led_on_a_boot_strapping_pin_is_refused_except_the_devkits_own_led():
+    """Test that an LED may sit on GPIO 2 (the DevKit's LED) but not on another strapping pin."""
+    for pin in (0, 5, 12, 15):
+        assert wiring_errors(led_pin=pin) == [
+            "led_pin: GPIO %d is a boot strapping pin: %s; use another pin (%s)"
+            % (pin, config.STRAPPING_PINS[pin], config.FREE_OUTPUT_PINS)
+        ]
+    for pin in (2, 13, 25):
+        assert wiring_errors(led_pin=pin) == []
+
+
+def test_a_button_without_an_internal_pull_up_needs_an_external_one():
+    """Test that a button on GPIO 34-39 is refused unless an external pull-up is said."""
+    for pin in (34, 35, 36, 37, 38, 39):
+        errors = wiring_errors(button_pin=pin)
+        assert len(errors) == 1, errors
+        assert errors[0].startswith("button_pin: GPIO %d has no internal pull-up" % pin)
+        assert "button_external_pull_up: true" in errors[0]
+        assert wiring_errors(button_pin=pin, button_external_pull_up=True) == []
+    assert wiring_errors(button_pin=27) == []
+
+
+def test_a_bad_value_is_one_message_not_also_missing():
+    """Test that a required setting given a bad value is reported once, as bad, and a relay
+    whose polarity is not understood stays undriven."""
+    cases = (
+        ({"power_sensor": "ct", "ct_model": "sct013-30"}, "ct_model"),
+        ({"power_sensor": "ct", "ct_model": "custom", "ct_amps_per_volt": 0}, "ct_amps_per_volt"),
+        ({"relay_pin": 26, "relay_active_high": "yes"}, "relay_active_high"),
+    )
+    for board, key in cases:
+        settings, errors = config.validate(board)
+        assert len(errors) == 1, errors
+        assert errors[0].startswith(key + ": must be")
+        assert settings["relay_pin"] == -1
