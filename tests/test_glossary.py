@@ -5,16 +5,25 @@ form, and the words the glossary replaced found nowhere."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from makerwatch.alerts.telegram import BUTTONS, REPLIES
 from makerwatch.alerts.texts import ON_SINCE_WORDS, STATE_WORDS, TEMPLATES, WAS_WORDS, message
 from makerwatch.api.board_texts import page_texts
-from makerwatch.core.site_config import Language
+from makerwatch.core.site_config import Language, load_site_config
+from makerwatch.core.statistics import (
+    Figures,
+    MachineFigures,
+    SiteStatistics,
+    Statistics,
+    period_of,
+)
 from makerwatch.core.vocabulary import (
     DURATION_UNITS,
     FIGURE_NAMES,
@@ -24,6 +33,7 @@ from makerwatch.core.vocabulary import (
     TERMS,
 )
 from makerwatch.dashboards.build import every_dashboard
+from makerwatch.report import document
 from makerwatch.report.texts import TEXTS as REPORT_TEXTS
 from makerwatch.report.texts import Words
 
@@ -82,8 +92,30 @@ def report(language: Language) -> list[str]:
     ]
 
 
+def report_page(language: Language) -> str:
+    """The report's page as a sponsor reads it (also /sponsors), for the example site's
+    first machine in November 2026: utilisation up from 10 % to 30 %."""
+    config = load_site_config(Path("makerwatch/core/makerspace.example.yaml"))
+    period = period_of("2026-11", config.site.timezone)
+    device = config.devices[0]
+    now = Figures(machine_hours=1975.2, on_hours=2400.5, sessions=1500, energy_kwh=1234.5,
+                  open_hours=6584.0, machines=1)  # fmt: skip
+    before = Figures(machine_hours=658.4, on_hours=900.0, sessions=700, energy_kwh=600.0,
+                     open_hours=6584.0, machines=1)  # fmt: skip
+    machine = MachineFigures(
+        config.site.id, device.id, device.kind, device.default_name, now, 20, 0
+    )
+    site = SiteStatistics(config=config, period=period, now_ms=1_800_000_000_000,
+                          machines=[machine], busiest_hours=[[1.5] * 24 for _ in range(7)],
+                          daily_hours={period.first: 1975.2}, previous=before)  # fmt: skip
+    page = document.html(Statistics([site], "2026-11", 1_796_000_000_000), language)
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|svg).*?</\1>", " ", page, flags=re.S))
+    return re.sub(r"[ \t\r\n]+", " ", html.unescape(text))  # no-break spaces kept
+
+
 def everything(language: Language) -> str:
     return "\n".join([
+        report_page(language),
         json.dumps(board(language), ensure_ascii=False),
         *alerts(language).values(),
         *chat(language),
@@ -205,6 +237,23 @@ def test_the_report_writes_dates_and_utilisation_changes_as_each_language_does(
         words.number(1975.2)
         == {"kk": "1\u00a0975,2", "ru": "1\u00a0975,2", "en": "1,975.2"}[language]
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "utilisation", "month"),
+    [("kk", "Жүктеме «2026 жылғы қазан» кезеңіне қарағанда +20 пайыздық тармақ", "2026 жылғы қараша"),
+     ("ru", "Загрузка +20 п. п. к периоду «октябрь 2026»", "ноябрь 2026"),
+     ("en", "Utilisation +20 pp on October 2026", "November 2026")],
+)  # fmt: skip
+def test_the_report_page_shows_utilisation_in_points_and_the_languages_dates(
+    language: Language, utilisation: str, month: str
+) -> None:
+    """Test the rendered report: the change in utilisation in points beside its label,
+    the period in the language's date order, and numbers with its separators."""
+    page = report_page(language)
+    assert utilisation in page
+    assert month in page
+    assert {"kk": "1\u00a0975,2", "ru": "1\u00a0975,2", "en": "1,975.2"}[language] in page
 
 
 def test_the_heatmap_axis_and_added_machines_read_as_meant() -> None:
