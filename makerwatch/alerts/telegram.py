@@ -20,6 +20,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from makerwatch.alerts.notifier import Notification, Route
 from makerwatch.core.site_config import Language, TelegramBot
+from makerwatch.core.vocabulary import TERMS
 
 __all__ = ["ActionResult", "StaffActions", "StaffChat"]
 
@@ -30,20 +31,21 @@ RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 300.0
 ActionResult = str  # a key of REPLIES
 
+# The glossary's words (core/vocabulary.py), as the board's buttons say them.
 BUTTONS: dict[str, dict[Language, str]] = {
-    "ack": {"en": "Acknowledge", "ru": "Принято", "kk": "Қабылдадым"},
-    "off": {"en": "Switch off", "ru": "Выключить", "kk": "Өшіру"},
-    "snooze": {"en": "Snooze 1 h", "ru": "Отложить на 1 ч", "kk": "1 сағатқа кейінге қалдыру"},
+    "ack": TERMS["acknowledge"],
+    "off": TERMS["switch_off"],
+    "snooze": TERMS["snooze"],
 }
 REPLIES: dict[str, dict[Language, str]] = {
-    "acknowledged": {"en": "Acknowledged.", "ru": "Принято.", "kk": "Қабылданды."},
+    "acknowledged": {"en": "Noted: you are on it.", "ru": "Отмечено: занимаетесь вы.",
+                     "kk": "Белгіленді: сіз айналысып жатырсыз."},
     "snoozed": {"en": "Reminders snoozed for 1 h.", "ru": "Напоминания отложены на 1 ч.",
                 "kk": "Еске салу 1 сағатқа кейінге қалдырылды."},
     "switching_off": {"en": "Switching it off.", "ru": "Отключаем.", "kk": "Өшіріп жатырмыз."},
     "no_relay": {"en": "This machine has no relay to switch.", "ru": "У этого оборудования нет реле.",
                  "kk": "Бұл жабдықта реле жоқ."},
-    "already": {"en": "Already acknowledged by {who}.", "ru": "Уже подтверждено ({who}).",
-                "kk": "Бұрын расталған ({who})."},
+    "already": {language: on_it + "." for language, on_it in TERMS["on_it"].items()},
     "gone": {"en": "This alert is no longer active.", "ru": "Это оповещение уже неактивно.",
              "kk": "Бұл ескерту енді белсенді емес."},
     "not_staff": {"en": "Only staff can do this.", "ru": "Это могут делать только сотрудники.",

@@ -43,7 +43,7 @@ TEMPLATES: dict[str, dict[Language, str]] = {
     "left_on/idle": {
         "en": "{name} at {site} is on and idle.",
         "ru": "«{name}» ({site}): включено и простаивает.",
-        "kk": "«{name}» ({site}): қосулы, бірақ жұмыссыз тұр.",
+        "kk": "«{name}» ({site}): қосулы, бос тұр.",
     },
     "left_on/on_too_long": {
         "en": "{name} at {site} has been on for too long.",
@@ -68,12 +68,12 @@ TEMPLATES: dict[str, dict[Language, str]] = {
     "resolved": {
         "en": "Resolved: {name} at {site} is back to normal.",
         "ru": "Решено: «{name}» ({site}) снова в норме.",
-        "kk": "Шешілді: «{name}» ({site}) қалыпқа келді.",
+        "kk": "Шешілді: «{name}» ({site}) қалпына келді.",
     },
     "acknowledged": {
         "en": "{who} is on it: {name} at {site}.",
-        "ru": "Взято в работу ({who}): «{name}» ({site}).",
-        "kk": "{who} қолға алды: «{name}» ({site}).",
+        "ru": "«{name}» ({site}): занимается {who}.",
+        "kk": "«{name}» ({site}): {who} айналысып жатыр.",
     },
     "auto_off_sent": {
         "en": "{name} at {site} is being switched off remotely.",
@@ -81,9 +81,9 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "kk": "«{name}» ({site}): қашықтан өшірілуде.",
     },
     "auto_off_unconfirmed": {
-        "en": "{name} at {site} did not confirm the remote switch-off. Please check it.",
-        "ru": "«{name}» ({site}): удалённое отключение не подтверждено. Проверьте, пожалуйста.",
-        "kk": "«{name}» ({site}): қашықтан өшіру расталмады. Тексеріп көріңіз.",
+        "en": "{name} at {site} did not confirm the remote switch-off. Go and check it.",
+        "ru": "«{name}» ({site}): удалённое отключение не подтверждено. Подойдите и проверьте.",
+        "kk": "«{name}» ({site}): қашықтан өшіру расталмады. Барып тексеріңіз.",
     },
     "auto_off_cancelled": {
         "en": "{who} cancelled the remote switch-off of {name} at {site}.",

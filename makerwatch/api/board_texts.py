@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from makerwatch.core.site_config import LANGUAGES, Language
-from makerwatch.core.vocabulary import DURATION_UNITS, KIND_NAMES, LANGUAGE_NAMES, STATE_NAMES
+from makerwatch.core.vocabulary import (
+    DURATION_UNITS,
+    KIND_NAMES,
+    LANGUAGE_NAMES,
+    NUMBER_SEPARATORS,
+    STATE_NAMES,
+    TERMS,
+)
 
 __all__ = ["BOARD_TEXTS", "page_texts"]
 
@@ -25,8 +32,8 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Поток данных прерван: сервер не может связаться с брокером сообщений. Переподключаемся…",
         "kk": "Деректер ағыны үзілді: сервер хабар брокерімен байланыса алмай тұр. Қайта қосылуда…",
     },
-    "alerts": {"en": "Alerts", "ru": "Тревоги", "kk": "Дабылдар"},
-    "no_alerts": {"en": "No active alerts.", "ru": "Активных тревог нет.", "kk": "Белсенді дабыл жоқ."},
+    "alerts": TERMS["alerts"],
+    "no_alerts": {language: text + "." for language, text in TERMS["no_alerts"].items()},
     "for": {"en": "for {duration}", "ru": "уже {duration}", "kk": "{duration} бойы"},
     "on_since": {"en": "on since {at}", "ru": "включено с {at}", "kk": "{at} бастап қосулы"},
     "no_signal_since": {"en": "since {at}", "ru": "с {at}", "kk": "{at} бастап"},
@@ -37,14 +44,14 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "watts": {"en": "{value} W", "ru": "{value} Вт", "kk": "{value} Вт"},
     "celsius": {"en": "{value} °C", "ru": "{value} °C", "kk": "{value} °C"},
     "power_hour": {"en": "Power, last hour", "ru": "Мощность за последний час", "kk": "Соңғы сағаттағы қуат"},
-    "acknowledge": {"en": "I'm on it", "ru": "Беру на себя", "kk": "Мен айналысамын"},
-    "acknowledged_by": {"en": "{who} is on it", "ru": "Занимается: {who}", "kk": "{who} айналысуда"},
-    "identify": {"en": "Blink LED", "ru": "Мигнуть светодиодом", "kk": "Шамды жыпылықтату"},
-    "switch_off": {"en": "Switch off", "ru": "Выключить", "kk": "Сөндіру"},
+    "acknowledge": TERMS["acknowledge"],
+    "acknowledged_by": TERMS["on_it"],
+    "identify": TERMS["identify"],
+    "switch_off": TERMS["switch_off"],
     "confirm_off": {
         "en": "Switch {name} off now?",
         "ru": "Выключить «{name}» сейчас?",
-        "kk": "«{name}» қазір сөндірілсін бе?",
+        "kk": "«{name}» қазір өшірілсін бе?",
     },
     "staff": {"en": "Staff", "ru": "Сотрудникам", "kk": "Қызметкерлерге"},
     "token": {"en": "Staff token", "ru": "Токен сотрудника", "kk": "Қызметкер токені"},
@@ -65,9 +72,41 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "done_off": {
         "en": "Switch-off sent to {name}.",
         "ru": "Команда выключения отправлена: «{name}».",
-        "kk": "Сөндіру командасы жіберілді: «{name}».",
+        "kk": "Өшіру командасы жіберілді: «{name}».",
     },
     "failed": {"en": "Not done: {reason}", "ru": "Не выполнено: {reason}", "kk": "Орындалмады: {reason}"},
+    # Why the server refused (the page picks one by the answer's HTTP status, so a
+    # server's English error text never reaches a Russian or Kazakh toast).
+    "error_alert_gone": {
+        "en": "this alert is no longer active.",
+        "ru": "это оповещение уже неактивно.",
+        "kk": "бұл ескерту енді белсенді емес.",
+    },
+    "error_no_machine": {
+        "en": "the server does not know this machine.",
+        "ru": "сервер не знает этого оборудования.",
+        "kk": "сервер бұл жабдықты білмейді.",
+    },
+    "error_no_relay": {
+        "en": "this machine has no relay to switch it off with.",
+        "ru": "у этого оборудования нет реле для выключения.",
+        "kk": "бұл жабдықта өшіруге арналған реле жоқ.",
+    },
+    "error_bad_token": {
+        "en": "your staff token is not valid: sign in again.",
+        "ru": "токен сотрудника недействителен: войдите снова.",
+        "kk": "қызметкер токені жарамсыз: қайта кіріңіз.",
+    },
+    "error_too_many": {
+        "en": "too many wrong tokens from this device: try again in {seconds} s.",
+        "ru": "слишком много неверных токенов с этого устройства: повторите через {seconds} с.",
+        "kk": "бұл құрылғыдан қате токен тым көп енгізілді: {seconds} с кейін қайталаңыз.",
+    },
+    "error_server": {
+        "en": "the server answered with error {status}.",
+        "ru": "сервер ответил ошибкой {status}.",
+        "kk": "сервер {status} қатесімен жауап берді.",
+    },
     "language": {"en": "Language", "ru": "Язык", "kk": "Тіл"},
     "now": {"en": "just now", "ru": "только что", "kk": "жаңа ғана"},
 }  # fmt: skip
@@ -81,6 +120,7 @@ def page_texts() -> dict[str, Any]:
             "states": {state: names[language] for state, names in STATE_NAMES.items()},
             "kinds": {kind.value: names[language] for kind, names in KIND_NAMES.items()},
             "units": DURATION_UNITS[language],
+            "separators": NUMBER_SEPARATORS[language],
             "label": LANGUAGE_NAMES[language],
         }
         for language in LANGUAGES

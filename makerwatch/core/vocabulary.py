@@ -1,5 +1,6 @@
-"""Words every page and message shares, in the staff's and sponsors' languages: kinds of
-machine, machine states, units of time."""
+"""Words every page and message shares, in the staff's and sponsors' languages: the
+glossary (one word for each thing, docs/languages.md), kinds of machine, machine states,
+units of time."""
 
 from __future__ import annotations
 
@@ -10,9 +11,45 @@ __all__ = [
     "FIGURE_NAMES",
     "KIND_NAMES",
     "LANGUAGE_NAMES",
+    "NUMBER_SEPARATORS",
+    "REJECTED_WORDS",
     "STATE_NAMES",
+    "TERMS",
     "kind_name",
 ]
+
+# The glossary: each thing the staff and sponsors read about has one name per language,
+# whichever screen shows it (the board, the alerts, the chat, the report, Grafana).
+# Each term is written as it stands at the start of a label; inside a sentence a page
+# lowers its first letter. {who} is the staff member's name, never declined.
+TERMS: dict[str, dict[Language, str]] = {
+    "switch_off": {"en": "Switch off", "ru": "Выключить", "kk": "Өшіру"},
+    "remote_switch_off": {"en": "Remote switch-off", "ru": "Удалённое отключение", "kk": "Қашықтан өшіру"},
+    "alert": {"en": "Alert", "ru": "Оповещение", "kk": "Ескерту"},
+    "alerts": {"en": "Alerts", "ru": "Оповещения", "kk": "Ескертулер"},
+    "no_alerts": {"en": "No active alerts", "ru": "Активных оповещений нет", "kk": "Белсенді ескерту жоқ"},
+    "acknowledge": {"en": "I'm on it", "ru": "Беру на себя", "kk": "Мен айналысамын"},
+    "on_it": {"en": "{who} is on it", "ru": "Занимается: {who}", "kk": "{who} айналысып жатыр"},
+    "resolved": {"en": "Back to normal", "ru": "Снова в норме", "kk": "Қалпына келді"},
+    "snooze": {"en": "Snooze 1 h", "ru": "Отложить на 1 ч", "kk": "1 сағатқа кейінге қалдыру"},
+    "identify": {"en": "Blink LED", "ru": "Помигать светодиодом", "kk": "Шамды жыпылықтату"},
+    "machine": {"en": "Machine", "ru": "Оборудование", "kk": "Жабдық"},
+    "site": {"en": "Site", "ru": "Площадка", "kk": "Алаң"},
+    "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
+    "utilisation": {"en": "Utilisation", "ru": "Загрузка", "kk": "Жүктеме"},
+    "percentage_points": {"en": "pp", "ru": "п. п.", "kk": "пайыздық тармақ"},
+}  # fmt: skip
+
+# Words the glossary replaced, never to be shown again: each is a different name for a
+# glossary thing, a literal translation, or a word that misleads (docs/languages.md).
+REJECTED_WORDS: dict[Language, tuple[str, ...]] = {
+    "en": ("Acknowledge with", "Acknowledged."),
+    "ru": ("Тревог", "тревог", "Принято", "Подтвердить", "Уже подтверждено", "Взято в работу",
+           "станке", "станка", "Час дня", "Мигнуть"),
+    "kk": ("Дабыл", "дабыл", "Сөндір", "сөндір", "жұмыссыз", "Жұмыста", "Қабылдадым",
+           "Растау", "расталған", "қолға алды", "станоктағы", "станок үшін", "Тексеріп көріңіз", "Кезең ішінде қосылды",
+           "дайындады", "айналысуда", "қалыпқа келді"),
+}  # fmt: skip
 
 # The sponsor figures' names, as the report, the sponsor page and Grafana label them.
 FIGURE_NAMES: dict[str, dict[Language, str]] = {
@@ -24,6 +61,14 @@ FIGURE_NAMES: dict[str, dict[Language, str]] = {
     },
     "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
     "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
+}
+
+# Thousands and decimal separators: "1,500.5" / "1 500,5" with a no-break space, written
+# out here so that a page never depends on a browser's locale data (a TV's may lack kk/ru).
+NUMBER_SEPARATORS: dict[Language, tuple[str, str]] = {
+    "en": (",", "."),
+    "ru": ("\u00a0", ","),
+    "kk": ("\u00a0", ","),
 }
 
 # Each language in its own words, for a language switch.

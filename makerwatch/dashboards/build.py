@@ -36,7 +36,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.statistics import figure_query
-from makerwatch.core.vocabulary import FIGURE_NAMES, STATE_NAMES
+from makerwatch.core.vocabulary import DURATION_UNITS, FIGURE_NAMES, STATE_NAMES, TERMS
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
 
 __all__ = ["DASHBOARDS", "INFLUXDB_ANNOTATION", "dashboard_json", "every_dashboard"]
@@ -49,6 +49,9 @@ ALERT_ANNOTATIONS = (
 )
 # What InfluxDB's annotation query adds to Grafana's annotation model.
 INFLUXDB_ANNOTATION = {"query": ALERT_ANNOTATIONS, "textColumn": "message", "tagsColumn": "rule"}
+# The steps of an alert's history, as the alert service stores them in "status".
+ALERT_STEPS = ("fired", "repeated", "acknowledged", "resolved", "auto_off_sent",
+               "auto_off_confirmed", "auto_off_unconfirmed", "auto_off_cancelled")  # fmt: skip
 STATE_COLOURS = {"off": "#7b8794", "idle": "#b7791f", "active": "#1c7c3c"}
 
 TEXTS: dict[str, dict[Language, str]] = {
@@ -56,16 +59,35 @@ TEXTS: dict[str, dict[Language, str]] = {
     "floor": {"en": "Makerwatch: the floor", "ru": "Makerwatch: оборудование", "kk": "Makerwatch: жабдық"},
     "sponsors": {"en": "Makerwatch: machine use", "ru": "Makerwatch: использование оборудования", "kk": "Makerwatch: жабдықтың пайдаланылуы"},
     "fleet": {"en": "Makerwatch: boards and ingest", "ru": "Makerwatch: платы и приём данных", "kk": "Makerwatch: платалар мен деректер қабылдау"},
-    "site": {"en": "Site", "ru": "Площадка", "kk": "Алаң"},
-    "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
-    "device": {"en": "Machine", "ru": "Оборудование", "kk": "Жабдық"},
+    "site": TERMS["site"],
+    "kind": TERMS["kind"],
+    "device": TERMS["machine"],
     "states": {"en": "State of each machine", "ru": "Состояние оборудования", "kk": "Жабдықтың күйі"},
     "now": {"en": "Each machine now", "ru": "Оборудование сейчас", "kk": "Жабдық қазір"},
     "state": {"en": "State", "ru": "Состояние", "kk": "Күйі"},
     "on_since": {"en": "On since", "ru": "Включено с", "kk": "Қосылған уақыты"},
     "power": {"en": "Power", "ru": "Мощность", "kk": "Қуат"},
     "temperature": {"en": "Temperature", "ru": "Температура", "kk": "Температура"},
-    "alerts": {"en": "Alerts", "ru": "Тревоги", "kk": "Дабылдар"},
+    "alerts": TERMS["alerts"],
+    "message": {"en": "Message", "ru": "Сообщение", "kk": "Хабар"},
+    "status": {"en": "What happened", "ru": "Что произошло", "kk": "Не болды"},
+    "acked_by": {"en": "Who is on it", "ru": "Кто занимается", "kk": "Кім айналысып жатыр"},
+    "online": {"en": "Boards online", "ru": "Плат на связи", "kk": "Байланыстағы платалар"},
+    "connected": {"en": "Connected", "ru": "На связи", "kk": "Байланыста"},
+    "rssi_dbm": {"en": "Wi-Fi, dBm", "ru": "Wi-Fi, дБм", "kk": "Wi-Fi, дБм"},
+    "fw": {"en": "Firmware", "ru": "Прошивка", "kk": "Микробағдарлама"},
+    "seq": {"en": "Last reading no.", "ru": "№ последнего показания", "kk": "Соңғы көрсеткіш №"},
+    "yes": {"en": "Yes", "ru": "Да", "kk": "Иә"},
+    "no": {"en": "No", "ru": "Нет", "kk": "Жоқ"},
+    # An alert's history, one row per step (the alert service's transitions).
+    "fired": {"en": "Raised", "ru": "Новое оповещение", "kk": "Жаңа ескерту"},
+    "repeated": {"en": "Reminder", "ru": "Напоминание", "kk": "Еске салу"},
+    "acknowledged": {"en": "Being handled", "ru": "Занимаются", "kk": "Айналысып жатыр"},
+    "resolved": TERMS["resolved"],
+    "auto_off_sent": {"en": "Remote switch-off sent", "ru": "Удалённое отключение отправлено", "kk": "Қашықтан өшіру жіберілді"},
+    "auto_off_confirmed": {"en": "Remote switch-off done", "ru": "Удалённое отключение выполнено", "kk": "Қашықтан өшіру орындалды"},
+    "auto_off_unconfirmed": {"en": "Remote switch-off not confirmed", "ru": "Удалённое отключение не подтверждено", "kk": "Қашықтан өшіру расталмады"},
+    "auto_off_cancelled": {"en": "Remote switch-off cancelled", "ru": "Удалённое отключение отменено", "kk": "Қашықтан өшіру тоқтатылды"},
     "health": {"en": "Boards: last status", "ru": "Платы: последнее состояние", "kk": "Платалар: соңғы күйі"},
     "per_day": {"en": "Machine-hours per day", "ru": "Машино-часы по дням", "kk": "Күндер бойынша машина-сағат"},
     "by_kind": {"en": "Machine-hours by kind", "ru": "Машино-часы по видам оборудования", "kk": "Жабдық түрлері бойынша машина-сағат"},
@@ -80,7 +102,6 @@ TEXTS: dict[str, dict[Language, str]] = {
     "data": {"en": "Data", "ru": "Данные", "kk": "Деректер"},
     "real_only": {"en": "Real only", "ru": "Только реальные", "kk": "Тек нақты"},
     "with_simulated": {"en": "With simulated", "ru": "Вместе с симуляцией", "kk": "Симуляциямен бірге"},
-    "online": {"en": "Boards online", "ru": "Плат на связи", "kk": "Байланыстағы платалар"},
     "last_seen": {"en": "Last reading of each board", "ru": "Последнее показание каждой платы", "kk": "Әр платаның соңғы көрсеткіші"},
     "signal": {"en": "Wi-Fi signal", "ru": "Сигнал Wi-Fi", "kk": "Wi-Fi сигналы"},
     "firmware": {"en": "Firmware versions", "ru": "Версии прошивки", "kk": "Микробағдарлама нұсқалары"},
@@ -121,6 +142,27 @@ def _state_mappings(language: Language) -> list[Any]:
             }
         )
     ]
+
+
+def _hours(language: Language) -> str:
+    """Machine-hours as hours with the language's own unit ("1 975 ч"): Grafana's `h`
+    unit would write it in English and rescale it to weeks and days; a custom
+    `suffix:` unit only appends its text, after a space."""
+    return f"suffix:{DURATION_UNITS[language][1]}"  # Grafana puts the space before it
+
+
+def _columns(panel: table.Panel, t: dict[str, str], names: dict[str, str]) -> table.Panel:
+    """A table's columns (InfluxDB's field and tag names) shown in the dashboard's language."""
+    for column, key in names.items():
+        panel = panel.with_override(MatcherConfig(id_val="byName", options=column),
+                                    [DynamicConfigValue(id_val="displayName", value=t[key])])  # fmt: skip
+    return panel
+
+
+def _words(t: dict[str, str], values: dict[str, str]) -> list[Any]:
+    """Value -> the word shown for it in the dashboard's language."""
+    return [ValueMap(options={value: ValueMappingResult(text=t[key], index=i)
+                              for i, (value, key) in enumerate(values.items())})]  # fmt: skip
 
 
 def _now_panel(language: Language, t: dict[str, str]) -> table.Panel:
@@ -173,12 +215,22 @@ def floor(language: Language) -> dashboard.Dashboard:
             .with_target(InfluxQL(f'SELECT mean("temp_c") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
         )
         .with_panel(
-            table.Panel().title(t["alerts"]).span(12).height(8)
-            .with_target(InfluxQL(f'SELECT "message", "status", "acked_by" FROM "alert" WHERE {SITE} AND $timeFilter ORDER BY time DESC LIMIT 100', result_format="table"))
+            _columns(
+                table.Panel().title(t["alerts"]).span(12).height(8)
+                .with_target(InfluxQL(f'SELECT "message", "status", "acked_by" FROM "alert" WHERE {SITE} AND $timeFilter ORDER BY time DESC LIMIT 100', result_format="table"))
+                .with_override(MatcherConfig(id_val="byName", options="status"),
+                               [DynamicConfigValue(id_val="mappings", value=_words(t, {s: s for s in ALERT_STEPS}))]),
+                t, {"message": "message", "status": "status", "acked_by": "acked_by"},
+            )
         )
         .with_panel(
-            table.Panel().title(t["health"]).span(12).height(8)
-            .with_target(InfluxQL(f'SELECT last("online") AS "online", last("rssi_dbm") AS "rssi_dbm", last("fw") AS "fw" FROM "device_status" WHERE {where} GROUP BY "name"', result_format="table"))
+            _columns(
+                table.Panel().title(t["health"]).span(12).height(8)
+                .with_target(InfluxQL(f'SELECT last("online") AS "online", last("rssi_dbm") AS "rssi_dbm", last("fw") AS "fw" FROM "device_status" WHERE {where} GROUP BY "name"', result_format="table"))
+                .with_override(MatcherConfig(id_val="byName", options="online"),
+                               [DynamicConfigValue(id_val="mappings", value=_words(t, {"true": "yes", "false": "no"}))]),
+                t, {"name": "device", "online": "connected", "rssi_dbm": "rssi_dbm", "fw": "fw"},
+            )
         )
     )  # fmt: skip
 
@@ -210,28 +262,32 @@ def sponsors(language: Language) -> dashboard.Dashboard:
     for figure in ("machine_hours", "sessions", "energy_kwh", "on_hours"):
         board = board.with_panel(
             stat.Panel().title(t[figure]).span(6).height(4).decimals(0 if figure == "sessions" else 1)
+            .unit(_hours(language) if figure.endswith("_hours") else "none")
             .with_target(InfluxQL(figure_query(figure, where)))
         )  # fmt: skip
     return (
         board.with_panel(
-            timeseries.Panel().title(t["per_day"]).span(24).height(8).unit("h")
+            timeseries.Panel().title(t["per_day"]).span(24).height(8).unit(_hours(language)).decimals(1)
             .with_target(InfluxQL(figure_query("machine_hours", where, ["time(1d)"]), alias=t["machine_hours"]))
         )
         .with_panel(
-            bargauge.Panel().title(t["by_kind"]).span(8).height(8).unit("h")
+            bargauge.Panel().title(t["by_kind"]).span(8).height(8).unit(_hours(language)).decimals(1)
             .with_target(InfluxQL(figure_query("machine_hours", where, ["kind"]), alias="$tag_kind"))
         )
         .with_panel(
-            bargauge.Panel().title(t["by_site"]).span(8).height(8).unit("h")
+            bargauge.Panel().title(t["by_site"]).span(8).height(8).unit(_hours(language)).decimals(1)
             .with_target(InfluxQL(figure_query("machine_hours", where, ["site"]), alias="$tag_site"))
         )
         .with_panel(
-            stat.Panel().title(t["month_before"]).span(8).height(8).decimals(1).time_shift("1M")
+            stat.Panel().title(t["month_before"]).span(8).height(8).decimals(1).unit(_hours(language)).time_shift("1M")
             .with_target(InfluxQL(figure_query("machine_hours", where)))
         )
         .with_panel(
-            table.Panel().title(t["top"]).span(12).height(10)
-            .with_target(InfluxQL(figure_query("machine_hours", where, ["site", '"name"']), result_format="table"))
+            _columns(
+                table.Panel().title(t["top"]).span(12).height(10).decimals(1)
+                .with_target(InfluxQL(figure_query("machine_hours", where, ["site", '"name"']), result_format="table")),
+                t, {"site": "site", "name": "device", "machine_hours": "machine_hours"},
+            )
         )
         .with_panel(text.Panel().title("").span(12).height(4).content(t["more"]))
     )  # fmt: skip
@@ -252,12 +308,18 @@ def fleet(language: Language) -> dashboard.Dashboard:
             .with_target(InfluxQL(f'SELECT count("online") FROM (SELECT last("online") AS "online" FROM "device_status" WHERE {SITE} GROUP BY "device") WHERE "online" = true'))
         )
         .with_panel(
-            table.Panel().title(t["last_seen"]).span(9).height(6)
-            .with_target(InfluxQL(f'SELECT last("seq") AS "seq" FROM "telemetry" WHERE {SITE} AND $timeFilter GROUP BY "name"', result_format="table"))
+            _columns(
+                table.Panel().title(t["last_seen"]).span(9).height(6)
+                .with_target(InfluxQL(f'SELECT last("seq") AS "seq" FROM "telemetry" WHERE {SITE} AND $timeFilter GROUP BY "name"', result_format="table")),
+                t, {"name": "device", "seq": "seq"},
+            )
         )
         .with_panel(
-            table.Panel().title(t["firmware"]).span(9).height(6)
-            .with_target(InfluxQL(f'SELECT last("fw") AS "fw" FROM "device_status" WHERE {SITE} GROUP BY "name"', result_format="table"))
+            _columns(
+                table.Panel().title(t["firmware"]).span(9).height(6)
+                .with_target(InfluxQL(f'SELECT last("fw") AS "fw" FROM "device_status" WHERE {SITE} GROUP BY "name"', result_format="table")),
+                t, {"name": "device", "fw": "fw"},
+            )
         )
         .with_panel(
             timeseries.Panel().title(t["signal"]).unit("dBm").span(12).height(8)

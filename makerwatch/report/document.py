@@ -85,7 +85,13 @@ def html(
         {
             "label": words.text(key),
             "value": _figure_text(words, key, total),
-            "change": words.change(statistics.changes[key], previous_label),
+            "change": words.points_change(
+                total.utilisation,
+                statistics.previous.utilisation if statistics.previous else None,
+                previous_label,
+            )
+            if key == "utilisation"  # a share changes in percentage points
+            else words.change(statistics.changes[key], previous_label),
         }
         for key in HEADLINES
     ]

@@ -1,5 +1,6 @@
 """What sponsors read, in English, Russian and Kazakh, and numbers and dates as each
-language writes them (Babel's CLDR data: 1,234.5 / 1 234,5; «ноябрь 2026», «Қараша 2026»)."""
+language writes them (Babel's CLDR data: 1,234.5 / 1 234,5; «ноябрь 2026»), with
+Kazakh dates in the order Kazakh writes them («2026 жылғы қараша», which CLDR lacks)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 
 from makerwatch.core.site_config import Language
-from makerwatch.core.vocabulary import FIGURE_NAMES
+from makerwatch.core.vocabulary import FIGURE_NAMES, TERMS
 
 __all__ = ["TEXTS", "Words"]
 
-# key -> language -> text. Fields in braces are filled in by Words.text.
+# key -> language -> text. Fields in braces are filled in by Words.text. A Russian
+# sentence ending on a {date} has no full stop of its own: the date ends with «г.».
 TEXTS: dict[str, dict[Language, str]] = {
     **FIGURE_NAMES,  # one definition, shared with the other faces of the figures
     "title": {
@@ -28,10 +30,11 @@ TEXTS: dict[str, dict[Language, str]] = {
     },
     "partial": {
         "en": "The period is not over yet: figures up to {date}.",
-        "ru": "Период ещё не закончился: данные по {date}.",
+        "ru": "Период ещё не закончился: данные по {date}",
         "kk": "Кезең әлі аяқталған жоқ: деректер {date} бойынша.",
     },
-    "utilisation": {"en": "Utilisation", "ru": "Загрузка", "kk": "Жүктеме"},
+    "utilisation": TERMS["utilisation"],
+    "points": {"en": "{value} pp", "ru": "{value} п. п.", "kk": "{value} пайыздық тармақ"},
     "days_used": {
         "en": "Days with use",
         "ru": "Дни с работой оборудования",
@@ -64,20 +67,20 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Самые загруженные часы (машино-часы, местное время)",
         "kk": "Ең қарқынды сағаттар (машина-сағат, жергілікті уақыт)",
     },
-    "hour": {"en": "Hour of the day", "ru": "Час дня", "kk": "Тәулік сағаты"},
+    "hour": {"en": "Time of day, h", "ru": "Время суток, ч", "kk": "Тәулік уақыты, сағ"},
     "by_site": {"en": "Sites compared", "ru": "Сравнение площадок", "kk": "Алаңдарды салыстыру"},
     "top": {
         "en": "Most used machines",
         "ru": "Самое востребованное оборудование",
         "kk": "Ең көп қолданылған жабдық",
     },
-    "machine": {"en": "Machine", "ru": "Оборудование", "kk": "Жабдық"},
-    "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
-    "site": {"en": "Site", "ru": "Площадка", "kk": "Алаң"},
+    "machine": TERMS["machine"],
+    "kind": TERMS["kind"],
+    "site": TERMS["site"],
     "added": {
         "en": "Added during the period, counted from their first reading: {names}.",
         "ru": "Добавлено за период, учтено с первого показания: {names}.",
-        "kk": "Кезең ішінде қосылды, алғашқы көрсеткіштен бастап есептелді: {names}.",
+        "kk": "Кезең ішінде орнатылған, алғашқы көрсеткіштен бастап есептелді: {names}.",
     },
     "simulated": {
         "en": "Includes simulated data (from `makerwatch simulate`): not for sponsors.",
@@ -104,26 +107,26 @@ TEXTS: dict[str, dict[Language, str]] = {
             "time; a session running past midnight is split between the days."
         ),
         "ru": (
-            "На каждом станке датчик каждые несколько секунд измеряет потребляемую мощность. "
+            "На каждой единице оборудования датчик каждые несколько секунд измеряет потребляемую мощность. "
             "Машино-час — час, в течение которого оборудование выполняло работу; время, когда "
             "оно было включено, но простаивало, считается отдельно. Сеанс длится от включения "
             "до выключения. Загрузка — доля машино-часов от часов работы площадки, для каждого "
-            "станка с его первого показания. Дни и часы указаны по местному времени площадки; "
+            "единицы оборудования с её первого показания. Дни и часы указаны по местному времени площадки; "
             "сеанс, переходящий через полночь, делится между днями."
         ),
         "kk": (
-            "Әр станоктағы датчик бірнеше секунд сайын тұтынылатын қуатты өлшейді. "
+            "Әр жабдықтағы датчик бірнеше секунд сайын тұтынылатын қуатты өлшейді. "
             "Машина-сағат — жабдық жұмыс істеген сағат; ол қосулы, бірақ бос тұрған уақыт "
-            "бөлек есептеледі. Сеанс қосылғаннан бастап сөндірілгенге дейін созылады. "
-            "Жүктеме — машина-сағаттың алаңның жұмыс сағаттарындағы үлесі, әр станок үшін "
+            "бөлек есептеледі. Сеанс қосылғаннан бастап өшірілгенге дейін созылады. "
+            "Жүктеме — машина-сағаттың алаңның жұмыс сағаттарындағы үлесі, әр жабдық үшін "
             "оның алғашқы көрсеткішінен бастап есептеледі. Күндер мен сағаттар әр алаңның "
             "жергілікті уақытымен көрсетілген; түн ортасынан асқан сеанс күндерге бөлінеді."
         ),
     },
     "generated": {
         "en": "Made by Makerwatch on {date}.",
-        "ru": "Подготовлено Makerwatch {date}.",
-        "kk": "Makerwatch {date} дайындады.",
+        "ru": "Подготовлено Makerwatch {date}",
+        "kk": "Дайындаған: Makerwatch, {date}.",
     },
     "this_site": {"en": "This site", "ru": "Эта площадка", "kk": "Осы алаң"},
     "network": {"en": "The network", "ru": "Вся сеть", "kk": "Бүкіл желі"},
@@ -153,10 +156,28 @@ class Words:
         signed = ("+" if share >= 0 else "−") + format_percent(abs(share), locale=self.language)
         return self.text("change", change=signed, previous=previous_label)
 
+    def points_change(self, now: float | None, before: float | None, previous_label: str) -> str:
+        """A share's change as the difference in percentage points ('+20 pp on October
+        2026' from 10 % to 30 %): a relative change of a percentage reads as this anyway."""
+        if now is None or before is None:
+            return self.text("no_base", previous=previous_label)
+        points = round((now - before) * 100)
+        signed = ("+" if points >= 0 else "−") + self.number(abs(points), 0)
+        value = self.text("points", value=signed)
+        return self.text("change", change=value, previous=previous_label)
+
     def month(self, day: date) -> str:
+        """«ноябрь 2026», «November 2026», «2026 жылғы қараша»."""
+        if self.language == "kk":
+            return f"{day.year} жылғы {format_date(day, 'LLLL', locale='kk').lower()}"
         return format_date(day, "LLLL y", locale=self.language)
 
     def day(self, day: date) -> str:
+        """«7 декабря 2026 г.», «7 December 2026», «2026 жылғы 7 желтоқсан»."""
+        if self.language == "kk":
+            return f"{day.year} жылғы {format_date(day, 'd MMMM', locale='kk')}"
+        if self.language == "ru":
+            return format_date(day, "d MMMM y", locale="ru") + " г."
         return format_date(day, "d MMMM y", locale=self.language)
 
     def short_day(self, day: date) -> str:

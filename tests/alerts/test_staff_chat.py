@@ -84,7 +84,7 @@ async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
                 "«Дәнекерлеу станциясы 1, үстел А» (Test space): перегрев, 480 °C."
             )
             buttons = alert["reply_markup"]["inline_keyboard"][0]
-            assert [b["text"] for b in buttons] == ["Принято", "Выключить", "Отложить на 1 ч"]
+            assert [b["text"] for b in buttons] == ["Беру на себя", "Выключить", "Отложить на 1 ч"]
             ack, off, _snooze = (b["callback_data"] for b in buttons)
 
             bot_api.press(STRANGER, private(STRANGER), 1, ack)
@@ -94,19 +94,16 @@ async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
 
             bot_api.press(AIGERIM, STAFF_GROUP, 1, ack)
             await wait_until(lambda: len(bot_api.answers()) == 2, "Aigerim's answer")
-            assert bot_api.answers()[1]["text"] == "Принято."
+            assert bot_api.answers()[1]["text"] == "Отмечено: занимаетесь вы."
             await wait_until(lambda: len(bot_api.sent(STAFF_GROUP["id"])) == 2, "the announcement")
             announced = bot_api.sent(STAFF_GROUP["id"])[1]
-            assert announced["text"].startswith(
-                "Взято в работу (Айгерім Сейітова, Telegram 501): «Дәнекерлеу"
-            )
+            assert announced["text"].startswith("«Дәнекерлеу")
+            assert "): занимается Айгерім Сейітова, Telegram 501." in announced["text"]
             assert "reply_markup" not in announced
 
             bot_api.press(DAULET, STAFF_GROUP, 1, ack)
             await wait_until(lambda: len(bot_api.answers()) == 3, "the second press's answer")
-            assert (
-                bot_api.answers()[2]["text"] == "Уже подтверждено (Айгерім Сейітова, Telegram 501)."
-            )
+            assert bot_api.answers()[2]["text"] == "Занимается: Айгерім Сейітова, Telegram 501."
 
             bot_api.press(DAULET, private(DAULET), 1, off)
             command = await anext(aiter(board.messages))

@@ -248,10 +248,12 @@ async def test_every_visible_string_changes_with_the_language(board: Board) -> N
     and that its own state and kind words are there (names from the site file aside)."""
     await publish(board.config.mqtt.port, [
         (board.topic("solder-1", "state"), state("active", "off")),
-        (board.topic("solder-1", "telemetry"), reading(1, 48.0)),
+        (board.topic("solder-1", "telemetry"), reading(1, 1500.4)),
         (board.topic("printer-1", "status"), '{"v":1,"online":false}'),
     ])  # fmt: skip
     strings = [*BOARD_TEXTS.values(), *STATE_NAMES.values(), *KIND_NAMES.values()]
+    # Each language's own separators, whatever locale data the browser has.
+    watts = {"kk": "1\u00a0500 Вт", "ru": "1\u00a0500 Вт", "en": "1,500 W"}
     names = set().union(
         *(_words(d.name_in(lang)) for d in board.config.devices for lang in ("en", "ru", "kk"))
     )
@@ -266,6 +268,7 @@ async def test_every_visible_string_changes_with_the_language(board: Board) -> N
         await expect(tile(page, "printer-1").locator(".word")).to_have_text(
             STATE_NAMES["no_signal"][language]
         )  # type: ignore[index]
+        await expect(tile(page, "solder-1").locator(".power")).to_have_text(watts[language])
         visible = html.unescape(await page.locator("body").inner_text())
         own = set().union(*(_words(t[language]) for t in strings))  # type: ignore[index]
         foreign = (

@@ -54,12 +54,29 @@
     });
   }
 
+  // "1 500,5" in ru and kk, "1,500.5" in en, with the language's separators from the
+  // server: a TV's browser may have no locale data for kk or ru ("1,500 Вт" reads as 1.5 W).
   function number(value, digits) {
-    try {
-      return value.toLocaleString(lang, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
-    } catch (e) {
-      return value.toFixed(digits);
+    var separators = words().separators;  // thousands, decimal
+    var parts = Math.abs(value).toFixed(digits).split(".");
+    var whole = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, separators[0]);
+    var fraction = parts[1] ? parts[1].replace(/0+$/, "") : "";
+    var sign = value < 0 && Number(parts.join(".")) !== 0 ? "−" : "";
+    return sign + whole + (fraction ? separators[1] + fraction : "");
+  }
+
+  // Why the server refused an action, in the reader's language: chosen by the answer's
+  // HTTP status (the server's own error text is English, for logs and scripts).
+  function refusal(status, body, what) {
+    if (status === 401) { return text("error_bad_token"); }
+    if (status === 429) { return text("error_too_many", { seconds: (body && body.retry_after_s) || "" }); }
+    if (what === "alert" && status === 404) { return text("error_alert_gone"); }
+    if (what === "alert" && status === 409 && body && body.alert) {
+      return text("acknowledged_by", { who: body.alert.acked_by });
     }
+    if (what === "device" && status === 404) { return text("error_no_machine"); }
+    if (what === "device" && status === 409) { return text("error_no_relay"); }
+    return text("error_server", { status: status || "—" });
   }
 
   function duration(seconds) {
@@ -264,7 +281,7 @@
         alert.acked_by = body.alert.acked_by;
         renderAlerts();
       } else {
-        toast(text("failed", { reason: (body && body.error) || status }));
+        toast(text("failed", { reason: refusal(status, body, "alert") }));
       }
     });
   }
@@ -382,7 +399,7 @@
 
   function deviceAction(tile, action, done) {
     request("POST", "/devices/" + encodeURIComponent(tile.device) + "/" + action, function (status, body) {
-      toast(status === 202 ? done : text("failed", { reason: (body && body.error) || status }));
+      toast(status === 202 ? done : text("failed", { reason: refusal(status, body, "device") }));
     });
   }
 
