@@ -32,6 +32,8 @@ from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
 
 __all__ = [
     "LANGUAGES",
+    "BoardGroup",
+    "BoardLayout",
     "Device",
     "InfluxSettings",
     "IngestSettings",
@@ -373,6 +375,28 @@ class StaffMember(_Section):
     token: str = Field(min_length=16, max_length=200, pattern=r"^[!-~]+$")
 
 
+class BoardGroup(_Section):
+    """Machines the floor board shows together, under a name staff chose."""
+
+    # One name for every language, or one per language ({kk: ..., ru: ..., en: ...}).
+    name: DisplayName | Annotated[dict[Language, DisplayName], Field(min_length=1)]
+    devices: list[Slug] = Field(min_length=1)  # in the order shown
+
+    def name_in(self, language: Language) -> str:
+        if isinstance(self.name, str):
+            return self.name
+        return self.name.get(language, next(iter(self.name.values())))
+
+
+class BoardLayout(_Section):
+    """How the floor board lays the machines out. Default: every machine, grouped by
+    kind, sorted by name. Groups come first, in the order listed; machines in no group
+    follow, grouped by kind."""
+
+    groups: list[BoardGroup] = Field(default_factory=list)
+    hidden: list[Slug] = Field(default_factory=list)  # machines the board leaves out
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -381,6 +405,7 @@ class SiteConfig(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     staff: list[StaffMember] = Field(default_factory=list)
+    board: BoardLayout = Field(default_factory=BoardLayout)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")
@@ -408,6 +433,22 @@ class SiteConfig(_Section):
                 raise ValueError(f"device id {device.id!r} appears more than once")
             seen.add(device.id)
         return devices
+
+    @model_validator(mode="after")
+    def _board_names_known_devices(self) -> SiteConfig:
+        known = {device.id for device in self.devices}
+        placed: set[str] = set()
+        for i, group in enumerate(self.board.groups):
+            for device_id in group.devices:
+                if device_id not in known:
+                    raise ValueError(f"board.groups[{i}]: no device {device_id!r}")
+                if device_id in placed:
+                    raise ValueError(f"board.groups[{i}]: {device_id!r} is already in a group")
+                placed.add(device_id)
+        for device_id in self.board.hidden:
+            if device_id not in known:
+                raise ValueError(f"board.hidden: no device {device_id!r}")
+        return self
 
     def device(self, device_id: str) -> Device | None:
         """The device with this id: a dict look-up, ingest does one per message."""

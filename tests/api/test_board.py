@@ -311,10 +311,8 @@ async def test_no_serious_accessibility_violation_in_any_mode(board: Board) -> N
             for v in result["violations"] if v["impact"] in ("serious", "critical")
         ]  # fmt: skip
         assert serious == [], (path, serious)
-        if PICTURES:
-            name = "board-kiosk.png" if "kiosk" in path else "board-phone.png" if context else None
-            if name:
-                await page.screenshot(path=str(Path(PICTURES) / name))
+        if PICTURES and "kiosk" not in path and context:  # the kiosk's: test_kiosk.py
+            await page.screenshot(path=str(Path(PICTURES) / "board-phone.png"))
 
 
 async def test_each_tile_shows_its_state_and_since_when_it_is_on(board: Board) -> None:
@@ -375,8 +373,6 @@ async def test_kiosk_fits_thirty_machines_on_a_1080p_screen(
             height = await page.evaluate("document.documentElement.scrollHeight")
             assert height <= 1080, f"the page is {height} px high"
             await expect(page.locator("#controls")).to_be_hidden()
-            if PICTURES:
-                await page.screenshot(path=str(Path(PICTURES) / "board-kiosk-30.png"))
             await browser.close()
     finally:
         await running.shutdown()
