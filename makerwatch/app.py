@@ -182,8 +182,9 @@ class IngestService:
             chat = None
             if self.config.alerts.telegram is not None:
                 chat = StaffChat(
-                    self.config.alerts.telegram, self.alerts, self.config.alerts.language
-                )
+                    self.config.alerts.telegram, self.alerts, self.config.alerts.language,
+                    self.config.devices,
+                )  # fmt: skip
                 self.notifier.add(chat.route)
             self.notifier.start()
             api = await serve(self, settings.http_host, settings.http_port) if settings.http_port is not None else None  # fmt: skip

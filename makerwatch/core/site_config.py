@@ -46,6 +46,7 @@ __all__ = [
     "SiteConfig",
     "StaffMember",
     "TelegramBot",
+    "TelegramChat",
     "describe",
     "load_site_config",
 ]
@@ -342,12 +343,20 @@ class Channel(_Section):
         return value
 
 
+class TelegramChat(_Section):
+    """A staff group the bot serves, in its own language."""
+
+    id: int
+    language: Language | None = None  # default: the bot's
+
+
 class TelegramBot(_Section):
     """The staff chat: alerts with buttons (acknowledge, switch off, snooze) and /status."""
 
     token: str = Field(pattern=r"^\d+:[A-Za-z0-9_-]{20,}$")
-    # Staff groups: alerts go here, and every member may act on them.
-    chats: list[int] = Field(min_length=1)
+    # Staff groups: alerts go here, and every member may act on them. Each is a chat id,
+    # or {id, language} for a group that reads another language than the bot's.
+    chats: list[int | TelegramChat] = Field(min_length=1)
     # People who may act from anywhere, e.g. /status in a private chat with the bot.
     users: list[int] = Field(default_factory=list)
     language: Language | None = None  # default: the alerts'
@@ -355,6 +364,24 @@ class TelegramBot(_Section):
     max_per_minute: float = Field(default=20, gt=0, le=6000)
     # Telegram's Bot API, or a self-hosted Bot API server.
     api_url: str = "https://api.telegram.org"
+
+    @field_validator("chats")
+    @classmethod
+    def _each_chat_once(cls, chats: list[int | TelegramChat]) -> list[int | TelegramChat]:
+        ids = [c if isinstance(c, int) else c.id for c in chats]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a chat is listed twice")
+        return chats
+
+    def chat_languages(self, default: Language) -> dict[int, Language]:
+        """Each staff group's id and the language the bot speaks there."""
+        bot = self.language or default
+        return {
+            chat if isinstance(chat, int) else chat.id: (
+                bot if isinstance(chat, int) else chat.language or bot
+            )
+            for chat in self.chats
+        }
 
 
 class AlertSettings(_Section):
