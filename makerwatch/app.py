@@ -29,7 +29,7 @@ from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
 from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict, serve
-from makerwatch.api.layout import board_layout
+from makerwatch.api.layout import board_settings
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.network import Network
 from makerwatch.core.points import Point, device_tags
@@ -357,7 +357,7 @@ class IngestService:
             "site": site.name,
             "timezone": site.timezone,
             "language": self.config.alerts.language,
-            "layout": board_layout(self.config),
+            **board_settings(self.config),
         }
 
     async def power_history(self) -> dict[str, list[list[float]]]:

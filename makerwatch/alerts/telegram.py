@@ -29,9 +29,15 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from makerwatch.alerts.notifier import Notification, Route
-from makerwatch.core.site_config import Device, Language, MachineKind, RuleName, TelegramBot
+from makerwatch.core.site_config import (
+    Device,
+    Language,
+    RuleName,
+    TelegramBot,
+    may_switch_off,
+)
 
-__all__ = ["ActionResult", "StaffActions", "StaffChat", "may_switch_off"]
+__all__ = ["ActionResult", "StaffActions", "StaffChat"]
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +45,6 @@ SNOOZE_MIN = 60  # the chat's "Snooze 1 h" button
 RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 300.0
 ActionResult = str  # a key of REPLIES
-# Kinds Makerwatch never switches off: a print cut mid-way is lost (docs/firmware.md).
-NEVER_SWITCHED_OFF = frozenset({MachineKind.PRINTER_3D})
 
 BUTTONS: dict[str, dict[Language, str]] = {
     "ack": {"en": "Acknowledge", "ru": "Принято", "kk": "Қабылдадым"},
@@ -95,12 +99,6 @@ class StaffActions(Protocol):
     ) -> tuple[ActionResult, str]: ...
     async def switch_off_from_chat(self, alert_id: str, by: str) -> tuple[ActionResult, str]: ...
     def machines_on(self, language: Language) -> list[str]: ...
-
-
-def may_switch_off(device: Device) -> bool:
-    """Whether Makerwatch may switch this machine off: it has a relay, and is of a kind
-    that is safer off."""
-    return device.board.get("relay_pin", -1) >= 0 and device.kind not in NEVER_SWITCHED_OFF
 
 
 def device_of(alert_id: str) -> str:

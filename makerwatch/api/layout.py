@@ -1,15 +1,27 @@
 """The floor board's layout: which machines it shows, in which groups and order, from
-the site file's `board:` section (default: every machine, grouped by kind, by name)."""
+the site file's `board:` section (default: every machine, grouped by kind, by name),
+and what it may offer: switch-off only where it can work, sign-in only where staff
+exist."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from makerwatch.core.site_config import LANGUAGES, MachineKind, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, MachineKind, SiteConfig, may_switch_off
 from makerwatch.core.vocabulary import KIND_NAMES
 
-__all__ = ["board_layout"]
+__all__ = ["board_layout", "board_settings"]
+
+
+def board_settings(config: SiteConfig) -> dict[str, Any]:
+    """What the page needs from the site file: its layout, the machines it may offer to
+    switch off, and whether anyone can sign in."""
+    return {
+        "layout": board_layout(config),
+        "switch_off": [d.id for d in config.devices if may_switch_off(d)],
+        "has_staff": bool(config.staff),
+    }
 
 
 def board_layout(config: SiteConfig) -> list[dict[str, Any]]:

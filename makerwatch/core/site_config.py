@@ -49,6 +49,7 @@ __all__ = [
     "TelegramChat",
     "describe",
     "load_site_config",
+    "may_switch_off",
 ]
 
 
@@ -341,6 +342,16 @@ class Channel(_Section):
         if value is not None:
             parse_daily_span(value)
         return value
+
+
+# Kinds Makerwatch never switches off: a print cut mid-way is lost (docs/firmware.md).
+NEVER_SWITCHED_OFF = frozenset({MachineKind.PRINTER_3D})
+
+
+def may_switch_off(device: Device) -> bool:
+    """Whether Makerwatch may switch this machine off (the board's and the chat's
+    button): it has a relay, and is of a kind that is safer off."""
+    return device.board.get("relay_pin", -1) >= 0 and device.kind not in NEVER_SWITCHED_OFF
 
 
 class TelegramChat(_Section):

@@ -114,7 +114,8 @@ def tile(page: Page, device: str) -> Any:
 async def test_tiles_follow_mqtt_live_and_staff_act_with_a_token(board: Board) -> None:
     """Test that every device is listed by name, a published state changes its tile
     without a reload, an alert shows in the banner, acknowledging it with a token clears
-    it and records the name; without a token there is no button and the API says 401."""
+    it and records the name; without a token there is no button and the API says 401;
+    a tile with no signal offers no switch-off."""
     page = await board.page("/?lang=en")
     for device in board.config.devices:
         await expect(tile(page, device.id).locator("h3")).to_have_text(device.name_in("en"))
@@ -192,6 +193,13 @@ async def test_tiles_follow_mqtt_live_and_staff_act_with_a_token(board: Board) -
             ]
 
         await wait_until(recorded, "both actions recorded with who did them")
+    # A board that cannot hear a command is offered none that needs it.
+    await publish(
+        board.config.mqtt.port, [(board.topic("solder-1", "status"), '{"v":1,"online":false}')]
+    )
+    await expect(solder).to_have_class(re.compile(r"\bno_signal\b"))
+    await expect(solder.locator("button.switch-off")).to_have_count(0)
+    await expect(solder.locator("button.identify")).to_have_count(1)
     assert page.errors == []  # type: ignore[attr-defined]
     if PICTURES:  # the printer heard from too, as on a site whose boards all report
         await publish(board.config.mqtt.port, [
@@ -386,11 +394,13 @@ async def test_a_site_name_that_looks_like_markup_shows_as_text_on_the_board(
     mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test that a site name holding `<!--<script`, `</script>`, `&`, U+2028/2029 and a
-    placeholder is shown as written in the title, with every tile, and runs nothing."""
+    placeholder is shown as written in the title, with every tile, and runs nothing (and,
+    the site having no staff, that no sign-in is offered)."""
     config = board_config(mosquitto, influxdb)
     config = SiteConfig.model_validate({
         **config.model_dump(mode="json", exclude_none=True),
         "site": {**config.site.model_dump(mode="json"), "name": HOSTILE_NAME},
+        "staff": [],
     })  # fmt: skip
     running = await start_ingest(config)
     try:
@@ -405,6 +415,8 @@ async def test_a_site_name_that_looks_like_markup_shows_as_text_on_the_board(
             await expect(page.locator("#title")).to_contain_text(HOSTILE_NAME)
             await expect(page.locator("article.tile")).to_have_count(len(config.devices))
             assert await page.evaluate("window.ran") is None, "the name's script ran"
+            # A site without staff: no sign-in that could not succeed.
+            await expect(page.locator("#staff-button")).to_be_hidden()
             assert HOSTILE_NAME in await page.title()
             assert errors == []
             await browser.close()

@@ -472,7 +472,7 @@
   }
 
   function renderActions(tile, container) {
-    var wanted = staffName && !kiosk ? (tile.relay ? "identify,off" : "identify") : "";
+    var wanted = staffName && !kiosk ? (canSwitchOff(tile) ? "identify,off" : "identify") : "";
     if (container.getAttribute("data-actions") === wanted + lang) { return; }
     container.setAttribute("data-actions", wanted + lang);
     container.innerHTML = "";
@@ -481,7 +481,7 @@
     blink.type = "button";
     blink.onclick = function () { deviceAction(tile, "identify", text("done_identify", { name: nameOf(tile) })); };
     container.appendChild(blink);
-    if (tile.relay) {
+    if (canSwitchOff(tile)) {
       var off = element("button", "switch-off", text("switch_off"));
       off.type = "button";
       off.onclick = function () {
@@ -491,6 +491,12 @@
       };
       container.appendChild(off);
     }
+  }
+
+  // Offered only where it can work: a relay, a kind Makerwatch switches off (never a
+  // printer), and a board that can hear the command now.
+  function canSwitchOff(tile) {
+    return (settings.switch_off || []).indexOf(tile.device) >= 0 && tile.state !== "no_signal";
   }
 
   function deviceAction(tile, action, done) {
@@ -577,6 +583,8 @@
   }
 
   if (kiosk) { document.body.className = "kiosk"; }
+  // Nobody can sign in on a site without staff: no button that cannot succeed.
+  if (!settings.has_staff) { document.getElementById("staff-button").hidden = true; }
   renderFrame();
   renderAlerts();
   if (token) { checkToken(token, true); }
