@@ -21,6 +21,7 @@
   var KIOSK_PAGE_TILES = 40;  // machines on one wall page; more turn pages
   var KIOSK_PAGE_S = 15;      // how long each page shows
   var KIOSK_MAX_UNIT_PX = 56; // the state word's largest size, however few machines
+  var shownFilter = "all";  // the phone's filter: all, on, alerts
   var kioskPage = 0;
   var kioskPageCount = 1;
   var ICONS = { off: "\u25CB", idle: "\u25D0", active: "\u25CF", no_signal: "\u2715", never_heard: "?" };
@@ -157,6 +158,13 @@
     document.getElementById("token-label").textContent = text("token");
     document.getElementById("sign-in").textContent = text("sign_in");
     document.getElementById("alerts-heading").textContent = text("alerts");
+    document.getElementById("filter-label").textContent = text("show");
+    var choices = document.querySelectorAll("#filter button");
+    for (var i = 0; i < choices.length; i++) {
+      var choice = choices[i].getAttribute("data-filter");
+      choices[i].textContent = text("filter_" + choice);
+      choices[i].setAttribute("aria-pressed", String(choice === shownFilter));
+    }
     renderLink();
   }
 
@@ -229,6 +237,7 @@
 
   function renderAlerts() {
     renderAlertList();
+    applyFilter();
     if (kiosk) { fitKiosk(); }  // the alerts' strip may have changed the room left
   }
 
@@ -442,7 +451,44 @@
 
   function renderAllTiles() {
     Object.keys(tiles).forEach(function (device) { renderTile(tiles[device]); });
+    applyFilter();
   }
+
+  // Staff on the floor: all machines, those switched on (or last known on, when the
+  // signal is gone), or those with an active alert.
+  function passesFilter(tile) {
+    if (shownFilter === "on") {
+      var state = tile.state === "no_signal" ? tile.was : tile.state;
+      return state === "idle" || state === "active";
+    }
+    if (shownFilter === "alerts") {
+      return alerts.some(function (alert) { return alert.device === tile.device; });
+    }
+    return true;
+  }
+
+  function applyFilter() {
+    if (kiosk) { return; }
+    Object.keys(elements).forEach(function (device) {
+      var hide = !passesFilter(tiles[device]);
+      if (elements[device].root.hidden !== hide) { elements[device].root.hidden = hide; }
+    });
+    var sections = document.querySelectorAll("#floor .group");
+    for (var i = 0; i < sections.length; i++) {
+      sections[i].hidden = !sections[i].querySelector(".tile:not([hidden])");
+    }
+  }
+
+  (function () {
+    var choices = document.querySelectorAll("#filter button");
+    for (var i = 0; i < choices.length; i++) {
+      choices[i].onclick = function (event) {
+        shownFilter = event.target.getAttribute("data-filter");
+        renderFrame();
+        applyFilter();
+      };
+    }
+  }());
 
   function renderTile(tile) {
     var parts = elements[tile.device];
