@@ -29,6 +29,7 @@ from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
 from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict, serve, server_tls
+from makerwatch.api.layout import board_settings
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.network import Network
 from makerwatch.core.points import Point, device_tags
@@ -181,8 +182,9 @@ class IngestService:
             chat = None
             if self.config.alerts.telegram is not None:
                 chat = StaffChat(
-                    self.config.alerts.telegram, self.alerts, self.config.alerts.language
-                )
+                    self.config.alerts.telegram, self.alerts, self.config.alerts.language,
+                    self.config.devices,
+                )  # fmt: skip
                 self.notifier.add(chat.route)
             self.notifier.start()
             tls = server_tls(settings.http_certfile, settings.http_keyfile)
@@ -359,6 +361,7 @@ class IngestService:
             "site": site.name,
             "timezone": site.timezone,
             "language": self.config.alerts.language,
+            **board_settings(self.config),
         }
 
     async def power_history(self) -> dict[str, list[list[float]]]:

@@ -53,7 +53,7 @@ OPERATIONS = "operations"
 @dataclass(frozen=True)
 class Notification:
     rule: str
-    title: str
+    title: str | Callable[[Language], str]  # one, or in a channel's language
     body: Callable[[Language], str]  # the text in a channel's language
     severity: Severity = Severity.NORMAL
     # Notifications with the same key replace each other while waiting (an alert's repeats).
@@ -96,9 +96,8 @@ def apprise_route(channel: Channel) -> Route:
     target.add(channel.url)  # checked when the site file was loaded
 
     async def send(note: Notification, language: Language) -> bool:
-        return bool(
-            await asyncio.to_thread(target.notify, body=note.body(language), title=note.title)
-        )
+        title = note.title if isinstance(note.title, str) else note.title(language)
+        return bool(await asyncio.to_thread(target.notify, body=note.body(language), title=title))
 
     return Route(channel.name, channel.rules, channel.language, channel.max_per_minute,
                  channel.quiet_hours, send)  # fmt: skip

@@ -396,7 +396,7 @@ class AlertService:
             return
         device = self.engine.devices[alert.device]
         self._notifier.send(Notification(
-            alert.rule, f"Makerwatch: {device.default_name}",
+            alert.rule, lambda language: f"Makerwatch: {device.name_in(language)}",
             functools.partial(self._text, transition), self._severity(transition),
             f"{alert.alert_id}/repeat" if status == "repeated" else None,
             alert.alert_id if status in ONGOING else None,
@@ -456,7 +456,6 @@ class AlertService:
             seconds=(transition.at_ms - began_ms) / 1000,
             temp_c=alert.temp_c or 0,
             who=alert.acked_by or "",
-            alert_id=alert.alert_id if ongoing else None,
             auto_off_at=auto_off_at,
             on_at=local_time(alert.on_since_ms or began_ms, timezone, wall_ms),
             closed_at=local_time(alert.closed_ms or began_ms, timezone, wall_ms),

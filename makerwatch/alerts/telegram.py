@@ -1,6 +1,8 @@
 """The staff chat on Telegram (python-telegram-bot): every alert arrives with buttons to
-acknowledge it, switch the machine off or snooze the reminders for an hour, and
-`/status` lists the machines that are on. Only members of the configured staff
+acknowledge it, snooze the reminders for an hour and, where Makerwatch may do it,
+switch the machine off; `/status` lists the machines that are on, `/start` and
+`/help` say what the bot does, and the command menu lists them. One bot serves
+several staff groups, each in its own language. Only members of the configured staff
 groups, and the configured users, may act; the person who pressed is who acted.
 
 The bot is one more notification route (safety first, rate-limited) and reaches
@@ -12,14 +14,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, User
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+    User,
+)
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from makerwatch.alerts.notifier import Notification, Route
-from makerwatch.core.site_config import Language, TelegramBot
+from makerwatch.core.site_config import (
+    Device,
+    Language,
+    RuleName,
+    TelegramBot,
+    may_switch_off,
+)
 from makerwatch.core.vocabulary import TERMS
 
 __all__ = ["ActionResult", "StaffActions", "StaffChat"]
@@ -55,6 +71,25 @@ REPLIES: dict[str, dict[Language, str]] = {
                        "kk": "Бұл боттың батырмасы емес; ештеңе жасалмады."},
     "on_now": {"en": "On now:", "ru": "Сейчас включено:", "kk": "Қазір қосулы:"},
     "nothing_on": {"en": "Nothing is on.", "ru": "Всё выключено.", "kk": "Барлығы өшірулі."},
+    "never_off": {"en": "Makerwatch does not switch this machine off.",
+                  "ru": "Makerwatch не выключает это оборудование.",
+                  "kk": "Makerwatch бұл жабдықты өшірмейді."},
+    "help": {
+        "en": "I post the makerspace's alerts here with buttons: “Acknowledge” (someone is on it), "
+              "“Snooze 1 h” and, for a machine with a relay, “Switch off” (never a 3D printer).\n"
+              "/status: the machines on now\n/help: this message",
+        "ru": "Я присылаю сюда тревоги мастерской с кнопками: «Принято» (кто-то занимается), "
+              "«Отложить на 1 ч» и, для оборудования с реле, «Выключить» (3D-принтеры — никогда).\n"
+              "/status — что сейчас включено\n/help — это сообщение",
+        "kk": "Мен мұнда шеберхананың дабылдарын батырмалармен жіберемін: «Қабылдадым» (біреу айналысып жатыр), "
+              "«1 сағатқа кейінге қалдыру» және релесі бар жабдыққа «Өшіру» (3D-принтерлерге ешқашан).\n"
+              "/status — қазір қосулы жабдық\n/help — осы хабар",
+    },
+}  # fmt: skip
+# The command menu (Bot API setMyCommands), in each chat's language.
+COMMANDS: dict[str, dict[Language, str]] = {
+    "status": {"en": "Machines on now", "ru": "Что сейчас включено", "kk": "Қазір қосулы жабдық"},
+    "help": {"en": "What the bot does", "ru": "Что умеет бот", "kk": "Бот не істейді"},
 }  # fmt: skip
 
 
@@ -68,6 +103,14 @@ class StaffActions(Protocol):
     def machines_on(self, language: Language) -> list[str]: ...
 
 
+def device_of(alert_id: str) -> str:
+    """The machine an alert is about: alert ids are "<rule>-<device>" (alerts/engine.py)."""
+    for rule in RuleName:
+        if alert_id.startswith(f"{rule.value}-"):
+            return alert_id.removeprefix(f"{rule.value}-")
+    return ""
+
+
 def person(user: User) -> str:
     """How a staff member is named in the alert history: their Telegram name, which
     anyone can set to anything, then their Telegram id, which nobody else can have.
@@ -78,11 +121,17 @@ def person(user: User) -> str:
 
 class StaffChat:
     def __init__(
-        self, settings: TelegramBot, actions: StaffActions, default_language: Language
+        self,
+        settings: TelegramBot,
+        actions: StaffActions,
+        default_language: Language,
+        devices: Iterable[Device] = (),
     ) -> None:
         self._settings = settings
         self._actions = actions
         self.language: Language = settings.language or default_language
+        self._chats = settings.chat_languages(default_language)  # chat id -> its language
+        self._switchable = {d.id for d in devices if may_switch_off(d)}
         self._app = (
             Application.builder()
             .token(settings.token)
@@ -91,6 +140,7 @@ class StaffChat:
         )
         self._app.add_handler(CallbackQueryHandler(self._on_button))
         self._app.add_handler(CommandHandler("status", self._on_status))
+        self._app.add_handler(CommandHandler(["start", "help"], self._on_help))
 
     @property
     def route(self) -> Route:
@@ -104,6 +154,7 @@ class StaffChat:
         while True:
             try:
                 await self._app.initialize()
+                await self._set_commands()
                 await self._app.start()
                 assert self._app.updater is not None
                 await self._app.updater.start_polling(allowed_updates=["message", "callback_query"])
@@ -122,24 +173,46 @@ class StaffChat:
         with contextlib.suppress(TelegramError, RuntimeError):
             await self._app.shutdown()
 
-    def _t(self, key: str, **fields: str) -> str:
-        return REPLIES[key][self.language].format(**fields)
+    async def _set_commands(self) -> None:
+        """The command menu: the bot's language by default, each group's in that group."""
+
+        def commands(language: Language) -> list[BotCommand]:
+            return [BotCommand(name, texts[language]) for name, texts in COMMANDS.items()]
+
+        bot = self._app.bot
+        await bot.set_my_commands(commands(self.language))
+        for chat, language in self._chats.items():
+            await bot.set_my_commands(commands(language), scope=BotCommandScopeChat(chat))
+
+    def _language_of(self, update: Update) -> Language:
+        """A staff group's own language; elsewhere (a private chat) the bot's."""
+        chat = update.effective_chat
+        return self._chats.get(chat.id, self.language) if chat is not None else self.language
+
+    def _t(self, update: Update, key: str, **fields: str) -> str:
+        return REPLIES[key][self._language_of(update)].format(**fields)
+
+    def buttons(self, alert_id: str, language: Language) -> list[str]:
+        """The actions offered on an alert: switch-off only where it can work."""
+        off = ["off"] if device_of(alert_id) in self._switchable else []
+        return ["ack", *off, "snooze"]
 
     def _may_act(self, update: Update) -> bool:
         user, chat = update.effective_user, update.effective_chat
         return (user is not None and user.id in self._settings.users) or (
-            chat is not None and chat.id in self._settings.chats
+            chat is not None and chat.id in self._chats
         )
 
     async def _send(self, note: Notification, language: Language) -> bool:
-        markup = None
-        if note.alert_id is not None:
-            markup = InlineKeyboardMarkup([[
-                InlineKeyboardButton(BUTTONS[action][language], callback_data=f"{action}:{note.alert_id}")
-                for action in ("ack", "off", "snooze")
-            ]])  # fmt: skip
-        for chat in self._settings.chats:
-            await self._app.bot.send_message(chat, note.body(language), reply_markup=markup)
+        for chat, chat_language in self._chats.items():  # each group in its own language
+            markup = None
+            if note.alert_id is not None:
+                markup = InlineKeyboardMarkup([[
+                    InlineKeyboardButton(BUTTONS[action][chat_language],
+                                         callback_data=f"{action}:{note.alert_id}")
+                    for action in self.buttons(note.alert_id, chat_language)
+                ]])  # fmt: skip
+            await self._app.bot.send_message(chat, note.body(chat_language), reply_markup=markup)
         return True
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -147,29 +220,40 @@ class StaffChat:
         if query is None or query.data is None:
             return
         if not self._may_act(update):
-            await query.answer(self._t("not_staff"), show_alert=True)
+            await query.answer(self._t(update, "not_staff"), show_alert=True)
             return
         action, _, alert_id = query.data.partition(":")
         if action not in BUTTONS:  # forged data: our buttons carry only these actions
             log.warning("staff chat: refused unknown button action %r from Telegram user %d",
                         query.data[:64], query.from_user.id)  # fmt: skip
-            await query.answer(self._t("unknown_action"), show_alert=True)
+            await query.answer(self._t(update, "unknown_action"), show_alert=True)
             return
         by = person(query.from_user)
+        if action == "off" and device_of(alert_id) not in self._switchable:
+            # Never offered on such an alert; refused here too, whatever the data says.
+            await query.answer(self._t(update, "never_off"), show_alert=True)
+            return
         if action == "off":
             result, who = await self._actions.switch_off_from_chat(alert_id, by)
         else:
             snooze = SNOOZE_MIN if action == "snooze" else None
             result, who = await self._actions.acknowledge_from_chat(alert_id, by, snooze)
-        await query.answer(self._t(result, who=who))
+        await query.answer(self._t(update, result, who=who))
 
     async def _on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None:
             return
         if not self._may_act(update):
-            await message.reply_text(self._t("not_staff"))
+            await message.reply_text(self._t(update, "not_staff"))
             return
-        lines = self._actions.machines_on(self.language)
-        text = "\n".join([self._t("on_now"), *lines]) if lines else self._t("nothing_on")
-        await message.reply_text(text)
+        lines = self._actions.machines_on(self._language_of(update))
+        on_now, nothing_on = self._t(update, "on_now"), self._t(update, "nothing_on")
+        await message.reply_text("\n".join([on_now, *lines]) if lines else nothing_on)
+
+    async def _on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start and /help: what the bot does, in the chat's language (to anyone: it
+        tells nothing about the site)."""
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(self._t(update, "help"))

@@ -138,12 +138,6 @@ _AUTO_OFF_STANDS: dict[Language, str] = {
     "ru": "Удалённое отключение в {at} остаётся в силе.",
     "kk": "Қашықтан өшіру уақыты өзгерген жоқ: {at}.",
 }
-# How to acknowledge an active alert.
-_HOW_TO_ACK: dict[Language, str] = {
-    "en": "Acknowledge with your staff token: /alerts/{alert_id}/ack",
-    "ru": "Подтвердить (токен сотрудника): /alerts/{alert_id}/ack",
-    "kk": "Растау (қызметкер токені): /alerts/{alert_id}/ack",
-}
 
 
 def duration(seconds: float, language: Language) -> str:
@@ -180,7 +174,6 @@ def message(
     seconds: float = 0,
     temp_c: float = 0,
     who: str = "",
-    alert_id: str | None = None,
     auto_off_at: str | None = None,
     on_at: str = "",
     closed_at: str = "",
@@ -197,6 +190,4 @@ def message(
         lines.append(second[language].format(since=since, duration=duration(seconds, language)))
     if auto_off_at is not None:
         lines.append(_AUTO_OFF_STANDS[language].format(at=auto_off_at))
-    if alert_id is not None:
-        lines.append(_HOW_TO_ACK[language].format(alert_id=alert_id))
     return "\n".join(lines)

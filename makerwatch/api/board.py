@@ -22,6 +22,8 @@ from aiohttp import web
 from makerwatch.api.board_texts import page_texts
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
+from makerwatch.api.members import members_page
+from makerwatch.core.site_config import LANGUAGES
 
 __all__ = ["BoardService", "NoRelay", "routes"]
 
@@ -180,6 +182,18 @@ def routes(
                 "timezone": settings["timezone"], "machines": tiles}  # fmt: skip
         return web.json_response(body, dumps=_dumps)
 
+    async def members(request: web.Request) -> web.Response:
+        """The members' page: public, read-only, no person's name (members.py)."""
+        settings = service.page_settings()
+        language = request.query.get("lang", settings["language"])
+        if language not in LANGUAGES:
+            language = settings["language"]
+        now_ms = service.wall_ms()
+        page = members_page(service.floor.machines(now_ms), settings["layout"], settings["site"],
+                            settings["timezone"], language, now_ms)  # fmt: skip
+        return web.Response(text=page, content_type="text/html", charset="utf-8",
+                            headers={"Cache-Control": "no-cache"})  # fmt: skip
+
     async def history(request: web.Request) -> web.Response:
         return web.json_response(await service.power_history())
 
@@ -211,6 +225,7 @@ def routes(
         web.get("/board-events", events),
         web.get("/board-history", history),
         web.get("/machines", machines),
+        web.get("/members", members),
         web.get("/staff/me", me),
         web.post("/devices/{device}/identify", action(service.identify)),
         web.post("/devices/{device}/off", action(service.switch_off)),

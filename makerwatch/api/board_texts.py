@@ -109,6 +109,10 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     },
     "language": {"en": "Language", "ru": "Язык", "kk": "Тіл"},
     "now": {"en": "just now", "ru": "только что", "kk": "жаңа ғана"},
+    "show": {"en": "Show", "ru": "Показать", "kk": "Көрсету"},
+    "filter_all": {"en": "All", "ru": "Все", "kk": "Барлығы"},
+    "filter_on": {"en": "On", "ru": "Включённые", "kk": "Қосулы"},
+    "filter_alerts": {"en": "With alerts", "ru": "С тревогой", "kk": "Дабылы барлар"},
 }  # fmt: skip
 
 

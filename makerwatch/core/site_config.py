@@ -34,6 +34,8 @@ from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
 
 __all__ = [
     "LANGUAGES",
+    "BoardGroup",
+    "BoardLayout",
     "Device",
     "InfluxSettings",
     "IngestSettings",
@@ -46,8 +48,10 @@ __all__ = [
     "SiteConfig",
     "StaffMember",
     "TelegramBot",
+    "TelegramChat",
     "describe",
     "load_site_config",
+    "may_switch_off",
     "yaml_error",
 ]
 
@@ -379,12 +383,30 @@ class Channel(_Section):
         return value
 
 
+# Kinds Makerwatch never switches off: a print cut mid-way is lost (docs/firmware.md).
+NEVER_SWITCHED_OFF = frozenset({MachineKind.PRINTER_3D})
+
+
+def may_switch_off(device: Device) -> bool:
+    """Whether Makerwatch may switch this machine off (the board's and the chat's
+    button): it has a relay, and is of a kind that is safer off."""
+    return device.board.get("relay_pin", -1) >= 0 and device.kind not in NEVER_SWITCHED_OFF
+
+
+class TelegramChat(_Section):
+    """A staff group the bot serves, in its own language."""
+
+    id: int
+    language: Language | None = None  # default: the bot's
+
+
 class TelegramBot(_Section):
     """The staff chat: alerts with buttons (acknowledge, switch off, snooze) and /status."""
 
     token: str = Field(pattern=r"^\d+:[A-Za-z0-9_-]{20,}$")
-    # Staff groups: alerts go here, and every member may act on them.
-    chats: list[int] = Field(min_length=1)
+    # Staff groups: alerts go here, and every member may act on them. Each is a chat id,
+    # or {id, language} for a group that reads another language than the bot's.
+    chats: list[int | TelegramChat] = Field(min_length=1)
     # People who may act from anywhere, e.g. /status in a private chat with the bot.
     users: list[int] = Field(default_factory=list)
     language: Language | None = None  # default: the alerts'
@@ -392,6 +414,24 @@ class TelegramBot(_Section):
     max_per_minute: float = Field(default=20, gt=0, le=6000)
     # Telegram's Bot API, or a self-hosted Bot API server.
     api_url: str = "https://api.telegram.org"
+
+    @field_validator("chats")
+    @classmethod
+    def _each_chat_once(cls, chats: list[int | TelegramChat]) -> list[int | TelegramChat]:
+        ids = [c if isinstance(c, int) else c.id for c in chats]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a chat is listed twice")
+        return chats
+
+    def chat_languages(self, default: Language) -> dict[int, Language]:
+        """Each staff group's id and the language the bot speaks there."""
+        bot = self.language or default
+        return {
+            chat if isinstance(chat, int) else chat.id: (
+                bot if isinstance(chat, int) else chat.language or bot
+            )
+            for chat in self.chats
+        }
 
 
 class AlertSettings(_Section):
@@ -412,6 +452,28 @@ class StaffMember(_Section):
     token: str = Field(min_length=16, max_length=200, pattern=r"^[!-~]+$")
 
 
+class BoardGroup(_Section):
+    """Machines the floor board shows together, under a name staff chose."""
+
+    # One name for every language, or one per language ({kk: ..., ru: ..., en: ...}).
+    name: DisplayName | Annotated[dict[Language, DisplayName], Field(min_length=1)]
+    devices: list[Slug] = Field(min_length=1)  # in the order shown
+
+    def name_in(self, language: Language) -> str:
+        if isinstance(self.name, str):
+            return self.name
+        return self.name.get(language, next(iter(self.name.values())))
+
+
+class BoardLayout(_Section):
+    """How the floor board lays the machines out. Default: every machine, grouped by
+    kind, sorted by name. Groups come first, in the order listed; machines in no group
+    follow, grouped by kind."""
+
+    groups: list[BoardGroup] = Field(default_factory=list)
+    hidden: list[Slug] = Field(default_factory=list)  # machines the board leaves out
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -420,6 +482,7 @@ class SiteConfig(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     staff: list[StaffMember] = Field(default_factory=list)
+    board: BoardLayout = Field(default_factory=BoardLayout)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")
@@ -447,6 +510,22 @@ class SiteConfig(_Section):
                 raise ValueError(f"device id {device.id!r} appears more than once")
             seen.add(device.id)
         return devices
+
+    @model_validator(mode="after")
+    def _board_names_known_devices(self) -> SiteConfig:
+        known = {device.id for device in self.devices}
+        placed: set[str] = set()
+        for i, group in enumerate(self.board.groups):
+            for device_id in group.devices:
+                if device_id not in known:
+                    raise ValueError(f"board.groups[{i}]: no device {device_id!r}")
+                if device_id in placed:
+                    raise ValueError(f"board.groups[{i}]: {device_id!r} is already in a group")
+                placed.add(device_id)
+        for device_id in self.board.hidden:
+            if device_id not in known:
+                raise ValueError(f"board.hidden: no device {device_id!r}")
+        return self
 
     def device(self, device_id: str) -> Device | None:
         """The device with this id: a dict look-up, ingest does one per message."""

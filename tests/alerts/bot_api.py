@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ METHODS: dict[str, tuple[set[str], set[str]]] = {
         "reply_parameters", "reply_markup",
     }),
     "answerCallbackQuery": ({"callback_query_id"}, {"text", "show_alert", "url", "cache_time"}),
+    "setMyCommands": ({"commands"}, {"scope", "language_code"}),
     "close": (set(), set()),
 }  # fmt: skip
 BOT = {"id": 7000001, "is_bot": True, "first_name": "Makerwatch", "username": "makerwatch_bot",
@@ -51,6 +53,10 @@ class BotApi:
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         return [p for m, p in self.calls if m == "sendMessage"
                 and (chat_id is None or int(p["chat_id"]) == chat_id)]  # fmt: skip
+
+    def menus(self) -> list[dict[str, Any]]:
+        """The command menus set (setMyCommands), in order."""
+        return [p for m, p in self.calls if m == "setMyCommands"]
 
     def answers(self) -> list[dict[str, Any]]:
         return [p for m, p in self.calls if m == "answerCallbackQuery"]
@@ -99,7 +105,7 @@ class BotApi:
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return BOT
-        if method in ("deleteWebhook", "answerCallbackQuery", "close"):
+        if method in ("deleteWebhook", "answerCallbackQuery", "setMyCommands", "close"):
             return True
         if method == "getUpdates":
             offset = int(params.get("offset", 0))
@@ -147,6 +153,8 @@ def _type_problems(method: str, params: dict[str, Any]) -> list[str]:
         problems.append("text must be 1-4096 characters")
     if method == "answerCallbackQuery" and len(str(params.get("text", ""))) > 200:
         problems.append("text must be at most 200 characters")
+    if method == "setMyCommands":
+        problems += _command_problems(params)
     markup = params.get("reply_markup")
     if markup is not None:
         rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
@@ -157,6 +165,28 @@ def _type_problems(method: str, params: dict[str, Any]) -> list[str]:
                 data = button.get("callback_data", "")
                 if not button.get("text") or not 1 <= len(data.encode()) <= 64:
                     problems.append(f"bad button {button}")
+    return problems
+
+
+def _command_problems(params: dict[str, Any]) -> list[str]:
+    """setMyCommands: 1-100 commands of 1-32 of a-z, 0-9 and _, descriptions of 1-256
+    characters; a scope is an object with a known type (a chat's with its chat_id)."""
+    problems = []
+    commands = params["commands"]
+    if not isinstance(commands, list) or not 1 <= len(commands) <= 100:
+        return ["commands must be an array of 1-100 BotCommand"]
+    for command in commands:
+        name, about = command.get("command", ""), command.get("description", "")
+        if not re.fullmatch(r"[a-z0-9_]{1,32}", name) or not 1 <= len(about) <= 256:
+            problems.append(f"bad command {command}")
+    scope = params.get("scope")
+    if scope is not None:
+        kinds = {"default", "all_private_chats", "all_group_chats", "all_chat_administrators",
+                 "chat", "chat_administrators", "chat_member"}  # fmt: skip
+        if not isinstance(scope, dict) or scope.get("type") not in kinds:
+            problems.append(f"bad scope {scope}")
+        elif scope["type"].startswith("chat") and "chat_id" not in scope:
+            problems.append("a chat scope needs chat_id")
     return problems
 
 

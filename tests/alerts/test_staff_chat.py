@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import aiomqtt
 import pytest
 
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.alerts.telegram import StaffChat
+from makerwatch.core.site_config import MachineKind, RuleName, SiteConfig
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.alerts.bot_api import BotApi, serve
@@ -164,3 +165,117 @@ async def test_forged_button_data_is_refused_and_a_borrowed_name_keeps_its_own_i
     finally:
         await ingest.shutdown()
     assert bot_api.mistakes == [], "every request as the Bot API documents it"
+
+
+KK_GROUP = {"id": -1009876543210, "type": "supergroup", "title": "Шеберхана"}
+HOT = {"v": 1, "seq": 1, "power_w": 40.0, "temp_c": 480.0}
+
+
+def two_chat_config(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, api: BotApi
+) -> SiteConfig:
+    """A Russian and a Kazakh staff group served by one bot; a station with a relay, one
+    without, and a printer with a relay (which Makerwatch never switches off)."""
+    base = make_config(mosquitto.port, influxdb.url)
+    relay = {"relay_pin": 26, "relay_active_high": False}
+    devices = [
+        {"id": "solder-1", "name": "Станция 1", "kind": "soldering_station", "board": relay},
+        {"id": "solder-2", "name": "Станция 2", "kind": "soldering_station"},
+        {"id": "printer-1", "name": "Prusa 1", "kind": "printer_3d", "board": relay},
+    ]
+    alerts = {
+        "language": "ru",
+        "rules": [{"rule": "over_temperature", "above_c": 450}],
+        "telegram": {"token": TOKEN, "users": [DAULET["id"]], "api_url": api.url,
+                     "chats": [STAFF_GROUP["id"], {"id": KK_GROUP["id"], "language": "kk"}]},
+    }  # fmt: skip
+    return SiteConfig.model_validate({
+        **base.model_dump(mode="json", exclude_none=True), "devices": devices, "alerts": alerts,
+    })  # fmt: skip
+
+
+async def test_one_bot_serves_two_groups_each_in_its_language_with_only_buttons_that_work(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, bot_api: BotApi
+) -> None:
+    """Test that the command menu is set in each group's language, that each alert reaches
+    both groups in their own languages with no API path, switch-off offered only on the
+    station with a relay (not on one without, never on a printer), a forged switch-off of
+    the printer refused, and /start, /help and /status answered in the chat's language."""
+    config = two_chat_config(mosquitto, influxdb, bot_api)
+    site = config.site.id
+    ingest = await start_ingest(config)
+    try:
+        await wait_until(lambda: len(bot_api.menus()) == 3, "the command menus")
+        menus = {str(m.get("scope", {}).get("chat_id", "default")): m for m in bot_api.menus()}
+        assert [c["command"] for c in menus["default"]["commands"]] == ["status", "help"]
+        assert menus["default"]["commands"][0]["description"] == "Что сейчас включено"
+        assert menus[str(STAFF_GROUP["id"])]["commands"][0]["description"] == "Что сейчас включено"
+        assert menus[str(KK_GROUP["id"])]["commands"][0]["description"] == "Қазір қосулы жабдық"
+
+        now = time.time()
+        await publish(mosquitto.port, [
+            (f"makerspace/{site}/{device.id}/telemetry", json.dumps({**HOT, "ts": now}))
+            for device in config.devices
+        ])  # fmt: skip
+        for group in (STAFF_GROUP, KK_GROUP):
+            await wait_until(
+                lambda g=group: len(bot_api.sent(g["id"])) == 3, f"three alerts in {group}"
+            )
+        expected = {"solder-1": ["ack", "off", "snooze"], "solder-2": ["ack", "snooze"],
+                    "printer-1": ["ack", "snooze"]}  # fmt: skip
+        labels = {"ru": ["Принято", "Выключить", "Отложить на 1 ч"],
+                  "kk": ["Қабылдадым", "Өшіру", "1 сағатқа кейінге қалдыру"]}  # fmt: skip
+        for group, language, hot in (
+            (STAFF_GROUP, "ru", "перегрев"),
+            (KK_GROUP, "kk", "қатты қызып"),
+        ):
+            for sent in bot_api.sent(group["id"]):
+                assert hot in sent["text"], (language, sent["text"])
+                assert "/alerts/" not in sent["text"]
+                buttons = sent["reply_markup"]["inline_keyboard"][0]
+                actions = [b["callback_data"].split(":")[0] for b in buttons]
+                device = buttons[0]["callback_data"].removeprefix("ack:over_temperature-")
+                assert actions == expected[device], (group["id"], device, actions)
+                everything = dict(zip(["ack", "off", "snooze"], labels[language], strict=True))
+                assert [b["text"] for b in buttons] == [everything[a] for a in actions]
+
+        bot_api.press(AIGERIM, KK_GROUP, 1, "off:over_temperature-printer-1")
+        await wait_until(lambda: len(bot_api.answers()) == 1, "the refusal")
+        assert bot_api.answers()[0]["text"] == "Makerwatch бұл жабдықты өшірмейді."
+
+        bot_api.command(AIGERIM, KK_GROUP, "/start")
+        bot_api.command(STRANGER, private(STRANGER), "/help")
+        bot_api.command(AIGERIM, KK_GROUP, "/status")
+        await wait_until(lambda: len(bot_api.sent(KK_GROUP["id"])) == 5, "the Kazakh replies")
+        await wait_until(lambda: bot_api.sent(STRANGER["id"]), "the stranger's help")
+        start, status = (m["text"] for m in bot_api.sent(KK_GROUP["id"])[3:])
+        assert start.startswith("Мен мұнда шеберхананың дабылдарын")
+        assert "/status" in start
+        assert "/help" in start
+        assert bot_api.sent(STRANGER["id"])[0]["text"].startswith("Я присылаю сюда тревоги")
+        assert status.startswith(("Қазір қосулы:", "Барлығы өшірулі.")), status
+        assert ingest.service.active_alerts()[0]["acked_by"] is None
+    finally:
+        await ingest.shutdown()
+    assert bot_api.mistakes == [], "every request as the Bot API documents it"
+
+
+def test_switch_off_is_offered_on_every_kind_of_alert_only_where_it_can_work() -> None:
+    """Test that, for every rule, an alert offers acknowledge and snooze, and switch-off
+    only on a machine with a relay that is not a 3D printer."""
+    config = SiteConfig.model_validate({
+        "site": {"id": "s", "name": "S"},
+        "devices": [
+            {"id": f"{kind.value.replace('_', '-')}-{relay}", "name": "x", "kind": kind.value,
+             "board": {"relay_pin": 26, "relay_active_high": False} if relay == "relay" else {}}
+            for kind in MachineKind for relay in ("relay", "bare")
+        ],
+        "alerts": {"telegram": {"token": TOKEN, "chats": [1]}},
+    })  # fmt: skip
+    assert config.alerts.telegram is not None
+    chat = StaffChat(config.alerts.telegram, None, "ru", config.devices)  # type: ignore[arg-type]
+    for rule in RuleName:
+        for device in config.devices:
+            buttons = chat.buttons(f"{rule.value}-{device.id}", "ru")
+            can = device.id.endswith("-relay") and device.kind is not MachineKind.PRINTER_3D
+            assert buttons == (["ack", "off", "snooze"] if can else ["ack", "snooze"]), device.id

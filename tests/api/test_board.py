@@ -114,7 +114,8 @@ def tile(page: Page, device: str) -> Any:
 async def test_tiles_follow_mqtt_live_and_staff_act_with_a_token(board: Board) -> None:
     """Test that every device is listed by name, a published state changes its tile
     without a reload, an alert shows in the banner, acknowledging it with a token clears
-    it and records the name; without a token there is no button and the API says 401."""
+    it and records the name; without a token there is no button and the API says 401;
+    a tile with no signal offers no switch-off."""
     page = await board.page("/?lang=en")
     for device in board.config.devices:
         await expect(tile(page, device.id).locator("h3")).to_have_text(device.name_in("en"))
@@ -201,6 +202,14 @@ async def test_tiles_follow_mqtt_live_and_staff_act_with_a_token(board: Board) -
         await expect(tile(page, "printer-1")).to_have_class(re.compile(r"\boff\b"))
         await page.set_viewport_size({"width": 1280, "height": 720})
         await page.screenshot(path=str(Path(PICTURES) / "board.png"))
+    # A board that cannot hear a command is offered none that needs it.
+    await publish(
+        board.config.mqtt.port, [(board.topic("solder-1", "status"), '{"v":1,"online":false}')]
+    )
+    await expect(solder).to_have_class(re.compile(r"\bno_signal\b"))
+    await expect(solder.locator("button.switch-off")).to_have_count(0)
+    await expect(solder.locator("button.identify")).to_have_count(1)
+    assert page.errors == []  # type: ignore[attr-defined]
 
 
 async def test_offline_boards_and_a_broker_restart_show_and_recover(
@@ -314,10 +323,8 @@ async def test_no_serious_accessibility_violation_in_any_mode(board: Board) -> N
             for v in result["violations"] if v["impact"] in ("serious", "critical")
         ]  # fmt: skip
         assert serious == [], (path, serious)
-        if PICTURES:
-            name = "board-kiosk.png" if "kiosk" in path else "board-phone.png" if context else None
-            if name:
-                await page.screenshot(path=str(Path(PICTURES) / name))
+        if PICTURES and "kiosk" not in path and context:  # the kiosk's: test_kiosk.py
+            await page.screenshot(path=str(Path(PICTURES) / "board-phone.png"))
 
 
 async def test_each_tile_shows_its_state_and_since_when_it_is_on(board: Board) -> None:
@@ -378,8 +385,6 @@ async def test_kiosk_fits_thirty_machines_on_a_1080p_screen(
             height = await page.evaluate("document.documentElement.scrollHeight")
             assert height <= 1080, f"the page is {height} px high"
             await expect(page.locator("#controls")).to_be_hidden()
-            if PICTURES:
-                await page.screenshot(path=str(Path(PICTURES) / "board-kiosk-30.png"))
             await browser.close()
     finally:
         await running.shutdown()
@@ -393,11 +398,13 @@ async def test_a_site_name_that_looks_like_markup_shows_as_text_on_the_board(
     mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
 ) -> None:
     """Test that a site name holding `<!--<script`, `</script>`, `&`, U+2028/2029 and a
-    placeholder is shown as written in the title, with every tile, and runs nothing."""
+    placeholder is shown as written in the title, with every tile, and runs nothing (and,
+    the site having no staff, that no sign-in is offered)."""
     config = board_config(mosquitto, influxdb)
     config = SiteConfig.model_validate({
         **config.model_dump(mode="json", exclude_none=True),
         "site": {**config.site.model_dump(mode="json"), "name": HOSTILE_NAME},
+        "staff": [],
     })  # fmt: skip
     running = await start_ingest(config)
     try:
@@ -412,6 +419,8 @@ async def test_a_site_name_that_looks_like_markup_shows_as_text_on_the_board(
             await expect(page.locator("#title")).to_contain_text(HOSTILE_NAME)
             await expect(page.locator("article.tile")).to_have_count(len(config.devices))
             assert await page.evaluate("window.ran") is None, "the name's script ran"
+            # A site without staff: no sign-in that could not succeed.
+            await expect(page.locator("#staff-button")).to_be_hidden()
             assert HOSTILE_NAME in await page.title()
             assert errors == []
             await browser.close()

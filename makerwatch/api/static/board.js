@@ -18,6 +18,12 @@
   var linkState = "connecting";
   var HOUR_MS = 3600000;
   var STREAM_REFUSED_RETRY_MS = 10000;  // and up to as much again, so refused pages spread out
+  var KIOSK_PAGE_TILES = 40;  // machines on one wall page; more turn pages
+  var KIOSK_PAGE_S = 15;      // how long each page shows
+  var KIOSK_MAX_UNIT_PX = 56; // the state word's largest size, however few machines
+  var shownFilter = "all";  // the phone's filter: all, on, alerts
+  var kioskPage = 0;
+  var kioskPageCount = 1;
   var ICONS = { off: "\u25CB", idle: "\u25D0", active: "\u25CF", no_signal: "\u2715", never_heard: "?" };
 
   function parseQuery(search) {
@@ -169,6 +175,13 @@
     document.getElementById("token-label").textContent = text("token");
     document.getElementById("sign-in").textContent = text("sign_in");
     document.getElementById("alerts-heading").textContent = text("alerts");
+    document.getElementById("filter-label").textContent = text("show");
+    var choices = document.querySelectorAll("#filter button");
+    for (var i = 0; i < choices.length; i++) {
+      var choice = choices[i].getAttribute("data-filter");
+      choices[i].textContent = text("filter_" + choice);
+      choices[i].setAttribute("aria-pressed", String(choice === shownFilter));
+    }
     renderLink();
   }
 
@@ -240,6 +253,12 @@
   // --- alerts ------------------------------------------------------------------------
 
   function renderAlerts() {
+    renderAlertList();
+    applyFilter();
+    if (kiosk) { fitKiosk(); }  // the alerts' strip may have changed the room left
+  }
+
+  function renderAlertList() {
     var list = document.getElementById("alert-list");
     list.innerHTML = "";
     if (!alerts.length) {
@@ -290,30 +309,129 @@
 
   function nameOf(tile) { return tile.names[lang] || tile.device; }
 
+  // The groups shown, in order (the site file's `board:` section, else by kind), each
+  // with the tiles known so far; hidden machines are in none.
+  function shownGroups() {
+    return (settings.layout || []).map(function (group) {
+      return {
+        name: group.names[lang],
+        tiles: group.devices.filter(function (d) { return tiles[d]; }).map(function (d) { return tiles[d]; })
+      };
+    }).filter(function (group) { return group.tiles.length; });
+  }
+
+  function shown(device) {
+    return (settings.layout || []).some(function (group) { return group.devices.indexOf(device) >= 0; });
+  }
+
   function rebuildFloor() {
     var floor = document.getElementById("floor");
     floor.innerHTML = "";
     elements = {};
-    var kinds = Object.keys(words().kinds);
-    var groups = {};
-    Object.keys(tiles).forEach(function (device) {
-      var kind = tiles[device].kind;
-      (groups[kind] = groups[kind] || []).push(tiles[device]);
-    });
-    kinds.forEach(function (kind) {
-      if (!groups[kind]) { return; }
-      var section = element("section", "group");
-      var heading = element("h2", "", words().kinds[kind]);
-      heading.id = "kind-" + kind;
-      section.setAttribute("aria-labelledby", heading.id);
-      section.appendChild(heading);
-      var grid = element("div", "tiles");
-      groups[kind].sort(function (a, b) { return nameOf(a).localeCompare(nameOf(b), lang, { numeric: true }); });
-      groups[kind].forEach(function (tile) { grid.appendChild(buildTile(tile)); });
-      section.appendChild(grid);
-      floor.appendChild(section);
-    });
+    if (kiosk) {
+      buildKioskPage(floor);
+    } else {
+      shownGroups().forEach(function (group, index) {
+        var section = element("section", "group");
+        var heading = element("h2", "", group.name);
+        heading.id = "group-" + index;
+        section.setAttribute("aria-labelledby", heading.id);
+        section.appendChild(heading);
+        var grid = element("div", "tiles");
+        group.tiles.forEach(function (tile) { grid.appendChild(buildTile(tile)); });
+        section.appendChild(grid);
+        floor.appendChild(section);
+      });
+    }
     renderAllTiles();
+    if (kiosk) { fitKiosk(); }
+  }
+
+  // --- the wall: every machine on one screen, pages beyond KIOSK_PAGE_TILES ----------
+
+  // The kiosk's pages: runs of at most KIOSK_PAGE_TILES machines, in the layout's order;
+  // a group cut by a page break is named again on the next page.
+  function kioskPages() {
+    var pages = [[]];
+    var count = 0;
+    shownGroups().forEach(function (group) {
+      var heading = true;
+      group.tiles.forEach(function (tile) {
+        if (count === KIOSK_PAGE_TILES) { pages.push([]); count = 0; heading = true; }
+        var page = pages[pages.length - 1];
+        if (heading) { page.push({ heading: group.name }); heading = false; }
+        page.push({ tile: tile });
+        count += 1;
+      });
+    });
+    return pages;
+  }
+
+  function buildKioskPage(floor) {
+    var pages = kioskPages();
+    kioskPage = kioskPage % pages.length;
+    var grid = element("div", "tiles wall");
+    var caption = null;
+    pages[kioskPage].forEach(function (cell) {
+      // A group's name heads its first tile: no row, not even a cell, of its own.
+      if (cell.heading !== undefined) { caption = cell.heading; return; }
+      var node = buildTile(cell.tile);
+      if (caption !== null) {
+        node.insertBefore(element("h2", "group-caption", caption), node.firstChild);
+        node.className += " first";
+        caption = null;
+      }
+      grid.appendChild(node);
+    });
+    floor.appendChild(grid);
+    var pager = document.getElementById("pager");
+    pager.textContent = pages.length > 1 ? (kioskPage + 1) + " / " + pages.length : "";
+    kioskPageCount = pages.length;
+  }
+
+  function turnKioskPage() {
+    if (kioskPageCount < 2) { return; }
+    kioskPage = (kioskPage + 1) % kioskPageCount;
+    rebuildFloor();
+  }
+
+  // The grid and type sized from the screen: the columns that give the largest tiles,
+  // the type from the tile (the state word about 40 px on a 1080p screen with a dozen
+  // machines), then smaller until every tile holds its text with names whole.
+  function fitKiosk() {
+    var floor = document.getElementById("floor");
+    var grid = floor.firstChild;
+    if (!grid || !grid.children.length) { return; }
+    var gap = 8;
+    var width = floor.clientWidth - 2 * gap;
+    var height = floor.clientHeight - gap;
+    var cells = grid.children.length;
+    var best = null;
+    for (var columns = 1; columns <= cells; columns++) {
+      var rows = Math.ceil(cells / columns);
+      var cellW = (width - (columns - 1) * gap) / columns;
+      var cellH = (height - (rows - 1) * gap) / rows;
+      var unit = Math.min(cellH / 6.5, cellW / 9);
+      if (!best || unit > best.unit) { best = { unit: unit, columns: columns, rows: rows, cellH: cellH }; }
+    }
+    grid.style.gridTemplateColumns = "repeat(" + best.columns + ", minmax(0, 1fr))";
+    grid.style.gridTemplateRows = "repeat(" + best.rows + ", " + Math.floor(best.cellH) + "px)";
+    var unit = Math.min(best.unit, KIOSK_MAX_UNIT_PX);
+    grid.style.fontSize = unit.toFixed(1) + "px";
+    for (var tries = 0; tries < 30 && kioskOverflows(grid); tries++) {
+      unit *= 0.94;
+      grid.style.fontSize = unit.toFixed(1) + "px";
+    }
+  }
+
+  function kioskOverflows(grid) {
+    for (var i = 0; i < grid.children.length; i++) {
+      var cell = grid.children[i];
+      if (cell.scrollHeight > cell.clientHeight + 1 || cell.scrollWidth > cell.clientWidth + 1) { return true; }
+      var name = cell.querySelector("h3");
+      if (name && name.scrollWidth > name.clientWidth + 1) { return true; }
+    }
+    return false;
   }
 
   function buildTile(tile) {
@@ -350,14 +468,55 @@
 
   function renderAllTiles() {
     Object.keys(tiles).forEach(function (device) { renderTile(tiles[device]); });
+    applyFilter();
   }
+
+  // Staff on the floor: all machines, those switched on (or last known on, when the
+  // signal is gone), or those with an active alert.
+  function passesFilter(tile) {
+    if (shownFilter === "on") {
+      var state = tile.state === "no_signal" ? tile.was : tile.state;
+      return state === "idle" || state === "active";
+    }
+    if (shownFilter === "alerts") {
+      return alerts.some(function (alert) { return alert.device === tile.device; });
+    }
+    return true;
+  }
+
+  function applyFilter() {
+    if (kiosk) { return; }
+    Object.keys(elements).forEach(function (device) {
+      var hide = !passesFilter(tiles[device]);
+      if (elements[device].root.hidden !== hide) { elements[device].root.hidden = hide; }
+    });
+    var sections = document.querySelectorAll("#floor .group");
+    for (var i = 0; i < sections.length; i++) {
+      sections[i].hidden = !sections[i].querySelector(".tile:not([hidden])");
+    }
+  }
+
+  (function () {
+    var choices = document.querySelectorAll("#filter button");
+    for (var i = 0; i < choices.length; i++) {
+      choices[i].onclick = function (event) {
+        shownFilter = event.target.getAttribute("data-filter");
+        renderFrame();
+        applyFilter();
+      };
+    }
+  }());
 
   function renderTile(tile) {
     var parts = elements[tile.device];
-    if (!parts) { rebuildFloor(); return; }
+    if (!parts) {
+      // A machine not on this page (hidden, or on another kiosk page) has no tile.
+      if (shown(tile.device) && !kiosk) { rebuildFloor(); }
+      return;
+    }
     var ageS = tile.last_seen_ms ? (now() - tile.last_seen_ms) / 1000 : null;
     var silent = tile.state === "no_signal";  // decided by the server, as on every screen
-    parts.root.className = "tile " + tile.state;
+    parts.root.className = "tile " + tile.state + (parts.root.className.indexOf(" first") >= 0 ? " first" : "");
     parts.name.textContent = nameOf(tile);
     parts.icon.textContent = ICONS[tile.state] || "?";
     parts.word.textContent = words().states[tile.state];
@@ -376,7 +535,7 @@
   }
 
   function renderActions(tile, container) {
-    var wanted = staffName && !kiosk ? (tile.relay ? "identify,off" : "identify") : "";
+    var wanted = staffName && !kiosk ? (canSwitchOff(tile) ? "identify,off" : "identify") : "";
     if (container.getAttribute("data-actions") === wanted + lang) { return; }
     container.setAttribute("data-actions", wanted + lang);
     container.innerHTML = "";
@@ -385,7 +544,7 @@
     blink.type = "button";
     blink.onclick = function () { deviceAction(tile, "identify", text("done_identify", { name: nameOf(tile) })); };
     container.appendChild(blink);
-    if (tile.relay) {
+    if (canSwitchOff(tile)) {
       var off = element("button", "switch-off", text("switch_off"));
       off.type = "button";
       off.onclick = function () {
@@ -395,6 +554,12 @@
       };
       container.appendChild(off);
     }
+  }
+
+  // Offered only where it can work: a relay, a kind Makerwatch switches off (never a
+  // printer), and a board that can hear the command now.
+  function canSwitchOff(tile) {
+    return (settings.switch_off || []).indexOf(tile.device) >= 0 && tile.state !== "no_signal";
   }
 
   function deviceAction(tile, action, done) {
@@ -481,6 +646,8 @@
   }
 
   if (kiosk) { document.body.className = "kiosk"; }
+  // Nobody can sign in on a site without staff: no button that cannot succeed.
+  if (!settings.has_staff) { document.getElementById("staff-button").hidden = true; }
   renderFrame();
   renderAlerts();
   if (token) { checkToken(token, true); }
@@ -494,8 +661,16 @@
     }
     renderAllTiles();
     tickAlerts();
+    if (kiosk) {
+      var grid = document.getElementById("floor").firstChild;
+      if (grid && kioskOverflows(grid)) { fitKiosk(); }  // a line grew ("for 59 min" to "for 1 h 2 min")
+    }
   }
   tick();
   window.setInterval(tick, 1000);
+  if (kiosk) {
+    window.setInterval(turnKioskPage, KIOSK_PAGE_S * 1000);
+    window.addEventListener("resize", fitKiosk);
+  }
   window.setInterval(loadHistory, 5 * 60000);
 }());
