@@ -53,6 +53,18 @@ BUTTONS: dict[str, dict[Language, str]] = {
     "off": TERMS["switch_off"],
     "snooze": TERMS["snooze"],
 }
+# /help: what the bot does, its buttons named as the glossary names them.
+HELP: dict[Language, str] = {
+    "en": "I post the makerspace's alerts here with buttons: “{ack}” (someone is on it), “{snooze}” "
+          "and, for a machine with a relay, “{off}” (never a 3D printer).\n"
+          "/status: the machines on now\n/help: this message",
+    "ru": "Я присылаю сюда оповещения мастерской с кнопками: «{ack}» (кто-то занимается), «{snooze}» "
+          "и, для оборудования с реле, «{off}» (3D-принтеры — никогда).\n"
+          "/status — что сейчас включено\n/help — это сообщение",
+    "kk": "Мен мұнда шеберхананың ескертулерін батырмалармен жіберемін: «{ack}» (біреу айналысып жатыр), "
+          "«{snooze}» және релесі бар жабдыққа «{off}» (3D-принтерлерге ешқашан).\n"
+          "/status — қазір қосулы жабдық\n/help — осы хабар",
+}  # fmt: skip
 REPLIES: dict[str, dict[Language, str]] = {
     "acknowledged": {"en": "Noted: you are on it.", "ru": "Отмечено: занимаетесь вы.",
                      "kk": "Белгіленді: сіз айналысып жатырсыз."},
@@ -75,15 +87,11 @@ REPLIES: dict[str, dict[Language, str]] = {
                   "ru": "Makerwatch не выключает это оборудование.",
                   "kk": "Makerwatch бұл жабдықты өшірмейді."},
     "help": {
-        "en": "I post the makerspace's alerts here with buttons: “Acknowledge” (someone is on it), "
-              "“Snooze 1 h” and, for a machine with a relay, “Switch off” (never a 3D printer).\n"
-              "/status: the machines on now\n/help: this message",
-        "ru": "Я присылаю сюда тревоги мастерской с кнопками: «Принято» (кто-то занимается), "
-              "«Отложить на 1 ч» и, для оборудования с реле, «Выключить» (3D-принтеры — никогда).\n"
-              "/status — что сейчас включено\n/help — это сообщение",
-        "kk": "Мен мұнда шеберхананың дабылдарын батырмалармен жіберемін: «Қабылдадым» (біреу айналысып жатыр), "
-              "«1 сағатқа кейінге қалдыру» және релесі бар жабдыққа «Өшіру» (3D-принтерлерге ешқашан).\n"
-              "/status — қазір қосулы жабдық\n/help — осы хабар",
+        language: HELP[language].format(
+            ack=TERMS["acknowledge"][language], snooze=TERMS["snooze"][language],
+            off=TERMS["switch_off"][language],
+        )
+        for language in ("kk", "ru", "en")
     },
 }  # fmt: skip
 # The command menu (Bot API setMyCommands), in each chat's language.

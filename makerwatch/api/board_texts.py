@@ -112,7 +112,7 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "show": {"en": "Show", "ru": "Показать", "kk": "Көрсету"},
     "filter_all": {"en": "All", "ru": "Все", "kk": "Барлығы"},
     "filter_on": {"en": "On", "ru": "Включённые", "kk": "Қосулы"},
-    "filter_alerts": {"en": "With alerts", "ru": "С тревогой", "kk": "Дабылы барлар"},
+    "filter_alerts": {"en": "With alerts", "ru": "С оповещениями", "kk": "Ескертуі барлар"},
 }  # fmt: skip
 
 

@@ -223,8 +223,8 @@ async def test_one_bot_serves_two_groups_each_in_its_language_with_only_buttons_
             )
         expected = {"solder-1": ["ack", "off", "snooze"], "solder-2": ["ack", "snooze"],
                     "printer-1": ["ack", "snooze"]}  # fmt: skip
-        labels = {"ru": ["Принято", "Выключить", "Отложить на 1 ч"],
-                  "kk": ["Қабылдадым", "Өшіру", "1 сағатқа кейінге қалдыру"]}  # fmt: skip
+        labels = {"ru": ["Беру на себя", "Выключить", "Отложить на 1 ч"],
+                  "kk": ["Мен айналысамын", "Өшіру", "1 сағатқа кейінге қалдыру"]}  # fmt: skip
         for group, language, hot in (
             (STAFF_GROUP, "ru", "перегрев"),
             (KK_GROUP, "kk", "қатты қызып"),
@@ -249,7 +249,7 @@ async def test_one_bot_serves_two_groups_each_in_its_language_with_only_buttons_
         await wait_until(lambda: len(bot_api.sent(KK_GROUP["id"])) == 5, "the Kazakh replies")
         await wait_until(lambda: bot_api.sent(STRANGER["id"]), "the stranger's help")
         start, status = (m["text"] for m in bot_api.sent(KK_GROUP["id"])[3:])
-        assert start.startswith("Мен мұнда шеберхананың дабылдарын")
+        assert start.startswith("Мен мұнда шеберхананың ескертулерін")
         assert "/status" in start
         assert "/help" in start
         assert bot_api.sent(STRANGER["id"])[0]["text"].startswith("Я присылаю сюда тревоги")
