@@ -6,13 +6,14 @@ Reading is open; every action needs a staff token from the site file
 (`Authorization: Bearer <token>`), and the person it names is who acted. Wrong tokens
 are logged with the address they came from, counted, and limited per address
 (makerwatch/api/guards.py). It sees the running service only through `Status`, so it
-imports no other feature.
+imports no other feature (the sponsor page's documents come from makerwatch/report).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -23,8 +24,8 @@ from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
 from makerwatch.api.metrics import MetricSource, render
-from makerwatch.core.errors import UnreachableError
-from makerwatch.core.site_config import LANGUAGES
+from makerwatch.core.statistics import Statistics
+from makerwatch.report.page import answer as sponsor_answer
 
 __all__ = ["Conflict", "Status", "serve"]
 
@@ -47,8 +48,8 @@ class Status(MetricSource, BoardService, Protocol):
         self, alert_id: str, by: str, cancel_auto_off: bool
     ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
-    async def sponsor_page(self, period: str | None, language: str, simulated: bool) -> str:
-        """The sponsor page for a period (default: this month); ValueError for a bad
+    async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
+        """The site's figures for a period (default: this month); ValueError for a bad
         period, UnreachableError when the figures cannot be read."""
         ...
 
@@ -131,17 +132,21 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         return web.json_response({"alert": alert}, dumps=dumps)
 
     async def sponsors(request: web.Request) -> web.Response:
-        language = request.query.get("lang", "en")
-        if language not in LANGUAGES:
-            return _error(400, f"lang must be one of {', '.join(LANGUAGES)}")
-        try:
-            simulated = request.query.get("simulated") == "1"
-            page = await service.sponsor_page(request.query.get("period"), language, simulated)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        except UnreachableError as exc:
-            return _error(503, str(exc))
-        return web.Response(text=page, content_type="text/html", charset="utf-8")
+        reply = await sponsor_answer(
+            request.query,
+            request.headers.get("Accept-Language", ""),
+            service.sponsor_figures,
+            int(time.time() * 1000),
+        )
+        if reply.error and "text/html" not in request.headers.get("Accept", ""):
+            return _error(reply.status, reply.error)  # a script asked: the reason as JSON
+        return web.Response(
+            body=reply.body,
+            status=reply.status,
+            content_type=reply.content_type,
+            charset="utf-8" if reply.content_type.startswith("text/") else None,
+            headers=reply.headers,
+        )
 
     async def healthz(request: web.Request) -> web.Response:
         health = await service.health()
