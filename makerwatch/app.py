@@ -15,7 +15,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -57,6 +57,8 @@ from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
 from makerwatch.report.delivery import run_monthly
+from makerwatch.report.page import Answer
+from makerwatch.report.page import answer as sponsor_answer
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -402,6 +404,12 @@ class IngestService:
         point = Point("staff_action", tags, {"action": action, "by": by}, self.wall_ms())
         await self._writer.store([point])
         log.info("%s: %s by %s", device_id, action, by)
+
+    async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
+        """/sponsors: makerwatch/report/page.py makes the answer from this site's figures."""
+        return await sponsor_answer(
+            query, accept_language, self.sponsor_figures, int(self._clock() * 1000)
+        )
 
     async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
         """This site's figures for a period (default: this month, site time); simulated

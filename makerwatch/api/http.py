@@ -6,15 +6,14 @@ Reading is open; every action needs a staff token from the site file
 (`Authorization: Bearer <token>`), and the person it names is who acted. Wrong tokens
 are logged with the address they came from, counted, and limited per address
 (makerwatch/api/guards.py). It sees the running service only through `Status`, so it
-imports no other feature (the sponsor page's documents come from makerwatch/report).
+imports no other feature.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -24,8 +23,6 @@ from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
 from makerwatch.api.metrics import MetricSource, render
-from makerwatch.core.statistics import Statistics
-from makerwatch.report.page import answer as sponsor_answer
 
 __all__ = ["Conflict", "Status", "serve"]
 
@@ -40,6 +37,16 @@ class Conflict(Exception):
         self.alert = alert
 
 
+class Reply(Protocol):
+    """An answer made elsewhere (the sponsor page): sent as it is."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str]
+    error: str  # an error's one-line reason ("" when none), for a client asking for JSON
+
+
 class Status(MetricSource, BoardService, Protocol):
     """What the HTTP API reads from, and asks of, the running service."""
 
@@ -48,9 +55,8 @@ class Status(MetricSource, BoardService, Protocol):
         self, alert_id: str, by: str, cancel_auto_off: bool
     ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
-    async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
-        """The site's figures for a period (default: this month); ValueError for a bad
-        period, UnreachableError when the figures cannot be read."""
+    async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Reply:
+        """/sponsors for these query parameters: the page, a download or an error page."""
         ...
 
 
@@ -132,11 +138,8 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         return web.json_response({"alert": alert}, dumps=dumps)
 
     async def sponsors(request: web.Request) -> web.Response:
-        reply = await sponsor_answer(
-            request.query,
-            request.headers.get("Accept-Language", ""),
-            service.sponsor_figures,
-            int(time.time() * 1000),
+        reply = await service.sponsor_page(
+            request.query, request.headers.get("Accept-Language", "")
         )
         if reply.error and "text/html" not in request.headers.get("Accept", ""):
             return _error(reply.status, reply.error)  # a script asked: the reason as JSON
