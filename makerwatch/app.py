@@ -15,8 +15,9 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,8 +43,7 @@ from makerwatch.core.protocol import (
     command_topic,
 )
 from makerwatch.core.site_config import Device, SiteConfig
-from makerwatch.core.statistics import statistics
-from makerwatch.core.vocabulary import LANGUAGE_NAMES
+from makerwatch.core.statistics import Statistics, statistics
 from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.central import CentralIngest
 from makerwatch.ingest.counters import IngestCounters
@@ -57,7 +57,9 @@ from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
-from makerwatch.report import document
+from makerwatch.report.delivery import run_monthly
+from makerwatch.report.page import Answer
+from makerwatch.report.page import answer as sponsor_answer
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -197,6 +199,9 @@ class IngestService:
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
+            if self.config.sponsors:  # the month's report to each, on the 1st
+                monthly = partial(run_monthly, self.config, influx.query, self._clock)
+                background.append(asyncio.create_task(supervised("sponsor reports", monthly)))
             if self.spool is not None:
                 self._replay = asyncio.create_task(
                     supervised("spool replay", writer.replay_forever)
@@ -407,23 +412,23 @@ class IngestService:
         await self._writer.store([point])
         log.info("%s: %s by %s", device_id, action, by)
 
-    async def sponsor_page(self, period: str | None, language: str, simulated: bool) -> str:
+    async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
+        """/sponsors: makerwatch/report/page.py makes the answer from this site's figures."""
+        return await sponsor_answer(
+            query, accept_language, self.sponsor_figures, int(self._clock() * 1000)
+        )
+
+    async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
         """This site's figures for a period (default: this month, site time); simulated
         data only when asked for."""
         now = self._clock()
         text = period or f"{datetime.fromtimestamp(now, ZoneInfo(self.config.site.timezone)):%Y-%m}"
         try:
-            stats = await statistics(
+            return await statistics(
                 self._influx.query, [self.config], text, int(now * 1000), simulated=simulated
             )
         except SinkError as exc:
             raise UnreachableError(f"the figures cannot be read from InfluxDB: {exc}") from exc
-        extra = "&simulated=1" if simulated else ""
-        links = {
-            name: f"?period={text}&lang={code}{extra}" for code, name in LANGUAGE_NAMES.items()
-        }
-        # Charts take a moment to draw: not on the event loop, which acknowledges readings.
-        return await asyncio.to_thread(document.html, stats, language, links=links)  # type: ignore[arg-type]
 
     async def _prepare_database(self, influx: InfluxClient) -> None:
         """Create the database if InfluxDB is there; if not, carry on: writes spool or

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -24,8 +24,7 @@ from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
 from makerwatch.api.metrics import MetricSource, render
-from makerwatch.core.errors import ConfigError, UnreachableError
-from makerwatch.core.site_config import LANGUAGES
+from makerwatch.core.errors import ConfigError
 
 __all__ = ["Conflict", "Status", "serve"]
 
@@ -40,6 +39,16 @@ class Conflict(Exception):
         self.alert = alert
 
 
+class Reply(Protocol):
+    """An answer made elsewhere (the sponsor page): sent as it is."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str]
+    error: str  # an error's one-line reason ("" when none), for a client asking for JSON
+
+
 class Status(MetricSource, BoardService, Protocol):
     """What the HTTP API reads from, and asks of, the running service."""
 
@@ -48,9 +57,8 @@ class Status(MetricSource, BoardService, Protocol):
         self, alert_id: str, by: str, cancel_auto_off: bool
     ) -> dict[str, Any]: ...
     def staff_named_by(self, token: str) -> str | None: ...
-    async def sponsor_page(self, period: str | None, language: str, simulated: bool) -> str:
-        """The sponsor page for a period (default: this month); ValueError for a bad
-        period, UnreachableError when the figures cannot be read."""
+    async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Reply:
+        """/sponsors for these query parameters: the page, a download or an error page."""
         ...
 
 
@@ -132,17 +140,18 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         return web.json_response({"alert": alert}, dumps=dumps)
 
     async def sponsors(request: web.Request) -> web.Response:
-        language = request.query.get("lang", "en")
-        if language not in LANGUAGES:
-            return _error(400, f"lang must be one of {', '.join(LANGUAGES)}")
-        try:
-            simulated = request.query.get("simulated") == "1"
-            page = await service.sponsor_page(request.query.get("period"), language, simulated)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        except UnreachableError as exc:
-            return _error(503, str(exc))
-        return web.Response(text=page, content_type="text/html", charset="utf-8")
+        reply = await service.sponsor_page(
+            request.query, request.headers.get("Accept-Language", "")
+        )
+        if reply.error and "text/html" not in request.headers.get("Accept", ""):
+            return _error(reply.status, reply.error)  # a script asked: the reason as JSON
+        return web.Response(
+            body=reply.body,
+            status=reply.status,
+            content_type=reply.content_type,
+            charset="utf-8" if reply.content_type.startswith("text/") else None,
+            headers=reply.headers,
+        )
 
     async def healthz(request: web.Request) -> web.Response:
         health = await service.health()

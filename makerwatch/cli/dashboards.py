@@ -16,6 +16,7 @@ def add_commands(add: AddCommand) -> None:
     generate = dashboard_commands.add_parser("generate", help="write the dashboards' JSON")
     generate.add_argument("--out", type=Path, default=Path("dashboards/json"), metavar="DIR",
                           help="where (default: dashboards/json, what Compose provisions)")  # fmt: skip
+    add_config(generate)  # the site's time zone: the dashboards' days are the report's
     generate.set_defaults(handler=_generate)
     push = dashboard_commands.add_parser(
         "push", help="create or update them in an existing Grafana"
@@ -37,8 +38,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     from makerwatch.dashboards.build import every_dashboard
 
+    zone = load(args.config).site.timezone
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, model in every_dashboard().items():
+    for name, model in every_dashboard(zone).items():
         (args.out / name).write_text(
             json.dumps(model, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
@@ -56,7 +58,13 @@ def _push(args: argparse.Namespace) -> int:
     influx_url = args.influx or config.influxdb.url
     url_host_port(influx_url, "--influx")
     datasource = datasource_model(influx_url, config.influxdb.database)
-    changes = push(args.url.rstrip("/"), args.token, args.folder, datasource, every_dashboard())
+    changes = push(
+        args.url.rstrip("/"),
+        args.token,
+        args.folder,
+        datasource,
+        every_dashboard(config.site.timezone),
+    )
     for change in changes:
         print(change)
     print(f"{len(changes)} change(s) in {args.url}" if changes else f"{args.url} is up to date")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
 from makerwatch.core.errors import ConfigError, UnreachableError
+from makerwatch.core.site_config import SiteConfig
 
 
 def add_commands(add: AddCommand) -> None:
@@ -29,6 +30,9 @@ def add_commands(add: AddCommand) -> None:
     report.add_argument("--out", type=Path, metavar="FILE",
                         help="where to write it (default: makerwatch-SITE-PERIOD.FORMAT)")  # fmt: skip
     report.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
+    report.add_argument("--send", action="store_true",
+                        help="send the month's report to the site file's sponsors, as on the "
+                             "first day of each month, instead of writing a file")  # fmt: skip
     report.add_argument("--include-simulated", action="store_true",
                         help="count data from `makerwatch simulate` too (left out by default)")  # fmt: skip
     report.set_defaults(handler=_report)
@@ -58,6 +62,8 @@ def _report(args: argparse.Namespace) -> int:
         period_of(period_text, "UTC")  # refuse a bad period before any query
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if args.send:
+        return _send(network.sites, period_text, args)
     out_format = args.format or (args.out.suffix.lstrip(".") if args.out else "html")
     if out_format not in document.FORMATS:
         raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
@@ -95,4 +101,34 @@ def _report(args: argparse.Namespace) -> int:
     total = stats.total
     print(f"wrote {out} ({stats.period_label}, {len(stats.sites)} site(s), "
           f"{total.machine_hours:.1f} machine-hours, {total.sessions} sessions)")  # fmt: skip
+    return 0
+
+
+def _send(sites: list[SiteConfig], period_text: str, args: argparse.Namespace) -> int:
+    """Each site's report to its sponsors, in their languages: a line for each delivery."""
+    import asyncio
+    import time
+
+    from makerwatch.ingest.influx import InfluxClient
+    from makerwatch.report.delivery import send_month
+
+    if args.month is None:
+        raise ConfigError("--send sends a month's report: give --month")
+    if not any(site.sponsors for site in sites):
+        raise ConfigError(f"{args.config} lists no sponsors: add a sponsors section")
+
+    async def send() -> list[str]:
+        lines = []
+        for site in sites:
+            influxdb = influx_settings(site.influxdb, args.influx)
+            async with InfluxClient(influxdb) as influx:
+                if not await influx.ping():
+                    raise UnreachableError(f"cannot reach InfluxDB at {influxdb.url}")
+                lines += await send_month(site, influx.query, period_text, int(time.time() * 1000))
+        return lines
+
+    lines = asyncio.run(send())
+    for line in lines:
+        print(line)
+    print(f"sent the {period_text} report to {len(lines)} sponsor address(es)")
     return 0

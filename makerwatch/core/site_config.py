@@ -474,6 +474,38 @@ class BoardLayout(_Section):
     hidden: list[Slug] = Field(default_factory=list)  # machines the board leaves out
 
 
+class SmtpSettings(_Section):
+    """The site's mail server, for the sponsors' monthly reports."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")  # From:
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class Sponsor(_Section):
+    """Who gets the previous month's report on the first day of each month, and the line
+    that thanks them on the report and /sponsors."""
+
+    name: DisplayName
+    language: Language = "en"
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
+    chat: int | None = None  # a Telegram chat the site's bot (alerts.telegram) writes to
+    logo: str | None = None  # a file next to the site file, or a URL
+    thanks: dict[Language, str] = Field(default_factory=dict)  # the acknowledgement line
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Sponsor:
+        if not self.emails and self.chat is None:
+            raise ValueError(f"sponsor {self.name!r}: give emails, a chat or both")
+        if self.thanks and set(self.thanks) != set(get_args(Language)):
+            raise ValueError(f"sponsor {self.name!r}: thanks needs a line in en, ru and kk")
+        return self
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -483,6 +515,8 @@ class SiteConfig(_Section):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     staff: list[StaffMember] = Field(default_factory=list)
     board: BoardLayout = Field(default_factory=BoardLayout)
+    sponsors: list[Sponsor] = Field(default_factory=list)
+    smtp: SmtpSettings | None = None
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")
@@ -492,6 +526,17 @@ class SiteConfig(_Section):
         if len(set(tokens)) != len(tokens):
             raise ValueError("two staff members have the same token")
         return staff
+
+    @model_validator(mode="after")
+    def _sponsors_reachable(self) -> SiteConfig:
+        for sponsor in self.sponsors:
+            if sponsor.emails and self.smtp is None:
+                raise ValueError(f"sponsor {sponsor.name!r} has emails: add an smtp section")
+            if sponsor.chat is not None and self.alerts.telegram is None:
+                raise ValueError(
+                    f"sponsor {sponsor.name!r} has a chat: add alerts.telegram (the bot)"
+                )
+        return self
 
     def staff_named_by(self, token: str) -> str | None:
         """The staff member whose token this is, compared in constant time, or None."""

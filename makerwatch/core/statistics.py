@@ -66,7 +66,7 @@ def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) ->
     return (
         f'SELECT integral("power_w", 1h) / 1000 AS "kwh" INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
         f"WHERE site = {_quoted(site)} AND {time_condition(start_ms, end_ms)} "
-        f'GROUP BY time(1d), "device", "kind", "name", "site", "{SOURCE_TAG}" tz({_quoted(timezone)})'
+        f'GROUP BY time(1d), "device", "kind", "name", "site", "{SOURCE_TAG}" {tz_clause(timezone)}'
     )
 
 
@@ -99,12 +99,22 @@ HOUR_MS = 3_600_000
 REAL_DATA = f"\"{SOURCE_TAG}\" != '{SIMULATED}'"
 
 
-def figure_query(figure: str, where: str, group_by: Iterable[str] = ()) -> str:
-    """A figure's InfluxQL for `where`, grouped by tags or `time(...)` expressions."""
+def figure_query(
+    figure: str, where: str, group_by: Iterable[str] = (), zone: str | None = None
+) -> str:
+    """A figure's InfluxQL for `where`, grouped by tags or `time(...)` expressions; with a
+    time zone, `time(1d)` buckets are that zone's days."""
     groups = list(group_by)
-    return FIGURE_QUERIES[figure].format(
+    query = FIGURE_QUERIES[figure].format(
         where=where, group_by=f" GROUP BY {', '.join(groups)}" if groups else ""
     )
+    return f"{query} {tz_clause(zone)}" if zone else query
+
+
+def tz_clause(zone: str) -> str:
+    """InfluxQL's `tz()`: `time(1d)` buckets (and the times answered) on the zone's clock;
+    without it they are UTC days."""
+    return f"tz({_quoted(zone)})"
 
 
 def time_condition(start_ms: int, end_ms: int) -> str:
@@ -169,6 +179,15 @@ class Period:
             return Period("month", last.replace(day=1), last, self.zone)
         length = timedelta(days=self.days)
         return Period(self.kind, self.first - length, self.last - length, self.zone)
+
+    def following(self) -> Period:
+        """The month, week or range of the same length just after."""
+        if self.kind == "month":
+            first = self.last + timedelta(days=1)
+            last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+            return Period("month", first, last, self.zone)
+        length = timedelta(days=self.days)
+        return Period(self.kind, self.first + length, self.last + length, self.zone)
 
 
 def _local_midnight_ms(day: date, zone: str) -> int:
@@ -279,9 +298,40 @@ class SiteStatistics:
         return sum(1 for hours in self.daily_hours.values() if hours > 0)
 
     @property
+    def covered(self) -> tuple[date, date] | None:
+        """The days of the period the data covers (site calendar): from the first
+        machine's first message, or the period's first day, to today or its last day."""
+        if not self.machines:
+            return None
+        zone = ZoneInfo(self.config.site.timezone)
+
+        def local(ms: int) -> date:
+            return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).date()
+
+        first = max(self.period.first, local(min(m.first_message_ms for m in self.machines)))
+        last = min(self.period.last, local(self.now_ms))
+        return (first, last) if first <= last else None
+
+    @property
     def machines_added(self) -> list[MachineFigures]:
         """Machines whose first message fell inside the period."""
         return [m for m in self.machines if m.first_message_ms > self.period.start_ms]
+
+
+@dataclass(frozen=True)
+class Week:
+    """One Monday-to-Sunday week's machine-hours, with the days of it the data covers."""
+
+    monday: date
+    first: date
+    last: date
+    machine_hours: float
+
+    @property
+    def whole(self) -> bool:
+        """All seven days counted: a week cut by the period's edges, or begun before the
+        first reading, would look like a collapse in use next to whole ones."""
+        return (self.last - self.first).days == 6
 
 
 @dataclass
@@ -340,6 +390,24 @@ class Statistics:
                 monday = day - timedelta(days=day.weekday())
                 weeks[monday] = weeks.get(monday, 0.0) + hours
         return dict(sorted(weeks.items()))
+
+    @property
+    def weeks(self) -> list[Week]:
+        """Every week the covered days touch, empty ones included, each with its days."""
+        spans = [span for s in self.sites if (span := s.covered)]
+        if not spans:
+            return []
+        first, last = min(a for a, _ in spans), max(b for _, b in spans)
+        hours = self.weekly_hours
+        weeks = []
+        monday = first - timedelta(days=first.weekday())
+        while monday <= last:
+            sunday = monday + timedelta(days=6)
+            weeks.append(
+                Week(monday, max(monday, first), min(sunday, last), hours.get(monday, 0.0))
+            )
+            monday += timedelta(days=7)
+        return weeks
 
     def top_machines(self, count: int = 10) -> list[MachineFigures]:
         ranked = sorted(self.machines, key=lambda m: (-m.figures.machine_hours, m.site, m.device))

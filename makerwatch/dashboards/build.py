@@ -35,17 +35,18 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.site_config import LANGUAGES, Language
-from makerwatch.core.statistics import figure_query
-from makerwatch.core.vocabulary import DURATION_UNITS, FIGURE_NAMES, STATE_NAMES, TERMS
+from makerwatch.core.statistics import figure_query, tz_clause
+from makerwatch.core.vocabulary import DURATION_UNITS, FIGURE_NAMES, KIND_NAMES, STATE_NAMES, TERMS
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
 
 __all__ = ["DASHBOARDS", "INFLUXDB_ANNOTATION", "dashboard_json", "every_dashboard"]
 
 # Variables in InfluxQL: Grafana writes a multi-value or "All" selection as (a|b) in a regex.
 SITE = '"site" =~ /^$site$/'
-MACHINES = f'{SITE} AND "kind" =~ /^$kind$/ AND "device" =~ /^$device$/'
+# Machines by their name (the site file's), which a variable shows as people know them.
+MACHINES = f'{SITE} AND "kind" =~ /^$kind$/ AND "name" =~ /^$device$/'
 ALERT_ANNOTATIONS = (
-    f'SELECT "message", "rule" FROM "alert" WHERE {SITE} AND "status" = \'firing\' AND $timeFilter'
+    f'SELECT "message", "rule" FROM "alert" WHERE {SITE} AND "status" = \'fired\' AND $timeFilter'
 )
 # What InfluxDB's annotation query adds to Grafana's annotation model.
 INFLUXDB_ANNOTATION = {"query": ALERT_ANNOTATIONS, "textColumn": "message", "tagsColumn": "rule"}
@@ -110,6 +111,11 @@ TEXTS: dict[str, dict[Language, str]] = {
     "dead_letters": {"en": "Refused messages per second, by reason (Prometheus)", "ru": "Отклонённые сообщения в секунду по причинам (Prometheus)", "kk": "Себебі бойынша секундына қабылданбаған хабарлар (Prometheus)"},
     "spool": {"en": "Spool waiting for InfluxDB (Prometheus)", "ru": "Очередь на диске для InfluxDB (Prometheus)", "kk": "InfluxDB күтіп тұрған дискідегі кезек (Prometheus)"},
     "write_latency": {"en": "InfluxDB write time (Prometheus)", "ru": "Время записи в InfluxDB (Prometheus)", "kk": "InfluxDB-ге жазу уақыты (Prometheus)"},
+    "in_the_report": {
+        "en": "Utilisation against opening hours and the busiest hours of the week are in the monthly report and on the sponsor page. Days and months here are in the site's time zone, as in the report.",
+        "ru": "Загрузка относительно часов работы и самые загруженные часы недели есть в ежемесячном отчёте и на странице для спонсоров. Дни и месяцы здесь указаны по часовому поясу площадки, как в отчёте.",
+        "kk": "Жұмыс сағаттарына қатысты жүктеме мен аптаның ең қарқынды сағаттары айлық есепте және демеушілер бетінде бар. Мұндағы күндер мен айлар есептегідей алаңның уақыт белдеуімен көрсетілген.",
+    },
 }  # fmt: skip
 
 
@@ -131,6 +137,18 @@ def _variable(name: str, label: str, query: str, *, multi: bool) -> dashboard.Qu
 def _site_variable(language: Language, *, multi: bool) -> dashboard.QueryVariable:
     return _variable("site", TEXTS["site"][language],
                      'SHOW TAG VALUES FROM "telemetry" WITH KEY = "site"', multi=multi)  # fmt: skip
+
+
+def _kind_variable(language: Language) -> dashboard.CustomVariable:
+    """Every kind by its name in the dashboard's language (the tag holds the kind's id)."""
+    return (
+        dashboard.CustomVariable("kind")
+        .label(TEXTS["kind"][language])
+        .values(",".join(f"{names[language]} : {kind.value}" for kind, names in KIND_NAMES.items()))
+        .multi(True)
+        .include_all(True)
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )
 
 
 def _state_mappings(language: Language) -> list[Any]:
@@ -180,18 +198,20 @@ def _now_panel(language: Language, t: dict[str, str]) -> table.Panel:
     )  # fmt: skip
 
 
-def floor(language: Language) -> dashboard.Dashboard:
+def floor(language: Language, zone: str) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
+    tz = tz_clause(zone)
     where = f"{MACHINES} AND $timeFilter"
     return (
         dashboard.Dashboard(t["floor"])
         .uid(f"makerwatch-floor-{language}")
         .tags(["makerwatch", language])
+        .timezone(zone)
         .refresh("10s")
         .time("now-6h", "now")
         .with_variable(_site_variable(language, multi=False))
-        .with_variable(_variable("kind", t["kind"], 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "kind" WHERE "site" =~ /^$site$/', multi=True))
-        .with_variable(_variable("device", t["device"], 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "device" WHERE "site" =~ /^$site$/ AND "kind" =~ /^$kind$/', multi=True))
+        .with_variable(_kind_variable(language))
+        .with_variable(_variable("device", t["device"], 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "name" WHERE "site" =~ /^$site$/ AND "kind" =~ /^$kind$/', multi=True))
         .annotation(
             dashboard.AnnotationQuery()
             .name(t["alerts"])
@@ -201,18 +221,18 @@ def floor(language: Language) -> dashboard.Dashboard:
         )
         .with_panel(
             statetimeline.Panel().title(t["states"]).span(24).height(8)
-            .with_target(InfluxQL(f'SELECT last("state") FROM "state" WHERE {where} GROUP BY time($__interval), "name" fill(previous)', alias="$tag_name"))
+            .with_target(InfluxQL(f'SELECT last("state") FROM "state" WHERE {where} GROUP BY time($__interval), "name" fill(previous) {tz}', alias="$tag_name"))
             .mappings(_state_mappings(language))
             .show_value(VisibilityMode.ALWAYS)  # the state's word in each bar: never colour alone
         )
         .with_panel(_now_panel(language, t))
         .with_panel(
             timeseries.Panel().title(t["power"]).unit("watt").span(12).height(8)
-            .with_target(InfluxQL(f'SELECT mean("power_w") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
+            .with_target(InfluxQL(f'SELECT mean("power_w") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none) {tz}', alias="$tag_name"))
         )
         .with_panel(
             timeseries.Panel().title(t["temperature"]).unit("celsius").span(12).height(8)
-            .with_target(InfluxQL(f'SELECT mean("temp_c") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
+            .with_target(InfluxQL(f'SELECT mean("temp_c") FROM "telemetry" WHERE {where} GROUP BY time($__interval), "name" fill(none) {tz}', alias="$tag_name"))
         )
         .with_panel(
             _columns(
@@ -247,7 +267,7 @@ def _data_variable(language: Language) -> dashboard.CustomVariable:
     )
 
 
-def sponsors(language: Language) -> dashboard.Dashboard:
+def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
     """Usage only, nothing operational: safe to show anonymous viewers."""
     t = {key: texts[language] for key, texts in TEXTS.items()}
     where = f"{SITE} AND \"{SOURCE_TAG}\" != '$exclude' AND $timeFilter"
@@ -255,6 +275,7 @@ def sponsors(language: Language) -> dashboard.Dashboard:
         dashboard.Dashboard(t["sponsors"])
         .uid(f"makerwatch-sponsors-{language}")
         .tags(["makerwatch", "sponsors", language])
+        .timezone(zone)
         .time("now/M", "now/M")
         .with_variable(_site_variable(language, multi=True))
         .with_variable(_data_variable(language))
@@ -289,17 +310,19 @@ def sponsors(language: Language) -> dashboard.Dashboard:
                 t, {"site": "site", "name": "device", "machine_hours": "machine_hours"},
             )
         )
-        .with_panel(text.Panel().title("").span(12).height(4).content(t["more"]))
+        .with_panel(text.Panel().title("").span(12).height(4).content(t["in_the_report"]))
     )  # fmt: skip
 
 
-def fleet(language: Language) -> dashboard.Dashboard:
+def fleet(language: Language, zone: str) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
+    tz = tz_clause(zone)
     site = '{site=~"$site"}'
     return (
         dashboard.Dashboard(t["fleet"])
         .uid(f"makerwatch-fleet-{language}")
         .tags(["makerwatch", language])
+        .timezone(zone)
         .refresh("30s")
         .time("now-24h", "now")
         .with_variable(_site_variable(language, multi=False))
@@ -323,11 +346,11 @@ def fleet(language: Language) -> dashboard.Dashboard:
         )
         .with_panel(
             timeseries.Panel().title(t["signal"]).unit("dBm").span(12).height(8)
-            .with_target(InfluxQL(f'SELECT mean("rssi_dbm") FROM "device_status" WHERE {SITE} AND $timeFilter GROUP BY time($__interval), "name" fill(none)', alias="$tag_name"))
+            .with_target(InfluxQL(f'SELECT mean("rssi_dbm") FROM "device_status" WHERE {SITE} AND $timeFilter GROUP BY time($__interval), "name" fill(none) {tz}', alias="$tag_name"))
         )
         .with_panel(
             timeseries.Panel().title(t["stored"]).span(12).height(8)
-            .with_target(InfluxQL(f'SELECT count("seq") FROM "telemetry" WHERE {SITE} AND $timeFilter GROUP BY time(1m) fill(0)'))
+            .with_target(InfluxQL(f'SELECT count("seq") FROM "telemetry" WHERE {SITE} AND $timeFilter GROUP BY time(1m) fill(0) {tz}'))
         )
         .with_panel(
             timeseries.Panel().title(t["received"]).span(12).height(8).datasource(PROMETHEUS)
@@ -366,10 +389,11 @@ def dashboard_json(board: dashboard.Dashboard) -> dict[str, Any]:
     return model
 
 
-def every_dashboard() -> dict[str, dict[str, Any]]:
-    """File name -> dashboard JSON, for every dashboard in every language."""
+def every_dashboard(zone: str) -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON, for every dashboard in every language, on the clock
+    of the site's time zone `zone` (its days and months are the report's)."""
     return {
-        f"{name}-{language}.json": dashboard_json(build(language))
+        f"{name}-{language}.json": dashboard_json(build(language, zone))
         for name, build in DASHBOARDS.items()
         for language in LANGUAGES
     }

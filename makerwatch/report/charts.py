@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import matplotlib
@@ -14,6 +14,8 @@ matplotlib.use("Agg")  # no display on a server
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 __all__ = ["bar_chart", "heatmap"]
 
@@ -23,6 +25,16 @@ _drawing = threading.Lock()
 
 INK = "#1f2933"
 BAR = "#2b6cb0"
+PART = "#a3bffa"  # a bar that holds only part of its span (a week cut by the period's edges)
+
+# A number with so many decimals, as the reader's language writes it (Words.number).
+Number = Callable[[float, int], str]
+
+
+def _ticks(number: Number) -> FuncFormatter:
+    return FuncFormatter(lambda value, _: number(value, 0 if float(value).is_integer() else 1))
+
+
 STYLE: Any = {  # matplotlib types rcParams keys as literals; this dict is checked by matplotlib itself
     "svg.fonttype": "none",
     "svg.hashsalt": "makerwatch",  # the same figures give the same SVG
@@ -45,24 +57,43 @@ def _svg(figure: Figure) -> str:
     return text[text.index("<svg") :]  # inline: no XML declaration or doctype
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], *, horizontal: bool = False) -> str:
-    """Bars with their values written on them (the numbers, not only lengths, are read)."""
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    number: Number,
+    *,
+    horizontal: bool = False,
+    whole: Sequence[bool] | None = None,
+    part_label: str = "",
+) -> str:
+    """Bars with their values written on them (the numbers, not only lengths, are read);
+    the bars that are not `whole` are drawn pale, with `part_label` in a legend."""
+    colours = [BAR if w else PART for w in (whole or [True] * len(values))]
     with _drawing, plt.rc_context(STYLE):
         height = max(1.6, 0.35 * len(labels) + 0.6) if horizontal else 2.6
         figure, axes = plt.subplots(figsize=(6.6, height))
         positions = range(len(labels))
+        ticks = _ticks(number)
         if horizontal:
-            bars = axes.barh(positions, values, color=BAR)
+            bars = axes.barh(positions, values, color=colours)
             axes.set_yticks(list(positions), labels)
             axes.invert_yaxis()
+            axes.xaxis.set_major_formatter(ticks)
         else:
-            bars = axes.bar(positions, values, color=BAR)
+            bars = axes.bar(positions, values, color=colours)
             axes.set_xticks(list(positions), labels)
-        axes.bar_label(bars, fmt="%.1f", padding=2, color=INK)
+            axes.yaxis.set_major_formatter(ticks)
+            axes.tick_params(axis="x", labelsize=8)  # a week's days, side by side
+        axes.bar_label(bars, [number(v, 1) for v in values], padding=2, color=INK)
+        if PART in colours and part_label:
+            axes.legend(handles=[Patch(color=PART, label=part_label)], frameon=False,
+                        loc="upper left", bbox_to_anchor=(0, 1.15))  # fmt: skip
         return _svg(figure)
 
 
-def heatmap(rows: Sequence[str], values: Sequence[Sequence[float]], hour_label: str) -> str:
+def heatmap(
+    rows: Sequence[str], values: Sequence[Sequence[float]], hour_label: str, number: Number
+) -> str:
     """Weekday x hour of the day: darker is busier; the scale is beside it."""
     with _drawing, plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(6.6, 2.4))
@@ -70,5 +101,6 @@ def heatmap(rows: Sequence[str], values: Sequence[Sequence[float]], hour_label: 
         axes.set_yticks(range(len(rows)), rows)
         axes.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
         axes.set_xlabel(hour_label)
-        figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02)
+        scale = figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02)
+        scale.ax.yaxis.set_major_formatter(_ticks(number))
         return _svg(figure)

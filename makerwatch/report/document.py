@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,16 @@ from makerwatch.core.vocabulary import kind_name
 from makerwatch.report.charts import bar_chart, heatmap
 from makerwatch.report.texts import Words
 
-__all__ = ["FORMATS", "as_csv", "as_json", "as_pdf", "html", "report_name"]
+__all__ = [
+    "FORMATS",
+    "as_csv",
+    "as_json",
+    "as_pdf",
+    "error_page",
+    "html",
+    "pdf_bytes",
+    "report_name",
+]
 
 FORMATS = ("html", "pdf", "csv", "json")
 TOP_MACHINES = 10
@@ -59,7 +69,7 @@ def _figure_text(words: Words, key: str, figures: Figures, days_used: int | None
     return words.number(getattr(figures, key), 1)
 
 
-def _period_label(statistics: Statistics, words: Words, previous: bool = False) -> str:
+def period_label(statistics: Statistics, words: Words, previous: bool = False) -> str:
     period = statistics.sites[0].period if statistics.sites else None
     if period is None:
         return statistics.period_label
@@ -76,11 +86,14 @@ def html(
     *,
     network: str | None = None,
     links: dict[str, str] | None = None,
+    periods: dict[str, str] | None = None,
+    downloads: dict[str, str] | None = None,
 ) -> str:
-    """The report as one self-contained HTML page (no external file, font or script)."""
+    """The report as one self-contained HTML page (no external file, font or script);
+    a web page adds `links` (languages), `periods` (earlier, later) and `downloads`."""
     words = Words(language)
     total = statistics.total
-    previous_label = _period_label(statistics, words, previous=True)
+    previous_label = period_label(statistics, words, previous=True)
     headlines = [
         {
             "label": words.text(key),
@@ -109,7 +122,7 @@ def html(
             "change": "",
         }
     )
-    weekly = statistics.weekly_hours
+    weeks = statistics.weeks
     kinds = sorted(statistics.by_kind.items(), key=lambda item: -item[1].machine_hours)
     names = {s.config.site.id: s.config.site.name for s in statistics.sites}
     sites = sorted(statistics.by_site.items(), key=lambda item: -item[1].machine_hours)
@@ -134,17 +147,24 @@ def html(
     context: dict[str, Any] = {
         "lang": language,
         "title": words.text("title", name=report_name(statistics, language, network)),
-        "period": _period_label(statistics, words),
+        "period": period_label(statistics, words),
         "partial": words.text("partial", date=words.day(last_day))
         if statistics.partial and last_day
         else "",
         "headlines": headlines,
         "simulated": words.text("simulated") if statistics.simulated else "",
+        "no_base": words.text("no_base", previous=previous_label)
+        if statistics.previous is None
+        else "",
         "has_use": has_use,
         "nothing": words.text("nothing"),
         "weekly_title": words.text("weekly"),
         "weekly_chart": bar_chart(
-            [words.short_day(monday) for monday in weekly], list(weekly.values())
+            [words.days(w.first, w.last) for w in weeks],
+            [w.machine_hours for w in weeks],
+            words.number,
+            whole=[w.whole for w in weeks],
+            part_label=words.text("part_week"),
         )
         if has_use
         else "",
@@ -152,12 +172,15 @@ def html(
         "kinds_chart": bar_chart(
             [kind_name(kind, language) for kind, _ in kinds],
             [f.machine_hours for _, f in kinds],
+            words.number,
             horizontal=True,
         )
         if has_use
         else "",
         "busiest_title": words.text("busiest"),
-        "busiest_chart": heatmap(words.weekdays(), statistics.busiest_hours, words.text("hour"))
+        "busiest_chart": heatmap(
+            words.weekdays(), statistics.busiest_hours, words.text("hour"), words.number
+        )
         if has_use
         else "",
         "columns": [
@@ -173,6 +196,7 @@ def html(
         "sites_chart": bar_chart(
             [names.get(site, site) for site, _ in sites],
             [f.machine_hours for _, f in sites],
+            words.number,
             horizontal=True,
         )
         if len(statistics.sites) > 1 and has_use
@@ -181,7 +205,7 @@ def html(
         "top": [
             {
                 "name": machine_name(m.site, m.device, m.name),
-                "kind": kind_name(m.kind, language),
+                "kind": words.kind(m.kind),
                 "site": names.get(m.site, m.site),
                 "cells": _cells(words, m.figures),
             }
@@ -194,6 +218,15 @@ def html(
         "methods": words.text("methods"),
         "generated": words.text("generated", date=words.day(last_day)) if last_day else "",
         "links": links or {},
+        "thanks": [
+            sponsor.thanks[language]
+            for site in statistics.sites
+            for sponsor in site.config.sponsors
+            if language in sponsor.thanks
+        ],
+        "periods": periods or {},
+        "downloads": downloads or {},
+        "download_label": words.text("download"),
     }
     return _templates.get_template("report.html.j2").render(context)
 
@@ -208,9 +241,18 @@ def _cells(words: Words, figures: Figures) -> list[str]:
 
 
 def as_pdf(page: str, out: Path) -> None:
+    out.write_bytes(pdf_bytes(page))
+
+
+def pdf_bytes(page: str) -> bytes:
     from weasyprint import HTML  # imported here: only a PDF needs Pango
 
-    HTML(string=page).write_pdf(out)
+    # WeasyPrint warns of each CSS rule it skips (hundreds of lines that say nothing of
+    # the document, and read as a failure): shown only with -v.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    pdf: bytes = HTML(string=page).write_pdf()
+    return pdf
 
 
 def _figures_dict(figures: Figures) -> dict[str, Any]:
@@ -283,3 +325,11 @@ def as_csv(statistics: Statistics) -> str:
         writer.writerow({"scope": "site", "site": site, **_figures_dict(figures)})
     writer.writerow({"scope": "total", **_figures_dict(statistics.total)})
     return out.getvalue()
+
+
+def error_page(language: Language, message: str, home: str) -> str:
+    """What a reader of the sponsor page sees instead of figures, in their language."""
+    words = Words(language)
+    return _templates.get_template("error.html.j2").render(
+        lang=language, message=message, home=home, home_label=words.text("this_month")
+    )

@@ -9,10 +9,41 @@ from datetime import date
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 
-from makerwatch.core.site_config import Language
+from makerwatch.core.site_config import Language, MachineKind
 from makerwatch.core.vocabulary import FIGURE_NAMES, TERMS
 
-__all__ = ["TEXTS", "Words"]
+__all__ = ["KIND_SINGULAR", "TEXTS", "Words"]
+
+# One machine's kind, on its own row (the plural KIND_NAMES head groups of machines).
+KIND_SINGULAR: dict[MachineKind, dict[Language, str]] = {
+    MachineKind.SOLDERING_STATION: {
+        "en": "Soldering station",
+        "ru": "Паяльная станция",
+        "kk": "Дәнекерлеу станциясы",
+    },
+    MachineKind.PRINTER_3D: {"en": "3D printer", "ru": "3D-принтер", "kk": "3D-принтер"},
+    MachineKind.LASER_CUTTER: {
+        "en": "Laser cutter",
+        "ru": "Лазерный станок",
+        "kk": "Лазерлік кескіш станок",
+    },
+    MachineKind.CNC_ROUTER: {
+        "en": "CNC router",
+        "ru": "Фрезерный станок с ЧПУ",
+        "kk": "CNC фрезерлік станок",
+    },
+    MachineKind.VINYL_CUTTER: {
+        "en": "Vinyl cutter",
+        "ru": "Режущий плоттер",
+        "kk": "Винил кескіш плоттер",
+    },
+    MachineKind.SEWING_MACHINE: {
+        "en": "Sewing machine",
+        "ru": "Швейная машина",
+        "kk": "Тігін машинасы",
+    },
+    MachineKind.OTHER: {"en": "Other", "ru": "Другое", "kk": "Басқа"},
+}
 
 # key -> language -> text. Fields in braces are filled in by Words.text. A Russian
 # sentence ending on a {date} has no full stop of its own: the date ends with «г.».
@@ -47,9 +78,14 @@ TEXTS: dict[str, dict[Language, str]] = {
         "kk": "«{previous}» кезеңіне қарағанда {change}",
     },
     "no_base": {
-        "en": "no full {previous} to compare with",
-        "ru": "нет полных данных за «{previous}» для сравнения",
-        "kk": "салыстыру үшін «{previous}» бойынша толық дерек жоқ",
+        "en": "No change is shown: there is no full {previous} to compare with.",
+        "ru": "Изменения не показаны: нет полных данных за «{previous}» для сравнения.",
+        "kk": "Өзгеріс көрсетілмейді: салыстыру үшін «{previous}» бойынша толық дерек жоқ.",
+    },
+    "part_week": {
+        "en": "Part of a week: only the days shown",
+        "ru": "Неполная неделя: только указанные дни",
+        "kk": "Толық емес апта: тек көрсетілген күндер",
     },
     "weekly": {
         "en": "Machine-hours per week",
@@ -83,9 +119,9 @@ TEXTS: dict[str, dict[Language, str]] = {
         "kk": "Кезең ішінде орнатылған, алғашқы көрсеткіштен бастап есептелді: {names}.",
     },
     "simulated": {
-        "en": "Includes simulated data (from `makerwatch simulate`): not for sponsors.",
-        "ru": "Включает данные симуляции (`makerwatch simulate`): не для спонсоров.",
-        "kk": "Симуляция деректері қосылған (`makerwatch simulate`): демеушілерге арналмаған.",
+        "en": "Includes simulated data: not for sponsors.",
+        "ru": "Включает данные симуляции: не для спонсоров.",
+        "kk": "Симуляция деректері қосылған: демеушілерге арналмаған.",
     },
     "nothing": {
         "en": "No machine use was recorded in this period.",
@@ -130,6 +166,43 @@ TEXTS: dict[str, dict[Language, str]] = {
     },
     "this_site": {"en": "This site", "ru": "Эта площадка", "kk": "Осы алаң"},
     "network": {"en": "The network", "ru": "Вся сеть", "kk": "Бүкіл желі"},
+    "earlier": {"en": "Earlier", "ru": "Раньше", "kk": "Бұрынғы"},
+    "later": {"en": "Later", "ru": "Позже", "kk": "Кейінгі"},
+    "download": {
+        "en": "Download this period:",
+        "ru": "Скачать за этот период:",
+        "kk": "Осы кезеңді жүктеп алу:",
+    },
+    "bad_period": {
+        "en": "“{period}” is not a period the report can show: give a month such as {example}.",
+        "ru": "«{period}» — не период, за который можно показать отчёт: укажите месяц, например {example}.",
+        "kk": "«{period}» — есеп көрсетілетін кезең емес: айды көрсетіңіз, мысалы {example}.",
+    },
+    "bad_request": {
+        "en": "This address asks for something the page does not have.",
+        "ru": "По этой ссылке запрошено то, чего на странице нет.",
+        "kk": "Бұл сілтеме бетте жоқ нәрсені сұрайды.",
+    },
+    "unreachable": {
+        "en": "The figures cannot be read just now. Please try again in a few minutes.",
+        "ru": "Сейчас данные недоступны. Попробуйте ещё раз через несколько минут.",
+        "kk": "Қазір деректер қолжетімсіз. Бірнеше минуттан кейін қайталап көріңіз.",
+    },
+    "mail_subject": {
+        "en": "{name}: machine use in {period}",
+        "ru": "{name}: использование оборудования, {period}",
+        "kk": "{name}: жабдықтың пайдаланылуы, {period}",
+    },
+    "mail_body": {
+        "en": "Hello,\n\nthe report on machine use at {name} for {period} is attached (PDF).\n\n{name}",
+        "ru": "Здравствуйте!\n\nВо вложении отчёт об использовании оборудования ({name}) за период «{period}» (PDF).\n\n{name}",
+        "kk": "Сәлеметсіз бе!\n\n{name}: «{period}» кезеңіндегі жабдықтың пайдаланылуы туралы есеп тіркелген (PDF).\n\n{name}",
+    },
+    "this_month": {
+        "en": "Show this month",
+        "ru": "Показать текущий месяц",
+        "kk": "Ағымдағы айды көрсету",
+    },
 }
 
 
@@ -150,9 +223,9 @@ class Words:
         return "–" if share is None else format_percent(share, locale=self.language)
 
     def change(self, share: float | None, previous_label: str) -> str:
-        """'+12% on October 2026', or that there is nothing to compare with."""
+        """'+12% on October 2026', or nothing without a base (one note says so)."""
         if share is None:
-            return self.text("no_base", previous=previous_label)
+            return ""
         signed = ("+" if share >= 0 else "−") + format_percent(abs(share), locale=self.language)
         return self.text("change", change=signed, previous=previous_label)
 
@@ -182,6 +255,21 @@ class Words:
 
     def short_day(self, day: date) -> str:
         return format_date(day, "d MMM", locale=self.language)
+
+    def days(self, first: date, last: date) -> str:
+        """'7–8 Nov', '26 Oct – 1 Nov', or one day."""
+        if first == last:
+            return self.short_day(first)
+        if (first.year, first.month) == (last.year, last.month):
+            return f"{first.day}–{self.short_day(last)}"
+        return f"{self.short_day(first)} – {self.short_day(last)}"
+
+    def kind(self, kind: str) -> str:
+        """One machine's kind."""
+        try:
+            return KIND_SINGULAR[MachineKind(kind)][self.language]
+        except ValueError:
+            return KIND_SINGULAR[MachineKind.OTHER][self.language]
 
     def weekdays(self) -> list[str]:
         return [

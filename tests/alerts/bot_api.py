@@ -30,6 +30,12 @@ METHODS: dict[str, tuple[set[str], set[str]]] = {
     "answerCallbackQuery": ({"callback_query_id"}, {"text", "show_alert", "url", "cache_time"}),
     "setMyCommands": ({"commands"}, {"scope", "language_code"}),
     "close": (set(), set()),
+    "sendDocument": ({"chat_id", "document"}, {
+        "business_connection_id", "message_thread_id", "direct_messages_topic_id", "thumbnail",
+        "caption", "parse_mode", "caption_entities", "disable_content_type_detection",
+        "disable_notification", "protect_content", "allow_paid_broadcast", "message_effect_id",
+        "suggested_post_parameters", "reply_parameters", "reply_markup",
+    }),
 }  # fmt: skip
 BOT = {"id": 7000001, "is_bot": True, "first_name": "Makerwatch", "username": "makerwatch_bot",
        "can_join_groups": True, "can_read_all_group_messages": False,
@@ -57,6 +63,9 @@ class BotApi:
     def menus(self) -> list[dict[str, Any]]:
         """The command menus set (setMyCommands), in order."""
         return [p for m, p in self.calls if m == "setMyCommands"]
+
+    def documents(self, chat_id: int) -> list[dict[str, Any]]:
+        return [p for m, p in self.calls if m == "sendDocument" and int(p["chat_id"]) == chat_id]
 
     def answers(self) -> list[dict[str, Any]]:
         return [p for m, p in self.calls if m == "answerCallbackQuery"]
@@ -118,13 +127,26 @@ class BotApi:
                     return []
                 pending = [u for u in self._updates if u["update_id"] >= offset]
             return pending
-        chat_id = int(params["chat_id"])  # sendMessage
+        chat_id = int(params["chat_id"])  # sendMessage, sendDocument
+        if method == "sendDocument":
+            document = params["document"]
+            return {"message_id": next(self._ids), "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private"},
+                    "from": BOT, "document": {"file_id": f"f{next(self._ids)}",
+                    "file_unique_id": "u1", "file_name": document.filename}}  # fmt: skip
         message = {"message_id": next(self._ids), "date": int(time.time()),
                    "chat": {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private"},
                    "from": BOT, "text": params["text"]}  # fmt: skip
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
         return message
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    content: bytes
 
 
 async def _parameters(request: web.Request) -> dict[str, Any]:
@@ -135,6 +157,9 @@ async def _parameters(request: web.Request) -> dict[str, Any]:
         params.update(await request.json())
         return params
     for key, value in (await request.post()).items():
+        if isinstance(value, web.FileField):  # an uploaded file (sendDocument's document)
+            params[key] = Upload(value.filename, value.content_type, value.file.read())
+            continue
         text = str(value)
         try:
             params[key] = (

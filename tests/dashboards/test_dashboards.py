@@ -14,7 +14,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -22,10 +25,13 @@ from aiohttp import web
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from makerwatch.core.points import Point, device_tags
+from makerwatch.core.site_config import load_site_config
 from makerwatch.core.statistics import period_of, statistics
 from makerwatch.dashboards.build import INFLUXDB_ANNOTATION, every_dashboard
 from makerwatch.dashboards.push import FOLDER_UID
 from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ingest.line_protocol import encode_point
 from makerwatch.ops.embedded import free_port
 from tests.network import BackfilledNetwork, previous_month
 from tests.support import ROOT, stored
@@ -33,11 +39,13 @@ from tests.support import ROOT, stored
 GENERATED = ROOT / "dashboards" / "json"
 PROVISIONING = ROOT / "dashboards" / "provisioning"
 TOKEN = "glsa_test-token-0123456789"
+# The committed dashboards are generated for the example site (what Compose runs).
+EXAMPLE_ZONE = load_site_config(ROOT / "makerspace.example.yaml").site.timezone
 
 
 def test_the_committed_json_is_what_the_code_generates() -> None:
     """Test that dashboards/json holds exactly what `makerwatch dashboards generate` writes."""
-    generated = every_dashboard()
+    generated = every_dashboard(EXAMPLE_ZONE)
     assert sorted(p.name for p in GENERATED.glob("*.json")) == sorted(generated)
     for name, model in generated.items():
         committed = json.loads((GENERATED / name).read_text(encoding="utf-8"))
@@ -50,7 +58,7 @@ def test_each_dashboard_is_valid_for_the_sdk_model_and_names_the_provisioned_sou
     provisioned = yaml.safe_load((PROVISIONING / "datasources" / "makerwatch.yaml").read_text())
     influx_uid = provisioned["datasources"][0]["uid"]
     uids = set()
-    for name, model in every_dashboard().items():
+    for name, model in every_dashboard(EXAMPLE_ZONE).items():
         again = json.loads(json.dumps(Dashboard.from_json(model), cls=JSONEncoder))
         plain = json.loads(json.dumps(model))
         for annotation in plain.get("annotations", {}).get("list", []):  # InfluxDB's own fields
@@ -108,15 +116,19 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         # Board status and alerts are not part of a backfill: add one of each, in the month.
         at_ns = (period.start_ms + 86_400_000) * 1_000_000
         site, device = config.site.id, config.devices[0].id
+        # The machine's own tags: the floor's machine variable lists machines by name.
+        tags = device_tags(site, config.devices[0])
         # The backfill's boards end offline (as simulated boards do); one is back online now.
         now_ns = time.time_ns()
         await influx.write([
-            f'device_status,site={site},device={device},kind=soldering_station,name=x online=true,rssi_dbm=-61i,fw="1.2.0" {at_ns}',
-            f'device_status,site={site},device={device},kind=soldering_station,name=x online=true,rssi_dbm=-61i,fw="1.2.0" {now_ns}',
-            f'alert,site={site},device={device},kind=soldering_station,name=x,rule=left_on,status=firing message="on after closing",alert_id="left_on-{device}" {at_ns}',
+            *(encode_point(Point("device_status", tags, {"online": True, "rssi_dbm": -61, "fw": "1.2.0"},
+                                 at // 1_000_000)) for at in (at_ns, now_ns)),
+            f'alert,site={site},device={device},kind=soldering_station,name=x,rule=left_on,status=fired message="on after closing",alert_id="left_on-{device}" {at_ns}',
         ])  # fmt: skip
         sites = sorted(c.site.id for c in network.configs)
-        for file_name, model in every_dashboard().items():
+        zone = config.site.timezone
+        for file_name, model in every_dashboard(zone).items():
+            assert model["timezone"] == zone, file_name
             variables = {v["name"]: v for v in model.get("templating", {}).get("list", [])}
             for selection in ([sites[0]], sites):
                 if len(selection) > 1 and not variables.get("site", {}).get("multi"):
@@ -124,7 +136,12 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
                 # The backfill is simulated: the sponsor dashboard shows it only when asked.
                 chosen: dict[str, list[str]] = {"site": selection, "exclude": ["none"]}
                 for name in ("kind", "device"):
-                    if name in variables:  # "All": every value the variable's own query lists
+                    if variables.get(name, {}).get("type") == "custom":  # "All": every value
+                        # Grafana reads a custom variable's "text : value" pairs from its query.
+                        pairs = variables[name]["query"].split(",")
+                        chosen[name] = [p.rpartition(" : ")[2].strip() for p in pairs]
+                        assert chosen[name], (file_name, name)
+                    elif name in variables:  # "All": every value the variable's own query lists
                         chosen[name] = await _options(influx, variables[name]["query"], chosen)
                         assert chosen[name], (file_name, name)
                 for panel in model["panels"]:
@@ -133,6 +150,8 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
                         if source["type"] != "influxdb":
                             continue
                         query = expand(target["query"], chosen, period.start_ms, period.end_ms)
+                        if "GROUP BY time" in query:  # days on the site's clock, as the report's
+                            assert query.endswith(f"tz('{zone}')"), (file_name, query)
                         series = await influx.query(query)
                         assert series, f"{file_name}: {panel['title']!r} returned nothing: {query}"
             annotations = model.get("annotations", {}).get("list", [])
@@ -145,7 +164,7 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         figures = await statistics(
             influx.query, [config], month, int(time.time() * 1000), simulated=True
         )
-        sponsors = every_dashboard()["sponsors-en.json"]
+        sponsors = every_dashboard(zone)["sponsors-en.json"]
         headlines = {p["title"]: p["targets"][0]["query"] for p in sponsors["panels"][:4]}
         expected = figures.total
         for title, value in (("Machine-hours", expected.machine_hours), ("Sessions", expected.sessions),
@@ -168,6 +187,29 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
             assert await stored(influx, real_only) == [], (
                 f"{title}: simulated data shown by default"
             )
+        # The machine-hours per day: each bucket one of the site's days, each day's hours
+        # the report's, and the month's sum the report's.
+        [per_day] = [p for p in sponsors["panels"] if p["title"] == "Machine-hours per day"]
+        query = expand(per_day["targets"][0]["query"], {"site": [site], "exclude": ["none"]},
+                       period.start_ms, period.end_ms - 1)  # fmt: skip
+        days = {
+            datetime.fromtimestamp(row["time"] / 1000, ZoneInfo(zone)): row["machine_hours"] or 0.0
+            for row in await stored(influx, query)
+        }
+        assert all(at.time() == dt_time(0) for at in days), "a day's bucket not at local midnight"
+        [site_figures] = figures.sites
+        daily = {day: hours for day, hours in site_figures.daily_hours.items() if hours}
+        assert {at.date(): h for at, h in days.items() if h} == pytest.approx(daily, rel=1e-9)
+        assert sum(days.values()) == pytest.approx(expected.machine_hours, rel=1e-9)
+        # By kind and by site, as the report adds them up.
+        for title, groups in (("Machine-hours by kind", figures.by_kind),
+                              ("Machine-hours by site", figures.by_site)):  # fmt: skip
+            [panel] = [p for p in sponsors["panels"] if p["title"] == title]
+            query = expand(panel["targets"][0]["query"], {"site": [site], "exclude": ["none"]},
+                           period.start_ms, period.end_ms - 1)  # fmt: skip
+            rows = await stored(influx, query)
+            got = {(r.get("kind") or r.get("site")): r["machine_hours"] for r in rows}
+            assert got == pytest.approx({k: f.machine_hours for k, f in groups.items()}, rel=1e-9)
 
 
 def test_the_prometheus_panels_name_metrics_that_ingest_exports() -> None:
@@ -178,7 +220,7 @@ def test_the_prometheus_panels_name_metrics_that_ingest_exports() -> None:
         "makerwatch_dead_lettered_total", "makerwatch_write_seconds_sum",
         "makerwatch_write_seconds_count", "makerwatch_spool_bytes",
     }  # fmt: skip
-    fleet = every_dashboard()["fleet-en.json"]
+    fleet = every_dashboard(EXAMPLE_ZONE)["fleet-en.json"]
     used = set()
     for panel in fleet["panels"]:
         for target in panel.get("targets", []):
@@ -329,7 +371,7 @@ def test_push_creates_everything_once_and_then_changes_nothing(grafana: StandInG
     assert "created data source 'Makerwatch InfluxDB'" in first.stdout
     assert first.stdout.count("created dashboard") == 9
     assert grafana.problems == []
-    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard().values()}
+    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard(EXAMPLE_ZONE).values()}
     assert all(d["meta"]["folderUid"] == FOLDER_UID for d in grafana.dashboards.values())
     assert grafana.datasources["makerwatch-influxdb"]["jsonData"]["dbName"] == "makerwatch"
 
