@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import OPERATIONS, Notification, Notifier
 from makerwatch.alerts.service import AlertService
-from makerwatch.alerts.telegram import StaffChat
 from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
 from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
@@ -56,7 +55,6 @@ from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
-from makerwatch.report import document
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -180,6 +178,9 @@ class IngestService:
             )
             chat = None
             if self.config.alerts.telegram is not None:
+                # python-telegram-bot is a large library: loaded only for a site with a chat.
+                from makerwatch.alerts.telegram import StaffChat
+
                 chat = StaffChat(
                     self.config.alerts.telegram, self.alerts, self.config.alerts.language
                 )
@@ -415,6 +416,9 @@ class IngestService:
         links = {
             name: f"?period={text}&lang={code}{extra}" for code, name in LANGUAGE_NAMES.items()
         }
+        # Charts and templates (matplotlib, numpy, jinja2) are loaded with the first page.
+        from makerwatch.report import document
+
         # Charts take a moment to draw: not on the event loop, which acknowledges readings.
         return await asyncio.to_thread(document.html, stats, language, links=links)  # type: ignore[arg-type]
 
