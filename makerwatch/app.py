@@ -19,13 +19,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import OPERATIONS, Notification, Notifier
 from makerwatch.alerts.service import AlertService
-from makerwatch.alerts.telegram import StaffChat
 from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
 from makerwatch.api.board import NoRelay
 from makerwatch.api.floor import Floor
@@ -57,9 +56,9 @@ from makerwatch.ingest.source import Ack, MqttSource
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
-from makerwatch.report.delivery import run_monthly
-from makerwatch.report.page import Answer
-from makerwatch.report.page import answer as sponsor_answer
+
+if TYPE_CHECKING:
+    from makerwatch.report.page import Answer
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -183,6 +182,9 @@ class IngestService:
             )
             chat = None
             if self.config.alerts.telegram is not None:
+                # python-telegram-bot is a large library: loaded only for a site with a chat.
+                from makerwatch.alerts.telegram import StaffChat
+
                 chat = StaffChat(
                     self.config.alerts.telegram, self.alerts, self.config.alerts.language,
                     self.config.devices,
@@ -200,6 +202,9 @@ class IngestService:
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
             if self.config.sponsors:  # the month's report to each, on the 1st
+                # The report's charts and PDF: loaded only for a site with sponsors.
+                from makerwatch.report.delivery import run_monthly
+
                 monthly = partial(run_monthly, self.config, influx.query, self._clock)
                 background.append(asyncio.create_task(supervised("sponsor reports", monthly)))
             if self.spool is not None:
@@ -413,7 +418,10 @@ class IngestService:
         log.info("%s: %s by %s", device_id, action, by)
 
     async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
-        """/sponsors: makerwatch/report/page.py makes the answer from this site's figures."""
+        """/sponsors: makerwatch/report/page.py makes the answer from this site's figures
+        (charts and templates, matplotlib and jinja2, are loaded with the first page)."""
+        from makerwatch.report.page import answer as sponsor_answer
+
         return await sponsor_answer(
             query, accept_language, self.sponsor_figures, int(self._clock() * 1000)
         )

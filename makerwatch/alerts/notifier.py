@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import apprise
-
 from makerwatch.core.opening_hours import parse_daily_span, within_daily_span
 from makerwatch.core.site_config import Channel, Language, RuleName, Severity
 
@@ -92,6 +90,8 @@ class Route:
 
 
 def apprise_route(channel: Channel) -> Route:
+    import apprise  # a large library: loaded only for a site with channels
+
     target = apprise.Apprise()
     target.add(channel.url)  # checked when the site file was loaded
 
