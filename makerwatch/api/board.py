@@ -22,6 +22,7 @@ from aiohttp import web
 from makerwatch.api.board_texts import page_texts
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
+from makerwatch.core.relay import NoRelay
 
 __all__ = ["BoardService", "NoRelay", "routes"]
 
@@ -61,10 +62,6 @@ def _dumps(value: object) -> str:
 def inline_json(value: object) -> str:
     """JSON safe to place inside an HTML <script> element, whatever its strings hold."""
     return _dumps(value).translate(INLINE_ESCAPES)
-
-
-class NoRelay(Exception):
-    """The machine's board has no relay to switch it off with."""
 
 
 class BoardService(Protocol):

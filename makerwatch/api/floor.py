@@ -21,6 +21,7 @@ from typing import Any
 
 from makerwatch.core.machine_status import NEVER_HEARD, NO_SIGNAL, MachineStatus
 from makerwatch.core.points import Point
+from makerwatch.core.relay import has_relay
 from makerwatch.core.site_config import LANGUAGES, RuleName, SiteConfig
 
 __all__ = ["Floor", "Tile"]
@@ -74,7 +75,7 @@ class Floor:
                 d.id,
                 {language: d.name_in(language) for language in LANGUAGES},
                 d.kind.value,
-                d.board.get("relay_pin", -1) >= 0,
+                has_relay(d),
                 telemetry_period_s=d.telemetry_period_s,
                 silent_after_ms=MachineStatus.silent_after_ms(
                     d.telemetry_period_s,
