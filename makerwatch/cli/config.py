@@ -10,7 +10,7 @@ from pathlib import Path
 
 from makerwatch.cli.options import AddCommand
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.site_config import load_site_config
+from makerwatch.core.site_config import LANGUAGES, load_site_config
 
 
 def add_commands(add: AddCommand) -> None:
@@ -30,7 +30,7 @@ def add_commands(add: AddCommand) -> None:
     init.add_argument(
         "--timezone", default="Asia/Aqtobe", help="IANA time zone (default: Asia/Aqtobe)"
     )
-    init.add_argument("--language", choices=("kk", "ru", "en"), default="ru",
+    init.add_argument("--language", choices=LANGUAGES, default="ru",
                       help="staff messages and the board's default language (default: ru)")  # fmt: skip
     init.add_argument("--hours", action="append", metavar="'DAYS HH:MM-HH:MM'",
                       help="opening hours, e.g. 'mon-fri 10:00-19:00' (repeatable; default mon-sat 10:00-19:00)")  # fmt: skip
