@@ -1,71 +1,43 @@
 """The composition root of `makerwatch ingest` and `makerwatch up`: builds each
 feature and joins them, so that no feature imports another (docs/architecture.md).
 
-    MqttSource -> route -> Decoder -> BatchWriter (-> spool) -> InfluxDB
-                     |          \\-> AlertService (points)   -> notifications, commands
-                     \\-> AlertService (alert topics)
-    SessionRecorder <- what the writer stored;  HTTP API <- health, alerts, metrics
+    ingest/pipeline.py: MqttSource -> Router -> Decoder -> BatchWriter (-> spool) -> InfluxDB
+                                        |                  \\-> observers: the floor, AlertService
+                                        \\-> AlertService (its alert topics)
+    adapters.py: the HTTP API's and the floor board's views of what runs here
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from makerwatch.alerts.engine import AlreadyAcknowledged
+from makerwatch.adapters import ApiView, Running
 from makerwatch.alerts.notifier import OPERATIONS, Notification, Notifier
 from makerwatch.alerts.service import AlertService
-from makerwatch.alerts.texts import OPERATIONS_TEXTS, local_time
-from makerwatch.api.board import NoRelay
+from makerwatch.alerts.texts import OPERATIONS_TEXTS
 from makerwatch.api.floor import Floor
-from makerwatch.api.http import Conflict, serve, server_tls
-from makerwatch.api.layout import board_settings
-from makerwatch.core.errors import UnreachableError
+from makerwatch.api.http import serve, server_tls
 from makerwatch.core.network import Network
-from makerwatch.core.points import Point, device_tags
-from makerwatch.core.protocol import (
-    BROKER_DROPPED_TOPIC,
-    Command,
-    IdentifyCommand,
-    RelayCommand,
-    board_subscriptions,
-    command_topic,
-)
-from makerwatch.core.site_config import Device, SiteConfig
-from makerwatch.core.statistics import Statistics, statistics
-from makerwatch.ingest.broker_watch import BrokerDrops
+from makerwatch.core.points import Point
+from makerwatch.core.protocol import board_subscriptions
+from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.central import CentralIngest
-from makerwatch.ingest.counters import IngestCounters
-from makerwatch.ingest.dead_letters import DeadLetters
 from makerwatch.ingest.decode import Decoder
-from makerwatch.ingest.errors import SinkError
-from makerwatch.ingest.influx import InfluxClient, MissingDatabaseError
-from makerwatch.ingest.rollups import Rollups
-from makerwatch.ingest.sessions import SessionRecorder
-from makerwatch.ingest.source import Ack, MqttSource
+from makerwatch.ingest.pipeline import Pipeline, Stores, cancel_all
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
-from makerwatch.ingest.writer import BatchWriter
-
-if TYPE_CHECKING:
-    from makerwatch.report.page import Answer
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
 log = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT_S = 10.0
-HISTORY_MIN = 60  # the board's sparklines
 LOOP_ERROR_EVERY_S = 60.0
 
 
@@ -127,77 +99,55 @@ def _quiet_repeated_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class IngestService:
+    """A site's ingest: the one pipeline, with the alert service on its alert topics
+    and observing its points, the floor board, the notifier, the chat and the HTTP API."""
+
     def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.counters = IngestCounters()
-        self._decoder = Decoder(config, clock)
         self._clock = clock
+        self._decoder = Decoder(config, clock)
         self.alerts: AlertService | None = None
-        self._replay: asyncio.Task[None] | None = None  # the spool's replay, while there is one
         # Alert topics first: their retained messages must be back before any state.
-        subscriptions = [
-            *AlertService.subscriptions(config), *board_subscriptions(), BROKER_DROPPED_TOPIC,
-        ]  # fmt: skip
-        self.broker_drops = BrokerDrops()
-        self.source = MqttSource(
-            config.mqtt, subscriptions, self._route, self.counters, self._connected
-        )
+        subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
+        self.pipeline = Pipeline(
+            config.mqtt, config.ingest, config.influxdb, {config.site.id: self._decoder},
+            [config], subscriptions, clock, self._connected,
+        )  # fmt: skip
+        self.pipeline.broker_dropped = self._broker_dropped
+        self.counters = self.pipeline.counters
+        self.source = self.pipeline.source
         # Set while subscribed; tests and `makerwatch up` wait on it.
-        self.subscribed = self.source.subscribed
-        self.floor = Floor(config, self.board_alerts)
+        self.subscribed = self.pipeline.subscribed
+        self.floor = Floor(config, self.active_alerts)
+        self.notifier = Notifier(
+            config.alerts.channels, config.alerts.language, timezone=config.site.timezone
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then write what is held, acknowledge it and return."""
         _quiet_repeated_loop_errors(asyncio.get_running_loop())
-        settings = self.config.ingest
-        async with InfluxClient(self.config.influxdb) as influx:
-            self._influx = influx
-            await self._prepare_database(influx)
-            sessions = SessionRecorder(self.config, influx, self.counters)
-            await sessions.resume()
-            rollups = Rollups(self.config, influx, self._clock)
-
-            async def written(points: list[Point]) -> None:
-                await sessions.written(points)
-                await rollups.written(points)
-
-            async def drained() -> None:  # the spool replayed: points this process did not see
-                await sessions.resume()
-                rollups.mark_recent()
-
-            self.spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes) if settings.spool_dir else None  # fmt: skip
-            dead_letters = DeadLetters(self.source, self.counters, self._clock)
-            writer = self._writer = BatchWriter(
-                influx, settings, self.counters, dead_letters, written, self.spool,
-                drained=drained,  # sessions that ended while InfluxDB was away
-            )  # fmt: skip
-            self._dead_letters = dead_letters
-            self.source.window_full = writer.flush_soon
-            self.notifier = Notifier(
-                self.config.alerts.channels, self.config.alerts.language,
-                timezone=self.config.site.timezone,
-            )  # fmt: skip
-            self.alerts = AlertService(
-                self.config, writer, self.source, self.notifier, self.source.subscribed
+        async with self.pipeline.storing() as stores:
+            alerts = self.alerts = AlertService(
+                self.config, stores.writer, self.source, self.notifier, self.subscribed
             )
+            self.pipeline.route(alerts.owns, alerts.handle)
+            self.pipeline.observe("the floor board", self._floor_observes)
+            self.pipeline.observe("alert engine", alerts.observe)
             chat = None
             if self.config.alerts.telegram is not None:
                 # python-telegram-bot is a large library: loaded only for a site with a chat.
                 from makerwatch.alerts.telegram import StaffChat
 
                 chat = StaffChat(
-                    self.config.alerts.telegram, self.alerts, self.config.alerts.language,
+                    self.config.alerts.telegram, alerts, self.config.alerts.language,
                     self.config.devices,
                 )  # fmt: skip
                 self.notifier.add(chat.route)
             self.notifier.start()
-            tls = server_tls(settings.http_certfile, settings.http_keyfile)
-            api = await serve(self, settings.http_host, settings.http_port, tls) if settings.http_port is not None else None  # fmt: skip
+            api = await self._serve(stores, alerts)
             background = [
-                asyncio.create_task(writer.run()),
-                asyncio.create_task(self.alerts.run_clock()),
+                asyncio.create_task(alerts.run_clock()),
                 asyncio.create_task(self.floor.run(self.wall_ms, lambda: self.mqtt_connected)),
-                asyncio.create_task(supervised("rollups", rollups.run)),
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
@@ -205,59 +155,35 @@ class IngestService:
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
 
-                monthly = partial(run_monthly, self.config, influx.query, self._clock)
+                monthly = partial(run_monthly, self.config, stores.influx.query, self._clock)
                 background.append(asyncio.create_task(supervised("sponsor reports", monthly)))
-            if self.spool is not None:
-                self._replay = asyncio.create_task(
-                    supervised("spool replay", writer.replay_forever)
-                )
-                background.append(self._replay)
             try:
-                await self.source.run(stop, writer.flush_before_leaving)
+                await self.pipeline.listen(stop)
             finally:
-                for task in background:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                # The days written since the last rollup, so figures are complete at once.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(rollups.flush(), DRAIN_TIMEOUT_S)
+                await cancel_all(background)
                 await self.notifier.close()
                 if chat is not None:
                     await chat.stop()
                 if api is not None:
                     await api()
 
+    async def _serve(self, stores: Stores, alerts: AlertService) -> Callable[[], Any] | None:
+        settings = self.config.ingest
+        if settings.http_port is None:
+            return None
+        running = Running(
+            self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
+            self._clock,
+        )  # fmt: skip
+        tls = server_tls(settings.http_certfile, settings.http_keyfile)
+        return await serve(ApiView(running), settings.http_host, settings.http_port, tls)
+
+    async def _floor_observes(self, points: list[Point]) -> None:
+        self.floor.observe(points, self.wall_ms())
+
     async def _connected(self) -> None:
         assert self.alerts is not None
         await self.alerts.connected()
-
-    async def _route(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
-        """One message from the broker: an alert topic, or a board's message to store.
-
-        Nothing a message carries may stop ingest: whatever goes wrong becomes a dead
-        letter with its reason, and every message is acknowledged exactly once, in turn.
-        """
-        assert self.alerts is not None
-        if topic == BROKER_DROPPED_TOPIC:
-            self._broker_dropped(self.broker_drops.observe(payload))
-            ack()
-            return
-        points: list[Point] = []
-        known_only: list[Point] = []
-        try:
-            if not await self.alerts.handle(topic, payload, retained):
-                self.counters.messages_received += 1  # board messages; alert topics are not
-                decoded = await self._dead_letters.decoded(self._decoder, topic, payload, retained)
-                points, known_only = decoded.points, decoded.known_only
-        except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
-            await self._dead_letters.internal_error(topic, payload, exc)
-        await self._writer.submit(topic, payload, points, ack)
-        self.floor.observe(points + known_only, self.wall_ms())
-        try:
-            await self.alerts.observe(points + known_only)
-        except Exception:  # a fault in alerting must never stop ingestion
-            log.exception("alert engine failed on %s", topic, extra={"topic": topic})
 
     def _broker_dropped(self, count: int) -> None:
         """Readings lost at the broker: never silent (log, metric, staff channels)."""
@@ -271,179 +197,26 @@ class IngestService:
             coalesce_key="operations/broker_dropped",
         ))  # fmt: skip
 
-    # The HTTP API's view of the running service (makerwatch.api.http.Status).
+    # What tests and `makerwatch up` read of a running site ingest.
 
-    @property
-    def site_id(self) -> str:
-        return self.config.site.id
+    def wall_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     @property
     def mqtt_connected(self) -> bool:
         return self.subscribed.is_set()
 
-    def counter_values(self) -> dict[str, object]:
-        return self.counters.snapshot()
-
-    def notification_drops(self) -> dict[tuple[str, str], int]:
-        return dict(self.notifier.dropped_by_severity)
-
-    def notification_counts(self) -> dict[str, dict[str, int]]:
-        notifier = self.notifier
-        outcomes = (("sent", notifier.sent), ("retried", notifier.retried), ("failed", notifier.failed),
-                    ("dropped", notifier.dropped), ("quiet", notifier.quiet))  # fmt: skip
-        return {outcome: dict(by_channel) for outcome, by_channel in outcomes}
-
-    async def health(self) -> dict[str, object]:
-        """For /healthz: is each part working, and how much is waiting. `healthy` is
-        false while anything keeps readings from being stored."""
-        spool_error = self.spool.failing if self.spool else None
-        replaying = self._replay is None or not self._replay.done()
-        ping_error = await self._influx.ping_error()
-        health: dict[str, object] = {
-            "mqtt_connected": self.mqtt_connected,
-            "influxdb_reachable": ping_error is None,
-            "influxdb_writable": self._writer.write_failing is None,
-            "spool_writable": spool_error is None,
-            "spool_replaying": replaying,
-            "unacknowledged_messages": self.unacknowledged,
-            "spool_bytes": self.spool_bytes,
-            "active_alerts": len(self.active_alerts()),
-            "server_clock_offset_s": self._clock_offset(),
-        }
-        if ping_error:
-            health["influxdb_ping_error"] = ping_error
-        if spool_error:
-            health["spool_error"] = spool_error
-        if self._writer.write_failing:
-            health["influxdb_error"] = self._writer.write_failing
-        checks = ("mqtt_connected", "influxdb_reachable", "influxdb_writable", "spool_writable",
-                  "spool_replaying")  # fmt: skip
-        health["healthy"] = all(health[check] for check in checks)
-        return health
-
-    def _clock_offset(self) -> float | None:
-        offset = self._decoder.board_clock.server_offset_s(self._clock())
-        return None if offset is None else round(offset, 1)
-
     @property
     def unacknowledged(self) -> int:
-        return self._writer.unacknowledged
+        return self.pipeline.unacknowledged
+
+    @property
+    def spool(self) -> Spool | None:
+        return self.pipeline.spool
 
     @property
     def broker_dropped(self) -> int:
-        return self.broker_drops.total or 0
-
-    @property
-    def spool_bytes(self) -> int:
-        return self.spool.bytes_pending if self.spool else 0
+        return self.pipeline.broker_drops.total or 0
 
     def active_alerts(self) -> list[dict[str, Any]]:
         return self.alerts.active() if self.alerts else []
-
-    async def acknowledge(
-        self, alert_id: str, by: str, cancel_auto_off: bool = False
-    ) -> dict[str, Any]:
-        """Raises KeyError for an alert that is not active, Conflict for one that someone
-        has acknowledged already."""
-        assert self.alerts is not None
-        try:
-            return (await self.alerts.acknowledge(alert_id, by, cancel_auto_off)).to_json()
-        except AlreadyAcknowledged as already:
-            alert = already.alert
-            when = local_time(alert.acked_ms or 0, self.config.site.timezone, self.alerts.wall_ms())
-            message = f"{alert_id} was acknowledged by {alert.acked_by} at {when}"
-            raise Conflict(message, alert.to_json()) from already
-
-    def staff_named_by(self, token: str) -> str | None:
-        return self.config.staff_named_by(token)
-
-    # The floor board's view (makerwatch.api.board.BoardService).
-
-    def wall_ms(self) -> int:
-        return int(self._clock() * 1000)
-
-    def board_alerts(self) -> list[dict[str, Any]]:
-        return self.alerts.active() if self.alerts else []
-
-    def page_settings(self) -> dict[str, Any]:
-        site = self.config.site
-        return {
-            "site": site.name,
-            "timezone": site.timezone,
-            "language": self.config.alerts.language,
-            **board_settings(self.config),
-        }
-
-    async def power_history(self) -> dict[str, list[list[float]]]:
-        """Each machine's power in the last hour, a mean a minute, for the sparklines."""
-        try:
-            series = await self._influx.query(
-                f"SELECT mean(power_w) FROM telemetry WHERE site = '{self.config.site.id}' "
-                f"AND time > now() - {HISTORY_MIN}m GROUP BY time(1m), device fill(none)"
-            )
-        except SinkError as exc:
-            log.warning("no power history for the board: %s", exc)
-            return {}
-        return {s["tags"]["device"]: s["values"] for s in series}
-
-    async def identify(self, device: str, by: str) -> None:
-        """Blink the board's LED (KeyError for a device not in the site file)."""
-        self._device(device)
-        topic = command_topic(self.config.site.id, device, Command.IDENTIFY)
-        await self.source.publish(topic, IdentifyCommand(v=1).model_dump_json())
-        await self._record_action(device, "identify", by)
-
-    async def switch_off(self, device: str, by: str) -> None:
-        """Switch the machine off through its board's relay (NoRelay without one)."""
-        found = self._device(device)
-        if found.board.get("relay_pin", -1) < 0:
-            raise NoRelay(device)
-        topic = command_topic(self.config.site.id, device, Command.RELAY)
-        await self.source.publish(
-            topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
-        )
-        await self._record_action(device, "switch_off", by)
-
-    def _device(self, device_id: str) -> Device:
-        device = self.config.device(device_id)
-        if device is None:
-            raise KeyError(device_id)
-        return device
-
-    async def _record_action(self, device_id: str, action: str, by: str) -> None:
-        """Who did what to which machine, and when: the `staff_action` measurement."""
-        tags = device_tags(self.config.site.id, self._device(device_id))
-        point = Point("staff_action", tags, {"action": action, "by": by}, self.wall_ms())
-        await self._writer.store([point])
-        log.info("%s: %s by %s", device_id, action, by)
-
-    async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
-        """/sponsors: makerwatch/report/page.py makes the answer from this site's figures
-        (charts and templates, matplotlib and jinja2, are loaded with the first page)."""
-        from makerwatch.report.page import answer as sponsor_answer
-
-        return await sponsor_answer(
-            query, accept_language, self.sponsor_figures, int(self._clock() * 1000)
-        )
-
-    async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
-        """This site's figures for a period (default: this month, site time); simulated
-        data only when asked for."""
-        now = self._clock()
-        text = period or f"{datetime.fromtimestamp(now, ZoneInfo(self.config.site.timezone)):%Y-%m}"
-        try:
-            return await statistics(
-                self._influx.query, [self.config], text, int(now * 1000), simulated=simulated
-            )
-        except SinkError as exc:
-            raise UnreachableError(f"the figures cannot be read from InfluxDB: {exc}") from exc
-
-    async def _prepare_database(self, influx: InfluxClient) -> None:
-        """Create the database if InfluxDB is there; if not, carry on: writes spool or
-        wait, and create it when InfluxDB comes back."""
-        try:
-            await influx.ensure_database()
-        except MissingDatabaseError as exc:
-            log.error("%s", exc)  # readings spool (or wait at the broker) until it exists
-        except SinkError as exc:
-            log.warning("InfluxDB not reachable at start: %s", exc)

@@ -14,50 +14,35 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from makerwatch.alerts.rules import RULES, Check, DeviceView, RuleInput, RuleSpec
 from makerwatch.core.machine_status import MachineStatus
-from makerwatch.core.opening_hours import is_open, last_closing_ms, next_closing_ms, next_opening_ms
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import AlertMessage, MachineState
+from makerwatch.core.protocol import (
+    EVENT_MEASUREMENT,
+    STATUS_MEASUREMENT,
+    TELEMETRY_MEASUREMENT,
+    AlertMessage,
+)
+from makerwatch.core.relay import NoRelay, has_relay
 from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
+from makerwatch.core.units import MINUTE_MS
 
 __all__ = [
     "Alert", "AlertEngine", "AlreadyAcknowledged", "DeviceView", "NoRelay", "RelayOff",
     "Transition",
 ]  # fmt: skip
 
-MINUTE_MS = 60_000
-CONFIRM_WITHIN_MS = 60_000
-# The rules whose inputs each kind of point changes; time is the timers' job. Every
-# point is news for no_data. (Re-checking left_on on each reading cost ~10x.)
-FED_BY = {
-    "telemetry": frozenset({RuleName.OVER_TEMPERATURE, RuleName.NO_DATA}),
-    "state": frozenset({RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON, RuleName.NO_DATA}),
-    "device_status": frozenset({RuleName.OFFLINE_WHILE_ON, RuleName.NO_DATA}),
-    "event": frozenset({RuleName.NO_DATA}),
-}  # a board answers a relay command within a minute or it did not get it
-TEMPERATURE_HYSTERESIS_C = 10.0
-NO_DATA_ONLY = frozenset({RuleName.NO_DATA})
+CONFIRM_WITHIN_MS = 60_000  # a board answers a relay command within a minute or it did not get it
 
 
-@dataclass
-class DeviceView:
-    """What the engine knows of one device, from its latest messages, and its own clock."""
-
-    status: MachineStatus = field(default_factory=MachineStatus)
-    known: bool = False
-    now_ms: int = 0  # this machine's event time
-    temp_c: float | None = None
-    timers: list[tuple[int, int, str, str]] = field(default_factory=list)  # (due, order, kind, key)
-
-    @property
-    def state(self) -> str | None:
-        """None until a state message says: unknown is not "off"."""
-        return self.status.state
+def _fed_by(rules: dict[str, RuleSpec]) -> dict[str, frozenset[str]]:
+    """The rules whose inputs each measurement changes, from the rules table; time is the
+    timers' job. (Re-checking left_on on each reading cost ~10x.)"""
+    measurements = {m for spec in rules.values() for m in spec.fed_by}
+    return {m: frozenset(n for n, spec in rules.items() if m in spec.fed_by) for m in measurements}
 
 
 @dataclass
@@ -89,20 +74,6 @@ class Alert:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One rule's verdict for one device: whether it holds, why, for how long (s), and
-    for the alert's text when the machine was switched on and the site closed."""
-
-    holds: bool
-    reason: str = ""
-    seconds: float = 0.0
-    due_ms: int | None = None  # when the verdict can next change on the device's clock
-    since_ms: int = 0  # no_data: when the silence passed its limit
-    on_since_ms: int | None = None
-    closed_ms: int | None = None
-
-
-@dataclass(frozen=True)
 class Transition:
     """fired, repeated, acknowledged, resolved, auto_off_sent, auto_off_confirmed, auto_off_unconfirmed."""
 
@@ -120,10 +91,6 @@ class RelayOff:
 
 
 Action = Transition | RelayOff
-
-
-class NoRelay(Exception):
-    """The device's board has no relay to switch."""
 
 
 class AlreadyAcknowledged(Exception):
@@ -145,6 +112,9 @@ class AlertEngine:
         # The live due time per timer (kind, key); a timer popped at another is stale.
         self._armed: dict[tuple[str, str], int] = {}
         self._order = itertools.count()
+        self._rules = RULES
+        self._fed_by = _fed_by(RULES)
+        self._wall_clock = frozenset(name for name, spec in RULES.items() if spec.wall_clock)
         self._repeat_ms = int(config.alerts.repeat_every_min * MINUTE_MS)
         # no_data is about delivery, so it runs on the wall clock the service ticks,
         # counted from when the server last started listening (a restart or a
@@ -178,11 +148,11 @@ class AlertEngine:
         """A point just stored, heard at wall time `heard_ms` (default: its own time);
         returns what it (and any of its machine's timers due before it) caused."""
         device = point.tags.get("device", "")
-        if device not in self.devices or point.measurement not in FED_BY:
+        if device not in self.devices or point.measurement not in self._fed_by:
             return []  # not about a board (e.g. usage segments derived from a state)
         # A link status (a birth, a last will) is stamped when it arrives, after readings
         # the board may still deliver from its buffer: it says nothing of the machine's time.
-        linked = point.measurement == "device_status"
+        linked = point.measurement == STATUS_MEASUREMENT
         # What fell due before the point first; what falls due at its very moment after
         # it (a repeat due as the machine is switched off is not sent).
         actions = [] if linked else self._advance_device(device, point.time_ms, before=True)
@@ -193,11 +163,11 @@ class AlertEngine:
         newest = view.status.last_seen_ms is None or point.time_ms >= view.status.last_seen_ms
         view.status.observe(point, heard_ms)
         values = point.fields
-        if point.measurement == "telemetry" and "temp_c" in values and newest:
+        if point.measurement == TELEMETRY_MEASUREMENT and "temp_c" in values and newest:
             view.temp_c = float(values["temp_c"])
-        elif point.measurement == "event":
+        elif point.measurement == EVENT_MEASUREMENT:
             actions += self._relay_confirmation(device, values, point.time_ms)
-        fed = FED_BY.get(point.measurement, frozenset())
+        fed = self._fed_by.get(point.measurement, frozenset())
         actions += self._evaluate(device, fed, point.time_ms if linked else None)
         return actions if linked else actions + self._advance_device(device, point.time_ms)
 
@@ -255,7 +225,7 @@ class AlertEngine:
         self.live_ms = max(self.live_ms or live_ms, live_ms)
         actions: list[Action] = []
         for device in self.devices:
-            actions += self._evaluate(device, NO_DATA_ONLY)
+            actions += self._evaluate(device, self._wall_clock)
         return actions
 
     def acknowledge(
@@ -280,7 +250,7 @@ class AlertEngine:
         alert counts as acknowledged by them, and the board's confirmation is awaited.
         Raises KeyError for an alert that is not active, NoRelay for a board without one."""
         alert = self.alerts[alert_id]
-        if self.devices[alert.device].board.get("relay_pin", -1) < 0:
+        if not has_relay(self.devices[alert.device]):
             raise NoRelay(alert.device)
         if alert.acked_by is None:
             alert.acked_by, alert.acked_ms = by, self.now_ms
@@ -299,31 +269,24 @@ class AlertEngine:
         return [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
 
     def _evaluate(
-        self, device_id: str, only: frozenset[RuleName] | None = None, at_ms: int | None = None
+        self, device_id: str, only: frozenset[str] | None = None, at_ms: int | None = None
     ) -> list[Action]:
         """Evaluate the device's rules (or just those in `only`) at the device's own time,
         arming each one's timer on its clock; transitions stamped `at_ms` when given (a
         link status's own time)."""
         device, view = self.devices[device_id], self.views[device_id]
-        now = view.now_ms
-        stamp = now if at_ms is None else at_ms
+        stamp = view.now_ms if at_ms is None else at_ms
         actions: list[Action] = []
         for rule in self._rules_for(device):
             if only is not None and rule.rule not in only:
                 continue
-            alert_id = f"{rule.rule.value}-{device_id}"
-            active = self.alerts.get(alert_id)
-            if rule.rule in (RuleName.LEFT_ON, RuleName.OFFLINE_WHILE_ON) and view.state is None:
+            spec = self._rules[rule.rule]
+            if spec.needs_state and view.state is None:
                 continue  # nothing to go on until the board says its state
-            if rule.rule is RuleName.NO_DATA:
-                check = self._check_no_data(rule, device, view)
-                fired_ms = check.since_ms if check.holds else stamp
-            else:
-                check = self._check(rule, view, active is not None)
-                fired_ms = stamp
-                if check.due_ms is not None and check.due_ms > now:
-                    self._arm(device_id, check.due_ms, "rule", f"{rule.rule.value}/{device_id}")
-            if not self.ready or (not view.known and rule.rule is not RuleName.NO_DATA):
+            alert_id = f"{rule.rule}-{device_id}"
+            active = self.alerts.get(alert_id)
+            check, fired_ms = self._judge(spec, rule, device, view, active is not None, stamp)
+            if not self.ready or (not view.known and not spec.wall_clock):
                 continue  # restoring, or nothing heard from the device yet
             if check.holds and active is None:
                 actions.append(self._fire(rule, device, alert_id, check, fired_ms))
@@ -332,93 +295,38 @@ class AlertEngine:
                 actions.append(Transition("resolved", replace(active), stamp))
         return actions
 
-    def _check(self, rule: Rule, view: DeviceView, active: bool) -> Check:
-        """Whether one rule holds for one device now, on its clock, and when to look again."""
-        if rule.rule is RuleName.LEFT_ON:
-            return self._check_left_on(rule, view)
-        if rule.rule is RuleName.OFFLINE_WHILE_ON:
-            return Check(view.status.online is False and view.state != MachineState.OFF, "offline")
-        if rule.rule is RuleName.OVER_TEMPERATURE:
-            limit = rule.above_c - (TEMPERATURE_HYSTERESIS_C if active else 0.0)
-            return Check(view.temp_c is not None and view.temp_c > limit, "hot")
-        raise ValueError(f"{rule.rule} is judged by _check_no_data")
-
-    def _check_no_data(self, rule: Rule, device: Device, view: DeviceView) -> Check:
-        """Silence on the wall clock: since the server last heard from the device, or since
-        it started listening. A board that said it went offline (its last will) is not
-        silent but gone: its screens say "no signal", and offline_while_on judges it."""
-        if self.live_ms is None or self.listening_since_ms is None:
-            return Check(False, "silent")  # not listening: nobody's silence is known
-        if view.status.online is False:
-            return Check(False, "silent")
-        last_ms = max(view.status.heard_ms or 0, self.listening_since_ms)
-        limit_ms = int(rule.after_periods * device.telemetry_period_s * 1000)
-        silent_ms = self.live_ms - last_ms
-        return Check(silent_ms >= limit_ms, "silent", silent_ms / 1000, since_ms=last_ms + limit_ms)
-
-    def _check_left_on(self, rule: Rule, view: DeviceView) -> Check:
-        """On after closing (counted from closing, or from the switch-on when that was while
-        closed), idle too long, or on too long; durations counted from the switch-on."""
-        now = view.now_ms
-        status = view.status
-        if not status.is_on:
-            return Check(False)
-        on_since = status.on_since_ms or status.state_since_ms or now
-        site = self.config.site
-        due_times = []
-        grace_ms = int(rule.after_closing_grace_min * MINUTE_MS)
-        if is_open(site, now):
-            closing = next_closing_ms(site, now)
-            if closing is not None:
-                due_times.append(closing + grace_ms)
-        else:
-            closed_at = last_closing_ms(site, now)
-            on_while_closed = closed_at is None or on_since >= closed_at
-            # the grace counts from closing, or from the switch-on while closed
-            since = on_since if closed_at is None or on_while_closed else closed_at
-            if now >= since + grace_ms:
-                reason = self._closed_reason(on_since) if on_while_closed else "after_closing"
-                return Check(True, reason, (now - on_since) / 1000, on_since_ms=on_since,
-                             closed_ms=None if on_while_closed else closed_at)  # fmt: skip
-            due_times.append(since + grace_ms)
-        if (
-            rule.idle_longer_than_min is not None
-            and status.state == MachineState.IDLE
-            and status.state_since_ms is not None
-        ):
-            due = status.state_since_ms + int(rule.idle_longer_than_min * MINUTE_MS)
-            if now >= due:
-                return Check(True, "idle", (now - on_since) / 1000, on_since_ms=on_since)
-            due_times.append(due)
-        if rule.on_longer_than_min is not None:
-            due = on_since + int(rule.on_longer_than_min * MINUTE_MS)
-            if now >= due:
-                return Check(True, "on_too_long", (now - on_since) / 1000, on_since_ms=on_since)
-            due_times.append(due)
-        return Check(False, due_ms=min(due_times) if due_times else None)
-
-    def _closed_reason(self, on_since_ms: int) -> str:
-        """Switched on while closed: "before_opening" when the site opens later that same
-        day (site time), else "while_closed"."""
-        opens = next_opening_ms(self.config.site, on_since_ms)
-        if opens is not None and local_day(opens, self.config.site.timezone) == local_day(
-            on_since_ms, self.config.site.timezone
-        ):
-            return "before_opening"
-        return "while_closed"
+    def _judge(
+        self,
+        spec: RuleSpec,
+        rule: Rule,
+        device: Device,
+        view: DeviceView,
+        active: bool,
+        stamp: int,
+    ) -> tuple[Check, int]:
+        """One rule's verdict for one device, and when it fired if it holds; a rule on the
+        machine's clock has its timer armed for when the verdict can next change."""
+        given = RuleInput(rule, device, view, self.config.site, active, self.live_ms,
+                          self.listening_since_ms)  # fmt: skip
+        check = spec.check(given)
+        if spec.wall_clock:
+            return check, check.since_ms if check.holds else stamp
+        if check.due_ms is not None and check.due_ms > view.now_ms:
+            self._arm(device.id, check.due_ms, "rule", f"{rule.rule}/{device.id}")
+        return check, stamp
 
     # Transitions --------------------------------------------------------
 
     def _fire(
         self, rule: Rule, device: Device, alert_id: str, check: Check, at_ms: int
     ) -> Transition:
-        alert = Alert(alert_id, rule.rule.value, device.id, check.reason, at_ms, at_ms,
+        alert = Alert(alert_id, str(rule.rule), device.id, check.reason, at_ms, at_ms,
                       check.seconds, self.views[device.id].temp_c, check.on_since_ms,
                       check.closed_ms)  # fmt: skip
         if (
             rule.rule is RuleName.LEFT_ON
             and rule.auto_off_after_min is not None
-            and device.board.get("relay_pin", -1) >= 0
+            and has_relay(device)
         ):
             alert.auto_off = "pending"
         self.alerts[alert_id] = alert
@@ -432,7 +340,7 @@ class AlertEngine:
             rule = next(
                 r
                 for r in self.config.alerts.rules
-                if r.rule.value == alert.rule and r.applies_to(self.devices[device])
+                if r.rule == alert.rule and r.applies_to(self.devices[device])
             )
             due = alert.fired_ms + int((rule.auto_off_after_min or 0) * MINUTE_MS)
             self._arm(device, due, "auto_off", alert.alert_id)
@@ -443,7 +351,7 @@ class AlertEngine:
     def _on_timer(self, kind: str, key: str) -> list[Action]:
         if kind == "rule":
             rule, device_id = key.split("/", 1)
-            return self._evaluate(device_id, frozenset({RuleName(rule)}))
+            return self._evaluate(device_id, frozenset({rule}))
         alert = self.alerts.get(key)
         if alert is None:
             return []
@@ -486,7 +394,3 @@ class AlertEngine:
             return
         self._armed[(kind, key)] = due_ms
         heapq.heappush(self.views[device].timers, (due_ms, next(self._order), kind, key))
-
-
-def local_day(at_ms: int, timezone: str) -> date:
-    return datetime.fromtimestamp(at_ms / 1000, ZoneInfo(timezone)).date()

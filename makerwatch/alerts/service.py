@@ -139,6 +139,10 @@ class AlertService:
         self.engine.stop_listening()
         await self._publisher.publish(self.ready_topic, b"1")
 
+    def owns(self, topic: str) -> bool:
+        """Is this one of the alert service's own topics (handled here, not decoded)?"""
+        return topic == self.ready_topic or topic.startswith(self.alerts_topic + "/")
+
     async def handle(self, topic: str, payload: bytes, retained: bool) -> bool:
         """Alert-topic messages; returns False for anything else."""
         if topic == self.ready_topic:

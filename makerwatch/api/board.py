@@ -23,6 +23,7 @@ from makerwatch.api.board_texts import page_texts
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
 from makerwatch.api.members import members_page
+from makerwatch.core.relay import NoRelay
 from makerwatch.core.site_config import LANGUAGES
 
 __all__ = ["BoardService", "NoRelay", "routes"]
@@ -63,10 +64,6 @@ def _dumps(value: object) -> str:
 def inline_json(value: object) -> str:
     """JSON safe to place inside an HTML <script> element, whatever its strings hold."""
     return _dumps(value).translate(INLINE_ESCAPES)
-
-
-class NoRelay(Exception):
-    """The machine's board has no relay to switch it off with."""
 
 
 class BoardService(Protocol):

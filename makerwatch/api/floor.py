@@ -21,6 +21,8 @@ from typing import Any
 
 from makerwatch.core.machine_status import NEVER_HEARD, NO_SIGNAL, MachineStatus
 from makerwatch.core.points import Point
+from makerwatch.core.protocol import STATE_MEASUREMENT, STATUS_MEASUREMENT, TELEMETRY_MEASUREMENT
+from makerwatch.core.relay import has_relay
 from makerwatch.core.site_config import LANGUAGES, RuleName, SiteConfig
 
 __all__ = ["Floor", "Tile"]
@@ -28,6 +30,8 @@ __all__ = ["Floor", "Tile"]
 log = logging.getLogger(__name__)
 
 PUSH_EVERY_S = 0.2
+# The measurements a tile shows.
+SHOWN = frozenset({TELEMETRY_MEASUREMENT, STATE_MEASUREMENT, STATUS_MEASUREMENT})
 PAGE_QUEUE = 256  # events a page may lag behind before it is dropped (it reconnects)
 
 
@@ -74,7 +78,7 @@ class Floor:
                 d.id,
                 {language: d.name_in(language) for language in LANGUAGES},
                 d.kind.value,
-                d.board.get("relay_pin", -1) >= 0,
+                has_relay(d),
                 telemetry_period_s=d.telemetry_period_s,
                 silent_after_ms=MachineStatus.silent_after_ms(
                     d.telemetry_period_s,
@@ -95,16 +99,16 @@ class Floor:
         `heard_ms`, change their tiles."""
         for point in points:
             tile = self.tiles.get(point.tags.get("device", ""))
-            if tile is None or point.measurement not in ("telemetry", "state", "device_status"):
+            if tile is None or point.measurement not in SHOWN:
                 continue
             fields = point.fields
             newest = tile.machine.last_seen_ms is None or point.time_ms >= tile.machine.last_seen_ms
             tile.machine.observe(point, heard_ms)
-            if point.measurement == "telemetry" and newest:
+            if point.measurement == TELEMETRY_MEASUREMENT and newest:
                 for name in ("power_w", "temp_c"):
                     if isinstance(fields.get(name), int | float):
                         setattr(tile, name, float(fields[name]))
-            elif point.measurement == "device_status":
+            elif point.measurement == STATUS_MEASUREMENT:
                 if isinstance(fields.get("rssi_dbm"), int):
                     tile.rssi_dbm = int(fields["rssi_dbm"])
                 if isinstance(fields.get("fw"), str):

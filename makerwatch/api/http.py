@@ -49,8 +49,11 @@ class Reply(Protocol):
     error: str  # an error's one-line reason ("" when none), for a client asking for JSON
 
 
-class Status(MetricSource, BoardService, Protocol):
+class Status(MetricSource, Protocol):
     """What the HTTP API reads from, and asks of, the running service."""
+
+    @property
+    def board(self) -> BoardService: ...
 
     async def health(self) -> dict[str, object]: ...
     async def acknowledge(
@@ -163,7 +166,7 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         return response
 
     async def end_streams(app: web.Application) -> None:
-        service.floor.close()  # open board streams would hold the shutdown for a minute
+        service.board.floor.close()  # open board streams would hold the shutdown for a minute
 
     app = web.Application()
     app.on_shutdown.append(end_streams)
@@ -173,7 +176,7 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         web.get("/sponsors", sponsors),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
-        *routes(service, guard, staff, _error),
+        *routes(service.board, guard, staff, _error),
     ])  # fmt: skip
     return app
 

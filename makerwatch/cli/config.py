@@ -11,7 +11,7 @@ from pathlib import Path
 
 from makerwatch.cli.options import AddCommand
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.site_config import load_site_config
+from makerwatch.core.site_config import LANGUAGES, load_site_config
 
 
 def add_commands(add: AddCommand) -> None:
@@ -31,7 +31,7 @@ def add_commands(add: AddCommand) -> None:
     init.add_argument(
         "--timezone", help="IANA time zone, e.g. Asia/Oral (asked for when not given)"
     )
-    init.add_argument("--language", choices=("kk", "ru", "en"),
+    init.add_argument("--language", choices=LANGUAGES,
                       help="staff messages and the board's default language (default: ru)")  # fmt: skip
     init.add_argument("--hours", action="append", metavar="'DAYS HH:MM-HH:MM'",
                       help="opening hours, e.g. 'mon-fri 10:00-19:00' (repeatable; default mon-sat 10:00-19:00)")  # fmt: skip

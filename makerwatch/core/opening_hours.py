@@ -7,6 +7,8 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from makerwatch.core.units import DAY_MS
+
 if TYPE_CHECKING:
     from makerwatch.core.site_config import Site
 
@@ -16,7 +18,6 @@ __all__ = [
 ]  # fmt: skip
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_MS = 86_400_000
 _HOURS_RE = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 
 

@@ -33,6 +33,7 @@ from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.protocol import MachineState
 from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.units import HOUR_MS
 from makerwatch.core.usage import USAGE_MEASUREMENT
 
 __all__ = [
@@ -94,7 +95,6 @@ FIRST_MESSAGE_QUERIES = (
     "SELECT first(seq) FROM telemetry WHERE {where} GROUP BY device",
     "SELECT first(online) FROM device_status WHERE {where} GROUP BY device",
 )
-HOUR_MS = 3_600_000
 # Real data only: points from the simulator carry source=sim (a missing tag is '').
 REAL_DATA = f"\"{SOURCE_TAG}\" != '{SIMULATED}'"
 

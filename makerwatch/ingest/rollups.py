@@ -25,6 +25,7 @@ from makerwatch.core.points import Point
 from makerwatch.core.protocol import TELEMETRY_MEASUREMENT
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.statistics import energy_rollup_query
+from makerwatch.core.units import DAY_MS
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
 
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 ROLLUP_EVERY_S = 60.0
 EXPIRE_EVERY_S = 86_400.0
-DAY_MS = 86_400_000
 
 
 class Rollups:

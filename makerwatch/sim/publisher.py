@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from makerwatch.core.errors import UnreachableError
+from makerwatch.core.protocol import MessageKind
 
 __all__ = ["MqttPublisher", "RecordingPublisher", "Tally"]
 
@@ -32,7 +33,7 @@ class Tally:
     def count(self, topic: str, payload: str) -> None:
         _, _, device, kind = topic.split("/", 3)
         self.messages[device] += 1
-        if kind == "telemetry":
+        if kind == MessageKind.TELEMETRY:
             body = json.loads(payload)
             batch = body.get("readings", [body])
             self.readings[device] += len(batch)
@@ -40,7 +41,7 @@ class Tally:
             series += [
                 (round(r["ts"] * 1000), r["power_w"]) for r in batch if "power_w" in r and "ts" in r
             ]
-        elif kind == "state":
+        elif kind == MessageKind.STATE:
             body = json.loads(payload)
             key = (device, body.get("ts"), body["state"])
             if body.get("ts") is None or key not in self._stated:

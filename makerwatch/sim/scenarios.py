@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import Device, MachineKind, SiteConfig
+from makerwatch.core.units import DAY_MS, HOUR_MS, MINUTE_MS
 from makerwatch.sim.board import SimulatedBoard, board_rng
 from makerwatch.sim.machine import SimulatedMachine, Visit
 from makerwatch.sim.profiles import PROFILES
@@ -20,9 +21,6 @@ __all__ = [
     "scenario_named", "start_for", "timeline",
 ]  # fmt: skip
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
-MINUTE_MS = 60_000
 LOOK_AHEAD_MS = 14 * DAY_MS  # opening hours repeat weekly: two weeks hold any next opening
 
 

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.site_config import Site
+from makerwatch.core.units import HOUR_MS
 from makerwatch.sim.machine import Visit
 from makerwatch.sim.profiles import Profile
 
 __all__ = ["hourly_weight", "visits"]
 
-HOUR_MS = 3_600_000
 AFTERNOON_WEIGHT = 1.8  # 13:00-18:00
 SATURDAY_WEIGHT = 1.5
 LONG_SESSION_CHANCE = 0.1

@@ -1,0 +1,234 @@
+"""The running site ingest as the HTTP API and the floor board see it: one small
+adapter each, over the parts app.py composed (the chat's is the alert service's own
+`StaffActions`). Only app.py builds them; no feature imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from makerwatch.alerts.engine import AlreadyAcknowledged
+from makerwatch.alerts.notifier import Notifier
+from makerwatch.alerts.service import AlertService
+from makerwatch.alerts.texts import local_time
+from makerwatch.api.floor import Floor
+from makerwatch.api.http import Conflict
+from makerwatch.api.layout import board_settings
+from makerwatch.core.errors import UnreachableError
+from makerwatch.core.points import Point, device_tags
+from makerwatch.core.protocol import Command, IdentifyCommand, RelayCommand, command_topic
+from makerwatch.core.relay import NoRelay, has_relay
+from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.core.statistics import Statistics, statistics
+from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.errors import SinkError
+from makerwatch.ingest.pipeline import Pipeline, Stores
+
+if TYPE_CHECKING:
+    from makerwatch.report.page import Answer
+
+__all__ = ["ApiView", "BoardView", "Running"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_MIN = 60  # the board's sparklines
+
+
+@dataclass(frozen=True)
+class Running:
+    """The parts of a running site ingest that the adapters read and ask."""
+
+    config: SiteConfig
+    pipeline: Pipeline
+    stores: Stores
+    decoder: Decoder
+    alerts: AlertService
+    notifier: Notifier
+    floor: Floor
+    clock: Callable[[], float]
+
+    def wall_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+class BoardView:
+    """The floor board's view (makerwatch.api.board.BoardService)."""
+
+    def __init__(self, running: Running) -> None:
+        self._running = running
+        self.floor = running.floor
+
+    def wall_ms(self) -> int:
+        return self._running.wall_ms()
+
+    def page_settings(self) -> dict[str, Any]:
+        config = self._running.config
+        return {
+            "site": config.site.name,
+            "timezone": config.site.timezone,
+            "language": config.alerts.language,
+            **board_settings(config),
+        }
+
+    async def power_history(self) -> dict[str, list[list[float]]]:
+        """Each machine's power in the last hour, a mean a minute, for the sparklines."""
+        try:
+            series = await self._running.stores.influx.query(
+                f"SELECT mean(power_w) FROM telemetry WHERE site = '{self._running.config.site.id}' "
+                f"AND time > now() - {HISTORY_MIN}m GROUP BY time(1m), device fill(none)"
+            )
+        except SinkError as exc:
+            log.warning("no power history for the board: %s", exc)
+            return {}
+        return {s["tags"]["device"]: s["values"] for s in series}
+
+    async def identify(self, device: str, by: str) -> None:
+        """Blink the board's LED (KeyError for a device not in the site file)."""
+        self._device(device)
+        topic = command_topic(self._running.config.site.id, device, Command.IDENTIFY)
+        await self._running.pipeline.source.publish(topic, IdentifyCommand(v=1).model_dump_json())
+        await self._record_action(device, "identify", by)
+
+    async def switch_off(self, device: str, by: str) -> None:
+        """Switch the machine off through its board's relay (NoRelay without one)."""
+        if not has_relay(self._device(device)):
+            raise NoRelay(device)
+        topic = command_topic(self._running.config.site.id, device, Command.RELAY)
+        await self._running.pipeline.source.publish(
+            topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
+        )
+        await self._record_action(device, "switch_off", by)
+
+    def _device(self, device_id: str) -> Device:
+        device = self._running.config.device(device_id)
+        if device is None:
+            raise KeyError(device_id)
+        return device
+
+    async def _record_action(self, device_id: str, action: str, by: str) -> None:
+        """Who did what to which machine, and when: the `staff_action` measurement."""
+        tags = device_tags(self._running.config.site.id, self._device(device_id))
+        point = Point("staff_action", tags, {"action": action, "by": by}, self.wall_ms())
+        await self._running.stores.writer.store([point])
+        log.info("%s: %s by %s", device_id, action, by)
+
+
+class ApiView:
+    """The HTTP API's view (makerwatch.api.http.Status)."""
+
+    def __init__(self, running: Running) -> None:
+        self._running = running
+        self.board = BoardView(running)
+
+    @property
+    def site_id(self) -> str:
+        return self._running.config.site.id
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return self._running.pipeline.subscribed.is_set()
+
+    @property
+    def unacknowledged(self) -> int:
+        return self._running.pipeline.unacknowledged
+
+    @property
+    def spool_bytes(self) -> int:
+        spool = self._running.stores.spool
+        return spool.bytes_pending if spool else 0
+
+    @property
+    def broker_dropped(self) -> int:
+        return self._running.pipeline.broker_drops.total or 0
+
+    def counter_values(self) -> dict[str, object]:
+        return self._running.pipeline.counters.snapshot()
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        return self._running.alerts.active()
+
+    def notification_drops(self) -> dict[tuple[str, str], int]:
+        return dict(self._running.notifier.dropped_by_severity)
+
+    def notification_counts(self) -> dict[str, dict[str, int]]:
+        notifier = self._running.notifier
+        outcomes = (("sent", notifier.sent), ("retried", notifier.retried), ("failed", notifier.failed),
+                    ("dropped", notifier.dropped), ("quiet", notifier.quiet))  # fmt: skip
+        return {outcome: dict(by_channel) for outcome, by_channel in outcomes}
+
+    async def health(self) -> dict[str, object]:
+        """For /healthz: is each part working, and how much is waiting. `healthy` is
+        false while anything keeps readings from being stored."""
+        stores = self._running.stores
+        spool_error = stores.spool.failing if stores.spool else None
+        replaying = stores.replay is None or not stores.replay.done()
+        ping_error = await stores.influx.ping_error()
+        health: dict[str, object] = {
+            "mqtt_connected": self.mqtt_connected,
+            "influxdb_reachable": ping_error is None,
+            "influxdb_writable": stores.writer.write_failing is None,
+            "spool_writable": spool_error is None,
+            "spool_replaying": replaying,
+            "unacknowledged_messages": self.unacknowledged,
+            "spool_bytes": self.spool_bytes,
+            "active_alerts": len(self.active_alerts()),
+            "server_clock_offset_s": self._clock_offset(),
+        }
+        if ping_error:
+            health["influxdb_ping_error"] = ping_error
+        if spool_error:
+            health["spool_error"] = spool_error
+        if stores.writer.write_failing:
+            health["influxdb_error"] = stores.writer.write_failing
+        checks = ("mqtt_connected", "influxdb_reachable", "influxdb_writable", "spool_writable",
+                  "spool_replaying")  # fmt: skip
+        health["healthy"] = all(health[check] for check in checks)
+        return health
+
+    def _clock_offset(self) -> float | None:
+        offset = self._running.decoder.board_clock.server_offset_s(self._running.clock())
+        return None if offset is None else round(offset, 1)
+
+    async def acknowledge(
+        self, alert_id: str, by: str, cancel_auto_off: bool = False
+    ) -> dict[str, Any]:
+        """Raises KeyError for an alert that is not active, Conflict for one that someone
+        has acknowledged already."""
+        alerts = self._running.alerts
+        try:
+            return (await alerts.acknowledge(alert_id, by, cancel_auto_off)).to_json()
+        except AlreadyAcknowledged as already:
+            alert = already.alert
+            timezone = self._running.config.site.timezone
+            when = local_time(alert.acked_ms or 0, timezone, alerts.wall_ms())
+            message = f"{alert_id} was acknowledged by {alert.acked_by} at {when}"
+            raise Conflict(message, alert.to_json()) from already
+
+    def staff_named_by(self, token: str) -> str | None:
+        return self._running.config.staff_named_by(token)
+
+    async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
+        """/sponsors: makerwatch/report/page.py makes the answer from this site's figures
+        (charts and templates, matplotlib and jinja2, are loaded with the first page)."""
+        from makerwatch.report.page import answer as sponsor_answer
+
+        now_ms = int(self._running.clock() * 1000)
+        return await sponsor_answer(query, accept_language, self.sponsor_figures, now_ms)
+
+    async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
+        """This site's figures for a period (default: this month, site time); simulated
+        data only when asked for."""
+        config, now = self._running.config, self._running.clock()
+        text = period or f"{datetime.fromtimestamp(now, ZoneInfo(config.site.timezone)):%Y-%m}"
+        try:
+            return await statistics(
+                self._running.stores.influx.query, [config], text, int(now * 1000),
+                simulated=simulated,
+            )  # fmt: skip
+        except SinkError as exc:
+            raise UnreachableError(f"the figures cannot be read from InfluxDB: {exc}") from exc
