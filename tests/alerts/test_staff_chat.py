@@ -252,7 +252,7 @@ async def test_one_bot_serves_two_groups_each_in_its_language_with_only_buttons_
         assert start.startswith("Мен мұнда шеберхананың ескертулерін")
         assert "/status" in start
         assert "/help" in start
-        assert bot_api.sent(STRANGER["id"])[0]["text"].startswith("Я присылаю сюда тревоги")
+        assert bot_api.sent(STRANGER["id"])[0]["text"].startswith("Я присылаю сюда оповещения")
         assert status.startswith(("Қазір қосулы:", "Барлығы өшірулі.")), status
         assert ingest.service.active_alerts()[0]["acked_by"] is None
     finally:

@@ -64,8 +64,8 @@ def test_staff_groups_come_first_in_their_order_and_hidden_machines_are_left_out
             {"groups": [{"name": "A", "devices": ["cnc-1"]}, {"name": "B", "devices": ["cnc-1"]}]},
             "board.groups[1]: 'cnc-1' is already in a group",
         ),
-        ({"groups": [{"name": "A", "devices": []}]}, "board.groups[0].devices"),
-        ({"order": []}, "board.order: Extra inputs are not permitted"),
+        ({"groups": [{"name": "A", "devices": []}]}, "board.groups[A].devices"),
+        ({"order": []}, "board.order: unknown setting"),
     ],
 )
 def test_a_board_section_naming_what_is_not_there_is_one_line_naming_it(
