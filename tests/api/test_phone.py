@@ -46,7 +46,9 @@ async def test_the_filter_shows_all_machines_those_on_or_those_with_alerts(
     await page.get_by_role("button", name="All").click()
     await expect(printer).to_be_visible()
     await page.select_option("#language", "kk")
-    await expect(page.locator('#filter button[data-filter="alerts"]')).to_have_text("Ескертуі барлар")
+    await expect(page.locator('#filter button[data-filter="alerts"]')).to_have_text(
+        "Ескертуі барлар"
+    )
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await page.add_script_tag(path=str(AXE))
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
