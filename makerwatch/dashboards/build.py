@@ -289,7 +289,7 @@ def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
     return (
         board.with_panel(
             timeseries.Panel().title(t["per_day"]).span(24).height(8).unit(_hours(language)).decimals(1)
-            .with_target(InfluxQL(figure_query("machine_hours", where, ["time(1d)"]), alias=t["machine_hours"]))
+            .with_target(InfluxQL(figure_query("machine_hours", where, ["time(1d)"], zone), alias=t["machine_hours"]))
         )
         .with_panel(
             bargauge.Panel().title(t["by_kind"]).span(8).height(8).unit(_hours(language)).decimals(1)

@@ -233,7 +233,7 @@ class Words:
         """A share's change as the difference in percentage points ('+20 pp on October
         2026' from 10 % to 30 %): a relative change of a percentage reads as this anyway."""
         if now is None or before is None:
-            return self.text("no_base", previous=previous_label)
+            return ""  # without a base: one note under the figures says so
         points = round((now - before) * 100)
         signed = ("+" if points >= 0 else "−") + self.number(abs(points), 0)
         value = self.text("points", value=signed)

@@ -177,6 +177,7 @@ def test_state_becomes_a_state_point_with_the_previous_period() -> None:
         "seq": 4,
         "previous": "active",
         "previous_duration_s": 3600.5,
+        "on_since_ms": 0,  # off: not on since anything (the newest value is the present)
     }
     assert {s.measurement for s in segments} == {"usage"}
     assert sum(float(s.fields["seconds"]) for s in segments) == pytest.approx(3600.5)

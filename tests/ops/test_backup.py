@@ -78,8 +78,9 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
             "backup", "--data", str(tmp_path / "var"), "--out", str(tmp_path / "b0")
         )
         assert linked.returncode == 1
+        refusal = [line for line in linked.stderr.splitlines() if "using the running" not in line]
         assert (
-            linked.stderr
+            "\n".join(refusal) + "\n"
             == f"makerwatch: {tmp_path / 'var' / 'spool' / 'etc'}: a symbolic link; a backup holds only regular files and folders\n"
         )
         (tmp_path / "var" / "spool" / "etc").unlink()
