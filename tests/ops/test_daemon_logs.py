@@ -40,8 +40,9 @@ def test_a_running_daemons_log_is_rotated_and_it_writes_on(
     with EmbeddedMosquitto(free_port(), tmp_path / "mosquitto") as daemon:
         daemon.log_path.write_bytes(b"x" * 100)  # as if it had written that much
         daemon.rotate_log()
-        assert daemon.log_path.with_name("mosquitto.log.1").read_bytes() == b"x" * 100
-        assert daemon.log_path.stat().st_size == 0
+        # Mosquitto writes its log as it goes: a line of its own may follow the 100 bytes.
+        assert daemon.log_path.with_name("mosquitto.log.1").read_bytes().startswith(b"x" * 100)
+        assert b"x" * 100 not in daemon.log_path.read_bytes(), "emptied"
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=5):
             pass  # something for it to log
     text = daemon.log_path.read_text()
