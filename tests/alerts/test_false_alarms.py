@@ -66,6 +66,9 @@ def listened_for(ingest: RunningIngest, ms: int) -> bool:
     return since is not None and (alerts.engine.live_ms or 0) - since >= ms  # type: ignore[union-attr]
 
 
+# Two restarts, an outage of three limits and three limits of silence, each waited for
+# on real daemons: about 45 s alone, more beside another worker's stack.
+@pytest.mark.timeout(300)
 async def test_restarts_and_outages_send_nothing_and_real_silence_sends_one(
     tmp_path: Path, own_influxdb: EmbeddedInfluxDB, receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
