@@ -20,8 +20,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 __all__ = [
+    "CARD_KEY_PATTERN",
     "DEAD_LETTER_TOPIC",
     "EVENT_MEASUREMENT",
+    "MAX_ACCESS_KEYS",
     "MAX_BATCH_READINGS",
     "MAX_JSON_DEPTH",
     "MESSAGE_KINDS",
@@ -31,14 +33,18 @@ __all__ = [
     "SLUG_PATTERN",
     "STATE_MEASUREMENT",
     "STATUS_MEASUREMENT",
+    "TAP_MEASUREMENT",
     "TELEMETRY_MEASUREMENT",
     "TOPIC_ROOT",
+    "AccessList",
+    "AccessMode",
     "Acknowledgement",
     "AlertMessage",
     "BatchEnvelope",
     "BoardConfig",
     "BoardMessage",
     "CalibrateCommand",
+    "CardKey",
     "Command",
     "DeadLetter",
     "DeadLetterReason",
@@ -54,6 +60,8 @@ __all__ = [
     "Role",
     "State",
     "Status",
+    "Tap",
+    "TapResult",
     "Telemetry",
     "TelemetryBatch",
     "TopicError",
@@ -105,6 +113,7 @@ class MessageKind(StrEnum):
     STATE = "state"
     STATUS = "status"
     EVENT = "event"
+    TAP = "tap"
 
 
 def is_slug(value: str) -> bool:
@@ -328,6 +337,57 @@ class Event(BoardMessage):
     reason: str | None = Field(default=None, max_length=64, pattern=ONE_LINE)  # for `relay`: why
 
 
+# A member's card as it may appear anywhere: HMAC-SHA256 of the card's UID under the
+# site's card secret, the first 16 bytes in hex. A raw UID never leaves the reader.
+CARD_KEY_PATTERN = r"^[0-9a-f]{32}$"
+CardKey = Annotated[str, Field(pattern=CARD_KEY_PATTERN)]
+# More keys than a makerspace has members; the board keeps the list in its flash.
+MAX_ACCESS_KEYS = 2_000
+
+
+class AccessMode(StrEnum):
+    """How a device's card reader acts (the site file's `access:`)."""
+
+    OFF = "off"  # no reader
+    LOG = "log"  # a tap is recorded as who; the machine is not locked
+    ENFORCE = "enforce"  # the relay switches on only after an allowed tap
+
+
+class TapResult(StrEnum):
+    """What the board did with a tap. The board knows only the keys it may allow, so
+    an untrained member and an unknown card are both `refused`; the server tells them
+    apart by its members store."""
+
+    ALLOWED = "allowed"  # on the allowed list: unlocked (enforce) or recorded (log)
+    STAFF = "staff"  # a staff card: always unlocks
+    REFUSED = "refused"  # not on the list: the machine stays locked (enforce) or is noted
+    ENDED = "ended"  # the same card again: the session ends and the machine locks
+
+
+class Tap(BoardMessage):
+    """`.../tap` (board -> server): a card was held to the board's reader. Queued
+    while offline and sent later with the time it happened."""
+
+    ts: float | None = Field(default=None, ge=EARLIEST_VALID_TS_S)
+    seq: int = Field(ge=0, le=2**53, description="per-boot sequence number")
+    key: CardKey
+    result: TapResult = Field(strict=False)
+    mode: AccessMode = Field(strict=False)
+
+
+class AccessList(_Payload):
+    """`.../access` (server -> board, retained): who may use this board's machine. Each
+    board reads only its own; it keeps the last one in flash to work offline."""
+
+    v: Literal[1]
+    mode: AccessMode = Field(strict=False)
+    members: list[CardKey] = Field(default_factory=list, max_length=MAX_ACCESS_KEYS)
+    staff: list[CardKey] = Field(default_factory=list, max_length=MAX_ACCESS_KEYS)
+    # Locked until a blocking maintenance task is done (enforce: staff cards only).
+    locked_reason: str | None = Field(default=None, max_length=64, pattern=ONE_LINE)
+    updated_ms: int = Field(ge=0, description="when the server made this list")
+
+
 class RelayCommand(_Payload):
     """`.../cmd/relay` (server -> board)."""
 
@@ -460,6 +520,7 @@ TELEMETRY_MEASUREMENT = "telemetry"
 STATUS_MEASUREMENT = "device_status"
 STATE_MEASUREMENT = "state"
 EVENT_MEASUREMENT = "event"
+TAP_MEASUREMENT = "tap"
 
 
 class Role(StrEnum):
@@ -546,12 +607,15 @@ MESSAGE_KINDS: tuple[KindSpec, ...] = (
              measurement=STATE_MEASUREMENT),
     KindSpec(MessageKind.EVENT, Event, Role.BOARD, Role.SERVER, retained=False,
              measurement=EVENT_MEASUREMENT),
+    KindSpec(MessageKind.TAP, Tap, Role.BOARD, Role.SERVER, retained=False,
+             measurement=TAP_MEASUREMENT),
     KindSpec(f"cmd/{Command.RELAY.value}", RelayCommand, Role.SERVER, Role.BOARD, retained=False),
     KindSpec(f"cmd/{Command.IDENTIFY.value}", IdentifyCommand, Role.SERVER, Role.BOARD,
              retained=False),
     KindSpec(f"cmd/{Command.CALIBRATE.value}", CalibrateCommand, Role.SERVER, Role.BOARD,
              retained=False),
     KindSpec("config", BoardConfig, Role.SERVER, Role.BOARD, retained=True),
+    KindSpec("access", AccessList, Role.SERVER, Role.BOARD, retained=True),
     KindSpec("update/manifest", UpdateManifest, Role.SERVER, Role.BOARD, retained=False),
     KindSpec("update/chunk", UpdateChunk, Role.SERVER, Role.BOARD, retained=False),
     KindSpec("alerts/{alert_id}", AlertMessage, Role.SERVER, Role.ALL, retained=True,
