@@ -30,6 +30,7 @@ from makerwatch.core.protocol import board_subscriptions
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.central import CentralIngest
 from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.home_assistant import HomeAssistant
 from makerwatch.ingest.pipeline import Pipeline, Stores, cancel_all
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
@@ -108,7 +109,10 @@ class IngestService:
         self._decoder = Decoder(config, clock)
         self.alerts: AlertService | None = None
         # Alert topics first: their retained messages must be back before any state.
-        subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
+        subscriptions = [
+            *AlertService.subscriptions(config), *HomeAssistant.subscriptions(config),
+            *board_subscriptions(),
+        ]  # fmt: skip
         self.pipeline = Pipeline(
             config.mqtt, config.ingest, config.influxdb, {config.site.id: self._decoder},
             [config], subscriptions, clock, self._connected,
@@ -119,6 +123,12 @@ class IngestService:
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = self.pipeline.subscribed
         self.floor = Floor(config, self.active_alerts)
+        self.home_assistant = None
+        if config.home_assistant.discovery:
+            self.home_assistant = HomeAssistant(
+                config, self.source, self.active_alerts, self.wall_ms, lambda: self.mqtt_connected
+            )
+            self.source.will = self.home_assistant.will()
         self.notifier = Notifier(
             config.alerts.channels, config.alerts.language, timezone=config.site.timezone
         )
@@ -133,6 +143,9 @@ class IngestService:
             self.pipeline.route(alerts.owns, alerts.handle)
             self.pipeline.observe("the floor board", self._floor_observes)
             self.pipeline.observe("alert engine", alerts.observe)
+            if self.home_assistant is not None:
+                self.pipeline.route(self.home_assistant.owns, self.home_assistant.handle)
+                self.pipeline.observe("home assistant", self.home_assistant.observe)
             chat = None
             if self.config.alerts.telegram is not None:
                 # python-telegram-bot is a large library: loaded only for a site with a chat.
@@ -151,6 +164,8 @@ class IngestService:
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
+            if self.home_assistant is not None:
+                background.append(asyncio.create_task(self.home_assistant.run(stop)))
             if self.config.sponsors:  # the month's report to each, on the 1st
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
@@ -184,6 +199,8 @@ class IngestService:
     async def _connected(self) -> None:
         assert self.alerts is not None
         await self.alerts.connected()
+        if self.home_assistant is not None:
+            self.home_assistant.reconnected()
 
     def _broker_dropped(self, count: int) -> None:
         """Readings lost at the broker: never silent (log, metric, staff channels)."""

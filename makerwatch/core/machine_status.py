@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import MachineState
+from makerwatch.core.site_config import Device, RuleName, SiteConfig
 
 __all__ = [
     "NEVER_HEARD", "NO_SIGNAL", "NO_SIGNAL_AFTER_PERIODS", "SHOWN_STATES", "MachineStatus",
+    "silent_after_ms_of",
 ]  # fmt: skip
 
 NO_SIGNAL = "no_signal"  # its board said it went offline, or has been silent too long
@@ -106,3 +108,14 @@ class MachineStatus:
     def silent_after_ms(telemetry_period_s: float, periods: float | None = None) -> int:
         """How long a board may be silent before it is shown as "no signal"."""
         return int((periods or NO_SIGNAL_AFTER_PERIODS) * telemetry_period_s * 1000)
+
+
+def silent_after_ms_of(config: SiteConfig, device: Device) -> int:
+    """How long this machine may be silent before it is "no signal": the no_data rule's
+    after_periods where the site file sets one for it, else NO_SIGNAL_AFTER_PERIODS."""
+    periods = next(
+        (r.after_periods for r in config.alerts.rules
+         if r.rule is RuleName.NO_DATA and r.applies_to(device)),
+        None,
+    )  # fmt: skip
+    return MachineStatus.silent_after_ms(device.telemetry_period_s, periods)

@@ -30,13 +30,14 @@ from pydantic import (
 from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_daily_span, parse_hours
-from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
+from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN, TOPIC_ROOT
 
 __all__ = [
     "LANGUAGES",
     "BoardGroup",
     "BoardLayout",
     "Device",
+    "HomeAssistantSettings",
     "InfluxSettings",
     "IngestSettings",
     "Language",
@@ -506,6 +507,32 @@ class Sponsor(_Section):
         return self
 
 
+# Home Assistant's discovery prefix: topic levels of letters, digits, "_", "-" or ".".
+_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+class HomeAssistantSettings(_Section):
+    """Home Assistant's MQTT discovery: each machine appears there as a device with its
+    state, power, "on since" and alert (docs/home-assistant.md)."""
+
+    discovery: bool = False
+    # As set in Home Assistant's MQTT options ("Discovery prefix").
+    prefix: str = Field(default="homeassistant", max_length=100)
+    language: Language | None = None  # the entities' names; default: the alerts'
+
+    @field_validator("prefix")
+    @classmethod
+    def _a_topic_prefix(cls, prefix: str) -> str:
+        if not _PREFIX.match(prefix):
+            raise ValueError(
+                "must be topic levels of letters, digits, '_', '-' or '.' separated by '/' "
+                "(no '+', '#', '$' or empty level)"
+            )
+        if prefix.split("/")[0] == TOPIC_ROOT:
+            raise ValueError(f"must not be under {TOPIC_ROOT}/ (Makerwatch's own topics)")
+        return prefix
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -517,6 +544,7 @@ class SiteConfig(_Section):
     board: BoardLayout = Field(default_factory=BoardLayout)
     sponsors: list[Sponsor] = Field(default_factory=list)
     smtp: SmtpSettings | None = None
+    home_assistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")

@@ -38,6 +38,8 @@ TERMS: dict[str, dict[Language, str]] = {
     "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
     "utilisation": {"en": "Utilisation", "ru": "Загрузка", "kk": "Жүктеме"},
     "percentage_points": {"en": "pp", "ru": "п. п.", "kk": "пайыздық тармақ"},
+    "power": {"en": "Power", "ru": "Мощность", "kk": "Қуат"},
+    "on_since": {"en": "On since", "ru": "Включено с", "kk": "Қосылған уақыты"},
 }  # fmt: skip
 
 # Words the glossary replaced, never to be shown again: each is a different name for a

@@ -223,6 +223,7 @@ class MqttSource:
         self._counters = counters
         self._on_connected = on_connected
         self._client: _FlowControlledClient | None = None
+        self.will: aiomqtt.Will | None = None  # published by the broker if ingest vanishes
         # Told when the window is full and all it holds is handed on: nothing more
         # arrives until acknowledgements go out, so the writer should flush now.
         self.window_full: Callable[[], None] = lambda: None
@@ -326,6 +327,7 @@ class MqttSource:
             clean_start=False,
             properties=properties,
             keepalive=30,
+            will=self.will,
             # Without it Nagle's algorithm meets the broker's delayed ACK: ~40 ms per QoS 1 publish.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
