@@ -6,7 +6,9 @@ server-to-board ones, one ACL line per row of the protocol's table of message ki
 letters, alerts and commands; the floor board reads; the `operator` login reads dead
 letters and `$SYS` and writes nothing; a `healthcheck` user may read the broker's
 uptime and nothing else; the `fleet` login (`firmware update`, `board calibrate`) may
-send boards updates and calibrations and read their events. Anonymous access is off.
+send boards updates and calibrations and read their events; with Home Assistant's
+discovery on, ingest writes its discovery prefix and values and the `homeassistant` login
+reads them. Anonymous access is off.
 Each board also gets its own update key (credentials/<site>.<device>.json
 `update_key`): it signs the updates sent to that board, which refuses any other. Passwords are
 kept across runs (a board keeps working after re-provisioning) and hashed by
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from makerwatch.core.errors import ConfigError, ToolError
+from makerwatch.core.home_assistant import discovery_pattern, values_root
 from makerwatch.core.network import Network
 from makerwatch.core.protocol import (
     BROKER_DROPPED_TOPIC,
@@ -66,6 +69,8 @@ OPERATOR_USER = "operator"
 FLEET_USER = "fleet"
 # Server-to-board kinds the fleet tools send: updates and calibrations, no switching.
 FLEET_KINDS = ("update/manifest", "update/chunk", "cmd/calibrate")
+# Home Assistant's MQTT integration, for a site with discovery on (docs/home-assistant.md).
+HOME_ASSISTANT_USER = "homeassistant"
 
 
 def board_user(site: str, device: str) -> str:
@@ -165,6 +170,7 @@ def _acl(config: SiteConfig) -> str:
         f"topic readwrite {root}/alerts/#",
         f"topic readwrite {root}/_ingest/#",
         *(f"topic write {kind.topic(site, '+')}" for kind in kinds(reader=Role.BOARD)),
+        *_home_assistant_ingest_lines(config),
         "",
         f"user {FLOOR_USER}",
         f"topic read {root}/#",
@@ -178,9 +184,37 @@ def _acl(config: SiteConfig) -> str:
         f"topic read {message_kind('event').topic(site, '+')}",
         "",
     ]
+    lines += _home_assistant_lines(config)
     for device in config.devices:
         lines += [f"user {board_user(site, device.id)}", *_board_lines(site, device.id), ""]
     return "\n".join(lines)
+
+
+def _home_assistant_ingest_lines(config: SiteConfig) -> list[str]:
+    """Ingest writes the site's discovery configurations (and reads them back, to clear
+    a removed machine's) and the values they point to."""
+    settings = config.home_assistant
+    if not settings.discovery:
+        return []
+    return [
+        f"topic readwrite {discovery_pattern(settings.prefix, config.site.id)}",
+        f"topic readwrite {values_root(config.site.id)}/#",
+    ]
+
+
+def _home_assistant_lines(config: SiteConfig) -> list[str]:
+    """Home Assistant reads the discovery prefix and the values, and writes only its own
+    birth and last will (`<prefix>/status`); it commands nothing."""
+    settings = config.home_assistant
+    if not settings.discovery:
+        return []
+    return [
+        f"user {HOME_ASSISTANT_USER}",
+        f"topic read {settings.prefix}/#",
+        f"topic write {settings.prefix}/status",
+        f"topic read {values_root(config.site.id)}/#",
+        "",
+    ]
 
 
 def _operator_lines() -> list[str]:
@@ -292,6 +326,8 @@ def provision(
     `bridge`: the link to a network's central broker.
     """
     users = [INGEST_USER, FLOOR_USER, OPERATOR_USER, HEALTHCHECK_USER, FLEET_USER]
+    if config.home_assistant.discovery:
+        users.append(HOME_ASSISTANT_USER)
     boards = [board_user(config.site.id, d.id) for d in config.devices]
     extra = bridge.conf(config.site.id) if bridge is not None else ""
     return _write(
