@@ -32,12 +32,12 @@ import jinja2
 import pytest
 
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.home_assistant import values_root
+from makerwatch.core.home_assistant import ingest_availability_topic, values_root
 from makerwatch.core.site_config import HomeAssistantSettings, SiteConfig, load_site_config
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.ops.provision import HOME_ASSISTANT_USER, INGEST_USER, provision
 from tests.ops.test_provision import ProvisionedMosquitto
-from tests.support import make_config, publish, start_ingest, wait_until
+from tests.support import ingest_process, make_config, publish, start_ingest, wait_until
 
 PREFIX = "homeassistant"
 ENTITIES_PER_MACHINE = 4
@@ -328,6 +328,22 @@ async def test_a_machine_removed_from_the_site_file_is_cleared_at_the_next_start
     finally:
         await ingest.shutdown()
     ingest.task.result()
+
+
+async def test_ingest_killed_leaves_every_machine_unavailable_by_its_last_will(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, tmp_path: Path
+) -> None:
+    """Test that `makerwatch ingest` killed without a word (SIGKILL) is announced by the
+    broker with ingest's last will, which every entity's availability reads."""
+    config = with_discovery(make_config(mosquitto.port, influxdb.url))
+    ingest_alive = ingest_availability_topic(config.site.id)
+    async with (
+        home_assistant(mosquitto.port, [f"{values_root(config.site.id)}/#"]) as ha,
+        ingest_process(config, tmp_path) as process,
+    ):
+        await wait_until(lambda: ha.value(ingest_alive) == "online", "ingest online")
+        process.kill()
+        await wait_until(lambda: ha.value(ingest_alive) == "offline", "its last will")
 
 
 @pytest.mark.parametrize(
