@@ -101,12 +101,10 @@ def discovery_configs(
         "state_topic": state_topic(site, device.id),
         "json_attributes_topic": state_topic(site, device.id),
         "availability": [
-            {"topic": availability_topic(site, device.id)},
-            {"topic": ingest_availability_topic(site)},
+            {"topic": topic, "payload_available": ONLINE, "payload_not_available": OFFLINE}
+            for topic in (availability_topic(site, device.id), ingest_availability_topic(site))
         ],
         "availability_mode": "all",  # the machine heard, and ingest running
-        "payload_available": ONLINE,
-        "payload_not_available": OFFLINE,
         "qos": 1,
     }
     configs = {}
@@ -185,6 +183,7 @@ class HomeAssistant:
             for topic in [*discovery_configs(config, d), *_value_topics(config.site.id, d.id)]
         }
         self._sent: dict[str, str] = {}  # topic -> the payload last published there
+        self._configs_made: dict[str, tuple[str | None, list[tuple[str, str]]]] = {}
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -277,15 +276,25 @@ class HomeAssistant:
     def _payloads(self, wall_ms: int) -> list[tuple[str, str]]:
         site = self._config.site.id
         alerts = _alerts_by_device(self._alerts())
-        configs, values = [], [(ingest_availability_topic(site), ONLINE)]
+        configs: list[tuple[str, str]] = []
+        values = [(ingest_availability_topic(site), ONLINE)]
         for machine in self._machines.values():
             device = machine.device
-            for topic, body in discovery_configs(self._config, device, machine.fw).items():
-                configs.append((topic, json.dumps(body, ensure_ascii=False, sort_keys=True)))
+            configs += self._config_payloads(machine)
             values.append((state_topic(site, device.id), self._values(machine, alerts.get(device.id))))  # fmt: skip
             available = ONLINE if machine.available(wall_ms) else OFFLINE
             values.append((availability_topic(site, device.id), available))
         return configs + values
+
+    def _config_payloads(self, machine: _Machine) -> list[tuple[str, str]]:
+        """The machine's configurations as sent, made again only when its firmware
+        version (the one part that changes) does."""
+        fw, payloads = self._configs_made.get(machine.device.id, (None, []))
+        if not payloads or fw != machine.fw:
+            configs = discovery_configs(self._config, machine.device, machine.fw)
+            payloads = [(t, json.dumps(b, ensure_ascii=False, sort_keys=True)) for t, b in configs.items()]  # fmt: skip
+            self._configs_made[machine.device.id] = (machine.fw, payloads)
+        return payloads
 
     def _values(self, machine: _Machine, alert: dict[str, Any] | None) -> str:
         status = machine.status

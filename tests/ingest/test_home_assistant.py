@@ -89,6 +89,7 @@ def check_discovery_schema(topic: str, body: dict[str, Any]) -> str:
     for availability in body["availability"]:
         assert set(availability) <= {"topic", "payload_available", "payload_not_available", "value_template"}  # fmt: skip
         assert isinstance(availability["topic"], str), "availability: topic is required"
+        assert all(isinstance(v, str) for v in availability.values()), availability
     assert body["availability_mode"] in {"all", "any", "latest"}
     if component == "sensor":
         check_sensor(body)
