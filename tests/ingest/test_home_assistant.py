@@ -34,6 +34,7 @@ import pytest
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.home_assistant import ingest_availability_topic, values_root
 from makerwatch.core.site_config import HomeAssistantSettings, SiteConfig, load_site_config
+from makerwatch.ingest.home_assistant import discovery_configs
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.ops.provision import HOME_ASSISTANT_USER, INGEST_USER, provision
 from tests.ops.test_provision import ProvisionedMosquitto
@@ -345,6 +346,29 @@ async def test_ingest_killed_leaves_every_machine_unavailable_by_its_last_will(
         await wait_until(lambda: ha.value(ingest_alive) == "online", "ingest online")
         process.kill()
         await wait_until(lambda: ha.value(ingest_alive) == "offline", "its last will")
+
+
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [
+        ("kk", ["Дәнекерлеу станциясы 1", None, "Қуат", "Қосылған уақыты", "Ескерту"]),
+        ("en", ["Soldering station 1", None, "Power", "On since", "Alert"]),
+    ],
+)
+def test_names_are_in_the_configured_language_with_the_glossarys_words(
+    language: str, names: list[str | None]
+) -> None:
+    """Test that a configured language names the machine (from its names in the site
+    file) and each entity with the glossary's words, whatever the alerts' language."""
+    config = SiteConfig.model_validate({
+        "site": {"id": "aktobe", "name": "Makerspace Aktobe"},
+        "devices": [{"id": "solder-1", "kind": "soldering_station", "name": {
+            "ru": "Паяльная станция 1", "kk": "Дәнекерлеу станциясы 1", "en": "Soldering station 1"}}],
+        "alerts": {"language": "ru"},
+        "home_assistant": {"discovery": True, "language": language},
+    })  # fmt: skip
+    bodies = list(discovery_configs(config, config.devices[0]).values())
+    assert [bodies[0]["device"]["name"], *(b["name"] for b in bodies)] == names
 
 
 @pytest.mark.parametrize(
