@@ -30,7 +30,7 @@ from pydantic import (
 from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_daily_span, parse_hours
-from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
+from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN, AccessMode
 
 __all__ = [
     "LANGUAGES",
@@ -41,6 +41,7 @@ __all__ = [
     "IngestSettings",
     "Language",
     "MachineKind",
+    "MembersSettings",
     "MqttSettings",
     "Rule",
     "RuleName",
@@ -166,6 +167,9 @@ class Device(_Section):
     kind: MachineKind
     thresholds: Thresholds | None = None
     telemetry_period_s: float = Field(default=10.0, ge=1, le=3600)
+    # Its card reader (docs/members.md): off (none), log (a tap records who; nothing is
+    # locked) or enforce (the machine unlocks only for a member trained on it).
+    access: AccessMode = Field(default=AccessMode.OFF, strict=False)
     # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
     board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
 
@@ -506,6 +510,17 @@ class Sponsor(_Section):
         return self
 
 
+class MembersSettings(_Section):
+    """Members and their cards (docs/members.md)."""
+
+    # Show a member's short name where staff look ("in use by Aigerim S. since 14:05"):
+    # the floor board, /machines, `makerwatch status` and the chat. Default: no names.
+    show_names: bool = False
+    # The members store (SQLite): names, card keys, training. `makerwatch up` keeps it
+    # in its data folder (DIR/members.sqlite), whatever this says.
+    store: str = "var/members.sqlite"
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -517,6 +532,7 @@ class SiteConfig(_Section):
     board: BoardLayout = Field(default_factory=BoardLayout)
     sponsors: list[Sponsor] = Field(default_factory=list)
     smtp: SmtpSettings | None = None
+    members: MembersSettings = Field(default_factory=MembersSettings)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")
