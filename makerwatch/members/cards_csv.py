@@ -95,13 +95,20 @@ def read_rows(
                 raise MembersError(
                     f"{path}: column {unknown[0]!r} is not a machine kind or device of the site file"
                 )
-            rows = []
+            rows: list[Row] = []
+            seen: set[str] = set()
             for raw in reader:
                 fields = {k.strip().lower(): (v or "") for k, v in raw.items() if k is not None}
                 try:
                     rows.append(_row(reader.line_num, fields, secret, machines, local_midnight_ms))
                 except ValueError as exc:
                     raise MembersError(f"{path}, row {reader.line_num}: {exc}") from None
+                key = rows[-1].key
+                if key is not None and key in seen:
+                    raise MembersError(
+                        f"{path}, row {reader.line_num}: the same card is on another row"
+                    )
+                seen.add(key or "")
             return rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MembersError(f"{path}: cannot read as CSV: {exc}") from None
@@ -109,10 +116,6 @@ def read_rows(
 
 def import_members(store: MembersStore, rows: list[Row], now_ms: int) -> int:
     """Add each row as a member (with their card and training); how many were added."""
-    keys = [row.key for row in rows if row.key is not None]
-    if len(set(keys)) != len(keys):
-        twice = next(row for row in rows if row.key is not None and keys.count(row.key) > 1)
-        raise MembersError(f"row {twice.line}: the same card is on another row")
     known = set(store.short_names())
     for row in rows:
         if row.key in known:
