@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from makerwatch.adapters import ApiView, Running
@@ -33,6 +34,8 @@ from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.pipeline import Pipeline, Stores, cancel_all
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
+from makerwatch.members.access import AccessLists
+from makerwatch.members.store import MembersStore
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -107,6 +110,8 @@ class IngestService:
         self._clock = clock
         self._decoder = Decoder(config, clock)
         self.alerts: AlertService | None = None
+        self.access: AccessLists | None = None  # members' cards: when a device reads them
+        self.members: MembersStore | None = None
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
         self.pipeline = Pipeline(
@@ -151,6 +156,7 @@ class IngestService:
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
+            background += self._members()
             if self.config.sponsors:  # the month's report to each, on the 1st
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
@@ -166,6 +172,21 @@ class IngestService:
                     await chat.stop()
                 if api is not None:
                     await api()
+
+    def _members(self) -> list[asyncio.Task[None]]:
+        """The members store, when a device reads cards or staff see names: access lists
+        to the boards, enrolments from taps, names on the floor board."""
+        settings = self.config.members
+        if not settings.show_names and all(d.access == "off" for d in self.config.devices):
+            return []
+        store = self.members = MembersStore(Path(settings.store))
+        access = self.access = AccessLists(self.config, store, self.source, self._clock)
+        self.pipeline.observe("members' cards", access.observe)
+        if settings.show_names:
+            self.floor.show_names(store.short_name)
+        return [
+            asyncio.create_task(supervised("access lists", partial(access.run, self.subscribed)))
+        ]
 
     async def _serve(self, stores: Stores, alerts: AlertService) -> Callable[[], Any] | None:
         settings = self.config.ingest
@@ -184,6 +205,8 @@ class IngestService:
     async def _connected(self) -> None:
         assert self.alerts is not None
         await self.alerts.connected()
+        if self.access is not None:
+            self.access.connected()
 
     def _broker_dropped(self, count: int) -> None:
         """Readings lost at the broker: never silent (log, metric, staff channels)."""

@@ -36,6 +36,7 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "no_alerts": {language: text + "." for language, text in TERMS["no_alerts"].items()},
     "for": {"en": "for {duration}", "ru": "уже {duration}", "kk": "{duration} бойы"},
     "on_since": {"en": "on since {at}", "ru": "включено с {at}", "kk": "{at} бастап қосулы"},
+    "in_use_by": TERMS["in_use_by"],
     "no_signal_since": {"en": "since {at}", "ru": "с {at}", "kk": "{at} бастап"},
     "was": {"en": "was {state}", "ru": "было: {state}", "kk": "соңғы күйі: {state}"},
     "seen": {"en": "Last heard {duration} ago", "ru": "Последний сигнал {duration} назад", "kk": "Соңғы сигнал {duration} бұрын"},

@@ -5,15 +5,24 @@ Everything comes from what is already stored, so a restart loses nothing and a
 session written twice is the same point: the session starts at the last state
 change out of `off`; its energy is InfluxQL's trapezoidal integral of power_w.
 A session is closed once a reading after its end has been written, so its last
-readings are in.
+readings are in. A session carries the card key (never a name) of the member whose
+tap opened it: the last allowed tap at the machine shortly before it was switched
+on, else the first during it (a board that only logs may be tapped after).
 """
 
 from __future__ import annotations
 
 import logging
 
+from makerwatch.core.machine_status import TAP_BEFORE_ON_MS
 from makerwatch.core.points import FieldValue, Point, device_tags
-from makerwatch.core.protocol import STATE_MEASUREMENT, TELEMETRY_MEASUREMENT, MachineState
+from makerwatch.core.protocol import (
+    STATE_MEASUREMENT,
+    TAP_MEASUREMENT,
+    TELEMETRY_MEASUREMENT,
+    MachineState,
+    TapResult,
+)
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import SinkError
@@ -25,6 +34,8 @@ __all__ = ["SessionRecorder"]
 log = logging.getLogger(__name__)
 
 ON_STATES = (MachineState.IDLE, MachineState.ACTIVE)
+# The taps that open a machine for someone.
+OPENING_TAPS = f"(result = '{TapResult.ALLOWED.value}' OR result = '{TapResult.STAFF.value}')"
 
 
 class SessionRecorder:
@@ -64,6 +75,19 @@ class SessionRecorder:
             ):
                 await self._record(device, self._ending.pop(device))
 
+    async def _member(self, where: str, start_ms: int, end_ms: int) -> str | None:
+        """The card key of whoever opened the session, or None."""
+        taps = f'SELECT {{}}("key") FROM {TAP_MEASUREMENT} WHERE {where} AND {OPENING_TAPS} AND '
+        for query in (
+            taps.format("last")
+            + f"time >= {start_ms - TAP_BEFORE_ON_MS}ms AND time <= {start_ms}ms",
+            taps.format("first") + f"time > {start_ms}ms AND time < {end_ms}ms",
+        ):
+            found = await self._influx.query(query)
+            if found:
+                return str(found[0]["values"][0][1])
+        return None
+
     async def _record(self, device_id: str, end_ms: int) -> None:
         device = self._config.device(device_id)
         if device is None:
@@ -94,6 +118,9 @@ class SessionRecorder:
             }
             if max_temp_c is not None:
                 fields["max_temp_c"] = float(max_temp_c)
+            member = await self._member(where, start_ms, end_ms)
+            if member is not None:
+                fields["member"] = member
             tags = device_tags(self._config.site.id, device)
             await self._influx.write([encode_point(Point("session", tags, fields, start_ms))])
             self._counters.sessions_written += 1

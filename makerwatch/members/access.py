@@ -113,3 +113,4 @@ class AccessLists:
             member = self._store.tapped(device, key, self._now_ms())
             if member is not None:
                 log.info("a new card at %s is now member %d's", device, member)
+                self._seen_changes = None  # our own write: data_version does not move for it

@@ -191,6 +191,14 @@ class MembersStore:
             tuple(Training(m, e) for m, e in trained.fetchall()),
         )  # fmt: skip
 
+    def short_name(self, key: str) -> str | None:
+        """The short name of a card's member (for staff screens), or None."""
+        row = self._db.execute(
+            "SELECT members.short FROM cards JOIN members ON members.id = cards.member WHERE cards.key = ?",
+            (key,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def short_names(self) -> dict[str, str]:
         """Card key -> the short name of its member (for staff screens)."""
         rows = self._db.execute("SELECT cards.key, members.short FROM cards JOIN members ON members.id = cards.member")  # fmt: skip
