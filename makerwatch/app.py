@@ -184,6 +184,11 @@ class IngestService:
         self.pipeline.observe("members' cards", access.observe)
         if settings.show_names:
             self.floor.show_names(store.short_name)
+            tiles = self.floor.tiles  # the chat names them as the board does
+            if self.alerts is not None:
+                self.alerts.in_use_by = lambda device: tiles[device].machine.in_use_by(
+                    store.short_name
+                )
         return [
             asyncio.create_task(supervised("access lists", partial(access.run, self.subscribed)))
         ]

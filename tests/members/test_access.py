@@ -143,6 +143,9 @@ async def test_access_lists_sessions_names_and_no_raw_uid_anywhere(
             return next(t for t in tiles if t["device"] == "solder-1")["in_use_by"]
 
         await wait_until(lambda: shown_by() == "Aigerim S.", "the tile naming the member")
+        assert ingest.service.alerts is not None  # the chat's /status says the same
+        [line] = ingest.service.alerts.machines_on("en")
+        assert "in use by Aigerim S. since" in line, line
         await publish(mosquitto.port, [
             (f"{base}/state", json.dumps({"v": 1, "ts": t0 + 300, "state": "off", "previous": "active", "previous_duration_s": 295})),
             (f"{base}/telemetry", json.dumps({"v": 1, "ts": t0 + 310, "seq": 2, "power_w": 0.0})),
