@@ -13,9 +13,10 @@ on, else the first during it (a board that only logs may be tapped after).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from makerwatch.core.machine_status import TAP_BEFORE_ON_MS
-from makerwatch.core.points import FieldValue, Point, device_tags
+from makerwatch.core.points import SOURCE_TAG, FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
     STATE_MEASUREMENT,
     TAP_MEASUREMENT,
@@ -43,22 +44,30 @@ class SessionRecorder:
         self._config = config
         self._influx = influx
         self._counters = counters
-        self._ending: dict[str, int] = {}  # device -> when it went off, until its tail is stored
+        # device -> when it went off (and its source tag: simulated data stays apart),
+        # until its tail is stored
+        self._ending: dict[str, tuple[int, str | None]] = {}
 
     async def resume(self) -> None:
         """After a restart: pick up sessions that had ended but were not yet written."""
         site = self._config.site.id
         try:
             latest = await self._influx.query(  # the newest state point of each device
-                f"SELECT state, previous FROM {STATE_MEASUREMENT} WHERE site = '{site}' GROUP BY device ORDER BY time DESC LIMIT 1"
+                f"SELECT state, previous FROM {STATE_MEASUREMENT} WHERE site = '{site}' "
+                f'GROUP BY device, "{SOURCE_TAG}" ORDER BY time DESC LIMIT 1'
             )
         except SinkError as exc:
             log.warning("could not look for sessions to finish: %s", exc)
             return
+        newest: dict[str, list[Any]] = {}  # device -> its newest state, of any source
         for series in latest:
             at_ms, state, previous = series["values"][0]
+            device = series["tags"]["device"]
+            if device not in newest or int(at_ms) > newest[device][0]:
+                newest[device] = [int(at_ms), state, previous, series["tags"].get(SOURCE_TAG)]
+        for device, (at_ms, state, previous, source) in newest.items():
             if state == MachineState.OFF and previous in ON_STATES:
-                self._ending[series["tags"]["device"]] = int(at_ms)
+                self._ending[device] = (at_ms, source or None)
 
     async def written(self, points: list[Point]) -> None:
         """Called by the writer with every batch it stored, before acknowledging it."""
@@ -69,11 +78,12 @@ class SessionRecorder:
                 and point.fields.get("state") == MachineState.OFF
                 and point.fields.get("previous") in ON_STATES
             ):
-                self._ending[device] = point.time_ms
-            elif point.measurement == TELEMETRY_MEASUREMENT and point.time_ms > self._ending.get(
-                device, 2**63
+                self._ending[device] = (point.time_ms, point.tags.get(SOURCE_TAG))
+            elif (
+                point.measurement == TELEMETRY_MEASUREMENT
+                and point.time_ms > self._ending.get(device, (2**63, None))[0]
             ):
-                await self._record(device, self._ending.pop(device))
+                await self._record(device, *self._ending.pop(device))
 
     async def _member(self, where: str, start_ms: int, end_ms: int) -> str | None:
         """The card key of whoever opened the session, or None."""
@@ -88,7 +98,7 @@ class SessionRecorder:
                 return str(found[0]["values"][0][1])
         return None
 
-    async def _record(self, device_id: str, end_ms: int) -> None:
+    async def _record(self, device_id: str, end_ms: int, source: str | None) -> None:
         device = self._config.device(device_id)
         if device is None:
             return
@@ -122,6 +132,8 @@ class SessionRecorder:
             if member is not None:
                 fields["member"] = member
             tags = device_tags(self._config.site.id, device)
+            if source:
+                tags[SOURCE_TAG] = source
             await self._influx.write([encode_point(Point("session", tags, fields, start_ms))])
             self._counters.sessions_written += 1
         except SinkError as exc:
