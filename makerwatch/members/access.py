@@ -69,7 +69,7 @@ class AccessLists:
         for device in self._config.devices:
             members: list[str] = []
             staff: list[str] = []
-            if device.access is not AccessMode.OFF:
+            if device.access != AccessMode.OFF:
                 members, staff = self._store.allowed(device.id, device.kind.value, now_ms)
             lists[device.id] = AccessList(
                 v=1, mode=device.access, members=members, staff=staff, updated_ms=now_ms

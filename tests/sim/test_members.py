@@ -1,0 +1,107 @@
+"""Simulated members tapping in, through the real broker, ingest and InfluxDB: the
+sponsor people figures add up to the simulator's ground truth, with every count of
+1 or 2 shown as "fewer than 3"."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from makerwatch.core.protocol import AccessMode
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.statistics import statistics
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedMosquitto
+from makerwatch.report.people import HOURS_BANDS, people_figures, people_html, suppressed
+from makerwatch.sim.members import MemberTaps, TappingPublisher, ground_truth, simulated_members
+from makerwatch.sim.runner import Simulation
+from makerwatch.sim.scenarios import SCENARIOS, build_boards
+from tests.support import RunningIngest, publish, stored, wait_until
+
+SECRET = "sim-card-secret-0123456789abcdef-0123"
+OPEN = {day: ["09:00-21:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+DAY_MS = 86_400_000
+
+
+def run_backfill(
+    config: SiteConfig, port: int, taps: MemberTaps, start_ms: int, end_ms: int
+) -> int:
+    boards = build_boards(SCENARIOS["normal-week"], config, start_ms, 7, end_ms=end_ms,
+                          sample_period_s=2.0, telemetry_period_s=60)  # fmt: skip
+    publisher = TappingPublisher("127.0.0.1", port, f"sim-members-{config.site.id}", taps)
+    try:
+        summary = Simulation(boards, publisher, start_ms, end_ms, speed=None, step_ms=600_000).run()
+    finally:
+        publisher.close()
+    return summary.ended_ms
+
+
+async def test_people_figures_add_up_to_the_simulated_members(
+    site_config: SiteConfig,
+    mosquitto: EmbeddedMosquitto,
+    ingest: RunningIngest,
+    influx: InfluxClient,
+) -> None:
+    """Test that members served, new members, members per kind, hours per member and refused
+    taps equal the simulator's ground truth, counts under 3 suppressed."""
+    # ingest runs with the fixture's config; the simulator needs to know which devices read cards.
+    devices = [site_config.devices[0].model_copy(update={"access": AccessMode.LOG}),
+               site_config.devices[1].model_copy(update={"access": AccessMode.ENFORCE})]  # fmt: skip
+    site = site_config.site.model_copy(update={"opening_hours": OPEN})
+    config = site_config.model_copy(update={"devices": devices, "site": site})
+    zone = ZoneInfo(config.site.timezone)
+    today = datetime.now(zone).date()
+    start_ms = int(
+        datetime.combine(today - timedelta(days=6), datetime.min.time(), zone).timestamp() * 1000
+    )
+    end_ms = int(datetime.now(zone).timestamp() * 1000)
+    members = simulated_members(
+        SECRET, {"soldering_station": 7, "printer_3d": 2}, untrained=4, seed=7
+    )
+    taps = MemberTaps(config, members, seed=7)
+    ended_ms = await asyncio.to_thread(run_backfill, config, mosquitto.port, taps, start_ms, end_ms)
+    # A reading after the last switch-off closes each machine's last session.
+    await publish(mosquitto.port, [
+        (f"makerspace/{config.site.id}/{d.id}/telemetry",
+         json.dumps({"v": 1, "ts": ended_ms / 1000 + 1, "seq": 10**6, "power_w": 0.0, "sim": True}))
+        for d in config.devices
+    ])  # fmt: skip
+    closed = [s for s in taps.sessions if s.end_ms is not None]
+    assert len(closed) > 10, "the week had sessions"
+
+    async def sessions_written() -> bool:
+        rows = await stored(influx, "SELECT count(duration_s) FROM session")
+        return bool(rows) and rows[0]["count"] == len(closed)
+
+    await wait_until(sessions_written, f"{len(closed)} sessions written", within_s=120)
+
+    first, last = today - timedelta(days=3), today - timedelta(days=1)
+    stats = await statistics(influx.query, [config], f"{first}..{last}", end_ms, simulated=True)
+    period = stats.sites[0].period
+    truth = ground_truth(taps, period.start_ms, period.end_ms)
+    got = await people_figures(influx.query, stats)
+
+    assert got.served == suppressed(len(truth.served))
+    assert got.served is not None, "enough members to show a number"
+    assert got.new == suppressed(len(truth.new))
+    assert got.refused_taps == suppressed(truth.refused_taps)
+    assert got.per_kind == {kind: suppressed(len(keys)) for kind, keys in truth.per_kind.items()}
+    bands = [0] * len(HOURS_BANDS)
+    for hours in truth.hours.values():
+        bands[
+            next(
+                i
+                for i, (low, high) in enumerate(HOURS_BANDS)
+                if high is None or low <= hours < high
+            )
+        ] += 1
+    assert got.hours_bands == tuple(suppressed(n) for n in bands)
+    # Printers have two trained members: never shown as a number.
+    assert got.per_kind.get("printer_3d") is None
+    assert "fewer than 3" in people_html(got, "en")
+    assert 0 < len(truth.new) < len(truth.served), "some served members had come before"
+    # Real figures leave the simulated taps out.
+    real = await statistics(influx.query, [config], f"{first}..{last}", end_ms)
+    assert (await people_figures(influx.query, real)).served == 0
