@@ -22,13 +22,20 @@ from makerwatch.api.http import Conflict
 from makerwatch.api.layout import board_settings
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
-from makerwatch.core.protocol import Command, IdentifyCommand, RelayCommand, command_topic
+from makerwatch.core.protocol import (
+    AccessMode,
+    Command,
+    IdentifyCommand,
+    RelayCommand,
+    command_topic,
+)
 from makerwatch.core.relay import NoRelay, has_relay
-from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, Device, SiteConfig
 from makerwatch.core.statistics import Statistics, statistics
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.pipeline import Pipeline, Stores
+from makerwatch.members.store import MembersError, MembersStore
 
 if TYPE_CHECKING:
     from makerwatch.report.page import Answer
@@ -52,9 +59,42 @@ class Running:
     notifier: Notifier
     floor: Floor
     clock: Callable[[], float]
+    members: MembersStore | None = None  # a site whose devices read cards
 
     def wall_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+# How long an enrolment waits for its card.
+ENROL_WAIT_MS = 5 * 60_000
+
+
+class MembersEnrolment:
+    """Enrolling from the staff page (makerwatch.api.enrol.Enrolment), over the store."""
+
+    def __init__(self, running: Running, store: MembersStore) -> None:
+        self._running = running
+        self._store = store
+
+    def choices(self) -> dict[str, list[dict[str, Any]]]:
+        config = self._running.config
+        return {
+            "members": [{"id": m.id, "short": m.short} for m in self._store.members()],
+            "devices": [{"id": d.id, "names": {lang: d.name_in(lang) for lang in LANGUAGES}}
+                        for d in config.devices if d.access != AccessMode.OFF],
+        }  # fmt: skip
+
+    def enrol_next(self, device: str, member: int, by: str) -> int:
+        known = self._running.config.device(device)
+        if known is None or known.access == AccessMode.OFF:
+            raise KeyError(f"no device {device!r} that reads cards")
+        until_ms = self._running.wall_ms() + ENROL_WAIT_MS
+        try:
+            self._store.enrol_next(device, member, until_ms)
+        except MembersError as exc:
+            raise KeyError(str(exc)) from None
+        log.info("%s: the next unknown card at %s is member %d's", by, device, member)
+        return until_ms
 
 
 class BoardView:
@@ -125,6 +165,8 @@ class ApiView:
     def __init__(self, running: Running) -> None:
         self._running = running
         self.board = BoardView(running)
+        store = running.members
+        self.enrolment = None if store is None else MembersEnrolment(running, store)
 
     @property
     def site_id(self) -> str:

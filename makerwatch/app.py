@@ -149,6 +149,7 @@ class IngestService:
                 )  # fmt: skip
                 self.notifier.add(chat.route)
             self.notifier.start()
+            members = self._members()  # before the API: it enrols cards
             api = await self._serve(stores, alerts)
             background = [
                 asyncio.create_task(alerts.run_clock()),
@@ -156,7 +157,7 @@ class IngestService:
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
-            background += self._members()
+            background += members
             if self.config.sponsors:  # the month's report to each, on the 1st
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
@@ -199,7 +200,7 @@ class IngestService:
             return None
         running = Running(
             self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
-            self._clock,
+            self._clock, self.members,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)
         return await serve(ApiView(running), settings.http_host, settings.http_port, tls)
