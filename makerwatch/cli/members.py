@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from makerwatch.cli.options import AddCommand, add_config, add_data, load
+from makerwatch.cli.options import AddCommand, add_config, add_data, load, stack_in_use
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.site_config import SiteConfig
 
@@ -81,7 +81,10 @@ def card_secret(path: Path) -> str:
 def _open(args: argparse.Namespace) -> tuple[MembersStore, SiteConfig | None]:
     from makerwatch.members.store import FILE_NAME, MembersStore
 
-    config = load(args.config) if args.config is not None else None
+    # The site file given, else the running up's: for device ids and the site's time zone.
+    stack = stack_in_use(args)
+    path = args.config or (Path(stack.config) if stack is not None and stack.config else None)
+    config = load(path) if path is not None else None
     return MembersStore(args.data / FILE_NAME), config
 
 
