@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
 
 from makerwatch.core.protocol import AccessMode
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.statistics import statistics
 from makerwatch.ingest.influx import InfluxClient
-from makerwatch.ops.embedded import EmbeddedMosquitto
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.report.people import HOURS_BANDS, people_figures, people_html, suppressed
 from makerwatch.sim.members import MemberTaps, TappingPublisher, ground_truth, simulated_members
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
-from tests.support import RunningIngest, publish, stored, wait_until
+from tests.support import RunningIngest, make_config, publish, start_ingest, stored, wait_until
 
 SECRET = "sim-card-secret-0123456789abcdef-0123"
 OPEN = {day: ["09:00-21:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -38,19 +43,28 @@ def run_backfill(
     return summary.ended_ms
 
 
+@pytest.fixture
+async def card_site(
+    tmp_path: Path, mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> AsyncIterator[tuple[SiteConfig, RunningIngest]]:
+    """A site whose soldering station logs cards and whose printer enforces them, with its HTTP API."""
+    config = make_config(mosquitto.port, influxdb.url, http_port=free_port())
+    devices = [config.devices[0].model_copy(update={"access": AccessMode.LOG}),
+               config.devices[1].model_copy(update={"access": AccessMode.ENFORCE})]  # fmt: skip
+    site = config.site.model_copy(update={"opening_hours": OPEN})
+    members = config.members.model_copy(update={"store": str(tmp_path / "members.sqlite")})
+    config = config.model_copy(update={"devices": devices, "site": site, "members": members})
+    running = await start_ingest(config)
+    yield config, running
+    await running.shutdown()
+
+
 async def test_people_figures_add_up_to_the_simulated_members(
-    site_config: SiteConfig,
-    mosquitto: EmbeddedMosquitto,
-    ingest: RunningIngest,
-    influx: InfluxClient,
+    card_site: tuple[SiteConfig, RunningIngest], mosquitto: EmbeddedMosquitto
 ) -> None:
     """Test that members served, new members, members per kind, hours per member and refused
-    taps equal the simulator's ground truth, counts under 3 suppressed."""
-    # ingest runs with the fixture's config; the simulator needs to know which devices read cards.
-    devices = [site_config.devices[0].model_copy(update={"access": AccessMode.LOG}),
-               site_config.devices[1].model_copy(update={"access": AccessMode.ENFORCE})]  # fmt: skip
-    site = site_config.site.model_copy(update={"opening_hours": OPEN})
-    config = site_config.model_copy(update={"devices": devices, "site": site})
+    taps equal the simulator's ground truth, counts under 3 suppressed, on /sponsors too."""
+    config, _ = card_site
     zone = ZoneInfo(config.site.timezone)
     today = datetime.now(zone).date()
     start_ms = int(
@@ -71,37 +85,45 @@ async def test_people_figures_add_up_to_the_simulated_members(
     closed = [s for s in taps.sessions if s.end_ms is not None]
     assert len(closed) > 10, "the week had sessions"
 
-    async def sessions_written() -> bool:
-        rows = await stored(influx, "SELECT count(duration_s) FROM session")
-        return bool(rows) and rows[0]["count"] == len(closed)
+    async with InfluxClient(config.influxdb) as influx:
 
-    await wait_until(sessions_written, f"{len(closed)} sessions written", within_s=120)
+        async def sessions_written() -> bool:
+            rows = await stored(influx, "SELECT count(duration_s) FROM session")
+            return bool(rows) and rows[0]["count"] == len(closed)
 
-    first, last = today - timedelta(days=3), today - timedelta(days=1)
-    stats = await statistics(influx.query, [config], f"{first}..{last}", end_ms, simulated=True)
-    period = stats.sites[0].period
-    truth = ground_truth(taps, period.start_ms, period.end_ms)
-    got = await people_figures(influx.query, stats)
+        await wait_until(sessions_written, f"{len(closed)} sessions written", within_s=120)
 
-    assert got.served == suppressed(len(truth.served))
-    assert got.served is not None, "enough members to show a number"
-    assert got.new == suppressed(len(truth.new))
-    assert got.refused_taps == suppressed(truth.refused_taps)
-    assert got.per_kind == {kind: suppressed(len(keys)) for kind, keys in truth.per_kind.items()}
-    bands = [0] * len(HOURS_BANDS)
-    for hours in truth.hours.values():
-        bands[
-            next(
-                i
-                for i, (low, high) in enumerate(HOURS_BANDS)
-                if high is None or low <= hours < high
+        first, last = today - timedelta(days=3), today - timedelta(days=1)
+        stats = await statistics(influx.query, [config], f"{first}..{last}", end_ms, simulated=True)
+        period = stats.sites[0].period
+        truth = ground_truth(taps, period.start_ms, period.end_ms)
+        got = await people_figures(influx.query, stats)
+
+        assert got.served == suppressed(len(truth.served))
+        assert got.served is not None, "enough members to show a number"
+        assert got.new == suppressed(len(truth.new))
+        assert got.refused_taps == suppressed(truth.refused_taps)
+        assert got.per_kind == {
+            kind: suppressed(len(keys)) for kind, keys in truth.per_kind.items()
+        }
+        bands = [0] * len(HOURS_BANDS)
+        for hours in truth.hours.values():
+            bands[sum(hours >= low for low, _ in HOURS_BANDS) - 1] += 1  # the last band it reaches
+        assert got.hours_bands == tuple(suppressed(n) for n in bands)
+        # Printers have two trained members: never shown as a number.
+        assert got.per_kind.get("printer_3d") is None
+        assert "fewer than 3" in people_html(got, "en")
+        assert 0 < len(truth.new) < len(truth.served), "some served members had come before"
+        # Real figures leave the simulated taps out.
+        real = await statistics(influx.query, [config], f"{first}..{last}", end_ms)
+        assert (await people_figures(influx.query, real)).served == 0
+        # /sponsors shows the same section, in the reader's language.
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{config.ingest.http_port}", timeout=120
+        ) as http:
+            page = await http.get(
+                "/sponsors", params={"period": f"{first}..{last}", "simulated": "1", "lang": "ru"}
             )
-        ] += 1
-    assert got.hours_bands == tuple(suppressed(n) for n in bands)
-    # Printers have two trained members: never shown as a number.
-    assert got.per_kind.get("printer_3d") is None
-    assert "fewer than 3" in people_html(got, "en")
-    assert 0 < len(truth.new) < len(truth.served), "some served members had come before"
-    # Real figures leave the simulated taps out.
-    real = await statistics(influx.query, [config], f"{first}..{last}", end_ms)
-    assert (await people_figures(influx.query, real)).served == 0
+        assert page.status_code == 200
+        assert people_html(got, "ru") in page.text
+        assert "меньше 3" in page.text
