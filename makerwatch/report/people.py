@@ -84,28 +84,46 @@ def _values(series: list[dict[str, Any]]) -> Iterable[tuple[dict[str, str], list
             yield one.get("tags", {}), values
 
 
-async def _site(query: Query, where: str, before: str) -> tuple[set[str], set[str], dict[str, set[str]], dict[str, float], int]:  # fmt: skip
-    allowed = f"FROM {TAP_MEASUREMENT} WHERE result = '{TapResult.ALLOWED.value}' AND "
-    by_kind: dict[str, set[str]] = defaultdict(set)
-    for tags, values in _values(
-        await query(f'SELECT distinct("key") {allowed}{where} GROUP BY kind')
-    ):
-        by_kind[tags.get("kind", "")].add(str(values[1]))
-    earlier = {
-        str(v[1]) for _, v in _values(await query(f'SELECT distinct("key") {allowed}{before}'))
-    }
-    seconds: dict[str, float] = defaultdict(float)
-    sessions = await query(
-        f'SELECT "member", "duration_s" FROM {SESSION_MEASUREMENT} WHERE {where}'
-    )
-    for _, (_, member, duration_s) in _values(sessions):
-        if member:
-            seconds[str(member)] += float(duration_s or 0)
-    refused = await query(
-        f"SELECT count(\"key\") FROM {TAP_MEASUREMENT} WHERE result = '{TapResult.REFUSED.value}' AND {where}"
-    )
-    served = set().union(*by_kind.values()) if by_kind else set()
-    return served, earlier, by_kind, seconds, sum(int(v[1]) for _, v in _values(refused))
+@dataclass
+class _Counted:
+    """What the figures are made of, across sites, before any count is suppressed."""
+
+    by_kind: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    earlier: set[str] = field(default_factory=set)  # cards allowed before the period
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    refused: int = 0
+
+    @property
+    def served(self) -> set[str]:
+        return set().union(*self.by_kind.values())
+
+    async def add_site(self, query: Query, where: str, before: str) -> None:
+        allowed = f"FROM {TAP_MEASUREMENT} WHERE result = '{TapResult.ALLOWED.value}' AND "
+        for tags, values in _values(
+            await query(f'SELECT distinct("key") {allowed}{where} GROUP BY kind')
+        ):
+            self.by_kind[tags.get("kind", "")].add(str(values[1]))
+        for _, values in _values(await query(f'SELECT distinct("key") {allowed}{before}')):
+            self.earlier.add(str(values[1]))
+        sessions = await query(
+            f'SELECT "member", "duration_s" FROM {SESSION_MEASUREMENT} WHERE {where}'
+        )
+        for _, (_, member, duration_s) in _values(sessions):
+            if member:
+                self.seconds[str(member)] += float(duration_s or 0)
+        refused = f"FROM {TAP_MEASUREMENT} WHERE result = '{TapResult.REFUSED.value}' AND {where}"
+        self.refused += sum(
+            int(v[1]) for _, v in _values(await query(f'SELECT count("key") {refused}'))
+        )
+
+    def hours_bands(self) -> list[int]:
+        """The members served in each of HOURS_BANDS (a staff card's sessions are not a member's)."""
+        bands = [0] * len(HOURS_BANDS)
+        served = self.served
+        for key, seconds in self.seconds.items():
+            if key in served:
+                bands[_band(seconds / 3600)] += 1
+        return bands
 
 
 def _band(hours: float) -> int:
@@ -116,33 +134,20 @@ def _band(hours: float) -> int:
 
 async def people_figures(query: Query, statistics: Statistics) -> PeopleFigures:
     """The people figures of the statistics' sites and period."""
-    served: set[str] = set()
-    earlier: set[str] = set()
-    by_kind: dict[str, set[str]] = defaultdict(set)
-    seconds: dict[str, float] = defaultdict(float)
-    refused = 0
+    counted = _Counted()
     for site in statistics.sites:
         real = "" if site.simulated else f" AND {REAL_DATA}"
-        where = f"site = '{site.config.site.id}' AND {time_condition(site.period.start_ms, site.period.end_ms)}{real}"
-        before = f"site = '{site.config.site.id}' AND time < {site.period.start_ms}ms{real}"
-        got = await _site(query, where, before)
-        served |= got[0]
-        earlier |= got[1]
-        for kind, keys in got[2].items():
-            by_kind[kind] |= keys
-        for key, s in got[3].items():
-            seconds[key] += s
-        refused += got[4]
-    bands = [0] * len(HOURS_BANDS)
-    for key, s in seconds.items():
-        if key in served:  # a staff card's sessions are not a member's
-            bands[_band(s / 3600)] += 1
+        at_site = f"site = '{site.config.site.id}'"
+        period = time_condition(site.period.start_ms, site.period.end_ms)
+        await counted.add_site(query, f"{at_site} AND {period}{real}",
+                               f"{at_site} AND time < {site.period.start_ms}ms{real}")  # fmt: skip
+    served = counted.served
     return PeopleFigures(
         served=suppressed(len(served)),
-        new=suppressed(len(served - earlier)),
-        refused_taps=suppressed(refused),
-        per_kind={kind: suppressed(len(keys)) for kind, keys in sorted(by_kind.items())},
-        hours_bands=tuple(suppressed(n) for n in bands),
+        new=suppressed(len(served - counted.earlier)),
+        refused_taps=suppressed(counted.refused),
+        per_kind={kind: suppressed(len(keys)) for kind, keys in sorted(counted.by_kind.items())},
+        hours_bands=tuple(suppressed(n) for n in counted.hours_bands()),
     )
 
 
