@@ -87,6 +87,10 @@ class MembersStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Names and e-mail addresses: the owner only, before anything is written
+            # (SQLite gives its -wal and -shm files the database file's permissions).
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA secure_delete = ON")
@@ -94,7 +98,6 @@ class MembersStore:
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise MembersError(f"{path}: cannot open the members store: {exc}") from None
-        path.chmod(0o600)  # names and e-mail addresses: the owner only
 
     def close(self) -> None:
         self._db.close()

@@ -55,6 +55,10 @@ def test_forgetting_leaves_no_name_or_key_in_the_file(tmp_path: Path) -> None:
     member = store.add("Aigerim Serikova", 0, email="aigerim@example.kz", keys=(A,))
     store.add("Dmitry Ivanov", 0, keys=(B,))
     store.train(member, "laser_cutter", None)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["members.sqlite", "members.sqlite-shm", "members.sqlite-wal"]
+    for file in tmp_path.iterdir():  # the database, its write-ahead log and index
+        assert oct(file.stat().st_mode & 0o777) == "0o600", file.name
     assert store.forget(member) == "Aigerim Serikova"
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     for gone in (b"Aigerim", b"aigerim@example.kz", A.encode()):
@@ -62,4 +66,5 @@ def test_forgetting_leaves_no_name_or_key_in_the_file(tmp_path: Path) -> None:
     assert B.encode() in raw  # the others stay
     with pytest.raises(MembersError, match=f"no member {member}"):
         store.forget(member)
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    for file in tmp_path.iterdir():  # the database, its write-ahead log and index
+        assert oct(file.stat().st_mode & 0o777) == "0o600", file.name
