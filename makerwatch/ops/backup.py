@@ -226,9 +226,9 @@ def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
 
 
 def _copy_sqlite(source: Path, out: Path) -> None:
+    out.touch(mode=0o600)  # names and e-mail addresses: the owner only, from the start
     with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(out)) as copy:
         db.backup(copy)
-    out.chmod(0o600)  # names and e-mail addresses: the owner only
 
 
 # --- restore ---------------------------------------------------------------------------
