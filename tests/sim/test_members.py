@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +27,15 @@ from makerwatch.report.people import HOURS_BANDS, people_figures, people_html, s
 from makerwatch.sim.members import MemberTaps, TappingPublisher, ground_truth, simulated_members
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
-from tests.support import RunningIngest, make_config, publish, start_ingest, stored, wait_until
+from tests.support import (
+    ROOT,
+    RunningIngest,
+    make_config,
+    publish,
+    start_ingest,
+    stored,
+    wait_until,
+)
 
 SECRET = "sim-card-secret-0123456789abcdef-0123"
 OPEN = {day: ["09:00-21:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -127,3 +139,35 @@ async def test_people_figures_add_up_to_the_simulated_members(
         assert page.status_code == 200
         assert people_html(got, "ru") in page.text
         assert "меньше 3" in page.text
+
+
+async def test_simulate_backfill_with_members_taps_their_cards(
+    card_site: tuple[SiteConfig, RunningIngest], mosquitto: EmbeddedMosquitto, tmp_path: Path
+) -> None:
+    """Test that `makerwatch simulate backfill --members N` taps cards at the machines with a
+    reader, and every tap it reports is stored, as simulated."""
+    config, _ = card_site
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(json.dumps({  # JSON is YAML
+        "site": {"id": config.site.id, "name": "Test space", "opening_hours": OPEN},
+        "devices": [{"id": d.id, "name": d.default_name, "kind": d.kind.value, "access": d.access.value}
+                    for d in config.devices],
+    }), encoding="utf-8")  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "makerwatch.cli", "simulate", "backfill", "2d", "--members", "3",
+         "--config", str(site_file), "--mqtt", f"127.0.0.1:{mosquitto.port}", "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = re.search(r"(\d+) simulated members tapped (\d+) times", done.stdout)
+    assert said is not None, done.stdout
+    assert int(said[1]) == 3 * 2 + 3  # 3 trained on each of the two kinds, 3 untrained
+    async with InfluxClient(config.influxdb) as influx:
+
+        async def all_taps_stored() -> bool:
+            rows = await stored(influx, "SELECT count(\"key\") FROM tap WHERE source = 'sim'")
+            return bool(rows) and rows[0]["count"] == int(said[2])
+
+        await wait_until(all_taps_stored, f"{said[2]} simulated taps stored", within_s=60)
+    assert int(said[2]) > 0
