@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -21,13 +22,20 @@ from makerwatch.api.http import Conflict
 from makerwatch.api.layout import board_settings
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
-from makerwatch.core.protocol import Command, IdentifyCommand, RelayCommand, command_topic
+from makerwatch.core.protocol import (
+    AccessMode,
+    Command,
+    IdentifyCommand,
+    RelayCommand,
+    command_topic,
+)
 from makerwatch.core.relay import NoRelay, has_relay
-from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, Device, SiteConfig
 from makerwatch.core.statistics import Statistics, statistics
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.pipeline import Pipeline, Stores
+from makerwatch.members.store import MembersError, MembersStore
 
 if TYPE_CHECKING:
     from makerwatch.report.page import Answer
@@ -51,9 +59,42 @@ class Running:
     notifier: Notifier
     floor: Floor
     clock: Callable[[], float]
+    members: MembersStore | None = None  # a site whose devices read cards
 
     def wall_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+# How long an enrolment waits for its card.
+ENROL_WAIT_MS = 5 * 60_000
+
+
+class MembersEnrolment:
+    """Enrolling from the staff page (makerwatch.api.enrol.Enrolment), over the store."""
+
+    def __init__(self, running: Running, store: MembersStore) -> None:
+        self._running = running
+        self._store = store
+
+    def choices(self) -> dict[str, list[dict[str, Any]]]:
+        config = self._running.config
+        return {
+            "members": [{"id": m.id, "short": m.short} for m in self._store.members()],
+            "devices": [{"id": d.id, "names": {lang: d.name_in(lang) for lang in LANGUAGES}}
+                        for d in config.devices if d.access != AccessMode.OFF],
+        }  # fmt: skip
+
+    def enrol_next(self, device: str, member: int, by: str) -> int:
+        known = self._running.config.device(device)
+        if known is None or known.access == AccessMode.OFF:
+            raise KeyError(f"no device {device!r} that reads cards")
+        until_ms = self._running.wall_ms() + ENROL_WAIT_MS
+        try:
+            self._store.enrol_next(device, member, until_ms)
+        except MembersError as exc:
+            raise KeyError(str(exc)) from None
+        log.info("%s: the next unknown card at %s is member %d's", by, device, member)
+        return until_ms
 
 
 class BoardView:
@@ -124,6 +165,8 @@ class ApiView:
     def __init__(self, running: Running) -> None:
         self._running = running
         self.board = BoardView(running)
+        store = running.members
+        self.enrolment = None if store is None else MembersEnrolment(running, store)
 
     @property
     def site_id(self) -> str:
@@ -216,9 +259,13 @@ class ApiView:
         """/sponsors: makerwatch/report/page.py makes the answer from this site's figures
         (charts and templates, matplotlib and jinja2, are loaded with the first page)."""
         from makerwatch.report.page import answer as sponsor_answer
+        from makerwatch.report.people import people_figures
 
         now_ms = int(self._running.clock() * 1000)
-        return await sponsor_answer(query, accept_language, self.sponsor_figures, now_ms)
+        config = self._running.config
+        cards = any(device.access != "off" for device in config.devices)  # people, by their cards
+        people = partial(people_figures, self._running.stores.influx.query) if cards else None
+        return await sponsor_answer(query, accept_language, self.sponsor_figures, now_ms, people)
 
     async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
         """This site's figures for a period (default: this month, site time); simulated

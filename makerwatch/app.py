@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from makerwatch.adapters import ApiView, Running
@@ -34,6 +35,8 @@ from makerwatch.ingest.home_assistant import HomeAssistant
 from makerwatch.ingest.pipeline import Pipeline, Stores, cancel_all
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
+from makerwatch.members.access import AccessLists
+from makerwatch.members.store import MembersStore
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -108,6 +111,8 @@ class IngestService:
         self._clock = clock
         self._decoder = Decoder(config, clock)
         self.alerts: AlertService | None = None
+        self.access: AccessLists | None = None  # members' cards: when a device reads them
+        self.members: MembersStore | None = None
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [
             *AlertService.subscriptions(config), *HomeAssistant.subscriptions(config),
@@ -157,6 +162,7 @@ class IngestService:
                 )  # fmt: skip
                 self.notifier.add(chat.route)
             self.notifier.start()
+            members = self._members()  # before the API: it enrols cards
             api = await self._serve(stores, alerts)
             background = [
                 asyncio.create_task(alerts.run_clock()),
@@ -166,6 +172,7 @@ class IngestService:
                 background.append(asyncio.create_task(chat.run()))
             if self.home_assistant is not None:
                 background.append(asyncio.create_task(self.home_assistant.run(stop)))
+            background += members
             if self.config.sponsors:  # the month's report to each, on the 1st
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
@@ -182,13 +189,33 @@ class IngestService:
                 if api is not None:
                     await api()
 
+    def _members(self) -> list[asyncio.Task[None]]:
+        """The members store, when a device reads cards or staff see names: access lists
+        to the boards, enrolments from taps, names on the floor board."""
+        settings = self.config.members
+        if not settings.show_names and all(d.access == "off" for d in self.config.devices):
+            return []
+        store = self.members = MembersStore(Path(settings.store))
+        access = self.access = AccessLists(self.config, store, self.source, self._clock)
+        self.pipeline.observe("members' cards", access.observe)
+        if settings.show_names:
+            self.floor.show_names(store.short_name)
+            tiles = self.floor.tiles  # the chat names them as the board does
+            if self.alerts is not None:
+                self.alerts.in_use_by = lambda device: tiles[device].machine.in_use_by(
+                    store.short_name
+                )
+        return [
+            asyncio.create_task(supervised("access lists", partial(access.run, self.subscribed)))
+        ]
+
     async def _serve(self, stores: Stores, alerts: AlertService) -> Callable[[], Any] | None:
         settings = self.config.ingest
         if settings.http_port is None:
             return None
         running = Running(
             self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
-            self._clock,
+            self._clock, self.members,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)
         return await serve(ApiView(running), settings.http_host, settings.http_port, tls)
@@ -201,6 +228,8 @@ class IngestService:
         await self.alerts.connected()
         if self.home_assistant is not None:
             self.home_assistant.reconnected()
+        if self.access is not None:
+            self.access.connected()
 
     def _broker_dropped(self, count: int) -> None:
         """Readings lost at the broker: never silent (log, metric, staff channels)."""

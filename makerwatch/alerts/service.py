@@ -45,6 +45,7 @@ from makerwatch.core.protocol import (
     ingest_ready_topic,
 )
 from makerwatch.core.site_config import LANGUAGES, Device, Language, Rule, Severity, SiteConfig
+from makerwatch.core.vocabulary import TERMS
 
 __all__ = ["AlertService"]
 
@@ -286,6 +287,9 @@ class AlertService:
         await self._perform(actions)
         return "switching_off", by
 
+    # A device id -> the short name of the member at it, when the site shows names (app.py).
+    in_use_by: Callable[[str], str | None] | None = None
+
     def machines_on(self, language: Language) -> list[str]:
         """'• «name»: in use, on since 14:05 (45 min)' for each machine that is on (or was,
         when its signal is gone), longest on first."""
@@ -304,6 +308,10 @@ class AlertService:
             words = ON_SINCE_WORDS[language].format(
                 since=since, duration=duration((now_ms - on_since) / 1000, language)
             )
+            who = self.in_use_by(device_id) if self.in_use_by else None
+            if who:  # "in use by Aigerim S. since 14:05 (45 min)"
+                named = TERMS["in_use_by"][language].format(who=who, at=since)
+                words = f"{named[0].lower()}{named[1:]} ({duration((now_ms - on_since) / 1000, language)})"
             state = STATE_WORDS[shown][language]
             if shown == NO_SIGNAL:
                 was = STATE_WORDS[str(status.state)][language]

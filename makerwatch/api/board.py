@@ -44,7 +44,8 @@ STREAM_REFUSED = {
     "total": (503, "the server holds its most floor-board streams ({cap}); try again later"),
 }
 STATIC = files("makerwatch.api") / "static"
-STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css"}
+STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css",
+                "enrol.js": "application/javascript"}  # fmt: skip
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}

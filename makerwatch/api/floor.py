@@ -21,7 +21,12 @@ from typing import Any
 
 from makerwatch.core.machine_status import NEVER_HEARD, NO_SIGNAL, MachineStatus
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import STATE_MEASUREMENT, STATUS_MEASUREMENT, TELEMETRY_MEASUREMENT
+from makerwatch.core.protocol import (
+    STATE_MEASUREMENT,
+    STATUS_MEASUREMENT,
+    TAP_MEASUREMENT,
+    TELEMETRY_MEASUREMENT,
+)
 from makerwatch.core.relay import has_relay
 from makerwatch.core.site_config import LANGUAGES, RuleName, SiteConfig
 
@@ -31,7 +36,7 @@ log = logging.getLogger(__name__)
 
 PUSH_EVERY_S = 0.2
 # The measurements a tile shows.
-SHOWN = frozenset({TELEMETRY_MEASUREMENT, STATE_MEASUREMENT, STATUS_MEASUREMENT})
+SHOWN = frozenset({TELEMETRY_MEASUREMENT, STATE_MEASUREMENT, STATUS_MEASUREMENT, TAP_MEASUREMENT})
 PAGE_QUEUE = 256  # events a page may lag behind before it is dropped (it reconnects)
 
 
@@ -49,6 +54,8 @@ class Tile:
     temp_c: float | None = None
     rssi_dbm: int | None = None
     fw: str | None = None
+    # A card key -> the member's short name, when the site file shows names (app.py).
+    member_names: Callable[[str], str | None] | None = None
 
     def show(self, wall_ms: int) -> bool:
         """Recompute the state shown; returns whether it changed."""
@@ -62,6 +69,7 @@ class Tile:
         return {
             "device": self.device, "names": self.names, "kind": self.kind, "relay": self.relay,
             "state": self.state, "since_ms": m.state_since_ms, "on_since_ms": m.on_since_ms,
+            "in_use_by": m.in_use_by(self.member_names),
             # While there is no signal: since when, and the last state known (greyed).
             "no_signal_since_ms": m.no_signal_since_ms() if no_signal else None,
             "was": m.state if no_signal else None,
@@ -93,6 +101,11 @@ class Floor:
         self._pages: set[asyncio.Queue[str]] = set()
         self.mqtt_connected = False
         self._shown_link: bool | None = None
+
+    def show_names(self, names: Callable[[str], str | None]) -> None:
+        """Show who is at each machine ("in use by Aigerim S."), names resolved by `names`."""
+        for tile in self.tiles.values():
+            tile.member_names = names
 
     def observe(self, points: Iterable[Point], heard_ms: int | None = None) -> None:
         """Points just stored (or known from a retained message), heard at wall time

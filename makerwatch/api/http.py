@@ -21,6 +21,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
+from makerwatch.api.enrol import Enrolment
+from makerwatch.api.enrol import routes as enrol_routes
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
 from makerwatch.api.metrics import MetricSource, render
@@ -54,6 +56,8 @@ class Status(MetricSource, Protocol):
 
     @property
     def board(self) -> BoardService: ...
+    @property
+    def enrolment(self) -> Enrolment | None: ...
 
     async def health(self) -> dict[str, object]: ...
     async def acknowledge(
@@ -177,6 +181,7 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
         *routes(service.board, guard, staff, _error),
+        *enrol_routes(service.enrolment, staff, _error),
     ])  # fmt: skip
     return app
 

@@ -48,6 +48,7 @@ def _report(args: argparse.Namespace) -> int:
     from makerwatch.core.statistics import Statistics, period_of, statistics
     from makerwatch.ingest.influx import InfluxClient
     from makerwatch.report import document
+    from makerwatch.report.people import people_figures, people_html
 
     network = load_sites(site_file(args.config, args))
     if args.site is not None:
@@ -74,25 +75,32 @@ def _report(args: argparse.Namespace) -> int:
     # A bar once the work takes more than a second: one step per site, then the document.
     with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
 
-        async def figures() -> Statistics:
+        async def figures() -> tuple[Statistics, str]:
             async with InfluxClient(influxdb) as influx:
                 if not await influx.ping():
                     raise UnreachableError(
                         f"cannot reach InfluxDB at {influxdb.url} (give --influx URL, or start "
                         "makerwatch up, or --data for its data folder)"
                     )
-                return await statistics(
+                stats = await statistics(
                     influx.query, network.sites, period_text, int(time.time() * 1000),
                     progress=lambda _site: bar.update(1), simulated=args.include_simulated,
                 )  # fmt: skip
+                cards = any(d.access != "off" for s in network.sites for d in s.devices)
+                people = (
+                    people_html(await people_figures(influx.query, stats), args.lang)
+                    if cards
+                    else ""
+                )
+                return stats, people
 
-        stats = asyncio.run(figures())
+        stats, people = asyncio.run(figures())
         if out_format == "json":
             out.write_text(document.as_json(stats) + "\n", encoding="utf-8")
         elif out_format == "csv":
             out.write_text(document.as_csv(stats), encoding="utf-8")
         else:
-            page = document.html(stats, args.lang, network=network.name)
+            page = document.html(stats, args.lang, network=network.name, people=people)
             if out_format == "pdf":
                 document.as_pdf(page, out)
             else:

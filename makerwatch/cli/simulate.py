@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from makerwatch.cli import signals
 from makerwatch.cli.options import (
@@ -16,6 +17,10 @@ from makerwatch.cli.options import (
     stack_in_use,
 )
 from makerwatch.sim.scenarios import SCENARIOS
+
+if TYPE_CHECKING:
+    from makerwatch.core.site_config import SiteConfig
+    from makerwatch.sim.members import MemberTaps
 
 
 def add_commands(add: AddCommand) -> None:
@@ -31,6 +36,9 @@ def add_commands(add: AddCommand) -> None:
     scenario.set_defaults(handler=_scenario)
     backfill = modes.add_parser("backfill", help="write history up to now through the pipeline")
     backfill.add_argument("duration", metavar="DURATION", help="how far back, e.g. 30d, 12h")
+    backfill.add_argument("--members", type=int, default=0, metavar="N",
+                          help="N simulated members trained on each kind tap their cards at machines "
+                               "with a reader (access: log|enforce; docs/members.md)")  # fmt: skip
     backfill.set_defaults(handler=_backfill)
     fleet = modes.add_parser("fleet", help="a load fleet of many boards")
     fleet.add_argument(
@@ -89,12 +97,29 @@ def _backfill(args: argparse.Namespace) -> int:
     for index, config in enumerate(network.sites):
         if stop.is_set():
             break
+        taps = _member_taps(config, args.members, args.seed + index)
         summary = commands.backfill(
-            config, seconds, args.seed + index, host, port, args.on_real_site, stop
+            config, seconds, args.seed + index, host, port, args.on_real_site, stop, taps
         )
         print(f"backfilled {args.duration} of site {config.site.id!r} through {host}:{port}:")
         print(summary.table())
+        if taps is not None:
+            print(f"{len(taps.members)} simulated members tapped {len(taps.taps)} times")
     return 0
+
+
+def _member_taps(config: SiteConfig, count: int, seed: int) -> MemberTaps | None:
+    """Simulated members with cards of their own (a secret of the simulation's: their
+    keys match no real card), `count` trained on each kind of the site's machines."""
+    from makerwatch.sim.members import MemberTaps, simulated_members
+
+    if count <= 0:
+        return None
+    kinds = {device.kind.value: count for device in config.devices}
+    members = simulated_members(
+        f"simulated-member-cards-of-{config.site.id}-seed-{seed}", kinds, count, seed
+    )
+    return MemberTaps(config, members, seed)
 
 
 def _fleet(args: argparse.Namespace) -> int:

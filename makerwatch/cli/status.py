@@ -108,9 +108,9 @@ def print_machines(floor: dict[str, Any]) -> None:
                 words.append(text("was", state=STATE_NAMES[machine["was"]][language].lower()))
         elif state != "never_heard":
             if machine.get("on_since_ms"):
-                words.append(
-                    text("on_since", at=local_time(machine["on_since_ms"], timezone, now_ms))
-                )
+                at = local_time(machine["on_since_ms"], timezone, now_ms)
+                who = machine.get("in_use_by")  # a member's short name, when names are shown
+                words.append(text("in_use_by", at=at, who=who) if who else text("on_since", at=at))
             if machine.get("since_ms"):
                 words.append(
                     text("for", duration=duration((now_ms - machine["since_ms"]) / 1000, language))

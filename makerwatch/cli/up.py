@@ -109,6 +109,8 @@ def _up(args: argparse.Namespace) -> int:
         stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
         args.mqtt, args.influx, args.spool = f"127.0.0.1:{mosquitto.port}", influxdb.url, data / "spool"  # fmt: skip
         config = with_endpoints(config, args)
+        members = config.members.model_copy(update={"store": str(data / "members.sqlite")})
+        config = config.model_copy(update={"members": members})  # `makerwatch members --data`
         if args.lan:  # staff tokens cross the Wi-Fi: HTTPS only
             tls = {"http_certfile": str(https), "http_keyfile": str(https.with_suffix(".key"))}
             config = config.model_copy(update={"ingest": config.ingest.model_copy(update=tls)})

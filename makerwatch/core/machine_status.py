@@ -9,11 +9,13 @@ whether it can be heard at all. What a person sees is one of SHOWN_STATES.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import MachineState
+from makerwatch.core.protocol import TAP_MEASUREMENT, MachineState, TapResult
 from makerwatch.core.site_config import Device, RuleName, SiteConfig
+from makerwatch.core.units import MINUTE_MS
 
 __all__ = [
     "NEVER_HEARD", "NO_SIGNAL", "NO_SIGNAL_AFTER_PERIODS", "SHOWN_STATES", "MachineStatus",
@@ -31,6 +33,10 @@ SHOWN_STATES = (
 # tell staff; this says when to stop showing the last state as the present one).
 NO_SIGNAL_AFTER_PERIODS = 3
 _ON = (MachineState.IDLE, MachineState.ACTIVE)
+# A card tapped this long before the machine switched on started that session (an
+# enforcing board unlocks on the tap; the machine is switched on after it).
+TAP_BEFORE_ON_MS = 10 * MINUTE_MS
+_WHO_TAPS = (TapResult.ALLOWED.value, TapResult.STAFF.value)
 
 
 @dataclass
@@ -46,6 +52,8 @@ class MachineStatus:
     offline_since_ms: int | None = None
     last_seen_ms: int | None = None
     heard_ms: int | None = None
+    member_key: str | None = None  # the card that opened the machine (a key, never a name)
+    member_tap_ms: int | None = None
 
     @property
     def is_on(self) -> bool:
@@ -54,7 +62,7 @@ class MachineStatus:
     def observe(self, point: Point, heard_ms: int | None = None) -> bool:
         """A point about this machine was stored (or known from a retained message);
         returns whether its state, times or link changed."""
-        before = (self.state, self.state_since_ms, self.on_since_ms, self.online)
+        before = self._shown_parts()
         self.last_seen_ms = max(self.last_seen_ms or point.time_ms, point.time_ms)
         heard = point.time_ms if heard_ms is None else heard_ms
         self.heard_ms = max(self.heard_ms or heard, heard)
@@ -68,7 +76,12 @@ class MachineStatus:
             self.online = online
         elif self.online is False:
             self.online, self.offline_since_ms = True, None  # it speaks: it is back
-        return before != (self.state, self.state_since_ms, self.on_since_ms, self.online)
+        if point.measurement == TAP_MEASUREMENT:
+            self._tapped(str(fields.get("result")), str(fields.get("key")), point.time_ms)
+        return before != self._shown_parts()
+
+    def _shown_parts(self) -> tuple[object, ...]:
+        return (self.state, self.state_since_ms, self.on_since_ms, self.online, self.member_key)
 
     def _stated(self, state: str, at_ms: int, board_on_since: object) -> None:
         if self.state_since_ms is not None and at_ms < self.state_since_ms and state != self.state:
@@ -81,10 +94,29 @@ class MachineStatus:
             self.state, self.state_since_ms = state, at_ms
         if not self.is_on:
             self.on_since_ms = None
+            if self.member_tap_ms is not None and at_ms > self.member_tap_ms:
+                self.member_key = self.member_tap_ms = None  # their session is over
         elif isinstance(board_on_since, int | float) and board_on_since > 0:
             self.on_since_ms = int(board_on_since)  # the board's own: it knows best
         elif not was_on or self.on_since_ms is None:
             self.on_since_ms = at_ms
+
+    def _tapped(self, result: str, key: str, at_ms: int) -> None:
+        if result in _WHO_TAPS:
+            self.member_key, self.member_tap_ms = key, at_ms
+        elif result == TapResult.ENDED.value and key == self.member_key:
+            self.member_key = self.member_tap_ms = None
+
+    def in_use_by(self, names: Callable[[str], str | None] | None) -> str | None:
+        """Who is at the machine, as staff may see it: the short name of the member
+        whose card opened it, resolved now (a forgotten member has none), while it is
+        on; None without `names` (the site file does not show names)."""
+        if names is None or not self.is_on or self.member_key is None:
+            return None
+        started_ms = (self.on_since_ms or self.state_since_ms or 0) - TAP_BEFORE_ON_MS
+        if self.member_tap_ms is None or self.member_tap_ms < started_ms:
+            return None  # a tap from before this session
+        return names(self.member_key)
 
     def silent(self, wall_ms: int, silent_after_ms: int) -> bool:
         """Heard nothing for `silent_after_ms` of wall time."""

@@ -30,7 +30,7 @@ from pydantic import (
 from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_daily_span, parse_hours
-from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN, TOPIC_ROOT
+from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN, TOPIC_ROOT, AccessMode
 
 __all__ = [
     "LANGUAGES",
@@ -42,6 +42,7 @@ __all__ = [
     "IngestSettings",
     "Language",
     "MachineKind",
+    "MembersSettings",
     "MqttSettings",
     "Rule",
     "RuleName",
@@ -167,6 +168,9 @@ class Device(_Section):
     kind: MachineKind
     thresholds: Thresholds | None = None
     telemetry_period_s: float = Field(default=10.0, ge=1, le=3600)
+    # Its card reader (docs/members.md): off (none), log (a tap records who; nothing is
+    # locked) or enforce (the machine unlocks only for a member trained on it).
+    access: AccessMode = Field(default=AccessMode.OFF, strict=False)
     # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
     board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
 
@@ -533,6 +537,17 @@ class HomeAssistantSettings(_Section):
         return prefix
 
 
+class MembersSettings(_Section):
+    """Members and their cards (docs/members.md)."""
+
+    # Show a member's short name where staff look ("in use by Aigerim S. since 14:05"):
+    # the floor board, /machines, `makerwatch status` and the chat. Default: no names.
+    show_names: bool = False
+    # The members store (SQLite): names, card keys, training. `makerwatch up` keeps it
+    # in its data folder (DIR/members.sqlite), whatever this says.
+    store: str = "var/members.sqlite"
+
+
 class SiteConfig(_Section):
     site: Site
     devices: list[Device] = Field(min_length=1)
@@ -545,6 +560,7 @@ class SiteConfig(_Section):
     sponsors: list[Sponsor] = Field(default_factory=list)
     smtp: SmtpSettings | None = None
     home_assistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
+    members: MembersSettings = Field(default_factory=MembersSettings)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")

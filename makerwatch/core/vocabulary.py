@@ -30,6 +30,9 @@ TERMS: dict[str, dict[Language, str]] = {
     "no_alerts": {"en": "No active alerts", "ru": "Активных оповещений нет", "kk": "Белсенді ескерту жоқ"},
     "acknowledge": {"en": "I'm on it", "ru": "Беру на себя", "kk": "Мен айналысамын"},
     "on_it": {"en": "{who} is on it", "ru": "Занимается: {who}", "kk": "{who} айналысып жатыр"},
+    # A member at a machine (their short name, from their card), since it was switched on.
+    "in_use_by": {"en": "In use by {who} since {at}", "ru": "Пользуется: {who}, с {at}",
+                  "kk": "{at} бастап {who} пайдаланып жатыр"},
     "resolved": {"en": "Back to normal", "ru": "Снова в норме", "kk": "Қалпына келді"},
     "snooze": {"en": "Snooze 1 h", "ru": "Отложить на 1 ч", "kk": "1 сағатқа кейінге қалдыру"},
     "identify": {"en": "Blink LED", "ru": "Помигать светодиодом", "kk": "Шамды жыпылықтату"},

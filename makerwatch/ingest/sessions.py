@@ -5,15 +5,25 @@ Everything comes from what is already stored, so a restart loses nothing and a
 session written twice is the same point: the session starts at the last state
 change out of `off`; its energy is InfluxQL's trapezoidal integral of power_w.
 A session is closed once a reading after its end has been written, so its last
-readings are in.
+readings are in. A session carries the card key (never a name) of the member whose
+tap opened it: the last allowed tap at the machine shortly before it was switched
+on, else the first during it (a board that only logs may be tapped after).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from makerwatch.core.points import FieldValue, Point, device_tags
-from makerwatch.core.protocol import STATE_MEASUREMENT, TELEMETRY_MEASUREMENT, MachineState
+from makerwatch.core.machine_status import TAP_BEFORE_ON_MS
+from makerwatch.core.points import SOURCE_TAG, FieldValue, Point, device_tags
+from makerwatch.core.protocol import (
+    STATE_MEASUREMENT,
+    TAP_MEASUREMENT,
+    TELEMETRY_MEASUREMENT,
+    MachineState,
+    TapResult,
+)
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import SinkError
@@ -25,6 +35,8 @@ __all__ = ["SessionRecorder"]
 log = logging.getLogger(__name__)
 
 ON_STATES = (MachineState.IDLE, MachineState.ACTIVE)
+# The taps that open a machine for someone.
+OPENING_TAPS = f"(result = '{TapResult.ALLOWED.value}' OR result = '{TapResult.STAFF.value}')"
 
 
 class SessionRecorder:
@@ -32,22 +44,30 @@ class SessionRecorder:
         self._config = config
         self._influx = influx
         self._counters = counters
-        self._ending: dict[str, int] = {}  # device -> when it went off, until its tail is stored
+        # device -> when it went off (and its source tag: simulated data stays apart),
+        # until its tail is stored
+        self._ending: dict[str, tuple[int, str | None]] = {}
 
     async def resume(self) -> None:
         """After a restart: pick up sessions that had ended but were not yet written."""
         site = self._config.site.id
         try:
             latest = await self._influx.query(  # the newest state point of each device
-                f"SELECT state, previous FROM {STATE_MEASUREMENT} WHERE site = '{site}' GROUP BY device ORDER BY time DESC LIMIT 1"
+                f"SELECT state, previous FROM {STATE_MEASUREMENT} WHERE site = '{site}' "
+                f'GROUP BY device, "{SOURCE_TAG}" ORDER BY time DESC LIMIT 1'
             )
         except SinkError as exc:
             log.warning("could not look for sessions to finish: %s", exc)
             return
+        newest: dict[str, list[Any]] = {}  # device -> its newest state, of any source
         for series in latest:
             at_ms, state, previous = series["values"][0]
+            device = series["tags"]["device"]
+            if device not in newest or int(at_ms) > newest[device][0]:
+                newest[device] = [int(at_ms), state, previous, series["tags"].get(SOURCE_TAG)]
+        for device, (at_ms, state, previous, source) in newest.items():
             if state == MachineState.OFF and previous in ON_STATES:
-                self._ending[series["tags"]["device"]] = int(at_ms)
+                self._ending[device] = (at_ms, source or None)
 
     async def written(self, points: list[Point]) -> None:
         """Called by the writer with every batch it stored, before acknowledging it."""
@@ -58,13 +78,27 @@ class SessionRecorder:
                 and point.fields.get("state") == MachineState.OFF
                 and point.fields.get("previous") in ON_STATES
             ):
-                self._ending[device] = point.time_ms
-            elif point.measurement == TELEMETRY_MEASUREMENT and point.time_ms > self._ending.get(
-                device, 2**63
+                self._ending[device] = (point.time_ms, point.tags.get(SOURCE_TAG))
+            elif (
+                point.measurement == TELEMETRY_MEASUREMENT
+                and point.time_ms > self._ending.get(device, (2**63, None))[0]
             ):
-                await self._record(device, self._ending.pop(device))
+                await self._record(device, *self._ending.pop(device))
 
-    async def _record(self, device_id: str, end_ms: int) -> None:
+    async def _member(self, where: str, start_ms: int, end_ms: int) -> str | None:
+        """The card key of whoever opened the session, or None."""
+        taps = f'SELECT {{}}("key") FROM {TAP_MEASUREMENT} WHERE {where} AND {OPENING_TAPS} AND '
+        for query in (
+            taps.format("last")
+            + f"time >= {start_ms - TAP_BEFORE_ON_MS}ms AND time <= {start_ms}ms",
+            taps.format("first") + f"time > {start_ms}ms AND time < {end_ms}ms",
+        ):
+            found = await self._influx.query(query)
+            if found:
+                return str(found[0]["values"][0][1])
+        return None
+
+    async def _record(self, device_id: str, end_ms: int, source: str | None) -> None:
         device = self._config.device(device_id)
         if device is None:
             return
@@ -94,7 +128,12 @@ class SessionRecorder:
             }
             if max_temp_c is not None:
                 fields["max_temp_c"] = float(max_temp_c)
+            member = await self._member(where, start_ms, end_ms)
+            if member is not None:
+                fields["member"] = member
             tags = device_tags(self._config.site.id, device)
+            if source:
+                tags[SOURCE_TAG] = source
             await self._influx.write([encode_point(Point("session", tags, fields, start_ms))])
             self._counters.sessions_written += 1
         except SinkError as exc:

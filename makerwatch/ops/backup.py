@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import stat
 import subprocess
 import tarfile
@@ -27,7 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from makerwatch import __version__
@@ -39,6 +40,9 @@ __all__ = ["BROKER_CONFIGURATION", "backup", "restore"]
 
 KEPT_AS_FILES = ("broker", "spool")  # copied as they are, next to the database
 SITE_FILE = "makerspace.yaml"
+# The members store (docs/members.md): copied with SQLite's online backup, which gives
+# a consistent copy while ingest and the command line write to it.
+MEMBERS_FILE = "members.sqlite"
 MANIFEST = "manifest.json"
 # Who may connect to the broker and what they may do: never taken from a backup unasked.
 BROKER_CONFIGURATION = ("broker/mosquitto.conf", "broker/acl", "broker/passwd")
@@ -196,6 +200,9 @@ def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
         if (data / name).is_dir():
             _copy_folder(data / name, out / name)
             saved.append(f"{name}/")
+    if (data / MEMBERS_FILE).is_file():
+        _copy_sqlite(data / MEMBERS_FILE, out / MEMBERS_FILE)
+        saved.append("the members store")
     if site_file is not None:
         shutil.copyfile(site_file, out / SITE_FILE)
         saved.append(f"the site file ({site_file})")
@@ -216,6 +223,12 @@ def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return saved
+
+
+def _copy_sqlite(source: Path, out: Path) -> None:
+    out.touch(mode=0o600)  # names and e-mail addresses: the owner only, from the start
+    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(out)) as copy:
+        db.backup(copy)
 
 
 # --- restore ---------------------------------------------------------------------------
@@ -323,7 +336,7 @@ def _assemble(copied: Path, staging: Path, broker_configuration: bool) -> list[s
             "`up --lan` and `broker provision` write it anew from the site file; "
             "--broker-configuration takes it from the backup"
         )
-    for name in (*KEPT_AS_FILES, SITE_FILE):
+    for name in (*KEPT_AS_FILES, SITE_FILE, MEMBERS_FILE):
         if (copied / name).exists():
             (copied / name).rename(staging / name)
     shutil.rmtree(copied)

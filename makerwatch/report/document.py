@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from makerwatch.core.site_config import Language
 from makerwatch.core.statistics import Figures, Statistics
@@ -88,9 +89,11 @@ def html(
     links: dict[str, str] | None = None,
     periods: dict[str, str] | None = None,
     downloads: dict[str, str] | None = None,
+    people: str = "",
 ) -> str:
     """The report as one self-contained HTML page (no external file, font or script);
-    a web page adds `links` (languages), `periods` (earlier, later) and `downloads`."""
+    a web page adds `links` (languages), `periods` (earlier, later) and `downloads`;
+    `people` is report/people.py's section, already escaped."""
     words = Words(language)
     total = statistics.total
     previous_label = period_label(statistics, words, previous=True)
@@ -227,6 +230,7 @@ def html(
         "periods": periods or {},
         "downloads": downloads or {},
         "download_label": words.text("download"),
+        "people": Markup(people),
     }
     return _templates.get_template("report.html.j2").render(context)
 

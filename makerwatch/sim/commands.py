@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from makerwatch.core.errors import ConfigError, UnreachableError
 from makerwatch.core.protocol import demo_topic
 from makerwatch.core.site_config import SiteConfig
+from makerwatch.sim.members import MemberTaps, TappingPublisher
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation, Summary
 from makerwatch.sim.scenarios import (
@@ -173,7 +174,8 @@ def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, 
 
 
 def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int,
-             on_real_site: bool = False, stop: threading.Event | None = None) -> Summary:  # fmt: skip
+             on_real_site: bool = False, stop: threading.Event | None = None,
+             members: MemberTaps | None = None) -> Summary:  # fmt: skip
     """History for [now - seconds, now] through the normal pipeline, as fast as it goes; its
     boards end offline, stamped with the end of the backfill."""
     _refuse_where_it_would_mix(config, host, port, on_real_site)
@@ -182,7 +184,10 @@ def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int
     start_ms = end_ms - int(seconds * 1000)
     boards = build_boards(scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S,
                           telemetry_period_s=BACKFILL_TELEMETRY_PERIOD_S)  # fmt: skip
-    publisher = MqttPublisher(host, port, f"mw-sim-backfill-{config.site.id}")
+    client_id = f"mw-sim-backfill-{config.site.id}"
+    # With members: they tap their cards in before machines with a reader switch on.
+    publisher = (MqttPublisher(host, port, client_id) if members is None
+                 else TappingPublisher(host, port, client_id, members))  # fmt: skip
     try:
         return Simulation(
             boards, publisher, start_ms, end_ms, speed=None, step_ms=BACKFILL_DELIVERY_MS

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from makerwatch.members.store import MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, free_port
 from tests.ops.test_up import EXAMPLE, influx_cli, run_up, wait_for
 from tests.support import WAIT_TIMEOUT_S
@@ -64,6 +65,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
             "the readings and usage stored",
         )
         before = {query: influx_cli(stack, query) for query in QUERIES}
+        member = makerwatch("members", "add", "Aigerim Serikova", "--data", str(tmp_path / "var"))
+        assert member.returncode == 0, member.stderr
 
         made = makerwatch("backup", "--data", str(tmp_path / "var"), "--out", str(tmp_path / "backup"),
                           "--config", str(EXAMPLE))  # fmt: skip
@@ -97,7 +100,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["files"]["makerspace.yaml"]["bytes"] == len(EXAMPLE.read_bytes())
     assert all(
-        name.startswith(("influxdb/", "spool/", "makerspace.yaml")) for name in manifest["files"]
+        name.startswith(("influxdb/", "spool/", "makerspace.yaml", "members.sqlite"))
+        for name in manifest["files"]
     )
     # A broker configuration in the backup (one that lets anyone in, say) is left out
     # unless asked for, and said so either way.
@@ -138,6 +142,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
     assert after in (before, after_backup)
     assert len(after["SELECT * FROM telemetry"]) == 5
     assert (tmp_path / "new" / "makerspace.yaml").read_text() == EXAMPLE.read_text()
+    restored_members = MembersStore(tmp_path / "new" / "members.sqlite").members()
+    assert [m.name for m in restored_members] == ["Aigerim Serikova"]
     twice = makerwatch(
         "restore", "--from", str(tmp_path / "backup"), "--data", str(tmp_path / "new")
     )

@@ -121,7 +121,8 @@
       if (tile.no_signal_since_ms) { parts.push(text("no_signal_since", { at: clockTime(tile.no_signal_since_ms) })); }
       if (tile.was) { parts.push(text("was", { state: words().states[tile.was].toLowerCase() })); }
     } else if (tile.state !== "never_heard") {
-      if (tile.on_since_ms) { parts.push(text("on_since", { at: clockTime(tile.on_since_ms) })); }
+      // A member's name only when the site file shows names (the server sends none otherwise).
+      if (tile.on_since_ms) { parts.push(text(tile.in_use_by ? "in_use_by" : "on_since", { at: clockTime(tile.on_since_ms), who: tile.in_use_by })); }
       if (tile.since_ms) { parts.push(text("for", { duration: duration((now() - tile.since_ms) / 1000) })); }
     }
     return parts.join(" \u00b7 ");

@@ -1,0 +1,116 @@
+"""Each board's access list, kept current by ingest (docs/members.md, "Training").
+
+Ingest publishes every device's `AccessList`, retained, to its own `.../access` topic
+when it connects, and again within POLL_S of any change: `makerwatch members` writes
+the SQLite file from another process, and SQLite's data_version (the store's
+`changes()`) moves when it does, so ingest notices without a file watcher, a broker
+login for the command line, or a message lost while ingest was away (a change made
+while ingest is stopped is published when it starts). Training that runs out changes
+the lists at that moment too. Only lists that differ from the last one sent go out.
+
+It also watches taps: an unknown card tapped where an enrolment waits becomes that
+member's (the staff page's "enrol"), which is one more change to publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from makerwatch.core.points import Point
+from makerwatch.core.ports import Publisher
+from makerwatch.core.protocol import (
+    TAP_MEASUREMENT,
+    AccessList,
+    AccessMode,
+    TapResult,
+    message_kind,
+)
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.members.store import MembersStore
+
+__all__ = ["POLL_S", "AccessLists"]
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0  # how often the store's change counter and the next expiry are looked at
+_ACCESS = message_kind("access")
+
+
+class AccessLists:
+    def __init__(
+        self,
+        config: SiteConfig,
+        store: MembersStore,
+        publisher: Publisher,
+        clock: Callable[[], float],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._sent: dict[str, tuple[object, ...]] = {}  # device -> what its last list said
+        self._seen_changes: int | None = None
+        self._next_expiry_ms: int | None = None
+        self.published = 0  # lists sent (a counter for tests and /metrics)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def connected(self) -> None:
+        """The broker may have lost retained messages: send every list again."""
+        self._sent.clear()
+        self._seen_changes = None
+
+    def lists(self, now_ms: int) -> dict[str, AccessList]:
+        """Every device's list as it is now."""
+        lists = {}
+        for device in self._config.devices:
+            members: list[str] = []
+            staff: list[str] = []
+            if device.access != AccessMode.OFF:
+                members, staff = self._store.allowed(device.id, device.kind.value, now_ms)
+            lists[device.id] = AccessList(
+                v=1, mode=device.access, members=members, staff=staff, updated_ms=now_ms
+            )
+        return lists
+
+    async def publish_changed(self) -> None:
+        now_ms = self._now_ms()
+        self._seen_changes = self._store.changes()
+        self._next_expiry_ms = self._store.next_expiry_ms(now_ms)
+        for device_id, access in self.lists(now_ms).items():
+            said = (access.mode, tuple(access.members), tuple(access.staff))
+            if self._sent.get(device_id) == said:
+                continue
+            topic = _ACCESS.topic(self._config.site.id, device_id)
+            await self._publisher.publish(topic, access.model_dump_json(), retain=True)
+            self._sent[device_id] = said
+            self.published += 1
+
+    def _due(self) -> bool:
+        if self._seen_changes is None or self._store.changes() != self._seen_changes:
+            return True
+        return self._next_expiry_ms is not None and self._now_ms() >= self._next_expiry_ms
+
+    async def run(self, connected: asyncio.Event) -> None:
+        """Publish changed lists until cancelled (only while ingest is connected)."""
+        while True:
+            await connected.wait()
+            if self._due():
+                await self.publish_changed()
+            await asyncio.sleep(POLL_S)  # the poll interval: "within seconds" of a change
+
+    async def observe(self, points: list[Point]) -> None:
+        """Points just stored: a refused tap may be the card an enrolment waits for."""
+        for point in points:
+            if point.measurement != TAP_MEASUREMENT:
+                continue
+            if point.fields.get("result") != TapResult.REFUSED.value:
+                continue  # a card the board allowed is known already
+            device, key = point.tags.get("device", ""), str(point.fields.get("key", ""))
+            member = self._store.tapped(device, key, self._now_ms())
+            if member is not None:
+                log.info("a new card at %s is now member %d's", device, member)
+                self._seen_changes = None  # our own write: data_version does not move for it

@@ -1,0 +1,128 @@
+"""A makerspace's member list (CSV) into the members store (docs/members.md, "Enrolling").
+
+Columns by header, any order, case ignored: `name` (required), `card` or `uid` (the
+card's UID as the reader prints it; keyed at once, never stored), `short`, `email`,
+`staff` (yes/no), and one column per machine kind or device id a member is trained
+on: empty for not trained, `yes` for no expiry, or the date it runs out
+(YYYY-MM-DD). Every row is checked before anything is written; a mistake is one line
+naming the row.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from makerwatch.core.cards import card_key, parse_uid
+from makerwatch.members.store import MembersError, MembersStore
+
+__all__ = ["Row", "expiry_ms", "import_members", "read_rows"]
+
+_YES = {"yes", "y", "1", "true", "да", "иә"}
+_NO = {"", "no", "n", "0", "false", "нет", "жоқ"}
+_COLUMNS = {"name", "card", "uid", "short", "email", "staff"}
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    name: str
+    short: str | None
+    email: str | None
+    staff: bool
+    key: str | None
+    training: dict[str, int | None]  # machine -> expires_ms
+
+
+def expiry_ms(text: str, local_midnight_ms: Callable[[date], int]) -> int | None:
+    """`yes` -> no expiry; `2027-06-30` -> the end of that day (site time)."""
+    if text.lower() in _YES:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither yes nor a date (YYYY-MM-DD)") from None
+    return local_midnight_ms(day) + 24 * 3600 * 1000
+
+
+def _row(
+    line: int,
+    fields: dict[str, str],
+    secret: str | None,
+    machines: Iterable[str],
+    local_midnight_ms: Callable[[date], int],
+) -> Row:
+    name = fields.get("name", "").strip()
+    if not name:
+        raise ValueError("no name")
+    uid = (fields.get("card") or fields.get("uid") or "").strip()
+    key = None
+    if uid:
+        if secret is None:
+            raise ValueError("a card UID, but no card_secret to key it with")
+        key = card_key(secret, parse_uid(uid))
+    staff = fields.get("staff", "").strip().lower()
+    if staff not in _YES | _NO:
+        raise ValueError(f"staff: {staff!r} is neither yes nor no")
+    training = {}
+    for machine in machines:
+        value = fields.get(machine, "").strip()
+        if value.lower() not in _NO:
+            training[machine] = expiry_ms(value, local_midnight_ms)
+    return Row(line, name, fields.get("short", "").strip() or None,
+               fields.get("email", "").strip() or None, staff in _YES, key, training)  # fmt: skip
+
+
+def read_rows(
+    path: Path,
+    secret: str | None,
+    known_machines: set[str],
+    local_midnight_ms: Callable[[date], int],
+) -> list[Row]:
+    """Every row of the file, checked; MembersError names the file and row of a mistake."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            reader = csv.DictReader(file)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            if "name" not in header:
+                raise MembersError(f"{path}: no 'name' column in the first line")
+            machines = [h for h in header if h not in _COLUMNS]
+            unknown = [m for m in machines if m not in known_machines]
+            if unknown:
+                raise MembersError(
+                    f"{path}: column {unknown[0]!r} is not a machine kind or device of the site file"
+                )
+            rows: list[Row] = []
+            seen: set[str] = set()
+            for raw in reader:
+                fields = {k.strip().lower(): (v or "") for k, v in raw.items() if k is not None}
+                try:
+                    rows.append(_row(reader.line_num, fields, secret, machines, local_midnight_ms))
+                except ValueError as exc:
+                    raise MembersError(f"{path}, row {reader.line_num}: {exc}") from None
+                key = rows[-1].key
+                if key is not None and key in seen:
+                    raise MembersError(
+                        f"{path}, row {reader.line_num}: the same card is on another row"
+                    )
+                seen.add(key or "")
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise MembersError(f"{path}: cannot read as CSV: {exc}") from None
+
+
+def import_members(store: MembersStore, rows: list[Row], now_ms: int) -> int:
+    """Add each row as a member (with their card and training); how many were added."""
+    known = set(store.short_names())
+    for row in rows:
+        if row.key in known:
+            raise MembersError(f"row {row.line}: that card is already a member's")
+    for row in rows:
+        member = store.add(row.name, now_ms, short=row.short, email=row.email, staff=row.staff,
+                           keys=(row.key,) if row.key else ())  # fmt: skip
+        for machine, expires_ms in row.training.items():
+            store.train(member, machine, expires_ms)
+    return len(rows)

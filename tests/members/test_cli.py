@@ -1,0 +1,119 @@
+"""`makerwatch members` as staff use it, against the SQLite file a running ingest reads."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from makerwatch.core.cards import card_key, parse_uid
+from makerwatch.members.store import FILE_NAME, MembersStore
+from tests.support import ROOT
+
+EXAMPLE = ROOT / "makerspace.example.yaml"
+SECRET = "test-card-secret-0123456789abcdef-0123"
+UIDS = ("04:A3:2B:1C", "04A32B1C5D6E80", "DE:AD:BE:EF")
+
+
+def makerwatch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", "members", *args, "--data", str(tmp_path / "var"),
+         "--config", str(EXAMPLE)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def secrets(tmp_path: Path) -> Path:
+    path = tmp_path / "board-secrets.yaml"
+    path.write_text(f"card_secret: {SECRET}\n", encoding="utf-8")
+    return path
+
+
+def store(tmp_path: Path) -> MembersStore:
+    return MembersStore(tmp_path / "var" / FILE_NAME)
+
+
+def test_add_train_list_untrain_and_forget(tmp_path: Path, secrets: Path) -> None:
+    """Test that a member added with a card is trained, listed, untrained and forgotten for good."""
+    added = makerwatch(
+        tmp_path, "add", "Aigerim Serikova", "--card", UIDS[0], "--email", "a@example.kz"
+    )
+    assert added.returncode == 0, added.stderr
+    assert "member 1: Aigerim Serikova (1 card(s))" in added.stdout
+    trained = makerwatch(
+        tmp_path, "train", "Aigerim Serikova", "laser_cutter", "--until", "2027-06-30"
+    )
+    assert trained.returncode == 0, trained.stderr
+    listed = makerwatch(tmp_path, "list")
+    assert "Aigerim S." in listed.stdout
+    assert "laser_cutter (until 2027-06-30)" in listed.stdout
+    key = card_key(SECRET, parse_uid(UIDS[0]))
+    assert store(tmp_path).short_names() == {key: "Aigerim S."}
+    assert makerwatch(tmp_path, "untrain", "1", "laser_cutter").returncode == 0
+    assert store(tmp_path).members()[0].training == ()
+    forgotten = makerwatch(tmp_path, "forget", "1")
+    assert forgotten.returncode == 0, forgotten.stderr
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "var").iterdir() if p.is_file())
+    assert b"Aigerim" not in raw
+    assert key.encode() not in raw
+    assert b"a@example.kz" not in raw
+
+
+def test_import_a_member_list_with_training_columns(tmp_path: Path, secrets: Path) -> None:
+    """Test that a CSV member list adds each member with their card key and training, never the UID."""
+    (tmp_path / "members.csv").write_text(
+        "Name,Card,laser_cutter,solder-1,staff\n"
+        f"Aigerim Serikova,{UIDS[0]},2027-01-31,,no\n"
+        f"Dmitry Ivanov,{UIDS[1]},yes,yes,\n"
+        f"Staff Person,{UIDS[2]},,,yes\n",
+        encoding="utf-8",
+    )
+    done = makerwatch(tmp_path, "import", "members.csv")
+    assert done.returncode == 0, done.stderr
+    assert "added 3 member(s)" in done.stdout
+    members = store(tmp_path).members()
+    assert [m.short for m in members] == ["Aigerim S.", "Dmitry I.", "Staff P."]
+    assert [m.staff for m in members] == [False, False, True]
+    assert {t.machine for t in members[1].training} == {"laser_cutter", "solder-1"}
+    with sqlite3.connect(tmp_path / "var" / FILE_NAME) as db:
+        dump = "\n".join(db.iterdump()).upper()
+    for uid in UIDS:
+        assert uid.replace(":", "") not in dump.replace(":", "")
+
+
+@pytest.mark.parametrize(
+    ("csv", "says"),
+    [
+        ("Card\n04:A3:2B:1C\n", "no 'name' column"),
+        ("Name,Card\nA B,04:A3\n", "members.csv, row 2: a card UID is 4, 7 or 10 bytes, not 2"),
+        ("Name,Card\nA B,zz\n", "members.csv, row 2: a card UID is hex digits"),
+        ("Name,lazer\nA B,yes\n", "column 'lazer' is not a machine kind or device"),
+        ("Name,laser_cutter\nA B,soon\n", "row 2: 'soon' is neither yes nor a date"),
+        ("Name,Card\nA B,04:A3:2B:1C\nC D,04a32b1c\n", "row 3: the same card is on another row"),
+    ],
+    ids=["no-name", "short-uid", "not-hex", "unknown-machine", "bad-expiry", "same-card"],
+)
+def test_a_bad_member_list_is_one_line_naming_the_row(
+    tmp_path: Path, secrets: Path, csv: str, says: str
+) -> None:
+    """Test that a mistake in the member list is one line naming the row, and nothing is added."""
+    (tmp_path / "members.csv").write_text(csv, encoding="utf-8")
+    done = makerwatch(tmp_path, "import", "members.csv")
+    assert done.returncode == 1
+    assert says in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "04A32B1C" not in done.stderr.upper().replace(":", "")
+    assert store(tmp_path).members() == []
+
+
+def test_a_card_without_a_secret_is_refused(tmp_path: Path) -> None:
+    """Test that a UID cannot be added without the boards' card secret to key it with."""
+    done = makerwatch(tmp_path, "add", "A B", "--card", UIDS[0])
+    assert done.returncode == 1
+    assert "board-secrets.yaml: cannot read" in done.stderr

@@ -1,0 +1,37 @@
+"""`makerwatch status` names the member at a machine as the board does (when the site shows names)."""
+
+from __future__ import annotations
+
+import pytest
+
+from makerwatch.cli.status import print_machines
+
+NOW_MS = 1_796_543_100_000
+
+
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [
+        ("en", "In use by Aigerim S. since"),
+        ("ru", "Пользуется: Aigerim S., с"),
+        ("kk", "Aigerim S. пайдаланып жатыр"),
+    ],
+)
+def test_status_names_the_member_at_a_machine(
+    capsys: pytest.CaptureFixture[str], language: str, says: str
+) -> None:
+    """Test that a machine's line says who is at it, in the site's language, and nothing without a name."""
+    machine = {"device": "laser-1", "names": {language: "Laser"}, "state": "active", "since_ms": NOW_MS - 60_000,
+               "on_since_ms": NOW_MS - 60_000, "in_use_by": "Aigerim S.", "last_seen_ms": NOW_MS, "fw": None}  # fmt: skip
+    unnamed = {**machine, "device": "laser-2", "in_use_by": None}
+    print_machines(
+        {
+            "language": language,
+            "timezone": "Asia/Almaty",
+            "now_ms": NOW_MS,
+            "machines": [machine, unnamed],
+        }
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert says in lines[1]
+    assert "Aigerim" not in lines[2]
