@@ -27,6 +27,14 @@ SETTINGS_PATH = "settings.json"
 WATCHDOG_MS = 30000
 NTP_RETRY_MS = 3600000
 SOCKET_TIMEOUT_S = 5
+# The card reader is asked for a card this often, and tried again this long after it
+# failed to answer (unplugged, miswired).
+CARD_POLL_MS = 200
+CARD_RETRY_MS = 10000
+# What the LED (and the buzzer) show after a card, as (length ms, half period ms):
+# accepted, steady on; refused or unknown, six quick flashes.
+CARD_ACCEPTED = (800, 800)
+CARD_REFUSED = (1200, 100)
 
 
 def log(message):
@@ -90,6 +98,11 @@ class Board:
         )
         self.led = Output(settings["led_pin"]) if settings["led_pin"] >= 0 else None
         self.button = Button(settings["button_pin"]) if settings["button_pin"] >= 0 else None
+        self.buzzer = Output(settings["buzzer_pin"]) if settings["buzzer_pin"] >= 0 else None
+        self.cards, self.reader = self._make_reader()
+        self._reader_up = False
+        self._next_card_ms = 0
+        self._signal = None  # (since ms, length ms, half period ms) of a card's pattern
         self.clock = Monotonic()
         self.wdt = machine.WDT(timeout=WATCHDOG_MS)
         self.wlan = network.WLAN(network.STA_IF)
@@ -171,6 +184,8 @@ class Board:
             client.subscribe(self.agent.topic("cmd/#"), 1)
             client.subscribe(self.agent.topic("config"), 1)
             client.subscribe(self.agent.topic("update/+"), 1)
+            if self.cards is not None:
+                client.subscribe(self.agent.topic("access"), 1)
             self._from_queue = False
             # Online only once commands can reach the board: a command sent the moment
             # it appears would otherwise find no subscription and be dropped.
@@ -233,6 +248,8 @@ class Board:
             # failure starts the backoff from its first step.
             self.backoff.reset()
             self.agent.drain(self._publish, now)
+            if self.cards is not None:
+                self.cards.drain(self._publish, self.agent.topic("tap"))
             if now - self._last_traffic_ms > self.settings["mqtt_keepalive_s"] * 500:
                 self.client.ping()
                 self._last_traffic_ms = now
@@ -253,6 +270,9 @@ class Board:
     def _on_message(self, topic, payload):
         if topic == self.agent.topic("config"):
             self.agent.apply_config(payload, epoch_ms())
+            return
+        if topic == self.agent.topic("access") and self.cards is not None:
+            self._on_access(payload)
             return
         if topic.startswith(self.agent.topic("update/")):
             self._on_update(topic[len(self.agent.topic("update/")) :], payload)
@@ -348,6 +368,8 @@ class Board:
         if self.relay is None:
             self.agent.event("relay", "no relay fitted", epoch_ms(), relay_on=False, reason=reason)
             return
+        if not on and self.cards is not None:
+            self.cards.end_session()  # whatever switched it off, the card's session is over
         self.relay.set(on)
         self.agent.switch_relay(on, reason, epoch_ms())
 
@@ -379,16 +401,131 @@ class Board:
     def _local_step(self, now):
         if self.button is not None and self.button.pressed():
             self.agent.event("button", None, epoch_ms())
-            if self.relay is not None:
+            # Locked by cards, the button may switch the machine off, never on.
+            if self.relay is not None and (self.relay.is_on or not self._enforcing()):
                 self._switch_relay(not self.relay.is_on, "button")
         if self.agent.check_safety(now):
             log("relay on for max_on_s: switching off")
             self._switch_relay(False, "safety_timer")
-        if self.led is not None:
-            blinking = now < self._identify_until_ms
-            self.led.set(
-                (blinking and (now // 250) % 2 == 0) or (not blinking and self.client is not None)
-            )
+        self._card_step(now)
+        self._lights(now)
+
+    def _lights(self, now):
+        card = self._signal_level(now)
+        if self.buzzer is not None:
+            self.buzzer.set(bool(card))
+        if self.led is None:
+            return
+        if card is not None:
+            self.led.set(card)
+            return
+        blinking = now < self._identify_until_ms
+        self.led.set(
+            (blinking and (now // 250) % 2 == 0) or (not blinking and self.client is not None)
+        )
+
+    def _signal_level(self, now):
+        """The LED's level in a card's pattern, or None once it is over."""
+        if self._signal is None or now - self._signal[0] >= self._signal[1]:
+            return None
+        return (now - self._signal[0]) // self._signal[2] % 2 == 0
+
+    # Cards (docs/members.md) ---------------------------------------------
+
+    def _make_reader(self):
+        """(CardAccess, MFRC522) for a fitted reader, or (None, None)."""
+        s = self.settings
+        if s["card_reader"] == "none":
+            return None, None
+        if not s["card_secret"]:
+            self._settings_problem("card_secret: the card reader needs the site's card secret "
+                                   "(board-secrets.yaml card_secret); the reader is unused")  # fmt: skip
+            return None, None
+        from machine import Pin, SoftSPI
+
+        from firmware.core.access import CardAccess
+        from firmware.drivers.mfrc522 import MFRC522
+
+        cards = CardAccess(s)
+        problem = cards.load()
+        if problem is not None:
+            self._settings_problem(problem + "; waiting for the server's list")
+        spi = SoftSPI(baudrate=1000000, polarity=0, phase=0, sck=Pin(s["card_sck_pin"]),
+                      mosi=Pin(s["card_mosi_pin"]), miso=Pin(s["card_miso_pin"]))  # fmt: skip
+        rst = Pin(s["card_rst_pin"], Pin.OUT) if s["card_rst_pin"] >= 0 else None
+        return cards, MFRC522(spi, Pin(s["card_cs_pin"], Pin.OUT, value=1), rst)
+
+    def _settings_problem(self, problem):
+        log("settings: " + problem)
+        self.agent.event("config_rejected", one_line(problem))
+
+    def _enforcing(self):
+        """Does a card unlock the machine (enforce mode, a relay to do it with)?"""
+        from firmware.core.access import ENFORCE
+
+        return self.cards is not None and self.cards.mode == ENFORCE and self.relay is not None
+
+    def _card_step(self, now):
+        if self.cards is None or now < self._next_card_ms or self.cards.mode == "off":
+            return
+        self._next_card_ms = now + CARD_POLL_MS
+        relay_on = self.relay is not None and self.relay.is_on
+        if relay_on and self._enforcing() \
+                and self.cards.session_over(now, self.agent.machine.state == "active"):  # fmt: skip
+            self._switch_relay(False, "session_idle")
+        if not self._reader_ready(now):
+            return
+        try:
+            uid = self.reader.read_uid()
+        except OSError as exc:  # the bus itself failed
+            self._reader_up = False
+            self.agent.sensor_failed("card_reader", "bus error %s" % exc, epoch_ms())
+            return
+        if uid is not None:
+            self._on_card(uid, now)
+
+    def _reader_ready(self, now):
+        if self._reader_up:
+            return True
+        self._next_card_ms = now + CARD_RETRY_MS
+        try:
+            self.reader.init()
+        except (SensorFault, OSError) as exc:
+            self.agent.sensor_failed("card_reader", getattr(exc, "reason", str(exc)), epoch_ms())
+            return False
+        self.agent.sensor_ok("card_reader", epoch_ms())
+        self._reader_up = True
+        self._next_card_ms = now + CARD_POLL_MS
+        return True
+
+    def _on_card(self, uid, now):
+        """A card read: keyed at once (the UID goes no further), then acted on."""
+        from firmware.core.access import ALLOWED, ENDED, REFUSED, STAFF
+
+        enforcing = self._enforcing()
+        result = self.cards.tap(uid, epoch_ms(), enforcing, now)
+        self._signal = (now,) + (CARD_REFUSED if result == REFUSED else CARD_ACCEPTED)
+        relay_on = self.relay is not None and self.relay.is_on
+        if enforcing and result in (ALLOWED, STAFF) and not relay_on:
+            self._switch_relay(True, "card")
+        elif enforcing and result == ENDED:
+            self._switch_relay(False, "card")
+
+    def _on_access(self, payload):
+        """The server's access list for this board: applied and kept, or refused."""
+        if not payload:
+            return  # a cleared retained list: the board keeps the one it has
+        try:
+            if not self.cards.apply(payload):
+                return
+        except ValueError as exc:
+            self.agent.event("config_rejected", one_line(str(exc)), epoch_ms())
+            return
+        except OSError as exc:
+            log("cannot keep the access list in flash (%s); it holds until a restart" % exc)
+        self.agent.event("config_applied", self.cards.describe(), epoch_ms())
+        for problem in board_settings.access_problems(self.settings, self.cards.mode):
+            self.agent.event("config_rejected", "access: " + problem, epoch_ms())
 
     # Loop ---------------------------------------------------------------
 

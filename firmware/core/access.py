@@ -185,3 +185,7 @@ class CardAccess:
         while len(self.taps):
             publish(topic, self.taps.peek(1)[0], False)
             self.taps.drop(1)
+
+    def end_session(self):
+        """The machine was switched off (a card, the button, a command, a limit)."""
+        self.holder = None

@@ -161,16 +161,19 @@ class MFRC522Chip:
             return len(self.fifo)
         return self.regs[reg]
 
-    def write(self, reg, value):
+    def _write_fifo(self, reg, value):
         if reg == FIFO_DATA:
             if len(self.fifo) < FIFO_BYTES:
                 self.fifo.append(value)
             else:
                 self.regs[ERROR] |= 0x10  # BufferOvfl
-        elif reg == FIFO_LEVEL:
-            if value & 0x80:  # FlushBuffer; also clears BufferOvfl
-                self.fifo = bytearray()
-                self.regs[ERROR] &= ~0x10 & 0xFF
+        elif value & 0x80:  # FIFOLevelReg's FlushBuffer; also clears BufferOvfl
+            self.fifo = bytearray()
+            self.regs[ERROR] &= ~0x10 & 0xFF
+
+    def write(self, reg, value):
+        if reg in (FIFO_DATA, FIFO_LEVEL):
+            self._write_fifo(reg, value)
         elif reg in (COM_IRQ, DIV_IRQ):  # Set1/Set2: set or clear the marked bits
             if value & 0x80:
                 self.regs[reg] |= value & 0x7F

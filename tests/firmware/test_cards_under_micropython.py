@@ -1,0 +1,185 @@
+"""Member cards at the whole board program under real MicroPython 1.27 (the WebAssembly port
+on Node), its MFRC522 a register-level model of the chip (tests/firmware/core/mfrc522_chip.py)
+behind machine.SoftSPI, against the real Mosquitto, ingest and InfluxDB: the access list
+arrives retained, an allowed card unlocks and a refused one does not, the network down still
+unlocks, the taps queued offline arrive later with their times, and no raw UID is anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from makerwatch.ingest.influx import InfluxClient
+from tests.firmware.board import Recorder, recording
+from tests.firmware.conftest import Site
+from tests.firmware.test_board_under_micropython import (
+    MicroPythonBoard,
+    micropython_board,
+    micropython_settings,
+)
+from tests.firmware.test_day_under_micropython import ESP32_HEAP_BYTES
+from tests.support import publish, stored, wait_until
+
+SECRET = "the-test-site-card-secret-0123456789abcdef"
+MEMBER = bytes.fromhex("04a32b1c5d6e80")  # a 7-byte UID (NTAG, DESFire): two cascade levels
+STAFF = bytes.fromhex("c4e9a17b")  # a 4-byte UID (MIFARE Classic)
+STRANGER = bytes.fromhex("9d3f52e6")
+RELAY = "26"  # tests/firmware/board.py's relay_pin
+
+
+def key(uid: bytes) -> str:
+    """The card's key as the server computes it (docs/protocol.md, "Cards")."""
+    return hmac.new(SECRET.encode(), uid, hashlib.sha256).digest()[:16].hex()
+
+
+def access_list(mode: str = "enforce") -> str:
+    return json.dumps({"v": 1, "mode": mode, "members": [key(MEMBER)], "staff": [key(STAFF)],
+                       "locked_reason": None, "updated_ms": int(time.time() * 1000)})  # fmt: skip
+
+
+class Cards:
+    """Cards held to the board's reader, one presentation at a time."""
+
+    def __init__(self, board: MicroPythonBoard) -> None:
+        self.board = board
+        self.presented = 0
+
+    def hold(self, uid: bytes) -> None:
+        self.presented += 1
+        self.board.world(card={"uid": uid.hex(), "n": self.presented})
+
+
+def results(recorder: Recorder) -> list[tuple[str, str]]:
+    return [(tap["key"], tap["result"]) for tap in recorder.of("tap")]
+
+
+def spellings(uid: bytes) -> list[bytes]:
+    """Ways a UID could be written down: hex (either case, with separators), decimal (either
+    byte order), and its bytes."""
+    texts = [uid.hex(), uid.hex().upper(), uid.hex(":"), uid.hex(":").upper(), uid.hex(" "),
+             str(int.from_bytes(uid, "big")), str(int.from_bytes(uid, "little"))]  # fmt: skip
+    return [t.encode() for t in texts] + [uid]
+
+
+async def everything_stored(influx: InfluxClient) -> str:
+    rows = []
+    for measurement in await stored(influx, "SHOW MEASUREMENTS"):
+        rows += await stored(influx, f'SELECT * FROM "{measurement["name"]}"')
+    return json.dumps(rows)
+
+
+async def test_an_allowed_card_unlocks_a_refused_one_does_not_and_offline_still_works(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test the board in enforce mode: a stranger's card refused (relay off, the refusal
+    recorded), a member's unlocks and the same card again ends the session; with the network
+    down a member's card still unlocks, and those taps reach InfluxDB later with the times
+    they happened; nowhere (MQTT, InfluxDB, the board's files and console) holds a raw UID;
+    and what the board keeps live fits an ESP32's heap."""
+    port = site.mosquitto.port
+    access_topic = f"makerspace/{site.id}/solder-1/access"
+    await publish(port, [(access_topic, access_list())], retain=True)
+    settings = micropython_settings(site, card_reader="mfrc522", card_secret=SECRET,
+                                    access_mode="enforce")  # fmt: skip
+    async with recording(port, site.id, "mp-recorder") as recorder:
+        async with micropython_board(tmp_path, settings, seconds=240) as board:
+            cards = Cards(board)
+            await wait_until(
+                lambda: any("access enforce: 1 members, 1 staff" in e.get("detail", "")
+                            for e in recorder.of("event")), "the access list applied", within_s=60,
+            )  # fmt: skip
+            cards.hold(STRANGER)
+            await wait_until(lambda: results(recorder) == [(key(STRANGER), "refused")],
+                             "the stranger's refusal")  # fmt: skip
+            assert board.pins().get(RELAY) == 0, "a refused card leaves the machine locked"
+            cards.hold(MEMBER)
+            await wait_until(lambda: board.pins().get(RELAY) == 1, "the member's unlock")
+            cards.hold(MEMBER)
+            await wait_until(lambda: board.pins().get(RELAY) == 0, "the session ended")
+            await wait_until(lambda: len(recorder.of("tap")) == 3, "three taps sent")
+
+            board.world(wifi_up=False)
+            offline_from = time.time()
+            cards.hold(MEMBER)
+            await wait_until(lambda: board.pins().get(RELAY) == 1, "an unlock offline")
+            cards.hold(STAFF)
+            await wait_until(lambda: board.agent().get("taps_waiting") == 2, "taps queued")
+            cards.hold(MEMBER)  # the staff card took the session over: the member is let in again
+            await wait_until(lambda: board.agent().get("taps_waiting") == 3, "a third queued")
+            assert len(recorder.of("tap")) == 3, "nothing sent while offline"
+            offline_until = time.time()
+            board.world(wifi_up=True)
+            await wait_until(lambda: len(recorder.of("tap")) == 6, "the queued taps sent")
+        await wait_until(lambda: recorder.of("status")[-1]["online"] is False, "the last will")
+
+        sent = recorder.of("tap")
+        assert [t["result"] for t in sent] == [
+            "refused", "allowed", "ended", "allowed", "staff", "allowed"]  # fmt: skip
+        assert [t["seq"] for t in sent] == list(range(6))
+        assert {t["mode"] for t in sent} == {"enforce"}
+        assert all(offline_from <= t["ts"] <= offline_until for t in sent[3:]), sent[3:]
+        rows = []
+
+        async def all_stored() -> bool:
+            rows[:] = await stored(site.influx, "SELECT * FROM tap ORDER BY time")
+            return len(rows) == 6
+
+        await wait_until(all_stored, "every tap stored", within_s=30)
+        assert [r["time"] for r in rows[3:]] == [round(t["ts"] * 1000) for t in sent[3:]]
+        assert [r["result"] for r in rows] == [t["result"] for t in sent]
+        relay = [
+            (e["relay_on"], e["reason"]) for e in recorder.of("event") if e["event"] == "relay"
+        ]
+        assert relay == [(True, "card"), (False, "card"), (True, "card")]
+        assert recorder.invalid == []
+        influx_text = await everything_stored(site.influx)
+
+    assert board.result is not None
+    assert board.result["peak_live_bytes"] < ESP32_HEAP_BYTES // 2, board.result
+    files: dict[str, str] = json.loads((tmp_path / "files.json").read_text())
+    assert "/repo/access.json" in files, "the list kept in flash"
+    places: dict[str, bytes] = {
+        "MQTT": "\n".join(f"{topic} {json.dumps(body)}" for topic, body, _ in recorder.messages
+                          ).encode(),
+        "InfluxDB": influx_text.encode(),
+        "console": board.output.encode(),
+        **{f"file {path}": bytes.fromhex(data) for path, data in files.items()},
+    }  # fmt: skip
+    assert key(MEMBER).encode() in places["MQTT"], "the search finds what is there"
+    for uid in (MEMBER, STAFF, STRANGER):
+        for spelling in spellings(uid):
+            for place, text in places.items():
+                assert spelling not in text, f"{place} holds the UID {uid.hex()} as {spelling!r}"
+
+
+async def test_in_log_mode_a_tap_is_recorded_and_nothing_is_locked(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that a list in log mode records who tapped (allowed, staff, refused) and leaves
+    the relay alone: no tap switches it on, and the button still does."""
+    port = site.mosquitto.port
+    await publish(port, [(f"makerspace/{site.id}/solder-1/access", access_list("log"))],
+                  retain=True)  # fmt: skip
+    settings = micropython_settings(site, card_reader="mfrc522", card_secret=SECRET,
+                                    access_mode="enforce")  # fmt: skip
+    async with (
+        recording(port, site.id, "mp-recorder") as recorder,
+        micropython_board(tmp_path, settings) as board,
+    ):
+        cards = Cards(board)
+        await wait_until(
+            lambda: any("access log" in e.get("detail", "") for e in recorder.of("event")),
+            "the access list applied", within_s=60,
+        )  # fmt: skip
+        for uid in (MEMBER, STAFF, STRANGER):
+            cards.hold(uid)
+            await wait_until(lambda: len(recorder.of("tap")) == cards.presented, "the tap")
+    taps: list[dict[str, Any]] = recorder.of("tap")
+    assert [(t["result"], t["mode"]) for t in taps] == [
+        ("allowed", "log"), ("staff", "log"), ("refused", "log")]  # fmt: skip
+    assert not any(e["event"] == "relay" for e in recorder.of("event"))
+    assert board.pins().get(RELAY) == 0
