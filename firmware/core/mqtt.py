@@ -21,8 +21,9 @@ MAX_PACKETS_PER_CHECK = 10
 # up: a broker streaming messages must not keep the board waiting past its watchdog.
 MAX_PACKETS_WAITING = 100
 # The largest packet the board takes in: its commands and config are a few hundred
-# bytes, and a broker announcing megabytes must not exhaust a 111 KB heap.
-MAX_PACKET_BYTES = 4096
+# bytes, its access list up to about 14 KB (400 card keys, firmware/core/access.py), and
+# a broker announcing megabytes must not exhaust a 111 KB heap.
+MAX_PACKET_BYTES = 16 * 1024
 
 CONNACK_ERRORS = {
     1: "unacceptable protocol version",
