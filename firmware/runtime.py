@@ -268,6 +268,9 @@ class Board:
         self._next_connect_ms = now + self.backoff.next_ms()
 
     def _on_message(self, topic, payload):
+        if payload is None:  # over the MQTT client's limit: read and dropped; a list kept
+            self.agent.event("config_rejected", one_line(topic, 200) + ": too big for the board")
+            return
         if topic == self.agent.topic("config"):
             self.agent.apply_config(payload, epoch_ms())
             return

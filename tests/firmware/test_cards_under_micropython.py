@@ -164,10 +164,11 @@ async def test_in_log_mode_a_tap_is_recorded_and_nothing_is_locked(
     tmp_path: Path, site: Site
 ) -> None:
     """Test that a list in log mode records who tapped (allowed, staff, refused) and leaves
-    the relay alone: no tap switches it on, and the button still does."""
+    the relay alone; and that a list too big for the board is refused without dropping its
+    connection, the list before staying in force."""
     port = site.mosquitto.port
-    await publish(port, [(f"makerspace/{site.id}/solder-1/access", access_list("log"))],
-                  retain=True)  # fmt: skip
+    access_topic = f"makerspace/{site.id}/solder-1/access"
+    await publish(port, [(access_topic, access_list("log"))], retain=True)
     settings = micropython_settings(site, card_reader="mfrc522", card_secret=SECRET,
                                     access_mode="enforce")  # fmt: skip
     async with (
@@ -182,8 +183,18 @@ async def test_in_log_mode_a_tap_is_recorded_and_nothing_is_locked(
         for uid in (MEMBER, STAFF, STRANGER):
             cards.hold(uid)
             await wait_until(lambda: len(recorder.of("tap")) == cards.presented, "the tap")
+        # A list too big for the board (600 keys, over its 16 KB packets), retained: refused
+        # once, the connection kept, the list before still in force.
+        await publish(port, [(access_topic, access_list("enforce", others=600))], retain=True)
+        await wait_until(
+            lambda: any(e.get("detail") == f"{access_topic}: too big for the board"
+                        for e in recorder.of("event")), "the big list refused",
+        )  # fmt: skip
+        cards.hold(MEMBER)
+        await wait_until(lambda: len(recorder.of("tap")) == 4, "a tap after it")
     taps: list[dict[str, Any]] = recorder.of("tap")
     assert [(t["result"], t["mode"]) for t in taps] == [
-        ("allowed", "log"), ("staff", "log"), ("refused", "log")]  # fmt: skip
+        ("allowed", "log"), ("staff", "log"), ("refused", "log"), ("allowed", "log")]  # fmt: skip
+    assert [s["online"] for s in recorder.of("status")] == [True, False], "one connection"
     assert not any(e["event"] == "relay" for e in recorder.of("event"))
     assert board.pins().get(RELAY) == 0
