@@ -103,7 +103,8 @@ const world = () => { try { return JSON.parse(fs.readFileSync(path.join(dir, "wo
 const hostboard = {
   current_a: () => world().current_a ?? 0,
   wifi_up: () => world().wifi_up ?? true,
-  pin_level: (pin) => pins[pin] ?? 1, // inputs rest high (pull-up): the button is not pressed
+  // Inputs rest high (pull-up); the button (any input never driven) reads low while pressed.
+  pin_level: (pin) => pins[pin] ?? (world().button_down ? 0 : 1),
   set_pin: (pin, level) => { pins[pin] = level; },
   feed: () => { feeds += 1; },
   // The card in the reader's field: its UID in hex and how many times it was presented.

@@ -125,7 +125,7 @@ async def test_an_allowed_card_unlocks_a_refused_one_does_not_and_offline_still_
             "refused", "allowed", "ended", "allowed", "staff", "allowed"]  # fmt: skip
         assert [t["seq"] for t in sent] == list(range(6))
         assert {t["mode"] for t in sent} == {"enforce"}
-        assert all(offline_from <= t["ts"] <= offline_until for t in sent[3:]), sent[3:]
+        assert all(offline_from - 0.001 <= t["ts"] <= offline_until for t in sent[3:]), sent[3:]
         rows = []
 
         async def all_stored() -> bool:
@@ -198,3 +198,51 @@ async def test_in_log_mode_a_tap_is_recorded_and_nothing_is_locked(
     assert [s["online"] for s in recorder.of("status")] == [True, False], "one connection"
     assert not any(e["event"] == "relay" for e in recorder.of("event"))
     assert board.pins().get(RELAY) == 0
+
+
+async def test_a_session_ends_at_the_idle_limit_and_the_button_only_switches_off(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test the board in enforce mode: the button cannot unlock; a member's session ends on
+    its own once the machine has not been active for session_idle_s; the button may end a
+    session, after which the same card opens a new one (not `ended`)."""
+    port = site.mosquitto.port
+    await publish(port, [(f"makerspace/{site.id}/solder-1/access", access_list())], retain=True)
+    settings = micropython_settings(site, card_reader="mfrc522", card_secret=SECRET,
+                                    access_mode="enforce", session_idle_s=2)  # fmt: skip
+    async with (
+        recording(port, site.id, "mp-recorder") as recorder,
+        micropython_board(tmp_path, settings) as board,
+    ):
+        cards = Cards(board)
+
+        async def press() -> None:
+            presses = len([e for e in recorder.of("event") if e["event"] == "button"])
+            board.world(button_down=True)
+            await wait_until(
+                lambda: len([e for e in recorder.of("event") if e["event"] == "button"]) > presses,
+                "the button seen",
+            )  # fmt: skip
+            board.world(button_down=False)
+
+        await wait_until(
+            lambda: any("access enforce" in e.get("detail", "") for e in recorder.of("event")),
+            "the access list applied", within_s=60,
+        )  # fmt: skip
+        await press()
+        cards.hold(MEMBER)
+        await wait_until(lambda: board.pins().get(RELAY) == 1, "the member's unlock")
+        await wait_until(lambda: board.pins().get(RELAY) == 0, "the session's idle end")
+        board.world(current_a=0.2)  # 44 W: in use, so the idle limit will not end the next one
+        await wait_until(lambda: recorder.of("state")[-1]["state"] == "active", "in use")
+        cards.hold(MEMBER)
+        await wait_until(lambda: board.pins().get(RELAY) == 1, "a second unlock")
+        await press()
+        await wait_until(lambda: board.pins().get(RELAY) == 0, "switched off by the button")
+        cards.hold(MEMBER)
+        await wait_until(lambda: len(recorder.of("tap")) == 3, "a third tap")
+        await wait_until(lambda: board.pins().get(RELAY) == 1, "a new session")
+    relay = [(e["relay_on"], e["reason"]) for e in recorder.of("event") if e["event"] == "relay"]
+    assert relay == [(True, "card"), (False, "session_idle"), (True, "card"), (False, "button"),
+                     (True, "card")]  # fmt: skip
+    assert [t["result"] for t in recorder.of("tap")] == ["allowed", "allowed", "allowed"]
