@@ -86,6 +86,8 @@ class Board:
         self.settings_path = settings_path  # where a calibration is kept
         self.power, self.temperature = make_sensors(settings)
         names = [s.name for s in (self.power, self.temperature) if s is not None]
+        if settings["card_reader"] != "none" and settings["card_secret"]:
+            names.append(settings["card_reader"])  # the server learns a reader is fitted
         self.agent = Agent(settings, names)
         for problem in problems:
             log("settings: " + problem)
