@@ -113,11 +113,13 @@ class Card:
 
 
 class MFRC522Chip:
-    """The chip as seen through its SPI bus; `card` is what is in its field (or None)."""
+    """The chip as seen through its SPI bus; `card` is what is in its field (or None), and
+    `other`, a second card beside it: where their answers differ, their bits collide."""
 
     def __init__(self, version=0x92):
         self.version = version
         self.card = None
+        self.other = None
         self.regs = bytearray(64)
         self.fifo = bytearray()
         self.transactions = 0
@@ -209,10 +211,26 @@ class MFRC522Chip:
         self.fifo = bytearray()
         self.regs[ERROR] = 0
         self.regs[COM_IRQ] |= 0x40  # TxIRq
-        answer = self.card.answer(frame, last_bits) if self.card is not None else None
+        answers = [c.answer(frame, last_bits) for c in (self.card, self.other) if c is not None]
+        answers = [a for a in answers if a is not None]
+        if len(answers) > 1 and answers[0] != answers[1]:
+            self._collide(answers[0], answers[1])
+            return
+        answer = answers[0] if answers else None
         if answer is None:
             self.regs[COM_IRQ] |= 0x01  # TimerIRq (TAuto): nothing came back in time
             return
         self.fifo = bytearray(answer[:FIFO_BYTES])
         self.regs[CONTROL] &= 0xF8  # RxLastBits 0: whole bytes
         self.regs[COM_IRQ] |= 0x20  # RxIRq
+
+    def _collide(self, one, two):
+        """Two cards answering differently: the bits up to the first that differs arrive,
+        CollErr is set and CollReg gives that bit's position (datasheet 9.3.1.15)."""
+        bit = 0
+        while (one[bit // 8] >> (bit % 8)) & 1 == (two[bit // 8] >> (bit % 8)) & 1:
+            bit += 1
+        self.fifo = bytearray(one[: bit // 8 + 1])
+        self.regs[COLL] = (bit + 1) % 32
+        self.regs[ERROR] |= 0x08  # CollErr
+        self.regs[COM_IRQ] |= 0x22  # RxIRq, ErrIRq

@@ -117,6 +117,19 @@ def test_stale_bytes_in_the_fifo_are_flushed_before_each_frame():
     assert driver.read_uid() == UID4
 
 
+def test_two_cards_at_once_collide_and_give_no_uid_until_one_is_taken_away():
+    """Test that two cards answering anticollision differently set CollErr, which gives no
+    UID (and no wrong one mixed from both); with one taken away the other reads."""
+    driver, chip, _ = reader(Card(UID4))
+    chip.other = Card(b"\xde\xad\x00\x01")
+    assert driver.read_uid() is None
+    assert chip.regs[0x06] & 0x08
+    assert chip.regs[0x0E] == 18  # CollPos, 1-based: bit 17 (byte 2, bit 1: 0xbe vs 0x00)
+    chip.other = None
+    chip.card = Card(UID4)
+    assert driver.read_uid() == UID4
+
+
 def test_no_reader_on_the_bus_is_a_sensor_fault():
     """Test that a bus that reads 0x00 or 0xFF for VersionReg is a SensorFault naming it."""
     for version in (0x00, 0xFF):
