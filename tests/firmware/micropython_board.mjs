@@ -109,6 +109,7 @@ const hostboard = {
   feed: () => { feeds += 1; },
   // The card in the reader's field: its UID in hex and how many times it was presented.
   card: () => { const c = world().card; return c ? `${c.uid}:${c.n ?? 1}` : ""; },
+  reader_absent: () => world().reader_absent ?? false, // the reader unplugged from its bus
 };
 
 const output = [];

@@ -247,3 +247,34 @@ async def test_a_session_ends_at_the_idle_limit_and_the_button_only_switches_off
     assert relay == [(True, "card"), (False, "session_idle"), (True, "card"), (False, "button"),
                      (True, "card")]  # fmt: skip
     assert [t["result"] for t in recorder.of("tap")] == ["allowed", "allowed", "allowed"]
+
+
+async def test_a_reader_missing_at_start_is_a_sensor_fault_and_found_again(
+    tmp_path: Path, site: Site
+) -> None:
+    """Test that a reader not answering on its bus is a sensor fault naming it, the board
+    runs on (readings go on), and once the reader is plugged in it is found again and reads."""
+    port = site.mosquitto.port
+    await publish(port, [(f"makerspace/{site.id}/solder-1/access", access_list())], retain=True)
+    settings = micropython_settings(site, card_reader="mfrc522", card_secret=SECRET,
+                                    access_mode="enforce")  # fmt: skip
+    (tmp_path / "world.json").write_text(json.dumps({"reader_absent": True}))
+    async with (
+        recording(port, site.id, "mp-recorder") as recorder,
+        micropython_board(tmp_path, settings) as board,
+    ):
+
+        def said(kind: str, detail: str) -> bool:
+            return any(e["event"] == kind and e.get("detail") == detail
+                       for e in recorder.of("event"))  # fmt: skip
+
+        await wait_until(
+            lambda: said("sensor_fault", "card_reader: no reader on the SPI bus (version 0xff)"),
+            "the missing reader said", within_s=60,
+        )  # fmt: skip
+        seen = len(recorder.readings())
+        await wait_until(lambda: len(recorder.readings()) >= seen + 2, "readings go on")
+        board.world(reader_absent=False)
+        await wait_until(lambda: said("sensor_ok", "card_reader"), "the reader found", within_s=30)
+        Cards(board).hold(MEMBER)
+        await wait_until(lambda: board.pins().get(RELAY) == 1, "the member's unlock")

@@ -67,6 +67,10 @@ class SoftSPI:
         self.presented = ""
 
     def write_readinto(self, out, into):
+        if hostboard.reader_absent():  # nothing on the bus: MISO floats high
+            for i in range(len(into)):
+                into[i] = 0xFF
+            return
         self._follow_world()
         self.chip.write_readinto(out, into)
 
