@@ -565,6 +565,8 @@ class Board:
         if self.client is not None:
             try:
                 self.agent.drain(self._publish)
+                if self.cards is not None:  # taps are kept in RAM only: send them first
+                    self.cards.drain(self._publish, self.agent.topic("tap"))
                 self.client.disconnect()
             except OSError:
                 pass
