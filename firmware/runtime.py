@@ -528,7 +528,7 @@ class Board:
             return
         except OSError as exc:
             log("cannot keep the access list in flash (%s); it holds until a restart" % exc)
-        self.agent.event("config_applied", self.cards.describe(), epoch_ms())
+        self.agent.event("config_applied", one_line(self.cards.describe()), epoch_ms())
         for problem in board_settings.access_problems(self.settings, self.cards.mode):
             self.agent.event("config_rejected", "access: " + problem, epoch_ms())
 
