@@ -103,6 +103,7 @@ class Board:
         self.buzzer = Output(settings["buzzer_pin"]) if settings["buzzer_pin"] >= 0 else None
         self.cards, self.reader = self._make_reader()
         self._reader_up = False
+        self._reader_checked_ms = 0
         self._next_card_ms = 0
         self._signal = None  # (since ms, length ms, half period ms) of a card's pattern
         self.clock = Monotonic()
@@ -482,26 +483,36 @@ class Board:
             return
         try:
             uid = self.reader.read_uid()
-        except OSError as exc:  # the bus itself failed
-            self._reader_up = False
-            self.agent.sensor_failed("card_reader", "bus error %s" % exc, epoch_ms())
+        except (SensorFault, OSError) as exc:  # the reader or its bus stopped answering
+            self._reader_lost(now, exc)
             return
         if uid is not None:
             self._on_card(uid, now)
 
     def _reader_ready(self, now):
-        if self._reader_up:
+        """Is the reader there? Started when it is not; asked every CARD_RETRY_MS when it is
+        (an unplugged reader answers no card, which alone says nothing)."""
+        if self._reader_up and now < self._reader_checked_ms + CARD_RETRY_MS:
             return True
-        self._next_card_ms = now + CARD_RETRY_MS
+        self._reader_checked_ms = now
         try:
-            self.reader.init()
+            if self._reader_up:
+                self.reader.check()
+            else:
+                self.reader.init()
         except (SensorFault, OSError) as exc:
-            self.agent.sensor_failed("card_reader", getattr(exc, "reason", str(exc)), epoch_ms())
+            self._reader_lost(now, exc)
             return False
-        self.agent.sensor_ok("card_reader", epoch_ms())
-        self._reader_up = True
-        self._next_card_ms = now + CARD_POLL_MS
+        if not self._reader_up:
+            self.agent.sensor_ok("card_reader", epoch_ms())
+            self._reader_up = True
         return True
+
+    def _reader_lost(self, now, exc):
+        self._reader_up = False
+        self._next_card_ms = now + CARD_RETRY_MS
+        reason = exc.reason if isinstance(exc, SensorFault) else "bus error %s" % exc
+        self.agent.sensor_failed("card_reader", reason, epoch_ms())
 
     def _on_card(self, uid, now):
         """A card read: keyed at once (the UID goes no further), then acted on."""

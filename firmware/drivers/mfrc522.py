@@ -4,8 +4,8 @@
 # Hardware-free: the SPI bus and the CS and RST pins are passed in (machine.SPI and
 # machine.Pin on the board, a model of the chip in the tests), so the whole exchange runs
 # under MicroPython on a PC. Every failure of a read (no card, a card taken away
-# mid-read, a bad CRC, two cards colliding) is "no UID", never an exception: a reader
-# that cannot be talked to at all raises SensorFault once, at start.
+# mid-read, a bad CRC, two cards colliding) is "no UID", never an exception; a reader
+# that cannot be talked to (missing, unplugged, dead) is a SensorFault.
 #
 # Each UID is read once per presentation: after SELECT the card is halted (HLTA), and a
 # halted card answers only WUPA, which this driver never sends; it answers REQA again
@@ -75,13 +75,18 @@ class MFRC522:
                 return flags
         return 0
 
+    def check(self):
+        """SensorFault unless a chip answers on the bus (its VersionReg); the version."""
+        version = self._read(VERSION)
+        if version in NO_CHIP:
+            raise SensorFault("mfrc522", "no reader on the SPI bus (version 0x%02x)" % version)
+        return version
+
     def init(self):
         if self.rst is not None:
             self.rst.value(1)  # out of hard power-down
         self._write(COMMAND, SOFT_RESET)
-        version = self._read(VERSION)
-        if version in NO_CHIP:
-            raise SensorFault("mfrc522", "no reader on the SPI bus (version 0x%02x)" % version)
+        version = self.check()
         for _ in range(MAX_POLLS):  # PowerDown (CommandReg bit 4) clears once it is up
             if not self._read(COMMAND) & 0x10:
                 break
@@ -107,18 +112,19 @@ class MFRC522:
             self._write(FIFO_DATA, byte)
 
     def crc_a(self, data):
-        """CRC_A of `data` from the chip's coprocessor (2 bytes, low first), or None."""
+        """CRC_A of `data` from the chip's coprocessor (2 bytes, low first)."""
         self._load_fifo(data)
         self._write(DIV_IRQ, CRC_IRQ)  # clear CRCIRq (Set2 = 0)
         self._write(COMMAND, CALC_CRC)
         if not self._wait(DIV_IRQ, CRC_IRQ):
-            return None
+            raise SensorFault("mfrc522", "the reader's CRC coprocessor does not answer")
         self._write(COMMAND, IDLE)
         return bytes((self._read(CRC_RESULT_L), self._read(CRC_RESULT_H)))
 
     def transceive(self, data, last_bits=0):
         """Send `data` to the card (the last byte's `last_bits` only, 0 = all 8) and
-        return its answer, or None: no answer (timer), a receive error, a collision."""
+        return its answer, or None: no answer (timer), a receive error, a collision.
+        A chip that raises neither its receive nor its timer flag is a SensorFault."""
         self._load_fifo(data)
         self._write(COM_IRQ, 0x7F)  # clear every interrupt flag (Set1 = 0)
         self._write(BIT_FRAMING, last_bits & 0x07)
@@ -127,6 +133,8 @@ class MFRC522:
         flags = self._wait(COM_IRQ, RX_IRQ | IDLE_IRQ | TIMER_IRQ)
         self._write(BIT_FRAMING, 0)
         self._write(COMMAND, IDLE)
+        if not flags:  # not even its own timer: the chip is gone
+            raise SensorFault("mfrc522", "the reader does not answer (no receive, no timeout)")
         if not flags & (RX_IRQ | IDLE_IRQ) or self._read(ERROR) & ERRORS_ANY:
             return None
         count = self._read(FIFO_LEVEL) & 0x7F
@@ -135,10 +143,7 @@ class MFRC522:
     def _transceive_crc(self, frame):
         """Send `frame` with its CRC_A; the answer without its CRC, or None if the answer's
         CRC is wrong (a card leaving the field mid-frame) or there is none."""
-        crc = self.crc_a(frame)
-        if crc is None:
-            return None
-        answer = self.transceive(frame + crc)
+        answer = self.transceive(frame + self.crc_a(frame))
         if answer is None or len(answer) < 3 or self.crc_a(answer[:-2]) != answer[-2:]:
             return None
         return answer[:-2]
@@ -156,7 +161,8 @@ class MFRC522:
         return part[:4], sak[0]
 
     def read_uid(self):
-        """The UID (4, 7 or 10 bytes) of a card newly held to the reader, or None."""
+        """The UID (4, 7 or 10 bytes) of a card newly held to the reader, or None;
+        SensorFault if the reader itself stopped answering."""
         atqa = self.transceive(bytes((REQA,)), 7)
         if atqa is None or len(atqa) != 2:
             return None
@@ -176,6 +182,4 @@ class MFRC522:
 
     def halt(self):
         """HLTA: the card stays silent until it leaves the field (it does not answer)."""
-        crc = self.crc_a(bytes((HLTA, 0)))
-        if crc is not None:
-            self.transceive(bytes((HLTA, 0)) + crc)
+        self.transceive(bytes((HLTA, 0)) + self.crc_a(bytes((HLTA, 0))))

@@ -253,7 +253,8 @@ async def test_a_reader_missing_at_start_is_a_sensor_fault_and_found_again(
     tmp_path: Path, site: Site
 ) -> None:
     """Test that a reader not answering on its bus is a sensor fault naming it, the board
-    runs on (readings go on), and once the reader is plugged in it is found again and reads."""
+    runs on (readings go on), and once the reader is plugged in it is found again and reads;
+    and that one unplugged while the board runs is found out and found again."""
     port = site.mosquitto.port
     await publish(port, [(f"makerspace/{site.id}/solder-1/access", access_list())], retain=True)
     settings = micropython_settings(site, card_reader="mfrc522", card_secret=SECRET,
@@ -268,6 +269,10 @@ async def test_a_reader_missing_at_start_is_a_sensor_fault_and_found_again(
             return any(e["event"] == kind and e.get("detail") == detail
                        for e in recorder.of("event"))  # fmt: skip
 
+        def count(kind: str) -> int:
+            return len([e for e in recorder.of("event")
+                        if e["event"] == kind and "card_reader" in e.get("detail", "")])  # fmt: skip
+
         await wait_until(
             lambda: said("sensor_fault", "card_reader: no reader on the SPI bus (version 0xff)"),
             "the missing reader said", within_s=60,
@@ -278,3 +283,7 @@ async def test_a_reader_missing_at_start_is_a_sensor_fault_and_found_again(
         await wait_until(lambda: said("sensor_ok", "card_reader"), "the reader found", within_s=30)
         Cards(board).hold(MEMBER)
         await wait_until(lambda: board.pins().get(RELAY) == 1, "the member's unlock")
+        board.world(reader_absent=True)  # unplugged while the board runs: found out too
+        await wait_until(lambda: count("sensor_fault") == 2, "the reader lost", within_s=30)
+        board.world(reader_absent=False)
+        await wait_until(lambda: count("sensor_ok") == 2, "the reader back", within_s=30)

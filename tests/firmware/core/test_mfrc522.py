@@ -135,3 +135,28 @@ def test_no_reader_on_the_bus_is_a_sensor_fault():
     for version in (0x00, 0xFF):
         fault = raises(SensorFault, reader, None, version)
         assert "no reader" in fault.reason
+
+
+class Unplugged:
+    """A bus with nothing on it: MISO floats high or is pulled low."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def write_readinto(self, out, into):
+        for i in range(len(into)):
+            into[i] = self.level
+
+
+def test_a_reader_unplugged_after_start_is_a_sensor_fault_not_silence():
+    """Test that a reader gone from its bus is a SensorFault from check() (floating high or
+    low) and from read_uid() (low: no flag at all, not even the chip's timer), never a UID."""
+    for level in (0x00, 0xFF):
+        driver, _, _ = reader(Card(UID4))
+        driver.spi = Unplugged(level)
+        assert "no reader" in raises(SensorFault, driver.check).reason
+    driver, _, _ = reader(Card(UID4))
+    driver.spi = Unplugged(0x00)
+    assert "does not answer" in raises(SensorFault, driver.read_uid).reason
+    driver.spi = Unplugged(0xFF)
+    assert driver.read_uid() is None  # every flag and every error up: no UID
