@@ -11,6 +11,7 @@
 # halted card answers only WUPA, which this driver never sends; it answers REQA again
 # only after it has left the field. A card held at the reader is one tap.
 from firmware.core.faults import SensorFault
+from firmware.ticks import sleep_ms
 
 # Registers (datasheet 9.2).
 COMMAND, COM_IRQ, DIV_IRQ, ERROR = 0x01, 0x04, 0x05, 0x06
@@ -32,6 +33,9 @@ SAK_MORE = 0x04  # SAK bit: the UID is not complete, go to the next cascade leve
 # Polls of an interrupt flag before giving up. The chip's own timer ends a transceive
 # after 25 ms (set in init); this bound is for a chip that stopped answering.
 MAX_POLLS = 200
+# After RST goes high the crystal oscillator starts (datasheet 8.8.2: "start-up time"
+# depends on the crystal); common modules' 27.12 MHz crystals take well under this.
+RESET_MS = 50
 # VersionReg of a working chip: 0x91 v1.0, 0x92 v2.0, 0x88 and 0xB2 common clones;
 # 0x00 or 0xFF is an SPI bus with no chip on it.
 NO_CHIP = (0x00, 0xFF)
@@ -84,7 +88,8 @@ class MFRC522:
 
     def init(self):
         if self.rst is not None:
-            self.rst.value(1)  # out of hard power-down
+            self.rst.value(1)  # out of hard power-down: give its crystal time to start
+            sleep_ms(RESET_MS)
         self._write(COMMAND, SOFT_RESET)
         version = self.check()
         for _ in range(MAX_POLLS):  # PowerDown (CommandReg bit 4) clears once it is up
