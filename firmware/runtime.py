@@ -31,10 +31,6 @@ SOCKET_TIMEOUT_S = 5
 # failed to answer (unplugged, miswired).
 CARD_POLL_MS = 200
 CARD_RETRY_MS = 10000
-# What the LED (and the buzzer) show after a card, as (length ms, half period ms):
-# accepted, steady on; refused or unknown, six quick flashes.
-CARD_ACCEPTED = (800, 800)
-CARD_REFUSED = (1200, 100)
 
 
 def log(message):
@@ -105,7 +101,7 @@ class Board:
         self._reader_up = False
         self._reader_checked_ms = 0
         self._next_card_ms = 0
-        self._signal = None  # (since ms, length ms, half period ms) of a card's pattern
+        self._signal = None  # (since ms, pattern) of the last card's LED and buzzer pattern
         self.clock = Monotonic()
         self.wdt = machine.WDT(timeout=WATCHDOG_MS)
         self.wlan = network.WLAN(network.STA_IF)
@@ -431,10 +427,12 @@ class Board:
         )
 
     def _signal_level(self, now):
-        """The LED's level in a card's pattern, or None once it is over."""
-        if self._signal is None or now - self._signal[0] >= self._signal[1]:
+        """The LED's level in the last card's pattern, or None once it is over."""
+        if self._signal is None:
             return None
-        return (now - self._signal[0]) // self._signal[2] % 2 == 0
+        from firmware.core.access import pattern_level
+
+        return pattern_level(self._signal[1], now - self._signal[0])
 
     # Cards (docs/members.md) ---------------------------------------------
 
@@ -516,11 +514,18 @@ class Board:
 
     def _on_card(self, uid, now):
         """A card read: keyed at once (the UID goes no further), then acted on."""
-        from firmware.core.access import ALLOWED, ENDED, REFUSED, STAFF
+        from firmware.core.access import (
+            ACCEPTED_PATTERN,
+            ALLOWED,
+            ENDED,
+            REFUSED,
+            REFUSED_PATTERN,
+            STAFF,
+        )
 
         enforcing = self._enforcing()
         result = self.cards.tap(uid, epoch_ms(), enforcing, now)
-        self._signal = (now,) + (CARD_REFUSED if result == REFUSED else CARD_ACCEPTED)
+        self._signal = (now, REFUSED_PATTERN if result == REFUSED else ACCEPTED_PATTERN)
         relay_on = self.relay is not None and self.relay.is_on
         if enforcing and result in (ALLOWED, STAFF) and not relay_on:
             self._switch_relay(True, "card")

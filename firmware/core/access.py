@@ -27,6 +27,21 @@ MAX_KEYS = 400
 MAX_PENDING_TAPS = 100
 
 
+# What the LED (and a buzzer) show after a card, as (length ms, half period ms): accepted
+# (allowed, staff, ended), steady on; refused or unknown, six quick flashes. Distinct at
+# a glance and by ear.
+ACCEPTED_PATTERN = (800, 800)
+REFUSED_PATTERN = (1200, 100)
+
+
+def pattern_level(pattern, elapsed_ms):
+    """On or off `elapsed_ms` into a card's pattern; None once it is over."""
+    length_ms, half_ms = pattern
+    if not 0 <= elapsed_ms < length_ms:
+        return None
+    return elapsed_ms // half_ms % 2 == 0
+
+
 def card_key(secret, uid):
     """A card's key: HMAC-SHA256 of its UID under the site's card secret, 16 bytes in hex."""
     return hex_of(hmac_sha256(secret.encode(), bytes(uid))[:KEY_BYTES])

@@ -203,3 +203,18 @@ def test_taps_wait_offline_and_are_sent_in_order():
         assert cards.taps.dropped == 5
 
     in_own_folder(test)
+
+
+def test_a_refused_card_flashes_and_an_accepted_one_shows_steady():
+    """Test the two patterns the LED and buzzer follow: six flashes for a refusal, one steady
+    light for an accepted card, each over after its length."""
+
+    def flashes(pattern):
+        levels = [access.pattern_level(pattern, ms) for ms in range(0, 2000, 10)]
+        return sum(1 for i in range(len(levels)) if levels[i] and not (i and levels[i - 1]))
+
+    assert flashes(access.REFUSED_PATTERN) == 6
+    assert flashes(access.ACCEPTED_PATTERN) == 1
+    assert all(access.pattern_level(access.ACCEPTED_PATTERN, ms) for ms in range(0, 800, 10))
+    assert access.pattern_level(access.ACCEPTED_PATTERN, 800) is None
+    assert access.pattern_level(access.REFUSED_PATTERN, 1200) is None
