@@ -11,7 +11,7 @@
 # halted card answers only WUPA, which this driver never sends; it answers REQA again
 # only after it has left the field. A card held at the reader is one tap.
 from firmware.core.faults import SensorFault
-from firmware.ticks import sleep_ms
+from firmware.ticks import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 # Registers (datasheet 9.2).
 COMMAND, COM_IRQ, DIV_IRQ, ERROR = 0x01, 0x04, 0x05, 0x06
@@ -30,8 +30,12 @@ ERRORS_ANY = 0x1F
 REQA, HLTA, CASCADE_TAG, SELECT_NVB, ANTICOLL_NVB = 0x26, 0x50, 0x88, 0x70, 0x20
 SEL_LEVELS = (0x93, 0x95, 0x97)  # cascade levels 1-3: 4-, 7- and 10-byte UIDs
 SAK_MORE = 0x04  # SAK bit: the UID is not complete, go to the next cascade level
-# Polls of an interrupt flag before giving up. The chip's own timer ends a transceive
-# after 25 ms (set in init); this bound is for a chip that stopped answering.
+# How long to wait for an interrupt flag. The chip's own timer ends a transceive after
+# 25 ms (set in init), and a CRC takes microseconds: a flag still down after this long is
+# a chip that stopped answering. (Time, not a count of polls: a fast bus would count
+# out before the chip's timer.)
+WAIT_MS = 100
+# Polls for the end of a soft reset (a few microseconds on the chip).
 MAX_POLLS = 200
 # After RST goes high the crystal oscillator starts (datasheet 8.8.2: "start-up time"
 # depends on the crystal); common modules' 27.12 MHz crystals take well under this.
@@ -72,12 +76,12 @@ class MFRC522:
         self._write(reg, self._read(reg) | mask)
 
     def _wait(self, reg, mask):
-        """The bits of `mask` that came up in `reg` (0: none within MAX_POLLS)."""
-        for _ in range(MAX_POLLS):
+        """The bits of `mask` that came up in `reg` (0: none within WAIT_MS)."""
+        deadline = ticks_add(ticks_ms(), WAIT_MS)
+        while True:
             flags = self._read(reg) & mask
-            if flags:
+            if flags or ticks_diff(deadline, ticks_ms()) < 0:
                 return flags
-        return 0
 
     def check(self):
         """SensorFault unless a chip answers on the bus (its VersionReg); the version."""
