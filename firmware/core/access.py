@@ -160,7 +160,7 @@ class CardAccess:
 
     def describe(self):
         """The list in force, for an event: the mode and counts, never a key."""
-        text = "access %s: %d members, %d staff" % (self.mode, len(self.members), len(self.staff))
+        text = "access %s: members %d, staff %d" % (self.mode, len(self.members), len(self.staff))
         return text + ("; locked: " + self.locked_reason if self.locked_reason else "")
 
     # Taps -------------------------------------------------------------------

@@ -93,7 +93,7 @@ async def test_an_allowed_card_unlocks_a_refused_one_does_not_and_offline_still_
         async with micropython_board(tmp_path, settings, seconds=240) as board:
             cards = Cards(board)
             await wait_until(
-                lambda: any("access enforce: 399 members, 1 staff" in e.get("detail", "")
+                lambda: any("access enforce: members 399, staff 1" in e.get("detail", "")
                             for e in recorder.of("event")), "the access list applied", within_s=60,
             )  # fmt: skip
             cards.hold(STRANGER)
