@@ -27,6 +27,10 @@ SETTINGS_PATH = "settings.json"
 WATCHDOG_MS = 30000
 NTP_RETRY_MS = 3600000
 SOCKET_TIMEOUT_S = 5
+# The card reader is asked for a card this often, and tried again this long after it
+# failed to answer (unplugged, miswired).
+CARD_POLL_MS = 200
+CARD_RETRY_MS = 10000
 
 
 def log(message):
@@ -78,6 +82,8 @@ class Board:
         self.settings_path = settings_path  # where a calibration is kept
         self.power, self.temperature = make_sensors(settings)
         names = [s.name for s in (self.power, self.temperature) if s is not None]
+        if settings["card_reader"] != "none" and settings["card_secret"]:
+            names.append(settings["card_reader"])  # the server learns a reader is fitted
         self.agent = Agent(settings, names)
         for problem in problems:
             log("settings: " + problem)
@@ -90,6 +96,12 @@ class Board:
         )
         self.led = Output(settings["led_pin"]) if settings["led_pin"] >= 0 else None
         self.button = Button(settings["button_pin"]) if settings["button_pin"] >= 0 else None
+        self.buzzer = Output(settings["buzzer_pin"]) if settings["buzzer_pin"] >= 0 else None
+        self.cards, self.reader = self._make_reader()
+        self._reader_up = False
+        self._reader_checked_ms = 0
+        self._next_card_ms = 0
+        self._signal = None  # (since ms, pattern) of the last card's LED and buzzer pattern
         self.clock = Monotonic()
         self.wdt = machine.WDT(timeout=WATCHDOG_MS)
         self.wlan = network.WLAN(network.STA_IF)
@@ -171,6 +183,8 @@ class Board:
             client.subscribe(self.agent.topic("cmd/#"), 1)
             client.subscribe(self.agent.topic("config"), 1)
             client.subscribe(self.agent.topic("update/+"), 1)
+            if self.cards is not None:
+                client.subscribe(self.agent.topic("access"), 1)
             self._from_queue = False
             # Online only once commands can reach the board: a command sent the moment
             # it appears would otherwise find no subscription and be dropped.
@@ -233,6 +247,8 @@ class Board:
             # failure starts the backoff from its first step.
             self.backoff.reset()
             self.agent.drain(self._publish, now)
+            if self.cards is not None:
+                self.cards.drain(self._publish, self.agent.topic("tap"))
             if now - self._last_traffic_ms > self.settings["mqtt_keepalive_s"] * 500:
                 self.client.ping()
                 self._last_traffic_ms = now
@@ -251,8 +267,14 @@ class Board:
         self._next_connect_ms = now + self.backoff.next_ms()
 
     def _on_message(self, topic, payload):
+        if payload is None:  # over the MQTT client's limit: read and dropped; a list kept
+            self.agent.event("config_rejected", one_line(topic, 200) + ": too big for the board")
+            return
         if topic == self.agent.topic("config"):
             self.agent.apply_config(payload, epoch_ms())
+            return
+        if topic == self.agent.topic("access") and self.cards is not None:
+            self._on_access(payload)
             return
         if topic.startswith(self.agent.topic("update/")):
             self._on_update(topic[len(self.agent.topic("update/")) :], payload)
@@ -348,6 +370,8 @@ class Board:
         if self.relay is None:
             self.agent.event("relay", "no relay fitted", epoch_ms(), relay_on=False, reason=reason)
             return
+        if not on and self.cards is not None:
+            self.cards.end_session()  # whatever switched it off, the card's session is over
         self.relay.set(on)
         self.agent.switch_relay(on, reason, epoch_ms())
 
@@ -379,16 +403,150 @@ class Board:
     def _local_step(self, now):
         if self.button is not None and self.button.pressed():
             self.agent.event("button", None, epoch_ms())
-            if self.relay is not None:
+            # Locked by cards, the button may switch the machine off, never on.
+            if self.relay is not None and (self.relay.is_on or not self._enforcing()):
                 self._switch_relay(not self.relay.is_on, "button")
         if self.agent.check_safety(now):
             log("relay on for max_on_s: switching off")
             self._switch_relay(False, "safety_timer")
-        if self.led is not None:
-            blinking = now < self._identify_until_ms
-            self.led.set(
-                (blinking and (now // 250) % 2 == 0) or (not blinking and self.client is not None)
-            )
+        self._card_step(now)
+        self._lights(now)
+
+    def _lights(self, now):
+        card = self._signal_level(now)
+        if self.buzzer is not None:
+            self.buzzer.set(bool(card))
+        if self.led is None:
+            return
+        if card is not None:
+            self.led.set(card)
+            return
+        blinking = now < self._identify_until_ms
+        self.led.set(
+            (blinking and (now // 250) % 2 == 0) or (not blinking and self.client is not None)
+        )
+
+    def _signal_level(self, now):
+        """The LED's level in the last card's pattern, or None once it is over."""
+        if self._signal is None:
+            return None
+        from firmware.core.access import pattern_level
+
+        return pattern_level(self._signal[1], now - self._signal[0])
+
+    # Cards (docs/members.md) ---------------------------------------------
+
+    def _make_reader(self):
+        """(CardAccess, MFRC522) for a fitted reader, or (None, None)."""
+        s = self.settings
+        if s["card_reader"] == "none":
+            return None, None
+        if not s["card_secret"]:
+            self._settings_problem("card_secret: the card reader needs the site's card secret "
+                                   "(board-secrets.yaml card_secret); the reader is unused")  # fmt: skip
+            return None, None
+        from machine import Pin, SoftSPI
+
+        from firmware.core.access import CardAccess
+        from firmware.drivers.mfrc522 import MFRC522
+
+        cards = CardAccess(s)
+        problem = cards.load()
+        if problem is not None:
+            self._settings_problem(problem + "; waiting for the server's list")
+        spi = SoftSPI(baudrate=1000000, polarity=0, phase=0, sck=Pin(s["card_sck_pin"]),
+                      mosi=Pin(s["card_mosi_pin"]), miso=Pin(s["card_miso_pin"]))  # fmt: skip
+        rst = Pin(s["card_rst_pin"], Pin.OUT) if s["card_rst_pin"] >= 0 else None
+        return cards, MFRC522(spi, Pin(s["card_cs_pin"], Pin.OUT, value=1), rst)
+
+    def _settings_problem(self, problem):
+        log("settings: " + problem)
+        self.agent.event("config_rejected", one_line(problem))
+
+    def _enforcing(self):
+        """Does a card unlock the machine (enforce mode, a relay to do it with)?"""
+        from firmware.core.access import ENFORCE
+
+        return self.cards is not None and self.cards.mode == ENFORCE and self.relay is not None
+
+    def _card_step(self, now):
+        if self.cards is None or now < self._next_card_ms or self.cards.mode == "off":
+            return
+        self._next_card_ms = now + CARD_POLL_MS
+        relay_on = self.relay is not None and self.relay.is_on
+        if relay_on and self._enforcing() \
+                and self.cards.session_over(now, self.agent.machine.state == "active"):  # fmt: skip
+            self._switch_relay(False, "session_idle")
+        if not self._reader_ready(now):
+            return
+        try:
+            uid = self.reader.read_uid()
+        except (SensorFault, OSError) as exc:  # the reader or its bus stopped answering
+            self._reader_lost(now, exc)
+            return
+        if uid is not None:
+            self._on_card(uid, now)
+
+    def _reader_ready(self, now):
+        """Is the reader there? Started when it is not; asked every CARD_RETRY_MS when it is
+        (an unplugged reader answers no card, which alone says nothing)."""
+        if self._reader_up and now < self._reader_checked_ms + CARD_RETRY_MS:
+            return True
+        self._reader_checked_ms = now
+        try:
+            if self._reader_up:
+                self.reader.check()
+            else:
+                self.reader.init()
+        except (SensorFault, OSError) as exc:
+            self._reader_lost(now, exc)
+            return False
+        if not self._reader_up:
+            self.agent.sensor_ok("card_reader", epoch_ms())
+            self._reader_up = True
+        return True
+
+    def _reader_lost(self, now, exc):
+        self._reader_up = False
+        self._next_card_ms = now + CARD_RETRY_MS
+        reason = exc.reason if isinstance(exc, SensorFault) else "bus error %s" % exc
+        self.agent.sensor_failed("card_reader", reason, epoch_ms())
+
+    def _on_card(self, uid, now):
+        """A card read: keyed at once (the UID goes no further), then acted on."""
+        from firmware.core.access import (
+            ACCEPTED_PATTERN,
+            ALLOWED,
+            ENDED,
+            REFUSED,
+            REFUSED_PATTERN,
+            STAFF,
+        )
+
+        enforcing = self._enforcing()
+        result = self.cards.tap(uid, epoch_ms(), enforcing, now)
+        self._signal = (now, REFUSED_PATTERN if result == REFUSED else ACCEPTED_PATTERN)
+        relay_on = self.relay is not None and self.relay.is_on
+        if enforcing and result in (ALLOWED, STAFF) and not relay_on:
+            self._switch_relay(True, "card")
+        elif enforcing and result == ENDED:
+            self._switch_relay(False, "card")
+
+    def _on_access(self, payload):
+        """The server's access list for this board: applied and kept, or refused."""
+        if not payload:
+            return  # a cleared retained list: the board keeps the one it has
+        try:
+            if not self.cards.apply(payload):
+                return
+        except ValueError as exc:
+            self.agent.event("config_rejected", one_line(str(exc)), epoch_ms())
+            return
+        except OSError as exc:
+            log("cannot keep the access list in flash (%s); it holds until a restart" % exc)
+        self.agent.event("config_applied", one_line(self.cards.describe()), epoch_ms())
+        for problem in board_settings.access_problems(self.settings, self.cards.mode):
+            self.agent.event("config_rejected", "access: " + problem, epoch_ms())
 
     # Loop ---------------------------------------------------------------
 
@@ -423,6 +581,8 @@ class Board:
         if self.client is not None:
             try:
                 self.agent.drain(self._publish)
+                if self.cards is not None:  # taps are kept in RAM only: send them first
+                    self.cards.drain(self._publish, self.agent.topic("tap"))
                 self.client.disconnect()
             except OSError:
                 pass

@@ -34,6 +34,11 @@ ADC_NOISE_V = 0.01
 # PZEM-004T v3.0 (10 A, built-in shunt): starting measure power 0.4 W (datasheet).
 PZEM_STARTING_W = 0.4
 TEMP_SENSORS = ("ds18b20", "max6675", "max31855", "none")
+CARD_READERS = ("mfrc522", "none")
+ACCESS_MODES = ("off", "log", "enforce")  # core/protocol.py AccessMode
+# The card secret keys every UID (HMAC-SHA256): long enough that keys cannot be reversed
+# by trying every UID of a card batch (the server's makerwatch/core/cards.py agrees).
+MIN_CARD_SECRET_CHARS = 32
 
 DEFAULTS = {
     # Identity (written by `makerwatch firmware deploy`).
@@ -100,6 +105,24 @@ DEFAULTS = {
     # fitted on the board and said here.
     "button_external_pull_up": False,
     "led_pin": 2,
+    # Member cards (docs/members.md, "Wiring the reader"): an MFRC522 on its own SPI
+    # pins. The access mode the board acts by is its access list's, from the server
+    # (kept in flash); `access_mode` (from the site file's `access:`, written by deploy)
+    # is the mode until a first list arrives. A card's UID is keyed with `card_secret`
+    # (board-secrets.yaml) and never leaves the reader raw.
+    "card_reader": "none",
+    "card_sck_pin": 18,
+    "card_mosi_pin": 23,
+    "card_miso_pin": 19,
+    "card_cs_pin": 5,
+    "card_rst_pin": 22,
+    "card_secret": "",
+    "access_mode": "off",
+    # A card's session ends once the machine has not been active for this long (the
+    # board's idle limit; the same card again or max_on_s end it too); 0 = never.
+    "session_idle_s": 900,
+    # A buzzer (through a transistor) beeping with the LED's card patterns; -1 = none.
+    "buzzer_pin": -1,
     # Offline buffer.
     "buffer_size": 500,
     "batch_size": 50,
@@ -206,6 +229,20 @@ RULES = {
         "64 hex digits from provisioning, or empty",
     ),
     "update_trial_s": _integer(10, 3600),
+    "card_reader": _one_of(CARD_READERS),
+    "card_sck_pin": PIN,
+    "card_mosi_pin": PIN,
+    "card_miso_pin": PIN,
+    "card_cs_pin": PIN,
+    "card_rst_pin": PIN,
+    "card_secret": (
+        lambda v: isinstance(v, str) and (v == "" or MIN_CARD_SECRET_CHARS <= len(v) <= 128),
+        "text of %d to 128 characters (board-secrets.yaml card_secret), or empty"
+        % MIN_CARD_SECRET_CHARS,
+    ),
+    "access_mode": _one_of(ACCESS_MODES),
+    "session_idle_s": _integer(0, 24 * 3600),
+    "buzzer_pin": PIN,
 }
 
 
@@ -246,10 +283,42 @@ def _pins_in_use(settings):
         used += [("spi_sck_pin", settings["spi_sck_pin"], True),
                  ("spi_miso_pin", settings["spi_miso_pin"], False),
                  ("spi_cs_pin", settings["spi_cs_pin"], True)]  # fmt: skip
-    for key, drives in (("relay_pin", True), ("button_pin", False), ("led_pin", True)):
+    if settings["card_reader"] == "mfrc522":
+        used += [(key, settings[key], drives) for key, drives in CARD_PINS
+                 if key != "card_rst_pin" or settings[key] >= 0]  # fmt: skip
+    for key, drives in (("relay_pin", True), ("button_pin", False), ("led_pin", True),
+                        ("buzzer_pin", True)):  # fmt: skip
         if settings[key] >= 0:
             used.append((key, settings[key], drives))
     return used
+
+
+# The reader's pins and whether the board drives each (MISO is the reader's output).
+CARD_PINS = (("card_sck_pin", True), ("card_mosi_pin", True), ("card_miso_pin", False),
+             ("card_cs_pin", True), ("card_rst_pin", True))  # fmt: skip
+# Outputs whose load can hold a strapping pin's level at reset.
+LOADED_OUTPUTS = ("relay_pin", "led_pin", "buzzer_pin")
+
+
+def access_problems(settings, mode):
+    """What stops a board wired as `settings` acting in access `mode`: one-line errors
+    (the site file's check and the board's own)."""
+    errors = []
+    if mode != "off" and settings["card_reader"] == "none":
+        errors.append("card_reader: access %s needs a card reader fitted (mfrc522)" % mode)
+    if mode == "enforce" and settings["relay_pin"] < 0:
+        errors.append("relay_pin: access enforce needs a relay to switch the machine on")
+    return errors
+
+
+def _check_reader(settings, wiring_errors, errors):
+    """The reader is left unused (nothing unlocks) when its pins break a rule or the
+    access mode cannot work as wired. (Its secret is the board's own: Board checks it.)"""
+    problems = [e for e in wiring_errors if "card_" in e]
+    problems += access_problems(settings, settings["access_mode"])
+    errors += [e for e in problems if e not in errors]
+    if problems:
+        settings["card_reader"] = "none"
 
 
 def _check_wiring(settings, raw, errors):
@@ -268,7 +337,7 @@ def _check_wiring(settings, raw, errors):
         elif drives and pin in INPUT_ONLY_PINS:
             errors.append("%s: GPIO %d is input-only and cannot drive an output; use another pin"
                           % (key, pin))  # fmt: skip
-        elif key in ("relay_pin", "led_pin") and pin in STRAPPING_PINS \
+        elif key in LOADED_OUTPUTS and pin in STRAPPING_PINS \
                 and pin not in STRAPPING_OK.get(key, ()):  # fmt: skip
             errors.append("%s: GPIO %d is a boot strapping pin: %s; use another pin (%s)"
                           % (key, pin, STRAPPING_PINS[pin], FREE_OUTPUT_PINS))  # fmt: skip
@@ -332,8 +401,10 @@ def validate(raw):
     if not _check(settings, raw, RULES, errors):
         settings["idle_above_w"] = DEFAULTS["idle_above_w"]
         settings["active_above_w"] = DEFAULTS["active_above_w"]
+    before = len(errors)
     if not _check_wiring(settings, raw, errors) or settings["relay_active_high"] is None:
         settings["relay_pin"] = -1
+    _check_reader(settings, errors[before:], errors)
     _derive_ct(settings)
     return settings, errors
 

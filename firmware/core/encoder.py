@@ -129,3 +129,13 @@ def event(kind, detail=None, epoch_ms=None, relay_on=None, reason=None):
     if reason is not None:
         members.append('"reason":' + json.dumps(reason[:64]))
     return _object(members)
+
+
+def tap(key, result, mode, seq, epoch_ms=None):
+    """A card at the reader: its key (never its UID), what the board did, in which mode."""
+    members = ['"v":1']
+    if epoch_ms is not None:
+        members.append('"ts":' + _ts(epoch_ms))
+    members += ['"seq":%d' % seq, '"key":' + json.dumps(key), '"result":' + json.dumps(result),
+                '"mode":' + json.dumps(mode)]  # fmt: skip
+    return _object(members)

@@ -21,8 +21,12 @@ MAX_PACKETS_PER_CHECK = 10
 # up: a broker streaming messages must not keep the board waiting past its watchdog.
 MAX_PACKETS_WAITING = 100
 # The largest packet the board takes in: its commands and config are a few hundred
-# bytes, and a broker announcing megabytes must not exhaust a 111 KB heap.
-MAX_PACKET_BYTES = 4096
+# bytes, its access list up to about 14 KB (400 card keys, firmware/core/access.py), and
+# a broker announcing megabytes must not exhaust a 111 KB heap. A PUBLISH over it is
+# read and dropped a piece at a time (the connection stays framed, so a retained message
+# too big for the board cannot keep it reconnecting); the runtime gets its topic alone.
+MAX_PACKET_BYTES = 16 * 1024
+SKIP_PIECE_BYTES = 512
 
 CONNACK_ERRORS = {
     1: "unacceptable protocol version",
@@ -168,8 +172,9 @@ class MQTTClient:
         self.client_id = client_id
         self.keepalive_s = keepalive_s
         self.timeout_s = timeout_s  # the longest any single wait may take
-        self.on_message = on_message  # called as on_message(topic, payload_bytes)
+        self.on_message = on_message  # on_message(topic, payload bytes, or None: too big)
         self._pid = 0
+        self._dropped = False  # the PUBLISH just read was over MAX_PACKET_BYTES
 
     def _next_pid(self):
         self._pid = self._pid % 65535 + 1
@@ -208,14 +213,32 @@ class MQTTClient:
             if shift > 21:
                 raise MQTTError("malformed remaining length")
         if length > MAX_PACKET_BYTES:
-            raise MQTTError("packet 0x%02x of %d bytes is over the board's limit" % (first, length))
+            if first & 0xF0 != PUBLISH:
+                raise MQTTError("packet 0x%02x of %d bytes is over the board's limit"
+                                % (first, length))  # fmt: skip
+            return first, self._skip_payload(first, length)
         return first, self._read(length) if length else b""
+
+    def _skip_payload(self, first, length):
+        """The topic and packet id of a PUBLISH over the limit; its payload read and dropped."""
+        head = self._read(2)
+        size = 2 + struct.unpack(">H", head)[0] + 2 * ((first >> 1) & 3)
+        if size > length:
+            raise MQTTError("PUBLISH topic runs past the packet")
+        head += self._read(size - 2)
+        left = length - size
+        while left:
+            left -= len(self._read(min(left, SKIP_PIECE_BYTES)))
+        self._dropped = True
+        return head
 
     def _handle(self, first, body):
         """Deal with an unsolicited packet; return (type, packet id) for the caller."""
         kind = first & 0xF0
         if kind == PUBLISH:
             topic, pid, payload = _parse_publish(first, body)
+            if self._dropped:
+                payload, self._dropped = None, False
             if self.on_message is not None:
                 self.on_message(topic, payload)
             if pid is not None:

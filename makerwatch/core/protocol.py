@@ -341,8 +341,9 @@ class Event(BoardMessage):
 # site's card secret, the first 16 bytes in hex. A raw UID never leaves the reader.
 CARD_KEY_PATTERN = r"^[0-9a-f]{32}$"
 CardKey = Annotated[str, Field(pattern=CARD_KEY_PATTERN)]
-# More keys than a makerspace has members; the board keeps the list in its flash.
-MAX_ACCESS_KEYS = 2_000
+# Keys one access list may hold, members and staff together: about 16 KB, the board's
+# MQTT packet limit (firmware/core/access.py MAX_KEYS, the same number: a contract test).
+MAX_ACCESS_KEYS = 400
 
 
 class AccessMode(StrEnum):
@@ -386,6 +387,12 @@ class AccessList(_Payload):
     # Locked until a blocking maintenance task is done (enforce: staff cards only).
     locked_reason: str | None = Field(default=None, max_length=64, pattern=ONE_LINE)
     updated_ms: int = Field(ge=0, description="when the server made this list")
+
+    @model_validator(mode="after")
+    def _fits_a_board(self) -> AccessList:
+        if len(self.members) + len(self.staff) > MAX_ACCESS_KEYS:
+            raise ValueError(f"a board holds at most {MAX_ACCESS_KEYS} keys, members and staff")
+        return self
 
 
 class RelayCommand(_Payload):

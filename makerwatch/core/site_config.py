@@ -120,7 +120,8 @@ class Thresholds(_Section):
 # Board settings that belong to the site file; the rest come from the device entry
 # itself or from the local secrets file (`makerwatch firmware deploy`).
 _NOT_WIRING = {"site", "device", "kind", "telemetry_period_s", "idle_above_w", "active_above_w",
-               "wifi_ssid", "wifi_password", "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_password"}  # fmt: skip
+               "wifi_ssid", "wifi_password", "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_password",
+               "card_secret", "access_mode"}  # fmt: skip
 
 
 def _check_board(board: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +210,15 @@ class Device(_Section):
                 f"(about {floor_w:.1f} W: {detail}); use a PZEM-004T (from 0.4 W), loop the wire "
                 "through the clamp several times (ct_turns), or raise the threshold"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _access_works_as_wired(self) -> Device:
+        """A card reader's access mode needs the reader (and enforce a relay) in `board:`."""
+        settings, _ = board_settings.validate(self.board)
+        problems = board_settings.access_problems(settings, str(getattr(self, "access", "off")))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from makerwatch.core.points import Point
 from makerwatch.core.ports import Publisher
 from makerwatch.core.protocol import (
+    MAX_ACCESS_KEYS,
     TAP_MEASUREMENT,
     AccessList,
     AccessMode,
@@ -71,10 +72,23 @@ class AccessLists:
             staff: list[str] = []
             if device.access != AccessMode.OFF:
                 members, staff = self._store.allowed(device.id, device.kind.value, now_ms)
+                staff = staff[:MAX_ACCESS_KEYS]
+                members = self._fitted(device.id, members, staff)
             lists[device.id] = AccessList(
                 v=1, mode=device.access, members=members, staff=staff, updated_ms=now_ms
             )
         return lists
+
+    @staticmethod
+    def _fitted(device: str, members: list[str], staff: list[str]) -> list[str]:
+        """Members that fit beside the staff in what a board can hold; staff always."""
+        room = max(MAX_ACCESS_KEYS - len(staff), 0)
+        if len(members) > room:
+            log.error(
+                "%s: %d members are trained on it, a board holds %d keys: %d left out",
+                device, len(members), MAX_ACCESS_KEYS, len(members) - room,
+            )  # fmt: skip
+        return members[:room]
 
     async def publish_changed(self) -> None:
         now_ms = self._now_ms()

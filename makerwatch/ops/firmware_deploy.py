@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import firmware
 from firmware.core import config as board_settings
@@ -81,8 +81,21 @@ class BoardSecrets(BaseModel):
     # The site's CA (`broker provision --tls-port` writes <out>/tls/ca.crt): put on the
     # board as BOARD_CA, which then speaks TLS to mqtt_port (the TLS listener's).
     mqtt_ca: Path | None = None
+    # The site's card secret: every board with a card reader keys a card's UID with it
+    # (docs/members.md); the same on every board of the site and on the server.
+    card_secret: str = Field(default="", max_length=128)
     # Not in the secrets file: the board's own key for updates, from its credentials.
     update_key: str = ""
+
+    @field_validator("card_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < board_settings.MIN_CARD_SECRET_CHARS:
+            raise ValueError(
+                f"at least {board_settings.MIN_CARD_SECRET_CHARS} characters, so a card's key "
+                "cannot be reversed by trying every UID"
+            )
+        return value
 
 
 # The values board-secrets.example.yaml ships with: a board built with them joins no
@@ -91,6 +104,10 @@ PLACEHOLDERS = {
     "wifi_password": ("change-me", "the Wi-Fi's password"),
     "mqtt_host": ("192.168.1.10", "the broker's address as the boards see it"),
     "mqtt_password": ("change-me", "the board's broker password"),
+    "card_secret": (
+        "change-me-to-32-or-more-random-characters",
+        "the site's own card secret (e.g. from: openssl rand -hex 24)",
+    ),
 }
 EXAMPLE_SECRETS = "board-secrets.example.yaml"
 
@@ -157,6 +174,12 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
             f"device {device_id!r} is not in site {config.site.id!r} (devices: {known})"
         )
     thresholds = device.effective_thresholds
+    reader = device.board.get("card_reader", "none") != "none"
+    if reader and not secrets.card_secret:
+        raise ConfigError(
+            f"device {device_id!r} has a card reader: put the site's card_secret (at least "
+            f"{board_settings.MIN_CARD_SECRET_CHARS} characters) in the secrets file"
+        )
     settings: dict[str, Any] = {
         "site": config.site.id,
         "device": device.id,
@@ -164,8 +187,11 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
         "telemetry_period_s": device.telemetry_period_s,
         "idle_above_w": thresholds.idle_above_w,
         "active_above_w": thresholds.active_above_w,
+        # The mode until the board's first access list arrives (the site file's `access:`).
+        "access_mode": str(getattr(device, "access", "off")),
         **device.board,
-        **secrets.model_dump(exclude={"mqtt_ca"}),
+        # The card secret only where a reader uses it.
+        **secrets.model_dump(exclude={"mqtt_ca"} | (set() if reader else {"card_secret"})),
     }
     if secrets.mqtt_ca is not None:
         settings["mqtt_ca_file"] = BOARD_CA

@@ -309,3 +309,23 @@ def test_influxdb_takes_a_token_or_a_user_not_both(tmp_path: Path) -> None:
     assert mistakes(error_for(write_variant(tmp_path, both))) == [
         "influxdb: give a token (2.x, 3.x) or a username and password (1.x), not both"
     ]
+
+
+def test_a_card_reader_in_enforce_needs_a_relay() -> None:
+    """Test that a device whose `access:` is enforce is refused without a relay, and one in
+    log mode without a reader, in one line each naming the board key."""
+    from pydantic import ValidationError
+
+    from makerwatch.core.site_config import Device
+
+    class WithAccess(Device):  # `access:` as the members' site file sets it
+        access: str = "off"
+
+    reader = {"card_reader": "mfrc522"}
+    base = {"id": "laser-1", "name": "Laser", "kind": "laser_cutter"}
+    with pytest.raises(ValidationError, match="relay_pin: access enforce needs a relay"):
+        WithAccess.model_validate({**base, "access": "enforce", "board": reader})
+    with pytest.raises(ValidationError, match="card_reader: access log needs a card reader"):
+        WithAccess.model_validate({**base, "access": "log"})
+    relay = {**reader, "relay_pin": 26, "relay_active_high": True}
+    assert WithAccess.model_validate({**base, "access": "enforce", "board": relay}).board == relay

@@ -18,13 +18,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
-from makerwatch.core.protocol import Event, State, Status, Telemetry, TelemetryBatch
+from makerwatch.core.protocol import Event, State, Status, Tap, Telemetry, TelemetryBatch
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import free_port
 from tests.firmware import hardware
 from tests.support import stored
 
-MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event}
+MODELS: dict[str, type[BaseModel]] = {"status": Status, "state": State, "event": Event, "tap": Tap}
 
 
 def board_settings(site: str, mqtt_port: int, **overrides: Any) -> dict[str, Any]:

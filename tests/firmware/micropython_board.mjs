@@ -103,9 +103,13 @@ const world = () => { try { return JSON.parse(fs.readFileSync(path.join(dir, "wo
 const hostboard = {
   current_a: () => world().current_a ?? 0,
   wifi_up: () => world().wifi_up ?? true,
-  pin_level: (pin) => pins[pin] ?? 1, // inputs rest high (pull-up): the button is not pressed
+  // Inputs rest high (pull-up); the button (any input never driven) reads low while pressed.
+  pin_level: (pin) => pins[pin] ?? (world().button_down ? 0 : 1),
   set_pin: (pin, level) => { pins[pin] = level; },
   feed: () => { feeds += 1; },
+  // The card in the reader's field: its UID in hex and how many times it was presented.
+  card: () => { const c = world().card; return c ? `${c.uid}:${c.n ?? 1}` : ""; },
+  reader_absent: () => world().reader_absent ?? false, // the reader unplugged from its bus
 };
 
 const output = [];
@@ -122,6 +126,7 @@ for (const sub of ["firmware", "firmware/core", "firmware/drivers"]) {
   for (const name of fs.readdirSync(sub)) if (name.endsWith(".py")) put(path.join(sub, name), `/repo/${sub}/${name}`);
 }
 for (const name of fs.readdirSync("tests/firmware/mp_host")) put(path.join("tests/firmware/mp_host", name), `/repo/host/${name}`);
+put("tests/firmware/core/mfrc522_chip.py", "/repo/host/mfrc522_chip.py"); // the card reader's chip
 mp.FS.writeFile("/repo/settings.json", fs.readFileSync(path.join(dir, "settings.json"), "utf8"));
 
 mp.runPython(`
@@ -171,13 +176,33 @@ while (Date.now() - started < seconds * 1000 && !world().stop) {
   mp.runPython("live = gc.mem_alloc() - base");
   peak = Math.max(peak, mp.globals.get("live"));
   fs.writeFileSync(path.join(dir, "pins.json"), JSON.stringify(pins));
-  mp.runPython("waiting = len(board.agent.readings)\ntaken = board.agent.seq");
+  mp.runPython("waiting = len(board.agent.readings)\ntaken = board.agent.seq\n" +
+    "taps = len(board.cards.taps) if board.cards is not None else 0");
   fs.writeFileSync(path.join(dir, "agent.json"), JSON.stringify({
-    waiting: mp.globals.get("waiting"), taken: mp.globals.get("taken") }));
+    waiting: mp.globals.get("waiting"), taken: mp.globals.get("taken"),
+    taps_waiting: mp.globals.get("taps") }));
   const delay = Math.max(0, Math.min(Number(mp.globals.get("delay")) || 0, 100));
   await new Promise((resolve) => setTimeout(resolve, delay));
 }
 mp.runPython("implementation = '%s %s' % (sys.implementation.name, sys.version)");
+// Every file the board wrote (its flash, beside the firmware), for the test to search.
+mp.runPython(`
+import binascii, json
+def written(folder, found):
+    for name in os.listdir(folder):
+        path = folder + "/" + name
+        if path in ("/repo/firmware", "/repo/host"):
+            continue
+        try:
+            os.listdir(path)
+            written(path, found)
+        except OSError:
+            with open(path, "rb") as f:
+                found[path] = binascii.hexlify(f.read()).decode()
+    return found
+board_files = json.dumps(written("/repo", {}))
+`);
+fs.writeFileSync(path.join(dir, "files.json"), mp.globals.get("board_files"));
 console.log(output.join("\n"));
 console.log("RESULT:" + JSON.stringify({
   steps, boots, peak_live_bytes: peak, feeds, implementation: mp.globals.get("implementation"),

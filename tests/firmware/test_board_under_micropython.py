@@ -31,6 +31,7 @@ class MicroPythonBoard:
     folder: Path
     process: asyncio.subprocess.Process
     result: dict[str, Any] | None = None
+    output: str = ""  # what the board printed (its console)
 
     def world(self, **values: object) -> None:
         path = self.folder / "world.json"
@@ -38,7 +39,8 @@ class MicroPythonBoard:
         path.write_text(json.dumps({**world, **values}))
 
     def agent(self) -> dict[str, int]:
-        """Readings waiting in the board's buffer and taken so far (empty before the first step)."""
+        """Readings waiting in the board's buffer and taken so far, and taps waiting to be sent
+        (empty before the first step)."""
         try:
             held: dict[str, int] = json.loads((self.folder / "agent.json").read_text())
         except (OSError, ValueError):
@@ -71,6 +73,7 @@ async def micropython_board(
     finally:
         board.world(stop=True)
         output, _ = await asyncio.wait_for(process.communicate(), 60)
+        board.output = output.decode()
         lines = [x for x in output.decode().splitlines() if x.startswith("RESULT:")]
         assert lines, output.decode()[-3000:]
         board.result = json.loads(lines[-1].removeprefix("RESULT:"))

@@ -120,3 +120,34 @@ def test_server_commands_and_config_are_understood_by_the_board() -> None:
 def test_machine_kinds_match_the_site_configuration() -> None:
     """Test that the board accepts exactly the machine kinds the site file does."""
     assert set(board_settings.KINDS) == {kind.value for kind in MachineKind}
+
+
+def test_every_tap_the_board_sends_is_valid_and_keyed_as_the_server_keys() -> None:
+    """Test each result and mode, timed and not, against the server's Tap model, and the
+    board's card key against the server's (makerwatch/core/cards.py, what `members`
+    keys an imported UID with); and the access list the server's AccessList model
+    writes is one the board takes, up to the same number of keys."""
+    from firmware.core.access import MAX_KEYS, CardAccess, card_key, parse_list
+    from makerwatch.core import cards as server_cards
+
+    secret, uid = "s" * 40, bytes.fromhex("04a32b1c5d6e80")
+    key = card_key(secret, uid)
+    assert key == server_cards.card_key(secret, uid)
+    assert protocol.MAX_ACCESS_KEYS == MAX_KEYS
+    listed = protocol.AccessList(v=1, mode=protocol.AccessMode.ENFORCE, members=[key],
+                                 staff=[], locked_reason=None, updated_ms=1)  # fmt: skip
+    assert parse_list(listed.model_dump_json())["mode"] == "enforce"
+    cards = CardAccess({"card_secret": secret, "access_mode": "enforce", "session_idle_s": 0})
+    cards.members = parse_list(listed.model_dump_json())["members"]
+    for enforcing, epoch_ms in ((True, 1795770000123), (True, None), (False, 1795770000456)):
+        cards.tap(uid, epoch_ms, enforcing)
+        cards.tap(bytes(4), epoch_ms, enforcing)
+    sent: list[str] = []
+    cards.drain(lambda topic, payload, retain: sent.append(payload), "t")
+    taps = [protocol.Tap.model_validate_json(payload) for payload in sent]
+    assert [t.result.value for t in taps] == ["allowed", "refused", "ended", "refused",
+                                              "allowed", "refused"]  # fmt: skip
+    # Not enforcing (no relay), the board records what it did: log.
+    assert [t.mode.value for t in taps] == ["enforce"] * 4 + ["log"] * 2
+    assert taps[0].ts == 1795770000.123
+    assert taps[2].ts is None

@@ -195,3 +195,63 @@ def test_a_secrets_typo_is_one_line_with_did_you_mean(tmp_path: Path) -> None:
         "  wifi_pasword: unknown setting; did you mean 'wifi_password'?"
     ], "one line for the typo, not also 'wifi_password: Field required'"
     assert "Traceback" not in result.stderr
+
+
+READER = "      card_reader: mfrc522\n      card_sck_pin: 14\n      card_mosi_pin: 13\n" \
+         "      card_miso_pin: 35\n      card_cs_pin: 32\n      card_rst_pin: 33\n"  # fmt: skip
+CARD_SECRET = "a-long-site-card-secret-0123456789abcdef"
+
+
+def site_with_reader(tmp_path: Path) -> Path:
+    """The example site file, solder-1 with a card reader on its own pins."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    path = tmp_path / "site.yaml"
+    path.write_text(text.replace("      button_pin: 27\n", "      button_pin: 27\n" + READER, 1))
+    return path
+
+
+def test_the_card_secret_goes_only_to_a_board_with_a_reader(tmp_path: Path) -> None:
+    """Test that a board with a reader gets the card secret and its access mode, a board
+    without one never holds the secret, and a reader without a secret is one line."""
+    config = load_site_config(site_with_reader(tmp_path))
+    secrets = SECRETS.model_copy(update={"card_secret": CARD_SECRET})
+    with_reader = settings_for(config, "solder-1", secrets)
+    assert (with_reader["card_reader"], with_reader["card_secret"]) == ("mfrc522", CARD_SECRET)
+    assert with_reader["access_mode"] == "off"  # until the site file says otherwise
+    assert "card_secret" not in settings_for(config, "printer-1", secrets)
+    with pytest.raises(ConfigError) as refused:
+        settings_for(config, "solder-1", SECRETS)
+    assert str(refused.value) == (
+        "device 'solder-1' has a card reader: put the site's card_secret (at least 32 "
+        "characters) in the secrets file"
+    )
+
+
+def test_a_card_reader_on_a_pin_in_use_fails_check_config(tmp_path: Path) -> None:
+    """Test that the reader's pins are checked with the board's others, at their key path."""
+    path = site_with_reader(tmp_path)
+    path.write_text(path.read_text().replace("card_cs_pin: 32", "card_cs_pin: 26"))
+    with pytest.raises(ConfigError, match=r"relay_pin: GPIO 26 is already card_cs_pin"):
+        load_site_config(path)
+
+
+@pytest.mark.parametrize(
+    ("secret", "says"),
+    [("change-me-to-32-or-more-random-characters", "card_secret is still the example's"),
+     ("too-short", "card_secret: at least 32 characters")],
+)  # fmt: skip
+def test_a_placeholder_or_short_card_secret_is_refused(
+    tmp_path: Path, secret: str, says: str
+) -> None:
+    """Test that the example's card secret left as it is, or one too short to keep keys from
+    being reversed, is refused in one line before anything is built."""
+    secrets = tmp_path / "board-secrets.yaml"
+    secrets.write_text(
+        f"wifi_ssid: a\nwifi_password: b\nmqtt_host: 10.0.0.2\ncard_secret: {secret}\n",
+        encoding="utf-8",
+    )
+    result = deploy_dry_run(tmp_path, secrets)
+    assert result.returncode == 1
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -175,3 +175,43 @@ def test_a_bad_value_is_one_message_not_also_missing():
         assert len(errors) == 1, errors
         assert errors[0].startswith(key + ": must be")
         assert settings["relay_pin"] == -1
+
+
+def test_a_card_reader_is_checked_by_the_same_pin_rules():
+    """Test the reader's pins: a duplicate, an input-only pin for an output, the flash pins;
+    any of them leaves the reader unused, so nothing unlocks on a miswired board."""
+    reader = {"card_reader": "mfrc522", "relay_pin": 26, "relay_active_high": True}
+    settings, errors = config.validate(reader)
+    assert errors == []
+    assert settings["card_reader"] == "mfrc522"
+    for wiring, says in (
+        ({"card_cs_pin": 26}, "relay_pin: GPIO 26 is already card_cs_pin"),
+        ({"card_mosi_pin": 34}, "card_mosi_pin: GPIO 34 is input-only"),
+        ({"card_sck_pin": 6}, "card_sck_pin: GPIO 6 runs the board's flash"),
+    ):
+        settings, errors = config.validate(dict(reader, **wiring))
+        assert says in "\n".join(errors), errors
+        assert settings["card_reader"] == "none"
+    settings, errors = config.validate(dict(reader, card_miso_pin=34, card_rst_pin=-1))
+    assert errors == []  # MISO is an input; the reset line is optional
+
+
+def test_a_buzzer_on_a_boot_strapping_pin_is_refused():
+    """Test that a buzzer's driver, a load like a relay's, may not hold a strapping pin."""
+    _, errors = config.validate({"buzzer_pin": 12})
+    assert errors[0].startswith("buzzer_pin: GPIO 12 is a boot strapping pin")
+
+
+def test_enforce_needs_a_reader_and_a_relay():
+    """Test one line each for enforce without a relay and a mode without a reader."""
+    _, errors = config.validate({"card_reader": "mfrc522", "access_mode": "enforce"})
+    assert errors == ["relay_pin: access enforce needs a relay to switch the machine on"]
+    assert config.access_problems(config.DEFAULTS, "log") == [
+        "card_reader: access log needs a card reader fitted (mfrc522)"]  # fmt: skip
+    assert config.access_problems(config.DEFAULTS, "off") == []
+
+
+def test_a_card_secret_is_long_or_empty():
+    """Test that a short card secret is refused (keys from it could be reversed)."""
+    _, errors = config.validate({"card_secret": "short"})
+    assert errors[0].startswith("card_secret: must be text of 32 to 128 characters")

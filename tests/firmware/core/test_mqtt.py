@@ -141,7 +141,7 @@ def test_malformed_packets_from_the_broker_are_one_error_class():
         b"\x36\x04\x00\x01a\x00",  # QoS 3
         b"\x90\x02\x00\x01",  # SUBACK without a return code
         b"\x40\x01\x00",  # PUBACK without a full packet id
-        b"\x30" + huge,  # more than the board takes in
+        b"\x90" + huge,  # more than the board takes in (a PUBLISH is skipped instead)
         b"\x30\xff\xff\xff\xff\x01",  # remaining length of five bytes
     ):
         for call in ("check_msg", "ping"):
@@ -181,3 +181,18 @@ def test_a_stream_of_messages_cannot_keep_the_board_waiting_for_its_ack():
     raises(mqtt.MQTTError, mqtt.MQTTClient(sock, "b1").publish, "t", "x", 1)
     sock = ScriptedSocket(one * (mqtt.MAX_PACKETS_WAITING - 1) + b"\x40\x02\x00\x01")
     mqtt.MQTTClient(sock, "b1").publish("t", "x", 1)
+
+
+def test_a_publish_over_the_limit_is_skipped_and_the_connection_stays():
+    """Test that a message too big for the board (a retained one would come back at every
+    reconnect) reaches the runtime as its topic with no payload, is acknowledged, and the
+    next packet is read as usual."""
+    topic = b"s/d/access"
+    body = b"\x00\x0a" + topic + b"\x00\x07" + b"x" * (mqtt.MAX_PACKET_BYTES + 100)
+    big = b"\x32" + mqtt.encode_length(len(body)) + body
+    received = []
+    sock = ScriptedSocket(big + b"\x30\x05\x00\x01a{}")
+    client = mqtt.MQTTClient(sock, "b1", on_message=lambda t, p: received.append((t, p)))
+    client.check_msg()
+    assert received == [("s/d/access", None), ("a", b"{}")]
+    assert bytes(sock.sent) == b"\x40\x02\x00\x07"
