@@ -18,6 +18,7 @@ from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.texts import local_time
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict
+from makerwatch.api.invites import StaffDevices, data_folder
 from makerwatch.api.layout import board_settings
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
@@ -62,6 +63,10 @@ class BoardView:
     def __init__(self, running: Running) -> None:
         self._running = running
         self.floor = running.floor
+        self.staff_devices = StaffDevices(data_folder(running.config))
+
+    def redeem_invite(self, code: str, agent: str) -> tuple[str, str]:
+        return self.staff_devices.redeem(code, agent, self.wall_ms())
 
     def wall_ms(self) -> int:
         return self._running.wall_ms()
@@ -210,7 +215,13 @@ class ApiView:
             raise Conflict(message, alert.to_json()) from already
 
     def staff_named_by(self, token: str) -> str | None:
-        return self._running.config.staff_named_by(token)
+        """The site file's tokens (scripts), then phones signed in by invite, whose
+        holder must still be on the site file's staff."""
+        config = self._running.config
+        name = config.staff_named_by(token)
+        if name is None:
+            name = self.board.staff_devices.named_by(token, self._running.wall_ms())
+        return name if name in {member.name for member in config.staff} else None
 
     async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
         """/sponsors: makerwatch/report/page.py makes the answer from this site's figures

@@ -22,6 +22,7 @@ from aiohttp import web
 from makerwatch.api.board_texts import page_texts
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
+from makerwatch.api.invites import InviteRefused
 from makerwatch.api.members import members_page
 from makerwatch.core.relay import NoRelay
 from makerwatch.core.site_config import LANGUAGES
@@ -74,6 +75,10 @@ class BoardService(Protocol):
     def wall_ms(self) -> int: ...
     def page_settings(self) -> dict[str, Any]: ...
     async def power_history(self) -> dict[str, list[list[float]]]: ...
+    def redeem_invite(self, code: str, agent: str) -> tuple[str, str]:
+        """(staff name, the phone's own token) for an invite link's code; InviteRefused."""
+        ...
+
     async def identify(self, device: str, by: str) -> None: ...
     async def switch_off(self, device: str, by: str) -> None: ...
 
@@ -200,6 +205,31 @@ def routes(
             return who
         return web.json_response({"name": who})
 
+    async def sign_in(request: web.Request) -> web.Response:
+        """A phone opened an invite link: its code becomes the phone's own token. A wrong
+        code spends the address's budget of guesses, as a wrong token does."""
+        address = request.remote or "?"
+        wait_s = guard.guesses.wait_s(address)
+        if wait_s:
+            guard.tokens_refused += 1
+            return error(429, f"too many wrong codes from {address}; try again in {wait_s} s",
+                         **{"Retry-After": str(wait_s)})  # fmt: skip
+        try:
+            body = json.loads(await request.read() or b"{}")
+            code = body["code"] if isinstance(body, dict) else None
+        except (ValueError, KeyError):
+            code = None
+        if not isinstance(code, str) or not code:
+            return error(400, 'the body must be {"code": "<the invite link\'s code>"}')
+        try:
+            name, token = service.redeem_invite(code, request.headers.get("User-Agent", ""))
+        except InviteRefused as refused:
+            guard.wrong_tokens += 1
+            guard.guesses.failed(address)
+            return error(410, str(refused))
+        log.info("board: %s signed a phone in from %s with an invite", name, address)
+        return web.json_response({"name": name, "token": token}, dumps=_dumps)
+
     def action(perform: Callable[[str, str], Awaitable[None]]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             who = staff(request)
@@ -224,6 +254,7 @@ def routes(
         web.get("/machines", machines),
         web.get("/members", members),
         web.get("/staff/me", me),
+        web.post("/staff/sign-in", sign_in),
         web.post("/devices/{device}/identify", action(service.identify)),
         web.post("/devices/{device}/off", action(service.switch_off)),
     ]

@@ -64,6 +64,11 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Слишком много неверных токенов с этого устройства. Повторите через {seconds} с.",
         "kk": "Бұл құрылғыдан қате токен тым көп енгізілді. {seconds} с кейін қайталаңыз.",
     },
+    "invite_refused": {
+        "en": "This sign-in link was used already or is no longer valid: ask for a new one.",
+        "ru": "Эта ссылка для входа уже использована или больше не действует: попросите новую.",
+        "kk": "Бұл кіру сілтемесі қолданылған немесе енді жарамсыз: жаңасын сұраңыз.",
+    },
     "done_identify": {
         "en": "The LED of {name} is blinking.",
         "ru": "Светодиод «{name}» мигает.",

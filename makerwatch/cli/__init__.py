@@ -24,6 +24,7 @@ from makerwatch.cli import (
     schema,
     service,
     simulate,
+    staff,
     status,
     up,
 )
@@ -34,8 +35,8 @@ __all__ = ["build_parser", "main"]
 
 # Each module adds its commands, their arguments beside their handlers; in this order
 # `makerwatch --help` lists them.
-COMMANDS = (config, ingest, up, report, dashboards, simulate, firmware, board, broker, status,
-            data, backup, service, schema)  # fmt: skip
+COMMANDS = (config, ingest, up, staff, report, dashboards, simulate, firmware, board, broker,
+            status, data, backup, service, schema)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

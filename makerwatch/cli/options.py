@@ -61,6 +61,7 @@ class RunningStack:
     influx: str  # URL
     http: str  # HOST:PORT
     config: str | None
+    board_url: str | None = None  # the floor board as phones on the network reach it
 
     def write(self) -> Path:
         """Write the run file (whole or not at all: a reader never sees half of it)."""

@@ -134,7 +134,7 @@
     return node;
   }
 
-  function request(method, path, done) {
+  function request(method, path, done, body) {
     var xhr = new XMLHttpRequest();
     xhr.open(method, path);
     if (token) { xhr.setRequestHeader("Authorization", "Bearer " + token); }
@@ -144,7 +144,7 @@
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
       done(xhr.status, body);
     };
-    xhr.send(method === "POST" ? "{}" : null);
+    xhr.send(method === "POST" ? JSON.stringify(body || {}) : null);
   }
 
   function toast(message) {
@@ -219,6 +219,24 @@
       renderAlerts();
       renderAllTiles();
     });
+  }
+
+  // An invite link (makerwatch staff invite) carries a one-time code after "#", which
+  // the browser never sends: the page trades it for this phone's own token, then drops it
+  // from the address bar so that a bookmark or a shared screen does not hold it.
+  function signInWithInvite() {
+    var match = /(?:^#|&)invite=([\w-]+)/.exec(window.location.hash);
+    if (!match || kiosk) { return false; }
+    try { window.history.replaceState(null, "", window.location.pathname + window.location.search); } catch (e) { window.location.hash = ""; }
+    request("POST", "/staff/sign-in", function (status, body) {
+      if (status === 200 && body && body.token) {
+        checkToken(body.token, false);
+      } else {
+        toast(status === 429 ? text("too_many_tries", { seconds: (body && body.retry_after_s) || "" }) : text("invite_refused"));
+        if (token) { checkToken(token, true); }
+      }
+    }, { code: match[1] });
+    return true;
   }
 
   document.getElementById("language").onchange = function (event) {
@@ -650,7 +668,7 @@
   if (!settings.has_staff) { document.getElementById("staff-button").hidden = true; }
   renderFrame();
   renderAlerts();
-  if (token) { checkToken(token, true); }
+  if (!(settings.has_staff && signInWithInvite()) && token) { checkToken(token, true); }
   connect();
   function tick() {
     var clock = document.getElementById("clock");
