@@ -8,13 +8,15 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from makerwatch.cli.options import (
+    LAN_HTTP,
     AddCommand,
     add_config,
     add_data,
+    lan_address,
     load,
     running_stack,
     site_file,
@@ -61,19 +63,44 @@ def _member(config: SiteConfig, name: str) -> str:
     raise ConfigError(f"no staff member {name!r} in the site file (staff: {known})")
 
 
-def board_url(args: argparse.Namespace) -> str:
-    """--url, else the running `up`'s board, else one line saying what to give."""
+def board_url(args: argparse.Namespace, default: str | None = None) -> str:
+    """--url, else the running `up`'s board, else `default`, else one line saying what
+    to give."""
     if args.url:
         if not re.match(r"https?://[^/\s]+", args.url):
             raise ConfigError(f"--url {args.url!r}: expected http://HOST:PORT or https://HOST:PORT")
         return str(args.url)
     stack = running_stack(args.data)
-    if stack is None:
-        raise ConfigError(
-            f"no makerwatch up runs with data folder {args.data}: give --url, the floor "
-            "board's address as phones reach it (e.g. http://192.168.1.20:8090)"
-        )
-    return stack.board_url or f"http://{stack.http}"
+    if stack is not None:
+        return stack.board_url or f"http://{stack.http}"
+    if default is not None:
+        return default
+    raise ConfigError(
+        f"no makerwatch up runs with data folder {args.data}: give --url, the floor "
+        "board's address as phones reach it (e.g. http://192.168.1.20:8090)"
+    )
+
+
+def invite_new_staff(args: argparse.Namespace, names: list[str]) -> None:
+    """`config init`: a sign-in link for each new staff member, as a link and a picture
+    (the terminal's QR codes are one `staff invite` away), for the board `makerwatch up
+    --lan` will serve on this machine unless --url or a running up says otherwise."""
+    from makerwatch.api.invites import INVITE_HOURS, StaffDevices, invite_link
+
+    url = board_url(args, default=f"https://{lan_address()}:{LAN_HTTP.rpartition(':')[2]}")
+    devices = StaffDevices(args.data)
+    for name in names:
+        link = invite_link(url, devices.invite(name, int(time.time() * 1000)))
+        png = picture_path(args.data, name)
+        save_qr(link, png)
+        print(f"sign-in link for {name}'s phone (one phone, within {INVITE_HOURS:.0f} h): "
+              f"{link}  (QR code: {png})")  # fmt: skip
+    print(f"These open the board at {url}; another address: makerwatch staff invite NAME --url URL")
+
+
+def picture_path(data: Path, name: str) -> Path:
+    slug = re.sub(r"[^\w-]+", "-", name.lower())
+    return data / f"invite-{slug}.png"
 
 
 def _invite(args: argparse.Namespace) -> int:
@@ -84,8 +111,7 @@ def _invite(args: argparse.Namespace) -> int:
     url = board_url(args)
     code = StaffDevices(args.data).invite(name, int(time.time() * 1000))
     link = invite_link(url, code)
-    slug = re.sub(r"[^\w-]+", "-", name.lower())
-    png = args.png or args.data / f"invite-{slug}.png"
+    png = args.png or picture_path(args.data, name)
     print_invite(name, link, png, sys.stdout)
     print(f"It signs in one phone and is void after {INVITE_HOURS:.0f} h; "
           f"`makerwatch staff revoke {name!r}` signs their phones out.")  # fmt: skip
@@ -98,18 +124,23 @@ def _invite(args: argparse.Namespace) -> int:
 def print_invite(name: str, link: str, png: Path, out: TextIO) -> None:
     """The link, its QR code in the terminal, and the same as a picture (owner-only:
     whoever holds it can sign in)."""
+    print(f"Sign-in link for {name} (open it on their phone, or scan):\n{link}", file=out)
+    save_qr(link, png).print_ascii(out=out, invert=True)
+    print(f"QR code as a picture: {png}", file=out)
+
+
+def save_qr(link: str, png: Path) -> Any:
+    """The link's QR code, written as a picture readable by its owner only."""
     import qrcode
 
     qr = qrcode.QRCode(border=2)
     qr.add_data(link)
     qr.make(fit=True)
-    print(f"Sign-in link for {name} (open it on their phone, or scan):\n{link}", file=out)
-    qr.print_ascii(out=out, invert=True)
     png.parent.mkdir(parents=True, exist_ok=True)
     png.touch(mode=0o600)
     png.chmod(0o600)
     qr.make_image().save(str(png))
-    print(f"QR code as a picture: {png}", file=out)
+    return qr
 
 
 def _revoke(args: argparse.Namespace) -> int:

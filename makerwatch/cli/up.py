@@ -20,11 +20,13 @@ from makerwatch.cli.options import (
     DEFAULT_HTTP,
     DEFAULT_INFLUX,
     DEFAULT_MQTT,
+    LAN_HTTP,
     AddCommand,
     RunningStack,
     add_config,
     add_endpoints,
     host_port,
+    lan_address,
     load,
     site_file,
     url_host_port,
@@ -43,7 +45,6 @@ from makerwatch.ops.embedded import (
 )
 
 LAN_MQTT = "0.0.0.0:1883"
-LAN_HTTP = "0.0.0.0:8090"
 
 
 def add_commands(add: AddCommand) -> None:
@@ -156,7 +157,7 @@ def _up(args: argparse.Namespace) -> int:
             data=str(data.resolve()), pid=os.getpid(), mqtt=f"127.0.0.1:{mosquitto.port}",
             influx=influxdb.url, http=f"{shown_http}:{http_port}",
             config=str(site_file(args.config).resolve()),
-            board_url=f"{scheme}://{_lan_address() if args.lan else shown_http}:{http_port}",
+            board_url=f"{scheme}://{lan_address() if args.lan else shown_http}:{http_port}",
         ).write()  # fmt: skip
         stack.callback(run_file.unlink, missing_ok=True)
         demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
@@ -170,19 +171,11 @@ def _https_certificate(directory: Path, http_host: str) -> Path:
     from makerwatch.ops.certificates import make_certificates
 
     host = socket.gethostname()
-    names = [f"{host}.local", host, "localhost", "127.0.0.1", _lan_address()]
+    names = [f"{host}.local", host, "localhost", "127.0.0.1", lan_address()]
     if http_host not in ("0.0.0.0", "::"):
         names.append(http_host)
     make_certificates(directory, list(dict.fromkeys(names)), name="https")
     return directory / "https.crt"
-
-
-def _lan_address() -> str:
-    """This machine's address on the network it reaches others by (127.0.0.1 without one)."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("192.0.2.1", 9))  # sends nothing: picks the outgoing interface's address
-        return str(probe.getsockname()[0])
-    return "127.0.0.1"
 
 
 @contextlib.contextmanager
