@@ -16,6 +16,13 @@ from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.texts import local_time
+from makerwatch.api.board import Refused
+from makerwatch.api.confirmations import (
+    BoardAnswer,
+    Confirmations,
+    identify_answer,
+    switch_off_answer,
+)
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict
 from makerwatch.api.invites import StaffDevices, data_folder
@@ -24,8 +31,9 @@ from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import Command, IdentifyCommand, RelayCommand, command_topic
 from makerwatch.core.relay import NoRelay, has_relay
-from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.core.site_config import Device, SiteConfig, may_switch_off
 from makerwatch.core.statistics import Statistics, statistics
+from makerwatch.core.vocabulary import SNOOZE_MIN
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.pipeline import Pipeline, Stores
@@ -64,6 +72,8 @@ class BoardView:
         self._running = running
         self.floor = running.floor
         self.staff_devices = StaffDevices(data_folder(running.config))
+        self.confirmations = Confirmations()  # the boards' answers to staff actions
+        running.pipeline.observe("staff action answers", self.confirmations.observe)
 
     def redeem_invite(self, code: str, agent: str) -> tuple[str, str]:
         return self.staff_devices.redeem(code, agent, self.wall_ms())
@@ -92,22 +102,42 @@ class BoardView:
             return {}
         return {s["tags"]["device"]: s["values"] for s in series}
 
-    async def identify(self, device: str, by: str) -> None:
+    async def identify(self, device: str, by: str) -> BoardAnswer:
         """Blink the board's LED (KeyError for a device not in the site file)."""
         self._device(device)
+        answer = self.confirmations.expect(device, identify_answer)
         topic = command_topic(self._running.config.site.id, device, Command.IDENTIFY)
         await self._running.pipeline.source.publish(topic, IdentifyCommand(v=1).model_dump_json())
         await self._record_action(device, "identify", by)
+        return await self.confirmations.wait(answer)
 
-    async def switch_off(self, device: str, by: str) -> None:
-        """Switch the machine off through its board's relay (NoRelay without one)."""
-        if not has_relay(self._device(device)):
+    async def switch_off(self, device: str, by: str) -> BoardAnswer:
+        """Switch the machine off through its board's relay (NoRelay without one; Refused
+        for a kind Makerwatch never switches off)."""
+        machine = self._device(device)
+        if not has_relay(machine):
             raise NoRelay(device)
+        if not may_switch_off(machine):
+            raise Refused(f"{device} is a {machine.kind.value}: Makerwatch never switches one "
+                          "off (it would spoil the work under way)")  # fmt: skip
+        answer = self.confirmations.expect(device, switch_off_answer)
         topic = command_topic(self._running.config.site.id, device, Command.RELAY)
         await self._running.pipeline.source.publish(
             topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
         )
         await self._record_action(device, "switch_off", by)
+        return await self.confirmations.wait(answer)
+
+    async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
+        """The chat's "Snooze 1 h": acknowledged, no reminders for the hour."""
+        try:
+            alert = await self._running.alerts.acknowledge(alert_id, by, snooze_min=SNOOZE_MIN)
+        except AlreadyAcknowledged as already:
+            raise Refused(f"{alert_id}: {already.alert.acked_by} is on it already") from already
+        return alert.to_json()
+
+    async def cancel_switch_off(self, alert_id: str, by: str) -> dict[str, Any]:
+        return (await self._running.alerts.cancel_auto_off(alert_id, by)).to_json()
 
     def _device(self, device_id: str) -> Device:
         device = self._running.config.device(device_id)

@@ -245,6 +245,16 @@ class AlertEngine:
             actions.append(Transition("auto_off_cancelled", replace(alert), self.now_ms))
         return actions
 
+    def cancel_auto_off(self, alert_id: str, by: str) -> list[Action]:
+        """Someone keeps the machine on: its pending remote switch-off will not happen
+        (nothing when none is pending). Raises KeyError for an alert that is not active."""
+        alert = self.alerts[alert_id]
+        if alert.auto_off != "pending":
+            return []
+        alert.auto_off = "cancelled"
+        # Announced as done by whoever cancelled it, whoever acknowledged the alert.
+        return [Transition("auto_off_cancelled", replace(alert, acked_by=by), self.now_ms)]
+
     def staff_switch_off(self, alert_id: str, by: str, *, snooze_ms: int) -> list[Action]:
         """Someone switches the machine off from the chat: the relay command goes now, the
         alert counts as acknowledged by them, and the board's confirmation is awaited.

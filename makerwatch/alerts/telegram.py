@@ -36,13 +36,12 @@ from makerwatch.core.site_config import (
     TelegramBot,
     may_switch_off,
 )
-from makerwatch.core.vocabulary import TERMS
+from makerwatch.core.vocabulary import SNOOZE_MIN, TERMS
 
 __all__ = ["ActionResult", "StaffActions", "StaffChat"]
 
 log = logging.getLogger(__name__)
 
-SNOOZE_MIN = 60  # the chat's "Snooze 1 h" button
 RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 300.0
 ActionResult = str  # a key of REPLIES

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from makerwatch.api.board_texts import page_texts
+from makerwatch.api.confirmations import BoardAnswer
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
 from makerwatch.api.invites import InviteRefused
@@ -27,7 +28,7 @@ from makerwatch.api.members import members_page
 from makerwatch.core.relay import NoRelay
 from makerwatch.core.site_config import LANGUAGES
 
-__all__ = ["BoardService", "NoRelay", "routes"]
+__all__ = ["BoardService", "NoRelay", "Refused", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,26 @@ class BoardService(Protocol):
         """(staff name, the phone's own token) for an invite link's code; InviteRefused."""
         ...
 
-    async def identify(self, device: str, by: str) -> None: ...
-    async def switch_off(self, device: str, by: str) -> None: ...
+    async def identify(self, device: str, by: str) -> BoardAnswer:
+        """Blink the board's LED; the board's answer (KeyError: no such device)."""
+        ...
+
+    async def switch_off(self, device: str, by: str) -> BoardAnswer:
+        """Switch the machine off; the board's answer (KeyError, NoRelay, Refused)."""
+        ...
+
+    async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
+        """Acknowledge with the chat's "Snooze 1 h"; the alert (KeyError: not active;
+        Refused: someone is on it already)."""
+        ...
+
+    async def cancel_switch_off(self, alert_id: str, by: str) -> dict[str, Any]:
+        """Keep the machine on: its pending remote switch-off will not happen; the alert."""
+        ...
+
+
+class Refused(Exception):
+    """The action may not be done on this machine; the message says why, in a line."""
 
 
 def routes(
@@ -230,19 +249,42 @@ def routes(
         log.info("board: %s signed a phone in from %s with an invite", name, address)
         return web.json_response({"name": name, "token": token}, dumps=_dumps)
 
-    def action(perform: Callable[[str, str], Awaitable[None]]) -> Handler:
+    def action(perform: Callable[[str, str], Awaitable[BoardAnswer]]) -> Handler:
+        """An action on a machine, answered once its board confirmed it (200) or did not
+        within ANSWER_WITHIN_S (202: sent, not confirmed)."""
+
         async def handler(request: web.Request) -> web.Response:
             who = staff(request)
             if isinstance(who, web.Response):
                 return who
             device = request.match_info["device"]
             try:
-                await perform(device, who)
+                answer = await perform(device, who)
             except KeyError:
                 return error(404, f"no device {device!r}")
             except NoRelay:
                 return error(409, f"{device} has no relay to switch it off with")
-            return web.json_response({"device": device, "by": who}, status=202)
+            except Refused as refused:
+                return error(409, str(refused))
+            body = {"device": device, "by": who, "confirmed": answer.confirmed,
+                    "detail": answer.detail}  # fmt: skip
+            return web.json_response(body, status=200 if answer.confirmed else 202, dumps=_dumps)
+
+        return handler
+
+    def alert_action(perform: Callable[[str, str], Awaitable[dict[str, Any]]]) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            who = staff(request)
+            if isinstance(who, web.Response):
+                return who
+            alert_id = request.match_info["alert_id"]
+            try:
+                alert = await perform(alert_id, who)
+            except KeyError:
+                return error(404, f"no active alert {alert_id!r}")
+            except Refused as refused:
+                return error(409, str(refused))
+            return web.json_response({"alert": alert}, dumps=_dumps)
 
         return handler
 
@@ -257,4 +299,6 @@ def routes(
         web.post("/staff/sign-in", sign_in),
         web.post("/devices/{device}/identify", action(service.identify)),
         web.post("/devices/{device}/off", action(service.switch_off)),
+        web.post("/alerts/{alert_id}/snooze", alert_action(service.snooze)),
+        web.post("/alerts/{alert_id}/cancel-switch-off", alert_action(service.cancel_switch_off)),
     ]

@@ -69,15 +69,64 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Эта ссылка для входа уже использована или больше не действует: попросите новую.",
         "kk": "Бұл кіру сілтемесі қолданылған немесе енді жарамсыз: жаңасын сұраңыз.",
     },
+    # A staff action on a machine: sent, then what its board answered (or that it did not).
+    "sent_identify": {
+        "en": "{name}: sent, waiting for the board's answer…",
+        "ru": "«{name}»: команда отправлена, ждём ответа платы…",
+        "kk": "«{name}»: команда жіберілді, құрылғының жауабы күтілуде…",
+    },
+    "sent_off": {
+        "en": "{name}: switch-off sent, waiting for the board's answer…",
+        "ru": "«{name}»: команда выключения отправлена, ждём ответа платы…",
+        "kk": "«{name}»: өшіру командасы жіберілді, құрылғының жауабы күтілуде…",
+    },
     "done_identify": {
-        "en": "The LED of {name} is blinking.",
-        "ru": "Светодиод «{name}» мигает.",
-        "kk": "«{name}» шамы жыпылықтап тұр.",
+        "en": "{name}: the board answered, its LED is blinking.",
+        "ru": "«{name}»: плата ответила, светодиод мигает.",
+        "kk": "«{name}»: құрылғы жауап берді, шамы жыпылықтап тұр.",
+    },
+    "done_identify_no_led": {
+        "en": "{name}: the board answered, but it has no LED.",
+        "ru": "«{name}»: плата ответила, но светодиода у неё нет.",
+        "kk": "«{name}»: құрылғы жауап берді, бірақ онда шам жоқ.",
     },
     "done_off": {
-        "en": "Switch-off sent to {name}.",
-        "ru": "Команда выключения отправлена: «{name}».",
-        "kk": "Өшіру командасы жіберілді: «{name}».",
+        "en": "{name}: the board switched the relay off.",
+        "ru": "«{name}»: плата выключила реле.",
+        "kk": "«{name}»: құрылғы релені өшірді.",
+    },
+    "no_answer": {
+        "en": "{name}: no answer from the board. Go and check the machine.",
+        "ru": "«{name}»: плата не ответила. Подойдите и проверьте.",
+        "kk": "«{name}»: құрылғы жауап бермеді. Барып тексеріңіз.",
+    },
+    # An alert's remote switch-off (rules' auto_off_after_min), as the alert engine holds it.
+    "snooze": TERMS["snooze"],
+    "cancel_off": {
+        "en": "Keep it on (cancel the switch-off)",
+        "ru": "Не выключать (отменить отключение)",
+        "kk": "Өшірмеу (өшіруден бас тарту)",
+    },
+    "off_pending": {
+        "en": "Remote switch-off at {at}",
+        "ru": "Удалённое отключение в {at}",
+        "kk": "Қашықтан өшіру уақыты: {at}",
+    },
+    "off_sent": {
+        "en": "Remote switch-off sent: waiting for the board",
+        "ru": "Удалённое отключение отправлено: ждём ответа платы",
+        "kk": "Қашықтан өшіру жіберілді: құрылғының жауабы күтілуде",
+    },
+    "off_confirmed": {"en": "Switched off remotely", "ru": "Отключено удалённо", "kk": "Қашықтан өшірілді"},
+    "off_unconfirmed": {
+        "en": "The board did not answer the switch-off: go and check",
+        "ru": "Плата не ответила на отключение: проверьте на месте",
+        "kk": "Құрылғы өшіру командасына жауап бермеді: барып тексеріңіз",
+    },
+    "off_cancelled": {
+        "en": "Remote switch-off cancelled",
+        "ru": "Удалённое отключение отменено",
+        "kk": "Қашықтан өшіру тоқтатылды",
     },
     "failed": {"en": "Not done: {reason}", "ru": "Не выполнено: {reason}", "kk": "Орындалмады: {reason}"},
     # Why the server refused (the page picks one by the answer's HTTP status, so a
@@ -87,15 +136,20 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "это оповещение уже неактивно.",
         "kk": "бұл ескерту енді белсенді емес.",
     },
+    "error_taken": {
+        "en": "someone is on this alert already.",
+        "ru": "этим оповещением уже занимаются.",
+        "kk": "бұл ескертумен біреу айналысып жатыр.",
+    },
     "error_no_machine": {
         "en": "the server does not know this machine.",
         "ru": "сервер не знает этого оборудования.",
         "kk": "сервер бұл жабдықты білмейді.",
     },
     "error_no_relay": {
-        "en": "this machine has no relay to switch it off with.",
-        "ru": "у этого оборудования нет реле для выключения.",
-        "kk": "бұл жабдықта өшіруге арналған реле жоқ.",
+        "en": "this machine is not switched off from here (no relay, or a 3D printer).",
+        "ru": "это оборудование отсюда не выключается (нет реле или это 3D-принтер).",
+        "kk": "бұл жабдық осы жерден өшірілмейді (релесі жоқ немесе 3D-принтер).",
     },
     "error_bad_token": {
         "en": "your staff token is not valid: sign in again.",

@@ -325,6 +325,7 @@ class EventKind(StrEnum):
     CONFIG_APPLIED = "config_applied"
     CONFIG_REJECTED = "config_rejected"
     UPDATE = "update"  # a firmware update's step; `reason` says which (UpdateStep)
+    IDENTIFY = "identify"  # the answer to cmd/identify; `detail` says whether the LED blinks
 
 
 class Event(BoardMessage):

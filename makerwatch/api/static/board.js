@@ -14,6 +14,7 @@
   var elements = {};   // device -> its tile's DOM nodes
   var alerts = [];
   var history = {};    // device -> [[time ms, watts], ...] for the last hour
+  var answers = {};    // device -> the last staff action's answer: {key, name, pending|confirmed}
   var offsetMs = 0;    // server clock - this clock, from each event's now_ms
   var linkState = "connecting";
   var HOUR_MS = 3600000;
@@ -80,6 +81,7 @@
     if (what === "alert" && status === 409 && body && body.alert) {
       return text("acknowledged_by", { who: body.alert.acked_by });
     }
+    if (what === "alert" && status === 409) { return text("error_taken"); }
     if (what === "device" && status === 404) { return text("error_no_machine"); }
     if (what === "device" && status === 409) { return text("error_no_relay"); }
     return text("error_server", { status: status || "—" });
@@ -293,11 +295,10 @@
       if (alert.acked_by) {
         item.appendChild(element("span", "acked", text("acknowledged_by", { who: alert.acked_by })));
       } else if (staffName) {
-        var button = element("button", "ack", text("acknowledge"));
-        button.type = "button";
-        button.onclick = function () { acknowledge(alert); };
-        item.appendChild(button);
+        item.appendChild(alertButton("ack", text("acknowledge"), function () { acknowledge(alert, "ack"); }));
+        item.appendChild(alertButton("snooze", text("snooze"), function () { acknowledge(alert, "snooze"); }));
       }
+      renderSwitchOff(alert, item);
       list.appendChild(item);
     });
   }
@@ -312,10 +313,33 @@
     });
   }
 
-  function acknowledge(alert) {
-    request("POST", "/alerts/" + encodeURIComponent(alert.alert_id) + "/ack", function (status, body) {
+  function alertButton(className, label, act) {
+    var button = element("button", className, label);
+    button.type = "button";
+    button.onclick = act;
+    return button;
+  }
+
+  // An alert's remote switch-off as the alert engine holds it: when it will happen (and,
+  // for staff, a way to keep the machine on), or what became of it.
+  function renderSwitchOff(alert, item) {
+    var state = alert.auto_off;
+    if (!state) { return; }
+    var words = state === "pending" && alert.auto_off_ms ? text("off_pending", { at: clockTime(alert.auto_off_ms) })
+      : text("off_" + state);
+    item.appendChild(element("span", "auto-off " + state, words));
+    if (state === "pending" && staffName) {
+      item.appendChild(alertButton("cancel-off", text("cancel_off"), function () { acknowledge(alert, "cancel-switch-off"); }));
+    }
+  }
+
+  // "ack" (I'm on it), "snooze" (the same, no reminders for an hour) or
+  // "cancel-switch-off"; the answer is the alert as it now stands.
+  function acknowledge(alert, how) {
+    request("POST", "/alerts/" + encodeURIComponent(alert.alert_id) + "/" + how, function (status, body) {
       if (status === 200 && body) {
-        alert.acked_by = body.alert.acked_by;
+        alert.acked_by = body.alert.acked_by || alert.acked_by;
+        alert.auto_off = body.alert.auto_off;
         renderAlerts();
       } else {
         toast(text("failed", { reason: refusal(status, body, "alert") }));
@@ -467,8 +491,10 @@
       temp: element("span", "temp"),
       spark: document.createElementNS("http://www.w3.org/2000/svg", "svg"),
       health: element("div", "health"),
-      actions: element("div", "actions")
+      actions: element("div", "actions"),
+      answer: element("div", "answer")
     };
+    parts.answer.setAttribute("role", "status");
     parts.icon.setAttribute("aria-hidden", "true");
     parts.state.appendChild(parts.icon);
     parts.state.appendChild(parts.word);
@@ -478,7 +504,7 @@
     parts.spark.setAttribute("viewBox", "0 0 100 30");
     parts.spark.setAttribute("preserveAspectRatio", "none");
     parts.spark.setAttribute("role", "img");
-    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.health, parts.actions]
+    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.health, parts.actions, parts.answer]
       .forEach(function (child) { node.appendChild(child); });
     elements[tile.device] = parts;
     return node;
@@ -550,6 +576,7 @@
     parts.spark.setAttribute("aria-label", text("power_hour"));
     drawSpark(parts.spark, history[tile.device] || []);
     renderActions(tile, parts.actions);
+    renderAnswer(tile.device, parts.answer);
   }
 
   function renderActions(tile, container) {
@@ -560,14 +587,14 @@
     if (!wanted) { return; }
     var blink = element("button", "identify", text("identify"));
     blink.type = "button";
-    blink.onclick = function () { deviceAction(tile, "identify", text("done_identify", { name: nameOf(tile) })); };
+    blink.onclick = function () { deviceAction(tile, "identify"); };
     container.appendChild(blink);
     if (canSwitchOff(tile)) {
       var off = element("button", "switch-off", text("switch_off"));
       off.type = "button";
       off.onclick = function () {
         if (window.confirm(text("confirm_off", { name: nameOf(tile) }))) {
-          deviceAction(tile, "off", text("done_off", { name: nameOf(tile) }));
+          deviceAction(tile, "off");
         }
       };
       container.appendChild(off);
@@ -580,10 +607,28 @@
     return (settings.switch_off || []).indexOf(tile.device) >= 0 && tile.state !== "no_signal";
   }
 
-  function deviceAction(tile, action, done) {
+  // Sent, then what the board answered: the server waits for the board's own answer
+  // (200), or says it did not come (202); nothing is shown as done on our word alone.
+  function deviceAction(tile, action) {
+    var name = nameOf(tile);
+    answers[tile.device] = { key: "sent_" + action, name: name, pending: true };
+    renderTile(tiles[tile.device]);
     request("POST", "/devices/" + encodeURIComponent(tile.device) + "/" + action, function (status, body) {
-      toast(status === 202 ? done : text("failed", { reason: refusal(status, body, "device") }));
+      var key = status === 202 ? "no_answer"
+        : status !== 200 ? null
+        : action === "off" ? "done_off"
+        : body && body.detail && body.detail.indexOf("blinking") !== 0 ? "done_identify_no_led" : "done_identify";
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200 } : null;
+      renderTile(tiles[tile.device]);
+      toast(key ? text(key, { name: name }) : text("failed", { reason: refusal(status, body, "device") }));
     });
+  }
+
+  function renderAnswer(device, node) {
+    var answer = answers[device];
+    var wanted = answer ? text(answer.key, { name: answer.name }) : "";
+    if (node.textContent !== wanted) { node.textContent = wanted; }
+    node.className = "answer" + (answer ? (answer.pending ? " pending" : answer.confirmed ? " confirmed" : " unconfirmed") : "");
   }
 
   function drawSpark(svg, points) {
