@@ -18,8 +18,10 @@ from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.texts import local_time
 from makerwatch.api.board import Refused
 from makerwatch.api.confirmations import (
+    CALIBRATE_WITHIN_S,
     BoardAnswer,
     Confirmations,
+    calibrate_answer,
     identify_answer,
     switch_off_answer,
 )
@@ -27,9 +29,16 @@ from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict
 from makerwatch.api.invites import StaffDevices, data_folder
 from makerwatch.api.layout import board_settings
+from makerwatch.api.machine_page import calibrations, machine_history, midnight_ms
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
-from makerwatch.core.protocol import Command, IdentifyCommand, RelayCommand, command_topic
+from makerwatch.core.protocol import (
+    CalibrateCommand,
+    Command,
+    IdentifyCommand,
+    RelayCommand,
+    command_topic,
+)
 from makerwatch.core.relay import NoRelay, has_relay
 from makerwatch.core.site_config import Device, SiteConfig, may_switch_off
 from makerwatch.core.statistics import Statistics, statistics
@@ -127,6 +136,43 @@ class BoardView:
         )
         await self._record_action(device, "switch_off", by)
         return await self.confirmations.wait(answer)
+
+    async def calibrate(self, device: str, by: str, command: CalibrateCommand) -> BoardAnswer:
+        """The board measures against the reference and keeps the correction (as
+        `makerwatch board calibrate` asks it); Refused for what it cannot measure."""
+        what = "power" if command.known_w is not None else "temperature"
+        if what not in calibrations(self._device(device)):
+            raise Refused(f"{device} has no sensor whose {what} is calibrated")
+        answer = self.confirmations.expect(device, calibrate_answer)
+        topic = command_topic(self._running.config.site.id, device, Command.CALIBRATE)
+        await self._running.pipeline.source.publish(
+            topic, command.model_dump_json(exclude_none=True)
+        )
+        await self._record_action(device, f"calibrate_{what}", by)
+        return await self.confirmations.wait(answer, CALIBRATE_WITHIN_S)
+
+    async def machine(self, device_id: str) -> dict[str, Any]:
+        """One machine's page: the tile, today's history (empty, said so, while InfluxDB
+        cannot answer), and which actions may be offered."""
+        device, config, now_ms = self._device(device_id), self._running.config, self.wall_ms()
+        since_ms = midnight_ms(now_ms, config.site.timezone)
+        query = self._running.stores.influx.query
+        try:
+            history = await machine_history(query, config.site.id, device_id, since_ms)
+        except SinkError as exc:
+            log.warning("no history for %s's page: %s", device_id, exc)
+            history = {
+                "power": [],
+                "states": [],
+                "sessions": [],
+                "alerts": [],
+                "unreadable": [True],
+            }
+        (tile,) = (t for t in self.floor.machines(now_ms) if t["device"] == device_id)
+        return {
+            "now_ms": now_ms, "since_ms": since_ms, "tile": tile, **history,
+            "switch_off": may_switch_off(device), "calibrate": calibrations(device),
+        }  # fmt: skip
 
     async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
         """The chat's "Snooze 1 h": acknowledged, no reminders for the hour."""

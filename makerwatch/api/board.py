@@ -18,6 +18,7 @@ from importlib.resources import files
 from typing import Any, Protocol
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from makerwatch.api.board_texts import page_texts
 from makerwatch.api.confirmations import BoardAnswer
@@ -25,6 +26,7 @@ from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
 from makerwatch.api.invites import InviteRefused
 from makerwatch.api.members import members_page
+from makerwatch.core.protocol import CalibrateCommand
 from makerwatch.core.relay import NoRelay
 from makerwatch.core.site_config import LANGUAGES
 
@@ -88,6 +90,15 @@ class BoardService(Protocol):
         """Switch the machine off; the board's answer (KeyError, NoRelay, Refused)."""
         ...
 
+    async def calibrate(self, device: str, by: str, command: CalibrateCommand) -> BoardAnswer:
+        """Correct the board's measurement against a known reference (`makerwatch board
+        calibrate`); the board's answer (KeyError; Refused where it cannot be)."""
+        ...
+
+    async def machine(self, device: str) -> dict[str, Any]:
+        """One machine's page: its tile, today's history, what may be done (KeyError)."""
+        ...
+
     async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
         """Acknowledge with the chat's "Snooze 1 h"; the alert (KeyError: not active;
         Refused: someone is on it already)."""
@@ -100,6 +111,20 @@ class BoardService(Protocol):
 
 class Refused(Exception):
     """The action may not be done on this machine; the message says why, in a line."""
+
+
+async def _calibration(request: web.Request) -> CalibrateCommand | str:
+    """The calibration a request asks for, or why it is not one (a line)."""
+    try:
+        body = json.loads(await request.read() or b"{}")
+        command = CalibrateCommand.model_validate({"v": 1, **body})
+    except (ValueError, TypeError) as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        where = ".".join(str(part) for part in first["loc"]) if first else "the body"
+        return f"{where}: {first['msg'] if first else exc}"
+    if (command.known_w is None) == (command.reference_c is None):
+        return 'give one of "known_w" (watts of a load on now) or "reference_c" (degrees)'
+    return command
 
 
 def routes(
@@ -203,6 +228,15 @@ def routes(
                 "timezone": settings["timezone"], "machines": tiles}  # fmt: skip
         return web.json_response(body, dumps=_dumps)
 
+    async def machine(request: web.Request) -> web.Response:
+        """One machine's page, as JSON: the board's script draws it."""
+        device = request.match_info["device"]
+        try:
+            body = await service.machine(device)
+        except KeyError:
+            return error(404, f"no device {device!r}")
+        return web.json_response(body, dumps=_dumps)
+
     async def members(request: web.Request) -> web.Response:
         """The members' page: public, read-only, no person's name (members.py)."""
         settings = service.page_settings()
@@ -272,6 +306,28 @@ def routes(
 
         return handler
 
+    async def calibrate(request: web.Request) -> web.Response:
+        """Staff calibrate a board from its machine's page: {"known_w": 60} or
+        {"reference_c": 25}; 200 applied, 422 refused by the board (its reason), 202
+        no answer."""
+        who = staff(request)
+        if isinstance(who, web.Response):
+            return who
+        device = request.match_info["device"]
+        command = await _calibration(request)
+        if isinstance(command, str):
+            return error(400, command)
+        try:
+            answer = await service.calibrate(device, who, command)
+        except KeyError:
+            return error(404, f"no device {device!r}")
+        except Refused as refused:
+            return error(409, str(refused))
+        status = 200 if answer.confirmed else 422 if answer.refused else 202
+        body = {"device": device, "by": who, "confirmed": answer.confirmed,
+                "detail": answer.detail}  # fmt: skip
+        return web.json_response(body, status=status, dumps=_dumps)
+
     def alert_action(perform: Callable[[str, str], Awaitable[dict[str, Any]]]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             who = staff(request)
@@ -294,11 +350,13 @@ def routes(
         web.get("/board-events", events),
         web.get("/board-history", history),
         web.get("/machines", machines),
+        web.get("/machines/{device}", machine),
         web.get("/members", members),
         web.get("/staff/me", me),
         web.post("/staff/sign-in", sign_in),
         web.post("/devices/{device}/identify", action(service.identify)),
         web.post("/devices/{device}/off", action(service.switch_off)),
+        web.post("/devices/{device}/calibrate", calibrate),
         web.post("/alerts/{alert_id}/snooze", alert_action(service.snooze)),
         web.post("/alerts/{alert_id}/cancel-switch-off", alert_action(service.cancel_switch_off)),
     ]

@@ -14,23 +14,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import EVENT_MEASUREMENT, STATE_MEASUREMENT
+from makerwatch.core.protocol import EVENT_MEASUREMENT, STATE_MEASUREMENT, calibration_answer
 
 __all__ = [
     "ANSWER_WITHIN_S",
+    "CALIBRATE_WITHIN_S",
     "BoardAnswer",
     "Confirmations",
+    "calibrate_answer",
     "identify_answer",
     "switch_off_answer",
 ]
 
 ANSWER_WITHIN_S = 15.0  # a board on the network answers within a second or two
+CALIBRATE_WITHIN_S = 30.0  # a calibration waits for the board's next few readings
 
 
 @dataclass(frozen=True)
 class BoardAnswer:
     confirmed: bool
     detail: str  # the board's own words ("blinking 10 s", "no relay fitted"), or ""
+    refused: bool = False  # the board answered no (a calibration without a load on)
 
 
 # Reads one point: the answer it gives, or None when it answers nothing.
@@ -52,6 +56,15 @@ def switch_off_answer(point: Point) -> BoardAnswer | None:
     detail = str(fields.get("detail") or "")
     # A board without a relay says so in its relay event: nothing was switched.
     return BoardAnswer(fields.get("relay_on") is False and detail != "no relay fitted", detail)
+
+
+def calibrate_answer(point: Point) -> BoardAnswer | None:
+    if point.measurement != EVENT_MEASUREMENT:
+        return None
+    answer = calibration_answer(
+        str(point.fields.get("event")), str(point.fields.get("detail") or "")
+    )
+    return None if answer is None else BoardAnswer(answer[0], answer[1], refused=not answer[0])
 
 
 class Confirmations:

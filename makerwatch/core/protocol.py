@@ -414,6 +414,20 @@ class CalibrateCommand(_Payload):
     reference_c: float | None = Field(default=None, ge=-50, le=1_000)
 
 
+# The board's answer to cmd/calibrate is an event whose detail starts so.
+CALIBRATION_APPLIED = ("ct_calibration ", "temp_offset_c ")  # config_applied: what it keeps
+CALIBRATION_REFUSED = "cmd/calibrate: "  # config_rejected: why not
+
+
+def calibration_answer(event: str, detail: str) -> tuple[bool, str] | None:
+    """(applied, the board's words) when an event answers a calibration, else None."""
+    if event == EventKind.CONFIG_REJECTED and detail.startswith(CALIBRATION_REFUSED):
+        return False, detail.removeprefix(CALIBRATION_REFUSED)
+    if event == EventKind.CONFIG_APPLIED and detail.startswith(CALIBRATION_APPLIED):
+        return True, detail
+    return None
+
+
 class UpdateStep(StrEnum):
     """An `update` event's `reason`: how far a firmware update went on the board."""
 

@@ -7,6 +7,8 @@
   var settings = JSON.parse(document.getElementById("settings").textContent);
   var query = parseQuery(window.location.search);
   var kiosk = query.kiosk === "1";
+  var machineId = kiosk ? null : query.machine || null;  // one machine's page (?machine=ID)
+  var machineData = null;  // that page's history from GET /machines/ID
   var lang = pickLanguage();
   var token = kiosk ? null : storageGet("makerwatch.token");
   var staffName = null;
@@ -220,6 +222,7 @@
       renderFrame();
       renderAlerts();
       renderAllTiles();
+      renderMachineHistory();  // staff may calibrate
     });
   }
 
@@ -281,11 +284,12 @@
   function renderAlertList() {
     var list = document.getElementById("alert-list");
     list.innerHTML = "";
-    if (!alerts.length) {
+    var mine = alerts.filter(function (a) { return !machineId || a.device === machineId; });
+    if (!mine.length) {
       list.appendChild(element("li", "none", text("no_alerts")));
       return;
     }
-    var sorted = alerts.slice().sort(function (a, b) { return b.fired_ms - a.fired_ms; });
+    var sorted = mine.sort(function (a, b) { return b.fired_ms - a.fired_ms; });
     sorted.forEach(function (alert) {
       var item = element("li", alert.severity === "safety" ? "safety" : "");
       item.setAttribute("data-alert", alert.alert_id);
@@ -372,6 +376,8 @@
     elements = {};
     if (kiosk) {
       buildKioskPage(floor);
+    } else if (machineId) {
+      buildMachinePage(floor);
     } else {
       shownGroups().forEach(function (group, index) {
         var section = element("section", "group");
@@ -387,6 +393,172 @@
     }
     renderAllTiles();
     if (kiosk) { fitKiosk(); }
+  }
+
+  // --- one machine's page: its live tile and actions, then today and its recent past ---
+
+  function machineHref(device) {
+    return "/?machine=" + encodeURIComponent(device) + (query.lang ? "&lang=" + encodeURIComponent(query.lang) : "");
+  }
+
+  function buildMachinePage(floor) {
+    var back = element("a", "back", text("all_machines"));
+    back.href = "/" + (query.lang ? "?lang=" + encodeURIComponent(query.lang) : "");
+    floor.appendChild(back);
+    if (!tiles[machineId]) {
+      floor.appendChild(element("p", "none", text("error_no_machine")));
+      return;
+    }
+    var page = element("div", "machine-page");
+    page.appendChild(buildTile(tiles[machineId]));
+    page.appendChild(element("div", "", ""));
+    page.lastChild.id = "machine-history";
+    floor.appendChild(page);
+    renderMachineHistory();
+  }
+
+  function loadMachine() {
+    if (!machineId) { return; }
+    request("GET", "/machines/" + encodeURIComponent(machineId), function (status, body) {
+      if (status !== 200 || !body) { return; }
+      machineData = body;
+      renderMachineHistory();
+    });
+  }
+
+  function renderMachineHistory() {
+    var place = document.getElementById("machine-history");
+    if (!place) { return; }
+    place.innerHTML = "";
+    var data = machineData;
+    if (!data) { return; }
+    if (data.unreadable) { place.appendChild(element("p", "none", text("history_unreadable"))); }
+    place.appendChild(historySection("today", [powerChart(data), stateList(data.states)]));
+    place.appendChild(historySection("sessions_recent", [sessionTable(data.sessions)]));
+    place.appendChild(historySection("alerts_recent", [alertSteps(data.alerts)]));
+    // The place for the machine's maintenance (GET /machines/ID/maintenance, served by
+    // the maintenance feature once it exists): a section of its own here.
+    if (staffName && data.calibrate && data.calibrate.length) {
+      place.appendChild(historySection("calibrate", [calibrateForm(data.calibrate)]));
+    }
+  }
+
+  function historySection(key, children) {
+    var section = element("section", "history " + key);
+    var heading = element("h2", "", text(key));
+    heading.id = "history-" + key;
+    section.setAttribute("aria-labelledby", heading.id);
+    section.appendChild(heading);
+    children.forEach(function (child) { section.appendChild(child); });
+    return section;
+  }
+
+  // Today's power, a mean every 5 min, from the site's midnight to now.
+  function powerChart(data) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "day-power");
+    svg.setAttribute("viewBox", "0 0 100 30");
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    var top = 1;
+    data.power.forEach(function (p) { top = Math.max(top, p[1]); });
+    svg.setAttribute("aria-label", text("power_today", { peak: number(top, 0) }));
+    var span = Math.max(1, data.now_ms - data.since_ms);
+    var line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", data.power.map(function (p) {
+      return ((p[0] - data.since_ms) / span * 100).toFixed(2) + "," + (29 - p[1] / top * 28).toFixed(1);
+    }).join(" "));
+    svg.appendChild(line);
+    return svg;
+  }
+
+  // "06:26 In use · 08:10 Idle · 12:00 Off": each change of state today, repeats left out.
+  function stateList(states) {
+    var shownStates = [];
+    states.forEach(function (step) {
+      var last = shownStates[shownStates.length - 1];
+      if (!last || last[1] !== step[1]) { shownStates.push(step); }
+    });
+    var list = element("ol", "states");
+    shownStates.forEach(function (step) {
+      var item = element("li", "state-step " + step[1]);
+      item.appendChild(element("span", "icon", ICONS[step[1]] || "?"));
+      item.lastChild.setAttribute("aria-hidden", "true");
+      item.appendChild(document.createTextNode(clockTime(step[0]) + " " + (words().states[step[1]] || step[1])));
+      list.appendChild(item);
+    });
+    if (!shownStates.length) { list.appendChild(element("li", "none", text("nothing_yet"))); }
+    return list;
+  }
+
+  function sessionTable(sessions) {
+    if (!sessions.length) { return element("p", "none", text("nothing_yet")); }
+    var table = element("table", "sessions");
+    var head = element("tr");
+    ["session_start", "session_length", "session_energy"].forEach(function (key) { head.appendChild(element("th", "", text(key))); });
+    table.appendChild(head);
+    sessions.forEach(function (session) {
+      var row = element("tr");
+      row.appendChild(element("td", "", clockTime(session.time)));
+      row.appendChild(element("td", "", duration(session.duration_s)));
+      row.appendChild(element("td", "", text("kwh", { value: number((session.energy_wh || 0) / 1000, 2) })));
+      table.appendChild(row);
+    });
+    return table;
+  }
+
+  // Each step of the machine's recent alerts: began, someone on it, back to normal, and
+  // what became of a remote switch-off.
+  function alertSteps(steps) {
+    if (!steps.length) { return element("p", "none", text("nothing_yet")); }
+    var list = element("ul", "alert-steps");
+    steps.forEach(function (step) {
+      var what = words().texts["rule_" + step.rule] ? text("rule_" + step.rule) : step.rule;
+      var how = step.status === "acknowledged" ? text("acknowledged_by", { who: step.acked_by || "" })
+        : step.status.indexOf("auto_off_") === 0 ? text("off_" + step.status.slice(9))
+        : text("step_" + step.status);
+      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + (how ? ": " + how.charAt(0).toLowerCase() + how.slice(1) : "")));
+    });
+    return list;
+  }
+
+  // Staff correct the board's measurement against a known load or a reference
+  // thermometer (as `makerwatch board calibrate`); the board measures and answers.
+  function calibrateForm(kinds) {
+    var form = element("form", "calibrate");
+    kinds.forEach(function (what) {
+      var row = element("div", "calibrate-" + what);
+      var input = element("input");
+      input.type = "number";
+      input.step = "any";
+      input.id = "calibrate-" + what;
+      input.required = true;
+      var label = element("label", "", text(what === "power" ? "known_load" : "reference_temp"));
+      label.htmlFor = input.id;
+      var button = element("button", "", text("calibrate_button"));
+      button.type = "button";
+      button.onclick = function () {
+        if (!input.value) { input.focus(); return; }
+        var body = what === "power" ? { known_w: Number(input.value) } : { reference_c: Number(input.value) };
+        calibrate(tiles[machineId], body);
+      };
+      [label, input, button].forEach(function (child) { row.appendChild(child); });
+      form.appendChild(row);
+    });
+    form.onsubmit = function (event) { event.preventDefault(); };
+    return form;
+  }
+
+  function calibrate(tile, body) {
+    var name = nameOf(tile);
+    answers[tile.device] = { key: "sent_calibrate", name: name, pending: true };
+    renderTile(tile);
+    request("POST", "/devices/" + encodeURIComponent(tile.device) + "/calibrate", function (status, answer) {
+      var key = status === 200 ? "done_calibrate" : status === 202 ? "no_answer" : status === 422 ? "calibrate_refused" : null;
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, reason: answer && (answer.detail || answer.error) } : null;
+      renderTile(tile);
+      if (!key) { toast(text("failed", { reason: refusal(status, answer, "device") })); }
+    }, body);
   }
 
   // --- the wall: every machine on one screen, pages beyond KIOSK_PAGE_TILES ----------
@@ -482,6 +654,7 @@
     var parts = {
       root: node,
       name: element("h3", ""),
+      link: element("a", ""),
       state: element("div", "state"),
       icon: element("span", "icon"),
       word: element("span", "word"),
@@ -495,6 +668,7 @@
       answer: element("div", "answer")
     };
     parts.answer.setAttribute("role", "status");
+    if (kiosk) { parts.link = parts.name; } else { parts.name.appendChild(parts.link); }
     parts.icon.setAttribute("aria-hidden", "true");
     parts.state.appendChild(parts.icon);
     parts.state.appendChild(parts.word);
@@ -555,13 +729,14 @@
     var parts = elements[tile.device];
     if (!parts) {
       // A machine not on this page (hidden, or on another kiosk page) has no tile.
-      if (shown(tile.device) && !kiosk) { rebuildFloor(); }
+      if (shown(tile.device) && !kiosk && !machineId) { rebuildFloor(); }
       return;
     }
     var ageS = tile.last_seen_ms ? (now() - tile.last_seen_ms) / 1000 : null;
     var silent = tile.state === "no_signal";  // decided by the server, as on every screen
     parts.root.className = "tile " + tile.state + (parts.root.className.indexOf(" first") >= 0 ? " first" : "");
-    parts.name.textContent = nameOf(tile);
+    if (parts.link.textContent !== nameOf(tile)) { parts.link.textContent = nameOf(tile); }
+    if (!kiosk) { parts.link.href = machineHref(tile.device); }
     parts.icon.textContent = ICONS[tile.state] || "?";
     parts.word.textContent = words().states[tile.state];
     parts.since.textContent = sinceLine(tile);
@@ -626,7 +801,7 @@
 
   function renderAnswer(device, node) {
     var answer = answers[device];
-    var wanted = answer ? text(answer.key, { name: answer.name }) : "";
+    var wanted = answer ? text(answer.key, { name: answer.name, reason: answer.reason || "" }) : "";
     if (node.textContent !== wanted) { node.textContent = wanted; }
     node.className = "answer" + (answer ? (answer.pending ? " pending" : answer.confirmed ? " confirmed" : " unconfirmed") : "");
   }
@@ -709,6 +884,11 @@
   }
 
   if (kiosk) { document.body.className = "kiosk"; }
+  if (machineId) {
+    document.getElementById("filter").hidden = true;
+    loadMachine();
+    window.setInterval(loadMachine, 60000);
+  }
   // Nobody can sign in on a site without staff: no button that cannot succeed.
   if (!settings.has_staff) { document.getElementById("staff-button").hidden = true; }
   renderFrame();
