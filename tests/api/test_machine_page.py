@@ -119,6 +119,7 @@ async def test_a_machines_page_shows_its_day_and_staff_calibrate_it(
         kept = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
         assert kept["ct_calibration"] == pytest.approx(60 / 44, rel=0.05)
         if PICTURES:
+            await expect(page.locator("#toast")).not_to_have_class(re.compile(r"\bshown\b"))
             await page.screenshot(path=str(Path(PICTURES) / "board-machine.png"), full_page=True)
         assert errors == []
 

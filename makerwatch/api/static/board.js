@@ -453,23 +453,36 @@
     return section;
   }
 
-  // Today's power, a mean every 5 min, from the site's midnight to now.
+  // Today's power, a bar for each 5 min's mean, on the whole day from the site's
+  // midnight (hours marked under it), so the time of day reads at a glance.
+  var DAY_SLOTS = 288;
+  var SLOT_MS = 300000;
+
   function powerChart(data) {
+    var box = element("div", "day-chart");
     var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("class", "day-power");
-    svg.setAttribute("viewBox", "0 0 100 30");
+    svg.setAttribute("viewBox", "0 0 " + DAY_SLOTS + " 30");
     svg.setAttribute("preserveAspectRatio", "none");
     svg.setAttribute("role", "img");
     var top = 1;
     data.power.forEach(function (p) { top = Math.max(top, p[1]); });
     svg.setAttribute("aria-label", text("power_today", { peak: number(top, 0) }));
-    var span = Math.max(1, data.now_ms - data.since_ms);
-    var line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    line.setAttribute("points", data.power.map(function (p) {
-      return ((p[0] - data.since_ms) / span * 100).toFixed(2) + "," + (29 - p[1] / top * 28).toFixed(1);
-    }).join(" "));
-    svg.appendChild(line);
-    return svg;
+    data.power.forEach(function (p) {
+      var bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      var height = Math.max(0.5, p[1] / top * 29);
+      bar.setAttribute("x", String(Math.floor((p[0] - data.since_ms) / SLOT_MS)));
+      bar.setAttribute("y", (30 - height).toFixed(1));
+      bar.setAttribute("width", "1.2");
+      bar.setAttribute("height", height.toFixed(1));
+      svg.appendChild(bar);
+    });
+    box.appendChild(svg);
+    var hours = element("div", "day-hours");
+    hours.setAttribute("aria-hidden", "true");
+    ["00", "06", "12", "18", "24"].forEach(function (hour) { hours.appendChild(element("span", "", hour)); });
+    box.appendChild(hours);
+    return box;
   }
 
   // "06:26 In use · 08:10 Idle · 12:00 Off": each change of state today, repeats left out.
