@@ -102,7 +102,7 @@ class StaffDevices:
     def invite(self, name: str, now_ms: int, hours: float = INVITE_HOURS) -> str:
         """A new one-time code for `name` (earlier unused links of theirs stay valid)."""
         code = secrets.token_urlsafe(16)
-        with self._changing() as contents:
+        with self._changing(now_ms) as contents:
             contents.invites.append(
                 Invite(name, _digest(code), now_ms, now_ms + int(hours * HOUR_MS))
             )
@@ -133,7 +133,7 @@ class StaffDevices:
         is spent: a second phone opening the same link is refused (InviteRefused)."""
         wanted = _digest(code)
         token = secrets.token_urlsafe(24)
-        with self._changing() as contents:
+        with self._changing(now_ms) as contents:
             invite = next((i for i in contents.invites if i.code_sha256 == wanted), None)
             if invite is None or invite.expires_ms <= now_ms:
                 raise InviteRefused("this invite link was used already, has expired or was revoked")
@@ -178,13 +178,16 @@ class StaffDevices:
             raise ConfigError(f"{self.path}: not a staff devices file ({exc})") from exc
 
     @contextlib.contextmanager
-    def _changing(self) -> Iterator[_Contents]:
+    def _changing(self, now_ms: int | None = None) -> Iterator[_Contents]:
         """Read, change and write the file whole, under a lock: the command and ingest
-        may both write it at once."""
+        may both write it at once. What expired before `now_ms` is left out."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with (self.path.parent / f".{FILE_NAME}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             contents = self._parse()
+            if now_ms is not None:
+                contents.invites = [i for i in contents.invites if i.expires_ms > now_ms]
+                contents.devices = [d for d in contents.devices if d.expires_ms > now_ms]
             yield contents
             text = json.dumps(asdict(contents), indent=1, ensure_ascii=False) + "\n"
             partial = self.path.with_name(FILE_NAME + ".partial")

@@ -18,7 +18,7 @@ import yaml
 from playwright.async_api import async_playwright, expect
 
 from makerwatch.api.board_texts import BOARD_TEXTS
-from makerwatch.api.invites import StaffDevices
+from makerwatch.api.invites import InviteRefused, StaffDevices
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.api.test_board import CHROMIUM, STAFF, TOKEN, Board, board_config, state, tile
 from tests.support import mqtt_client, publish, start_ingest, wait_until
@@ -156,3 +156,19 @@ def test_an_invite_names_a_staff_member_of_the_site_file(tmp_path: Path) -> None
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
     none = staff_command(tmp_path, "invite", STAFF, "--url", "http://10.0.0.2:8090")
     assert none.stderr == "makerwatch: the site file has no staff: add them under staff: first\n"
+
+
+def test_links_and_phones_expire_and_expired_ones_are_dropped(tmp_path: Path) -> None:
+    """Test that a link opened after its day is refused, a phone past its time is no
+    longer anyone's, and the file keeps neither once written again."""
+    devices, day_ms = StaffDevices(tmp_path), 24 * 3_600_000
+    late = devices.invite(STAFF, now_ms=0)
+    with pytest.raises(InviteRefused):
+        devices.redeem(late, "Chrome", now_ms=day_ms)
+    name, token = devices.redeem(devices.invite(STAFF, now_ms=0), "Chrome", now_ms=1)
+    assert name == STAFF
+    assert devices.named_by(token, now_ms=2) == STAFF
+    assert devices.named_by(token, now_ms=1 + 90 * day_ms) is None
+    devices.invite(STAFF, now_ms=1 + 90 * day_ms)
+    phones, invites = devices.listed(0)  # as of 0, so that only dropping explains the count
+    assert (phones, len(invites)) == ([], 1)
