@@ -74,6 +74,8 @@ class Confirmations:
         self._waiting: list[tuple[str, Reading, asyncio.Future[BoardAnswer]]] = []
 
     async def observe(self, points: list[Point]) -> None:
+        if not self._waiting:
+            return  # the usual case: every reading passes here
         for point in points:
             device = point.tags.get("device", "")
             for waiting in list(self._waiting):
