@@ -568,7 +568,7 @@
     renderTile(tile);
     request("POST", "/devices/" + encodeURIComponent(tile.device) + "/calibrate", function (status, answer) {
       var key = status === 200 ? "done_calibrate" : status === 202 ? "no_answer" : status === 422 ? "calibrate_refused" : null;
-      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, reason: answer && (answer.detail || answer.error) } : null;
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, at: now(), reason: answer && (answer.detail || answer.error) } : null;
       renderTile(tile);
       if (!key) { toast(text("failed", { reason: refusal(status, answer, "device") })); }
     }, body);
@@ -768,7 +768,8 @@
   }
 
   function renderActions(tile, container) {
-    var wanted = staffName && !kiosk ? (canSwitchOff(tile) ? "identify,off" : "identify") : "";
+    // A board with no signal cannot hear a command now: nothing is offered for it.
+    var wanted = !staffName || kiosk || tile.state === "no_signal" ? "" : canSwitchOff(tile) ? "identify,off" : "identify";
     if (container.getAttribute("data-actions") === wanted + lang) { return; }
     container.setAttribute("data-actions", wanted + lang);
     container.innerHTML = "";
@@ -806,14 +807,17 @@
         : status !== 200 ? null
         : action === "off" ? "done_off"
         : body && body.detail && body.detail.indexOf("blinking") !== 0 ? "done_identify_no_led" : "done_identify";
-      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200 } : null;
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, at: now() } : null;
       renderTile(tiles[tile.device]);
       toast(key ? text(key, { name: name }) : text("failed", { reason: refusal(status, body, "device") }));
     });
   }
 
+  var ANSWER_SHOWN_MS = 120000;  // a board's answer stays on its tile for 2 min
+
   function renderAnswer(device, node) {
     var answer = answers[device];
+    if (answer && !answer.pending && now() - answer.at > ANSWER_SHOWN_MS) { answer = answers[device] = null; }
     var wanted = answer ? text(answer.key, { name: answer.name, reason: answer.reason || "" }) : "";
     if (node.textContent !== wanted) { node.textContent = wanted; }
     node.className = "answer" + (answer ? (answer.pending ? " pending" : answer.confirmed ? " confirmed" : " unconfirmed") : "");
