@@ -26,8 +26,8 @@ from makerwatch.core.protocol import (
     TELEMETRY_MEASUREMENT,
     AlertMessage,
 )
-from makerwatch.core.relay import NoRelay, has_relay
-from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
+from makerwatch.core.relay import NoRelay
+from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig, may_switch_off
 from makerwatch.core.units import MINUTE_MS
 
 __all__ = [
@@ -260,8 +260,8 @@ class AlertEngine:
         alert counts as acknowledged by them, and the board's confirmation is awaited.
         Raises KeyError for an alert that is not active, NoRelay for a board without one."""
         alert = self.alerts[alert_id]
-        if not has_relay(self.devices[alert.device]):
-            raise NoRelay(alert.device)
+        if not may_switch_off(self.devices[alert.device]):
+            raise NoRelay(alert.device)  # none, or one Makerwatch never uses (a printer's)
         if alert.acked_by is None:
             alert.acked_by, alert.acked_ms = by, self.now_ms
             alert.snoozed_until_ms = self.now_ms + snooze_ms
@@ -336,7 +336,7 @@ class AlertEngine:
         if (
             rule.rule is RuleName.LEFT_ON
             and rule.auto_off_after_min is not None
-            and has_relay(device)
+            and may_switch_off(device)  # a relay, and never a printer (its print would be lost)
         ):
             alert.auto_off = "pending"
         self.alerts[alert_id] = alert
