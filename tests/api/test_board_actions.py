@@ -17,6 +17,7 @@ from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.api.test_board import CHROMIUM, STAFF, TOKEN, Board, board_config, state, tile
+from tests.api.test_machine_page import axe_serious
 from tests.firmware.board import board_settings, running_board
 from tests.support import publish, start_ingest
 
@@ -132,6 +133,13 @@ async def test_staff_snooze_an_alert_and_keep_a_machine_on_before_its_switch_off
         (active,) = (await http.get("/alerts")).json()["alerts"]
     assert active["auto_off_ms"] == active["fired_ms"] + 30 * 60_000
     await expect(alert.locator("button.ack")).to_have_count(1)
+    for language in ("kk", "ru", "en"):  # the longest words still fit a phone
+        await page.select_option("#language", language)
+        await expect(alert.locator("button.cancel-off")).to_have_text(
+            BOARD_TEXTS["cancel_off"][language]
+        )
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert await axe_serious(page) == [], language
 
     await alert.locator("button.snooze").click()
     await expect(alert).to_contain_text(f"{STAFF} is on it")
