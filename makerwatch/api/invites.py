@@ -47,8 +47,13 @@ class InviteRefused(Exception):
     """The link cannot sign a phone in (used, expired, revoked or never made)."""
 
 
+SPOOL = "spool"  # the file is kept in ingest's spool folder, DATA/spool
+
+
 def data_folder(config: SiteConfig) -> Path:
-    """Ingest's data folder: the one holding its spool (`makerwatch up --data`), else var/."""
+    """Ingest's data folder: the one holding its spool (`makerwatch up --data`), else var/.
+    The file goes in the spool folder itself, the one place ingest surely may write and
+    keeps across restarts (under Compose, the /spool volume: data folder /)."""
     spool = config.ingest.spool_dir
     return Path(spool).parent if spool else Path("var")
 
@@ -90,10 +95,10 @@ class _Contents:
 
 
 class StaffDevices:
-    """The invites and signed-in phones of one data folder."""
+    """The invites and signed-in phones of one data folder (in its spool folder)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / FILE_NAME
+    def __init__(self, data: Path) -> None:
+        self.path = data / SPOOL / FILE_NAME
         self._seen: tuple[int, int] | None = None  # (mtime ns, size) of what `_cached` holds
         self._cached = _Contents()
 

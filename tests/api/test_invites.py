@@ -85,7 +85,7 @@ async def test_an_invite_signs_one_phone_in_until_revoked(board: Board, tmp_path
     await expect(phone.locator("#staff-button")).to_have_text("Sign out")
     assert "invite" not in phone.url, "the one-time code is dropped from the address bar"
     device_token = await phone.evaluate("localStorage.getItem('makerwatch.token')")
-    stored_text = (tmp_path / "staff-devices.json").read_text(encoding="utf-8")
+    stored_text = (tmp_path / "spool" / "staff-devices.json").read_text(encoding="utf-8")
     assert device_token
     assert device_token not in stored_text, "only a digest is kept"
     assert link.group(0).split("=")[-1] not in stored_text
