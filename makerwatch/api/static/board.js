@@ -527,10 +527,12 @@
     var list = element("ul", "alert-steps");
     steps.forEach(function (step) {
       var what = words().texts["rule_" + step.rule] ? text("rule_" + step.rule) : step.rule;
-      var how = step.status === "acknowledged" ? text("acknowledged_by", { who: step.acked_by || "" })
-        : step.status.indexOf("auto_off_") === 0 ? text("off_" + step.status.slice(9))
-        : text("step_" + step.status);
-      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + (how ? ": " + how.charAt(0).toLowerCase() + how.slice(1) : "")));
+      var key = step.status === "acknowledged" ? "acknowledged_by"
+        : step.status.indexOf("auto_off_") === 0 ? "off_" + step.status.slice(9) : "step_" + step.status;
+      var how = words().texts[key] ? text(key, { who: step.acked_by || "" }) : step.status;
+      // Lower-cased inside the line, but never a person's name ("Aigerim is on it").
+      var inside = key === "acknowledged_by" ? how : how.charAt(0).toLowerCase() + how.slice(1);
+      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + ": " + inside));
     });
     return list;
   }
