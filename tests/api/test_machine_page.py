@@ -118,6 +118,14 @@ async def test_a_machines_page_shows_its_day_and_staff_calibrate_it(
         await expect(answer).to_have_class(re.compile(r"\bconfirmed\b"))
         kept = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
         assert kept["ct_calibration"] == pytest.approx(60 / 44, rel=0.05)
+        async with httpx.AsyncClient(base_url=board.url, timeout=40) as http:
+            hotter = await http.post(  # the thermocouple reads 300 °C; a reference says 310
+                "/devices/solder-1/calibrate",
+                json={"reference_c": 310},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        assert hotter.status_code == 200, hotter.text
+        assert hotter.json()["detail"].startswith("temp_offset_c 10"), hotter.text
         if PICTURES:
             await expect(page.locator("#toast")).not_to_have_class(re.compile(r"\bshown\b"))
             await page.screenshot(path=str(Path(PICTURES) / "board-machine.png"), full_page=True)
