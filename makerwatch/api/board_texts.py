@@ -58,6 +58,11 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "token": {"en": "Staff token", "ru": "Токен сотрудника", "kk": "Қызметкер токені"},
     "sign_in": {"en": "Sign in", "ru": "Войти", "kk": "Кіру"},
     "sign_out": {"en": "Sign out", "ru": "Выйти", "kk": "Шығу"},
+    "sign_in_hint": {
+        "en": "On a phone, open the sign-in link or scan the QR code the site's administrator gives you: no token to type.",
+        "ru": "На телефоне откройте ссылку для входа или отсканируйте QR-код от администратора площадки: токен вводить не нужно.",
+        "kk": "Телефонда алаң әкімшісі берген кіру сілтемесін ашыңыз немесе QR-кодты сканерлеңіз: токен енгізудің қажеті жоқ.",
+    },
     "signed_in": {"en": "Signed in: {who}", "ru": "Вы вошли: {who}", "kk": "Кірген қызметкер: {who}"},
     "bad_token": {"en": "This token is not valid.", "ru": "Этот токен недействителен.", "kk": "Бұл токен жарамсыз."},
     "too_many_tries": {

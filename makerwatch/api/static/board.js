@@ -178,6 +178,7 @@
     document.getElementById("staff-button").textContent = staffName ? text("sign_out") : text("staff");
     document.getElementById("token-label").textContent = text("token");
     document.getElementById("sign-in").textContent = text("sign_in");
+    document.getElementById("staff-hint").textContent = text("sign_in_hint");
     document.getElementById("alerts-heading").textContent = text("alerts");
     document.getElementById("filter-label").textContent = text("show");
     var choices = document.querySelectorAll("#filter button");
