@@ -157,17 +157,12 @@ class BoardView:
         device, config, now_ms = self._device(device_id), self._running.config, self.wall_ms()
         since_ms = midnight_ms(now_ms, config.site.timezone)
         query = self._running.stores.influx.query
+        history: dict[str, Any]
         try:
             history = await machine_history(query, config.site.id, device_id, since_ms)
         except SinkError as exc:
             log.warning("no history for %s's page: %s", device_id, exc)
-            history = {
-                "power": [],
-                "states": [],
-                "sessions": [],
-                "alerts": [],
-                "unreadable": [True],
-            }
+            history = {"power": [], "states": [], "sessions": [], "alerts": [], "unreadable": True}
         (tile,) = (t for t in self.floor.machines(now_ms) if t["device"] == device_id)
         return {
             "now_ms": now_ms, "since_ms": since_ms, "tile": tile, **history,
