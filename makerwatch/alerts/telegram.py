@@ -70,8 +70,10 @@ REPLIES: dict[str, dict[Language, str]] = {
     "snoozed": {"en": "Reminders snoozed for 1 h.", "ru": "Напоминания отложены на 1 ч.",
                 "kk": "Еске салу 1 сағатқа кейінге қалдырылды."},
     "switching_off": {"en": "Switching it off.", "ru": "Отключаем.", "kk": "Өшіріп жатырмыз."},
-    "no_relay": {"en": "This machine has no relay to switch.", "ru": "У этого оборудования нет реле.",
-                 "kk": "Бұл жабдықта реле жоқ."},
+    # No relay, or one Makerwatch never uses (a 3D printer's: its print would be lost).
+    "no_relay": {"en": "Makerwatch does not switch this machine off (no relay, or a 3D printer).",
+                 "ru": "Makerwatch не выключает это оборудование (нет реле или это 3D-принтер).",
+                 "kk": "Makerwatch бұл жабдықты өшірмейді (релесі жоқ немесе 3D-принтер)."},
     "already": {language: on_it + "." for language, on_it in TERMS["on_it"].items()},
     "gone": {"en": "This alert is no longer active.", "ru": "Это оповещение уже неактивно.",
              "kk": "Бұл ескерту енді белсенді емес."},
