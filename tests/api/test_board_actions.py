@@ -5,6 +5,7 @@ the phone being Debian's Chromium."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.stack
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 RELAY = {"relay_pin": 26, "relay_active_high": True}
+PICTURES = os.environ.get("MAKERWATCH_DOC_PICTURES")
 
 
 def actions_config(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> SiteConfig:
@@ -140,6 +142,8 @@ async def test_staff_snooze_an_alert_and_keep_a_machine_on_before_its_switch_off
         )
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390
         assert await axe_serious(page) == [], language
+    if PICTURES:
+        await page.screenshot(path=str(Path(PICTURES) / "board-phone-switch-off.png"))
 
     await alert.locator("button.snooze").click()
     await expect(alert).to_contain_text(f"{STAFF} is on it")
