@@ -68,9 +68,16 @@ async def test_a_machines_page_shows_its_day_and_staff_calibrate_it(
     clamp against a known load and see what the board kept."""
     port = board.config.mqtt.port
     with running_board(board_settings(board.config.site.id, port), tmp_path) as run:
-        run.signals.thermocouple_c = 480.0  # too hot
-        run.signals.current_a = 0.2  # 44 W: in use
         async with InfluxClient(board.config.influxdb) as influx:
+            # Nothing plugged in yet: a calibration against "60 W" is refused by the board.
+            await wait_until(lambda: has(influx, "SELECT power_w FROM telemetry"), "a reading")
+            async with httpx.AsyncClient(base_url=board.url, timeout=40) as http:
+                empty = await http.post("/devices/solder-1/calibrate", json={"known_w": 60},
+                                        headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+            assert empty.status_code == 422, empty.text
+            assert empty.json()["detail"].startswith("no load measured"), empty.text
+            run.signals.thermocouple_c = 480.0  # too hot
+            run.signals.current_a = 0.2  # 44 W: in use
             await wait_until(
                 lambda: has(influx, "SELECT * FROM alert WHERE status = 'fired'"), "the alert"
             )
