@@ -289,6 +289,9 @@ class Board:
             self._switch_relay(action[1], action[2])
         elif action[0] == "identify":
             self._identify_until_ms = self.clock.now_ms() + action[1] * 1000
+            # The answer staff wait for on their phone (docs/protocol.md, Event).
+            blinking = "blinking %d s" % action[1] if self.led is not None else "no LED fitted"
+            self.agent.event("identify", blinking, epoch_ms())
         elif action[0] == "calibrate":
             self._calibrate(action[1], action[2])
 

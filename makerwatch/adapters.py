@@ -17,21 +17,34 @@ from makerwatch.alerts.engine import AlreadyAcknowledged
 from makerwatch.alerts.notifier import Notifier
 from makerwatch.alerts.service import AlertService
 from makerwatch.alerts.texts import local_time
+from makerwatch.api.board import Refused
+from makerwatch.api.confirmations import (
+    CALIBRATE_WITHIN_S,
+    BoardAnswer,
+    Confirmations,
+    calibrate_answer,
+    identify_answer,
+    switch_off_answer,
+)
 from makerwatch.api.floor import Floor
 from makerwatch.api.http import Conflict
+from makerwatch.api.invites import StaffDevices, data_folder
 from makerwatch.api.layout import board_settings
+from makerwatch.api.machine_page import calibrations, machine_history, midnight_ms
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import (
     AccessMode,
+    CalibrateCommand,
     Command,
     IdentifyCommand,
     RelayCommand,
     command_topic,
 )
 from makerwatch.core.relay import NoRelay, has_relay
-from makerwatch.core.site_config import LANGUAGES, Device, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, Device, SiteConfig, may_switch_off
 from makerwatch.core.statistics import Statistics, statistics
+from makerwatch.core.vocabulary import SNOOZE_MIN
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.pipeline import Pipeline, Stores
@@ -103,6 +116,12 @@ class BoardView:
     def __init__(self, running: Running) -> None:
         self._running = running
         self.floor = running.floor
+        self.staff_devices = StaffDevices(data_folder(running.config))
+        self.confirmations = Confirmations()  # the boards' answers to staff actions
+        running.pipeline.observe("staff action answers", self.confirmations.observe)
+
+    def redeem_invite(self, code: str, agent: str) -> tuple[str, str]:
+        return self.staff_devices.redeem(code, agent, self.wall_ms())
 
     def wall_ms(self) -> int:
         return self._running.wall_ms()
@@ -128,22 +147,74 @@ class BoardView:
             return {}
         return {s["tags"]["device"]: s["values"] for s in series}
 
-    async def identify(self, device: str, by: str) -> None:
+    async def identify(self, device: str, by: str) -> BoardAnswer:
         """Blink the board's LED (KeyError for a device not in the site file)."""
         self._device(device)
+        answer = self.confirmations.expect(device, identify_answer)
         topic = command_topic(self._running.config.site.id, device, Command.IDENTIFY)
         await self._running.pipeline.source.publish(topic, IdentifyCommand(v=1).model_dump_json())
         await self._record_action(device, "identify", by)
+        return await self.confirmations.wait(answer)
 
-    async def switch_off(self, device: str, by: str) -> None:
-        """Switch the machine off through its board's relay (NoRelay without one)."""
-        if not has_relay(self._device(device)):
+    async def switch_off(self, device: str, by: str) -> BoardAnswer:
+        """Switch the machine off through its board's relay (NoRelay without one; Refused
+        for a kind Makerwatch never switches off)."""
+        machine = self._device(device)
+        if not has_relay(machine):
             raise NoRelay(device)
+        if not may_switch_off(machine):
+            raise Refused(f"{device} is a {machine.kind.value}: Makerwatch never switches one "
+                          "off (it would spoil the work under way)")  # fmt: skip
+        answer = self.confirmations.expect(device, switch_off_answer)
         topic = command_topic(self._running.config.site.id, device, Command.RELAY)
         await self._running.pipeline.source.publish(
             topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
         )
         await self._record_action(device, "switch_off", by)
+        return await self.confirmations.wait(answer)
+
+    async def calibrate(self, device: str, by: str, command: CalibrateCommand) -> BoardAnswer:
+        """The board measures against the reference and keeps the correction (as
+        `makerwatch board calibrate` asks it); Refused for what it cannot measure."""
+        what = "power" if command.known_w is not None else "temperature"
+        if what not in calibrations(self._device(device)):
+            raise Refused(f"{device} has no sensor whose {what} is calibrated")
+        answer = self.confirmations.expect(device, calibrate_answer)
+        topic = command_topic(self._running.config.site.id, device, Command.CALIBRATE)
+        await self._running.pipeline.source.publish(
+            topic, command.model_dump_json(exclude_none=True)
+        )
+        await self._record_action(device, f"calibrate_{what}", by)
+        return await self.confirmations.wait(answer, CALIBRATE_WITHIN_S)
+
+    async def machine(self, device_id: str) -> dict[str, Any]:
+        """One machine's page: the tile, today's history (empty, said so, while InfluxDB
+        cannot answer), and which actions may be offered."""
+        device, config, now_ms = self._device(device_id), self._running.config, self.wall_ms()
+        since_ms = midnight_ms(now_ms, config.site.timezone)
+        query = self._running.stores.influx.query
+        history: dict[str, Any]
+        try:
+            history = await machine_history(query, config.site.id, device_id, since_ms)
+        except SinkError as exc:
+            log.warning("no history for %s's page: %s", device_id, exc)
+            history = {"power": [], "states": [], "sessions": [], "alerts": [], "unreadable": True}
+        (tile,) = (t for t in self.floor.machines(now_ms) if t["device"] == device_id)
+        return {
+            "now_ms": now_ms, "since_ms": since_ms, "tile": tile, **history,
+            "switch_off": may_switch_off(device), "calibrate": calibrations(device),
+        }  # fmt: skip
+
+    async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
+        """The chat's "Snooze 1 h": acknowledged, no reminders for the hour."""
+        try:
+            alert = await self._running.alerts.acknowledge(alert_id, by, snooze_min=SNOOZE_MIN)
+        except AlreadyAcknowledged as already:
+            raise Refused(f"{alert_id}: {already.alert.acked_by} is on it already") from already
+        return alert.to_json()
+
+    async def cancel_switch_off(self, alert_id: str, by: str) -> dict[str, Any]:
+        return (await self._running.alerts.cancel_auto_off(alert_id, by)).to_json()
 
     def _device(self, device_id: str) -> Device:
         device = self._running.config.device(device_id)
@@ -253,7 +324,13 @@ class ApiView:
             raise Conflict(message, alert.to_json()) from already
 
     def staff_named_by(self, token: str) -> str | None:
-        return self._running.config.staff_named_by(token)
+        """The site file's tokens (scripts), then phones signed in by invite, whose
+        holder must still be on the site file's staff."""
+        config = self._running.config
+        name = config.staff_named_by(token)
+        if name is None:
+            name = self.board.staff_devices.named_by(token, self._running.wall_ms())
+        return name if name in {member.name for member in config.staff} else None
 
     async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
         """/sponsors: makerwatch/report/page.py makes the answer from this site's figures

@@ -26,8 +26,8 @@ from makerwatch.core.protocol import (
     TELEMETRY_MEASUREMENT,
     AlertMessage,
 )
-from makerwatch.core.relay import NoRelay, has_relay
-from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig
+from makerwatch.core.relay import NoRelay
+from makerwatch.core.site_config import Device, Rule, RuleName, SiteConfig, may_switch_off
 from makerwatch.core.units import MINUTE_MS
 
 __all__ = [
@@ -245,13 +245,23 @@ class AlertEngine:
             actions.append(Transition("auto_off_cancelled", replace(alert), self.now_ms))
         return actions
 
+    def cancel_auto_off(self, alert_id: str, by: str) -> list[Action]:
+        """Someone keeps the machine on: its pending remote switch-off will not happen
+        (nothing when none is pending). Raises KeyError for an alert that is not active."""
+        alert = self.alerts[alert_id]
+        if alert.auto_off != "pending":
+            return []
+        alert.auto_off = "cancelled"
+        # Announced as done by whoever cancelled it, whoever acknowledged the alert.
+        return [Transition("auto_off_cancelled", replace(alert, acked_by=by), self.now_ms)]
+
     def staff_switch_off(self, alert_id: str, by: str, *, snooze_ms: int) -> list[Action]:
         """Someone switches the machine off from the chat: the relay command goes now, the
         alert counts as acknowledged by them, and the board's confirmation is awaited.
         Raises KeyError for an alert that is not active, NoRelay for a board without one."""
         alert = self.alerts[alert_id]
-        if not has_relay(self.devices[alert.device]):
-            raise NoRelay(alert.device)
+        if not may_switch_off(self.devices[alert.device]):
+            raise NoRelay(alert.device)  # none, or one Makerwatch never uses (a printer's)
         if alert.acked_by is None:
             alert.acked_by, alert.acked_ms = by, self.now_ms
             alert.snoozed_until_ms = self.now_ms + snooze_ms
@@ -326,7 +336,7 @@ class AlertEngine:
         if (
             rule.rule is RuleName.LEFT_ON
             and rule.auto_off_after_min is not None
-            and has_relay(device)
+            and may_switch_off(device)  # a relay, and never a printer (its print would be lost)
         ):
             alert.auto_off = "pending"
         self.alerts[alert_id] = alert

@@ -263,6 +263,19 @@ class AlertService:
         await self._perform(actions)
         return self.engine.alerts[alert_id]
 
+    async def cancel_auto_off(self, alert_id: str, by: str) -> Alert:
+        """Keep the machine on: its pending remote switch-off is cancelled, announced as
+        done by `by`. Raises KeyError for an alert that is not active."""
+        await self._perform(self.engine.cancel_auto_off(alert_id, by))
+        return self.engine.alerts[alert_id]
+
+    def auto_off_ms(self, alert: Alert) -> int | None:
+        """When a pending remote switch-off will happen (None when none is pending)."""
+        rule = self._rule(alert.rule, self.engine.devices[alert.device])
+        if alert.auto_off != "pending" or rule is None:
+            return None
+        return alert.fired_ms + int((rule.auto_off_after_min or 0) * 60_000)
+
     # The staff chat's actions (makerwatch.alerts.telegram.StaffActions).
 
     async def acknowledge_from_chat(
@@ -454,9 +467,8 @@ class AlertService:
         ongoing = status in ONGOING
         began_ms = alert.fired_ms - int(alert.seconds * 1000)
         auto_off_at = None
-        rule = self._rule(alert.rule, device)
-        if status == "acknowledged" and alert.auto_off == "pending" and rule is not None:
-            off_ms = alert.fired_ms + int((rule.auto_off_after_min or 0) * 60_000)
+        off_ms = self.auto_off_ms(alert)
+        if status == "acknowledged" and off_ms is not None:
             auto_off_at = local_time(off_ms, timezone, transition.at_ms)
         wall_ms = self.wall_ms()
         return message(
@@ -490,5 +502,6 @@ class AlertService:
                 "message": self._text(held, language),
                 # The first line in every language, for the floor board's banner.
                 "headlines": {lang: self._text(held, lang).split("\n")[0] for lang in LANGUAGES},
+                "auto_off_ms": self.auto_off_ms(alert),  # the floor board shows it, to cancel
             })  # fmt: skip
         return result

@@ -36,13 +36,12 @@ from makerwatch.core.site_config import (
     TelegramBot,
     may_switch_off,
 )
-from makerwatch.core.vocabulary import TERMS
+from makerwatch.core.vocabulary import SNOOZE_MIN, TERMS
 
 __all__ = ["ActionResult", "StaffActions", "StaffChat"]
 
 log = logging.getLogger(__name__)
 
-SNOOZE_MIN = 60  # the chat's "Snooze 1 h" button
 RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 300.0
 ActionResult = str  # a key of REPLIES
@@ -71,8 +70,10 @@ REPLIES: dict[str, dict[Language, str]] = {
     "snoozed": {"en": "Reminders snoozed for 1 h.", "ru": "Напоминания отложены на 1 ч.",
                 "kk": "Еске салу 1 сағатқа кейінге қалдырылды."},
     "switching_off": {"en": "Switching it off.", "ru": "Отключаем.", "kk": "Өшіріп жатырмыз."},
-    "no_relay": {"en": "This machine has no relay to switch.", "ru": "У этого оборудования нет реле.",
-                 "kk": "Бұл жабдықта реле жоқ."},
+    # No relay, or one Makerwatch never uses (a 3D printer's: its print would be lost).
+    "no_relay": {"en": "Makerwatch does not switch this machine off (no relay, or a 3D printer).",
+                 "ru": "Makerwatch не выключает это оборудование (нет реле или это 3D-принтер).",
+                 "kk": "Makerwatch бұл жабдықты өшірмейді (релесі жоқ немесе 3D-принтер)."},
     "already": {language: on_it + "." for language, on_it in TERMS["on_it"].items()},
     "gone": {"en": "This alert is no longer active.", "ru": "Это оповещение уже неактивно.",
              "kk": "Бұл ескерту енді белсенді емес."},

@@ -9,6 +9,7 @@ from typing import Any
 from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.vocabulary import (
     DURATION_UNITS,
+    FIGURE_NAMES,
     KIND_NAMES,
     LANGUAGE_NAMES,
     NUMBER_SEPARATORS,
@@ -68,6 +69,11 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "token": {"en": "Staff token", "ru": "Токен сотрудника", "kk": "Қызметкер токені"},
     "sign_in": {"en": "Sign in", "ru": "Войти", "kk": "Кіру"},
     "sign_out": {"en": "Sign out", "ru": "Выйти", "kk": "Шығу"},
+    "sign_in_hint": {
+        "en": "On a phone, open the sign-in link or scan the QR code the site's administrator gives you: no token to type.",
+        "ru": "На телефоне откройте ссылку для входа или отсканируйте QR-код от администратора площадки: токен вводить не нужно.",
+        "kk": "Телефонда алаң әкімшісі берген кіру сілтемесін ашыңыз немесе QR-кодты сканерлеңіз: токен енгізудің қажеті жоқ.",
+    },
     "signed_in": {"en": "Signed in: {who}", "ru": "Вы вошли: {who}", "kk": "Кірген қызметкер: {who}"},
     "bad_token": {"en": "This token is not valid.", "ru": "Этот токен недействителен.", "kk": "Бұл токен жарамсыз."},
     "too_many_tries": {
@@ -75,15 +81,69 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Слишком много неверных токенов с этого устройства. Повторите через {seconds} с.",
         "kk": "Бұл құрылғыдан қате токен тым көп енгізілді. {seconds} с кейін қайталаңыз.",
     },
+    "invite_refused": {
+        "en": "This sign-in link was used already or is no longer valid: ask for a new one.",
+        "ru": "Эта ссылка для входа уже использована или больше не действует: попросите новую.",
+        "kk": "Бұл кіру сілтемесі қолданылған немесе енді жарамсыз: жаңасын сұраңыз.",
+    },
+    # A staff action on a machine: sent, then what its board answered (or that it did not).
+    "sent_identify": {
+        "en": "{name}: sent, waiting for the board's answer…",
+        "ru": "«{name}»: команда отправлена, ждём ответа платы…",
+        "kk": "«{name}»: команда жіберілді, құрылғының жауабы күтілуде…",
+    },
+    "sent_off": {
+        "en": "{name}: switch-off sent, waiting for the board's answer…",
+        "ru": "«{name}»: команда выключения отправлена, ждём ответа платы…",
+        "kk": "«{name}»: өшіру командасы жіберілді, құрылғының жауабы күтілуде…",
+    },
     "done_identify": {
-        "en": "The LED of {name} is blinking.",
-        "ru": "Светодиод «{name}» мигает.",
-        "kk": "«{name}» шамы жыпылықтап тұр.",
+        "en": "{name}: the board answered, its LED is blinking.",
+        "ru": "«{name}»: плата ответила, светодиод мигает.",
+        "kk": "«{name}»: құрылғы жауап берді, шамы жыпылықтап тұр.",
+    },
+    "done_identify_no_led": {
+        "en": "{name}: the board answered, but it has no LED.",
+        "ru": "«{name}»: плата ответила, но светодиода у неё нет.",
+        "kk": "«{name}»: құрылғы жауап берді, бірақ онда шам жоқ.",
     },
     "done_off": {
-        "en": "Switch-off sent to {name}.",
-        "ru": "Команда выключения отправлена: «{name}».",
-        "kk": "Өшіру командасы жіберілді: «{name}».",
+        "en": "{name}: the board switched the relay off.",
+        "ru": "«{name}»: плата выключила реле.",
+        "kk": "«{name}»: құрылғы релені өшірді.",
+    },
+    "no_answer": {
+        "en": "{name}: no answer from the board. Go and check the machine.",
+        "ru": "«{name}»: плата не ответила. Подойдите и проверьте.",
+        "kk": "«{name}»: құрылғы жауап бермеді. Барып тексеріңіз.",
+    },
+    # An alert's remote switch-off (rules' auto_off_after_min), as the alert engine holds it.
+    "snooze": TERMS["snooze"],
+    "cancel_off": {
+        "en": "Keep it on (cancel the switch-off)",
+        "ru": "Не выключать (отменить отключение)",
+        "kk": "Өшірмеу (өшіруден бас тарту)",
+    },
+    "off_pending": {
+        "en": "Remote switch-off at {at}",
+        "ru": "Удалённое отключение в {at}",
+        "kk": "Қашықтан өшіру уақыты: {at}",
+    },
+    "off_sent": {
+        "en": "Remote switch-off sent: waiting for the board",
+        "ru": "Удалённое отключение отправлено: ждём ответа платы",
+        "kk": "Қашықтан өшіру жіберілді: құрылғының жауабы күтілуде",
+    },
+    "off_confirmed": {"en": "Switched off remotely", "ru": "Отключено удалённо", "kk": "Қашықтан өшірілді"},
+    "off_unconfirmed": {
+        "en": "The board did not answer the switch-off: go and check",
+        "ru": "Плата не ответила на отключение: проверьте на месте",
+        "kk": "Құрылғы өшіру командасына жауап бермеді: барып тексеріңіз",
+    },
+    "off_cancelled": {
+        "en": "Remote switch-off cancelled",
+        "ru": "Удалённое отключение отменено",
+        "kk": "Қашықтан өшіру тоқтатылды",
     },
     "failed": {"en": "Not done: {reason}", "ru": "Не выполнено: {reason}", "kk": "Орындалмады: {reason}"},
     # Why the server refused (the page picks one by the answer's HTTP status, so a
@@ -93,15 +153,20 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "это оповещение уже неактивно.",
         "kk": "бұл ескерту енді белсенді емес.",
     },
+    "error_taken": {
+        "en": "someone is on this alert already.",
+        "ru": "этим оповещением уже занимаются.",
+        "kk": "бұл ескертумен біреу айналысып жатыр.",
+    },
     "error_no_machine": {
         "en": "the server does not know this machine.",
         "ru": "сервер не знает этого оборудования.",
         "kk": "сервер бұл жабдықты білмейді.",
     },
     "error_no_relay": {
-        "en": "this machine has no relay to switch it off with.",
-        "ru": "у этого оборудования нет реле для выключения.",
-        "kk": "бұл жабдықта өшіруге арналған реле жоқ.",
+        "en": "this machine is not switched off from here (no relay, or a 3D printer).",
+        "ru": "это оборудование отсюда не выключается (нет реле или это 3D-принтер).",
+        "kk": "бұл жабдық осы жерден өшірілмейді (релесі жоқ немесе 3D-принтер).",
     },
     "error_bad_token": {
         "en": "your staff token is not valid: sign in again.",
@@ -117,6 +182,68 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "en": "the server answered with error {status}.",
         "ru": "сервер ответил ошибкой {status}.",
         "kk": "сервер {status} қатесімен жауап берді.",
+    },
+    # One machine's page.
+    "all_machines": {"en": "← All machines", "ru": "← Всё оборудование", "kk": "← Барлық жабдық"},
+    "today": {"en": "Today", "ru": "Сегодня", "kk": "Бүгін"},
+    "power_today": {
+        "en": "Power today, up to {peak} W",
+        "ru": "Мощность за сегодня, до {peak} Вт",
+        "kk": "Бүгінгі қуат, {peak} Вт дейін",
+    },
+    "sessions_recent": {
+        "en": "Recent sessions",
+        "ru": "Последние сеансы работы",
+        "kk": "Соңғы жұмыс сеанстары",
+    },
+    "alerts_recent": {"en": "Recent alerts", "ru": "Последние оповещения", "kk": "Соңғы ескертулер"},
+    "nothing_yet": {"en": "None yet.", "ru": "Пока нет.", "kk": "Әзірге жоқ."},
+    "history_unreadable": {
+        "en": "The history cannot be read now (the database does not answer).",
+        "ru": "История сейчас недоступна (база данных не отвечает).",
+        "kk": "Тарихты қазір оқу мүмкін емес (дерекқор жауап бермей тұр).",
+    },
+    "session_start": {"en": "Began", "ru": "Начало", "kk": "Басталуы"},
+    "session_length": {"en": "Length", "ru": "Длительность", "kk": "Ұзақтығы"},
+    "session_energy": FIGURE_NAMES["energy_kwh"],
+    "kwh": {"en": "{value} kWh", "ru": "{value} кВт·ч", "kk": "{value} кВт·сағ"},
+    "rule_left_on": {"en": "Left on", "ru": "Оставлено включённым", "kk": "Қосулы қалды"},
+    "rule_offline_while_on": {
+        "en": "No signal while on",
+        "ru": "Нет сигнала во время работы",
+        "kk": "Қосулы кезде сигнал жоқ",
+    },
+    "rule_over_temperature": {"en": "Too hot", "ru": "Перегрев", "kk": "Қызып кетті"},
+    "rule_no_data": {"en": "No data", "ru": "Нет данных", "kk": "Дерек жоқ"},
+    "step_fired": {"en": "Began", "ru": "Началось", "kk": "Басталды"},
+    "step_repeated": {"en": "Reminded", "ru": "Напоминание", "kk": "Еске салынды"},
+    "step_resolved": TERMS["resolved"],
+    "calibrate": {"en": "Calibrate", "ru": "Калибровка", "kk": "Калибрлеу"},
+    "known_load": {
+        "en": "Known load switched on now, W",
+        "ru": "Известная нагрузка, включённая сейчас, Вт",
+        "kk": "Қазір қосулы белгілі жүктеме, Вт",
+    },
+    "reference_temp": {
+        "en": "Reference thermometer at the sensor, °C",
+        "ru": "Эталонный термометр у датчика, °C",
+        "kk": "Датчик жанындағы эталон термометр, °C",
+    },
+    "calibrate_button": {"en": "Calibrate", "ru": "Откалибровать", "kk": "Калибрлеу"},
+    "sent_calibrate": {
+        "en": "{name}: calibration sent, the board is measuring…",
+        "ru": "«{name}»: калибровка отправлена, плата измеряет…",
+        "kk": "«{name}»: калибрлеу жіберілді, құрылғы өлшеп жатыр…",
+    },
+    "done_calibrate": {
+        "en": "{name}: the board keeps the new correction ({reason}).",
+        "ru": "«{name}»: плата сохранила новую поправку ({reason}).",
+        "kk": "«{name}»: құрылғы жаңа түзетуді сақтады ({reason}).",
+    },
+    "calibrate_refused": {
+        "en": "{name}: the board did not calibrate: {reason}",
+        "ru": "«{name}»: плата не откалибровалась: {reason}",
+        "kk": "«{name}»: құрылғы калибрленбеді: {reason}",
     },
     "language": {"en": "Language", "ru": "Язык", "kk": "Тіл"},
     "now": {"en": "just now", "ru": "только что", "kk": "жаңа ғана"},

@@ -25,6 +25,7 @@ from makerwatch.cli import (
     schema,
     service,
     simulate,
+    staff,
     status,
     up,
 )
@@ -35,8 +36,8 @@ __all__ = ["build_parser", "main"]
 
 # Each module adds its commands, their arguments beside their handlers; in this order
 # `makerwatch --help` lists them.
-COMMANDS = (config, ingest, up, report, dashboards, simulate, firmware, board, broker, status,
-            data, backup, service, schema, members)  # fmt: skip
+COMMANDS = (config, ingest, up, staff, report, dashboards, simulate, firmware, board, broker,
+            status, data, backup, service, schema, members)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

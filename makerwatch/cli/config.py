@@ -9,7 +9,7 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
-from makerwatch.cli.options import AddCommand
+from makerwatch.cli.options import AddCommand, add_data
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.site_config import LANGUAGES, load_site_config
 
@@ -39,6 +39,10 @@ def add_commands(add: AddCommand) -> None:
                       help="a machine, e.g. solder-1:soldering_station:'Soldering 1' (repeatable)")  # fmt: skip
     init.add_argument("--staff", action="append", metavar="NAME",
                       help="a staff member to make a token for (repeatable)")  # fmt: skip
+    init.add_argument("--url", metavar="URL",
+                      help="the floor board's address as staff phones reach it, for their "
+                           "sign-in links (default: makerwatch up --lan's on this machine)")  # fmt: skip
+    add_data(init)
     init.add_argument("--force", action="store_true", help="replace an existing file")
     init.set_defaults(handler=_config_init)
 
@@ -121,4 +125,8 @@ def _config_init(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}; check it with: makerwatch check-config {args.out}")
     for name, token in tokens.items():
         print(f"staff token for {name} (shown once, give it to them): {token}")
+    if tokens:
+        from makerwatch.cli.staff import invite_new_staff
+
+        invite_new_staff(args, list(tokens))
     return 0

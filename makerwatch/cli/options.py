@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +21,7 @@ from makerwatch.core.site_config import InfluxSettings, SiteConfig, load_site_co
 DEFAULT_MQTT = "127.0.0.1:18830"
 DEFAULT_INFLUX = "http://127.0.0.1:18086"
 DEFAULT_HTTP = "127.0.0.1:18090"
+LAN_HTTP = "0.0.0.0:8090"  # `up --lan`: the board for phones on the makerspace network
 CONFIG_ENV = "MAKERWATCH_CONFIG"
 DEFAULT_DATA = Path("var")
 # `makerwatch up` writes where its daemons listen here, in its data folder, and removes
@@ -61,6 +64,7 @@ class RunningStack:
     influx: str  # URL
     http: str  # HOST:PORT
     config: str | None
+    board_url: str | None = None  # the floor board as phones on the network reach it
 
     def write(self) -> Path:
         """Write the run file (whole or not at all: a reader never sees half of it)."""
@@ -72,6 +76,14 @@ class RunningStack:
 
     def describe(self) -> str:
         return f"the running makerwatch up in {self.data} (pid {self.pid})"
+
+
+def lan_address() -> str:
+    """This machine's address on the network it reaches others by (127.0.0.1 without one)."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # sends nothing: picks the outgoing interface's address
+        return str(probe.getsockname()[0])
+    return "127.0.0.1"
 
 
 def add_data(parser: argparse.ArgumentParser) -> None:

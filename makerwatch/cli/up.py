@@ -20,11 +20,13 @@ from makerwatch.cli.options import (
     DEFAULT_HTTP,
     DEFAULT_INFLUX,
     DEFAULT_MQTT,
+    LAN_HTTP,
     AddCommand,
     RunningStack,
     add_config,
     add_endpoints,
     host_port,
+    lan_address,
     load,
     site_file,
     url_host_port,
@@ -43,7 +45,6 @@ from makerwatch.ops.embedded import (
 )
 
 LAN_MQTT = "0.0.0.0:1883"
-LAN_HTTP = "0.0.0.0:8090"
 
 
 def add_commands(add: AddCommand) -> None:
@@ -158,6 +159,7 @@ def _up(args: argparse.Namespace) -> int:
             data=str(data.resolve()), pid=os.getpid(), mqtt=f"127.0.0.1:{mosquitto.port}",
             influx=influxdb.url, http=f"{shown_http}:{http_port}",
             config=str(site_file(args.config).resolve()),
+            board_url=f"{scheme}://{lan_address() if args.lan else shown_http}:{http_port}",
         ).write()  # fmt: skip
         stack.callback(run_file.unlink, missing_ok=True)
         demo = None if args.no_sim else _demo(config, mosquitto.port, args.seed)
@@ -171,10 +173,7 @@ def _https_certificate(directory: Path, http_host: str) -> Path:
     from makerwatch.ops.certificates import make_certificates
 
     host = socket.gethostname()
-    names = [f"{host}.local", host, "localhost", "127.0.0.1"]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("192.0.2.1", 9))  # sends nothing: picks the outgoing interface's address
-        names.append(probe.getsockname()[0])
+    names = [f"{host}.local", host, "localhost", "127.0.0.1", lan_address()]
     if http_host not in ("0.0.0.0", "::"):
         names.append(http_host)
     make_certificates(directory, list(dict.fromkeys(names)), name="https")

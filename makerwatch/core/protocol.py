@@ -325,6 +325,7 @@ class EventKind(StrEnum):
     CONFIG_APPLIED = "config_applied"
     CONFIG_REJECTED = "config_rejected"
     UPDATE = "update"  # a firmware update's step; `reason` says which (UpdateStep)
+    IDENTIFY = "identify"  # the answer to cmd/identify; `detail` says whether the LED blinks
 
 
 class Event(BoardMessage):
@@ -418,6 +419,20 @@ class CalibrateCommand(_Payload):
     v: Literal[1]
     known_w: float | None = Field(default=None, ge=1, le=20_000)
     reference_c: float | None = Field(default=None, ge=-50, le=1_000)
+
+
+# The board's answer to cmd/calibrate is an event whose detail starts so.
+CALIBRATION_APPLIED = ("ct_calibration ", "temp_offset_c ")  # config_applied: what it keeps
+CALIBRATION_REFUSED = "cmd/calibrate: "  # config_rejected: why not
+
+
+def calibration_answer(event: str, detail: str) -> tuple[bool, str] | None:
+    """(applied, the board's words) when an event answers a calibration, else None."""
+    if event == EventKind.CONFIG_REJECTED and detail.startswith(CALIBRATION_REFUSED):
+        return False, detail.removeprefix(CALIBRATION_REFUSED)
+    if event == EventKind.CONFIG_APPLIED and detail.startswith(CALIBRATION_APPLIED):
+        return True, detail
+    return None
 
 
 class UpdateStep(StrEnum):

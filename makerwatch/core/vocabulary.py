@@ -13,10 +13,13 @@ __all__ = [
     "LANGUAGE_NAMES",
     "NUMBER_SEPARATORS",
     "REJECTED_WORDS",
+    "SNOOZE_MIN",
     "STATE_NAMES",
     "TERMS",
     "kind_name",
 ]
+
+SNOOZE_MIN = 60  # how long TERMS["snooze"] ("Snooze 1 h") snoozes, in the chat and on the board
 
 # The glossary: each thing the staff and sponsors read about has one name per language,
 # whichever screen shows it (the board, the alerts, the chat, the report, Grafana).

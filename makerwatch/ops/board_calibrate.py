@@ -15,7 +15,7 @@ import re
 import aiomqtt
 
 from makerwatch.core.errors import ConfigError, ToolError
-from makerwatch.core.protocol import CalibrateCommand, Event, EventKind, message_kind
+from makerwatch.core.protocol import CalibrateCommand, Event, calibration_answer, message_kind
 
 __all__ = ["CalibrationRefused", "calibrate", "parse_quantity"]
 
@@ -78,11 +78,7 @@ def _answer(payload: bytes) -> str | None:
         event = Event.model_validate(json.loads(payload))
     except ValueError:
         return None
-    detail = event.detail or ""
-    if event.event is EventKind.CONFIG_REJECTED and detail.startswith("cmd/calibrate: "):
-        raise CalibrationRefused(detail.removeprefix("cmd/calibrate: "))
-    if event.event is EventKind.CONFIG_APPLIED and detail.startswith(
-        ("ct_calibration ", "temp_offset_c ")
-    ):
-        return detail
-    return None
+    answer = calibration_answer(event.event, event.detail or "")
+    if answer is not None and not answer[0]:
+        raise CalibrationRefused(answer[1])
+    return answer[1] if answer is not None else None

@@ -9,6 +9,7 @@ import pytest
 from makerwatch.alerts.engine import Alert, AlertEngine, AlreadyAcknowledged, RelayOff, Transition
 from makerwatch.core.points import FieldValue, Point
 from makerwatch.core.protocol import AlertMessage
+from makerwatch.core.relay import NoRelay
 from makerwatch.core.site_config import RuleName, SiteConfig
 
 MIN = 60_000
@@ -254,6 +255,22 @@ def test_acknowledging_keeps_a_pending_switch_off_unless_cancelled() -> None:
         assert ("auto_off_cancelled" in [s for s, _, _ in transitions(acked)]) is cancel
         sent = [a for a in engine.advance(CLOSES + 120 * MIN) if isinstance(a, RelayOff)]
         assert bool(sent) is switched
+
+
+def test_a_printer_with_a_relay_is_never_switched_off() -> None:
+    """Test that a left-on printer whose board has a relay gets no remote switch-off,
+    neither from the rule's auto_off_after_min nor from staff (its print would be lost)."""
+    base = config(kinds=["soldering_station", "printer_3d"], auto_off_after_min=30)
+    data = base.model_dump(mode="json", exclude_none=True)
+    data["devices"][1]["board"] = {"relay_pin": 26, "relay_active_high": True}
+    engine = started(SiteConfig.model_validate(data))
+    engine.observe(point("state", CLOSES - 10 * MIN, state="idle", device="printer-1"))
+    actions = engine.advance(CLOSES + 120 * MIN)
+    assert ("fired", "left_on-printer-1", CLOSES + 15 * MIN) in transitions(actions)
+    assert engine.alerts["left_on-printer-1"].auto_off is None
+    assert [a for a in actions if isinstance(a, RelayOff)] == []
+    with pytest.raises(NoRelay):
+        engine.staff_switch_off("left_on-printer-1", "Daulet", snooze_ms=60 * MIN)
 
 
 def test_nothing_fires_before_start() -> None:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from makerwatch.api.confirmations import ANSWER_WITHIN_S
 from makerwatch.api.guards import STREAMS_PER_ADDRESS, STREAMS_TOTAL, GuessBudget
 from makerwatch.core.site_config import SiteConfig, StaffMember
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
@@ -143,8 +144,10 @@ async def test_held_unread_board_streams_leave_the_api_to_staff(
             assert (await http.get("/healthz")).status_code == 200
             machines = (await http.get("/machines")).json()["machines"]
             assert [m["device"] for m in machines] == [d.id for d in config.devices]
-            action = await http.post(
-                "/devices/solder-1/identify", headers={"Authorization": f"Bearer {TOKEN}"}
+            action = await http.post(  # sent; no board answers here, so after the wait: 202
+                "/devices/solder-1/identify",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=ANSWER_WITHIN_S + 10,
             )
             assert action.status_code == 202, action.text
             got = metrics((await http.get("/metrics")).text)

@@ -74,6 +74,29 @@ async def test_relay_command_switches_the_relay_and_is_confirmed(
     assert recorder.invalid == []
 
 
+async def test_identify_blinks_the_led_and_the_board_says_so(tmp_path: Path, site: Site) -> None:
+    """Test that cmd/identify blinks the LED pin and the board answers with an identify
+    event (what staff see confirmed on their phone)."""
+    port = site.mosquitto.port
+    async with recording(port, site.id, "recorder") as recorder:
+        with running_board(board_settings(site.id, port), tmp_path) as run:
+            await wait_until(lambda: recorder.of("status"), "the birth message")
+            await publish(
+                port, [(f"makerspace/{site.id}/solder-1/cmd/identify", '{"v":1,"seconds":5}')]
+            )
+            await wait_until(
+                lambda: [e for e in recorder.of("event") if e["event"] == "identify"],
+                "the identify event",
+            )
+            seen = set()
+            await wait_until(
+                lambda: seen.add(run.signals.pins.get(2)) or seen >= {0, 1}, "the LED blinking"
+            )
+    answer = [e for e in recorder.of("event") if e["event"] == "identify"]
+    assert [e["detail"] for e in answer] == ["blinking 5 s"]
+    assert recorder.invalid == []
+
+
 async def test_a_switch_off_sent_while_the_board_is_offline_reaches_it_when_it_is_back(
     tmp_path: Path, site: Site
 ) -> None:

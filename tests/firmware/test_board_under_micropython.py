@@ -133,6 +133,7 @@ async def test_the_board_program_runs_under_micropython_end_to_end(
     assert [(e["relay_on"], e["reason"]) for e in events if e["event"] == "relay"] == [
         (True, "command"), (False, "left_on")]  # fmt: skip
     assert any(e["event"] == "config_rejected" and "cmd/relay" in e["detail"] for e in events)
+    assert [e["detail"] for e in events if e["event"] == "identify"] == ["blinking 2 s"]
     rows = await stored(site.influx, "SELECT seq FROM telemetry ORDER BY time")
     assert [r["seq"] for r in rows] == list(range(sent))
     assert recorder.invalid == []

@@ -62,6 +62,7 @@ def test_every_message_the_agent_sends_is_valid() -> None:
     board.event("boot", "firmware 0.1.0")
     board.event("button")
     board.event("update", "file 1 checked", t0, reason="file")
+    board.event("identify", "blinking 10 s", t0)
     messages = published(board)
     for topic, payload in messages:
         validate(topic, payload)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from makerwatch.api.invites import StaffDevices
 from makerwatch.core.site_config import load_site_config
 from tests.support import ROOT
 
@@ -28,8 +29,16 @@ def test_config_init_writes_a_valid_site_file_with_working_staff_tokens(tmp_path
         "--timezone", "Asia/Oral", "--language", "kk", "--hours", "mon-fri 10:00-19:00",
         "--hours", "sat 12:00-18:00", "--device", "solder-1:soldering_station:Дәнекерлеу 1",
         "--device", "cnc-1:cnc_router:ЧПУ «Фреза» #2", "--staff", "Айгерім Сейітова",
+        "--data", str(tmp_path / "var"), "--url", "https://192.0.2.7:8090",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    link = re.search(
+        r"sign-in link for Айгерім Сейітова's phone .*: (https://192\.0\.2\.7:8090/#invite=[\w-]+)",
+        result.stdout,
+    )
+    assert link is not None, result.stdout
+    assert (tmp_path / "var" / "invite-айгерім-сейітова.png").exists()
+    assert StaffDevices(tmp_path / "var").listed(0)[1][0].name == "Айгерім Сейітова"
     config = load_site_config(out)
     assert config.site.opening_hours["sat"] == ["12:00-18:00"]
     assert "sun" not in config.site.opening_hours
@@ -37,7 +46,7 @@ def test_config_init_writes_a_valid_site_file_with_working_staff_tokens(tmp_path
     assert config.alerts.language == "kk"
     token = result.stdout.split("staff token for Айгерім Сейітова (shown once, give it to them): ")[
         1
-    ].strip()
+    ].split()[0]
     assert config.staff_named_by(token) == "Айгерім Сейітова"
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     check = makerwatch("check-config", str(out))
@@ -102,7 +111,8 @@ def config_init_answering(
 ) -> subprocess.CompletedProcess[str]:
     """`config init` driven as a person at the terminal would: each answer a line on stdin."""
     return subprocess.run([sys.executable, "-m", "makerwatch.cli", "config", "init", "--out",
-                           str(tmp_path / "site.yaml"), *flags], input=answers, capture_output=True,
+                           str(tmp_path / "site.yaml"), "--data", str(tmp_path / "var"), *flags],
+                          input=answers, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
 
 
@@ -151,6 +161,7 @@ def test_config_init_asks_for_the_time_zone_language_machines_and_staff(tmp_path
     assert [d.id for d in config.devices] == ["solder-1", "laser-1", "cnc-1"]
     assert [m.name for m in config.staff] == ["Айгерім Сейітова", "Daniyar"]
     assert out.count("(shown once, give it to them)") == 2
+    assert len(re.findall(r"^sign-in link for .*'s phone .*#invite=", out, re.M)) == 2
 
 
 def test_config_init_whose_answers_end_early_names_what_is_missing(tmp_path: Path) -> None:

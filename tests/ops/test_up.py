@@ -396,6 +396,7 @@ def test_commands_find_the_running_up_and_its_site_file(stack: Stack) -> None:
     assert run_file["influx"] == f"http://127.0.0.1:{stack.influx_port}"
     assert run_file["mqtt"] == f"127.0.0.1:{stack.mqtt_port}"
     assert run_file["config"] == str(EXAMPLE.resolve())
+    assert run_file["board_url"] == f"http://{run_file['http']}", "staff invite links' address"
     used = (
         f"makerwatch: using the running makerwatch up in {data.resolve()} (pid {stack.process.pid})"
     )
@@ -408,6 +409,9 @@ def test_commands_find_the_running_up_and_its_site_file(stack: Stack) -> None:
         name = device.name_in(site.alerts.language)
         assert re.search(rf"^  {device.id} +{re.escape(name)} ", status.stdout, re.M), status.stdout
     assert status.returncode == 0, status.stdout
+
+    staff = makerwatch_beside(stack, "staff", "list")  # the example has no staff yet
+    assert staff.stdout == "no staff in the site file: nobody can sign in\n", staff.stderr
 
     month = time.strftime("%Y-%m")
     out = stack.output.parent / "report.json"

@@ -7,6 +7,8 @@
   var settings = JSON.parse(document.getElementById("settings").textContent);
   var query = parseQuery(window.location.search);
   var kiosk = query.kiosk === "1";
+  var machineId = kiosk ? null : query.machine || null;  // one machine's page (?machine=ID)
+  var machineData = null;  // that page's history from GET /machines/ID
   var lang = pickLanguage();
   var token = kiosk ? null : storageGet("makerwatch.token");
   var staffName = null;
@@ -14,6 +16,7 @@
   var elements = {};   // device -> its tile's DOM nodes
   var alerts = [];
   var history = {};    // device -> [[time ms, watts], ...] for the last hour
+  var answers = {};    // device -> the last staff action's answer: {key, name, pending|confirmed}
   var offsetMs = 0;    // server clock - this clock, from each event's now_ms
   var linkState = "connecting";
   var HOUR_MS = 3600000;
@@ -80,6 +83,7 @@
     if (what === "alert" && status === 409 && body && body.alert) {
       return text("acknowledged_by", { who: body.alert.acked_by });
     }
+    if (what === "alert" && status === 409) { return text("error_taken"); }
     if (what === "device" && status === 404) { return text("error_no_machine"); }
     if (what === "device" && status === 409) { return text("error_no_relay"); }
     return text("error_server", { status: status || "—" });
@@ -135,7 +139,7 @@
     return node;
   }
 
-  function request(method, path, done) {
+  function request(method, path, done, body) {
     var xhr = new XMLHttpRequest();
     xhr.open(method, path);
     if (token) { xhr.setRequestHeader("Authorization", "Bearer " + token); }
@@ -145,7 +149,7 @@
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
       done(xhr.status, body);
     };
-    xhr.send(method === "POST" ? "{}" : null);
+    xhr.send(method === "POST" ? JSON.stringify(body || {}) : null);
   }
 
   function toast(message) {
@@ -175,6 +179,7 @@
     document.getElementById("staff-button").textContent = staffName ? text("sign_out") : text("staff");
     document.getElementById("token-label").textContent = text("token");
     document.getElementById("sign-in").textContent = text("sign_in");
+    document.getElementById("staff-hint").textContent = text("sign_in_hint");
     document.getElementById("alerts-heading").textContent = text("alerts");
     document.getElementById("filter-label").textContent = text("show");
     var choices = document.querySelectorAll("#filter button");
@@ -219,7 +224,26 @@
       renderFrame();
       renderAlerts();
       renderAllTiles();
+      renderMachineHistory();  // staff may calibrate
     });
+  }
+
+  // An invite link (makerwatch staff invite) carries a one-time code after "#", which
+  // the browser never sends: the page trades it for this phone's own token, then drops it
+  // from the address bar so that a bookmark or a shared screen does not hold it.
+  function signInWithInvite() {
+    var match = /(?:^#|&)invite=([\w-]+)/.exec(window.location.hash);
+    if (!match || kiosk) { return false; }
+    try { window.history.replaceState(null, "", window.location.pathname + window.location.search); } catch (e) { window.location.hash = ""; }
+    request("POST", "/staff/sign-in", function (status, body) {
+      if (status === 200 && body && body.token) {
+        checkToken(body.token, false);
+      } else {
+        toast(status === 429 ? text("too_many_tries", { seconds: (body && body.retry_after_s) || "" }) : text("invite_refused"));
+        if (token) { checkToken(token, true); }
+      }
+    }, { code: match[1] });
+    return true;
   }
 
   document.getElementById("language").onchange = function (event) {
@@ -262,11 +286,12 @@
   function renderAlertList() {
     var list = document.getElementById("alert-list");
     list.innerHTML = "";
-    if (!alerts.length) {
+    var mine = alerts.filter(function (a) { return !machineId || a.device === machineId; });
+    if (!mine.length) {
       list.appendChild(element("li", "none", text("no_alerts")));
       return;
     }
-    var sorted = alerts.slice().sort(function (a, b) { return b.fired_ms - a.fired_ms; });
+    var sorted = mine.sort(function (a, b) { return b.fired_ms - a.fired_ms; });
     sorted.forEach(function (alert) {
       var item = element("li", alert.severity === "safety" ? "safety" : "");
       item.setAttribute("data-alert", alert.alert_id);
@@ -276,11 +301,10 @@
       if (alert.acked_by) {
         item.appendChild(element("span", "acked", text("acknowledged_by", { who: alert.acked_by })));
       } else if (staffName) {
-        var button = element("button", "ack", text("acknowledge"));
-        button.type = "button";
-        button.onclick = function () { acknowledge(alert); };
-        item.appendChild(button);
+        item.appendChild(alertButton("ack", text("acknowledge"), function () { acknowledge(alert, "ack"); }));
+        item.appendChild(alertButton("snooze", text("snooze"), function () { acknowledge(alert, "snooze"); }));
       }
+      renderSwitchOff(alert, item);
       list.appendChild(item);
     });
   }
@@ -295,10 +319,33 @@
     });
   }
 
-  function acknowledge(alert) {
-    request("POST", "/alerts/" + encodeURIComponent(alert.alert_id) + "/ack", function (status, body) {
+  function alertButton(className, label, act) {
+    var button = element("button", className, label);
+    button.type = "button";
+    button.onclick = act;
+    return button;
+  }
+
+  // An alert's remote switch-off as the alert engine holds it: when it will happen (and,
+  // for staff, a way to keep the machine on), or what became of it.
+  function renderSwitchOff(alert, item) {
+    var state = alert.auto_off;
+    if (!state) { return; }
+    var words = state === "pending" && alert.auto_off_ms ? text("off_pending", { at: clockTime(alert.auto_off_ms) })
+      : text("off_" + state);
+    item.appendChild(element("span", "auto-off " + state, words));
+    if (state === "pending" && staffName) {
+      item.appendChild(alertButton("cancel-off", text("cancel_off"), function () { acknowledge(alert, "cancel-switch-off"); }));
+    }
+  }
+
+  // "ack" (I'm on it), "snooze" (the same, no reminders for an hour) or
+  // "cancel-switch-off"; the answer is the alert as it now stands.
+  function acknowledge(alert, how) {
+    request("POST", "/alerts/" + encodeURIComponent(alert.alert_id) + "/" + how, function (status, body) {
       if (status === 200 && body) {
-        alert.acked_by = body.alert.acked_by;
+        alert.acked_by = body.alert.acked_by || alert.acked_by;
+        alert.auto_off = body.alert.auto_off;
         renderAlerts();
       } else {
         toast(text("failed", { reason: refusal(status, body, "alert") }));
@@ -331,6 +378,8 @@
     elements = {};
     if (kiosk) {
       buildKioskPage(floor);
+    } else if (machineId) {
+      buildMachinePage(floor);
     } else {
       shownGroups().forEach(function (group, index) {
         var section = element("section", "group");
@@ -346,6 +395,187 @@
     }
     renderAllTiles();
     if (kiosk) { fitKiosk(); }
+  }
+
+  // --- one machine's page: its live tile and actions, then today and its recent past ---
+
+  function machineHref(device) {
+    return "/?machine=" + encodeURIComponent(device) + (query.lang ? "&lang=" + encodeURIComponent(query.lang) : "");
+  }
+
+  function buildMachinePage(floor) {
+    var back = element("a", "back", text("all_machines"));
+    back.href = "/" + (query.lang ? "?lang=" + encodeURIComponent(query.lang) : "");
+    floor.appendChild(back);
+    if (!tiles[machineId]) {
+      floor.appendChild(element("p", "none", text("error_no_machine")));
+      return;
+    }
+    var page = element("div", "machine-page");
+    page.appendChild(buildTile(tiles[machineId]));
+    page.appendChild(element("div", "", ""));
+    page.lastChild.id = "machine-history";
+    floor.appendChild(page);
+    renderMachineHistory();
+  }
+
+  function loadMachine() {
+    if (!machineId) { return; }
+    request("GET", "/machines/" + encodeURIComponent(machineId), function (status, body) {
+      if (status !== 200 || !body) { return; }
+      machineData = body;
+      renderMachineHistory();
+    });
+  }
+
+  function renderMachineHistory() {
+    var place = document.getElementById("machine-history");
+    if (!place) { return; }
+    place.innerHTML = "";
+    var data = machineData;
+    if (!data) { return; }
+    if (data.unreadable) { place.appendChild(element("p", "none", text("history_unreadable"))); }
+    place.appendChild(historySection("today", [powerChart(data), stateList(data.states)]));
+    place.appendChild(historySection("sessions_recent", [sessionTable(data.sessions)]));
+    place.appendChild(historySection("alerts_recent", [alertSteps(data.alerts)]));
+    // The place for the machine's maintenance (GET /machines/ID/maintenance, served by
+    // the maintenance feature once it exists): a section of its own here.
+    if (staffName && data.calibrate && data.calibrate.length) {
+      place.appendChild(historySection("calibrate", [calibrateForm(data.calibrate)]));
+    }
+  }
+
+  function historySection(key, children) {
+    var section = element("section", "history " + key);
+    var heading = element("h2", "", text(key));
+    heading.id = "history-" + key;
+    section.setAttribute("aria-labelledby", heading.id);
+    section.appendChild(heading);
+    children.forEach(function (child) { section.appendChild(child); });
+    return section;
+  }
+
+  // Today's power, a bar for each 5 min's mean, on the whole day from the site's
+  // midnight (hours marked under it), so the time of day reads at a glance.
+  var DAY_SLOTS = 288;
+  var SLOT_MS = 300000;
+
+  function powerChart(data) {
+    var box = element("div", "day-chart");
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "day-power");
+    svg.setAttribute("viewBox", "0 0 " + DAY_SLOTS + " 30");
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    var top = 1;
+    data.power.forEach(function (p) { top = Math.max(top, p[1]); });
+    svg.setAttribute("aria-label", text("power_today", { peak: number(top, 0) }));
+    data.power.forEach(function (p) {
+      var bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      var height = Math.max(0.5, p[1] / top * 29);
+      bar.setAttribute("x", String(Math.floor((p[0] - data.since_ms) / SLOT_MS)));
+      bar.setAttribute("y", (30 - height).toFixed(1));
+      bar.setAttribute("width", "1.2");
+      bar.setAttribute("height", height.toFixed(1));
+      svg.appendChild(bar);
+    });
+    box.appendChild(svg);
+    var hours = element("div", "day-hours");
+    hours.setAttribute("aria-hidden", "true");
+    ["00", "06", "12", "18", "24"].forEach(function (hour) { hours.appendChild(element("span", "", hour)); });
+    box.appendChild(hours);
+    return box;
+  }
+
+  // "06:26 In use · 08:10 Idle · 12:00 Off": each change of state today, repeats left out.
+  function stateList(states) {
+    var shownStates = [];
+    states.forEach(function (step) {
+      var last = shownStates[shownStates.length - 1];
+      if (!last || last[1] !== step[1]) { shownStates.push(step); }
+    });
+    var list = element("ol", "states");
+    shownStates.forEach(function (step) {
+      var item = element("li", "state-step " + step[1]);
+      item.appendChild(element("span", "icon", ICONS[step[1]] || "?"));
+      item.lastChild.setAttribute("aria-hidden", "true");
+      item.appendChild(document.createTextNode(clockTime(step[0]) + " " + (words().states[step[1]] || step[1])));
+      list.appendChild(item);
+    });
+    if (!shownStates.length) { list.appendChild(element("li", "none", text("nothing_yet"))); }
+    return list;
+  }
+
+  function sessionTable(sessions) {
+    if (!sessions.length) { return element("p", "none", text("nothing_yet")); }
+    var table = element("table", "sessions");
+    var head = element("tr");
+    ["session_start", "session_length", "session_energy"].forEach(function (key) { head.appendChild(element("th", "", text(key))); });
+    table.appendChild(head);
+    sessions.forEach(function (session) {
+      var row = element("tr");
+      row.appendChild(element("td", "", clockTime(session.time)));
+      row.appendChild(element("td", "", duration(session.duration_s)));
+      row.appendChild(element("td", "", text("kwh", { value: number((session.energy_wh || 0) / 1000, 2) })));
+      table.appendChild(row);
+    });
+    return table;
+  }
+
+  // Each step of the machine's recent alerts: began, someone on it, back to normal, and
+  // what became of a remote switch-off.
+  function alertSteps(steps) {
+    if (!steps.length) { return element("p", "none", text("nothing_yet")); }
+    var list = element("ul", "alert-steps");
+    steps.forEach(function (step) {
+      var what = words().texts["rule_" + step.rule] ? text("rule_" + step.rule) : step.rule;
+      var key = step.status === "acknowledged" ? "acknowledged_by"
+        : step.status.indexOf("auto_off_") === 0 ? "off_" + step.status.slice(9) : "step_" + step.status;
+      var how = words().texts[key] ? text(key, { who: step.acked_by || "" }) : step.status;
+      // Lower-cased inside the line, but never a person's name ("Aigerim is on it").
+      var inside = key === "acknowledged_by" ? how : how.charAt(0).toLowerCase() + how.slice(1);
+      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + ": " + inside));
+    });
+    return list;
+  }
+
+  // Staff correct the board's measurement against a known load or a reference
+  // thermometer (as `makerwatch board calibrate`); the board measures and answers.
+  function calibrateForm(kinds) {
+    var form = element("form", "calibrate");
+    kinds.forEach(function (what) {
+      var row = element("div", "calibrate-" + what);
+      var input = element("input");
+      input.type = "number";
+      input.step = "any";
+      input.id = "calibrate-" + what;
+      input.required = true;
+      var label = element("label", "", text(what === "power" ? "known_load" : "reference_temp"));
+      label.htmlFor = input.id;
+      var button = element("button", "", text("calibrate_button"));
+      button.type = "button";
+      button.onclick = function () {
+        if (!input.value) { input.focus(); return; }
+        var body = what === "power" ? { known_w: Number(input.value) } : { reference_c: Number(input.value) };
+        calibrate(tiles[machineId], body);
+      };
+      [label, input, button].forEach(function (child) { row.appendChild(child); });
+      form.appendChild(row);
+    });
+    form.onsubmit = function (event) { event.preventDefault(); };
+    return form;
+  }
+
+  function calibrate(tile, body) {
+    var name = nameOf(tile);
+    answers[tile.device] = { key: "sent_calibrate", name: name, pending: true };
+    renderTile(tile);
+    request("POST", "/devices/" + encodeURIComponent(tile.device) + "/calibrate", function (status, answer) {
+      var key = status === 200 ? "done_calibrate" : status === 202 ? "no_answer" : status === 422 ? "calibrate_refused" : null;
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, at: now(), reason: answer && (answer.detail || answer.error) } : null;
+      renderTile(tile);
+      if (!key) { toast(text("failed", { reason: refusal(status, answer, "device") })); }
+    }, body);
   }
 
   // --- the wall: every machine on one screen, pages beyond KIOSK_PAGE_TILES ----------
@@ -441,6 +671,7 @@
     var parts = {
       root: node,
       name: element("h3", ""),
+      link: element("a", ""),
       state: element("div", "state"),
       icon: element("span", "icon"),
       word: element("span", "word"),
@@ -450,8 +681,11 @@
       temp: element("span", "temp"),
       spark: document.createElementNS("http://www.w3.org/2000/svg", "svg"),
       health: element("div", "health"),
-      actions: element("div", "actions")
+      actions: element("div", "actions"),
+      answer: element("div", "answer")
     };
+    parts.answer.setAttribute("role", "status");
+    if (kiosk) { parts.link = parts.name; } else { parts.name.appendChild(parts.link); }
     parts.icon.setAttribute("aria-hidden", "true");
     parts.state.appendChild(parts.icon);
     parts.state.appendChild(parts.word);
@@ -461,7 +695,7 @@
     parts.spark.setAttribute("viewBox", "0 0 100 30");
     parts.spark.setAttribute("preserveAspectRatio", "none");
     parts.spark.setAttribute("role", "img");
-    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.health, parts.actions]
+    [parts.name, parts.state, parts.since, parts.readings, parts.spark, parts.health, parts.actions, parts.answer]
       .forEach(function (child) { node.appendChild(child); });
     elements[tile.device] = parts;
     return node;
@@ -512,13 +746,14 @@
     var parts = elements[tile.device];
     if (!parts) {
       // A machine not on this page (hidden, or on another kiosk page) has no tile.
-      if (shown(tile.device) && !kiosk) { rebuildFloor(); }
+      if (shown(tile.device) && !kiosk && !machineId) { rebuildFloor(); }
       return;
     }
     var ageS = tile.last_seen_ms ? (now() - tile.last_seen_ms) / 1000 : null;
     var silent = tile.state === "no_signal";  // decided by the server, as on every screen
     parts.root.className = "tile " + tile.state + (parts.root.className.indexOf(" first") >= 0 ? " first" : "");
-    parts.name.textContent = nameOf(tile);
+    if (parts.link.textContent !== nameOf(tile)) { parts.link.textContent = nameOf(tile); }
+    if (!kiosk) { parts.link.href = machineHref(tile.device); }
     parts.icon.textContent = ICONS[tile.state] || "?";
     parts.word.textContent = words().states[tile.state];
     parts.since.textContent = sinceLine(tile);
@@ -533,24 +768,26 @@
     parts.spark.setAttribute("aria-label", text("power_hour"));
     drawSpark(parts.spark, history[tile.device] || []);
     renderActions(tile, parts.actions);
+    renderAnswer(tile.device, parts.answer);
   }
 
   function renderActions(tile, container) {
-    var wanted = staffName && !kiosk ? (canSwitchOff(tile) ? "identify,off" : "identify") : "";
+    // A board with no signal cannot hear a command now: nothing is offered for it.
+    var wanted = !staffName || kiosk || tile.state === "no_signal" ? "" : canSwitchOff(tile) ? "identify,off" : "identify";
     if (container.getAttribute("data-actions") === wanted + lang) { return; }
     container.setAttribute("data-actions", wanted + lang);
     container.innerHTML = "";
     if (!wanted) { return; }
     var blink = element("button", "identify", text("identify"));
     blink.type = "button";
-    blink.onclick = function () { deviceAction(tile, "identify", text("done_identify", { name: nameOf(tile) })); };
+    blink.onclick = function () { deviceAction(tile, "identify"); };
     container.appendChild(blink);
     if (canSwitchOff(tile)) {
       var off = element("button", "switch-off", text("switch_off"));
       off.type = "button";
       off.onclick = function () {
         if (window.confirm(text("confirm_off", { name: nameOf(tile) }))) {
-          deviceAction(tile, "off", text("done_off", { name: nameOf(tile) }));
+          deviceAction(tile, "off");
         }
       };
       container.appendChild(off);
@@ -563,10 +800,31 @@
     return (settings.switch_off || []).indexOf(tile.device) >= 0 && tile.state !== "no_signal";
   }
 
-  function deviceAction(tile, action, done) {
+  // Sent, then what the board answered: the server waits for the board's own answer
+  // (200), or says it did not come (202); nothing is shown as done on our word alone.
+  function deviceAction(tile, action) {
+    var name = nameOf(tile);
+    answers[tile.device] = { key: "sent_" + action, name: name, pending: true };
+    renderTile(tiles[tile.device]);
     request("POST", "/devices/" + encodeURIComponent(tile.device) + "/" + action, function (status, body) {
-      toast(status === 202 ? done : text("failed", { reason: refusal(status, body, "device") }));
+      var key = status === 202 ? "no_answer"
+        : status !== 200 ? null
+        : action === "off" ? "done_off"
+        : body && body.detail && body.detail.indexOf("blinking") !== 0 ? "done_identify_no_led" : "done_identify";
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, at: now() } : null;
+      renderTile(tiles[tile.device]);
+      toast(key ? text(key, { name: name }) : text("failed", { reason: refusal(status, body, "device") }));
     });
+  }
+
+  var ANSWER_SHOWN_MS = 120000;  // a board's answer stays on its tile for 2 min
+
+  function renderAnswer(device, node) {
+    var answer = answers[device];
+    if (answer && !answer.pending && now() - answer.at > ANSWER_SHOWN_MS) { answer = answers[device] = null; }
+    var wanted = answer ? text(answer.key, { name: answer.name, reason: answer.reason || "" }) : "";
+    if (node.textContent !== wanted) { node.textContent = wanted; }
+    node.className = "answer" + (answer ? (answer.pending ? " pending" : answer.confirmed ? " confirmed" : " unconfirmed") : "");
   }
 
   function drawSpark(svg, points) {
@@ -647,11 +905,16 @@
   }
 
   if (kiosk) { document.body.className = "kiosk"; }
+  if (machineId) {
+    document.getElementById("filter").hidden = true;
+    loadMachine();
+    window.setInterval(loadMachine, 60000);
+  }
   // Nobody can sign in on a site without staff: no button that cannot succeed.
   if (!settings.has_staff) { document.getElementById("staff-button").hidden = true; }
   renderFrame();
   renderAlerts();
-  if (token) { checkToken(token, true); }
+  if (!(settings.has_staff && signInWithInvite()) && token) { checkToken(token, true); }
   connect();
   function tick() {
     var clock = document.getElementById("clock");
