@@ -21,6 +21,7 @@ from makerwatch.api.http import Conflict
 from makerwatch.api.layout import board_settings
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
+from makerwatch.core.ports import Publisher
 from makerwatch.core.protocol import Command, IdentifyCommand, RelayCommand, command_topic
 from makerwatch.core.relay import NoRelay, has_relay
 from makerwatch.core.site_config import Device, SiteConfig
@@ -51,6 +52,7 @@ class Running:
     notifier: Notifier
     floor: Floor
     clock: Callable[[], float]
+    commands: Publisher  # relay commands: to a board as they are, to a plug in its own format
 
     def wall_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -99,7 +101,7 @@ class BoardView:
         if not has_relay(self._device(device)):
             raise NoRelay(device)
         topic = command_topic(self._running.config.site.id, device, Command.RELAY)
-        await self._running.pipeline.source.publish(
+        await self._running.commands.publish(
             topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
         )
         await self._record_action(device, "switch_off", by)
