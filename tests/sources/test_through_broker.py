@@ -1,0 +1,171 @@
+"""Plugs of every firmware through the real Mosquitto into the real InfluxDB: readings in
+our units with the device's tags, state from power with hysteresis, online and offline
+from the last will, and a left-on station switched off by its plug's own command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from makerwatch.core.site_config import SiteConfig
+from makerwatch.ingest.influx import InfluxClient
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from tests.sources.plugs import SOURCES, online, plug_config, reading, relay_state
+from tests.support import DeadLetters, mqtt_client, publish, start_ingest, stored, wait_until
+
+PERIOD_S = 10.0
+
+
+@pytest.fixture
+def config(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> SiteConfig:
+    return plug_config(mosquitto.port, influxdb.url)
+
+
+@pytest.fixture
+async def influx(config: SiteConfig) -> AsyncIterator[InfluxClient]:
+    async with InfluxClient(config.influxdb) as client:
+        yield client
+
+
+async def test_every_firmware_lands_in_influxdb_with_state_and_status(
+    config: SiteConfig, mosquitto: EmbeddedMosquitto, influx: InfluxClient
+) -> None:
+    """Test that each firmware's documented readings are stored in W, V, A and Wh with the
+    device's tags; that its state follows its power through the board's own state machine
+    (off, in use, still in use just under the threshold, idle); and that its last will
+    shows it offline and its birth online again."""
+    running = await start_ingest(config)
+    t0 = time.time() - 250
+    try:
+        steps = [0.5, 0.5, 80.0, 80.0, 80.0, 13.0, 13.0, 5.0, 5.0, 5.0]  # 13 W: within hysteresis of 15
+        for device in SOURCES:
+            tile = running.service.floor.tiles[device]
+            await publish(mosquitto.port, [online(device, True)])
+            expected = {1: "off", 4: "active", 6: "active", 9: "idle"}
+            for i, power in enumerate(steps):
+                await publish(mosquitto.port, reading(device, power, t0 + i * PERIOD_S, 1000.0 + i))
+                if i in expected:
+                    await _stored_readings(influx, device, i + 1)
+                    await wait_until(lambda: tile.state == expected[i], f"{device} {expected[i]} after {i + 1} readings")  # noqa: B023
+            await publish(mosquitto.port, [online(device, False)])
+            await wait_until(lambda: tile.state == "no_signal", f"{device} offline by its last will")  # noqa: B023
+            await publish(mosquitto.port, [online(device, True)])
+            await wait_until(lambda: tile.state == "idle", f"{device} online again")  # noqa: B023
+        rows = await stored(influx, "SELECT last(power_w) AS p, last(energy_wh) AS e, last(voltage_v) AS v, "
+                                    "last(current_a) AS a FROM telemetry GROUP BY device, kind, site")  # fmt: skip
+        by_device = {r["device"]: r for r in rows}
+        for device, source in SOURCES.items():
+            row = by_device[device]
+            assert (row["site"], row["kind"]) == (config.site.id, "soldering_station")
+            assert row["p"] == pytest.approx(5.0) and row["e"] == pytest.approx(1009.0, abs=0.01)
+            if source["type"] != "shelly_gen1":
+                assert row["v"] == pytest.approx(230.1) and row["a"] == pytest.approx(5 / 230.1, abs=1e-3)
+        states = await stored(influx, "SELECT state FROM state WHERE derived = true GROUP BY device")
+        for device in SOURCES:
+            assert [r["state"] for r in states if r["device"] == device] == ["off", "active", "idle"]
+        # Tasmota's own time (whole seconds), read in the site's zone.
+        times = await stored(influx, "SELECT power_w FROM telemetry WHERE device = 'solder-tas'")
+        assert times[0]["time"] == int(t0) * 1000
+    finally:
+        await running.shutdown()
+
+
+async def _stored_readings(influx: InfluxClient, device: str, wanted: int) -> None:
+    async def enough() -> bool:
+        rows = await stored(influx, f"SELECT count(power_w) FROM telemetry WHERE device = '{device}'")
+        return bool(rows) and rows[0]["count"] >= wanted
+
+    await wait_until(enough, f"{wanted} readings of {device} stored")
+
+
+async def test_unreadable_plug_payloads_are_dead_lettered_with_reasons(
+    config: SiteConfig, mosquitto: EmbeddedMosquitto, dead_letters: DeadLetters
+) -> None:
+    """Test that malformed plug messages reach the dead-letter topic with their reason and
+    ingest carries on."""
+    running = await start_ingest(config)
+    try:
+        await publish(mosquitto.port, [
+            ("tele/tasmota_A1B2C3/SENSOR", "{oops"),
+            ("shellies/shellyplug-s-C6B2F7/relay/0/power", "lots"),
+            ("zigbee2mqtt/bench/solder plug", "[1]"),
+        ])  # fmt: skip
+        await wait_until(lambda: len(dead_letters.records) >= 3, "three dead letters")
+        assert dead_letters.reasons() == ["not_json", "schema", "not_object"]
+        assert "solder-gen1" in dead_letters.records[1]["error"]
+    finally:
+        await running.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def fake_plug(port: int, device: str, power_w: list[float]) -> AsyncIterator[list[str]]:
+    """A plug on the broker: reports `power_w[0]` each second and, told to switch off by
+    its own command, reports its relay off and draws nothing."""
+    source = SOURCES[device]
+    commands: list[str] = []
+    command_topic = {"tasmota": f"cmnd/{source.get('topic')}/POWER", "shelly": f"{source.get('prefix')}/rpc"}[source["type"]]
+
+    async def run() -> None:
+        async with mqtt_client(port) as client:
+            await client.subscribe(command_topic, qos=1)
+            await client.publish(*relay_state(device, True), qos=1)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(report(client))
+                async for message in client.messages:
+                    assert isinstance(message.payload, bytes)
+                    commands.append(message.payload.decode())
+                    power_w[0] = 0.0
+                    await client.publish(*relay_state(device, False), qos=1)
+
+    async def report(client: object) -> None:
+        while True:
+            for topic, payload in reading(device, power_w[0], time.time()):
+                await client.publish(topic, payload, qos=1)  # type: ignore[attr-defined]
+            await asyncio.sleep(1.0)  # the plug's telemetry period, shortened
+
+    task = asyncio.create_task(run())
+    try:
+        yield commands
+    finally:
+        if task.done():
+            task.result()  # the plug itself failed: say how
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.parametrize("device", ["solder-tas", "solder-shelly"])
+async def test_a_left_on_station_is_switched_off_by_its_plugs_own_command(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, device: str
+) -> None:
+    """Test that a station left on idle behind a plug fires left_on, is switched off by
+    the plug's own command (Tasmota POWER OFF, Shelly Switch.Set), which the plug's next
+    report confirms, and that the alert resolves."""
+    rule = {"rule": "left_on", "devices": [device], "idle_longer_than_min": 0.05,
+            "after_closing_grace_min": 0, "on_longer_than_min": None, "auto_off_after_min": 0.05}  # fmt: skip
+    config = plug_config(mosquitto.port, influxdb.url, alerts={"rules": [rule]})
+    running = await start_ingest(config)
+    alert_id = f"left_on-{device}"
+    try:
+        async with InfluxClient(config.influxdb) as influx, fake_plug(mosquitto.port, device, [8.0]) as commands:
+            async def has(status: str) -> bool:
+                rows = await stored(influx, f"SELECT message, status FROM alert WHERE alert_id = '{alert_id}'")
+                return status in [r["status"] for r in rows]
+
+            await wait_until(lambda: has("auto_off_sent"), "the switch-off sent", within_s=60)
+            await wait_until(lambda: has("auto_off_confirmed"), "the plug's confirmation", within_s=60)
+            await wait_until(lambda: has("resolved"), "resolved once off", within_s=60)
+            rows = await stored(influx, f"SELECT message, status FROM alert WHERE alert_id = '{alert_id}'")
+        assert [r["status"] for r in rows] == ["fired", "auto_off_sent", "auto_off_confirmed", "resolved"]
+        if device == "solder-tas":
+            assert commands == ["OFF"]
+        else:
+            request = json.loads(commands[0])
+            assert (request["method"], request["params"]) == ("Switch.Set", {"id": 0, "on": False})
+    finally:
+        await running.shutdown()
