@@ -29,7 +29,9 @@ SOURCES: dict[str, dict[str, Any]] = {
 NO_PAYLOAD_TIME = {"solder-gen1", "solder-z2m", "solder-esp"}
 
 
-def plug_config(mqtt_port: int, influx_url: str, alerts: dict[str, Any] | None = None) -> SiteConfig:
+def plug_config(
+    mqtt_port: int, influx_url: str, alerts: dict[str, Any] | None = None
+) -> SiteConfig:
     n = next(_unique)
     devices = [
         {"id": device, "name": device, "kind": "soldering_station", "source": source,
@@ -48,10 +50,16 @@ def plug_config(mqtt_port: int, influx_url: str, alerts: dict[str, Any] | None =
 
 def local_time(ts: float) -> str:
     """Tasmota's `Time`: the plug's local time, no zone."""
-    return dt.datetime.fromtimestamp(ts, ZoneInfo(ZONE)).replace(tzinfo=None).isoformat(timespec="seconds")
+    return (
+        dt.datetime.fromtimestamp(ts, ZoneInfo(ZONE))
+        .replace(tzinfo=None)
+        .isoformat(timespec="seconds")
+    )
 
 
-def reading(device: str, power_w: float, ts: float, energy_wh: float = 1500.0) -> list[tuple[str, str]]:
+def reading(
+    device: str, power_w: float, ts: float, energy_wh: float = 1500.0
+) -> list[tuple[str, str]]:
     """One reading of `device` in its firmware's own format: power, 230.1 V, the current
     that power draws, and its energy counter."""
     current_a = round(power_w / 230.1, 3)
@@ -72,11 +80,14 @@ def reading(device: str, power_w: float, ts: float, energy_wh: float = 1500.0) -
         return [(f"{source['prefix']}/events/rpc", json.dumps(body))]
     if source["type"] == "shelly_gen1":
         relay = f"shellies/{source['id']}/relay/0"
-        return [(f"{relay}/power", f"{power_w:.2f}"), (f"{relay}/energy", str(round(energy_wh * 60)))]
+        return [
+            (f"{relay}/power", f"{power_w:.2f}"),
+            (f"{relay}/energy", str(round(energy_wh * 60))),
+        ]
     if source["type"] == "zigbee2mqtt":
-        body = {"state": "ON", "power": power_w, "voltage": 230.1, "current": current_a,
+        z2m = {"state": "ON", "power": power_w, "voltage": 230.1, "current": current_a,
                 "energy": energy_wh / 1000, "linkquality": 120}  # fmt: skip
-        return [(f"zigbee2mqtt/{source['friendly_name']}", json.dumps(body))]
+        return [(f"zigbee2mqtt/{source['friendly_name']}", json.dumps(z2m))]
     node = source["node"]
     return [(f"{node}/sensor/power/state", f"{power_w:.1f}"), (f"{node}/sensor/voltage/state", "230.1"),
             (f"{node}/sensor/current/state", f"{current_a:.3f}"),
