@@ -82,7 +82,7 @@ def _command(settings: Zigbee2MqttSource, on: bool) -> tuple[str, str]:
 
 
 def _login(site: str, device: str, settings: Zigbee2MqttSource) -> str:
-    return f"{site}.zigbee2mqtt.{settings.base_topic.replace('/', '.')}"
+    return f"{site}.{settings.base_topic.replace('/', '.')}-bridge"
 
 
 ZIGBEE2MQTT: Family[Zigbee2MqttSource] = Family(
