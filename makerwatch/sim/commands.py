@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from makerwatch.core.errors import ConfigError, UnreachableError
 from makerwatch.core.protocol import demo_topic
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.sim.board import SimulatedBoard
+from makerwatch.sim.plug import unplug_unless_real_time
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation, Summary
 from makerwatch.sim.scenarios import (
@@ -161,10 +161,10 @@ def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, 
         publisher(marker, json.dumps({"v": 1, "started": now_ms // 1000}), True)
     try:
         boards = build_boards(
-            scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S
-        )
-        # A plug has no clock of its own to stamp readings with: it runs only in real time.
-        boards = [b for b in boards if isinstance(b, SimulatedBoard) or speed == 1.0]
+            scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S,
+            with_plugs=True,
+        )  # fmt: skip
+        unplug_unless_real_time(boards, speed, start_ms, end_ms)  # a plug has no clock of its own
         publisher.add_boards({board.device.id: board.will() for board in boards})
         return Simulation(boards, publisher, start_ms, end_ms, speed=speed, step_ms=step_ms).run(
             stop
@@ -185,7 +185,6 @@ def backfill(config: SiteConfig, seconds: float, seed: int, host: str, port: int
     start_ms = end_ms - int(seconds * 1000)
     boards = build_boards(scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S,
                           telemetry_period_s=BACKFILL_TELEMETRY_PERIOD_S)  # fmt: skip
-    boards = [b for b in boards if isinstance(b, SimulatedBoard)]  # a plug has no past to fill
     publisher = MqttPublisher(host, port, f"mw-sim-backfill-{config.site.id}")
     try:
         return Simulation(

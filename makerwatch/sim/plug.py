@@ -9,12 +9,14 @@ against the other. JSON formats carry `"sim": true`, as the boards' messages do,
 their data is kept apart; Gen1's and ESPHome's plain-text values cannot carry it.
 
 A plug keeps no readings while offline and most have no clock of their own: ingest
-stamps them as they arrive, so plugs run only in a simulation at real time.
+stamps them as they arrive, so a plug runs only in a simulation at real time; in any
+other (a scenario sped up, a backfill) it is off the network throughout (`unplugged`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -29,11 +31,22 @@ from makerwatch.core.source_settings import (
 from makerwatch.sim.board import Publish
 from makerwatch.sim.machine import SimulatedMachine
 
-__all__ = ["SimulatedPlug"]
+__all__ = ["SimulatedPlug", "unplug_unless_real_time"]
 
 MAINS_V = 230.0
 # After the last reading of a switched-off machine: the board's state dwell and a second.
 OFF_AFTER_MS = 6_000
+
+
+def unplug_unless_real_time(
+    boards: Sequence[object], speed: float | None, start_ms: int, end_ms: int
+) -> None:
+    """Plugs in a run that is not at real time are off the network throughout."""
+    if speed == 1.0:
+        return
+    for board in boards:
+        if isinstance(board, SimulatedPlug):
+            board.unplugged(start_ms, end_ms)
 
 
 class SimulatedPlug:
@@ -49,6 +62,11 @@ class SimulatedPlug:
         self.zone = ZoneInfo(timezone)
         self.offline: list[tuple[int, int]] = []  # (from, to) epoch ms without network
         self.born = False
+        self.told_offline = False
+
+    def unplugged(self, start_ms: int, end_ms: int) -> None:
+        """Off the network for the whole run: it says so once, and nothing else."""
+        self.offline = [(start_ms, end_ms + 1)]
 
     def online(self, t_ms: int) -> bool:
         return not any(a <= t_ms < b for a, b in self.offline)
@@ -63,8 +81,12 @@ class SimulatedPlug:
             self.energy_wh += power_w * self.period_ms / 3_600_000
             self.next_report_ms += self.period_ms
             if not self.online(at_ms):
-                self.born = False  # its last will said offline; it says online when back
+                if not self.told_offline:  # its last will, as the broker would publish it
+                    publish(*self._status(False), True)
+                    self.told_offline = True
+                self.born = False  # it says online when back
                 continue
+            self.told_offline = False
             if not self.born:
                 publish(*self._status(True), True)
                 self.born = True
@@ -76,6 +98,8 @@ class SimulatedPlug:
 
     def switch_off(self, publish: Publish, t_ms: int) -> int:
         """The simulation ends: the machine draws nothing, long enough to read as off."""
+        if not self.online(t_ms):
+            return t_ms
         for at_ms in (t_ms, t_ms + OFF_AFTER_MS):
             for topic, payload in self._reading(at_ms, 0.0):
                 publish(topic, payload, False)

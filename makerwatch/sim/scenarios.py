@@ -228,8 +228,10 @@ def build_boards(
     end_ms: int | None = None,
     sample_period_s: float = 2.0,
     telemetry_period_s: float | None = None,
+    with_plugs: bool = False,
 ) -> list[SimulatedBoard | SimulatedPlug]:
-    """One simulated board per device of the site (a plug in its firmware's format), scheduled for the scenario from start_ms
+    """One simulated board per device of the site (`with_plugs`: a plug device's plug, in
+    its firmware's format; else plug devices are left out), scheduled for the scenario from start_ms
     (until the scenario's timeline ends, or end_ms)."""
     line = timeline(scenario, config, start_ms)
     end_ms = end_ms or line.end_ms
@@ -254,7 +256,8 @@ def build_boards(
             plan = _with_session(plan, line.session, quiet_until_ms)
         machine = SimulatedMachine(profile, plan, board_rng(seed, device.id, "power"))
         if device.source is not None:
-            boards.append(SimulatedPlug(device, machine, start_ms, config.site.timezone))
+            if with_plugs:
+                boards.append(SimulatedPlug(device, machine, start_ms, config.site.timezone))
             continue
         board = SimulatedBoard(
             config.site.id, device, machine, start_ms, sample_period_s, telemetry_period_s

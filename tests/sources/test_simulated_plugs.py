@@ -44,12 +44,12 @@ def test_a_simulated_plug_is_read_as_its_firmware(device_id: str) -> None:
     readings = [p.fields for p in points if p.measurement == "telemetry"]
     statuses = [p.fields["online"] for p in points if p.measurement == "device_status"]
     assert statuses == [True, False]
-    powers = [r["power_w"] for r in readings if "power_w" in r]
+    powers = [float(r["power_w"]) for r in readings if "power_w" in r]
     assert len(powers) == 12 * 60 // int(device.telemetry_period_s)
     assert max(powers) > CONFIG.devices[0].effective_thresholds.active_above_w, (
         "in use while visited"
     )
-    energies = [r["energy_wh"] for r in readings if "energy_wh" in r]
+    energies = [float(r["energy_wh"]) for r in readings if "energy_wh" in r]
     if energies:
         assert energies == sorted(energies)
         assert energies[-1] > 0
