@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from makerwatch.api.floor import Tile
+from makerwatch.core.protocol import Command, RelayCommand, command_topic
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
@@ -213,3 +214,34 @@ async def test_a_left_on_station_is_switched_off_by_its_plugs_own_command(
             assert (request["method"], request["params"]) == ("Switch.Set", {"id": 0, "on": False})
     finally:
         await running.shutdown()
+
+
+async def test_staff_and_the_engine_switch_a_plug_only_off_and_a_board_as_before(
+    config: SiteConfig, mosquitto: EmbeddedMosquitto
+) -> None:
+    """Test that a relay command for a plug device goes out as the plug's own off command,
+    that switching on is not sent unless the site file allows it, and that a board's
+    relay command goes out as it is."""
+    running = await start_ingest(config)
+    site = config.site.id
+    board_topic = command_topic(site, "solder-1", Command.RELAY)
+    try:
+        async with mqtt_client(mosquitto.port) as listener:
+            await listener.subscribe("zigbee2mqtt/#", qos=1)
+            await listener.subscribe(board_topic, qos=1)
+            commands = running.service.commands
+            for device, on in (("solder-z2m", True), ("solder-z2m", False), ("solder-1", False)):
+                relay = RelayCommand(v=1, on=on, reason="staff").model_dump_json()
+                await commands.publish(command_topic(site, device, Command.RELAY), relay)
+            received = []
+            async with asyncio.timeout(15):
+                async for message in listener.messages:
+                    assert isinstance(message.payload, bytes)
+                    received.append((message.topic.value, message.payload.decode()))
+                    if message.topic.value == board_topic:
+                        break
+    finally:
+        await running.shutdown()
+    assert received[0] == ("zigbee2mqtt/bench/solder plug/set", '{"state": "OFF"}')
+    assert len(received) == 2, "no switch-on sent: the site file does not allow it"
+    assert json.loads(received[1][1])["on"] is False
