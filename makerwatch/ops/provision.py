@@ -163,6 +163,34 @@ def plug_login(site: str, device: Device) -> str | None:
     return None if family is None else family.login(site, device.id, device.source)
 
 
+def _matches(pattern: str, topic: str) -> bool:
+    """Does an ACL pattern (with + and a final #) cover this topic?"""
+    want, have = pattern.split("/"), topic.split("/")
+    for i, level in enumerate(want):
+        if level == "#":
+            return True
+        if i >= len(have) or level not in ("+", have[i]):
+            return False
+    return len(want) == len(have)
+
+
+def _check_plugs_apart(config: SiteConfig) -> None:
+    """No plug's login may write where another device's plug publishes (a Shelly prefix
+    `shellies` would cover every Gen1 plug, an ESPHome node `tele` every Tasmota)."""
+    site = config.site.id
+    plugs = [(d, f, plug_login(site, d)) for d in config.devices if (f := family_of(d))]
+    for device, family, login in plugs:
+        for other, other_family, other_login in plugs:
+            if other_login == login:
+                continue
+            for topic in other_family.topics(other.source):
+                if any(_matches(tree, topic) for tree in family.writes(device.source)):
+                    raise ConfigError(
+                        f"device {device.id!r}: its plug's topics cover device {other.id!r}'s "
+                        f"({topic}); give one of them another topic"
+                    )
+
+
 def _plug_acl(config: SiteConfig) -> tuple[list[str], list[str]]:
     """Each plug's login with its own topic tree only; and what ingest may do with them:
     read what they publish, write their command topics."""
@@ -190,6 +218,7 @@ def _plug_acl(config: SiteConfig) -> tuple[list[str], list[str]]:
 
 def _acl(config: SiteConfig) -> str:
     site = config.site.id
+    _check_plugs_apart(config)
     plugs, ingest_plugs = _plug_acl(config)
     root = f"{TOPIC_ROOT}/{site}"
     lines = [

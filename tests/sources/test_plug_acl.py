@@ -11,6 +11,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from makerwatch.core.errors import ConfigError
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.embedded import free_port
 from makerwatch.ops.provision import plug_login, provision
@@ -104,3 +105,15 @@ def _off(device: str) -> tuple[str, str]:
     family = family_of(found)
     assert family is not None
     return family.command(found.source, False)
+
+
+def test_a_plug_whose_topics_would_cover_another_plugs_is_refused(tmp_path: Path) -> None:
+    """Test that provisioning refuses a Shelly prefix `shellies` beside a Gen1 plug (its
+    login could publish as that plug), naming both devices."""
+    raw = CONFIG.model_dump(mode="json", exclude_none=True)
+    raw["devices"].append({"id": "wide", "name": "wide", "kind": "other",
+                           "source": {"type": "shelly", "prefix": "shellies"}})  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        provision(SiteConfig.model_validate(raw), tmp_path / "broker", free_port())
+    assert "'wide'" in str(refused.value)
+    assert "'solder-gen1'" in str(refused.value)
