@@ -35,6 +35,7 @@ import os
 import pwd
 import secrets
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -360,13 +361,25 @@ def provision(
     """
     users = [INGEST_USER, FLOOR_USER, OPERATOR_USER, HEALTHCHECK_USER, FLEET_USER]
     boards = [board_user(config.site.id, d.id) for d in config.devices if d.source is None]
-    plugs = {plug_login(config.site.id, d) for d in config.devices} - {None}
+    trees = _plug_trees(config)
     extra = bridge.conf(config.site.id) if bridge is not None else ""
     return _write(
-        out, users + boards + sorted(p for p in plugs if p), _acl(config), extra, port, tls_port,
-        root, data_dir, owner,
-        ingest_owner, keyed=frozenset(boards),
+        out, users + boards + sorted(trees), _acl(config), extra, port, tls_port, root, data_dir,
+        owner,
+        ingest_owner, keyed=frozenset(boards), trees=trees,
     )  # fmt: skip
+
+
+def _plug_trees(config: SiteConfig) -> dict[str, str]:
+    """Each plug login's topic trees, space-separated: in its credentials, so the demo's
+    agents (agents/run.sh) bridge a simulated plug's topics with its login."""
+    trees: dict[str, list[str]] = {}
+    for device in config.devices:
+        family, login = family_of(device), plug_login(config.site.id, device)
+        if family is not None and login is not None:
+            mine = trees.setdefault(login, [])
+            mine += [tree for tree in family.writes(device.source) if tree not in mine]
+    return {login: " ".join(mine) for login, mine in trees.items()}
 
 
 def provision_central(
@@ -404,8 +417,10 @@ def _write(
     owner: tuple[int, int] | None,
     ingest_owner: int | None,
     keyed: frozenset[str] = frozenset(),
+    trees: Mapping[str, str] | None = None,
 ) -> BrokerFiles:
-    """`keyed`: the users (boards) that get an update key, kept across runs like passwords."""
+    """`keyed`: the users (boards) that get an update key, kept across runs like passwords;
+    `trees`: a plug login's topic trees, written into its credentials."""
     tool = system_tool("mosquitto_passwd", "mosquitto")
     files = BrokerFiles(out.resolve())
     files.credentials.mkdir(parents=True, exist_ok=True)
@@ -419,6 +434,8 @@ def _write(
         credentials = {"mqtt_user": user, "mqtt_password": password}
         if user in keyed:
             credentials["update_key"] = kept.get("update_key") or secrets.token_hex(32)
+        if trees and user in trees:
+            credentials["topics"] = trees[user]
         path.write_text(json.dumps(credentials) + "\n")
         path.chmod(0o600)
         plain.append(f"{user}:{password}")

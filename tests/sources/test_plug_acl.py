@@ -5,6 +5,9 @@ ingest reads every plug and writes their commands."""
 from __future__ import annotations
 
 import contextlib
+import json
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -117,3 +120,23 @@ def test_a_plug_whose_topics_would_cover_another_plugs_is_refused(tmp_path: Path
         provision(SiteConfig.model_validate(raw), tmp_path / "broker", free_port())
     assert "'wide'" in str(refused.value)
     assert "'solder-gen1'" in str(refused.value)
+
+
+def test_the_demo_agents_bridge_a_simulated_plug_with_its_own_login(tmp_path: Path) -> None:
+    """Test that the Compose demo's agents, against the provisioned broker, bring the
+    example's simulated Tasmota up with that plug's own login and topics."""
+    from tests.test_deployment import _agents, _compose_broker, _user
+
+    with _compose_broker() as (root, port):
+        log = tmp_path / "agents.log"
+        agents = _agents(root, port, free_port(), log)
+        try:
+            user, secret = _user(root, "ingest")
+            reading = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", user, "-P", secret,
+                                      "-t", "tele/tasmota_A1B2C3/SENSOR", "-C", "1", "-W", "90"],
+                                     capture_output=True, text=True, timeout=100)  # fmt: skip
+            assert reading.returncode == 0, reading.stderr + log.read_text()
+            assert json.loads(reading.stdout)["ENERGY"]["Voltage"] > 0
+        finally:
+            agents.send_signal(signal.SIGTERM)
+            assert agents.wait(60) == 0, log.read_text()
