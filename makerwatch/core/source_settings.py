@@ -59,7 +59,7 @@ class TasmotaSource(_Source):
 class ShellySource(_Source):
     """A Shelly Gen2, Gen3 or Gen4 device (one RPC and MQTT format)."""
 
-    type: Literal["shelly"]
+    type: Literal["shelly", "shelly_gen2", "shelly_gen3", "shelly_gen4"]  # one format
     prefix: TopicPart  # its MQTT topic prefix (default: the device id, shellyplusplugs-<mac>)
     switch: int = Field(default=0, ge=0, le=15)  # the switch:<id> component
 

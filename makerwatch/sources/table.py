@@ -19,14 +19,18 @@ from makerwatch.sources.shelly_gen1 import SHELLY_GEN1
 from makerwatch.sources.tasmota import TASMOTA
 from makerwatch.sources.zigbee2mqtt import ZIGBEE2MQTT
 
-__all__ = ["BOARD", "PLUGS", "family_of"]
+__all__ = ["ALIASES", "BOARD", "PLUGS", "family_of"]
 
 BOARD = "board"  # a device without `source:` (sources/board.py)
 PLUGS: dict[str, Family[Any]] = {
     family.type: family for family in (TASMOTA, SHELLY, SHELLY_GEN1, ZIGBEE2MQTT, ESPHOME)
 }
+# Other names the site file may give a family (Shelly's generations share one format).
+ALIASES = {"shelly_gen2": "shelly", "shelly_gen3": "shelly", "shelly_gen4": "shelly"}
 
 
 def family_of(device: Device) -> Family[Any] | None:
     """The family of a device's plug, or None for our board."""
-    return None if device.source is None else PLUGS[device.source.type]
+    if device.source is None:
+        return None
+    return PLUGS[ALIASES.get(device.source.type, device.source.type)]

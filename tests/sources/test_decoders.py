@@ -261,3 +261,16 @@ def _decoded_or_refused(topic: str, payload: bytes) -> Decoded | DecodeError:
 
 def test_the_table_has_each_firmware_once() -> None:
     assert list(PLUGS) == ["tasmota", "shelly", "shelly_gen1", "zigbee2mqtt", "esphome"]
+
+
+def test_a_shelly_may_be_named_by_its_generation() -> None:
+    """Test that `type: shelly_gen3` reads the one Gen2+ format."""
+    raw = CONFIG.model_dump(mode="json", exclude_none=True)
+    raw["devices"] = [{"id": "g3", "name": "g3", "kind": "other",
+                       "source": {"type": "shelly_gen3", "prefix": "shellyplugsg3-abc"}}]  # fmt: skip
+    config = type(CONFIG).model_validate(raw)
+    site = SiteSources(config, BoardSource(Decoder(config)))
+    points = site.decode(
+        "shellyplugsg3-abc/status/switch:0", b'{"id":0,"apower":7,"output":true}'
+    ).points
+    assert points[0].fields["power_w"] == 7.0
