@@ -55,8 +55,10 @@ def _power_key(settings: TasmotaSource) -> str:
 
 def _topics(settings: TasmotaSource) -> list[str]:
     t = settings.topic
+    # A one-relay plug says POWER, or POWER1 with SetOption26 on.
+    relays = [_power_key(settings)] if settings.channel else ["POWER", "POWER1"]
     return [f"tele/{t}/SENSOR", f"tele/{t}/STATE", f"tele/{t}/LWT", f"stat/{t}/RESULT",
-            f"stat/{t}/{_power_key(settings)}"]  # fmt: skip
+            *(f"stat/{t}/{relay}" for relay in relays)]  # fmt: skip
 
 
 def _parse(settings: TasmotaSource, topic: str, payload: bytes, zone: ZoneInfo) -> Parsed:

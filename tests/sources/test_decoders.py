@@ -274,3 +274,11 @@ def test_a_shelly_may_be_named_by_its_generation() -> None:
         "shellyplugsg3-abc/status/switch:0", b'{"id":0,"apower":7,"output":true}'
     ).points
     assert points[0].fields["power_w"] == 7.0
+
+
+def test_a_one_relay_tasmota_may_say_power1() -> None:
+    """Test that a Tasmota with SetOption26 (POWER1 for its one relay) is read too."""
+    site = sources()
+    assert "stat/tasmota_A1B2C3/POWER1" in site.subscriptions()
+    points = site.decode("stat/tasmota_A1B2C3/POWER1", b"OFF").points
+    assert points[0].fields == {"event": "relay", "relay_on": False}
