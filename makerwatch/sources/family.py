@@ -130,7 +130,9 @@ def number(topic: str, where: str, value: object, low: float, high: float) -> fl
             raise Unreadable(
                 DeadLetterReason.SCHEMA, f"{topic}: {where}: {shown!r} is not a number"
             ) from None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, int):
+        value = float(value) if abs(value) < 2**63 else math.inf  # JSON ints of any size
+    if not isinstance(value, float) or not math.isfinite(value):
         raise Unreadable(
             DeadLetterReason.SCHEMA, f"{topic}: {where}: {str(value)[:40]!r} is not a number"
         )

@@ -163,6 +163,7 @@ def test_each_plug_is_switched_off_by_its_own_command(
     ("zigbee2mqtt/bench/solder plug", b'{"power": true}', "schema"),
     ("zigbee2mqtt/bench/solder plug/availability", b'{"status":"online"}', "schema"),
     ("athom-plug-7/sensor/power/state", b"", "schema"),
+    ("tele/tasmota_A1B2C3/SENSOR", b'{"ENERGY":{"Power":1' + b"0" * 400 + b"}}", "schema"),
 ])  # fmt: skip
 def test_what_cannot_be_read_is_refused_with_its_reason(
     topic: str, payload: bytes, reason: str
@@ -213,7 +214,12 @@ def test_a_board_topic_still_goes_to_our_decoder() -> None:
 
 plug_topics = st.sampled_from(sources().subscriptions()[len(BoardSource.subscriptions()) :])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.just(10**400)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
