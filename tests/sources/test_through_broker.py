@@ -90,6 +90,13 @@ async def test_every_firmware_lands_in_influxdb_with_state_and_status(
                 "active",
                 "idle",
             ]
+            # Hysteresis: 13 W (under 15, over 15 x 0.8) kept it in use; 5 W made it idle.
+            low = await stored(
+                influx,
+                f"SELECT first(power_w) FROM telemetry WHERE device = '{device}' AND power_w > 4 AND power_w < 6 AND time > now() - 1h",
+            )
+            idle = next(r for r in states if r["device"] == device and r["state"] == "idle")
+            assert idle["time"] >= low[0]["time"], f"{device} idle at 13 W"
         # Tasmota's own time (whole seconds), read in the site's zone.
         times = await stored(influx, "SELECT power_w FROM telemetry WHERE device = 'solder-tas'")
         assert times[0]["time"] == int(t0) * 1000
