@@ -136,6 +136,8 @@ def number(topic: str, where: str, value: object, low: float, high: float) -> fl
         raise Unreadable(
             DeadLetterReason.SCHEMA, f"{topic}: {where}: {str(value)[:40]!r} is not a number"
         )
+    if low == 0 and -METER_NOISE <= value < 0:
+        return 0.0  # a meter's noise around nothing: nothing
     if not low <= value <= high:
         raise Unreadable(
             DeadLetterReason.SCHEMA, f"{topic}: {where}: {value:g} is outside {low:g}..{high:g}"
@@ -169,6 +171,8 @@ def online_word(topic: str, value: str, online: str, offline: str) -> bool:
     )
 
 
+# A meter reading a hair below zero with nothing connected (some report -0.3 W).
+METER_NOISE = 1.0
 # What a plug can measure (the protocol's reading limits).
 POWER_W = (0.0, 20_000.0)
 VOLTAGE_V = (0.0, 300.0)

@@ -288,3 +288,11 @@ def test_a_one_relay_tasmota_may_say_power1() -> None:
     assert "stat/tasmota_A1B2C3/POWER1" in site.subscriptions()
     points = site.decode("stat/tasmota_A1B2C3/POWER1", b"OFF").points
     assert points[0].fields == {"event": "relay", "relay_on": False}
+
+
+def test_a_meter_a_hair_below_zero_reads_nothing() -> None:
+    """Test that -0.3 W (a meter's noise with nothing on) is stored as 0 W, while -5 W is
+    refused (above)."""
+    body = b'{"id":0,"apower":-0.3,"output":false}'
+    points = sources().decode("shellyplusplugs-e86beae8b2c4/status/switch:0", body).points
+    assert points[0].fields["power_w"] == 0.0
