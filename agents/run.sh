@@ -44,6 +44,8 @@ conf=$workdir/mosquitto.conf
             exit 1
         fi
         site=${user%%.*} device=${user#*.}
+        # A smart plug's credentials name its own topic trees (docs/smart-plugs.md).
+        trees=$(sed -n 's/.*"topics": *"\([^"]*\)".*/\1/p' "$file")
         # What the board publishes (telemetry, state, status, event) goes up; the
         # site's ACL lets nothing else through. No notifications: $SYS is not the board's.
         cat <<EOF
@@ -56,8 +58,13 @@ remote_password $password
 notifications false
 keepalive_interval 30
 restart_timeout 2 30
-topic makerspace/$site/$device/+ out 1
 EOF
+        if [ -n "$trees" ]; then
+            read -r -a tree_list <<<"$trees" # split on spaces, never globbed
+            for tree in "${tree_list[@]}"; do echo "topic $tree out 1"; done
+        else
+            echo "topic makerspace/$site/$device/+ out 1"
+        fi
     done
 } >"$conf"
 

@@ -33,6 +33,7 @@ from makerwatch.api.layout import board_settings
 from makerwatch.api.machine_page import calibrations, machine_history, midnight_ms
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.points import Point, device_tags
+from makerwatch.core.ports import Publisher
 from makerwatch.core.protocol import (
     AccessMode,
     CalibrateCommand,
@@ -72,6 +73,7 @@ class Running:
     notifier: Notifier
     floor: Floor
     clock: Callable[[], float]
+    commands: Publisher  # relay commands: to a board as they are, to a plug in its own format
     members: MembersStore | None = None  # a site whose devices read cards
 
     def wall_ms(self) -> int:
@@ -167,7 +169,7 @@ class BoardView:
                           "off (it would spoil the work under way)")  # fmt: skip
         answer = self.confirmations.expect(device, switch_off_answer)
         topic = command_topic(self._running.config.site.id, device, Command.RELAY)
-        await self._running.pipeline.source.publish(
+        await self._running.commands.publish(
             topic, RelayCommand(v=1, on=False, reason="staff").model_dump_json()
         )
         await self._record_action(device, "switch_off", by)

@@ -27,7 +27,6 @@ from makerwatch.api.floor import Floor
 from makerwatch.api.http import serve, server_tls
 from makerwatch.core.network import Network
 from makerwatch.core.points import Point
-from makerwatch.core.protocol import board_subscriptions
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.central import CentralIngest
 from makerwatch.ingest.decode import Decoder
@@ -37,6 +36,9 @@ from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
 from makerwatch.members.access import AccessLists
 from makerwatch.members.store import MembersStore
+from makerwatch.sources.board import BoardSource
+from makerwatch.sources.commands import PlugCommands
+from makerwatch.sources.router import SiteSources
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -110,21 +112,25 @@ class IngestService:
         self.config = config
         self._clock = clock
         self._decoder = Decoder(config, clock)
+        # The table of sources: our boards' topics to the decoder, each plug's to its family.
+        self.sources = SiteSources(config, BoardSource(self._decoder), clock)
         self.alerts: AlertService | None = None
         self.access: AccessLists | None = None  # members' cards: when a device reads them
         self.members: MembersStore | None = None
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [
             *AlertService.subscriptions(config), *HomeAssistant.subscriptions(config),
-            *board_subscriptions(),
+            *self.sources.subscriptions(),
         ]  # fmt: skip
         self.pipeline = Pipeline(
-            config.mqtt, config.ingest, config.influxdb, {config.site.id: self._decoder},
+            config.mqtt, config.ingest, config.influxdb, {config.site.id: self.sources},
             [config], subscriptions, clock, self._connected,
         )  # fmt: skip
         self.pipeline.broker_dropped = self._broker_dropped
         self.counters = self.pipeline.counters
         self.source = self.pipeline.source
+        # Relay commands go to a plug in its own format, to a board as they are.
+        self.commands = PlugCommands(config, self.source)
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = self.pipeline.subscribed
         self.floor = Floor(config, self.active_alerts)
@@ -143,7 +149,7 @@ class IngestService:
         _quiet_repeated_loop_errors(asyncio.get_running_loop())
         async with self.pipeline.storing() as stores:
             alerts = self.alerts = AlertService(
-                self.config, stores.writer, self.source, self.notifier, self.subscribed
+                self.config, stores.writer, self.commands, self.notifier, self.subscribed
             )
             self.pipeline.route(alerts.owns, alerts.handle)
             self.pipeline.observe("the floor board", self._floor_observes)
@@ -215,7 +221,7 @@ class IngestService:
             return None
         running = Running(
             self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
-            self._clock, self.members,
+            self._clock, self.commands, self.members,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)
         return await serve(ApiView(running), settings.http_host, settings.http_port, tls)

@@ -17,6 +17,10 @@ FEATURES = ("ingest", "alerts", "api", "ops", "sim", "report", "dashboards", "me
 # The board's pure core (firmware/core) sits below everything: the site file checks
 # a board's settings with the board's own rules, and the simulator runs its agent.
 BOARD_CORE = "firmware.core"
+# The table of sources sits on ingest (it wraps ingest's decoder for our boards); the
+# broker's ACL (ops) and the simulator's plugs (sim) read its families' topics.
+SOURCES = "sources"
+READS_SOURCES = ("ops", "sim")
 # The composition: app.py, and the adapters it hands to the HTTP API and the board.
 COMPOSITION = ("app", "adapters")
 
@@ -40,8 +44,10 @@ def allowed(importer: str, imported: str) -> bool:
         return True
     if importer == "core":
         return target == "core"
+    if importer == SOURCES:
+        return target in ("core", SOURCES, "ingest")
     if importer in FEATURES:
-        return target in ("core", importer)
+        return target in ("core", importer) or (target == SOURCES and importer in READS_SOURCES)
     if importer in COMPOSITION:
         return target != "cli" and (target != "app" or importer == "app")
     return importer == "cli"

@@ -82,8 +82,10 @@ def _provision(args: argparse.Namespace) -> int:
             bridge = Bridge(host, port, args.bridge_credentials, args.bridge_cafile)
         files = provision(config, args.out, args.port, args.tls_port, bridge=bridge, **where)
         print(f"wrote {files.passwd}, {files.acl} and {files.conf}")
+        plugs = sum(1 for d in config.devices if d.source is not None)
         print(
-            f"credentials for {len(config.devices)} boards, ingest and the floor board in {files.credentials}/"
+            f"credentials for {len(config.devices) - plugs} boards, {plugs} smart plugs, ingest "
+            f"and the floor board in {files.credentials}/"
         )
         if bridge is not None:
             tls = "TLS" if bridge.cafile else "no TLS: give --bridge-cafile across the internet"

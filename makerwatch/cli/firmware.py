@@ -76,7 +76,7 @@ def _update(args: argparse.Namespace) -> int:
     config = load(args.config)
     if args.at_once < 1:
         raise ConfigError(f"--at-once {args.at_once}: must be 1 or more")
-    devices = [d.id for d in config.devices] if args.all else args.device
+    devices = [d.id for d in config.devices if d.source is None] if args.all else args.device
     for device in devices:
         if config.device(device) is None:
             known = ", ".join(d.id for d in config.devices)

@@ -1,7 +1,8 @@
 """A machine's relay: whether its board has one, and the error for one that has not.
 
-The board's settings say `relay_pin: -1` when no relay is fitted (firmware/core/config.py);
-this is the one reading of that, for the floor board, the alert engine and staff actions.
+The board's settings say `relay_pin: -1` when no relay is fitted (firmware/core/config.py),
+a plug has its own (`Device.has_relay` reads both); this is the one check for the floor
+board, the alert engine and staff actions.
 """
 
 from __future__ import annotations
@@ -16,4 +17,4 @@ class NoRelay(Exception):
 
 
 def has_relay(device: Device) -> bool:
-    return int(device.board.get("relay_pin", -1)) >= 0
+    return device.has_relay

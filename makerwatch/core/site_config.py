@@ -31,6 +31,7 @@ from firmware.core import config as board_settings
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.opening_hours import WEEKDAYS, parse_daily_span, parse_hours
 from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN, TOPIC_ROOT, AccessMode
+from makerwatch.core.source_settings import PlugSource
 
 __all__ = [
     "LANGUAGES",
@@ -174,6 +175,16 @@ class Device(_Section):
     access: AccessMode = Field(default=AccessMode.OFF, strict=False)
     # The board's sensors, pins and safety limits (firmware settings, docs/firmware.md).
     board: Annotated[dict[str, Any], AfterValidator(_check_board)] = Field(default_factory=dict)
+    # A smart plug (or another firmware's device) instead of our board (docs/smart-plugs.md).
+    source: PlugSource | None = None
+
+    @property
+    def has_relay(self) -> bool:
+        """Whether Makerwatch can switch it: its board has a relay (`relay_pin: -1`
+        when none is fitted), or its plug has one."""
+        if self.source is not None:
+            return self.source.has_relay
+        return int(self.board.get("relay_pin", -1)) >= 0
 
     @property
     def default_name(self) -> str:
@@ -198,6 +209,8 @@ class Device(_Section):
     def _sensor_resolves_the_thresholds(self) -> Device:
         """A threshold below what the board's power sensor can tell from nothing would
         make an idling machine read as off (and a left-on alert never fire)."""
+        if self.source is not None:
+            return self  # a plug's meter, not the board's sensor
         settings, _ = board_settings.validate(self.board)
         floor_w = board_settings.resolvable_w(settings)
         idle_w = self.effective_thresholds.idle_above_w
@@ -215,6 +228,11 @@ class Device(_Section):
     @model_validator(mode="after")
     def _access_works_as_wired(self) -> Device:
         """A card reader's access mode needs the reader (and enforce a relay) in `board:`."""
+        if self.source is not None and self.access != AccessMode.OFF:
+            raise ValueError(
+                f"access {self.access.value}: a {self.source.type} plug has no card reader "
+                "(members tap in at one of our boards)"
+            )
         settings, _ = board_settings.validate(self.board)
         problems = board_settings.access_problems(settings, str(getattr(self, "access", "off")))
         if problems:
@@ -405,7 +423,7 @@ NEVER_SWITCHED_OFF = frozenset({MachineKind.PRINTER_3D})
 def may_switch_off(device: Device) -> bool:
     """Whether Makerwatch may switch this machine off (the board's and the chat's
     button): it has a relay, and is of a kind that is safer off."""
-    return device.board.get("relay_pin", -1) >= 0 and device.kind not in NEVER_SWITCHED_OFF
+    return device.has_relay and device.kind not in NEVER_SWITCHED_OFF
 
 
 class TelegramChat(_Section):
@@ -608,6 +626,16 @@ class SiteConfig(_Section):
             if device.id in seen:
                 raise ValueError(f"device id {device.id!r} appears more than once")
             seen.add(device.id)
+        plugs: dict[tuple[object, ...], str] = {}
+        for device in devices:
+            if device.source is None:
+                continue
+            where = tuple(device.source.model_dump(exclude={"allow_remote_on"}).values())
+            if where in plugs:
+                raise ValueError(
+                    f"device {device.id!r} reads the same plug as device {plugs[where]!r}"
+                )
+            plugs[where] = device.id
         return devices
 
     @model_validator(mode="after")

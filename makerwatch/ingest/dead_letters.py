@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from makerwatch.core.ports import Publisher
 from makerwatch.core.protocol import DEAD_LETTER_TOPIC, DeadLetter, DeadLetterReason
 from makerwatch.ingest.counters import IngestCounters
-from makerwatch.ingest.decode import Decoded, Decoder
+from makerwatch.ingest.decode import Decoded
 from makerwatch.ingest.errors import DecodeError
 
-__all__ = ["DeadLetters"]
+__all__ = ["DeadLetters", "MessageDecoder"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,12 @@ DEAD_LETTER_PAYLOAD_CHARS = 4096
 def _shown(payload: bytes, limit: int) -> str:
     text = payload[: limit * 4].decode("utf-8", errors="backslashreplace")
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+class MessageDecoder(Protocol):
+    """A site's decoder: our board's (ingest/decode.py), or the table of sources around it."""
+
+    def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded: ...
 
 
 class DeadLetters:
@@ -52,7 +59,7 @@ class DeadLetters:
         await self._publisher.publish(DEAD_LETTER_TOPIC, record.model_dump_json())
 
     async def decoded(
-        self, decoder: Decoder, topic: str, payload: bytes, retained: bool
+        self, decoder: MessageDecoder, topic: str, payload: bytes, retained: bool
     ) -> Decoded:
         """The message decoded; what cannot be stored (the whole message, or a batch's
         bad readings one by one) is dead-lettered with its reason."""

@@ -39,7 +39,8 @@ def _version(text: str) -> tuple[int, ...] | None:
 class DerivedStates:
     def __init__(self, config: SiteConfig) -> None:
         self._devices = {d.id: d for d in config.devices}
-        self._agents: dict[str, Agent] = {}  # devices whose state ingest derives
+        # Devices whose state ingest derives: from the start, a plug (it states none).
+        self._agents: dict[str, Agent] = {d.id: _agent(d) for d in config.devices if d.source}
 
     def observe(self, points: list[Point], oldest_ms: int) -> list[Point]:
         """Points just decoded (or known from a retained status); returns the state

@@ -2,7 +2,7 @@
 
     MqttSource -> Router -> $SYS drops     -> told, acknowledged
                          -> a family of its own (a site's alert topics) -> acknowledged in turn
-                         -> board topics   -> Decoder -> BatchWriter (-> Spool) -> InfluxDB
+                         -> device topics  -> Decoder -> BatchWriter (-> Spool) -> InfluxDB
                                                   \\-> dead letters    \\-> sessions, rollups
                                               then each observer (the floor, the alert engine)
 
@@ -25,8 +25,7 @@ from makerwatch.core.protocol import BROKER_DROPPED_TOPIC
 from makerwatch.core.site_config import InfluxSettings, IngestSettings, MqttSettings, SiteConfig
 from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
-from makerwatch.ingest.dead_letters import DeadLetters
-from makerwatch.ingest.decode import Decoder
+from makerwatch.ingest.dead_letters import DeadLetters, MessageDecoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient, MissingDatabaseError
 from makerwatch.ingest.rollups import Rollups
@@ -68,7 +67,7 @@ class Pipeline:
         mqtt: MqttSettings,
         settings: IngestSettings,
         influxdb: InfluxSettings,
-        decoders: Mapping[str, Decoder],
+        decoders: Mapping[str, MessageDecoder],
         sites: Sequence[SiteConfig],
         subscriptions: Sequence[str],
         clock: Callable[[], float],
@@ -142,7 +141,7 @@ class Pipeline:
         except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
             await self.dead_letters.internal_error(topic, payload, exc)
 
-    def _decoder(self, topic: str) -> Decoder:
+    def _decoder(self, topic: str) -> MessageDecoder:
         """The decoder of the topic's site; another site's topic is dead-lettered as
         unknown_site by any of them."""
         levels = topic.split("/")

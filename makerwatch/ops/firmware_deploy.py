@@ -173,6 +173,11 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
         raise ConfigError(
             f"device {device_id!r} is not in site {config.site.id!r} (devices: {known})"
         )
+    if device.source is not None:
+        raise ConfigError(
+            f"device {device_id!r} is a {device.source.type} plug, not our board: it is set up "
+            "in its own firmware (docs/smart-plugs.md)"
+        )
     thresholds = device.effective_thresholds
     reader = device.board.get("card_reader", "none") != "none"
     if reader and not secrets.card_secret:

@@ -16,6 +16,7 @@ from makerwatch.core.errors import ConfigError, UnreachableError
 from makerwatch.core.protocol import demo_topic
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.sim.members import MemberTaps, TappingPublisher
+from makerwatch.sim.plug import unplug_unless_real_time
 from makerwatch.sim.publisher import MqttPublisher
 from makerwatch.sim.runner import Simulation, Summary
 from makerwatch.sim.scenarios import (
@@ -161,8 +162,10 @@ def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, 
         publisher(marker, json.dumps({"v": 1, "started": now_ms // 1000}), True)
     try:
         boards = build_boards(
-            scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S
-        )
+            scenario, config, start_ms, seed, end_ms=end_ms, sample_period_s=SAMPLE_PERIOD_S,
+            with_plugs=True,
+        )  # fmt: skip
+        unplug_unless_real_time(boards, speed, start_ms, end_ms)  # a plug has no clock of its own
         publisher.add_boards({board.device.id: board.will() for board in boards})
         return Simulation(boards, publisher, start_ms, end_ms, speed=speed, step_ms=step_ms).run(
             stop

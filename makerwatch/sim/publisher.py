@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from makerwatch.core.errors import UnreachableError
-from makerwatch.core.protocol import MessageKind
+from makerwatch.core.protocol import TOPIC_ROOT, MessageKind
 
 __all__ = ["MqttPublisher", "RecordingPublisher", "Tally"]
 
@@ -31,6 +31,8 @@ class Tally:
     _stated: set[tuple[str, object, str]] = field(default_factory=set, repr=False)
 
     def count(self, topic: str, payload: str) -> None:
+        if not topic.startswith(f"{TOPIC_ROOT}/"):
+            return  # a simulated plug's, in its own firmware's format: not a board's message
         _, _, device, kind = topic.split("/", 3)
         self.messages[device] += 1
         if kind == MessageKind.TELEMETRY:

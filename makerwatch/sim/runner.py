@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from makerwatch.core.usage import Usage, usage_from_states
 from makerwatch.sim.board import SimulatedBoard
+from makerwatch.sim.plug import SimulatedPlug
 from makerwatch.sim.publisher import MqttPublisher, RecordingPublisher, Tally
 
 __all__ = ["Simulation", "Summary"]
@@ -48,7 +49,7 @@ class Summary:
 class Simulation:
     def __init__(
         self,
-        boards: list[SimulatedBoard],
+        boards: list[SimulatedBoard | SimulatedPlug],
         publisher: MqttPublisher | RecordingPublisher,
         start_ms: int,
         end_ms: int,

@@ -13,6 +13,7 @@ from makerwatch.core.site_config import Device, MachineKind, SiteConfig
 from makerwatch.core.units import DAY_MS, HOUR_MS, MINUTE_MS
 from makerwatch.sim.board import SimulatedBoard, board_rng
 from makerwatch.sim.machine import SimulatedMachine, Visit
+from makerwatch.sim.plug import SimulatedPlug
 from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.schedule import visits
 
@@ -227,14 +228,16 @@ def build_boards(
     end_ms: int | None = None,
     sample_period_s: float = 2.0,
     telemetry_period_s: float | None = None,
-) -> list[SimulatedBoard]:
-    """One simulated board per device of the site, scheduled for the scenario from start_ms
+    with_plugs: bool = False,
+) -> list[SimulatedBoard | SimulatedPlug]:
+    """One simulated board per device of the site (`with_plugs`: a plug device's plug, in
+    its firmware's format; else plug devices are left out), scheduled for the scenario from start_ms
     (until the scenario's timeline ends, or end_ms)."""
     line = timeline(scenario, config, start_ms)
     end_ms = end_ms or line.end_ms
     # An always-open space is already busy when the run starts.
     plan_from = start_ms - HOUR_MS if scenario.always_open else start_ms
-    boards = []
+    boards: list[SimulatedBoard | SimulatedPlug] = []
     incident = incident_device(config) if config.devices else None
     for device in config.devices:
         profile = PROFILES[device.kind]
@@ -252,6 +255,10 @@ def build_boards(
             quiet_until_ms = line.outage[1] if line.outage else 0
             plan = _with_session(plan, line.session, quiet_until_ms)
         machine = SimulatedMachine(profile, plan, board_rng(seed, device.id, "power"))
+        if device.source is not None:
+            if with_plugs:
+                boards.append(SimulatedPlug(device, machine, start_ms, config.site.timezone))
+            continue
         board = SimulatedBoard(
             config.site.id, device, machine, start_ms, sample_period_s, telemetry_period_s
         )
