@@ -212,6 +212,8 @@ async def test_a_member_trained_at_the_command_line_unlocks_the_board_and_no_one
     }  # fmt: skip
     assert key(AIGERIM).encode() in places["MQTT"], "the search finds what is there"
     assert b"Aigerim" not in places[f"file {tmp_path / 'var' / 'members.sqlite'}"]
+    for place in ("MQTT", "InfluxDB", "ingest's log", "the board's console"):
+        assert b"Aigerim" not in places[place], f"a name in {place}: names stay in the store"
     for uid in (AIGERIM, DMITRY, STRANGER):
         for spelling in spellings(parse_uid(uid)):
             for place, text in places.items():
