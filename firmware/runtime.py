@@ -190,9 +190,9 @@ class Board:
             # it appears would otherwise find no subscription and be dropped.
             rssi = self.wlan.status("rssi") if self.wlan.isconnected() else None
             mem = gc.mem_free() if hasattr(gc, "mem_free") else None
-            client.publish(
-                self.agent.topic("status"), self.agent.birth(rssi, mem, epoch_ms()), 1, True
-            )
+            dropped = self.cards.taps.dropped if self.cards is not None else None
+            birth = self.agent.birth(rssi, mem, epoch_ms(), taps_dropped=dropped)
+            client.publish(self.agent.topic("status"), birth, 1, True)
         except OSError as exc:
             sock.close()
             # Said each time: a wrong CA or host name in the settings fails here for ever.

@@ -23,7 +23,8 @@ HEX = "0123456789abcdef"
 # Keys a list may hold (members and staff together): an access message of this many is
 # about 16 KB, the MQTT client's limit (firmware/core/mqtt.py MAX_PACKET_BYTES).
 MAX_KEYS = 400
-# Taps kept while offline (about 120 bytes each); beyond it the oldest are dropped, counted.
+# Taps kept while offline (about 120 bytes each); beyond it the oldest are dropped and
+# counted (`taps_dropped` in the birth message).
 MAX_PENDING_TAPS = 100
 
 

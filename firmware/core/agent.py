@@ -80,7 +80,9 @@ class Agent:
         """(topic, payload, qos, retain) of the last will: offline, retained."""
         return (self.topic("status"), encoder.status(False), 1, True)
 
-    def birth(self, rssi_dbm=None, free_mem_bytes=None, epoch_ms=None):
+    def birth(self, rssi_dbm=None, free_mem_bytes=None, epoch_ms=None, taps_dropped=None):
+        """The birth message; `taps_dropped`: taps a card reader's full offline queue lost
+        (None without a reader)."""
         return encoder.status(
             True,
             fw=FW_VERSION,
@@ -89,6 +91,7 @@ class Agent:
             free_mem_bytes=free_mem_bytes,
             buffer_dropped=self.readings.dropped,
             epoch_ms=encoder.valid_epoch_ms(epoch_ms),
+            taps_dropped=taps_dropped,
         )
 
     # Samples ------------------------------------------------------------

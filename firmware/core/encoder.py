@@ -82,6 +82,7 @@ def status(
     free_mem_bytes=None,
     buffer_dropped=None,
     epoch_ms=None,
+    taps_dropped=None,
 ):
     members = ['"v":1', '"online":' + ("true" if online else "false")]
     if fw is not None:
@@ -94,6 +95,8 @@ def status(
         members.append('"free_mem_bytes":%d' % free_mem_bytes)
     if buffer_dropped is not None:
         members.append('"buffer_dropped":%d' % buffer_dropped)
+    if taps_dropped is not None:
+        members.append('"taps_dropped":%d' % taps_dropped)
     if epoch_ms is not None:
         members.append('"ts":' + _ts(epoch_ms))
     return _object(members)

@@ -292,6 +292,9 @@ class Status(BoardMessage):
     buffer_dropped: int | None = Field(
         default=None, ge=0, description="readings lost to a full buffer"
     )
+    taps_dropped: int | None = Field(
+        default=None, ge=0, description="card taps lost to a full offline queue"
+    )
 
 
 class MachineState(StrEnum):

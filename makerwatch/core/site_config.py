@@ -234,9 +234,9 @@ class Device(_Section):
                 "(members tap in at one of our boards)"
             )
         settings, _ = board_settings.validate(self.board)
-        problems = board_settings.access_problems(settings, str(getattr(self, "access", "off")))
-        if problems:
-            raise ValueError("; ".join(problems))
+        problems = board_settings.access_problems(settings, self.access.value)
+        if problems:  # one line each, at the board key that lacks what the mode needs
+            raise ValueError("\n".join(f"board.{problem}" for problem in problems))
         return self
 
     @property
@@ -779,7 +779,7 @@ def describe(
         for part in message.split("\n"):
             key, sep, rest = part.partition(": ")
             # A board's settings report one line per setting, as `key: what is wrong`.
-            if sep and re.fullmatch(r"[a-z_0-9]+", key):
+            if sep and re.fullmatch(r"[a-z_0-9.]+", key):
                 lines.append(f"  {where}.{key}: {rest}")
             else:
                 lines.append(f"  {where}: {part}{shown}")

@@ -409,6 +409,8 @@ class Decoder:
             fields["free_mem_bytes"] = status.free_mem_bytes
         if status.buffer_dropped is not None:
             fields["buffer_dropped"] = status.buffer_dropped
+        if status.taps_dropped is not None:
+            fields["taps_dropped"] = status.taps_dropped
         return Point(
             STATUS_MEASUREMENT, self._tags(device), fields, time_ms, nanos, status.ts is None
         )

@@ -117,7 +117,8 @@ class AccessLists:
             await asyncio.sleep(POLL_S)  # the poll interval: "within seconds" of a change
 
     async def observe(self, points: list[Point]) -> None:
-        """Points just stored: a refused tap may be the card an enrolment waits for."""
+        """Points just stored: a refused tap may be the card an enrolment waits for, else
+        it is told apart as a member's card or one nobody has."""
         for point in points:
             if point.measurement != TAP_MEASUREMENT:
                 continue
@@ -128,3 +129,15 @@ class AccessLists:
             if member is not None:
                 log.info("a new card at %s is now member %d's", device, member)
                 self._seen_changes = None  # our own write: data_version does not move for it
+            else:
+                self._refused(device, key)
+
+    def _refused(self, device: str, key: str) -> None:
+        """Say whose card was refused: staff answer "not trained" and "not a member's card"
+        differently (train the member, or enrol the card). By number, never by name."""
+        member = self._store.member_of(key)
+        if member is None:
+            log.info("%s refused a card no member has (enrol it from the staff page)", device)
+        else:
+            log.info("%s refused member %d's card: not trained on it (or it is locked)",
+                     device, member)  # fmt: skip

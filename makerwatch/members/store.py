@@ -202,6 +202,11 @@ class MembersStore:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def member_of(self, key: str) -> int | None:
+        """The number of a card's member, or None for a card nobody has."""
+        row = self._db.execute("SELECT member FROM cards WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
     def short_names(self) -> dict[str, str]:
         """Card key -> the short name of its member (for staff screens)."""
         rows = self._db.execute("SELECT cards.key, members.short FROM cards JOIN members ON members.id = cards.member")  # fmt: skip

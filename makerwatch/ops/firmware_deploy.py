@@ -193,7 +193,7 @@ def settings_for(config: SiteConfig, device_id: str, secrets: BoardSecrets) -> d
         "idle_above_w": thresholds.idle_above_w,
         "active_above_w": thresholds.active_above_w,
         # The mode until the board's first access list arrives (the site file's `access:`).
-        "access_mode": str(getattr(device, "access", "off")),
+        "access_mode": device.access.value,
         **device.board,
         # The card secret only where a reader uses it.
         **secrets.model_dump(exclude={"mqtt_ca"} | (set() if reader else {"card_secret"})),

@@ -311,21 +311,35 @@ def test_influxdb_takes_a_token_or_a_user_not_both(tmp_path: Path) -> None:
     ]
 
 
-def test_a_card_reader_in_enforce_needs_a_relay() -> None:
-    """Test that a device whose `access:` is enforce is refused without a relay, and one in
-    log mode without a reader, in one line each naming the board key."""
-    from pydantic import ValidationError
+@pytest.mark.parametrize(
+    ("access", "board", "lines"),
+    [("enforce", {"card_reader": "mfrc522"},
+      ["devices[laser-1].board.relay_pin: access enforce needs a relay to switch the machine on"]),
+     ("log", {},
+      ["devices[laser-1].board.card_reader: access log needs a card reader fitted (mfrc522)"]),
+     ("enforce", {},
+      ["devices[laser-1].board.card_reader: access enforce needs a card reader fitted (mfrc522)",
+       "devices[laser-1].board.relay_pin: access enforce needs a relay to switch the machine on"])],
+    ids=["enforce-no-relay", "log-no-reader", "enforce-neither"],
+)  # fmt: skip
+def test_an_access_mode_needs_what_it_uses_on_the_board(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    access: str,
+    board: dict[str, object],
+    lines: list[str],
+) -> None:
+    """Test that check-config refuses a device whose `access:` is enforce without a relay or a
+    reader, or log without a reader, one line each at the board key that lacks it."""
+    path = board_variant(tmp_path, board, access=access)
+    assert mistakes(error_for(path)) == lines
+    assert main(["check-config", str(path)]) == 1
+    assert mistakes(capsys.readouterr().err) == lines
 
-    from makerwatch.core.site_config import Device
 
-    class WithAccess(Device):  # `access:` as the members' site file sets it
-        access: str = "off"
-
-    reader = {"card_reader": "mfrc522"}
-    base = {"id": "laser-1", "name": "Laser", "kind": "laser_cutter"}
-    with pytest.raises(ValidationError, match="relay_pin: access enforce needs a relay"):
-        WithAccess.model_validate({**base, "access": "enforce", "board": reader})
-    with pytest.raises(ValidationError, match="card_reader: access log needs a card reader"):
-        WithAccess.model_validate({**base, "access": "log"})
-    relay = {**reader, "relay_pin": 26, "relay_active_high": True}
-    assert WithAccess.model_validate({**base, "access": "enforce", "board": relay}).board == relay
+def test_an_access_mode_wired_for_it_is_accepted(tmp_path: Path) -> None:
+    """Test that a reader and a relay are all enforce needs, and the mode is read as given."""
+    board = {"card_reader": "mfrc522", "relay_pin": 26, "relay_active_high": True}
+    laser = load_site_config(board_variant(tmp_path, board, access="enforce")).device("laser-1")
+    assert laser is not None
+    assert (laser.access, laser.board) == ("enforce", board)

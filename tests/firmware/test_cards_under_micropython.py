@@ -121,6 +121,7 @@ async def test_an_allowed_card_unlocks_a_refused_one_does_not_and_offline_still_
         await wait_until(lambda: recorder.of("status")[-1]["online"] is False, "the last will")
 
         assert "mfrc522" in recorder.of("status")[0]["sensors"]
+        assert recorder.of("status")[0]["taps_dropped"] == 0, "a reader's board counts its queue"
         sent = recorder.of("tap")
         assert [t["result"] for t in sent] == [
             "refused", "allowed", "ended", "allowed", "staff", "allowed"]  # fmt: skip

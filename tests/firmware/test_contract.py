@@ -152,3 +152,17 @@ def test_every_tap_the_board_sends_is_valid_and_keyed_as_the_server_keys() -> No
     assert [t.mode.value for t in taps] == ["enforce"] * 4 + ["log"] * 2
     assert taps[0].ts == 1795770000.123
     assert taps[2].ts is None
+
+
+def test_taps_a_full_offline_queue_dropped_are_in_the_birth_message() -> None:
+    """Test that taps lost to a board's full offline queue are counted, and the birth message
+    carrying the count is one the server's Status model takes, count and all."""
+    from firmware.core.access import MAX_PENDING_TAPS, CardAccess
+
+    cards = CardAccess({"card_secret": "s" * 40, "access_mode": "log", "session_idle_s": 0})
+    for _ in range(MAX_PENDING_TAPS + 3):
+        cards.tap(bytes(4), None, False)
+    board = agent()
+    birth = board.birth(-61, 81234, 1795770000000, taps_dropped=cards.taps.dropped)
+    assert validate(board.topic("status"), birth).taps_dropped == 3
+    assert "taps_dropped" not in json.loads(board.birth(-61, 81234)), "none without a reader"

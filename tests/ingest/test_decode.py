@@ -64,12 +64,12 @@ def test_batch_keeps_order_and_original_timestamps() -> None:
 def test_status_becomes_device_status_point() -> None:
     """Test that a birth message becomes a device_status point."""
     birth = {"v": 1, "online": True, "fw": "0.1.0", "rssi_dbm": -61, "sensors": ["ct", "max6675"],
-             "free_mem_bytes": 81234, "buffer_dropped": 3}  # fmt: skip
+             "free_mem_bytes": 81234, "buffer_dropped": 3, "taps_dropped": 2}  # fmt: skip
     [point] = decode(birth, topic=f"makerspace/{SITE}/solder-1/status")
     assert point.measurement == "device_status"
     assert point.fields == {
         "online": True, "fw": "0.1.0", "rssi_dbm": -61, "sensors": "ct,max6675",
-        "free_mem_bytes": 81234, "buffer_dropped": 3,
+        "free_mem_bytes": 81234, "buffer_dropped": 3, "taps_dropped": 2,
     }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from tests.members.readers import with_reader
 from tests.support import ROOT, make_config, mqtt_client, publish, start_ingest, stored, wait_until
 
 SECRET = "test-card-secret-0123456789abcdef-0123"
@@ -37,7 +38,7 @@ def member_config(
 ) -> SiteConfig:
     config = make_config(mosquitto.port, influxdb.url)
     devices = [
-        config.devices[0].model_copy(update={"access": AccessMode.ENFORCE}),
+        with_reader(config.devices[0], AccessMode.ENFORCE),
         config.devices[1],
     ]
     members = config.members.model_copy(update={"show_names": True, "store": str(data / FILE_NAME)})

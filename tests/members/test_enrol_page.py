@@ -19,6 +19,7 @@ from makerwatch.core.protocol import AccessMode
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from tests.api.test_board import AXE, CHROMIUM, TOKEN, Board, board_config, tile
+from tests.members.readers import with_reader
 from tests.support import publish, start_ingest, wait_until
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -31,7 +32,7 @@ async def members_board(
 ) -> AsyncIterator[tuple[Board, MembersStore]]:
     config = board_config(mosquitto, influxdb)
     devices = [
-        config.devices[0].model_copy(update={"access": AccessMode.ENFORCE}),
+        with_reader(config.devices[0], AccessMode.ENFORCE),
         config.devices[1],
     ]
     members = config.members.model_copy(

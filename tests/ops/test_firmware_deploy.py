@@ -219,6 +219,12 @@ def test_the_card_secret_goes_only_to_a_board_with_a_reader(tmp_path: Path) -> N
     assert (with_reader["card_reader"], with_reader["card_secret"]) == ("mfrc522", CARD_SECRET)
     assert with_reader["access_mode"] == "off"  # until the site file says otherwise
     assert "card_secret" not in settings_for(config, "printer-1", secrets)
+    enforcing = site_with_reader(tmp_path)
+    enforcing.write_text(enforcing.read_text().replace(
+        "    kind: soldering_station\n", "    kind: soldering_station\n    access: enforce\n", 1))  # fmt: skip
+    assert (
+        settings_for(load_site_config(enforcing), "solder-1", secrets)["access_mode"] == "enforce"
+    )
     with pytest.raises(ConfigError) as refused:
         settings_for(config, "solder-1", SECRETS)
     assert str(refused.value) == (

@@ -27,6 +27,7 @@ from makerwatch.report.people import HOURS_BANDS, people_figures, people_html, s
 from makerwatch.sim.members import MemberTaps, TappingPublisher, ground_truth, simulated_members
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
+from tests.members.readers import with_reader
 from tests.support import (
     ROOT,
     RunningIngest,
@@ -61,8 +62,8 @@ async def card_site(
 ) -> AsyncIterator[tuple[SiteConfig, RunningIngest]]:
     """A site whose soldering station logs cards and whose printer enforces them, with its HTTP API."""
     config = make_config(mosquitto.port, influxdb.url, http_port=free_port())
-    devices = [config.devices[0].model_copy(update={"access": AccessMode.LOG}),
-               config.devices[1].model_copy(update={"access": AccessMode.ENFORCE})]  # fmt: skip
+    devices = [with_reader(config.devices[0], AccessMode.LOG),
+               with_reader(config.devices[1], AccessMode.ENFORCE)]  # fmt: skip
     site = config.site.model_copy(update={"opening_hours": OPEN})
     members = config.members.model_copy(update={"store": str(tmp_path / "members.sqlite")})
     config = config.model_copy(update={"devices": devices, "site": site, "members": members})
@@ -150,7 +151,8 @@ async def test_simulate_backfill_with_members_taps_their_cards(
     site_file = tmp_path / "site.yaml"
     site_file.write_text(json.dumps({  # JSON is YAML
         "site": {"id": config.site.id, "name": "Test space", "opening_hours": OPEN},
-        "devices": [{"id": d.id, "name": d.default_name, "kind": d.kind.value, "access": d.access.value}
+        "devices": [{"id": d.id, "name": d.default_name, "kind": d.kind.value, "access": d.access.value,
+                     "board": d.board}
                     for d in config.devices],
     }), encoding="utf-8")  # fmt: skip
     done = await asyncio.to_thread(

@@ -53,7 +53,9 @@ def test_ranges_reject_nan_and_out_of_range():
 def test_status_event_and_state_are_valid_json():
     """Test the other messages' text."""
     birth = json.loads(
-        encoder.status(True, fw="0.1.0", rssi_dbm=-130, sensors=["ct"], buffer_dropped=2)
+        encoder.status(
+            True, fw="0.1.0", rssi_dbm=-130, sensors=["ct"], buffer_dropped=2, taps_dropped=4
+        )
     )
     assert birth == {
         "v": 1,
@@ -62,6 +64,7 @@ def test_status_event_and_state_are_valid_json():
         "rssi_dbm": -120,
         "sensors": ["ct"],
         "buffer_dropped": 2,
+        "taps_dropped": 4,
     }
     assert encoder.status(False) == '{"v":1,"online":false}'
     event = json.loads(encoder.event("relay", relay_on=False, reason="safety_timer"))
