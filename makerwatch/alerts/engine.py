@@ -19,6 +19,7 @@ from typing import Any
 
 from makerwatch.alerts.rules import RULES, Check, DeviceView, RuleInput, RuleSpec
 from makerwatch.core.machine_status import MachineStatus
+from makerwatch.core.maintenance import MAINTENANCE_MEASUREMENT, due_times
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import (
     EVENT_MEASUREMENT,
@@ -161,8 +162,11 @@ class AlertEngine:
         # A reading sent again after a lost connection is older than the newest: the
         # temperature now is the newest one's.
         newest = view.status.last_seen_ms is None or point.time_ms >= view.status.last_seen_ms
-        view.status.observe(point, heard_ms)
         values = point.fields
+        if point.measurement == MAINTENANCE_MEASUREMENT:  # counted by the server: no sign of life
+            view.maintenance = due_times(point)
+        else:
+            view.status.observe(point, heard_ms)
         if point.measurement == TELEMETRY_MEASUREMENT and "temp_c" in values and newest:
             view.temp_c = float(values["temp_c"])
         elif point.measurement == EVENT_MEASUREMENT:
@@ -335,7 +339,9 @@ class AlertEngine:
 
     def _arm_follow_ups(self, alert: Alert) -> None:
         device = alert.device
-        self._arm(device, self._next_repeat_ms(alert), "repeat", alert.alert_id)
+        spec = self._rules.get(alert.rule)
+        if spec is None or spec.repeats:
+            self._arm(device, self._next_repeat_ms(alert), "repeat", alert.alert_id)
         if alert.auto_off == "pending":
             rule = next(
                 r

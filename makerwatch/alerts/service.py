@@ -22,6 +22,7 @@ from makerwatch.alerts.engine import (
     Transition,
 )
 from makerwatch.alerts.notifier import Notification, Notifier
+from makerwatch.alerts.rules.maintenance_due import due_tasks
 from makerwatch.alerts.texts import (
     ON_SINCE_WORDS,
     STATE_WORDS,
@@ -44,7 +45,15 @@ from makerwatch.core.protocol import (
     command_topic,
     ingest_ready_topic,
 )
-from makerwatch.core.site_config import LANGUAGES, Device, Language, Rule, Severity, SiteConfig
+from makerwatch.core.site_config import (
+    LANGUAGES,
+    Device,
+    Language,
+    Rule,
+    RuleName,
+    Severity,
+    SiteConfig,
+)
 
 __all__ = ["AlertService"]
 
@@ -74,6 +83,13 @@ class _Pace:
     event_ms: int
     arrival_ms: int
     held_until_ms: int = 0  # its notifications wait until then (wall clock)
+
+
+def _template(alert: Alert, status: str) -> str:
+    """The text key of a transition: its own, a rule's own resolution, or the reason's."""
+    if status == "resolved" and f"resolved/{alert.rule}" in TEMPLATES:
+        return f"resolved/{alert.rule}"
+    return status if status in TEMPLATES else f"{alert.rule}/{alert.reason}"
 
 
 class AlertService:
@@ -452,7 +468,7 @@ class AlertService:
             auto_off_at = local_time(off_ms, timezone, transition.at_ms)
         wall_ms = self.wall_ms()
         return message(
-            status if status in TEMPLATES else f"{alert.rule}/{alert.reason}",
+            _template(alert, status),
             language,
             name=device.name_in(language),
             site=self.config.site.name,
@@ -464,7 +480,18 @@ class AlertService:
             on_at=local_time(alert.on_since_ms or began_ms, timezone, wall_ms),
             closed_at=local_time(alert.closed_ms or began_ms, timezone, wall_ms),
             late_s=(transition.at_ms - (alert.closed_ms or began_ms)) / 1000,
+            tasks=self._tasks_due(transition, language),
         )
+
+    def _tasks_due(self, transition: Transition, language: Language) -> str:
+        """A maintenance alert's tasks due when it happened, by their names."""
+        alert = transition.alert
+        if alert.rule != RuleName.MAINTENANCE_DUE:
+            return ""
+        device = self.engine.devices[alert.device]
+        names = {task.id: task.name_in(language) for task in self.config.tasks_for(device)}
+        due = due_tasks(self.engine.views[alert.device].maintenance, transition.at_ms)
+        return "; ".join(names.get(task, task) for task in due)
 
     def active(self) -> list[dict[str, Any]]:
         """The active alerts with their current message, machine name and how long they hold."""

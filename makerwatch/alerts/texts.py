@@ -65,6 +65,17 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "ru": "«{name}» ({site}): нет данных.",
         "kk": "«{name}» ({site}): деректер келмей тұр.",
     },
+    # {tasks}: the names of the tasks due, in the reader's language, longest overdue first.
+    "maintenance_due/due": {
+        "en": "Maintenance due on {name} at {site}: {tasks}.",
+        "ru": "«{name}» ({site}): пора провести обслуживание: {tasks}.",
+        "kk": "«{name}» ({site}): техникалық қызмет көрсету уақыты келді: {tasks}.",
+    },
+    "resolved/maintenance_due": {
+        "en": "Maintenance done: {name} at {site}.",
+        "ru": "Обслуживание выполнено: «{name}» ({site}).",
+        "kk": "Техникалық қызмет көрсету орындалды: «{name}» ({site}).",
+    },
     "resolved": {
         "en": "Resolved: {name} at {site} is back to normal.",
         "ru": "Решено: «{name}» ({site}) снова в норме.",
@@ -178,11 +189,12 @@ def message(
     on_at: str = "",
     closed_at: str = "",
     late_s: float = 0,
+    tasks: str = "",
 ) -> str:
     """The message for `key`: its headline, then when and how long, then what to do."""
     headline = TEMPLATES[key][language].format(
         name=name, site=site, temp_c=temp_c, who=who, on_at=on_at, closed_at=closed_at,
-        late=duration(late_s, language),
+        late=duration(late_s, language), tasks=tasks,
     )  # fmt: skip
     lines = [headline]
     if since is not None:

@@ -34,6 +34,7 @@ from makerwatch.core.protocol import RESERVED_DEVICE_IDS, SLUG_PATTERN
 
 __all__ = [
     "LANGUAGES",
+    "MAINTENANCE_INTERVALS",
     "BoardGroup",
     "BoardLayout",
     "Device",
@@ -41,6 +42,7 @@ __all__ = [
     "IngestSettings",
     "Language",
     "MachineKind",
+    "MaintenanceTask",
     "MqttSettings",
     "Rule",
     "RuleName",
@@ -302,6 +304,7 @@ class RuleName(StrEnum):
     OFFLINE_WHILE_ON = "offline_while_on"
     OVER_TEMPERATURE = "over_temperature"
     NO_DATA = "no_data"
+    MAINTENANCE_DUE = "maintenance_due"
 
 
 class Severity(StrEnum):
@@ -319,6 +322,7 @@ DEFAULT_SEVERITY = {
     RuleName.OVER_TEMPERATURE: Severity.SAFETY,
     RuleName.OFFLINE_WHILE_ON: Severity.NORMAL,
     RuleName.NO_DATA: Severity.NORMAL,
+    RuleName.MAINTENANCE_DUE: Severity.NORMAL,
 }
 
 
@@ -444,6 +448,52 @@ class AlertSettings(_Section):
     telegram: TelegramBot | None = None
 
 
+# A maintenance task's interval: machine-hours (time in use, `active`), on-hours (idle
+# or active) or calendar days, counted from when it was last done.
+MAINTENANCE_INTERVALS = ("every_active_h", "every_on_h", "every_days")
+
+
+class MaintenanceTask(_Section):
+    """A maintenance task for the devices or kinds it names (docs/maintenance.md)."""
+
+    id: Slug
+    # One text for every language, or one in each of kk, ru and en.
+    name: DisplayName | dict[Language, DisplayName]
+    devices: list[Slug] = Field(default_factory=list)
+    kinds: list[MachineKind] = Field(default_factory=list)
+    every_active_h: float | None = Field(default=None, gt=0)
+    every_on_h: float | None = Field(default=None, gt=0)
+    every_days: float | None = Field(default=None, gt=0)
+    # A device in the `enforce` access mode is locked while this task is overdue.
+    blocking: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> MaintenanceTask:
+        given = [key for key in MAINTENANCE_INTERVALS if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"task {self.id!r}: give exactly one of {', '.join(MAINTENANCE_INTERVALS)}"
+            )
+        if not self.devices and not self.kinds:
+            raise ValueError(f"task {self.id!r}: name the devices or kinds it is for")
+        if isinstance(self.name, dict) and set(self.name) != set(LANGUAGES):
+            missing = ", ".join(lang for lang in LANGUAGES if lang not in self.name)
+            raise ValueError(f"task {self.id!r}: its name needs kk, ru and en (missing {missing})")
+        return self
+
+    @property
+    def interval(self) -> tuple[str, float]:
+        """(which of MAINTENANCE_INTERVALS, how many)."""
+        key = next(k for k in MAINTENANCE_INTERVALS if getattr(self, k) is not None)
+        return key, float(getattr(self, key))
+
+    def name_in(self, language: Language) -> str:
+        return self.name if isinstance(self.name, str) else self.name[language]
+
+    def applies_to(self, device: Device) -> bool:
+        return device.id in self.devices or device.kind in self.kinds
+
+
 class StaffMember(_Section):
     """A person who may act (acknowledge, switch off, identify): their name is what
     the alert history and the channel announce; their token is what they present."""
@@ -517,6 +567,7 @@ class SiteConfig(_Section):
     board: BoardLayout = Field(default_factory=BoardLayout)
     sponsors: list[Sponsor] = Field(default_factory=list)
     smtp: SmtpSettings | None = None
+    maintenance: list[MaintenanceTask] = Field(default_factory=list)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")
@@ -571,6 +622,24 @@ class SiteConfig(_Section):
             if device_id not in known:
                 raise ValueError(f"board.hidden: no device {device_id!r}")
         return self
+
+    @model_validator(mode="after")
+    def _maintenance_for_known_devices(self) -> SiteConfig:
+        known = {device.id for device in self.devices}
+        for task in self.maintenance:
+            for device_id in task.devices:
+                if device_id not in known:
+                    raise ValueError(f"maintenance[{task.id}]: no device {device_id!r}")
+        for device in self.devices:
+            ids = [task.id for task in self.tasks_for(device)]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"maintenance: device {device.id!r} has task {twice[0]!r} twice")
+        return self
+
+    def tasks_for(self, device: Device) -> list[MaintenanceTask]:
+        """The maintenance tasks of a device, in the site file's order."""
+        return [task for task in self.maintenance if task.applies_to(device)]
 
     def device(self, device_id: str) -> Device | None:
         """The device with this id: a dict look-up, ingest does one per message."""

@@ -38,6 +38,8 @@ TERMS: dict[str, dict[Language, str]] = {
     "kind": {"en": "Kind", "ru": "Вид", "kk": "Түрі"},
     "utilisation": {"en": "Utilisation", "ru": "Загрузка", "kk": "Жүктеме"},
     "percentage_points": {"en": "pp", "ru": "п. п.", "kk": "пайыздық тармақ"},
+    "maintenance": {"en": "Maintenance", "ru": "Обслуживание", "kk": "Техникалық қызмет көрсету"},
+    "maintenance_done": {"en": "Done", "ru": "Выполнено", "kk": "Орындалды"},
 }  # fmt: skip
 
 # Words the glossary replaced, never to be shown again: each is a different name for a

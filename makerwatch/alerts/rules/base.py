@@ -20,6 +20,7 @@ class DeviceView:
     known: bool = False
     now_ms: int = 0  # this machine's event time
     temp_c: float | None = None
+    maintenance: dict[str, int] | None = None  # each task's due time, once counted
     timers: list[tuple[int, int, str, str]] = field(default_factory=list)  # (due, order, kind, key)
 
     @property
@@ -70,3 +71,5 @@ class RuleSpec:
     wall_clock: bool = False
     # Nothing to go on until the board says its state.
     needs_state: bool = False
+    # Told again every `repeat_every_min` while it holds (maintenance is told once).
+    repeats: bool = True
