@@ -28,6 +28,7 @@ from makerwatch.core.statistics import Statistics, statistics
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.pipeline import Pipeline, Stores
+from makerwatch.maintenance.tracker import MaintenanceTracker
 
 if TYPE_CHECKING:
     from makerwatch.report.page import Answer
@@ -51,6 +52,7 @@ class Running:
     notifier: Notifier
     floor: Floor
     clock: Callable[[], float]
+    maintenance: MaintenanceTracker | None = None
 
     def wall_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -211,6 +213,20 @@ class ApiView:
 
     def staff_named_by(self, token: str) -> str | None:
         return self._running.config.staff_named_by(token)
+
+    def maintenance(self, device_id: str) -> list[dict[str, Any]]:
+        running = self._running
+        if running.config.device(device_id) is None:
+            raise KeyError(f"no device {device_id!r}")
+        tracker = running.maintenance
+        return [] if tracker is None else tracker.status(device_id, running.wall_ms())
+
+    async def maintenance_done(self, device_id: str, task: str, by: str) -> list[dict[str, Any]]:
+        running = self._running
+        if running.maintenance is None:
+            raise KeyError(f"the site file gives no maintenance tasks (no {task!r})")
+        await running.maintenance.done(device_id, task, by, running.wall_ms())
+        return self.maintenance(device_id)
 
     async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
         """/sponsors: makerwatch/report/page.py makes the answer from this site's figures

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from makerwatch.adapters import ApiView, Running
@@ -33,6 +34,8 @@ from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.pipeline import Pipeline, Stores, cancel_all
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
+from makerwatch.maintenance.store import MaintenanceStore
+from makerwatch.maintenance.tracker import MaintenanceTracker
 
 __all__ = ["IngestService", "run_until_stopped", "tune_gc_for_a_long_running_ingest"]
 
@@ -107,6 +110,7 @@ class IngestService:
         self._clock = clock
         self._decoder = Decoder(config, clock)
         self.alerts: AlertService | None = None
+        self.maintenance: MaintenanceTracker | None = None
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
         self.pipeline = Pipeline(
@@ -133,6 +137,7 @@ class IngestService:
             self.pipeline.route(alerts.owns, alerts.handle)
             self.pipeline.observe("the floor board", self._floor_observes)
             self.pipeline.observe("alert engine", alerts.observe)
+            maintenance = self._maintenance(stores, alerts)
             chat = None
             if self.config.alerts.telegram is not None:
                 # python-telegram-bot is a large library: loaded only for a site with a chat.
@@ -144,13 +149,15 @@ class IngestService:
                 )  # fmt: skip
                 self.notifier.add(chat.route)
             self.notifier.start()
-            api = await self._serve(stores, alerts)
+            api = await self._serve(stores, alerts, maintenance)
             background = [
                 asyncio.create_task(alerts.run_clock()),
                 asyncio.create_task(self.floor.run(self.wall_ms, lambda: self.mqtt_connected)),
             ]
             if chat is not None:
                 background.append(asyncio.create_task(chat.run()))
+            if maintenance is not None:
+                background.append(asyncio.create_task(supervised("maintenance", maintenance.run)))
             if self.config.sponsors:  # the month's report to each, on the 1st
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
@@ -167,13 +174,32 @@ class IngestService:
                 if api is not None:
                     await api()
 
-    async def _serve(self, stores: Stores, alerts: AlertService) -> Callable[[], Any] | None:
+    def _maintenance(self, stores: Stores, alerts: AlertService) -> MaintenanceTracker | None:
+        """The count of use towards maintenance, told to the alert engine; its "done"
+        from the chat. None for a site without maintenance tasks."""
+        if not self.config.maintenance:
+            return None
+        store = MaintenanceStore(Path(self.config.ingest.maintenance_dir))
+        tracker = MaintenanceTracker(self.config, store, stores.influx.query, alerts.observe)
+        self.pipeline.observe("maintenance", tracker.observe)
+
+        async def done(device: str, tasks: list[str], by: str) -> None:
+            for task in tasks:
+                await tracker.done(device, task, by, self.wall_ms())
+
+        alerts.maintenance_done = done
+        self.maintenance = tracker
+        return tracker
+
+    async def _serve(
+        self, stores: Stores, alerts: AlertService, maintenance: MaintenanceTracker | None
+    ) -> Callable[[], Any] | None:
         settings = self.config.ingest
         if settings.http_port is None:
             return None
         running = Running(
             self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
-            self._clock,
+            self._clock, maintenance,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)
         return await serve(ApiView(running), settings.http_host, settings.http_port, tls)

@@ -9,7 +9,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -124,6 +124,9 @@ class AlertService:
         self._monotonic = monotonic or wall or (lambda: int(time.monotonic() * 1000))
         self._anchor: tuple[int, int] | None = None  # (wall ms, monotonic ms) last agreed
         self._step_ms = 0  # the step last reported in the log
+        # Records maintenance tasks done (device, tasks, by); app.py sets it for a site
+        # with maintenance tasks (makerwatch/maintenance), the chat's "Done" calls it.
+        self.maintenance_done: Callable[[str, list[str], str], Awaitable[None]] | None = None
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -301,6 +304,16 @@ class AlertService:
             return "no_relay", ""
         await self._perform(actions)
         return "switching_off", by
+
+    async def maintenance_done_from_chat(self, alert_id: str, by: str) -> tuple[str, str]:
+        """Every task a maintenance alert names is recorded done, by who pressed."""
+        alert = self.engine.alerts.get(alert_id)
+        record = self.maintenance_done
+        if alert is None or alert.rule != RuleName.MAINTENANCE_DUE or record is None:
+            return "gone", ""
+        view = self.engine.views[alert.device]
+        await record(alert.device, due_tasks(view.maintenance, view.now_ms), by)
+        return "maintenance_recorded", by
 
     def machines_on(self, language: Language) -> list[str]:
         """'• «name»: in use, on since 14:05 (45 min)' for each machine that is on (or was,

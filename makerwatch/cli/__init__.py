@@ -20,6 +20,7 @@ from makerwatch.cli import (
     data,
     firmware,
     ingest,
+    maintenance,
     report,
     schema,
     service,
@@ -35,7 +36,7 @@ __all__ = ["build_parser", "main"]
 # Each module adds its commands, their arguments beside their handlers; in this order
 # `makerwatch --help` lists them.
 COMMANDS = (config, ingest, up, report, dashboards, simulate, firmware, board, broker, status,
-            data, backup, service, schema)  # fmt: skip
+            data, backup, service, schema, maintenance)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

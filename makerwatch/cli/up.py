@@ -108,6 +108,7 @@ def _up(args: argparse.Namespace) -> int:
         influxdb = stack.enter_context(EmbeddedInfluxDB(influx_port, data / "influxdb"))
         stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
         args.mqtt, args.influx, args.spool = f"127.0.0.1:{mosquitto.port}", influxdb.url, data / "spool"  # fmt: skip
+        args.maintenance_dir = data / "maintenance"
         config = with_endpoints(config, args)
         if args.lan:  # staff tokens cross the Wi-Fi: HTTPS only
             tls = {"http_certfile": str(https), "http_keyfile": str(https.with_suffix(".key"))}

@@ -288,6 +288,8 @@ class IngestSettings(_Section):
     raw_retention_days: float | None = Field(default=None, gt=0)
     # Batches InfluxDB cannot take wait here, on disk, in order (null: keep them at the broker).
     spool_dir: str | None = "var/spool"
+    # The record of maintenance done (maintenance.sqlite), for a site with maintenance tasks.
+    maintenance_dir: str = "var/maintenance"
     spool_max_bytes: int = Field(default=1024**3, ge=1024)
     # The HTTP API (/alerts, /healthz, /metrics) listens here; null turns it off.
     # 0.0.0.0 lets staff devices and Prometheus on the network reach it.

@@ -9,6 +9,7 @@ in another process, which this notices in the store within POLL_S.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +22,10 @@ from makerwatch.maintenance.store import Done, MaintenanceStore
 
 __all__ = ["POLL_S", "MaintenanceTracker", "UnknownTask"]
 
+log = logging.getLogger(__name__)
+
 POLL_S = 2.0
+MAX_EARLY_STATES = 100_000  # held while InfluxDB is first asked (a state is ~200 bytes)
 
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 Tell = Callable[[list[Point]], Awaitable[None]]
@@ -55,6 +59,10 @@ class MaintenanceTracker:
         self._last: dict[tuple[str, str], Done] = {}
         self._newest: dict[str, int] = {}  # each device's newest state counted
         self._version = -1
+        self.loaded = False  # counted from InfluxDB: until then nothing is told
+        # States stored before the first count: counted after it (a state counted is never
+        # counted twice), so none written while InfluxDB was being asked is lost.
+        self._early: list[Point] = []
 
     def task(self, device_id: str, task_id: str) -> MaintenanceTask:
         """Raises UnknownTask naming the device or task."""
@@ -73,7 +81,7 @@ class MaintenanceTracker:
     async def load(self) -> None:
         """Count every task from the store and InfluxDB (at start, and after another
         process recorded a task done); tell the engine each device's tasks."""
-        self._version = self.store.version()
+        version = self.store.version()
         latest = self.store.latest()
         for device_id, tasks in self.tasks.items():
             for task in tasks:
@@ -84,6 +92,11 @@ class MaintenanceTracker:
                     self._progress[key] = await self._counted(device_id, task, done)
                 if done is not None:
                     self._last[key] = done
+        self._version, self.loaded = version, True
+        early, self._early = self._early, []
+        for point in early:
+            self._count(point)
+        for device_id in self.tasks:
             await self._tell_device(device_id)
 
     async def _counted(self, device_id: str, task: MaintenanceTask, done: Done | None) -> Progress:
@@ -109,21 +122,30 @@ class MaintenanceTracker:
             device_id = point.tags.get("device", "")
             if point.measurement != STATE_MEASUREMENT or device_id not in self.tasks:
                 continue
+            if not self.loaded:
+                if len(self._early) < MAX_EARLY_STATES:
+                    self._early.append(point)
+                continue
             before = self._due(device_id)
-            for task in self.tasks[device_id]:
-                self._progress[(device_id, task.id)].count(
-                    task, point.fields.get("previous"), point.fields.get("previous_duration_s"),
-                    point.time_ms,
-                )  # fmt: skip
-            self._newest[device_id] = max(self._newest.get(device_id, 0), point.time_ms)
+            self._count(point)
             if self._due(device_id) != before:
                 await self._tell_device(device_id)
+
+    def _count(self, point: Point) -> None:
+        device_id, fields = point.tags["device"], point.fields
+        for task in self.tasks[device_id]:
+            self._progress[(device_id, task.id)].count(
+                task, fields.get("previous"), fields.get("previous_duration_s"), point.time_ms
+            )
+        self._newest[device_id] = max(self._newest.get(device_id, 0), point.time_ms)
 
     async def done(self, device_id: str, task_id: str, by: str, at_ms: int) -> Done:
         """Record the task done now: its count starts again."""
         task = self.task(device_id, task_id)
         done = Done(device_id, task.id, by, at_ms)
         self.store.record(done)
+        if not self.loaded:
+            return done  # counted with the rest once InfluxDB answers
         self._version = self.store.version()
         progress = Progress(at_ms, newest_ms=self._newest.get(device_id))
         progress.judge(task, at_ms)
@@ -133,11 +155,15 @@ class MaintenanceTracker:
         return done
 
     async def run(self) -> None:
-        """Notice tasks recorded done by another process (`makerwatch maintenance done`)."""
+        """Count from InfluxDB (again while it is away), then notice tasks recorded done
+        by another process (`makerwatch maintenance done`)."""
         while True:
+            if not self.loaded or self.store.version() != self._version:
+                try:
+                    await self.load()
+                except MakerwatchError as exc:  # InfluxDB away: counted once it is back
+                    log.warning("maintenance: cannot count use yet: %s", exc)
             await asyncio.sleep(POLL_S)
-            if self.store.version() != self._version:
-                await self.load()
 
     def _due(self, device_id: str) -> dict[str, int | None]:
         return {t.id: self._progress[(device_id, t.id)].due_ms for t in self.tasks[device_id]}
@@ -160,7 +186,7 @@ class MaintenanceTracker:
         was last done, whether it is due, and who did it last and when."""
         result = []
         for task in self.tasks.get(device_id, []):
-            progress = self._progress[(device_id, task.id)]
+            progress = self._progress.get((device_id, task.id)) or Progress(None)
             key, every = task.interval
             last = self._last.get((device_id, task.id))
             result.append({
@@ -181,7 +207,8 @@ class MaintenanceTracker:
         """Why the device must be locked (a blocking task overdue), or None: for the
         access list's `locked_reason` of a device in the `enforce` access mode."""
         for task in self.tasks.get(device_id, []):
-            due_ms = self._progress[(device_id, task.id)].due_ms
+            progress = self._progress.get((device_id, task.id))
+            due_ms = progress.due_ms if progress else None
             if task.blocking and due_ms is not None and due_ms <= now_ms:
                 return f"maintenance due: {task.id}"
         return None

@@ -37,7 +37,8 @@ from makerwatch.ops.system_tools import system_tool
 
 __all__ = ["BROKER_CONFIGURATION", "backup", "restore"]
 
-KEPT_AS_FILES = ("broker", "spool")  # copied as they are, next to the database
+# Copied as they are, next to the database (maintenance: the record of tasks done).
+KEPT_AS_FILES = ("broker", "spool", "maintenance")
 SITE_FILE = "makerspace.yaml"
 MANIFEST = "manifest.json"
 # Who may connect to the broker and what they may do: never taken from a backup unasked.

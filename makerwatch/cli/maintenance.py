@@ -1,0 +1,111 @@
+"""`makerwatch maintenance list|done`: use since each maintenance task was last done, and
+recording one done (the running ingest notices within seconds)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
+from makerwatch.core.errors import ConfigError
+from makerwatch.core.site_config import SiteConfig, load_site_config
+
+UNITS = {"every_active_h": "machine-hours", "every_on_h": "hours on", "every_days": "days"}
+
+
+def add_commands(add: AddCommand) -> None:
+    group = add("maintenance", help="maintenance tasks: use since each was done, record one done")
+    commands = group.add_subparsers(dest="maintenance_command", required=True)
+    listing = commands.add_parser("list", help="each task: use since it was last done, due or not")
+    listing.add_argument("--device", metavar="ID", help="one device only")
+    listing.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
+    done = commands.add_parser("done", help="record a task done now")
+    done.add_argument("device", metavar="DEVICE")
+    done.add_argument("task", metavar="TASK")
+    done.add_argument("--by", metavar="NAME", help="who did it (default: your user name)")
+    for parser in (listing, done):
+        add_config(parser)
+        add_data(parser)  # the record is in DIR/maintenance (a running makerwatch up's too)
+    listing.set_defaults(handler=_list)
+    done.set_defaults(handler=_done)
+
+
+def _store_folder(args: argparse.Namespace) -> Path:
+    return Path(args.data) / "maintenance"
+
+
+def _done(args: argparse.Namespace) -> int:
+    import time
+
+    from makerwatch.maintenance.store import Done, MaintenanceStore
+    from makerwatch.maintenance.tracker import MaintenanceTracker
+
+    config = _site(args)
+    task = MaintenanceTracker(config, MaintenanceStore(_store_folder(args)), _no_query).task(
+        args.device, args.task
+    )
+    by = args.by or getpass.getuser()
+    MaintenanceStore(_store_folder(args)).record(
+        Done(args.device, task.id, by, int(time.time() * 1000))
+    )
+    print(f"{args.device}: {task.id} recorded done by {by}; its count starts again")
+    return 0
+
+
+def _site(args: argparse.Namespace) -> SiteConfig:
+    """--config, else $MAKERWATCH_CONFIG, else the running `up`'s site file."""
+    return load_site_config(site_file(args.config, args))
+
+
+async def _no_query(influxql: str) -> list[dict[str, Any]]:
+    return []
+
+
+def _list(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from makerwatch.ingest.influx import InfluxClient
+    from makerwatch.maintenance.store import MaintenanceStore
+    from makerwatch.maintenance.tracker import MaintenanceTracker
+
+    config = _site(args)
+    settings = influx_settings(config.influxdb, args.influx, args)
+
+    async def count() -> MaintenanceTracker:
+        async with InfluxClient(settings) as influx:
+            tracker = MaintenanceTracker(
+                config, MaintenanceStore(_store_folder(args)), influx.query
+            )
+            await tracker.load()
+            return tracker
+
+    tracker = asyncio.run(count())
+    now_ms = int(time.time() * 1000)
+    devices = list(tracker.tasks)
+    if args.device is not None:
+        if config.device(args.device) is None:
+            raise ConfigError(f"no device {args.device!r} in the site file")
+        devices = [args.device] if args.device in devices else []
+    for device in devices:
+        for task in tracker.status(device, now_ms):
+            print(_line(device, task, config.site.timezone))
+    if not devices:
+        print("no maintenance tasks in the site file for this")
+    return 0
+
+
+def _line(device: str, task: dict[str, Any], timezone: str) -> str:
+    state = "DUE" if task["due"] else "ok"
+    unit = UNITS[task["interval"]]
+    last = "never done"
+    if task["last_done_ms"] is not None:
+        at = datetime.fromtimestamp(task["last_done_ms"] / 1000, ZoneInfo(timezone))
+        when = f"{at:%Y-%m-%d %H:%M}"
+        last = f"last done {when} by {task['last_done_by']}"
+    return (f"{device}\t{task['task']}\t{state}\t{task['used']:g} of {task['every']:g} {unit}"
+            f"\t{last}\t{task['names']['en']}")  # fmt: skip
