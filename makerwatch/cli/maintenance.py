@@ -27,6 +27,8 @@ def add_commands(add: AddCommand) -> None:
     done.add_argument("device", metavar="DEVICE")
     done.add_argument("task", metavar="TASK")
     done.add_argument("--by", metavar="NAME", help="who did it (default: your user name)")
+    done.add_argument("--at", metavar="'YYYY-MM-DD HH:MM'",
+                      help="when it was done, site time, if not now (written down on paper)")  # fmt: skip
     for parser in (listing, done):
         add_config(parser)
         add_data(parser)  # the record is in DIR/maintenance (a running makerwatch up's too)
@@ -49,11 +51,23 @@ def _done(args: argparse.Namespace) -> int:
         args.device, args.task
     )
     by = args.by or getpass.getuser()
-    MaintenanceStore(_store_folder(args)).record(
-        Done(args.device, task.id, by, int(time.time() * 1000))
-    )
+    now_ms = int(time.time() * 1000)
+    at_ms = now_ms if args.at is None else _when(args.at, config.site.timezone, now_ms)
+    MaintenanceStore(_store_folder(args)).record(Done(args.device, task.id, by, at_ms))
     print(f"{args.device}: {task.id} recorded done by {by}; its count starts again")
     return 0
+
+
+def _when(text: str, timezone: str, now_ms: int) -> int:
+    """--at: a site-time moment, not in the future."""
+    try:
+        at = datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(timezone))
+    except ValueError:
+        raise ConfigError(f"--at {text!r}: expected 'YYYY-MM-DD HH:MM' (site time)") from None
+    at_ms = int(at.timestamp() * 1000)
+    if at_ms > now_ms:
+        raise ConfigError(f"--at {text!r} is in the future")
+    return at_ms
 
 
 def _site(args: argparse.Namespace) -> SiteConfig:
