@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -473,14 +474,12 @@ class MaintenanceTask(_Section):
     def _complete(self) -> MaintenanceTask:
         given = [key for key in MAINTENANCE_INTERVALS if getattr(self, key) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"task {self.id!r}: give exactly one of {', '.join(MAINTENANCE_INTERVALS)}"
-            )
+            raise ValueError(f"give exactly one of {', '.join(MAINTENANCE_INTERVALS)}")
         if not self.devices and not self.kinds:
-            raise ValueError(f"task {self.id!r}: name the devices or kinds it is for")
+            raise ValueError("name the devices or kinds it is for")
         if isinstance(self.name, dict) and set(self.name) != set(LANGUAGES):
             missing = ", ".join(lang for lang in LANGUAGES if lang not in self.name)
-            raise ValueError(f"task {self.id!r}: its name needs kk, ru and en (missing {missing})")
+            raise ValueError(f"its name needs kk, ru and en (missing {missing})")
         return self
 
     @property
@@ -625,19 +624,23 @@ class SiteConfig(_Section):
                 raise ValueError(f"board.hidden: no device {device_id!r}")
         return self
 
-    @model_validator(mode="after")
-    def _maintenance_for_known_devices(self) -> SiteConfig:
-        known = {device.id for device in self.devices}
-        for task in self.maintenance:
+    @field_validator("maintenance")
+    @classmethod
+    def _maintenance_for_known_devices(
+        cls, tasks: list[MaintenanceTask], info: ValidationInfo
+    ) -> list[MaintenanceTask]:
+        devices: list[Device] = info.data.get("devices", [])
+        known = {device.id for device in devices}
+        for task in tasks:
             for device_id in task.devices:
                 if device_id not in known:
-                    raise ValueError(f"maintenance[{task.id}]: no device {device_id!r}")
-        for device in self.devices:
-            ids = [task.id for task in self.tasks_for(device)]
+                    raise ValueError(f"task {task.id!r}: no device {device_id!r}")
+        for device in devices:
+            ids = [task.id for task in tasks if task.applies_to(device)]
             twice = sorted({i for i in ids if ids.count(i) > 1})
             if twice:
-                raise ValueError(f"maintenance: device {device.id!r} has task {twice[0]!r} twice")
-        return self
+                raise ValueError(f"task {twice[0]!r} is given twice for device {device.id!r}")
+        return tasks
 
     def tasks_for(self, device: Device) -> list[MaintenanceTask]:
         """The maintenance tasks of a device, in the site file's order."""

@@ -60,7 +60,9 @@ def site(
         http_port=free_port(), maintenance_dir=str(data / "maintenance"),
     )  # fmt: skip
     raw = base.model_dump(mode="json")
-    raw["maintenance"] = [{"id": "tip", "name": TIP, "devices": ["solder-1"], "every_active_h": 2}]
+    raw["maintenance"] = [
+        {"id": "tip", "name": TIP, "devices": ["solder-1"], "every_active_h": 2, "blocking": True}
+    ]
     raw["staff"] = [{"name": "Aigerim", "token": STAFF_TOKEN}]
     return SiteConfig.model_validate(raw)
 
@@ -135,6 +137,12 @@ async def test_a_backfill_crossing_the_interval_is_told_once_and_done_resets_it(
         [tip] = await tasks(config)
         assert (tip["used"], tip["due"], tip["last_done_by"]) == (2.25, True, None)
         assert tip["names"] == TIP
+        tracker = ingest.service.maintenance
+        assert tracker is not None
+        assert (
+            tracker.blocking_overdue("solder-1", int(time.time() * 1000)) == "maintenance due: tip"
+        )
+        assert tracker.blocking_overdue("printer-1", int(time.time() * 1000)) is None
         await wait_until(lambda: _told_retained(ingest), "the retained alert says staff were told")
     finally:
         await ingest.shutdown()
@@ -160,6 +168,10 @@ async def test_a_backfill_crossing_the_interval_is_told_once_and_done_resets_it(
         assert done.status_code == 200, done.text
         [tip] = done.json()["tasks"]
         assert (tip["used"], tip["due"], tip["last_done_by"]) == (0.0, False, "Aigerim")
+        assert ingest.service.maintenance is not None
+        assert (
+            ingest.service.maintenance.blocking_overdue("solder-1", int(time.time() * 1000)) is None
+        )
         await wait_until(lambda: len(channel_texts(receiver)) == 2, "the resolution")
         await wait_until(lambda: len(chat_texts(bot_api)) == 2, "the resolution in the chat")
         # The firing once, then its resolution: the restart told nobody again.
