@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.site_config import SiteConfig, load_site_config
+from makerwatch.core.site_config import Language, SiteConfig, load_site_config
 
 UNITS = {"every_active_h": "machine-hours", "every_on_h": "hours on", "every_days": "days"}
 
@@ -123,3 +123,28 @@ def _line(device: str, task: dict[str, Any], timezone: str) -> str:
         last = f"last done {when} by {task['last_done_by']}"
     return (f"{device}\t{task['task']}\t{state}\t{task['used']:g} of {task['every']:g} {unit}"
             f"\t{last}\t{task['names']['en']}")  # fmt: skip
+
+
+def staff_appendix(
+    page: str, config: SiteConfig, period: str, language: Language, data: Path
+) -> str:
+    """`report --staff`: the report's page with the maintenance done in the period, from
+    the record in `data`/maintenance."""
+    from makerwatch.core.statistics import period_of
+    from makerwatch.maintenance.store import STORE_FILE, MaintenanceStore
+    from makerwatch.report.staff import MaintenanceDone, with_staff_appendix
+
+    span = period_of(period, config.site.timezone)
+    tasks = {(d.id, t.id): t for d in config.devices for t in config.tasks_for(d)}
+    folder = Path(data) / "maintenance"
+    records = []  # no record there: nothing was recorded done
+    if (folder / STORE_FILE).exists():
+        records = MaintenanceStore(folder).history(span.start_ms, span.end_ms)
+    done = []
+    for record in records:
+        device, task = config.device(record.device), tasks.get((record.device, record.task))
+        done.append(MaintenanceDone(
+            record.at_ms, device.name_in(language) if device else record.device,
+            task.name_in(language) if task else record.task, record.by,
+        ))  # fmt: skip
+    return with_staff_appendix(page, done, language, config.site.timezone)

@@ -101,3 +101,19 @@ def test_the_record_and_the_count_survive_a_backup_and_a_restore(tmp_path: Path)
         assert listed(tmp_path / "new") == [since]
     finally:
         stop(stack)
+
+
+def staff_report(tmp_path: Path, done_at: datetime) -> None:
+    """`report --staff` has the appendix with the task done, in the report's language; the
+    sponsors' report has none of it."""
+    month = f"{done_at:%Y-%m}"
+    common = ["report", "--month", month, "--data", str(tmp_path / "var"), "--lang", "ru"]
+    staff = makerwatch(*common, "--staff", "--out", str(tmp_path / "staff.html"))
+    assert staff.returncode == 0, staff.stderr
+    page = (tmp_path / "staff.html").read_text(encoding="utf-8")
+    assert "Для сотрудников: обслуживание" in page
+    assert (f"<tr><td>{done_at:%Y-%m-%d %H:%M}</td><td>Дәнекерлеу станциясы 1, үстел А</td>"
+            "<td>Проверить жало</td><td>Aigerim</td></tr>") in page  # fmt: skip
+    sponsors = makerwatch(*common, "--out", str(tmp_path / "sponsors.html"))
+    assert sponsors.returncode == 0, sponsors.stderr
+    assert "Aigerim" not in (tmp_path / "sponsors.html").read_text(encoding="utf-8")
