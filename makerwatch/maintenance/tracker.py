@@ -63,6 +63,9 @@ class MaintenanceTracker:
         # States stored before the first count: counted after it (a state counted is never
         # counted twice), so none written while InfluxDB was being asked is lost.
         self._early: list[Point] = []
+        # Awaited with a device's id when its tasks change (counted, due, done): the
+        # access list's publisher sets it to lock or unlock by `blocking_overdue`.
+        self.on_change: Callable[[str], Awaitable[None]] | None = None
 
     def task(self, device_id: str, task_id: str) -> MaintenanceTask:
         """Raises UnknownTask naming the device or task."""
@@ -171,6 +174,8 @@ class MaintenanceTracker:
     async def _tell_device(self, device_id: str) -> None:
         """The device's tasks to the engine, at the time of its newest state (the
         engine's clock for it): a record of the past does not move its time."""
+        if self.on_change is not None:
+            await self.on_change(device_id)
         at_ms = self._newest.get(device_id)
         if self._tell is None or at_ms is None:
             return  # nothing stored of it yet: nothing can be due by use

@@ -128,8 +128,16 @@ async def test_a_backfill_crossing_the_interval_is_told_once_and_done_resets_it(
     week_ago = time.time() - 7 * 24 * HOUR_S
     try:
         await wait_until(lambda: counted(ingest), "the first count")
+        changed: list[str] = []
+
+        async def on_change(device: str) -> None:
+            changed.append(device)
+
+        assert ingest.service.maintenance is not None
+        ingest.service.maintenance.on_change = on_change
         await backfill(config, week_ago, 3)
         await wait_until(lambda: chat_texts(bot_api) and channel_texts(receiver), "the firing")
+        assert changed == ["solder-1"], "the access list's publisher hears of it once"
         assert chat_texts(bot_api) == [FIRED_KK]
         assert channel_texts(receiver) == [FIRED_EN]
         buttons = bot_api.sent(STAFF_GROUP["id"])[0]["reply_markup"]["inline_keyboard"][0]
