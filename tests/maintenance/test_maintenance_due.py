@@ -10,36 +10,26 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 import yaml
 
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from tests.alerts.bot_api import BotApi, serve
+from tests.alerts.bot_api import BotApi
 from tests.alerts.conftest import Receiver
+from tests.maintenance.conftest import TOKEN
 from tests.support import KAZAKH_NAME, RunningIngest, make_config, publish, start_ingest, wait_until
 
-TOKEN = "123456789:AAE-makerwatch-test-token-0123"
 STAFF_GROUP = {"id": -1001234567890, "type": "supergroup", "title": "Staff"}
 DAULET = {"id": 42, "is_bot": False, "first_name": "Daulet"}
 STAFF_TOKEN = "aigerim-token-0123456789"
 TIP = {"kk": "Ұшын тексеру", "ru": "Проверить жало", "en": "Check the tip"}
 HOUR_S = 3600.0
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[BotApi]:
-    api = BotApi(TOKEN, free_port())
-    runner = await serve(api)
-    yield api
-    await runner.cleanup()
 
 
 def site(
