@@ -88,6 +88,8 @@ def _list(args: argparse.Namespace) -> int:
     from makerwatch.maintenance.tracker import MaintenanceTracker
 
     config = _site(args)
+    if args.device is not None and config.device(args.device) is None:
+        raise ConfigError(f"no device {args.device!r} in the site file")
     settings = influx_settings(config.influxdb, args.influx, args)
 
     async def count() -> MaintenanceTracker:
@@ -102,8 +104,6 @@ def _list(args: argparse.Namespace) -> int:
     now_ms = int(time.time() * 1000)
     devices = list(tracker.tasks)
     if args.device is not None:
-        if config.device(args.device) is None:
-            raise ConfigError(f"no device {args.device!r} in the site file")
         devices = [args.device] if args.device in devices else []
     for device in devices:
         for task in tracker.status(device, now_ms):
