@@ -23,7 +23,7 @@ def add_commands(add: AddCommand) -> None:
     listing = commands.add_parser("list", help="each task: use since it was last done, due or not")
     listing.add_argument("--device", metavar="ID", help="one device only")
     listing.add_argument("--influx", metavar="URL", help="InfluxDB, instead of the site file's")
-    done = commands.add_parser("done", help="record a task done now")
+    done = commands.add_parser("done", help="record a task done (now, or --at)")
     done.add_argument("device", metavar="DEVICE")
     done.add_argument("task", metavar="TASK")
     done.add_argument("--by", metavar="NAME", help="who did it (default: your user name)")
