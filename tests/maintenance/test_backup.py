@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import yaml
 
 from makerwatch.ops.embedded import free_port
@@ -21,13 +22,13 @@ from tests.support import WAIT_TIMEOUT_S
 TIP = {"kk": "Ұшын тексеру", "ru": "Проверить жало", "en": "Check the tip"}
 
 
-def up(tmp_path: Path, site_file: Path, data: Path) -> Stack:
+def up(tmp_path: Path, site_file: Path, data: Path, http_port: int = 0) -> Stack:
     mqtt_port, influx_port = free_port(), free_port()
     output = tmp_path / f"up-{data.name}.out"
     process = spawn(
         output, "up", "--config", str(site_file), "--data", str(data), "--no-sim",
         "--mqtt", f"127.0.0.1:{mqtt_port}", "--influx", f"http://127.0.0.1:{influx_port}",
-        "--http", f"127.0.0.1:{free_port()}",
+        "--http", f"127.0.0.1:{http_port or free_port()}",
     )  # fmt: skip
     stack = Stack(process, output, mqtt_port, influx_port)
     wait_for(lambda: "subscribed to" in stack.text() or process.poll() is not None, "up")
@@ -96,9 +97,14 @@ def test_the_record_and_the_count_survive_a_backup_and_a_restore(tmp_path: Path)
         "restore", "--from", str(tmp_path / "backup"), "--data", str(tmp_path / "new")
     )
     assert restored.returncode == 0, restored.stderr
-    stack = up(tmp_path, site_file, tmp_path / "new")
+    http_port = free_port()
+    stack = up(tmp_path, site_file, tmp_path / "new", http_port)
     try:
         assert listed(tmp_path / "new") == [since]
+        # The restored site's ingest counts the same from its InfluxDB and record.
+        wait_for(
+            lambda: machine_page(http_port)[:3] == [0.5, False, "Aigerim"], "the count in ingest"
+        )
     finally:
         stop(stack)
 
@@ -117,3 +123,10 @@ def staff_report(tmp_path: Path, done_at: datetime) -> None:
     sponsors = makerwatch(*common, "--out", str(tmp_path / "sponsors.html"))
     assert sponsors.returncode == 0, sponsors.stderr
     assert "Aigerim" not in (tmp_path / "sponsors.html").read_text(encoding="utf-8")
+
+
+def machine_page(http_port: int) -> list[object]:
+    """(used, due, last done by) of solder-1's tip, as the machine page reads them."""
+    answer = httpx.get(f"http://127.0.0.1:{http_port}/machines/solder-1/maintenance", timeout=10)
+    [tip] = answer.json()["tasks"]
+    return [tip["used"], tip["due"], tip["last_done_by"]]
