@@ -22,7 +22,7 @@ from makerwatch.alerts.engine import (
     Transition,
 )
 from makerwatch.alerts.notifier import Notification, Notifier
-from makerwatch.alerts.rules.maintenance_due import due_tasks
+from makerwatch.alerts.rules import key_of
 from makerwatch.alerts.texts import (
     ON_SINCE_WORDS,
     STATE_WORDS,
@@ -306,13 +306,12 @@ class AlertService:
         return "switching_off", by
 
     async def maintenance_done_from_chat(self, alert_id: str, by: str) -> tuple[str, str]:
-        """Every task a maintenance alert names is recorded done, by who pressed."""
+        """The task of a maintenance alert is recorded done, by who pressed."""
         alert = self.engine.alerts.get(alert_id)
         record = self.maintenance_done
         if alert is None or alert.rule != RuleName.MAINTENANCE_DUE or record is None:
             return "gone", ""
-        view = self.engine.views[alert.device]
-        await record(alert.device, due_tasks(view.maintenance, view.now_ms), by)
+        await record(alert.device, [key_of(alert_id, alert.rule, alert.device)], by)
         return "maintenance_recorded", by
 
     def machines_on(self, language: Language) -> list[str]:
@@ -493,18 +492,17 @@ class AlertService:
             on_at=local_time(alert.on_since_ms or began_ms, timezone, wall_ms),
             closed_at=local_time(alert.closed_ms or began_ms, timezone, wall_ms),
             late_s=(transition.at_ms - (alert.closed_ms or began_ms)) / 1000,
-            tasks=self._tasks_due(transition, language),
+            task=self._task_name(alert, language),
         )
 
-    def _tasks_due(self, transition: Transition, language: Language) -> str:
-        """A maintenance alert's tasks due when it happened, by their names."""
-        alert = transition.alert
+    def _task_name(self, alert: Alert, language: Language) -> str:
+        """A maintenance alert's task, by its name."""
         if alert.rule != RuleName.MAINTENANCE_DUE:
             return ""
+        task = key_of(alert.alert_id, alert.rule, alert.device)
         device = self.engine.devices[alert.device]
-        names = {task.id: task.name_in(language) for task in self.config.tasks_for(device)}
-        due = due_tasks(self.engine.views[alert.device].maintenance, transition.at_ms)
-        return "; ".join(names.get(task, task) for task in due)
+        names = {t.id: t.name_in(language) for t in self.config.tasks_for(device)}
+        return names.get(task, task)
 
     def active(self) -> list[dict[str, Any]]:
         """The active alerts with their current message, machine name and how long they hold."""

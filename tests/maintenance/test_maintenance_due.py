@@ -101,8 +101,8 @@ def channel_texts(receiver: Receiver) -> list[str]:
 FIRED_KK = f"«{KAZAKH_NAME}» (Test space): техникалық қызмет көрсету уақыты келді: Ұшын тексеру."
 FIRED_RU = f"«{KAZAKH_NAME}» (Test space): пора провести обслуживание: Проверить жало."
 FIRED_EN = f"Maintenance due on {KAZAKH_NAME} at Test space: Check the tip."
-DONE_KK = f"Техникалық қызмет көрсету орындалды: «{KAZAKH_NAME}» (Test space)."
-DONE_EN = f"Maintenance done: {KAZAKH_NAME} at Test space."
+DONE_KK = f"«{KAZAKH_NAME}» (Test space): техникалық қызмет көрсету орындалды: Ұшын тексеру."
+DONE_EN = f"Maintenance done on {KAZAKH_NAME} at Test space: Check the tip."
 
 
 async def test_a_backfill_crossing_the_interval_is_told_once_and_done_resets_it(
@@ -137,7 +137,7 @@ async def test_a_backfill_crossing_the_interval_is_told_once_and_done_resets_it(
         assert (tip["used"], tip["due"], tip["last_done_by"]) == (2.25, True, None)
         async with httpx.AsyncClient() as client:  # the floor board's banner, in each language
             [alert] = (await client.get(url(config, "/alerts"))).json()["alerts"]
-        assert alert["alert_id"] == "maintenance_due-solder-1"
+        assert alert["alert_id"] == "maintenance_due-solder-1-tip"
         assert alert["headlines"] == {"kk": FIRED_KK, "en": FIRED_EN, "ru": FIRED_RU}
         assert tip["names"] == TIP
         tracker = ingest.service.maintenance

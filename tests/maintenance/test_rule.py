@@ -1,6 +1,7 @@
-"""The maintenance_due rule in the alert engine: fired from a `maintenance` point, never
-repeated, fired by its timer for a task due by the calendar, resolved when done, and no
-verdict (an active alert kept) until the tracker has counted after a restart."""
+"""The maintenance_due rule in the alert engine: an alert a task, fired from a
+`maintenance` point, never repeated, fired by its timer for a task due by the calendar,
+resolved when done, and no verdict (an active alert kept) until the tracker has counted
+after a restart."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ def statuses(actions: list[object]) -> list[tuple[str, int]]:
     return [(a.status, a.at_ms) for a in actions if isinstance(a, Transition)]
 
 
+def alerts(actions: list[object]) -> list[tuple[str, str]]:
+    return [(a.status, a.alert.alert_id) for a in actions if isinstance(a, Transition)]
+
+
 def test_fired_once_never_repeated_and_resolved_when_done() -> None:
     """Test the nozzle due at a state: fired then, nothing more for ten hours of the
     machine's time (no repeats), resolved by the point that says it is done."""
@@ -60,7 +65,7 @@ def test_a_restored_alert_is_kept_until_the_tracker_has_counted() -> None:
     resolved once the count says nothing is due."""
     cfg = engine().config
     restarted = AlertEngine(cfg)
-    restarted.restore(Alert("maintenance_due-printer-1", "maintenance_due", "printer-1", "due",
+    restarted.restore(Alert("maintenance_due-printer-1-nozzle", "maintenance_due", "printer-1", "due",
                             OPENS, OPENS, notified=True))  # fmt: skip
     assert restarted.start() == []
     assert (
@@ -69,3 +74,17 @@ def test_a_restored_alert_is_kept_until_the_tracker_has_counted() -> None:
     )
     counted = maintenance_point(TAGS, {}, OPENS + 120_000)
     assert statuses(restarted.observe(counted)) == [("resolved", OPENS + 120_000)]
+
+
+def test_each_task_falling_due_is_an_alert_of_its_own() -> None:
+    """Test the nozzle due, then the belts while the nozzle's alert holds: each told as it
+    falls due; the nozzle done resolves the nozzle's alone."""
+    judged = engine()
+    belts_ms = OPENS + 30 * DAY_MS
+    first = judged.observe(maintenance_point(TAGS, {"nozzle": OPENS, "belts": belts_ms}, OPENS))
+    assert alerts(first) == [("fired", "maintenance_due-printer-1-nozzle")]
+    second = judged.advance(belts_ms)
+    assert alerts(second) == [("fired", "maintenance_due-printer-1-belts")]
+    done = judged.observe(maintenance_point(TAGS, {"belts": belts_ms}, belts_ms + HOUR_MS))
+    assert alerts(done) == [("resolved", "maintenance_due-printer-1-nozzle")]
+    assert set(judged.alerts) == {"maintenance_due-printer-1-belts"}

@@ -16,10 +16,17 @@ from makerwatch.alerts.rules import (
     offline_while_on,
     over_temperature,
 )
-from makerwatch.alerts.rules.base import Check, DeviceView, RuleInput, RuleSpec
+from makerwatch.alerts.rules.base import (
+    Check,
+    DeviceView,
+    RuleInput,
+    RuleSpec,
+    alert_id_of,
+    key_of,
+)
 from makerwatch.core.site_config import RuleName
 
-__all__ = ["RULES", "Check", "DeviceView", "RuleInput", "RuleSpec"]
+__all__ = ["RULES", "Check", "DeviceView", "RuleInput", "RuleSpec", "alert_id_of", "key_of"]
 
 RULES: dict[str, RuleSpec] = {
     RuleName.LEFT_ON: left_on.RULE,
