@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
+from makerwatch.cli.options import (
+    AddCommand,
+    add_config,
+    add_data,
+    influx_settings,
+    site_file,
+    stack_in_use,
+)
 from makerwatch.core.errors import ConfigError
 from makerwatch.core.site_config import Language, SiteConfig, load_site_config
 
@@ -31,29 +38,33 @@ def add_commands(add: AddCommand) -> None:
                       help="when it was done, site time, if not now (written down on paper)")  # fmt: skip
     for parser in (listing, done):
         add_config(parser)
-        add_data(parser)  # the record is in DIR/maintenance (a running makerwatch up's too)
+        add_data(parser)  # a running makerwatch up there: its record, InfluxDB and site file
     listing.set_defaults(handler=_list)
     done.set_defaults(handler=_done)
 
 
-def _store_folder(args: argparse.Namespace) -> Path:
-    return Path(args.data) / "maintenance"
+def record_folder(args: argparse.Namespace, config: SiteConfig) -> Path:
+    """Where the record of maintenance done is: the running `up`'s of --data, else the
+    site file's `ingest.maintenance_dir` (that of `makerwatch ingest`)."""
+    stack = stack_in_use(args)
+    if stack is not None:
+        return Path(stack.data) / "maintenance"
+    return Path(config.ingest.maintenance_dir)
 
 
 def _done(args: argparse.Namespace) -> int:
     import time
 
     from makerwatch.maintenance.store import Done, MaintenanceStore
-    from makerwatch.maintenance.tracker import MaintenanceTracker
+    from makerwatch.maintenance.tracker import task_of
 
     config = _site(args)
-    task = MaintenanceTracker(config, MaintenanceStore(_store_folder(args)), _no_query).task(
-        args.device, args.task
-    )
+    task = task_of(config, args.device, args.task)
     by = args.by or getpass.getuser()
     now_ms = int(time.time() * 1000)
     at_ms = now_ms if args.at is None else _when(args.at, config.site.timezone, now_ms)
-    MaintenanceStore(_store_folder(args)).record(Done(args.device, task.id, by, at_ms))
+    store = MaintenanceStore(record_folder(args, config))
+    store.record(Done(args.device, task.id, by, at_ms))
     print(f"{args.device}: {task.id} recorded done by {by}; its count starts again")
     return 0
 
@@ -75,10 +86,6 @@ def _site(args: argparse.Namespace) -> SiteConfig:
     return load_site_config(site_file(args.config, args))
 
 
-async def _no_query(influxql: str) -> list[dict[str, Any]]:
-    return []
-
-
 def _list(args: argparse.Namespace) -> int:
     import asyncio
     import time
@@ -94,9 +101,8 @@ def _list(args: argparse.Namespace) -> int:
 
     async def count() -> MaintenanceTracker:
         async with InfluxClient(settings) as influx:
-            tracker = MaintenanceTracker(
-                config, MaintenanceStore(_store_folder(args)), influx.query
-            )
+            store = MaintenanceStore(record_folder(args, config))
+            tracker = MaintenanceTracker(config, store, influx.query)
             await tracker.load()
             return tracker
 
@@ -126,17 +132,17 @@ def _line(device: str, task: dict[str, Any], timezone: str) -> str:
 
 
 def staff_appendix(
-    page: str, config: SiteConfig, period: str, language: Language, data: Path
+    page: str, config: SiteConfig, period: str, language: Language, args: argparse.Namespace
 ) -> str:
     """`report --staff`: the report's page with the maintenance done in the period, from
-    the record in `data`/maintenance."""
+    the record (`record_folder`)."""
     from makerwatch.core.statistics import period_of
     from makerwatch.maintenance.store import STORE_FILE, MaintenanceStore
     from makerwatch.report.staff import MaintenanceDone, with_staff_appendix
 
     span = period_of(period, config.site.timezone)
     tasks = {(d.id, t.id): t for d in config.devices for t in config.tasks_for(d)}
-    folder = Path(data) / "maintenance"
+    folder = record_folder(args, config)
     records = []  # no record there: nothing was recorded done
     if (folder / STORE_FILE).exists():
         records = MaintenanceStore(folder).history(span.start_ms, span.end_ms)

@@ -102,7 +102,7 @@ def _report(args: argparse.Namespace) -> int:
         else:
             page = document.html(stats, args.lang, network=network.name)
             if args.staff:
-                page = staff_appendix(page, network.sites[0], period_text, args.lang, args.data)
+                page = staff_appendix(page, network.sites[0], period_text, args.lang, args)
             if out_format == "pdf":
                 document.as_pdf(page, out)
             else:

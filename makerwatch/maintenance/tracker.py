@@ -20,7 +20,7 @@ from makerwatch.core.protocol import STATE_MEASUREMENT
 from makerwatch.core.site_config import LANGUAGES, MaintenanceTask, SiteConfig
 from makerwatch.maintenance.store import Done, MaintenanceStore
 
-__all__ = ["POLL_S", "MaintenanceTracker", "UnknownTask"]
+__all__ = ["POLL_S", "MaintenanceTracker", "UnknownTask", "task_of"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,21 @@ class UnknownTask(MakerwatchError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def task_of(config: SiteConfig, device_id: str, task_id: str) -> MaintenanceTask:
+    """The device's task; UnknownTask naming the device or the task."""
+    device = config.device(device_id)
+    if device is None:
+        raise UnknownTask(f"no device {device_id!r} in the site file")
+    tasks = config.tasks_for(device)
+    for task in tasks:
+        if task.id == task_id:
+            return task
+    known = ", ".join(t.id for t in tasks) or "none"
+    raise UnknownTask(
+        f"device {device_id!r} has no maintenance task {task_id!r} (its tasks: {known})"
+    )
 
 
 def _quoted(value: str) -> str:
@@ -68,16 +83,7 @@ class MaintenanceTracker:
         self.on_change: Callable[[str], Awaitable[None]] | None = None
 
     def task(self, device_id: str, task_id: str) -> MaintenanceTask:
-        """Raises UnknownTask naming the device or task."""
-        if device_id not in {d.id for d in self.config.devices}:
-            raise UnknownTask(f"no device {device_id!r} in the site file")
-        for task in self.tasks.get(device_id, []):
-            if task.id == task_id:
-                return task
-        known = ", ".join(t.id for t in self.tasks.get(device_id, [])) or "none"
-        raise UnknownTask(
-            f"device {device_id!r} has no maintenance task {task_id!r} (its tasks: {known})"
-        )
+        return task_of(self.config, device_id, task_id)
 
     # Counting -------------------------------------------------------------------
 

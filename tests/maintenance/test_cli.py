@@ -35,6 +35,7 @@ def test_a_mistake_is_one_line_and_records_nothing(
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["maintenance"] = [TIP]
     data["influxdb"]["url"] = f"http://127.0.0.1:{free_port()}"  # nobody there
+    data["ingest"]["maintenance_dir"] = str(tmp_path / "maintenance")
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     command, *rest = args
@@ -51,6 +52,7 @@ def test_list_without_influxdb_is_one_line(
     """Test `maintenance list` with InfluxDB away: one line naming where it looked."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["maintenance"] = [TIP]
+    data["ingest"]["maintenance_dir"] = str(tmp_path / "maintenance")
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     url = f"http://127.0.0.1:{free_port()}"
