@@ -63,3 +63,20 @@ def test_list_without_influxdb_is_one_line(
     assert code == 1
     assert err.startswith(f"makerwatch: {url}/query: "), err
     assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--format", "csv"], "--staff adds the staff appendix to one site's HTML or PDF report"),
+        (["--send"], "--staff is never sent to sponsors: leave out --send"),
+    ],
+)
+def test_the_staff_appendix_goes_only_into_a_document_for_staff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    """Test `report --staff` refused for a data format and for the sponsors' delivery."""
+    code = main(["report", "--month", "2026-11", "--staff", "--config", str(EXAMPLE),
+                 "--data", str(tmp_path), *args])  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err == f"makerwatch: {says}\n"
