@@ -25,6 +25,7 @@ __all__ = ["POLL_S", "MaintenanceTracker", "UnknownTask", "task_of"]
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0
+PAGE_ROWS = 10_000  # states asked of InfluxDB at a time
 MAX_EARLY_STATES = 100_000  # held while InfluxDB is first asked (a state is ~200 bytes)
 
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
@@ -109,17 +110,23 @@ class MaintenanceTracker:
             await self._tell_device(device_id)
 
     async def _counted(self, device_id: str, task: MaintenanceTask, done: Done | None) -> Progress:
-        """The task's use since it was done, from the device's stored states."""
+        """The task's use since it was done, from the device's stored states, a page at a
+        time (an InfluxDB may cap the rows of one answer)."""
         progress = Progress(done.at_ms if done else None)
-        after = "" if done is None else f" AND time > {done.at_ms}ms"
-        rows = await self._query(
-            "SELECT previous, previous_duration_s FROM state "
-            f"WHERE site = '{_quoted(self.config.site.id)}' "
-            f"AND device = '{_quoted(device_id)}'{after}"
-        )
-        for series in rows:
-            for at_ms, previous, duration_s in series["values"]:
+        after_ms = done.at_ms if done else None
+        while True:
+            after = "" if after_ms is None else f" AND time > {after_ms}ms"
+            rows = await self._query(
+                "SELECT previous, previous_duration_s FROM state "
+                f"WHERE site = '{_quoted(self.config.site.id)}' "
+                f"AND device = '{_quoted(device_id)}'{after} ORDER BY time LIMIT {PAGE_ROWS}"
+            )
+            values = [row for series in rows for row in series["values"]]
+            for at_ms, previous, duration_s in values:
                 progress.count(task, previous, duration_s, int(at_ms))
+            if len(values) < PAGE_ROWS:
+                break
+            after_ms = int(values[-1][0])
         progress.judge(task, progress.newest_ms or 0)
         if progress.newest_ms is not None:
             self._newest[device_id] = max(self._newest.get(device_id, 0), progress.newest_ms)
