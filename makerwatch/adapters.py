@@ -49,6 +49,7 @@ from makerwatch.core.vocabulary import SNOOZE_MIN
 from makerwatch.ingest.decode import Decoder
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.pipeline import Pipeline, Stores
+from makerwatch.maintenance.tracker import MaintenanceTracker
 from makerwatch.members.store import MembersError, MembersStore
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Running:
     clock: Callable[[], float]
     commands: Publisher  # relay commands: to a board as they are, to a plug in its own format
     members: MembersStore | None = None  # a site whose devices read cards
+    maintenance: MaintenanceTracker | None = None
 
     def wall_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -333,6 +335,20 @@ class ApiView:
         if name is None:
             name = self.board.staff_devices.named_by(token, self._running.wall_ms())
         return name if name in {member.name for member in config.staff} else None
+
+    def maintenance(self, device_id: str) -> list[dict[str, Any]]:
+        running = self._running
+        if running.config.device(device_id) is None:
+            raise KeyError(f"no device {device_id!r}")
+        tracker = running.maintenance
+        return [] if tracker is None else tracker.status(device_id, running.wall_ms())
+
+    async def maintenance_done(self, device_id: str, task: str, by: str) -> list[dict[str, Any]]:
+        running = self._running
+        if running.maintenance is None:
+            raise KeyError(f"the site file gives no maintenance tasks (no {task!r})")
+        await running.maintenance.done(device_id, task, by, running.wall_ms())
+        return self.maintenance(device_id)
 
     async def sponsor_page(self, query: Mapping[str, str], accept_language: str) -> Answer:
         """/sponsors: makerwatch/report/page.py makes the answer from this site's figures

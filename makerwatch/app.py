@@ -34,6 +34,8 @@ from makerwatch.ingest.home_assistant import HomeAssistant
 from makerwatch.ingest.pipeline import Pipeline, Stores, cancel_all
 from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
+from makerwatch.maintenance.store import MaintenanceStore
+from makerwatch.maintenance.tracker import MaintenanceTracker
 from makerwatch.members.access import AccessLists
 from makerwatch.members.store import MembersStore
 from makerwatch.sources.board import BoardSource
@@ -117,6 +119,7 @@ class IngestService:
         self.alerts: AlertService | None = None
         self.access: AccessLists | None = None  # members' cards: when a device reads them
         self.members: MembersStore | None = None
+        self.maintenance: MaintenanceTracker | None = None
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [
             *AlertService.subscriptions(config), *HomeAssistant.subscriptions(config),
@@ -157,6 +160,7 @@ class IngestService:
             if self.home_assistant is not None:
                 self.pipeline.route(self.home_assistant.owns, self.home_assistant.handle)
                 self.pipeline.observe("home assistant", self.home_assistant.observe)
+            maintenance = self._maintenance(stores, alerts)
             chat = None
             if self.config.alerts.telegram is not None:
                 # python-telegram-bot is a large library: loaded only for a site with a chat.
@@ -169,7 +173,7 @@ class IngestService:
                 self.notifier.add(chat.route)
             self.notifier.start()
             members = self._members()  # before the API: it enrols cards
-            api = await self._serve(stores, alerts)
+            api = await self._serve(stores, alerts, maintenance)
             background = [
                 asyncio.create_task(alerts.run_clock()),
                 asyncio.create_task(self.floor.run(self.wall_ms, lambda: self.mqtt_connected)),
@@ -179,6 +183,8 @@ class IngestService:
             if self.home_assistant is not None:
                 background.append(asyncio.create_task(self.home_assistant.run(stop)))
             background += members
+            if maintenance is not None:
+                background.append(asyncio.create_task(supervised("maintenance", maintenance.run)))
             if self.config.sponsors:  # the month's report to each, on the 1st
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
@@ -215,13 +221,32 @@ class IngestService:
             asyncio.create_task(supervised("access lists", partial(access.run, self.subscribed)))
         ]
 
-    async def _serve(self, stores: Stores, alerts: AlertService) -> Callable[[], Any] | None:
+    def _maintenance(self, stores: Stores, alerts: AlertService) -> MaintenanceTracker | None:
+        """The count of use towards maintenance, told to the alert engine; its "done"
+        from the chat. None for a site without maintenance tasks."""
+        if not self.config.maintenance:
+            return None
+        store = MaintenanceStore(Path(self.config.ingest.maintenance_dir))
+        tracker = MaintenanceTracker(self.config, store, stores.influx.query, alerts.observe)
+        self.pipeline.observe("maintenance", tracker.observe)
+
+        async def done(device: str, tasks: list[str], by: str) -> None:
+            for task in tasks:
+                await tracker.done(device, task, by, self.wall_ms())
+
+        alerts.maintenance_done = done
+        self.maintenance = tracker
+        return tracker
+
+    async def _serve(
+        self, stores: Stores, alerts: AlertService, maintenance: MaintenanceTracker | None
+    ) -> Callable[[], Any] | None:
         settings = self.config.ingest
         if settings.http_port is None:
             return None
         running = Running(
             self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
-            self._clock, self.commands, self.members,
+            self._clock, self.commands, self.members, maintenance,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)
         return await serve(ApiView(running), settings.http_host, settings.http_port, tls)

@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "makerwatch"
-FEATURES = ("ingest", "alerts", "api", "ops", "sim", "report", "dashboards", "members")
+FEATURES = (
+    "ingest",
+    "alerts",
+    "api",
+    "ops",
+    "sim",
+    "report",
+    "dashboards",
+    "members",
+    "maintenance",
+)
 # The board's pure core (firmware/core) sits below everything: the site file checks
 # a board's settings with the board's own rules, and the simulator runs its agent.
 BOARD_CORE = "firmware.core"

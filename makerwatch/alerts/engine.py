@@ -17,8 +17,17 @@ import itertools
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from makerwatch.alerts.rules import RULES, Check, DeviceView, RuleInput, RuleSpec
+from makerwatch.alerts.rules import (
+    RULES,
+    Check,
+    DeviceView,
+    RuleInput,
+    RuleSpec,
+    alert_id_of,
+    key_of,
+)
 from makerwatch.core.machine_status import MachineStatus
+from makerwatch.core.maintenance import MAINTENANCE_MEASUREMENT, due_times
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import (
     EVENT_MEASUREMENT,
@@ -161,8 +170,11 @@ class AlertEngine:
         # A reading sent again after a lost connection is older than the newest: the
         # temperature now is the newest one's.
         newest = view.status.last_seen_ms is None or point.time_ms >= view.status.last_seen_ms
-        view.status.observe(point, heard_ms)
         values = point.fields
+        if point.measurement == MAINTENANCE_MEASUREMENT:  # counted by the server: no sign of life
+            view.maintenance = due_times(point)
+        else:
+            view.status.observe(point, heard_ms)
         if point.measurement == TELEMETRY_MEASUREMENT and "temp_c" in values and newest:
             view.temp_c = float(values["temp_c"])
         elif point.measurement == EVENT_MEASUREMENT:
@@ -293,17 +305,35 @@ class AlertEngine:
             spec = self._rules[rule.rule]
             if spec.needs_state and view.state is None:
                 continue  # nothing to go on until the board says its state
-            alert_id = f"{rule.rule}-{device_id}"
-            active = self.alerts.get(alert_id)
-            check, fired_ms = self._judge(spec, rule, device, view, active is not None, stamp)
-            if not self.ready or (not view.known and not spec.wall_clock):
-                continue  # restoring, or nothing heard from the device yet
-            if check.holds and active is None:
-                actions.append(self._fire(rule, device, alert_id, check, fired_ms))
-            elif not check.holds and active is not None:
-                del self.alerts[alert_id]
-                actions.append(Transition("resolved", replace(active), stamp))
+            for key in self._keys(spec, rule, device_id):
+                actions += self._verdict(spec, rule, device, key, stamp)
         return actions
+
+    def _keys(self, spec: RuleSpec, rule: Rule, device_id: str) -> list[str]:
+        """What a rule judges the device by: once (""), or once per key its view gives
+        and per key it has an active alert for (so that each can resolve)."""
+        if spec.keys is None:
+            return [""]
+        active = {key_of(a.alert_id, a.rule, a.device) for a in self.alerts.values()
+                  if a.rule == rule.rule and a.device == device_id}  # fmt: skip
+        return sorted(active.union(spec.keys(self.views[device_id])))
+
+    def _verdict(
+        self, spec: RuleSpec, rule: Rule, device: Device, key: str, stamp: int
+    ) -> list[Action]:
+        """One rule's (and key's) verdict for one device, as transitions."""
+        view = self.views[device.id]
+        alert_id = alert_id_of(rule.rule, device.id, key)
+        active = self.alerts.get(alert_id)
+        check, fired_ms = self._judge(spec, rule, device, view, active is not None, stamp, key)
+        if not self.ready or (not view.known and not spec.wall_clock):
+            return []  # restoring, or nothing heard from the device yet
+        if check.holds and active is None:
+            return [self._fire(rule, device, alert_id, check, fired_ms)]
+        if not check.holds and active is not None:
+            del self.alerts[alert_id]
+            return [Transition("resolved", replace(active), stamp)]
+        return []
 
     def _judge(
         self,
@@ -313,16 +343,18 @@ class AlertEngine:
         view: DeviceView,
         active: bool,
         stamp: int,
+        key: str = "",
     ) -> tuple[Check, int]:
         """One rule's verdict for one device, and when it fired if it holds; a rule on the
         machine's clock has its timer armed for when the verdict can next change."""
         given = RuleInput(rule, device, view, self.config.site, active, self.live_ms,
-                          self.listening_since_ms)  # fmt: skip
+                          self.listening_since_ms, key)  # fmt: skip
         check = spec.check(given)
         if spec.wall_clock:
             return check, check.since_ms if check.holds else stamp
         if check.due_ms is not None and check.due_ms > view.now_ms:
-            self._arm(device.id, check.due_ms, "rule", f"{rule.rule}/{device.id}")
+            timer = f"{rule.rule}/{device.id}" + (f"/{key}" if key else "")
+            self._arm(device.id, check.due_ms, "rule", timer)
         return check, stamp
 
     # Transitions --------------------------------------------------------
@@ -345,7 +377,9 @@ class AlertEngine:
 
     def _arm_follow_ups(self, alert: Alert) -> None:
         device = alert.device
-        self._arm(device, self._next_repeat_ms(alert), "repeat", alert.alert_id)
+        spec = self._rules.get(alert.rule)
+        if spec is None or spec.repeats:
+            self._arm(device, self._next_repeat_ms(alert), "repeat", alert.alert_id)
         if alert.auto_off == "pending":
             rule = next(
                 r
@@ -359,8 +393,8 @@ class AlertEngine:
             self._arm(device, due, "confirm", alert.alert_id)
 
     def _on_timer(self, kind: str, key: str) -> list[Action]:
-        if kind == "rule":
-            rule, device_id = key.split("/", 1)
+        if kind == "rule":  # "<rule>/<device>", or "<rule>/<device>/<key>"
+            rule, device_id = key.split("/")[:2]
             return self._evaluate(device_id, frozenset({rule}))
         alert = self.alerts.get(key)
         if alert is None:

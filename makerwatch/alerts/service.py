@@ -9,7 +9,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from makerwatch.alerts.engine import (
     Transition,
 )
 from makerwatch.alerts.notifier import Notification, Notifier
+from makerwatch.alerts.rules import key_of
 from makerwatch.alerts.texts import (
     ON_SINCE_WORDS,
     STATE_WORDS,
@@ -44,7 +45,15 @@ from makerwatch.core.protocol import (
     command_topic,
     ingest_ready_topic,
 )
-from makerwatch.core.site_config import LANGUAGES, Device, Language, Rule, Severity, SiteConfig
+from makerwatch.core.site_config import (
+    LANGUAGES,
+    Device,
+    Language,
+    Rule,
+    RuleName,
+    Severity,
+    SiteConfig,
+)
 from makerwatch.core.vocabulary import TERMS
 
 __all__ = ["AlertService"]
@@ -75,6 +84,13 @@ class _Pace:
     event_ms: int
     arrival_ms: int
     held_until_ms: int = 0  # its notifications wait until then (wall clock)
+
+
+def _template(alert: Alert, status: str) -> str:
+    """The text key of a transition: its own, a rule's own resolution, or the reason's."""
+    if status == "resolved" and f"resolved/{alert.rule}" in TEMPLATES:
+        return f"resolved/{alert.rule}"
+    return status if status in TEMPLATES else f"{alert.rule}/{alert.reason}"
 
 
 class AlertService:
@@ -109,6 +125,9 @@ class AlertService:
         self._monotonic = monotonic or wall or (lambda: int(time.monotonic() * 1000))
         self._anchor: tuple[int, int] | None = None  # (wall ms, monotonic ms) last agreed
         self._step_ms = 0  # the step last reported in the log
+        # Records maintenance tasks done (device, tasks, by); app.py sets it for a site
+        # with maintenance tasks (makerwatch/maintenance), the chat's "Done" calls it.
+        self.maintenance_done: Callable[[str, list[str], str], Awaitable[None]] | None = None
 
     @staticmethod
     def subscriptions(config: SiteConfig) -> list[str]:
@@ -303,6 +322,15 @@ class AlertService:
     # A device id -> the short name of the member at it, when the site shows names (app.py).
     in_use_by: Callable[[str], str | None] | None = None
 
+    async def maintenance_done_from_chat(self, alert_id: str, by: str) -> tuple[str, str]:
+        """The task of a maintenance alert is recorded done, by who pressed."""
+        alert = self.engine.alerts.get(alert_id)
+        record = self.maintenance_done
+        if alert is None or alert.rule != RuleName.MAINTENANCE_DUE or record is None:
+            return "gone", ""
+        await record(alert.device, [key_of(alert_id, alert.rule, alert.device)], by)
+        return "maintenance_recorded", by
+
     def machines_on(self, language: Language) -> list[str]:
         """'• «name»: in use, on since 14:05 (45 min)' for each machine that is on (or was,
         when its signal is gone), longest on first."""
@@ -472,7 +500,7 @@ class AlertService:
             auto_off_at = local_time(off_ms, timezone, transition.at_ms)
         wall_ms = self.wall_ms()
         return message(
-            status if status in TEMPLATES else f"{alert.rule}/{alert.reason}",
+            _template(alert, status),
             language,
             name=device.name_in(language),
             site=self.config.site.name,
@@ -484,7 +512,17 @@ class AlertService:
             on_at=local_time(alert.on_since_ms or began_ms, timezone, wall_ms),
             closed_at=local_time(alert.closed_ms or began_ms, timezone, wall_ms),
             late_s=(transition.at_ms - (alert.closed_ms or began_ms)) / 1000,
+            task=self._task_name(alert, language),
         )
+
+    def _task_name(self, alert: Alert, language: Language) -> str:
+        """A maintenance alert's task, by its name."""
+        if alert.rule != RuleName.MAINTENANCE_DUE:
+            return ""
+        task = key_of(alert.alert_id, alert.rule, alert.device)
+        device = self.engine.devices[alert.device]
+        names = {t.id: t.name_in(language) for t in self.config.tasks_for(device)}
+        return names.get(task, task)
 
     def active(self) -> list[dict[str, Any]]:
         """The active alerts with their current message, machine name and how long they hold."""

@@ -51,6 +51,7 @@ BUTTONS: dict[str, dict[Language, str]] = {
     "ack": TERMS["acknowledge"],
     "off": TERMS["switch_off"],
     "snooze": TERMS["snooze"],
+    "done": TERMS["maintenance_done"],  # a maintenance alert: its tasks are done
 }
 # /help: what the bot does, its buttons named as the glossary names them.
 HELP: dict[Language, str] = {
@@ -75,6 +76,9 @@ REPLIES: dict[str, dict[Language, str]] = {
                  "ru": "Makerwatch не выключает это оборудование (нет реле или это 3D-принтер).",
                  "kk": "Makerwatch бұл жабдықты өшірмейді (релесі жоқ немесе 3D-принтер)."},
     "already": {language: on_it + "." for language, on_it in TERMS["on_it"].items()},
+    "maintenance_recorded": {"en": "Recorded: maintenance done by {who}.",
+                             "ru": "Записано: обслуживание выполнено ({who}).",
+                             "kk": "Жазылды: техникалық қызмет көрсетуді {who} орындады."},
     "gone": {"en": "This alert is no longer active.", "ru": "Это оповещение уже неактивно.",
              "kk": "Бұл ескерту енді белсенді емес."},
     "not_staff": {"en": "Only staff can do this.", "ru": "Это могут делать только сотрудники.",
@@ -109,6 +113,9 @@ class StaffActions(Protocol):
         self, alert_id: str, by: str, snooze_min: float | None
     ) -> tuple[ActionResult, str]: ...
     async def switch_off_from_chat(self, alert_id: str, by: str) -> tuple[ActionResult, str]: ...
+    async def maintenance_done_from_chat(
+        self, alert_id: str, by: str
+    ) -> tuple[ActionResult, str]: ...
     def machines_on(self, language: Language) -> list[str]: ...
 
 
@@ -203,6 +210,8 @@ class StaffChat:
 
     def buttons(self, alert_id: str, language: Language) -> list[str]:
         """The actions offered on an alert: switch-off only where it can work."""
+        if alert_id.startswith(f"{RuleName.MAINTENANCE_DUE}-"):
+            return ["done", "ack"]  # told once: nothing to snooze, nothing to switch off
         off = ["off"] if device_of(alert_id) in self._switchable else []
         return ["ack", *off, "snooze"]
 
@@ -242,12 +251,16 @@ class StaffChat:
             # Never offered on such an alert; refused here too, whatever the data says.
             await query.answer(self._t(update, "never_off"), show_alert=True)
             return
-        if action == "off":
-            result, who = await self._actions.switch_off_from_chat(alert_id, by)
-        else:
-            snooze = SNOOZE_MIN if action == "snooze" else None
-            result, who = await self._actions.acknowledge_from_chat(alert_id, by, snooze)
+        result, who = await self._act(action, alert_id, by)
         await query.answer(self._t(update, result, who=who))
+
+    async def _act(self, action: str, alert_id: str, by: str) -> tuple[ActionResult, str]:
+        if action == "off":
+            return await self._actions.switch_off_from_chat(alert_id, by)
+        if action == "done":
+            return await self._actions.maintenance_done_from_chat(alert_id, by)
+        snooze = SNOOZE_MIN if action == "snooze" else None
+        return await self._actions.acknowledge_from_chat(alert_id, by, snooze)
 
     async def _on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -65,6 +65,17 @@ TEMPLATES: dict[str, dict[Language, str]] = {
         "ru": "«{name}» ({site}): нет данных.",
         "kk": "«{name}» ({site}): деректер келмей тұр.",
     },
+    # {task}: the maintenance task's name, in the reader's language.
+    "maintenance_due/due": {
+        "en": "Maintenance due on {name} at {site}: {task}.",
+        "ru": "«{name}» ({site}): пора провести обслуживание: {task}.",
+        "kk": "«{name}» ({site}): техникалық қызмет көрсету уақыты келді: {task}.",
+    },
+    "resolved/maintenance_due": {
+        "en": "Maintenance done on {name} at {site}: {task}.",
+        "ru": "«{name}» ({site}): обслуживание выполнено: {task}.",
+        "kk": "«{name}» ({site}): техникалық қызмет көрсету орындалды: {task}.",
+    },
     "resolved": {
         "en": "Resolved: {name} at {site} is back to normal.",
         "ru": "Решено: «{name}» ({site}) снова в норме.",
@@ -178,11 +189,12 @@ def message(
     on_at: str = "",
     closed_at: str = "",
     late_s: float = 0,
+    task: str = "",
 ) -> str:
     """The message for `key`: its headline, then when and how long, then what to do."""
     headline = TEMPLATES[key][language].format(
         name=name, site=site, temp_c=temp_c, who=who, on_at=on_at, closed_at=closed_at,
-        late=duration(late_s, language),
+        late=duration(late_s, language), task=task,
     )  # fmt: skip
     lines = [headline]
     if since is not None:

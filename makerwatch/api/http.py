@@ -25,6 +25,8 @@ from makerwatch.api.enrol import Enrolment
 from makerwatch.api.enrol import routes as enrol_routes
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
+from makerwatch.api.maintenance import MaintenanceService
+from makerwatch.api.maintenance import routes as maintenance_routes
 from makerwatch.api.metrics import MetricSource, render
 from makerwatch.core.errors import ConfigError
 
@@ -51,7 +53,7 @@ class Reply(Protocol):
     error: str  # an error's one-line reason ("" when none), for a client asking for JSON
 
 
-class Status(MetricSource, Protocol):
+class Status(MetricSource, MaintenanceService, Protocol):
     """What the HTTP API reads from, and asks of, the running service."""
 
     @property
@@ -182,6 +184,7 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         web.get("/metrics", metrics),
         *routes(service.board, guard, staff, _error),
         *enrol_routes(service.enrolment, staff, _error),
+        *maintenance_routes(service, staff, _error),
     ])  # fmt: skip
     return app
 

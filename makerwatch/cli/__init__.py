@@ -20,6 +20,7 @@ from makerwatch.cli import (
     data,
     firmware,
     ingest,
+    maintenance,
     members,
     report,
     schema,
@@ -37,7 +38,7 @@ __all__ = ["build_parser", "main"]
 # Each module adds its commands, their arguments beside their handlers; in this order
 # `makerwatch --help` lists them.
 COMMANDS = (config, ingest, up, staff, report, dashboards, simulate, firmware, board, broker,
-            status, data, backup, service, schema, members)  # fmt: skip
+            status, data, backup, service, schema, members, maintenance)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -192,6 +192,8 @@ def with_endpoints(config: Settings, args: argparse.Namespace) -> Settings:
         ingest["http_host"], ingest["http_port"] = host_port(args.http, "--http")
     if getattr(args, "spool", None) is not None:
         ingest["spool_dir"] = str(args.spool)
+    if getattr(args, "maintenance_dir", None) is not None:
+        ingest["maintenance_dir"] = str(args.maintenance_dir)
 
     if ingest:
         update["ingest"] = config.ingest.model_copy(update=ingest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from makerwatch.cli.maintenance import staff_appendix
 from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
 from makerwatch.core.errors import ConfigError, UnreachableError
 from makerwatch.core.site_config import SiteConfig
@@ -33,6 +34,9 @@ def add_commands(add: AddCommand) -> None:
     report.add_argument("--send", action="store_true",
                         help="send the month's report to the site file's sponsors, as on the "
                              "first day of each month, instead of writing a file")  # fmt: skip
+    report.add_argument("--staff", action="store_true",
+                        help="add the appendix for staff (maintenance done in the period; "
+                             "never for sponsors): HTML or PDF of one site")  # fmt: skip
     report.add_argument("--include-simulated", action="store_true",
                         help="count data from `makerwatch simulate` too (left out by default)")  # fmt: skip
     report.set_defaults(handler=_report)
@@ -64,10 +68,14 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.send:
+        if args.staff:
+            raise ConfigError("--staff is never sent to sponsors: leave out --send")
         return _send(network.sites, period_text, args)
     out_format = args.format or (args.out.suffix.lstrip(".") if args.out else "html")
     if out_format not in document.FORMATS:
         raise ConfigError(f"--format {out_format!r}: one of {', '.join(document.FORMATS)}")
+    if args.staff and (out_format not in ("html", "pdf") or len(network.sites) != 1):
+        raise ConfigError("--staff adds the staff appendix to one site's HTML or PDF report")
     scope = network.sites[0].site.id if len(network.sites) == 1 else "network"
     out = args.out or Path(f"makerwatch-{scope}-{period_text}.{out_format}")
     influxdb = influx_settings(network.central.influxdb, args.influx, args)
@@ -101,6 +109,8 @@ def _report(args: argparse.Namespace) -> int:
             out.write_text(document.as_csv(stats), encoding="utf-8")
         else:
             page = document.html(stats, args.lang, network=network.name, people=people)
+            if args.staff:
+                page = staff_appendix(page, network.sites[0], period_text, args.lang, args)
             if out_format == "pdf":
                 document.as_pdf(page, out)
             else:

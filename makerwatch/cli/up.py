@@ -109,6 +109,7 @@ def _up(args: argparse.Namespace) -> int:
         influxdb = stack.enter_context(EmbeddedInfluxDB(influx_port, data / "influxdb"))
         stack.enter_context(Supervisor([mosquitto, influxdb]))  # stopped first on the way out
         args.mqtt, args.influx, args.spool = f"127.0.0.1:{mosquitto.port}", influxdb.url, data / "spool"  # fmt: skip
+        args.maintenance_dir = data / "maintenance"
         config = with_endpoints(config, args)
         members = config.members.model_copy(update={"store": str(data / "members.sqlite")})
         config = config.model_copy(update={"members": members})  # `makerwatch members --data`

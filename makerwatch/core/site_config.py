@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,7 @@ from makerwatch.core.source_settings import PlugSource
 
 __all__ = [
     "LANGUAGES",
+    "MAINTENANCE_INTERVALS",
     "BoardGroup",
     "BoardLayout",
     "Device",
@@ -43,6 +45,7 @@ __all__ = [
     "IngestSettings",
     "Language",
     "MachineKind",
+    "MaintenanceTask",
     "MembersSettings",
     "MqttSettings",
     "Rule",
@@ -319,6 +322,8 @@ class IngestSettings(_Section):
     raw_retention_days: float | None = Field(default=None, gt=0)
     # Batches InfluxDB cannot take wait here, on disk, in order (null: keep them at the broker).
     spool_dir: str | None = "var/spool"
+    # The record of maintenance done (maintenance.sqlite), for a site with maintenance tasks.
+    maintenance_dir: str = "var/maintenance"
     spool_max_bytes: int = Field(default=1024**3, ge=1024)
     # The HTTP API (/alerts, /healthz, /metrics) listens here; null turns it off.
     # 0.0.0.0 lets staff devices and Prometheus on the network reach it.
@@ -335,6 +340,7 @@ class RuleName(StrEnum):
     OFFLINE_WHILE_ON = "offline_while_on"
     OVER_TEMPERATURE = "over_temperature"
     NO_DATA = "no_data"
+    MAINTENANCE_DUE = "maintenance_due"
 
 
 class Severity(StrEnum):
@@ -352,6 +358,7 @@ DEFAULT_SEVERITY = {
     RuleName.OVER_TEMPERATURE: Severity.SAFETY,
     RuleName.OFFLINE_WHILE_ON: Severity.NORMAL,
     RuleName.NO_DATA: Severity.NORMAL,
+    RuleName.MAINTENANCE_DUE: Severity.NORMAL,
 }
 
 
@@ -477,6 +484,50 @@ class AlertSettings(_Section):
     telegram: TelegramBot | None = None
 
 
+# A maintenance task's interval: machine-hours (time in use, `active`), on-hours (idle
+# or active) or calendar days, counted from when it was last done.
+MAINTENANCE_INTERVALS = ("every_active_h", "every_on_h", "every_days")
+
+
+class MaintenanceTask(_Section):
+    """A maintenance task for the devices or kinds it names (docs/maintenance.md)."""
+
+    id: Slug
+    # One text for every language, or one in each of kk, ru and en.
+    name: DisplayName | dict[Language, DisplayName]
+    devices: list[Slug] = Field(default_factory=list)
+    kinds: list[MachineKind] = Field(default_factory=list)
+    every_active_h: float | None = Field(default=None, gt=0)
+    every_on_h: float | None = Field(default=None, gt=0)
+    every_days: float | None = Field(default=None, gt=0)
+    # A device in the `enforce` access mode is locked while this task is overdue.
+    blocking: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> MaintenanceTask:
+        given = [key for key in MAINTENANCE_INTERVALS if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(MAINTENANCE_INTERVALS)}")
+        if not self.devices and not self.kinds:
+            raise ValueError("name the devices or kinds it is for")
+        if isinstance(self.name, dict) and set(self.name) != set(LANGUAGES):
+            missing = ", ".join(lang for lang in LANGUAGES if lang not in self.name)
+            raise ValueError(f"its name needs kk, ru and en (missing {missing})")
+        return self
+
+    @property
+    def interval(self) -> tuple[str, float]:
+        """(which of MAINTENANCE_INTERVALS, how many)."""
+        key = next(k for k in MAINTENANCE_INTERVALS if getattr(self, k) is not None)
+        return key, float(getattr(self, key))
+
+    def name_in(self, language: Language) -> str:
+        return self.name if isinstance(self.name, str) else self.name[language]
+
+    def applies_to(self, device: Device) -> bool:
+        return device.id in self.devices or device.kind in self.kinds
+
+
 class StaffMember(_Section):
     """A person who may act (acknowledge, switch off, identify): their name is what
     the alert history and the channel announce; their token is what they present."""
@@ -589,6 +640,7 @@ class SiteConfig(_Section):
     smtp: SmtpSettings | None = None
     home_assistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     members: MembersSettings = Field(default_factory=MembersSettings)
+    maintenance: list[MaintenanceTask] = Field(default_factory=list)
     _index: tuple[object, dict[str, Device]] = PrivateAttr(default=(None, {}))
 
     @field_validator("staff")
@@ -653,6 +705,28 @@ class SiteConfig(_Section):
             if device_id not in known:
                 raise ValueError(f"board.hidden: no device {device_id!r}")
         return self
+
+    @field_validator("maintenance")
+    @classmethod
+    def _maintenance_for_known_devices(
+        cls, tasks: list[MaintenanceTask], info: ValidationInfo
+    ) -> list[MaintenanceTask]:
+        devices: list[Device] = info.data.get("devices", [])
+        known = {device.id for device in devices}
+        for task in tasks:
+            for device_id in task.devices:
+                if device_id not in known:
+                    raise ValueError(f"task {task.id!r}: no device {device_id!r}")
+        for device in devices:
+            ids = [task.id for task in tasks if task.applies_to(device)]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"task {twice[0]!r} is given twice for device {device.id!r}")
+        return tasks
+
+    def tasks_for(self, device: Device) -> list[MaintenanceTask]:
+        """The maintenance tasks of a device, in the site file's order."""
+        return [task for task in self.maintenance if task.applies_to(device)]
 
     def device(self, device_id: str) -> Device | None:
         """The device with this id: a dict look-up, ingest does one per message."""

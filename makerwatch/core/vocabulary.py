@@ -46,6 +46,8 @@ TERMS: dict[str, dict[Language, str]] = {
     "percentage_points": {"en": "pp", "ru": "п. п.", "kk": "пайыздық тармақ"},
     "power": {"en": "Power", "ru": "Мощность", "kk": "Қуат"},
     "on_since": {"en": "On since", "ru": "Включено с", "kk": "Қосылған уақыты"},
+    "maintenance": {"en": "Maintenance", "ru": "Обслуживание", "kk": "Техникалық қызмет көрсету"},
+    "maintenance_done": {"en": "Done", "ru": "Выполнено", "kk": "Орындалды"},
 }  # fmt: skip
 
 # Words the glossary replaced, never to be shown again: each is a different name for a

@@ -38,7 +38,8 @@ from makerwatch.ops.system_tools import system_tool
 
 __all__ = ["BROKER_CONFIGURATION", "backup", "restore"]
 
-KEPT_AS_FILES = ("broker", "spool")  # copied as they are, next to the database
+# Copied as they are, next to the database (maintenance: the record of tasks done).
+KEPT_AS_FILES = ("broker", "spool", "maintenance")
 SITE_FILE = "makerspace.yaml"
 # The members store (docs/members.md): copied with SQLite's online backup, which gives
 # a consistent copy while ingest and the command line write to it.

@@ -9,15 +9,29 @@ a module here with its `check` and `RULE`, its name in `RuleName`, its settings 
 
 from __future__ import annotations
 
-from makerwatch.alerts.rules import left_on, no_data, offline_while_on, over_temperature
-from makerwatch.alerts.rules.base import Check, DeviceView, RuleInput, RuleSpec
+from makerwatch.alerts.rules import (
+    left_on,
+    maintenance_due,
+    no_data,
+    offline_while_on,
+    over_temperature,
+)
+from makerwatch.alerts.rules.base import (
+    Check,
+    DeviceView,
+    RuleInput,
+    RuleSpec,
+    alert_id_of,
+    key_of,
+)
 from makerwatch.core.site_config import RuleName
 
-__all__ = ["RULES", "Check", "DeviceView", "RuleInput", "RuleSpec"]
+__all__ = ["RULES", "Check", "DeviceView", "RuleInput", "RuleSpec", "alert_id_of", "key_of"]
 
 RULES: dict[str, RuleSpec] = {
     RuleName.LEFT_ON: left_on.RULE,
     RuleName.OFFLINE_WHILE_ON: offline_while_on.RULE,
     RuleName.OVER_TEMPERATURE: over_temperature.RULE,
     RuleName.NO_DATA: no_data.RULE,
+    RuleName.MAINTENANCE_DUE: maintenance_due.RULE,
 }

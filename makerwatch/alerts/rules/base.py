@@ -3,13 +3,24 @@ verdict (`Check`), and its entry in the table (`RuleSpec`, makerwatch/alerts/rul
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from makerwatch.core.machine_status import MachineStatus
 from makerwatch.core.site_config import Device, Rule, Site
 
-__all__ = ["Check", "DeviceView", "RuleInput", "RuleSpec"]
+__all__ = ["Check", "DeviceView", "RuleInput", "RuleSpec", "alert_id_of", "key_of"]
+
+
+def alert_id_of(rule: str, device: str, key: str = "") -> str:
+    """An alert's id: `<rule>-<device>`, or `<rule>-<device>-<key>` for a rule judged once
+    per key (maintenance_due: each task)."""
+    return f"{rule}-{device}-{key}" if key else f"{rule}-{device}"
+
+
+def key_of(alert_id: str, rule: str, device: str) -> str:
+    """The key in an alert's id ("" for a rule judged once a machine)."""
+    return alert_id.removeprefix(f"{rule}-{device}-") if alert_id != f"{rule}-{device}" else ""
 
 
 @dataclass
@@ -20,6 +31,7 @@ class DeviceView:
     known: bool = False
     now_ms: int = 0  # this machine's event time
     temp_c: float | None = None
+    maintenance: dict[str, int] | None = None  # each task's due time, once counted
     timers: list[tuple[int, int, str, str]] = field(default_factory=list)  # (due, order, kind, key)
 
     @property
@@ -53,6 +65,7 @@ class RuleInput:
     active: bool  # the rule's alert for this machine is active
     live_ms: int | None  # the wall clock the service ticks (None before it listens)
     listening_since_ms: int | None  # when the server last started listening
+    key: str = ""  # a rule judged per key: which one (maintenance_due: the task)
 
 
 @dataclass(frozen=True)
@@ -70,3 +83,8 @@ class RuleSpec:
     wall_clock: bool = False
     # Nothing to go on until the board says its state.
     needs_state: bool = False
+    # Told again every `repeat_every_min` while it holds (maintenance is told once).
+    repeats: bool = True
+    # Judged once per key the machine's view gives (maintenance_due: each task counted),
+    # an alert each; None: once a machine.
+    keys: Callable[[DeviceView], Iterable[str]] | None = None
