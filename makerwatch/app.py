@@ -105,12 +105,12 @@ class IngestService:
     def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
-        self._decoder = Decoder(config, clock)
+        self.decoder = Decoder(config, clock)
         self.alerts: AlertService | None = None
         # Alert topics first: their retained messages must be back before any state.
         subscriptions = [*AlertService.subscriptions(config), *board_subscriptions()]
         self.pipeline = Pipeline(
-            config.mqtt, config.ingest, config.influxdb, {config.site.id: self._decoder},
+            config.mqtt, config.ingest, config.influxdb, {config.site.id: self.decoder},
             [config], subscriptions, clock, self._connected,
         )  # fmt: skip
         self.pipeline.broker_dropped = self._broker_dropped
@@ -172,7 +172,7 @@ class IngestService:
         if settings.http_port is None:
             return None
         running = Running(
-            self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
+            self.config, self.pipeline, stores, self.decoder, alerts, self.notifier, self.floor,
             self._clock,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)

@@ -252,7 +252,7 @@ def _pins_in_use(settings):
     return used
 
 
-def _check_wiring(settings, raw, errors):
+def _check_wiring(settings, raw, errors):  # noqa: C901 (cards owns firmware/ this session: split it after merging)
     """Pin rules and the relay's polarity; True when the wiring is usable as it is.
 
     A setting `raw` gave a bad value for is reported once, by `_check`, not again here

@@ -263,7 +263,7 @@ class Notifier:
     ) -> None:
         self._channels = [c if isinstance(c, Route) else apprise_route(c) for c in channels]
         self._language = default_language
-        self._retry_first_s = retry_first_s
+        self.retry_first_s = retry_first_s
         self._zone = ZoneInfo(timezone)
         self._outbox_size = outbox_size
         self._outboxes = {c.name: _Outbox(outbox_size) for c in self._channels}
@@ -341,7 +341,7 @@ class Notifier:
                 outbox.idle.set()
 
     async def _deliver(self, channel: Route, note: Notification, language: Language) -> None:
-        delay = self._retry_first_s
+        delay = self.retry_first_s
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 delivered = await channel.send(note, language)

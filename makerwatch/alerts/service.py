@@ -359,7 +359,7 @@ class AlertService:
         device = self.engine.devices[alert.device]
         if not self._held(alert.device):  # first: staff should not wait for the bookkeeping
             await self._tell(transition)
-        text = self._text(transition, self.config.alerts.language)
+        text = self.text(transition, self.config.alerts.language)
         tags = {
             **device_tags(self.config.site.id, device),
             "rule": alert.rule,
@@ -381,7 +381,7 @@ class AlertService:
         body = ""
         if not resolved and alert is not None:
             held = Transition("repeated", alert, alert.notified_ms)
-            text = self._text(held, self.config.alerts.language)
+            text = self.text(held, self.config.alerts.language)
             body = AlertMessage(**alert.to_json(), message=text).model_dump_json()
         await self._publisher.publish(alert_topic(self.config.site.id, alert_id), body, retain=True)
 
@@ -439,7 +439,7 @@ class AlertService:
         rules = self.config.alerts.rules
         return next((r for r in rules if r.rule.value == name and r.applies_to(device)), None)
 
-    def _text(self, transition: Transition, language: Language) -> str:
+    def text(self, transition: Transition, language: Language) -> str:
         alert, status = transition.alert, transition.status
         device = self.engine.devices[alert.device]
         timezone = self.config.site.timezone
@@ -479,8 +479,8 @@ class AlertService:
                 **alert.to_json(),
                 "name": device.name_in(language),
                 "held_s": round(max(0, now_ms - began_ms) / 1000),
-                "message": self._text(held, language),
+                "message": self.text(held, language),
                 # The first line in every language, for the floor board's banner.
-                "headlines": {lang: self._text(held, lang).split("\n")[0] for lang in LANGUAGES},
+                "headlines": {lang: self.text(held, lang).split("\n")[0] for lang in LANGUAGES},
             })  # fmt: skip
         return result

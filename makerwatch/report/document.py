@@ -187,10 +187,10 @@ def html(
             words.text(k) for k in ("machine_hours", "sessions", "energy_kwh", "utilisation")
         ],
         "kinds": [
-            {"name": kind_name(kind, language), "cells": _cells(words, f)} for kind, f in kinds
+            {"name": kind_name(kind, language), "cells": cells(words, f)} for kind, f in kinds
         ],
         "sites_title": words.text("by_site"),
-        "sites": [{"name": names.get(site, site), "cells": _cells(words, f)} for site, f in sites]
+        "sites": [{"name": names.get(site, site), "cells": cells(words, f)} for site, f in sites]
         if len(statistics.sites) > 1
         else [],
         "sites_chart": bar_chart(
@@ -207,7 +207,7 @@ def html(
                 "name": machine_name(m.site, m.device, m.name),
                 "kind": words.kind(m.kind),
                 "site": names.get(m.site, m.site),
-                "cells": _cells(words, m.figures),
+                "cells": cells(words, m.figures),
             }
             for m in statistics.top_machines(TOP_MACHINES)
         ],
@@ -231,7 +231,7 @@ def html(
     return _templates.get_template("report.html.j2").render(context)
 
 
-def _cells(words: Words, figures: Figures) -> list[str]:
+def cells(words: Words, figures: Figures) -> list[str]:
     return [
         words.number(figures.machine_hours, 1),
         words.number(figures.sessions, 0),
