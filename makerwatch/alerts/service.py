@@ -401,7 +401,7 @@ class AlertService:
         device = self.engine.devices[alert.device]
         self._notifier.send(Notification(
             alert.rule, lambda language: f"Makerwatch: {device.name_in(language)}",
-            functools.partial(self._text, transition), self._severity(transition),
+            functools.partial(self.text, transition), self._severity(transition),
             f"{alert.alert_id}/repeat" if status == "repeated" else None,
             alert.alert_id if status in ONGOING else None,
             about=alert.alert_id,

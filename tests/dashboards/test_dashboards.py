@@ -27,7 +27,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.site_config import load_site_config
-from makerwatch.core.statistics import period_of, statistics
+from makerwatch.core.statistics import Period, period_of, statistics
 from makerwatch.dashboards.build import INFLUXDB_ANNOTATION, every_dashboard
 from makerwatch.dashboards.push import FOLDER_UID
 from makerwatch.ingest.influx import InfluxClient
@@ -102,6 +102,44 @@ async def _options(influx: InfluxClient, query: str, chosen: dict[str, list[str]
     return sorted(r["value"] for r in rows)
 
 
+async def _every_value(
+    influx: InfluxClient, file_name: str, variables: dict[str, Any], sites: list[str]
+) -> dict[str, list[str]]:
+    """What Grafana puts in for "All" of each variable, with these sites chosen. The
+    backfill is simulated: the sponsor dashboard shows it only when asked."""
+    chosen: dict[str, list[str]] = {"site": sites, "exclude": ["none"]}
+    for name in ("kind", "device"):
+        if variables.get(name, {}).get("type") == "custom":  # "All": every value
+            # Grafana reads a custom variable's "text : value" pairs from its query.
+            pairs = variables[name]["query"].split(",")
+            chosen[name] = [p.rpartition(" : ")[2].strip() for p in pairs]
+        elif name in variables:  # "All": every value the variable's own query lists
+            chosen[name] = await _options(influx, variables[name]["query"], chosen)
+        else:
+            continue
+        assert chosen[name], (file_name, name)
+    return chosen
+
+
+async def _every_panel_returns_data(
+    influx: InfluxClient,
+    file_name: str,
+    model: dict[str, Any],
+    chosen: dict[str, list[str]],
+    period: Period,
+) -> None:
+    for panel in model["panels"]:
+        for target in panel.get("targets", []):
+            source = target.get("datasource") or panel["datasource"]
+            if source["type"] != "influxdb":
+                continue
+            query = expand(target["query"], chosen, period.start_ms, period.end_ms)
+            if "GROUP BY time" in query:  # days on the site's clock, as the report's
+                assert query.endswith(f"tz('{model['timezone']}')"), (file_name, query)
+            series = await influx.query(query)
+            assert series, f"{file_name}: {panel['title']!r} returned nothing: {query}"
+
+
 @pytest.mark.stack
 async def test_every_panel_query_returns_data_and_sponsor_figures_match(
     network: BackfilledNetwork,
@@ -133,27 +171,8 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
             for selection in ([sites[0]], sites):
                 if len(selection) > 1 and not variables.get("site", {}).get("multi"):
                     continue
-                # The backfill is simulated: the sponsor dashboard shows it only when asked.
-                chosen: dict[str, list[str]] = {"site": selection, "exclude": ["none"]}
-                for name in ("kind", "device"):
-                    if variables.get(name, {}).get("type") == "custom":  # "All": every value
-                        # Grafana reads a custom variable's "text : value" pairs from its query.
-                        pairs = variables[name]["query"].split(",")
-                        chosen[name] = [p.rpartition(" : ")[2].strip() for p in pairs]
-                        assert chosen[name], (file_name, name)
-                    elif name in variables:  # "All": every value the variable's own query lists
-                        chosen[name] = await _options(influx, variables[name]["query"], chosen)
-                        assert chosen[name], (file_name, name)
-                for panel in model["panels"]:
-                    for target in panel.get("targets", []):
-                        source = target.get("datasource") or panel["datasource"]
-                        if source["type"] != "influxdb":
-                            continue
-                        query = expand(target["query"], chosen, period.start_ms, period.end_ms)
-                        if "GROUP BY time" in query:  # days on the site's clock, as the report's
-                            assert query.endswith(f"tz('{zone}')"), (file_name, query)
-                        series = await influx.query(query)
-                        assert series, f"{file_name}: {panel['title']!r} returned nothing: {query}"
+                chosen = await _every_value(influx, file_name, variables, selection)
+                await _every_panel_returns_data(influx, file_name, model, chosen, period)
             annotations = model.get("annotations", {}).get("list", [])
             for annotation in annotations:
                 query = expand(
@@ -245,92 +264,90 @@ class StandInGrafana:
         self.problems: list[str] = []
         self.port = free_port()
 
+    @web.middleware
+    async def check(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append(f"{request.method} {request.path}")
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.problems.append(f"{request.method} {request.path} without the bearer token")
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        if request.method in ("POST", "PUT") and request.content_type != "application/json":
+            self.problems.append(f"{request.method} {request.path}: not JSON")
+        return await handler(request)
+
+    async def unknown(self, request: web.Request) -> web.Response:
+        self.problems.append(f"undocumented call {request.method} {request.path}")
+        return web.json_response({"message": "Not found"}, status=404)
+
+    async def get_folder(self, request: web.Request) -> web.Response:
+        folder = self.folders.get(request.match_info["uid"])
+        return web.json_response(
+            folder or {"message": "folder not found"}, status=200 if folder else 404
+        )
+
+    async def create_folder(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body.get("title"), str) or not body.get("uid"):
+            self.problems.append(f"folder body {body}")
+        self.folders[body["uid"]] = {
+            "uid": body["uid"],
+            "title": body["title"],
+            "id": 1,
+            "version": 1,
+        }
+        return web.json_response(self.folders[body["uid"]])
+
+    async def get_datasource(self, request: web.Request) -> web.Response:
+        source = self.datasources.get(request.match_info["uid"])
+        return web.json_response(
+            source or {"message": "Data source not found"}, status=200 if source else 404
+        )
+
+    async def create_datasource(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        missing = {"name", "type", "access", "url"} - set(body)
+        if missing:
+            self.problems.append(f"data source without {missing}")
+        self.datasources[body["uid"]] = {**body, "id": 7, "orgId": 1, "readOnly": False}
+        return web.json_response(
+            {
+                "datasource": self.datasources[body["uid"]],
+                "id": 7,
+                "message": "Datasource added",
+            }
+        )
+
+    async def get_dashboard(self, request: web.Request) -> web.Response:
+        found = self.dashboards.get(request.match_info["uid"])
+        if found is None:
+            return web.json_response({"message": "Dashboard not found"}, status=404)
+        return web.json_response(found)
+
+    async def save_dashboard(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        dashboard = body.get("dashboard", {})
+        if not dashboard.get("uid") or not dashboard.get("title") or "folderUid" not in body:
+            self.problems.append("dashboard body without uid, title or folderUid")
+        if body["folderUid"] not in self.folders:
+            self.problems.append(f"dashboard into a missing folder {body['folderUid']}")
+        version = (
+            self.dashboards.get(dashboard["uid"], {}).get("dashboard", {}).get("version", 0) + 1
+        )
+        self.dashboards[dashboard["uid"]] = {
+            "dashboard": {**dashboard, "id": 40 + len(self.dashboards), "version": version},
+            "meta": {"folderUid": body["folderUid"], "slug": dashboard["uid"]},
+        }
+        return web.json_response({"status": "success", "uid": dashboard["uid"], "version": version})
+
     def app(self) -> web.Application:
-        @web.middleware
-        async def check(request: web.Request, handler: Any) -> web.StreamResponse:
-            self.requests.append(f"{request.method} {request.path}")
-            if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self.problems.append(f"{request.method} {request.path} without the bearer token")
-                return web.json_response({"message": "Unauthorized"}, status=401)
-            if request.method in ("POST", "PUT") and request.content_type != "application/json":
-                self.problems.append(f"{request.method} {request.path}: not JSON")
-            return await handler(request)
-
-        async def unknown(request: web.Request) -> web.Response:
-            self.problems.append(f"undocumented call {request.method} {request.path}")
-            return web.json_response({"message": "Not found"}, status=404)
-
-        async def get_folder(request: web.Request) -> web.Response:
-            folder = self.folders.get(request.match_info["uid"])
-            return web.json_response(
-                folder or {"message": "folder not found"}, status=200 if folder else 404
-            )
-
-        async def create_folder(request: web.Request) -> web.Response:
-            body = await request.json()
-            if not isinstance(body.get("title"), str) or not body.get("uid"):
-                self.problems.append(f"folder body {body}")
-            self.folders[body["uid"]] = {
-                "uid": body["uid"],
-                "title": body["title"],
-                "id": 1,
-                "version": 1,
-            }
-            return web.json_response(self.folders[body["uid"]])
-
-        async def get_datasource(request: web.Request) -> web.Response:
-            source = self.datasources.get(request.match_info["uid"])
-            return web.json_response(
-                source or {"message": "Data source not found"}, status=200 if source else 404
-            )
-
-        async def create_datasource(request: web.Request) -> web.Response:
-            body = await request.json()
-            missing = {"name", "type", "access", "url"} - set(body)
-            if missing:
-                self.problems.append(f"data source without {missing}")
-            self.datasources[body["uid"]] = {**body, "id": 7, "orgId": 1, "readOnly": False}
-            return web.json_response(
-                {
-                    "datasource": self.datasources[body["uid"]],
-                    "id": 7,
-                    "message": "Datasource added",
-                }
-            )
-
-        async def get_dashboard(request: web.Request) -> web.Response:
-            found = self.dashboards.get(request.match_info["uid"])
-            if found is None:
-                return web.json_response({"message": "Dashboard not found"}, status=404)
-            return web.json_response(found)
-
-        async def save_dashboard(request: web.Request) -> web.Response:
-            body = await request.json()
-            dashboard = body.get("dashboard", {})
-            if not dashboard.get("uid") or not dashboard.get("title") or "folderUid" not in body:
-                self.problems.append("dashboard body without uid, title or folderUid")
-            if body["folderUid"] not in self.folders:
-                self.problems.append(f"dashboard into a missing folder {body['folderUid']}")
-            version = (
-                self.dashboards.get(dashboard["uid"], {}).get("dashboard", {}).get("version", 0) + 1
-            )
-            self.dashboards[dashboard["uid"]] = {
-                "dashboard": {**dashboard, "id": 40 + len(self.dashboards), "version": version},
-                "meta": {"folderUid": body["folderUid"], "slug": dashboard["uid"]},
-            }
-            return web.json_response(
-                {"status": "success", "uid": dashboard["uid"], "version": version}
-            )
-
-        app = web.Application(middlewares=[check])
+        app = web.Application(middlewares=[self.check])
         app.add_routes([
-            web.get("/api/folders/{uid}", get_folder),
-            web.post("/api/folders", create_folder),
-            web.get("/api/datasources/uid/{uid}", get_datasource),
-            web.post("/api/datasources", create_datasource),
-            web.get("/api/dashboards/uid/{uid}", get_dashboard),
-            web.post("/api/dashboards/db", save_dashboard),
-            web.route("*", "/{tail:.*}", unknown),
+            web.get("/api/folders/{uid}", self.get_folder),
+            web.post("/api/folders", self.create_folder),
+            web.get("/api/datasources/uid/{uid}", self.get_datasource),
+            web.post("/api/datasources", self.create_datasource),
+            web.get("/api/dashboards/uid/{uid}", self.get_dashboard),
+            web.post("/api/dashboards/db", self.save_dashboard),
+            web.route("*", "/{tail:.*}", self.unknown),
         ])  # fmt: skip
         return app
 
