@@ -33,10 +33,11 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
 )
 
+from makerwatch.core.figures import FIGURES, Figure, every_figure
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.statistics import figure_query, tz_clause
-from makerwatch.core.vocabulary import DURATION_UNITS, FIGURE_NAMES, KIND_NAMES, STATE_NAMES, TERMS
+from makerwatch.core.vocabulary import DURATION_UNITS, KIND_NAMES, STATE_NAMES, TERMS
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
 
 __all__ = ["DASHBOARDS", "INFLUXDB_ANNOTATION", "dashboard_json", "every_dashboard"]
@@ -56,7 +57,8 @@ ALERT_STEPS = ("fired", "repeated", "acknowledged", "resolved", "auto_off_sent",
 STATE_COLOURS = {"off": "#7b8794", "idle": "#b7791f", "active": "#1c7c3c"}
 
 TEXTS: dict[str, dict[Language, str]] = {
-    **FIGURE_NAMES,  # one definition, shared with the other faces of the figures
+    # The figures' names, from the figures table (the sponsor dashboard's stats read them there).
+    **{figure.key: figure.names for figure in FIGURES},
     "floor": {"en": "Makerwatch: the floor", "ru": "Makerwatch: оборудование", "kk": "Makerwatch: жабдық"},
     "sponsors": {"en": "Makerwatch: machine use", "ru": "Makerwatch: использование оборудования", "kk": "Makerwatch: жабдықтың пайдаланылуы"},
     "fleet": {"en": "Makerwatch: boards and ingest", "ru": "Makerwatch: платы и приём данных", "kk": "Makerwatch: платалар мен деректер қабылдау"},
@@ -267,6 +269,16 @@ def _data_variable(language: Language) -> dashboard.CustomVariable:
     )
 
 
+def _figure_stat(figure: Figure, language: Language, where: str, span: int) -> stat.Panel:
+    """One figure of the figures table, over the dashboard's time range."""
+    unit = {"hours": _hours(language), "share": "percentunit"}.get(figure.unit, "none")
+    return (
+        stat.Panel().title(figure.names[language]).span(span).height(4)
+        .decimals(figure.decimals).unit(unit)
+        .with_target(InfluxQL(figure_query(figure.key, where)))
+    )  # fmt: skip
+
+
 def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
     """Usage only, nothing operational: safe to show anonymous viewers."""
     t = {key: texts[language] for key, texts in TEXTS.items()}
@@ -280,12 +292,11 @@ def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
         .with_variable(_site_variable(language, multi=True))
         .with_variable(_data_variable(language))
     )
-    for figure in ("machine_hours", "sessions", "energy_kwh", "on_hours"):
+    queried = [f for f in every_figure() if f.headline and f.query is not None]
+    for figure in queried:
         board = board.with_panel(
-            stat.Panel().title(t[figure]).span(6).height(4).decimals(0 if figure == "sessions" else 1)
-            .unit(_hours(language) if figure.endswith("_hours") else "none")
-            .with_target(InfluxQL(figure_query(figure, where)))
-        )  # fmt: skip
+            _figure_stat(figure, language, where, span=max(4, 24 // len(queried)))
+        )
     return (
         board.with_panel(
             timeseries.Panel().title(t["per_day"]).span(24).height(8).unit(_hours(language)).decimals(1)

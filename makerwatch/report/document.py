@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import logging
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from makerwatch.core.figures import Figure, every_figure
 from makerwatch.core.site_config import Language
 from makerwatch.core.statistics import Figures, Statistics
 from makerwatch.core.vocabulary import kind_name
@@ -31,6 +31,7 @@ __all__ = [
     "as_csv",
     "as_json",
     "as_pdf",
+    "cells",
     "error_page",
     "html",
     "pdf_bytes",
@@ -39,7 +40,6 @@ __all__ = [
 
 FORMATS = ("html", "pdf", "csv", "json")
 TOP_MACHINES = 10
-HEADLINES = ("machine_hours", "sessions", "energy_kwh", "utilisation", "on_hours")
 
 _templates = Environment(
     loader=PackageLoader("makerwatch.report", "templates"),
@@ -57,16 +57,30 @@ def report_name(statistics: Statistics, language: Language, network: str | None)
     return network or words.text("network_name")
 
 
-def _figure_text(words: Words, key: str, figures: Figures, days_used: int | None = None) -> str:
-    if key == "utilisation":
-        return words.percent(figures.utilisation)
-    if key == "sessions":
-        return words.number(figures.sessions, 0)
-    if key == "days_used":
-        return words.number(days_used or 0, 0)
-    if key == "machines":
-        return words.number(figures.machines, 0)
-    return words.number(getattr(figures, key), 1)
+def _figure_text(words: Words, figure: Figure, figures: Figures) -> str:
+    value = figures[figure.key]
+    if figure.unit == "share":
+        return words.percent(value)
+    return words.number(value or 0, figure.decimals)
+
+
+def _card(words: Words, figure: Figure, statistics: Statistics, previous: str) -> dict[str, str]:
+    """A headline figure: its value, its name, and its change on the period before (a
+    share's in percentage points)."""
+    total, before = statistics.total, statistics.previous
+    if not figure.compared:
+        change = ""
+    elif figure.unit == "share":
+        change = words.points_change(
+            total[figure.key], before[figure.key] if before else None, previous
+        )
+    else:
+        change = words.change(statistics.changes[figure.key], previous)
+    return {
+        "label": figure.names[words.language],
+        "value": _figure_text(words, figure, total),
+        "change": change,
+    }
 
 
 def period_label(statistics: Statistics, words: Words, previous: bool = False) -> str:
@@ -95,30 +109,14 @@ def html(
     total = statistics.total
     previous_label = period_label(statistics, words, previous=True)
     headlines = [
-        {
-            "label": words.text(key),
-            "value": _figure_text(words, key, total),
-            "change": words.points_change(
-                total.utilisation,
-                statistics.previous.utilisation if statistics.previous else None,
-                previous_label,
-            )
-            if key == "utilisation"  # a share changes in percentage points
-            else words.change(statistics.changes[key], previous_label),
-        }
-        for key in HEADLINES
+        _card(words, figure, statistics, previous_label)
+        for figure in every_figure()
+        if figure.headline
     ]
     headlines.append(
         {
             "label": words.text("days_used"),
-            "value": _figure_text(words, "days_used", total, statistics.days_used),
-            "change": "",
-        }
-    )
-    headlines.append(
-        {
-            "label": words.text("machines"),
-            "value": _figure_text(words, "machines", total),
+            "value": words.number(statistics.days_used, 0),
             "change": "",
         }
     )
@@ -183,9 +181,7 @@ def html(
         )
         if has_use
         else "",
-        "columns": [
-            words.text(k) for k in ("machine_hours", "sessions", "energy_kwh", "utilisation")
-        ],
+        "columns": [f.names[language] for f in every_figure() if f.column],
         "kinds": [
             {"name": kind_name(kind, language), "cells": cells(words, f)} for kind, f in kinds
         ],
@@ -232,12 +228,8 @@ def html(
 
 
 def cells(words: Words, figures: Figures) -> list[str]:
-    return [
-        words.number(figures.machine_hours, 1),
-        words.number(figures.sessions, 0),
-        words.number(figures.energy_kwh, 1),
-        words.percent(figures.utilisation),
-    ]
+    """A row of the report's tables: the figures of the table that are its columns."""
+    return [_figure_text(words, f, figures) for f in every_figure() if f.column]
 
 
 def as_pdf(page: str, out: Path) -> None:
@@ -256,7 +248,15 @@ def pdf_bytes(page: str) -> bytes:
 
 
 def _figures_dict(figures: Figures) -> dict[str, Any]:
-    return {**asdict(figures), "utilisation": figures.utilisation}
+    """Every figure of the table, as a number (a count as a whole one; a share without
+    a base as null)."""
+    numbers: dict[str, Any] = {}
+    for figure in every_figure():
+        value = figures[figure.key]
+        numbers[figure.key] = (
+            round(value) if figure.unit == "count" and value is not None else value
+        )
+    return numbers
 
 
 def as_dict(statistics: Statistics) -> dict[str, Any]:
@@ -269,6 +269,9 @@ def as_dict(statistics: Statistics) -> dict[str, Any]:
         "total": _figures_dict(statistics.total),
         "previous": _figures_dict(statistics.previous) if statistics.previous else None,
         "changes": statistics.changes,
+        "definitions": {
+            f.key: {"unit": f.unit, "definition": f.definition} for f in every_figure()
+        },
         "days_used": statistics.days_used,
         "by_kind": {kind: _figures_dict(f) for kind, f in sorted(statistics.by_kind.items())},
         "by_site": {site: _figures_dict(f) for site, f in sorted(statistics.by_site.items())},
@@ -305,16 +308,15 @@ def as_json(statistics: Statistics) -> str:
     return json.dumps(as_dict(statistics), ensure_ascii=False, indent=2)
 
 
-CSV_COLUMNS = (
-    "scope", "site", "device", "name", "kind", "machine_hours", "on_hours", "sessions",
-    "energy_kwh", "open_hours", "utilisation", "machines",
-)  # fmt: skip
+# What each CSV row says it is about; the figures' columns follow, from the table.
+CSV_SCOPE = ("scope", "site", "device", "name", "kind")
 
 
 def as_csv(statistics: Statistics) -> str:
     """One row per machine, then per kind, per site and the total (scope says which)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    columns = [*CSV_SCOPE, *(f.key for f in every_figure())]
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for m in statistics.machines:
         writer.writerow({"scope": "machine", "site": m.site, "device": m.device, "name": m.name,
