@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from firmware.core.backoff import Backoff
 from makerwatch.core.opening_hours import parse_daily_span, within_daily_span
 from makerwatch.core.site_config import Channel, Language, RuleName, Severity
 
@@ -341,7 +342,8 @@ class Notifier:
                 outbox.idle.set()
 
     async def _deliver(self, channel: Route, note: Notification, language: Language) -> None:
-        delay = self.retry_first_s
+        first_ms = round(self.retry_first_s * 1000)
+        backoff = Backoff(first_ms=first_ms, max_ms=first_ms << MAX_ATTEMPTS)  # never capped
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 delivered = await channel.send(note, language)
@@ -359,7 +361,7 @@ class Notifier:
                           channel.name, attempt, note.body(language)[:200])  # fmt: skip
                 return
             self.retried[channel.name] += 1
+            delay = backoff.next_s()
             log.warning("channel %s: delivery failed (attempt %d), retrying in %.0f s",
                         channel.name, attempt, delay)  # fmt: skip
             await asyncio.sleep(delay)  # backoff between delivery attempts
-            delay *= 2

@@ -28,6 +28,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from firmware.core.backoff import Backoff
 from makerwatch.alerts.notifier import Notification, Route
 from makerwatch.core.site_config import (
     Device,
@@ -43,8 +44,8 @@ __all__ = ["ActionResult", "StaffActions", "StaffChat"]
 log = logging.getLogger(__name__)
 
 SNOOZE_MIN = 60  # the chat's "Snooze 1 h" button
-RETRY_FIRST_S = 5.0
-RETRY_MAX_S = 300.0
+RETRY_FIRST_MS = 5_000
+RETRY_MAX_MS = 300_000
 ActionResult = str  # a key of REPLIES
 
 # The glossary's words (core/vocabulary.py), as the board's buttons say them.
@@ -158,7 +159,7 @@ class StaffChat:
     async def run(self) -> None:
         """Connect to the Bot API, retrying with backoff while it cannot be reached (the
         rest of ingest does not wait for it), then poll for updates in the background."""
-        delay = RETRY_FIRST_S
+        backoff = Backoff(first_ms=RETRY_FIRST_MS, max_ms=RETRY_MAX_MS)
         while True:
             try:
                 await self._app.initialize()
@@ -169,9 +170,9 @@ class StaffChat:
                 log.info("staff chat: polling %s", self._settings.api_url)
                 return
             except TelegramError as exc:
+                delay = backoff.next_s()
                 log.warning("staff chat: %s; retrying in %.0f s", exc, delay)
                 await asyncio.sleep(delay)  # backoff while the Bot API is unreachable
-                delay = min(delay * 2, RETRY_MAX_S)
 
     async def stop(self) -> None:
         if self._app.updater is not None and self._app.updater.running:

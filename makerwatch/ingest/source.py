@@ -33,6 +33,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from firmware.core.backoff import Backoff
 from makerwatch.core.site_config import MqttSettings
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import IngestError
@@ -46,8 +47,8 @@ Ack = Callable[[], None]
 # (topic, payload, retained, ack) for each message, in arrival order.
 MessageHandler = Callable[[str, bytes, bool, Ack], Awaitable[None]]
 
-RECONNECT_FIRST_S = 0.5
-RECONNECT_MAX_S = 30.0
+RECONNECT_FIRST_MS = 500
+RECONNECT_MAX_MS = 30_000
 DRAIN_PUBLISHES_S = 5.0
 # A session the broker closes sooner than this after it began may have been taken over...
 SETTLED_SESSION_S = 10.0
@@ -86,13 +87,13 @@ class MqttSource:
     async def run(self, stop: asyncio.Event, before_leaving: Callable[[], Awaitable[None]]) -> None:
         """Stay connected until `stop` is set; then, still connected, await
         `before_leaving` (write and acknowledge what is held) and return."""
-        delay = RECONNECT_FIRST_S
+        backoff = Backoff(first_ms=RECONNECT_FIRST_MS, max_ms=RECONNECT_MAX_MS)
         closes = 0  # the broker's closes in a row, each of a session that had just begun
         while not stop.is_set():
             self._began = None
             try:
                 await self._session(stop, before_leaving)
-                delay = RECONNECT_FIRST_S
+                backoff.reset()
             except aiomqtt.MqttError as exc:
                 worked = self.subscribed.is_set()
                 self.subscribed.clear()  # nothing is judged from here on: we do not observe
@@ -102,7 +103,8 @@ class MqttSource:
                 if self._began is not None and client is not None and client.closed_by_broker:
                     reason = "the broker closed the connection"
                 if worked and not closes:  # a session that worked: the next blip starts afresh
-                    delay = RECONNECT_FIRST_S
+                    backoff.reset()
+                delay = backoff.next_s()
                 self._counters.mqtt_reconnects += 1
                 log.warning(
                     "MQTT %s:%d: %s; reconnecting in %.1f s",
@@ -110,7 +112,6 @@ class MqttSource:
                 )  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
 
     def _closes_so_far(self, closes: int) -> int:
         """After a session ended: the count of closes that look like a takeover, or
