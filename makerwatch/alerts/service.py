@@ -31,7 +31,7 @@ from makerwatch.alerts.texts import (
     local_time,
     message,
 )
-from makerwatch.core.machine_status import NO_SIGNAL, MachineStatus
+from makerwatch.core.machine_status import NO_SIGNAL, silent_after_ms
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.ports import PointSink, Publisher
 from makerwatch.core.protocol import (
@@ -297,8 +297,7 @@ class AlertService:
             if not status.is_on:
                 continue
             device = self.engine.devices[device_id]
-            silent_after_ms = MachineStatus.silent_after_ms(device.telemetry_period_s)
-            shown = status.shown(now_ms, silent_after_ms)
+            shown = status.shown(now_ms, silent_after_ms(self.config, device))
             on_since = status.on_since_ms or status.state_since_ms or now_ms
             since = local_time(on_since, timezone, now_ms)
             words = ON_SINCE_WORDS[language].format(
