@@ -155,7 +155,9 @@ class IngestService:
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
 
-                monthly = partial(run_monthly, self.config, stores.influx.query, self._clock)
+                monthly = partial(
+                    run_monthly, self.config, stores.influx.query, stores.writer, self._clock
+                )
                 background.append(asyncio.create_task(supervised("sponsor reports", monthly)))
             try:
                 await self.pipeline.listen(stop)

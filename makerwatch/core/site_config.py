@@ -494,7 +494,9 @@ class Sponsor(_Section):
     language: Language = "en"
     emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
     chat: int | None = None  # a Telegram chat the site's bot (alerts.telegram) writes to
-    logo: str | None = None  # a file next to the site file, or a URL
+    # A PNG, JPEG or SVG file next to the site file (made absolute when the file is
+    # read), or an http(s) URL.
+    logo: str | None = None
     thanks: dict[Language, str] = Field(default_factory=dict)  # the acknowledgement line
 
     @model_validator(mode="after")
@@ -725,9 +727,32 @@ def load_site_config(path: Path) -> SiteConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'site' and 'devices' at the top")
     try:
-        return SiteConfig.model_validate(data)
+        config = SiteConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe(exc, path, data=data, model=SiteConfig)) from None
+    return _logos_found(config, path)
+
+
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
+
+
+def _logos_found(config: SiteConfig, path: Path) -> SiteConfig:
+    """Each sponsor's logo file, found next to the site file and named by its whole path
+    (a URL is left as it is); ConfigError names the sponsor when it is not there."""
+    sponsors = []
+    for index, sponsor in enumerate(config.sponsors):
+        logo = sponsor.logo
+        if logo is None or logo.startswith(("https://", "http://")):
+            sponsors.append(sponsor)
+            continue
+        found = path.parent / logo
+        where = f"{path}: sponsors[{index}].logo: {logo}"
+        if found.suffix.lower() not in LOGO_SUFFIXES:
+            raise ConfigError(f"{where}: expected a PNG, JPEG or SVG file, or an http(s) URL")
+        if not found.is_file():
+            raise ConfigError(f"{where}: no such file next to the site file ({found})")
+        sponsors.append(sponsor.model_copy(update={"logo": str(found.resolve())}))
+    return config.model_copy(update={"sponsors": sponsors}) if config.sponsors else config
 
 
 def yaml_error(path: Path, exc: yaml.YAMLError) -> str:

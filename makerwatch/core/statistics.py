@@ -47,6 +47,7 @@ __all__ = [
     "energy_rollup_query",
     "figure_query",
     "period_of",
+    "quoted",
     "site_statistics",
     "statistics",
 ]
@@ -60,7 +61,7 @@ def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) ->
     [start_ms, end_ms), which must be local midnights."""
     return (
         f'SELECT integral("power_w", 1h) / 1000 AS "kwh" INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
-        f"WHERE site = {_quoted(site)} AND {time_condition(start_ms, end_ms)} "
+        f"WHERE site = {quoted(site)} AND {time_condition(start_ms, end_ms)} "
         f'GROUP BY time(1d), "device", "kind", "name", "site", "{SOURCE_TAG}" {tz_clause(timezone)}'
     )
 
@@ -95,14 +96,15 @@ def figure_query(
 def tz_clause(zone: str) -> str:
     """InfluxQL's `tz()`: `time(1d)` buckets (and the times answered) on the zone's clock;
     without it they are UTC days."""
-    return f"tz({_quoted(zone)})"
+    return f"tz({quoted(zone)})"
 
 
 def time_condition(start_ms: int, end_ms: int) -> str:
     return f"time >= {start_ms}ms AND time < {end_ms}ms"
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """An InfluxQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -337,9 +339,9 @@ async def site_statistics(
     zone = ZoneInfo(site.timezone)
     start_ms, end_ms = period.start_ms, period.end_ms
     real = "" if simulated else f" AND {REAL_DATA}"
-    where = f"site = {_quoted(site.id)}{real} AND {time_condition(start_ms, end_ms)}"
+    where = f"site = {quoted(site.id)}{real} AND {time_condition(start_ms, end_ms)}"
 
-    before_end = f"site = {_quoted(site.id)}{real} AND time < {end_ms}ms"
+    before_end = f"site = {quoted(site.id)}{real} AND time < {end_ms}ms"
     queried = [f.key for f in every_figure() if f.query is not None]
     # Independent queries, at once: InfluxDB answers them on its cores in parallel.
     first_reading, first_status, segments, *per_figure = await asyncio.gather(

@@ -8,6 +8,7 @@ Debian server), with no browser to run.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -37,6 +38,8 @@ __all__ = [
     "pdf_bytes",
     "report_name",
 ]
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf", "csv", "json")
 TOP_MACHINES = 10
@@ -215,16 +218,39 @@ def html(
         "generated": words.text("generated", date=words.day(last_day)) if last_day else "",
         "links": links or {},
         "thanks": [
-            sponsor.thanks[language]
+            {
+                "name": sponsor.name,
+                "line": sponsor.thanks.get(language, ""),
+                "logo": _logo_src(sponsor.logo),
+            }
             for site in statistics.sites
             for sponsor in site.config.sponsors
-            if language in sponsor.thanks
+            if sponsor.thanks or sponsor.logo
         ],
         "periods": periods or {},
         "downloads": downloads or {},
         "download_label": words.text("download"),
     }
     return _templates.get_template("report.html.j2").render(context)
+
+
+LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".svg": "image/svg+xml"}  # fmt: skip
+
+
+def _logo_src(logo: str | None) -> str:
+    """A sponsor's logo inside the page (the report is one self-contained file), or its
+    URL; "" without one, or when its file cannot be read now (logged, not fatal)."""
+    if logo is None or logo.startswith(("https://", "http://")):
+        return logo or ""
+    path = Path(logo)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        log.warning("sponsor logo %s left out: %s", logo, exc.strerror)
+        return ""
+    kind = LOGO_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
 def cells(words: Words, figures: Figures) -> list[str]:
