@@ -75,7 +75,9 @@ def chat(language: Language) -> list[str]:
 def dashboards(language: Language) -> dict[str, dict[str, object]]:
     return {
         name.removesuffix(f"-{language}.json"): model
-        for name, model in every_dashboard("Asia/Aqtobe").items()
+        for name, model in every_dashboard(
+            load_site_config(Path("makerwatch/core/makerspace.example.yaml"))
+        ).items()
         if name.endswith(f"-{language}.json")
     }
 

@@ -16,7 +16,7 @@ def add_commands(add: AddCommand) -> None:
     generate = dashboard_commands.add_parser("generate", help="write the dashboards' JSON")
     generate.add_argument("--out", type=Path, default=Path("dashboards/json"), metavar="DIR",
                           help="where (default: dashboards/json, what Compose provisions)")  # fmt: skip
-    add_config(generate)  # the site's time zone: the dashboards' days are the report's
+    add_config(generate)  # the site's time zone (the report's days) and its machines' names
     generate.set_defaults(handler=_generate)
     push = dashboard_commands.add_parser(
         "push", help="create or update them in an existing Grafana"
@@ -38,9 +38,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     from makerwatch.dashboards.build import every_dashboard
 
-    zone = load(args.config).site.timezone
+    site = load(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, model in every_dashboard(zone).items():
+    for name, model in every_dashboard(site).items():
         (args.out / name).write_text(
             json.dumps(model, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
@@ -63,7 +63,7 @@ def _push(args: argparse.Namespace) -> int:
         args.token,
         args.folder,
         datasource,
-        every_dashboard(config.site.timezone),
+        every_dashboard(config),
     )
     for change in changes:
         print(change)
