@@ -1,5 +1,10 @@
 """Connects the alert engine to the world: alert history in InfluxDB, retained alert
-topics, notifications, relay commands, and acknowledgements (MQTT and HTTP)."""
+topics, notifications, relay commands, and acknowledgements (MQTT and HTTP).
+
+Longer than 400 lines: every step of an alert's life (fired, repeated, acknowledged,
+resolved, switched off) is performed here on the one engine and its held state; split
+by step, each part would reach into the others'.
+"""
 
 from __future__ import annotations
 

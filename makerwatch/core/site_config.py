@@ -2,6 +2,9 @@
 
 `makerspace.example.yaml` documents every option; docs/configuration.md is the
 reference. Errors name the file, the key path and what is wrong.
+
+Longer than 400 lines on purpose: it is the site file's whole schema, one section a
+class in the order of the example file, read beside it.
 """
 
 from __future__ import annotations
