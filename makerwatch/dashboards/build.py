@@ -81,14 +81,8 @@ def _site_variable(language: Language, *, multi: bool) -> dashboard.QueryVariabl
 
 def _kind_variable(language: Language) -> dashboard.CustomVariable:
     """Every kind by its name in the dashboard's language (the tag holds the kind's id)."""
-    return (
-        dashboard.CustomVariable("kind")
-        .label(TEXTS["kind"][language])
-        .values(_custom((names[language], kind.value) for kind, names in KIND_NAMES.items()))
-        .multi(True)
-        .include_all(True)
-        .current(VariableOption(selected=True, text="All", value="$__all"))
-    )
+    return _every_of("kind", language,
+                     ((names[language], kind.value) for kind, names in KIND_NAMES.items()))  # fmt: skip
 
 
 def _state_mappings(language: Language) -> list[Any]:
@@ -147,10 +141,17 @@ def _custom(pairs: Iterable[tuple[str, str]]) -> str:
 def _device_variable(language: Language, devices: Sequence[Device]) -> dashboard.CustomVariable:
     """Every machine of the site file by its name in the dashboard's language; the value
     is the `name` tag its points carry (the site file's first name)."""
+    return _every_of("device", language, ((d.name_in(language), d.default_name) for d in devices))
+
+
+def _every_of(
+    name: str, language: Language, pairs: Iterable[tuple[str, str]]
+) -> dashboard.CustomVariable:
+    """A list of (shown, value) pairs to choose several or all of; all at first."""
     return (
-        dashboard.CustomVariable("device")
-        .label(TEXTS["device"][language])
-        .values(_custom((d.name_in(language), d.default_name) for d in devices))
+        dashboard.CustomVariable(name)
+        .label(TEXTS[name][language])
+        .values(_custom(pairs))
         .multi(True)
         .include_all(True)
         .current(VariableOption(selected=True, text="All", value="$__all"))

@@ -263,12 +263,12 @@ def as_pdf(page: str, out: Path) -> None:
 
 
 def pdf_bytes(page: str) -> bytes:
-    from weasyprint import HTML  # imported here: only a PDF needs Pango
-
     # WeasyPrint warns of each CSS rule it skips (hundreds of lines that say nothing of
-    # the document, and read as a failure): shown only with -v.
+    # the document, and read as a failure) and tells its progress, from its import on
+    # (it parses its own stylesheets then): shown only with -v.
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    from weasyprint import HTML  # imported here: only a PDF needs Pango
     pdf: bytes = HTML(string=page).write_pdf()
     return pdf
 
