@@ -269,6 +269,7 @@ def pdf_bytes(page: str) -> bytes:
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
     from weasyprint import HTML  # imported here: only a PDF needs Pango
+
     pdf: bytes = HTML(string=page).write_pdf()
     return pdf
 
