@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from firmware.core.backoff import Backoff
 from makerwatch.core.opening_hours import parse_daily_span, within_daily_span
-from makerwatch.core.site_config import Channel, Language, RuleName, Severity
+from makerwatch.core.site_config import Channel, Language, Severity
 
 __all__ = ["Notification", "Notifier", "Route", "Sender", "apprise_route"]
 
@@ -83,7 +83,7 @@ class Route:
     """Where notifications go and under what terms: an apprise channel or the staff chat."""
 
     name: str
-    rules: list[RuleName]
+    rules: list[str]  # rule names (the site file's)
     language: Language | None
     max_per_minute: float
     quiet_hours: str | None

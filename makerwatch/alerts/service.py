@@ -441,7 +441,7 @@ class AlertService:
 
     def _rule(self, name: str, device: Device) -> Rule | None:
         rules = self.config.alerts.rules
-        return next((r for r in rules if r.rule.value == name and r.applies_to(device)), None)
+        return next((r for r in rules if r.rule == name and r.applies_to(device)), None)
 
     def text(self, transition: Transition, language: Language) -> str:
         alert, status = transition.alert, transition.status

@@ -31,9 +31,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from firmware.core.backoff import Backoff
 from makerwatch.alerts.notifier import Notification, Route
 from makerwatch.core.site_config import (
+    DEFAULT_SEVERITY,
     Device,
     Language,
-    RuleName,
     TelegramBot,
     may_switch_off,
 )
@@ -114,9 +114,9 @@ class StaffActions(Protocol):
 
 def device_of(alert_id: str) -> str:
     """The machine an alert is about: alert ids are "<rule>-<device>" (alerts/engine.py)."""
-    for rule in RuleName:
-        if alert_id.startswith(f"{rule.value}-"):
-            return alert_id.removeprefix(f"{rule.value}-")
+    for rule in DEFAULT_SEVERITY:  # every rule the site file may name
+        if alert_id.startswith(f"{rule}-"):
+            return alert_id.removeprefix(f"{rule}-")
     return ""
 
 

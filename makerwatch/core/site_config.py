@@ -316,8 +316,10 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# The rules a site file may name, each with its severity unless the site file sets one:
+# the site file's side of the rules table (makerwatch/alerts/rules has the engine's).
 # A machine left on or overheating can start a fire.
-DEFAULT_SEVERITY = {
+DEFAULT_SEVERITY: dict[str, Severity] = {
     RuleName.LEFT_ON: Severity.SAFETY,
     RuleName.OVER_TEMPERATURE: Severity.SAFETY,
     RuleName.OFFLINE_WHILE_ON: Severity.NORMAL,
@@ -325,10 +327,21 @@ DEFAULT_SEVERITY = {
 }
 
 
+def known_rule(name: str) -> str:
+    """A rule the site file may name (a `RuleName` when it is one of ours); ValueError
+    lists them otherwise."""
+    if name not in DEFAULT_SEVERITY:
+        raise ValueError(f"unknown rule {name!r}: one of {', '.join(DEFAULT_SEVERITY)}")
+    return RuleName(name) if name in RuleName.__members__.values() else name
+
+
+RuleNameField = Annotated[str, AfterValidator(known_rule)]
+
+
 class Rule(_Section):
     """One alert rule, for the devices or kinds it names (all devices when neither)."""
 
-    rule: RuleName
+    rule: RuleNameField
     # Default: safety for left_on and over_temperature, normal for the others.
     severity: Severity | None = None
     devices: list[Slug] = Field(default_factory=list)
@@ -371,7 +384,9 @@ class Channel(_Section):
             raise ValueError("apprise cannot use this URL (see its list of services)")
         return url
 
-    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
+    rules: list[RuleNameField] = Field(
+        default_factory=lambda: list(DEFAULT_SEVERITY)
+    )  # default: every rule
     language: Language | None = None  # default: the site's
     # Telegram lets a bot send about 20 messages a minute to one group.
     max_per_minute: float = Field(default=20, gt=0, le=6000)
@@ -413,7 +428,7 @@ class TelegramBot(_Section):
     # People who may act from anywhere, e.g. /status in a private chat with the bot.
     users: list[int] = Field(default_factory=list)
     language: Language | None = None  # default: the alerts'
-    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))
+    rules: list[RuleNameField] = Field(default_factory=lambda: list(DEFAULT_SEVERITY))
     max_per_minute: float = Field(default=20, gt=0, le=6000)
     # Telegram's Bot API, or a self-hosted Bot API server.
     api_url: str = "https://api.telegram.org"
