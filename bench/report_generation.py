@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_support import temporary_stack
 
 from makerwatch.core.figures import FIGURES
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_config import MachineKind, SiteConfig
 from makerwatch.core.statistics import (
     energy_rollup_query,
     figure_query,
@@ -56,14 +56,7 @@ SITES = [  # (id, name, time zone, opening hours)
     ("pavlodar", "Makerspace Pavlodar", "Asia/Almaty", ("tue", "thu", "sat", "sun"), "10:00-18:00"),
     ("oral", "Makerspace Oral", "Asia/Oral", ("mon", "tue", "wed", "thu", "fri", "sat"), "10:00-19:00"),
 ]  # fmt: skip
-KINDS = [
-    "soldering_station",
-    "printer_3d",
-    "laser_cutter",
-    "cnc_router",
-    "vinyl_cutter",
-    "sewing_machine",
-]
+KINDS = [kind.value for kind in MachineKind if kind is not MachineKind.OTHER]
 WRITE_BATCH = 20_000
 
 # The figures with a query of their own.
