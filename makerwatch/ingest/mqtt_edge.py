@@ -4,8 +4,9 @@ aiomqtt has no receive window and no manual acknowledgement, and paho rebuilds i
 property tables for every message; what ingest needs of both is built here, on their
 private names (aiomqtt's `_client`, `_loop`, `_disconnected` and socket callbacks;
 paho's `_sock` and `_packet`), so that a release of either that renames one breaks this
-file alone (tests/ingest/test_source.py and test_mqtt_edge.py run against a real
-Mosquitto). Everything else uses `FlowControlledClient`'s public methods.
+file alone (tests/ingest/test_source.py and test_backpressure.py run it against a real
+Mosquitto; test_mqtt_edge.py reads paho's packets with the shared tables). Everything
+else uses `FlowControlledClient`'s public methods.
 
 - The receive window: ingest enforces its own Receive Maximum. Once that many messages
   are held unacknowledged it stops reading its socket, so TCP holds the broker back and
