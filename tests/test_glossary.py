@@ -76,7 +76,7 @@ def dashboards(language: Language) -> dict[str, dict[str, object]]:
     return {
         name.removesuffix(f"-{language}.json"): model
         for name, model in every_dashboard(
-            load_site_config(Path("makerwatch/core/makerspace.example.yaml"))
+            [load_site_config(Path("makerwatch/core/makerspace.example.yaml"))]
         ).items()
         if name.endswith(f"-{language}.json")
     }

@@ -31,12 +31,11 @@ from grafana_foundation_sdk.models.dashboard import (
     ValueMap,
     ValueMappingResult,
     VariableOption,
-    VariableRefresh,
 )
 
 from makerwatch.core.figures import Figure, every_figure
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
-from makerwatch.core.site_config import LANGUAGES, Device, Language, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, Language, SiteConfig
 from makerwatch.core.statistics import figure_query, tz_clause
 from makerwatch.core.vocabulary import DURATION_UNITS, KIND_NAMES, STATE_NAMES
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
@@ -59,24 +58,21 @@ ALERT_STEPS = ("fired", "repeated", "acknowledged", "resolved", "auto_off_sent",
 STATE_COLOURS = {"off": "#7b8794", "idle": "#b7791f", "active": "#1c7c3c"}
 
 
-def _variable(name: str, label: str, query: str, *, multi: bool) -> dashboard.QueryVariable:
-    variable = (
-        dashboard.QueryVariable(name)
-        .label(label)
-        .query(query)
-        .datasource(INFLUXDB)
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .multi(multi)
-        .include_all(multi)
-    )
+def _site_variable(
+    language: Language, sites: Sequence[SiteConfig], *, multi: bool
+) -> dashboard.CustomVariable:
+    """The sites by their names (the value is the `site` tag): all of them at first, or
+    the first when only one is shown at a time."""
+    pairs = [(s.site.name, s.site.id) for s in sites]
     if multi:
-        variable = variable.current(VariableOption(selected=True, text="All", value="$__all"))
-    return variable
-
-
-def _site_variable(language: Language, *, multi: bool) -> dashboard.QueryVariable:
-    return _variable("site", TEXTS["site"][language],
-                     'SHOW TAG VALUES FROM "telemetry" WITH KEY = "site"', multi=multi)  # fmt: skip
+        return _every_of("site", language, pairs)
+    text, value = pairs[0]
+    return (
+        dashboard.CustomVariable("site")
+        .label(TEXTS["site"][language])
+        .values(_custom(pairs))
+        .current(VariableOption(selected=True, text=text, value=value))
+    )
 
 
 def _kind_variable(language: Language) -> dashboard.CustomVariable:
@@ -138,10 +134,12 @@ def _custom(pairs: Iterable[tuple[str, str]]) -> str:
                     for text, value in pairs)  # fmt: skip
 
 
-def _device_variable(language: Language, devices: Sequence[Device]) -> dashboard.CustomVariable:
-    """Every machine of the site file by its name in the dashboard's language; the value
-    is the `name` tag its points carry (the site file's first name)."""
-    return _every_of("device", language, ((d.name_in(language), d.default_name) for d in devices))
+def _device_variable(language: Language, sites: Sequence[SiteConfig]) -> dashboard.CustomVariable:
+    """Every machine of the sites by its name in the dashboard's language; the value is
+    the `name` tag its points carry (the site file's first name), once for machines of
+    several sites that carry the same."""
+    by_tag = {d.default_name: d.name_in(language) for s in sites for d in s.devices}
+    return _every_of("device", language, ((shown, tag) for tag, shown in by_tag.items()))
 
 
 def _every_of(
@@ -158,9 +156,9 @@ def _every_of(
     )
 
 
-def floor(language: Language, site: SiteConfig) -> dashboard.Dashboard:
+def floor(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
-    zone = site.site.timezone
+    zone = sites[0].site.timezone
     tz = tz_clause(zone)
     where = f"{MACHINES} AND $timeFilter"
     return (
@@ -170,9 +168,9 @@ def floor(language: Language, site: SiteConfig) -> dashboard.Dashboard:
         .timezone(zone)
         .refresh("10s")
         .time("now-6h", "now")
-        .with_variable(_site_variable(language, multi=False))
+        .with_variable(_site_variable(language, sites, multi=False))
         .with_variable(_kind_variable(language))
-        .with_variable(_device_variable(language, site.devices))
+        .with_variable(_device_variable(language, sites))
         .annotation(
             dashboard.AnnotationQuery()
             .name(t["alerts"])
@@ -238,9 +236,9 @@ def _figure_stat(figure: Figure, language: Language, where: str, span: int) -> s
     )  # fmt: skip
 
 
-def sponsors(language: Language, site: SiteConfig) -> dashboard.Dashboard:
+def sponsors(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     """Usage only, nothing operational: safe to show anonymous viewers."""
-    zone = site.site.timezone
+    zone = sites[0].site.timezone
     t = {key: texts[language] for key, texts in TEXTS.items()}
     where = f"{SITE} AND \"{SOURCE_TAG}\" != '$exclude' AND $timeFilter"
     board = (
@@ -249,7 +247,7 @@ def sponsors(language: Language, site: SiteConfig) -> dashboard.Dashboard:
         .tags(["makerwatch", "sponsors", language])
         .timezone(zone)
         .time("now/M", "now/M")
-        .with_variable(_site_variable(language, multi=True))
+        .with_variable(_site_variable(language, sites, multi=True))
         .with_variable(_data_variable(language))
     )
     queried = [f for f in every_figure() if f.headline and f.query is not None]
@@ -285,9 +283,9 @@ def sponsors(language: Language, site: SiteConfig) -> dashboard.Dashboard:
     )  # fmt: skip
 
 
-def fleet(language: Language, site_config: SiteConfig) -> dashboard.Dashboard:
+def fleet(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
-    zone = site_config.site.timezone
+    zone = sites[0].site.timezone
     tz = tz_clause(zone)
     site = '{site=~"$site"}'
     return (
@@ -297,7 +295,7 @@ def fleet(language: Language, site_config: SiteConfig) -> dashboard.Dashboard:
         .timezone(zone)
         .refresh("30s")
         .time("now-24h", "now")
-        .with_variable(_site_variable(language, multi=False))
+        .with_variable(_site_variable(language, sites, multi=False))
         .with_panel(
             stat.Panel().title(t["online"]).span(6).height(6)
             .with_target(InfluxQL(f'SELECT count("online") FROM (SELECT last("online") AS "online" FROM "device_status" WHERE {SITE} GROUP BY "device") WHERE "online" = true'))
@@ -361,12 +359,12 @@ def dashboard_json(board: dashboard.Dashboard) -> dict[str, Any]:
     return model
 
 
-def every_dashboard(site: SiteConfig) -> dict[str, dict[str, Any]]:
-    """File name -> dashboard JSON, for every dashboard in every language, on the clock
-    of the site's time zone (its days and months are the report's), its machines by
-    their names in each language."""
+def every_dashboard(sites: Sequence[SiteConfig]) -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON, for every dashboard in every language: on the clock
+    of the (first) site's time zone (its days and months are the report's), the sites
+    and their machines by their names in each language."""
     return {
-        f"{name}-{language}.json": dashboard_json(build(language, site))
+        f"{name}-{language}.json": dashboard_json(build(language, sites))
         for name, build in DASHBOARDS.items()
         for language in LANGUAGES
     }

@@ -72,7 +72,7 @@ async def test_a_figure_added_to_the_table_alone_is_in_the_report_the_page_and_g
         ]
         assert total["readings"] == str(SENT)
 
-        board = every_dashboard(config)["sponsors-ru.json"]
+        board = every_dashboard([config])["sponsors-ru.json"]
         [panel] = [p for p in board["panels"] if p["title"] == READINGS.names["ru"]]
         query = expand(panel["targets"][0]["query"], {"site": [config.site.id], "exclude": ["none"]},
                        period.start_ms, period.end_ms - 1)  # fmt: skip

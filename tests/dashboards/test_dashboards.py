@@ -45,26 +45,28 @@ EXAMPLE = load_site_config(ROOT / "makerspace.example.yaml")
 
 def test_the_committed_json_is_what_the_code_generates() -> None:
     """Test that dashboards/json holds exactly what `makerwatch dashboards generate` writes."""
-    generated = every_dashboard(EXAMPLE)
+    generated = every_dashboard([EXAMPLE])
     assert sorted(p.name for p in GENERATED.glob("*.json")) == sorted(generated)
     for name, model in generated.items():
         committed = json.loads((GENERATED / name).read_text(encoding="utf-8"))
         assert committed == model, f"{name} is stale: run makerwatch dashboards generate"
 
 
-def test_the_floors_machine_and_kind_lists_show_names_in_the_dashboards_language() -> None:
+def test_the_floors_site_machine_and_kind_lists_show_names_in_the_dashboards_language() -> None:
     """Test that the floor's machine variable shows each machine by its name in the
     dashboard's language (a comma in it escaped as Grafana reads it) while its value is
-    the `name` tag its points carry, and the kind variable shows kinds, never their ids."""
+    the `name` tag its points carry, the site variable the site's name, and the kind
+    variable kinds, never their ids."""
     site = EXAMPLE.model_dump(mode="json", exclude_none=True)
     site["devices"][0]["name"] = {"kk": "Дәнекерлеу станциясы 1, үстел А",
                                   "ru": "Паяльная станция 1, стол А", "en": "Soldering station 1"}  # fmt: skip
     config = type(EXAMPLE).model_validate(site)
     for language, shown in (("ru", "Паяльная станция 1\\, стол А"), ("en", "Soldering station 1")):
-        model = every_dashboard(config)[f"floor-{language}.json"]
+        model = every_dashboard([config])[f"floor-{language}.json"]
         variables = {v["name"]: v for v in model["templating"]["list"]}
         first = variables["device"]["query"].split(",Паяльная станция 2")[0]
         assert first == f"{shown} : Дәнекерлеу станциясы 1\\, үстел А"
+        assert variables["site"]["query"] == f"{config.site.name} : {config.site.id}"
         assert "soldering_station :" not in variables["kind"]["query"]
         assert " : soldering_station" in variables["kind"]["query"]
 
@@ -75,7 +77,7 @@ def test_each_dashboard_is_valid_for_the_sdk_model_and_names_the_provisioned_sou
     provisioned = yaml.safe_load((PROVISIONING / "datasources" / "makerwatch.yaml").read_text())
     influx_uid = provisioned["datasources"][0]["uid"]
     uids = set()
-    for name, model in every_dashboard(EXAMPLE).items():
+    for name, model in every_dashboard([EXAMPLE]).items():
         again = json.loads(json.dumps(Dashboard.from_json(model), cls=JSONEncoder))
         plain = json.loads(json.dumps(model))
         for annotation in plain.get("annotations", {}).get("list", []):  # InfluxDB's own fields
@@ -183,7 +185,7 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         ])  # fmt: skip
         sites = sorted(c.site.id for c in network.configs)
         zone = config.site.timezone
-        for file_name, model in every_dashboard(config).items():
+        for file_name, model in every_dashboard(network.configs).items():
             assert model["timezone"] == zone, file_name
             variables = {v["name"]: v for v in model.get("templating", {}).get("list", [])}
             for selection in ([sites[0]], sites):
@@ -201,7 +203,7 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         figures = await statistics(
             influx.query, [config], month, int(time.time() * 1000), simulated=True
         )
-        sponsors = every_dashboard(config)["sponsors-en.json"]
+        sponsors = every_dashboard([config])["sponsors-en.json"]
         headlines = {p["title"]: p["targets"][0]["query"] for p in sponsors["panels"][:4]}
         expected = figures.total
         for title, value in (("Machine-hours", expected.machine_hours), ("Sessions", expected.sessions),
@@ -257,7 +259,7 @@ def test_the_prometheus_panels_name_metrics_that_ingest_exports() -> None:
         "makerwatch_dead_lettered_total", "makerwatch_write_seconds_sum",
         "makerwatch_write_seconds_count", "makerwatch_spool_bytes",
     }  # fmt: skip
-    fleet = every_dashboard(EXAMPLE)["fleet-en.json"]
+    fleet = every_dashboard([EXAMPLE])["fleet-en.json"]
     used = set()
     for panel in fleet["panels"]:
         for target in panel.get("targets", []):
@@ -406,7 +408,7 @@ def test_push_creates_everything_once_and_then_changes_nothing(grafana: StandInG
     assert "created data source 'Makerwatch InfluxDB'" in first.stdout
     assert first.stdout.count("created dashboard") == 9
     assert grafana.problems == []
-    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard(EXAMPLE).values()}
+    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard([EXAMPLE]).values()}
     assert all(d["meta"]["folderUid"] == FOLDER_UID for d in grafana.dashboards.values())
     assert grafana.datasources["makerwatch-influxdb"]["jsonData"]["dbName"] == "makerwatch"
 
