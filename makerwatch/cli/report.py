@@ -88,7 +88,7 @@ def _report(args: argparse.Namespace) -> int:
         bar.update(1)
     total = stats.total
     print(f"wrote {out} ({stats.period_label}, {len(stats.sites)} site(s), "
-          f"{total.machine_hours:.1f} machine-hours, {total.sessions} sessions)")  # fmt: skip
+          f"{total.machine_hours:.1f} machine-hours, {total.sessions} session(s))")  # fmt: skip
     return 0
 
 
