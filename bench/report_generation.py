@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_support import temporary_stack
 
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.figures import FIGURES
+from makerwatch.core.site_config import MachineKind, SiteConfig
 from makerwatch.core.statistics import (
-    FIGURE_QUERIES,
     energy_rollup_query,
     figure_query,
     period_of,
@@ -56,15 +56,11 @@ SITES = [  # (id, name, time zone, opening hours)
     ("pavlodar", "Makerspace Pavlodar", "Asia/Almaty", ("tue", "thu", "sat", "sun"), "10:00-18:00"),
     ("oral", "Makerspace Oral", "Asia/Oral", ("mon", "tue", "wed", "thu", "fri", "sat"), "10:00-19:00"),
 ]  # fmt: skip
-KINDS = [
-    "soldering_station",
-    "printer_3d",
-    "laser_cutter",
-    "cnc_router",
-    "vinyl_cutter",
-    "sewing_machine",
-]
+KINDS = [kind.value for kind in MachineKind if kind is not MachineKind.OTHER]
 WRITE_BATCH = 20_000
+
+# The figures with a query of their own.
+QUERIED = [f.key for f in FIGURES if f.query is not None]
 
 
 def site_config(index: int, machines: int, influx_url: str) -> SiteConfig:
@@ -201,7 +197,7 @@ def main() -> None:
                 period = period_of(month, configs[0].site.timezone)
                 where = f"site =~ /.*/ AND {time_condition(period.start_ms, period.end_ms)}"
                 print("\nInfluxQL per figure, whole network, grouped by device:")
-                for figure in FIGURE_QUERIES:
+                for figure in QUERIED:
                     t = time.perf_counter()
                     await influx.query(figure_query(figure, where, ["device"]))
                     print(f"  {figure:<14} {1000 * (time.perf_counter() - t):8.0f} ms")

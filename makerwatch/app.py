@@ -113,9 +113,9 @@ class IngestService:
     def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
-        self._decoder = Decoder(config, clock)
+        self.decoder = Decoder(config, clock)
         # The table of sources: our boards' topics to the decoder, each plug's to its family.
-        self.sources = SiteSources(config, BoardSource(self._decoder), clock)
+        self.sources = SiteSources(config, BoardSource(self.decoder), clock)
         self.alerts: AlertService | None = None
         self.access: AccessLists | None = None  # members' cards: when a device reads them
         self.members: MembersStore | None = None
@@ -189,7 +189,9 @@ class IngestService:
                 # The report's charts and PDF: loaded only for a site with sponsors.
                 from makerwatch.report.delivery import run_monthly
 
-                monthly = partial(run_monthly, self.config, stores.influx.query, self._clock)
+                monthly = partial(
+                    run_monthly, self.config, stores.influx.query, stores.writer, self._clock
+                )
                 background.append(asyncio.create_task(supervised("sponsor reports", monthly)))
             try:
                 await self.pipeline.listen(stop)
@@ -245,7 +247,7 @@ class IngestService:
         if settings.http_port is None:
             return None
         running = Running(
-            self.config, self.pipeline, stores, self._decoder, alerts, self.notifier, self.floor,
+            self.config, self.pipeline, stores, self.decoder, alerts, self.notifier, self.floor,
             self._clock, self.commands, self.members, maintenance,
         )  # fmt: skip
         tls = server_tls(settings.http_certfile, settings.http_keyfile)

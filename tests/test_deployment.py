@@ -386,3 +386,19 @@ def test_the_demo_agents_without_board_credentials_fail_in_one_line(tmp_path: Pa
 def test_data_lives_in_named_volumes(volume: str) -> None:
     """Test that broker, database and Grafana state survive `docker compose down`."""
     assert volume in COMPOSE["volumes"]
+
+
+def test_the_image_installs_every_package_of_the_tree() -> None:
+    """Test that pyproject.toml lists every package under makerwatch/ and firmware/, so the
+    images (which install the tree, not an editable copy) hold each one."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.relative_to(ROOT).parent.parts)
+        for top in ("makerwatch", "firmware")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found - listed == set(), "packages pyproject.toml leaves out of the image"

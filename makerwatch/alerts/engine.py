@@ -26,7 +26,7 @@ from makerwatch.alerts.rules import (
     alert_id_of,
     key_of,
 )
-from makerwatch.core.machine_status import MachineStatus
+from makerwatch.core.machine_status import silent_after_ms
 from makerwatch.core.maintenance import MAINTENANCE_MEASUREMENT, due_times
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import (
@@ -197,7 +197,7 @@ class AlertEngine:
         actions: list[Action] = []
         for device_id, view in self.views.items():
             status = view.status
-            limit_ms = MachineStatus.silent_after_ms(self.devices[device_id].telemetry_period_s)
+            limit_ms = silent_after_ms(self.config, self.devices[device_id])
             if (
                 status.online is not False
                 and status.heard_ms is not None

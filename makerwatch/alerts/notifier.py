@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from firmware.core.backoff import Backoff
 from makerwatch.core.opening_hours import parse_daily_span, within_daily_span
-from makerwatch.core.site_config import Channel, Language, RuleName, Severity
+from makerwatch.core.site_config import Channel, Language, Severity
 
 __all__ = ["Notification", "Notifier", "Route", "Sender", "apprise_route"]
 
@@ -82,7 +83,7 @@ class Route:
     """Where notifications go and under what terms: an apprise channel or the staff chat."""
 
     name: str
-    rules: list[RuleName]
+    rules: list[str]  # rule names (the site file's)
     language: Language | None
     max_per_minute: float
     quiet_hours: str | None
@@ -263,7 +264,7 @@ class Notifier:
     ) -> None:
         self._channels = [c if isinstance(c, Route) else apprise_route(c) for c in channels]
         self._language = default_language
-        self._retry_first_s = retry_first_s
+        self.retry_first_s = retry_first_s
         self._zone = ZoneInfo(timezone)
         self._outbox_size = outbox_size
         self._outboxes = {c.name: _Outbox(outbox_size) for c in self._channels}
@@ -341,7 +342,8 @@ class Notifier:
                 outbox.idle.set()
 
     async def _deliver(self, channel: Route, note: Notification, language: Language) -> None:
-        delay = self._retry_first_s
+        first_ms = round(self.retry_first_s * 1000)
+        backoff = Backoff(first_ms=first_ms, max_ms=first_ms << MAX_ATTEMPTS)  # never capped
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 delivered = await channel.send(note, language)
@@ -359,7 +361,7 @@ class Notifier:
                           channel.name, attempt, note.body(language)[:200])  # fmt: skip
                 return
             self.retried[channel.name] += 1
+            delay = backoff.next_s()
             log.warning("channel %s: delivery failed (attempt %d), retrying in %.0f s",
                         channel.name, attempt, delay)  # fmt: skip
             await asyncio.sleep(delay)  # backoff between delivery attempts
-            delay *= 2

@@ -1,5 +1,10 @@
 """Connects the alert engine to the world: alert history in InfluxDB, retained alert
-topics, notifications, relay commands, and acknowledgements (MQTT and HTTP)."""
+topics, notifications, relay commands, and acknowledgements (MQTT and HTTP).
+
+Longer than 400 lines: every step of an alert's life (fired, repeated, acknowledged,
+resolved, switched off) is performed here on the one engine and its held state; split
+by step, each part would reach into the others'.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from makerwatch.alerts.texts import (
     local_time,
     message,
 )
-from makerwatch.core.machine_status import NO_SIGNAL, MachineStatus
+from makerwatch.core.machine_status import NO_SIGNAL, silent_after_ms
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.ports import PointSink, Publisher
 from makerwatch.core.protocol import (
@@ -342,8 +347,7 @@ class AlertService:
             if not status.is_on:
                 continue
             device = self.engine.devices[device_id]
-            silent_after_ms = MachineStatus.silent_after_ms(device.telemetry_period_s)
-            shown = status.shown(now_ms, silent_after_ms)
+            shown = status.shown(now_ms, silent_after_ms(self.config, device))
             on_since = status.on_since_ms or status.state_since_ms or now_ms
             since = local_time(on_since, timezone, now_ms)
             words = ON_SINCE_WORDS[language].format(
@@ -408,7 +412,7 @@ class AlertService:
         device = self.engine.devices[alert.device]
         if not self._held(alert.device):  # first: staff should not wait for the bookkeeping
             await self._tell(transition)
-        text = self._text(transition, self.config.alerts.language)
+        text = self.text(transition, self.config.alerts.language)
         tags = {
             **device_tags(self.config.site.id, device),
             "rule": alert.rule,
@@ -430,7 +434,7 @@ class AlertService:
         body = ""
         if not resolved and alert is not None:
             held = Transition("repeated", alert, alert.notified_ms)
-            text = self._text(held, self.config.alerts.language)
+            text = self.text(held, self.config.alerts.language)
             body = AlertMessage(**alert.to_json(), message=text).model_dump_json()
         await self._publisher.publish(alert_topic(self.config.site.id, alert_id), body, retain=True)
 
@@ -450,7 +454,7 @@ class AlertService:
         device = self.engine.devices[alert.device]
         self._notifier.send(Notification(
             alert.rule, lambda language: f"Makerwatch: {device.name_in(language)}",
-            functools.partial(self._text, transition), self._severity(transition),
+            functools.partial(self.text, transition), self._severity(transition),
             f"{alert.alert_id}/repeat" if status == "repeated" else None,
             alert.alert_id if status in ONGOING else None,
             about=alert.alert_id,
@@ -486,9 +490,9 @@ class AlertService:
 
     def _rule(self, name: str, device: Device) -> Rule | None:
         rules = self.config.alerts.rules
-        return next((r for r in rules if r.rule.value == name and r.applies_to(device)), None)
+        return next((r for r in rules if r.rule == name and r.applies_to(device)), None)
 
-    def _text(self, transition: Transition, language: Language) -> str:
+    def text(self, transition: Transition, language: Language) -> str:
         alert, status = transition.alert, transition.status
         device = self.engine.devices[alert.device]
         timezone = self.config.site.timezone
@@ -537,9 +541,9 @@ class AlertService:
                 **alert.to_json(),
                 "name": device.name_in(language),
                 "held_s": round(max(0, now_ms - began_ms) / 1000),
-                "message": self._text(held, language),
+                "message": self.text(held, language),
                 # The first line in every language, for the floor board's banner.
-                "headlines": {lang: self._text(held, lang).split("\n")[0] for lang in LANGUAGES},
+                "headlines": {lang: self.text(held, lang).split("\n")[0] for lang in LANGUAGES},
                 "auto_off_ms": self.auto_off_ms(alert),  # the floor board shows it, to cancel
             })  # fmt: skip
         return result

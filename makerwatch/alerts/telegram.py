@@ -28,8 +28,10 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from firmware.core.backoff import Backoff
 from makerwatch.alerts.notifier import Notification, Route
 from makerwatch.core.site_config import (
+    DEFAULT_SEVERITY,
     Device,
     Language,
     RuleName,
@@ -42,8 +44,8 @@ __all__ = ["ActionResult", "StaffActions", "StaffChat"]
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST_S = 5.0
-RETRY_MAX_S = 300.0
+RETRY_FIRST_MS = 5_000
+RETRY_MAX_MS = 300_000
 ActionResult = str  # a key of REPLIES
 
 # The glossary's words (core/vocabulary.py), as the board's buttons say them.
@@ -121,9 +123,9 @@ class StaffActions(Protocol):
 
 def device_of(alert_id: str) -> str:
     """The machine an alert is about: alert ids are "<rule>-<device>" (alerts/engine.py)."""
-    for rule in RuleName:
-        if alert_id.startswith(f"{rule.value}-"):
-            return alert_id.removeprefix(f"{rule.value}-")
+    for rule in DEFAULT_SEVERITY:  # every rule the site file may name
+        if alert_id.startswith(f"{rule}-"):
+            return alert_id.removeprefix(f"{rule}-")
     return ""
 
 
@@ -166,7 +168,7 @@ class StaffChat:
     async def run(self) -> None:
         """Connect to the Bot API, retrying with backoff while it cannot be reached (the
         rest of ingest does not wait for it), then poll for updates in the background."""
-        delay = RETRY_FIRST_S
+        backoff = Backoff(first_ms=RETRY_FIRST_MS, max_ms=RETRY_MAX_MS)
         while True:
             try:
                 await self._app.initialize()
@@ -177,9 +179,9 @@ class StaffChat:
                 log.info("staff chat: polling %s", self._settings.api_url)
                 return
             except TelegramError as exc:
+                delay = backoff.next_s()
                 log.warning("staff chat: %s; retrying in %.0f s", exc, delay)
                 await asyncio.sleep(delay)  # backoff while the Bot API is unreachable
-                delay = min(delay * 2, RETRY_MAX_S)
 
     async def stop(self) -> None:
         if self._app.updater is not None and self._app.updater.running:

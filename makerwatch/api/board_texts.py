@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from makerwatch.core.figures import by_key
 from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.vocabulary import (
     DURATION_UNITS,
-    FIGURE_NAMES,
     KIND_NAMES,
     LANGUAGE_NAMES,
     NUMBER_SEPARATORS,
@@ -205,7 +205,7 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     },
     "session_start": {"en": "Began", "ru": "Начало", "kk": "Басталуы"},
     "session_length": {"en": "Length", "ru": "Длительность", "kk": "Ұзақтығы"},
-    "session_energy": FIGURE_NAMES["energy_kwh"],
+    "session_energy": by_key("energy_kwh").names,
     "kwh": {"en": "{value} kWh", "ru": "{value} кВт·ч", "kk": "{value} кВт·сағ"},
     "rule_left_on": {"en": "Left on", "ru": "Оставлено включённым", "kk": "Қосулы қалды"},
     "rule_offline_while_on": {

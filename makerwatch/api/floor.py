@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from makerwatch.core.machine_status import NEVER_HEARD, NO_SIGNAL, MachineStatus
+from makerwatch.core.machine_status import NEVER_HEARD, NO_SIGNAL, MachineStatus, silent_after_ms
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import (
     STATE_MEASUREMENT,
@@ -28,7 +28,7 @@ from makerwatch.core.protocol import (
     TELEMETRY_MEASUREMENT,
 )
 from makerwatch.core.relay import has_relay
-from makerwatch.core.site_config import LANGUAGES, RuleName, SiteConfig
+from makerwatch.core.site_config import LANGUAGES, SiteConfig
 
 __all__ = ["Floor", "Tile"]
 
@@ -80,7 +80,6 @@ class Tile:
 
 class Floor:
     def __init__(self, config: SiteConfig, alerts: Callable[[], list[dict[str, Any]]]) -> None:
-        no_data = [r for r in config.alerts.rules if r.rule is RuleName.NO_DATA]
         self.tiles = {
             d.id: Tile(
                 d.id,
@@ -88,10 +87,7 @@ class Floor:
                 d.kind.value,
                 has_relay(d),
                 telemetry_period_s=d.telemetry_period_s,
-                silent_after_ms=MachineStatus.silent_after_ms(
-                    d.telemetry_period_s,
-                    next((r.after_periods for r in no_data if r.applies_to(d)), None),
-                ),
+                silent_after_ms=silent_after_ms(config, d),
             )
             for d in config.devices
         }

@@ -34,6 +34,10 @@ __all__ = ["Conflict", "Status", "serve"]
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+# Who a request's staff token names, or the answer refusing it.
+Staff = Callable[[web.Request], "str | web.Response"]
+
 
 class Conflict(Exception):
     """The action cannot be done as asked (409); the message says why, for people."""
@@ -117,15 +121,13 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
-def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
-    def staff(request: web.Request) -> str | web.Response:
-        return _staff(service, guard, request)
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
-    def dumps(value: object) -> str:
-        return json.dumps(value, ensure_ascii=False)
 
-    async def list_alerts(request: web.Request) -> web.Response:
-        return web.json_response({"alerts": service.active_alerts()}, dumps=dumps)
+def _acknowledge(service: Status, staff: Staff) -> Handler:
+    """POST /alerts/{alert_id}/ack: who is on it (a staff token), and whether the remote
+    switch-off it would send is cancelled."""
 
     async def acknowledge(request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
@@ -144,9 +146,15 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
             return web.json_response({"error": f"no active alert {alert_id!r}"}, status=404)
         except Conflict as conflict:
             return web.json_response(
-                {"error": str(conflict), "alert": conflict.alert}, status=409, dumps=dumps
+                {"error": str(conflict), "alert": conflict.alert}, status=409, dumps=_dumps
             )
-        return web.json_response({"alert": alert}, dumps=dumps)
+        return web.json_response({"alert": alert}, dumps=_dumps)
+
+    return acknowledge
+
+
+def _sponsors(service: Status) -> Handler:
+    """GET /sponsors: the page, a download, or an error page (JSON to a script)."""
 
     async def sponsors(request: web.Request) -> web.Response:
         reply = await service.sponsor_page(
@@ -161,6 +169,16 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
             charset="utf-8" if reply.content_type.startswith("text/") else None,
             headers=reply.headers,
         )
+
+    return sponsors
+
+
+def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
+    def staff(request: web.Request) -> str | web.Response:
+        return _staff(service, guard, request)
+
+    async def list_alerts(request: web.Request) -> web.Response:
+        return web.json_response({"alerts": service.active_alerts()}, dumps=_dumps)
 
     async def healthz(request: web.Request) -> web.Response:
         health = await service.health()
@@ -178,8 +196,8 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
     app.on_shutdown.append(end_streams)
     app.add_routes([
         web.get("/alerts", list_alerts),
-        web.post("/alerts/{alert_id}/ack", acknowledge),
-        web.get("/sponsors", sponsors),
+        web.post("/alerts/{alert_id}/ack", _acknowledge(service, staff)),
+        web.get("/sponsors", _sponsors(service)),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
         *routes(service.board, guard, staff, _error),

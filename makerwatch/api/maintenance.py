@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from makerwatch.core.figures import by_key
 from makerwatch.core.site_config import LANGUAGES, Language
-from makerwatch.core.vocabulary import FIGURE_NAMES, TERMS
+from makerwatch.core.vocabulary import TERMS
 
 __all__ = ["MAINTENANCE_WORDS", "MaintenanceService", "routes"]
 
@@ -24,8 +25,8 @@ STATIC = files("makerwatch.api") / "static"
 
 # Use since it was done of the task's interval; the glossary's words where it has them.
 MAINTENANCE_WORDS: dict[str, dict[Language, str]] = {
-    "every_active_h": {lang: f"{name}: {{used}} / {{every}}" for lang, name in FIGURE_NAMES["machine_hours"].items()},
-    "every_on_h": {lang: f"{name}: {{used}} / {{every}}" for lang, name in FIGURE_NAMES["on_hours"].items()},
+    "every_active_h": {lang: f"{name}: {{used}} / {{every}}" for lang, name in by_key("machine_hours").names.items()},
+    "every_on_h": {lang: f"{name}: {{used}} / {{every}}" for lang, name in by_key("on_hours").names.items()},
     "every_days": {"en": "Days: {used} / {every}", "ru": "Дни: {used} / {every}", "kk": "Күндер: {used} / {every}"},
     "due": {"en": "due", "ru": "пора выполнить", "kk": "орындау уақыты келді"},
     "never_done": {"en": "never done", "ru": "ещё не выполнялось", "kk": "әлі орындалмаған"},

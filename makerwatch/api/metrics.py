@@ -4,7 +4,7 @@ follows the exposition format), read at each scrape."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -61,6 +61,25 @@ class MetricSource(Protocol):
     def notification_drops(self) -> Mapping[tuple[str, str], int]: ...
 
 
+# One sample of a family: its label values (before the site), and its value.
+Sample = tuple[tuple[str, ...], float]
+
+
+def _family(
+    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    help_text: str,
+    site: str,
+    samples: Iterable[Sample],
+    labels: tuple[str, ...] = (),
+) -> Metric:
+    """A counter or gauge family of the site, `makerwatch_<name>`, labelled `labels` + site."""
+    family = kind(f"{PREFIX}_{name}", help_text, labels=[*labels, "site"])
+    for values, value in samples:
+        family.add_metric([*values, site], value)
+    return family
+
+
 class _Collector(Collector):
     def __init__(self, source: MetricSource, guard: Guard, connections: Limits) -> None:
         self._source = source
@@ -72,18 +91,12 @@ class _Collector(Collector):
         site = source.site_id
         values = source.counter_values()
         for name, help_text in COUNTERS.items():
-            family = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])
-            family.add_metric([site], float(values[name]))  # type: ignore[arg-type]
-            yield family
-        dead = CounterMetricFamily(
-            f"{PREFIX}_dead_lettered",
-            "Messages sent to the dead-letter topic, by reason.",
-            labels=["reason", "site"],
-        )
+            yield _family(CounterMetricFamily, name, help_text, site,
+                          [((), float(values[name]))])  # type: ignore[arg-type]  # fmt: skip
         by_reason: Mapping[str, int] = values["dead_lettered"]  # type: ignore[assignment]
-        for reason, count in sorted(by_reason.items()):
-            dead.add_metric([str(reason), site], count)
-        yield dead
+        yield _family(CounterMetricFamily, "dead_lettered",
+                      "Messages sent to the dead-letter topic, by reason.", site,
+                      (((str(r),), c) for r, c in sorted(by_reason.items())), ("reason",))  # fmt: skip
         write = SummaryMetricFamily(
             f"{PREFIX}_write_seconds", "Time spent in InfluxDB writes.", labels=["site"]
         )
@@ -102,26 +115,17 @@ class _Collector(Collector):
              source.broker_dropped),
             ("active_alerts", "Alerts that currently hold.", len(source.active_alerts())),
         ):  # fmt: skip
-            gauge = GaugeMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])
-            gauge.add_metric([site], value)
-            yield gauge
-        sent = CounterMetricFamily(
-            f"{PREFIX}_notifications",
-            "Notification deliveries by channel and outcome.",
-            labels=["channel", "outcome", "site"],
-        )
-        for outcome, by_channel in sorted(source.notification_counts().items()):
-            for channel, count in sorted(by_channel.items()):
-                sent.add_metric([channel, outcome, site], count)
-        yield sent
-        dropped = CounterMetricFamily(
-            f"{PREFIX}_notifications_dropped",
-            "Notifications a full outbox dropped, by channel and severity (never safety).",
-            labels=["channel", "severity", "site"],
-        )
-        for (channel, severity), count in sorted(source.notification_drops().items()):
-            dropped.add_metric([channel, severity, site], count)
-        yield dropped
+            yield _family(GaugeMetricFamily, name, help_text, site, [((), value)])
+        yield _family(CounterMetricFamily, "notifications",
+                      "Notification deliveries by channel and outcome.", site,
+                      (((channel, outcome), count)
+                       for outcome, by_channel in sorted(source.notification_counts().items())
+                       for channel, count in sorted(by_channel.items())),
+                      ("channel", "outcome"))  # fmt: skip
+        yield _family(CounterMetricFamily, "notifications_dropped",
+                      "Notifications a full outbox dropped, by channel and severity (never safety).",
+                      site, (((c, s), n) for (c, s), n in sorted(source.notification_drops().items())),
+                      ("channel", "severity"))  # fmt: skip
         yield from self._http(site)
 
     def _http(self, site: str) -> Iterator[Metric]:
@@ -136,22 +140,13 @@ class _Collector(Collector):
             ("board_streams_dropped", "Floor-board streams ended because their page stopped reading.",
              guard.streams_dropped),
         ):  # fmt: skip
-            counter = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=["site"])
-            counter.add_metric([site], value)
-            yield counter
-        refused = CounterMetricFamily(
-            f"{PREFIX}_board_streams_refused",
-            "Floor-board streams refused, by the cap that refused them (address, total).",
-            labels=["cap", "site"],
-        )
-        for cap in ("address", "total"):
-            refused.add_metric([cap, site], guard.streams_refused[cap])
-        yield refused
-        streams = GaugeMetricFamily(
-            f"{PREFIX}_board_streams", "Floor-board streams open now.", labels=["site"]
-        )
-        streams.add_metric([site], guard.streams.held.total())
-        yield streams
+            yield _family(CounterMetricFamily, name, help_text, site, [((), value)])
+        yield _family(CounterMetricFamily, "board_streams_refused",
+                      "Floor-board streams refused, by the cap that refused them (address, total).",
+                      site, (((cap,), guard.streams_refused[cap]) for cap in ("address", "total")),
+                      ("cap",))  # fmt: skip
+        yield _family(GaugeMetricFamily, "board_streams", "Floor-board streams open now.", site,
+                      [((), guard.streams.held.total())])  # fmt: skip
 
 
 def render(source: MetricSource, guard: Guard, connections: Limits) -> bytes:

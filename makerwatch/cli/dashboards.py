@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from makerwatch.cli.options import AddCommand, add_config, load, url_host_port
+from makerwatch.cli.options import AddCommand, add_config, site_file, url_host_port
 from makerwatch.core.errors import ConfigError
 
 
@@ -16,7 +16,9 @@ def add_commands(add: AddCommand) -> None:
     generate = dashboard_commands.add_parser("generate", help="write the dashboards' JSON")
     generate.add_argument("--out", type=Path, default=Path("dashboards/json"), metavar="DIR",
                           help="where (default: dashboards/json, what Compose provisions)")  # fmt: skip
-    add_config(generate)  # the site's time zone: the dashboards' days are the report's
+    # The site file (or a network file): the time zone (the report's days), the sites'
+    # and machines' names.
+    add_config(generate)
     generate.set_defaults(handler=_generate)
     push = dashboard_commands.add_parser(
         "push", help="create or update them in an existing Grafana"
@@ -36,11 +38,12 @@ def add_commands(add: AddCommand) -> None:
 def _generate(args: argparse.Namespace) -> int:
     import json
 
+    from makerwatch.core.network import load_sites
     from makerwatch.dashboards.build import every_dashboard
 
-    zone = load(args.config).site.timezone
+    sites = load_sites(site_file(args.config)).sites
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, model in every_dashboard(zone).items():
+    for name, model in every_dashboard(sites).items():
         (args.out / name).write_text(
             json.dumps(model, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
@@ -49,21 +52,23 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from makerwatch.core.network import load_sites
     from makerwatch.dashboards.build import every_dashboard
     from makerwatch.dashboards.push import datasource_model, push
 
     if not args.token:
         raise ConfigError("no Grafana token: give --token or set GRAFANA_TOKEN")
-    config = load(args.config)
-    influx_url = args.influx or config.influxdb.url
+    network = load_sites(site_file(args.config))
+    influxdb = network.central.influxdb
+    influx_url = args.influx or influxdb.url
     url_host_port(influx_url, "--influx")
-    datasource = datasource_model(influx_url, config.influxdb.database)
+    datasource = datasource_model(influx_url, influxdb.database)
     changes = push(
         args.url.rstrip("/"),
         args.token,
         args.folder,
         datasource,
-        every_dashboard(config.site.timezone),
+        every_dashboard(network.sites),
     )
     for change in changes:
         print(change)

@@ -114,11 +114,11 @@ def stack_in_use(args: argparse.Namespace) -> RunningStack | None:
     data = getattr(args, "data", None)
     if data is None:
         return None
-    if hasattr(args, "_stack"):
-        cached: RunningStack | None = args._stack
+    if hasattr(args, "found_stack"):  # looked for once per command, said once
+        cached: RunningStack | None = args.found_stack
         return cached
     stack = running_stack(data)
-    args._stack = stack
+    args.found_stack = stack
     if stack is not None:
         print(f"makerwatch: using {stack.describe()}", file=sys.stderr)
     return stack

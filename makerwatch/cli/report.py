@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from makerwatch.cli.maintenance import staff_appendix
 from makerwatch.cli.options import AddCommand, add_config, add_data, influx_settings, site_file
 from makerwatch.core.errors import ConfigError, UnreachableError
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_config import Language, SiteConfig
+
+if TYPE_CHECKING:  # imported when the command runs (a command's start stays quick)
+    from makerwatch.core.network import Network
+    from makerwatch.core.statistics import Statistics
 
 
 def add_commands(add: AddCommand) -> None:
@@ -48,20 +54,12 @@ def _report(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from makerwatch.core.network import load_sites
-    from makerwatch.core.statistics import Statistics, period_of, statistics
+    from makerwatch.core.statistics import period_of, statistics
     from makerwatch.ingest.influx import InfluxClient
     from makerwatch.report import document
     from makerwatch.report.people import people_figures, people_html
 
-    network = load_sites(site_file(args.config, args))
-    if args.site is not None:
-        network = network.only(args.site)
-    elif len(network.sites) > 1 and not args.all_sites:
-        known = ", ".join(s.site.id for s in network.sites)
-        raise ConfigError(
-            f"{args.config} lists several sites: give --site ID ({known}) or --all-sites"
-        )
+    network = _chosen_sites(args)
     period_text = args.month or args.week or args.days
     try:
         period_of(period_text, "UTC")  # refuse a bad period before any query
@@ -103,23 +101,57 @@ def _report(args: argparse.Namespace) -> int:
                 return stats, people
 
         stats, people = asyncio.run(figures())
-        if out_format == "json":
-            out.write_text(document.as_json(stats) + "\n", encoding="utf-8")
-        elif out_format == "csv":
-            out.write_text(document.as_csv(stats), encoding="utf-8")
-        else:
-            page = document.html(stats, args.lang, network=network.name, people=people)
-            if args.staff:
-                page = staff_appendix(page, network.sites[0], period_text, args.lang, args)
-            if out_format == "pdf":
-                document.as_pdf(page, out)
-            else:
-                out.write_text(page, encoding="utf-8")
+        appendix = None
+        if args.staff:
+            site = network.sites[0]
+            appendix = lambda page: staff_appendix(page, site, period_text, args.lang, args)  # noqa: E731
+        _write(stats, out_format, out, args.lang, network.name, people, appendix)
         bar.update(1)
     total = stats.total
     print(f"wrote {out} ({stats.period_label}, {len(stats.sites)} site(s), "
-          f"{total.machine_hours:.1f} machine-hours, {total.sessions} sessions)")  # fmt: skip
+          f"{total.machine_hours:.1f} machine-hours, {total.sessions} session(s))")  # fmt: skip
     return 0
+
+
+def _chosen_sites(args: argparse.Namespace) -> Network:
+    """The site file's sites, or the one --site names; several need --all-sites."""
+    from makerwatch.core.network import load_sites
+
+    network = load_sites(site_file(args.config, args))
+    if args.site is not None:
+        return network.only(args.site)
+    if len(network.sites) > 1 and not args.all_sites:
+        known = ", ".join(s.site.id for s in network.sites)
+        raise ConfigError(
+            f"{args.config} lists several sites: give --site ID ({known}) or --all-sites"
+        )
+    return network
+
+
+def _write(
+    stats: Statistics,
+    out_format: str,
+    out: Path,
+    language: Language,
+    network: str | None,
+    people: str,
+    appendix: Callable[[str], str] | None,
+) -> None:
+    """The report as asked; a staff appendix (maintenance) after an HTML or PDF one."""
+    from makerwatch.report import document
+
+    if out_format == "json":
+        out.write_text(document.as_json(stats) + "\n", encoding="utf-8")
+    elif out_format == "csv":
+        out.write_text(document.as_csv(stats), encoding="utf-8")
+    else:
+        page = document.html(stats, language, network=network, people=people)
+        if appendix is not None:
+            page = appendix(page)
+        if out_format == "pdf":
+            document.as_pdf(page, out)
+        else:
+            out.write_text(page, encoding="utf-8")
 
 
 def _send(sites: list[SiteConfig], period_text: str, args: argparse.Namespace) -> int:

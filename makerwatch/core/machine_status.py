@@ -19,7 +19,7 @@ from makerwatch.core.units import MINUTE_MS
 
 __all__ = [
     "NEVER_HEARD", "NO_SIGNAL", "NO_SIGNAL_AFTER_PERIODS", "SHOWN_STATES", "MachineStatus",
-    "silent_after_ms_of",
+    "silent_after_ms",
 ]  # fmt: skip
 
 NO_SIGNAL = "no_signal"  # its board said it went offline, or has been silent too long
@@ -136,18 +136,14 @@ class MachineStatus:
             return self.offline_since_ms
         return self.heard_ms
 
-    @staticmethod
-    def silent_after_ms(telemetry_period_s: float, periods: float | None = None) -> int:
-        """How long a board may be silent before it is shown as "no signal"."""
-        return int((periods or NO_SIGNAL_AFTER_PERIODS) * telemetry_period_s * 1000)
 
-
-def silent_after_ms_of(config: SiteConfig, device: Device) -> int:
-    """How long this machine may be silent before it is "no signal": the no_data rule's
-    after_periods where the site file sets one for it, else NO_SIGNAL_AFTER_PERIODS."""
+def silent_after_ms(config: SiteConfig, device: Device) -> int:
+    """How long `device`'s board may be silent before every screen shows it as "no signal"
+    (and the alert engine stops moving its clock): the site file's no_data rule for it
+    (`after_periods`), else NO_SIGNAL_AFTER_PERIODS, of its telemetry periods."""
     periods = next(
-        (r.after_periods for r in config.alerts.rules
-         if r.rule is RuleName.NO_DATA and r.applies_to(device)),
-        None,
+        (rule.after_periods for rule in config.alerts.rules
+         if rule.rule is RuleName.NO_DATA and rule.applies_to(device)),
+        NO_SIGNAL_AFTER_PERIODS,
     )  # fmt: skip
-    return MachineStatus.silent_after_ms(device.telemetry_period_s, periods)
+    return int(periods * device.telemetry_period_s * 1000)

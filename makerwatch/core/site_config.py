@@ -2,6 +2,9 @@
 
 `makerspace.example.yaml` documents every option; docs/configuration.md is the
 reference. Errors name the file, the key path and what is wrong.
+
+Longer than 400 lines on purpose: it is the site file's whole schema, one section a
+class in the order of the example file, read beside it.
 """
 
 from __future__ import annotations
@@ -352,8 +355,10 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# The rules a site file may name, each with its severity unless the site file sets one:
+# the site file's side of the rules table (makerwatch/alerts/rules has the engine's).
 # A machine left on or overheating can start a fire.
-DEFAULT_SEVERITY = {
+DEFAULT_SEVERITY: dict[str, Severity] = {
     RuleName.LEFT_ON: Severity.SAFETY,
     RuleName.OVER_TEMPERATURE: Severity.SAFETY,
     RuleName.OFFLINE_WHILE_ON: Severity.NORMAL,
@@ -362,10 +367,21 @@ DEFAULT_SEVERITY = {
 }
 
 
+def known_rule(name: str) -> str:
+    """A rule the site file may name (a `RuleName` when it is one of ours); ValueError
+    lists them otherwise."""
+    if name not in DEFAULT_SEVERITY:
+        raise ValueError(f"unknown rule {name!r}: one of {', '.join(DEFAULT_SEVERITY)}")
+    return RuleName(name) if name in RuleName.__members__.values() else name
+
+
+RuleNameField = Annotated[str, AfterValidator(known_rule)]
+
+
 class Rule(_Section):
     """One alert rule, for the devices or kinds it names (all devices when neither)."""
 
-    rule: RuleName
+    rule: RuleNameField
     # Default: safety for left_on and over_temperature, normal for the others.
     severity: Severity | None = None
     devices: list[Slug] = Field(default_factory=list)
@@ -408,7 +424,9 @@ class Channel(_Section):
             raise ValueError("apprise cannot use this URL (see its list of services)")
         return url
 
-    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))  # default: every rule
+    rules: list[RuleNameField] = Field(
+        default_factory=lambda: list(DEFAULT_SEVERITY)
+    )  # default: every rule
     language: Language | None = None  # default: the site's
     # Telegram lets a bot send about 20 messages a minute to one group.
     max_per_minute: float = Field(default=20, gt=0, le=6000)
@@ -450,7 +468,7 @@ class TelegramBot(_Section):
     # People who may act from anywhere, e.g. /status in a private chat with the bot.
     users: list[int] = Field(default_factory=list)
     language: Language | None = None  # default: the alerts'
-    rules: list[RuleName] = Field(default_factory=lambda: list(RuleName))
+    rules: list[RuleNameField] = Field(default_factory=lambda: list(DEFAULT_SEVERITY))
     max_per_minute: float = Field(default=20, gt=0, le=6000)
     # Telegram's Bot API, or a self-hosted Bot API server.
     api_url: str = "https://api.telegram.org"
@@ -578,7 +596,9 @@ class Sponsor(_Section):
     language: Language = "en"
     emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
     chat: int | None = None  # a Telegram chat the site's bot (alerts.telegram) writes to
-    logo: str | None = None  # a file next to the site file, or a URL
+    # A PNG, JPEG or SVG file next to the site file (made absolute when the file is
+    # read), or an http(s) URL.
+    logo: str | None = None
     thanks: dict[Language, str] = Field(default_factory=dict)  # the acknowledgement line
 
     @model_validator(mode="after")
@@ -881,9 +901,32 @@ def load_site_config(path: Path) -> SiteConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'site' and 'devices' at the top")
     try:
-        return SiteConfig.model_validate(data)
+        config = SiteConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe(exc, path, data=data, model=SiteConfig)) from None
+    return _logos_found(config, path)
+
+
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
+
+
+def _logos_found(config: SiteConfig, path: Path) -> SiteConfig:
+    """Each sponsor's logo file, found next to the site file and named by its whole path
+    (a URL is left as it is); ConfigError names the sponsor when it is not there."""
+    sponsors = []
+    for index, sponsor in enumerate(config.sponsors):
+        logo = sponsor.logo
+        if logo is None or logo.startswith(("https://", "http://")):
+            sponsors.append(sponsor)
+            continue
+        found = path.parent / logo
+        where = f"{path}: sponsors[{index}].logo: {logo}"
+        if found.suffix.lower() not in LOGO_SUFFIXES:
+            raise ConfigError(f"{where}: expected a PNG, JPEG or SVG file, or an http(s) URL")
+        if not found.is_file():
+            raise ConfigError(f"{where}: no such file next to the site file ({found})")
+        sponsors.append(sponsor.model_copy(update={"logo": str(found.resolve())}))
+    return config.model_copy(update={"sponsors": sponsors}) if config.sponsors else config
 
 
 def yaml_error(path: Path, exc: yaml.YAMLError) -> str:

@@ -1,35 +1,38 @@
 """Usage statistics, defined once: every figure a sponsor, a report, the board's
 sponsor page or a Grafana panel shows is computed here or from a query made here.
 
-Figures (docs/statistics.md has each with its InfluxQL):
+Each figure is an entry of the figures table (makerwatch/core/figures: what it means,
+its names, its unit, its query); this module computes every entry for each machine and
+sums them by kind, site and network. Beside the table, from the same usage segments:
 
-- **machine-hours**: time in `active` (makerwatch/core/usage.py), from usage segments;
-- **on-hours**: time in `idle` or `active`;
-- **sessions**: times a machine left `off` (a session counts in the period it starts);
-- **energy (kWh)**: the trapezoidal integral of each machine's power readings;
-- **utilisation**: machine-hours over the opening hours each machine was there for
-  (from its first message on, so a machine added mid-month is not penalised);
 - **days used**: days (site time) with any machine-hours;
-- **busiest hours**: machine-hours by weekday and hour, site time.
+- **busiest hours**: machine-hours by weekday and hour, site time;
+- **weeks**: machine-hours per week, each with the days of it the data covers.
 
 Periods are calendar months, ISO weeks or ranges of days in each site's own time
 zone. A period's edges are local midnights, which are quarter hours in UTC, where
 usage segments are cut: an on-period that crosses an edge is split at it exactly.
 Only completed state periods count: a session in progress counts once it ends or
 changes between idle and active.
+
+About 400 lines: the figures' queries, their sums per machine, kind, site and network,
+and the weeks and hours beside them, read as one computation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from makerwatch.core.figures import COUNTED, by_key, every_figure
+from makerwatch.core.figures.usage import ENERGY_ROLLUP
+from makerwatch.core.figures.values import Figures, change
 from makerwatch.core.opening_hours import open_ranges
+from makerwatch.core.periods import Period, period_of
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.protocol import MachineState
 from makerwatch.core.site_config import SiteConfig
@@ -38,7 +41,6 @@ from makerwatch.core.usage import USAGE_MEASUREMENT
 
 __all__ = [
     "ENERGY_ROLLUP",
-    "FIGURE_QUERIES",
     "Figures",
     "MachineFigures",
     "Period",
@@ -48,6 +50,7 @@ __all__ = [
     "energy_rollup_query",
     "figure_query",
     "period_of",
+    "quoted",
     "site_statistics",
     "statistics",
 ]
@@ -55,38 +58,17 @@ __all__ = [
 # Runs InfluxQL, returns the series (InfluxClient.query, time in epoch ms).
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
-# Energy is rolled up by ingest into one point per machine and local day: the
-# trapezoidal integral of its power readings that day (an integral over several
-# machines' readings mixed together would mean nothing). Raw readings may then expire.
-ENERGY_ROLLUP = "energy_daily"
-
 
 def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:
     """The InfluxQL that (re)writes the daily energy of the site's local days in
     [start_ms, end_ms), which must be local midnights."""
     return (
         f'SELECT integral("power_w", 1h) / 1000 AS "kwh" INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
-        f"WHERE site = {_quoted(site)} AND {time_condition(start_ms, end_ms)} "
+        f"WHERE site = {quoted(site)} AND {time_condition(start_ms, end_ms)} "
         f'GROUP BY time(1d), "device", "kind", "name", "site", "{SOURCE_TAG}" {tz_clause(timezone)}'
     )
 
 
-# Each figure's InfluxQL, with {where} (site, device and time conditions) and {group_by}
-# (e.g. " GROUP BY kind", or Grafana's time buckets) to fill in.
-FIGURE_QUERIES: dict[str, str] = {
-    "machine_hours": (
-        f"SELECT sum(seconds) / 3600 AS machine_hours FROM {USAGE_MEASUREMENT} "
-        f"WHERE state = '{MachineState.ACTIVE}' AND {{where}}{{group_by}}"
-    ),
-    "on_hours": (
-        f"SELECT sum(seconds) / 3600 AS on_hours FROM {USAGE_MEASUREMENT} WHERE {{where}}{{group_by}}"
-    ),
-    "sessions": (
-        "SELECT count(state) AS sessions FROM state "
-        f"WHERE previous = '{MachineState.OFF}' AND {{where}}{{group_by}}"
-    ),
-    "energy_kwh": f"SELECT sum(kwh) AS energy_kwh FROM {ENERGY_ROLLUP} WHERE {{where}}{{group_by}}",
-}
 # Each figure's per-device series, for what is summed in Python (busiest hours, days).
 SEGMENTS_QUERY = f'SELECT seconds FROM {USAGE_MEASUREMENT} WHERE {{where}} GROUP BY device, kind, "name", "state"'
 # When a machine first reported: its first reading, or its board's first status (kept
@@ -103,9 +85,12 @@ def figure_query(
     figure: str, where: str, group_by: Iterable[str] = (), zone: str | None = None
 ) -> str:
     """A figure's InfluxQL for `where`, grouped by tags or `time(...)` expressions; with a
-    time zone, `time(1d)` buckets are that zone's days."""
+    time zone, `time(1d)` buckets are that zone's days. KeyError for a figure without one."""
     groups = list(group_by)
-    query = FIGURE_QUERIES[figure].format(
+    template = by_key(figure).query
+    if template is None:
+        raise KeyError(f"figure {figure!r} has no query of its own")
+    query = template.format(
         where=where, group_by=f" GROUP BY {', '.join(groups)}" if groups else ""
     )
     return f"{query} {tz_clause(zone)}" if zone else query
@@ -114,150 +99,19 @@ def figure_query(
 def tz_clause(zone: str) -> str:
     """InfluxQL's `tz()`: `time(1d)` buckets (and the times answered) on the zone's clock;
     without it they are UTC days."""
-    return f"tz({_quoted(zone)})"
+    return f"tz({quoted(zone)})"
 
 
 def time_condition(start_ms: int, end_ms: int) -> str:
     return f"time >= {start_ms}ms AND time < {end_ms}ms"
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """An InfluxQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-# --- periods -------------------------------------------------------------------------
-
-# ASCII digits only: Python's int() also reads other scripts' digits.
-_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
-_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
-_RANGE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})")
-# The days a period, and the period of the same length before it (the comparison),
-# may cover: well inside what Python's dates and InfluxDB's times (1677 to 2262) hold,
-# in any time zone, and far wider than any makerspace's history.
-FIRST_DAY = date(1900, 1, 1)
-LAST_DAY = date(2199, 12, 31)
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole days first..last (inclusive) in one time zone."""
-
-    kind: str  # month, week or range
-    first: date
-    last: date
-    zone: str
-
-    @property
-    def label(self) -> str:
-        if self.kind == "month":
-            return f"{self.first:%Y-%m}"
-        if self.kind == "week":
-            year, week, _ = self.first.isocalendar()
-            return f"{year}-W{week:02d}"
-        return f"{self.first.isoformat()}..{self.last.isoformat()}"
-
-    @property
-    def days(self) -> int:
-        return (self.last - self.first).days + 1
-
-    @property
-    def start_ms(self) -> int:
-        return _local_midnight_ms(self.first, self.zone)
-
-    @property
-    def end_ms(self) -> int:
-        return _local_midnight_ms(self.last + timedelta(days=1), self.zone)
-
-    def in_zone(self, zone: str) -> Period:
-        """The same calendar days in another site's time zone."""
-        return Period(self.kind, self.first, self.last, zone)
-
-    def previous(self) -> Period:
-        """The month, week or range of the same length just before."""
-        if self.kind == "month":
-            last = self.first - timedelta(days=1)
-            return Period("month", last.replace(day=1), last, self.zone)
-        length = timedelta(days=self.days)
-        return Period(self.kind, self.first - length, self.last - length, self.zone)
-
-    def following(self) -> Period:
-        """The month, week or range of the same length just after."""
-        if self.kind == "month":
-            first = self.last + timedelta(days=1)
-            last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
-            return Period("month", first, last, self.zone)
-        length = timedelta(days=self.days)
-        return Period(self.kind, self.first + length, self.last + length, self.zone)
-
-
-def _local_midnight_ms(day: date, zone: str) -> int:
-    return int(datetime.combine(day, time(0), ZoneInfo(zone)).timestamp() * 1000)
-
-
-def period_of(text: str, zone: str) -> Period:
-    """`2026-11` (a month), `2026-W47` (an ISO week) or `2026-11-01..2026-11-15`
-    (days, both included), in time zone `zone`; ValueError says what is expected.
-    Exactly that form: nothing around it (a space or a newline is not a period)."""
-    period = _parsed(text, zone)
-    if period is None:
-        raise ValueError(
-            f"period {text!r}: expected a month (2026-11), an ISO week (2026-W47) "
-            "or days (2026-11-01..2026-11-15)"
-        )
-    if period.last > LAST_DAY or period.first < FIRST_DAY or period.previous().first < FIRST_DAY:
-        raise ValueError(
-            f"period {text!r}: out of range: it and the period of the same length before it "
-            f"must lie within {FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()}"
-        )
-    return period
-
-
-def _parsed(text: str, zone: str) -> Period | None:
-    try:
-        if match := _MONTH.fullmatch(text):
-            first = date(int(match[1]), int(match[2]), 1)
-            following = (first + timedelta(days=32)).replace(day=1)
-            return Period("month", first, following - timedelta(days=1), zone)
-        if match := _WEEK.fullmatch(text):
-            first = date.fromisocalendar(int(match[1]), int(match[2]), 1)
-            return Period("week", first, first + timedelta(days=6), zone)
-        if match := _RANGE.fullmatch(text):
-            first, last = date.fromisoformat(match[1]), date.fromisoformat(match[2])
-            if last >= first:
-                return Period("range", first, last, zone)
-    except (ValueError, OverflowError):  # no such day, or past the last date Python has
-        pass
-    return None
-
-
 # --- figures ---------------------------------------------------------------------------
-
-
-@dataclass
-class Figures:
-    """The additive figures of one machine or of a group of them."""
-
-    machine_hours: float = 0.0
-    on_hours: float = 0.0
-    sessions: int = 0
-    energy_kwh: float = 0.0
-    open_hours: float = 0.0  # the opening hours each machine was there for, summed
-    machines: int = 0
-
-    @property
-    def utilisation(self) -> float | None:
-        """Machine-hours as a share of opening hours (above 1 when machines run after closing)."""
-        return self.machine_hours / self.open_hours if self.open_hours else None
-
-    def __add__(self, other: Figures) -> Figures:
-        return Figures(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Figures)))
-
-
-def change(current: float | None, previous: float | None) -> float | None:
-    """The relative change against the previous period, or None without a base."""
-    if current is None or not previous:
-        return None
-    return (current - previous) / previous
 
 
 @dataclass
@@ -415,19 +269,12 @@ class Statistics:
 
     @property
     def changes(self) -> dict[str, float | None]:
-        """Each headline figure against the previous period (relative; None: no base)."""
+        """Each compared figure against the previous period (relative; None: no base)."""
         now, before = self.total, self.previous
+        compared = [f.key for f in every_figure() if f.compared]
         if before is None:
-            return dict.fromkeys(
-                ("machine_hours", "on_hours", "sessions", "energy_kwh", "utilisation")
-            )
-        return {
-            "machine_hours": change(now.machine_hours, before.machine_hours),
-            "on_hours": change(now.on_hours, before.on_hours),
-            "sessions": change(now.sessions, before.sessions),
-            "energy_kwh": change(now.energy_kwh, before.energy_kwh),
-            "utilisation": change(now.utilisation, before.utilisation),
-        }
+            return dict.fromkeys(compared)
+        return {key: change(now[key], before[key]) for key in compared}
 
     @property
     def partial(self) -> bool:
@@ -447,8 +294,36 @@ def _rows(series: list[dict[str, Any]]) -> Iterable[tuple[dict[str, str], list[A
             yield one.get("tags", {}), values
 
 
-async def _per_device(query: Query, influxql: str) -> dict[str, float]:
-    return {tags["device"]: float(values[1] or 0) for tags, values in _rows(await query(influxql))}
+def _per_device(series: list[dict[str, Any]]) -> dict[str, float]:
+    return {tags["device"]: float(values[1] or 0) for tags, values in _rows(series)}
+
+
+@dataclass
+class _Use:
+    """What the active usage segments say beyond the figures: the days each machine was
+    used, machine-hours by weekday and hour, and per day (site time)."""
+
+    days: dict[str, set[date]] = field(default_factory=dict)
+    busiest: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])
+    daily: dict[date, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, segments: list[dict[str, Any]], zone: ZoneInfo, names: dict[str, tuple[str, str]]
+    ) -> _Use:
+        """Also names, in `names`, each machine the segments know and the site file does not."""
+        use = cls()
+        for tags, (at_ms, seconds) in _rows(segments):
+            device, hours = tags["device"], float(seconds) / 3600
+            names.setdefault(device, (tags.get("kind", "other"), tags.get("name", device)))
+            if tags["state"] != MachineState.ACTIVE:
+                continue
+            # A segment lies within one quarter hour, so within one local hour.
+            local = datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(zone)
+            use.busiest[local.weekday()][local.hour] += hours
+            use.daily[local.date()] = use.daily.get(local.date(), 0.0) + hours
+            use.days.setdefault(device, set()).add(local.date())
+        return use
 
 
 async def site_statistics(
@@ -467,39 +342,24 @@ async def site_statistics(
     zone = ZoneInfo(site.timezone)
     start_ms, end_ms = period.start_ms, period.end_ms
     real = "" if simulated else f" AND {REAL_DATA}"
-    where = f"site = {_quoted(site.id)}{real} AND {time_condition(start_ms, end_ms)}"
+    where = f"site = {quoted(site.id)}{real} AND {time_condition(start_ms, end_ms)}"
 
-    before_end = f"site = {_quoted(site.id)}{real} AND time < {end_ms}ms"
+    before_end = f"site = {quoted(site.id)}{real} AND time < {end_ms}ms"
+    queried = [f.key for f in every_figure() if f.query is not None]
     # Independent queries, at once: InfluxDB answers them on its cores in parallel.
-    first_reading, first_status, sessions, energy, segments = await asyncio.gather(
+    first_reading, first_status, segments, *per_figure = await asyncio.gather(
         query(FIRST_MESSAGE_QUERIES[0].format(where=before_end)),
         query(FIRST_MESSAGE_QUERIES[1].format(where=before_end)),
-        _per_device(query, figure_query("sessions", where, ["device"])),
-        _per_device(query, figure_query("energy_kwh", where, ["device"])),
         query(SEGMENTS_QUERY.format(where=where)),
+        *(query(figure_query(key, where, ["device"])) for key in queried),
     )
+    by_figure = {key: _per_device(series) for key, series in zip(queried, per_figure, strict=True)}
     first_ms: dict[str, int] = {}
     for tags, values in (*_rows(first_reading), *_rows(first_status)):
         first_ms[tags["device"]] = min(int(values[0]), first_ms.get(tags["device"], 2**63))
 
     names = {d.id: (d.kind.value, d.default_name) for d in config.devices}
-    active: dict[str, float] = {}
-    on: dict[str, float] = {}
-    days: dict[str, set[date]] = {}
-    busiest = [[0.0] * 24 for _ in range(7)]
-    daily: dict[date, float] = {}
-    for tags, (at_ms, seconds) in _rows(segments):
-        device, hours = tags["device"], float(seconds) / 3600
-        names.setdefault(device, (tags.get("kind", "other"), tags.get("name", device)))
-        on[device] = on.get(device, 0.0) + hours
-        if tags["state"] == MachineState.ACTIVE:
-            active[device] = active.get(device, 0.0) + hours
-            # A segment lies within one quarter hour, so within one local hour.
-            local = datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(zone)
-            busiest[local.weekday()][local.hour] += hours
-            daily[local.date()] = daily.get(local.date(), 0.0) + hours
-            days.setdefault(device, set()).add(local.date())
-
+    use = _Use.of(segments, zone, names)
     open_until = min(end_ms, now_ms)
     machines = []
     for device, (kind, name) in names.items():
@@ -507,17 +367,12 @@ async def site_statistics(
         if first is None or first >= end_ms:
             continue  # not there yet in this period
         open_ms = sum(b - a for a, b in open_ranges(site, max(start_ms, first), open_until))
-        figures = Figures(
-            machine_hours=active.get(device, 0.0),
-            on_hours=on.get(device, 0.0),
-            sessions=int(sessions.get(device, 0)),
-            energy_kwh=energy.get(device, 0.0),
-            open_hours=max(0, open_ms) / HOUR_MS,
-            machines=1,
-        )
+        measured = {key: by_figure[key].get(device, 0.0) for key in queried}
+        counted = dict(zip(COUNTED, (max(0, open_ms) / HOUR_MS, 1.0), strict=True))
         machines.append(
-            MachineFigures(site.id, device, kind, name, figures, len(days.get(device, ())), first)
-        )
+            MachineFigures(site.id, device, kind, name, Figures(measured | counted),
+                           len(use.days.get(device, ())), first)
+        )  # fmt: skip
     machines.sort(key=lambda m: m.device)
     previous = None
     earlier_period = period.previous()
@@ -526,7 +381,9 @@ async def site_statistics(
             query, config, earlier_period, now_ms, with_previous=False, simulated=simulated
         )
         previous = earlier.total
-    return SiteStatistics(config, period, now_ms, machines, busiest, daily, previous, simulated)
+    return SiteStatistics(
+        config, period, now_ms, machines, use.busiest, use.daily, previous, simulated
+    )
 
 
 async def statistics(

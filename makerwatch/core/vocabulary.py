@@ -8,7 +8,6 @@ from makerwatch.core.site_config import Language, MachineKind
 
 __all__ = [
     "DURATION_UNITS",
-    "FIGURE_NAMES",
     "KIND_NAMES",
     "LANGUAGE_NAMES",
     "NUMBER_SEPARATORS",
@@ -60,18 +59,6 @@ REJECTED_WORDS: dict[Language, tuple[str, ...]] = {
            "Растау", "расталған", "қолға алды", "станоктағы", "станок үшін", "Тексеріп көріңіз", "Кезең ішінде қосылды",
            "дайындады", "айналысуда", "қалыпқа келді"),
 }  # fmt: skip
-
-# The sponsor figures' names, as the report, the sponsor page and Grafana label them.
-FIGURE_NAMES: dict[str, dict[Language, str]] = {
-    "machine_hours": {"en": "Machine-hours", "ru": "Машино-часы", "kk": "Машина-сағат"},
-    "on_hours": {
-        "en": "Hours switched on",
-        "ru": "Часы во включённом состоянии",
-        "kk": "Қосулы тұрған сағаттар",
-    },
-    "sessions": {"en": "Sessions", "ru": "Сеансы работы", "kk": "Жұмыс сеанстары"},
-    "energy_kwh": {"en": "Energy, kWh", "ru": "Энергия, кВт·ч", "kk": "Энергия, кВт·сағ"},
-}
 
 # Thousands and decimal separators: "1,500.5" / "1 500,5" with a no-break space, written
 # out here so that a page never depends on a browser's locale data (a TV's may lack kk/ru).

@@ -1,15 +1,16 @@
 """Makerwatch's Grafana dashboards, built with Grafana's Foundation SDK: the floor for
 staff, usage for sponsors, and fleet health, each in Kazakh, Russian and English.
 
-The sponsor panels' queries come from the statistics module's figure queries
-(makerwatch/core/statistics.py), filled with Grafana's `$timeFilter` and the site
-variable: a figure is defined once, whether a report, the sponsor page or Grafana
-shows it.
+The sponsor dashboard's stats are the figures table's (makerwatch/core/figures), their
+queries filled with Grafana's `$timeFilter` and the site variable: a figure is defined
+once, whether a report, the sponsor page or Grafana shows it. The words are in
+dashboards/texts.py.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from grafana_foundation_sdk.builders import (
@@ -30,14 +31,15 @@ from grafana_foundation_sdk.models.dashboard import (
     ValueMap,
     ValueMappingResult,
     VariableOption,
-    VariableRefresh,
 )
 
+from makerwatch.core.figures import Figure, every_figure
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
-from makerwatch.core.site_config import LANGUAGES, Language
+from makerwatch.core.site_config import LANGUAGES, Language, SiteConfig
 from makerwatch.core.statistics import figure_query, tz_clause
-from makerwatch.core.vocabulary import DURATION_UNITS, FIGURE_NAMES, KIND_NAMES, STATE_NAMES, TERMS
+from makerwatch.core.vocabulary import DURATION_UNITS, KIND_NAMES, STATE_NAMES
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
+from makerwatch.dashboards.texts import TEXTS
 
 __all__ = ["DASHBOARDS", "INFLUXDB_ANNOTATION", "dashboard_json", "every_dashboard"]
 
@@ -55,100 +57,28 @@ ALERT_STEPS = ("fired", "repeated", "acknowledged", "resolved", "auto_off_sent",
                "auto_off_confirmed", "auto_off_unconfirmed", "auto_off_cancelled")  # fmt: skip
 STATE_COLOURS = {"off": "#7b8794", "idle": "#b7791f", "active": "#1c7c3c"}
 
-TEXTS: dict[str, dict[Language, str]] = {
-    **FIGURE_NAMES,  # one definition, shared with the other faces of the figures
-    "floor": {"en": "Makerwatch: the floor", "ru": "Makerwatch: оборудование", "kk": "Makerwatch: жабдық"},
-    "sponsors": {"en": "Makerwatch: machine use", "ru": "Makerwatch: использование оборудования", "kk": "Makerwatch: жабдықтың пайдаланылуы"},
-    "fleet": {"en": "Makerwatch: boards and ingest", "ru": "Makerwatch: платы и приём данных", "kk": "Makerwatch: платалар мен деректер қабылдау"},
-    "site": TERMS["site"],
-    "kind": TERMS["kind"],
-    "device": TERMS["machine"],
-    "states": {"en": "State of each machine", "ru": "Состояние оборудования", "kk": "Жабдықтың күйі"},
-    "now": {"en": "Each machine now", "ru": "Оборудование сейчас", "kk": "Жабдық қазір"},
-    "state": {"en": "State", "ru": "Состояние", "kk": "Күйі"},
-    "on_since": {"en": "On since", "ru": "Включено с", "kk": "Қосылған уақыты"},
-    "power": {"en": "Power", "ru": "Мощность", "kk": "Қуат"},
-    "temperature": {"en": "Temperature", "ru": "Температура", "kk": "Температура"},
-    "alerts": TERMS["alerts"],
-    "message": {"en": "Message", "ru": "Сообщение", "kk": "Хабар"},
-    "status": {"en": "What happened", "ru": "Что произошло", "kk": "Не болды"},
-    "acked_by": {"en": "Who is on it", "ru": "Кто занимается", "kk": "Кім айналысып жатыр"},
-    "online": {"en": "Boards online", "ru": "Плат на связи", "kk": "Байланыстағы платалар"},
-    "connected": {"en": "Connected", "ru": "На связи", "kk": "Байланыста"},
-    "rssi_dbm": {"en": "Wi-Fi, dBm", "ru": "Wi-Fi, дБм", "kk": "Wi-Fi, дБм"},
-    "fw": {"en": "Firmware", "ru": "Прошивка", "kk": "Микробағдарлама"},
-    "seq": {"en": "Last reading no.", "ru": "№ последнего показания", "kk": "Соңғы көрсеткіш №"},
-    "yes": {"en": "Yes", "ru": "Да", "kk": "Иә"},
-    "no": {"en": "No", "ru": "Нет", "kk": "Жоқ"},
-    # An alert's history, one row per step (the alert service's transitions).
-    "fired": {"en": "Raised", "ru": "Новое оповещение", "kk": "Жаңа ескерту"},
-    "repeated": {"en": "Reminder", "ru": "Напоминание", "kk": "Еске салу"},
-    "acknowledged": {"en": "Being handled", "ru": "Занимаются", "kk": "Айналысып жатыр"},
-    "resolved": TERMS["resolved"],
-    "auto_off_sent": {"en": "Remote switch-off sent", "ru": "Удалённое отключение отправлено", "kk": "Қашықтан өшіру жіберілді"},
-    "auto_off_confirmed": {"en": "Remote switch-off done", "ru": "Удалённое отключение выполнено", "kk": "Қашықтан өшіру орындалды"},
-    "auto_off_unconfirmed": {"en": "Remote switch-off not confirmed", "ru": "Удалённое отключение не подтверждено", "kk": "Қашықтан өшіру расталмады"},
-    "auto_off_cancelled": {"en": "Remote switch-off cancelled", "ru": "Удалённое отключение отменено", "kk": "Қашықтан өшіру тоқтатылды"},
-    "health": {"en": "Boards: last status", "ru": "Платы: последнее состояние", "kk": "Платалар: соңғы күйі"},
-    "per_day": {"en": "Machine-hours per day", "ru": "Машино-часы по дням", "kk": "Күндер бойынша машина-сағат"},
-    "by_kind": {"en": "Machine-hours by kind", "ru": "Машино-часы по видам оборудования", "kk": "Жабдық түрлері бойынша машина-сағат"},
-    "by_site": {"en": "Machine-hours by site", "ru": "Машино-часы по площадкам", "kk": "Алаңдар бойынша машина-сағат"},
-    "top": {"en": "Machine-hours by machine", "ru": "Машино-часы по оборудованию", "kk": "Жабдық бойынша машина-сағат"},
-    "month_before": {"en": "Machine-hours, same days a month earlier", "ru": "Машино-часы за те же дни месяцем ранее", "kk": "Бір ай бұрынғы сол күндердегі машина-сағат"},
-    "more": {
-        "en": "Utilisation against opening hours and the busiest hours of the week need each site's opening hours and time zone: they are in the monthly report (`makerwatch report`) and on the sponsor page (`/sponsors`).",
-        "ru": "Загрузка относительно часов работы и самые загруженные часы недели требуют часов работы и часового пояса каждой площадки: они есть в ежемесячном отчёте (`makerwatch report`) и на странице для спонсоров (`/sponsors`).",
-        "kk": "Жұмыс сағаттарына қатысты жүктеме мен аптаның ең қарқынды сағаттары әр алаңның жұмыс уақыты мен уақыт белдеуін қажет етеді: олар айлық есепте (`makerwatch report`) және демеушілер бетінде (`/sponsors`) бар.",
-    },
-    "data": {"en": "Data", "ru": "Данные", "kk": "Деректер"},
-    "real_only": {"en": "Real only", "ru": "Только реальные", "kk": "Тек нақты"},
-    "with_simulated": {"en": "With simulated", "ru": "Вместе с симуляцией", "kk": "Симуляциямен бірге"},
-    "last_seen": {"en": "Last reading of each board", "ru": "Последнее показание каждой платы", "kk": "Әр платаның соңғы көрсеткіші"},
-    "signal": {"en": "Wi-Fi signal", "ru": "Сигнал Wi-Fi", "kk": "Wi-Fi сигналы"},
-    "firmware": {"en": "Firmware versions", "ru": "Версии прошивки", "kk": "Микробағдарлама нұсқалары"},
-    "stored": {"en": "Readings stored per minute", "ru": "Сохранено показаний в минуту", "kk": "Минутына сақталған көрсеткіштер"},
-    "received": {"en": "Messages received per second (Prometheus)", "ru": "Сообщений в секунду (Prometheus)", "kk": "Секундына хабарлар (Prometheus)"},
-    "dead_letters": {"en": "Refused messages per second, by reason (Prometheus)", "ru": "Отклонённые сообщения в секунду по причинам (Prometheus)", "kk": "Себебі бойынша секундына қабылданбаған хабарлар (Prometheus)"},
-    "spool": {"en": "Spool waiting for InfluxDB (Prometheus)", "ru": "Очередь на диске для InfluxDB (Prometheus)", "kk": "InfluxDB күтіп тұрған дискідегі кезек (Prometheus)"},
-    "write_latency": {"en": "InfluxDB write time (Prometheus)", "ru": "Время записи в InfluxDB (Prometheus)", "kk": "InfluxDB-ге жазу уақыты (Prometheus)"},
-    "in_the_report": {
-        "en": "Utilisation against opening hours and the busiest hours of the week are in the monthly report and on the sponsor page. Days and months here are in the site's time zone, as in the report.",
-        "ru": "Загрузка относительно часов работы и самые загруженные часы недели есть в ежемесячном отчёте и на странице для спонсоров. Дни и месяцы здесь указаны по часовому поясу площадки, как в отчёте.",
-        "kk": "Жұмыс сағаттарына қатысты жүктеме мен аптаның ең қарқынды сағаттары айлық есепте және демеушілер бетінде бар. Мұндағы күндер мен айлар есептегідей алаңның уақыт белдеуімен көрсетілген.",
-    },
-}  # fmt: skip
 
-
-def _variable(name: str, label: str, query: str, *, multi: bool) -> dashboard.QueryVariable:
-    variable = (
-        dashboard.QueryVariable(name)
-        .label(label)
-        .query(query)
-        .datasource(INFLUXDB)
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .multi(multi)
-        .include_all(multi)
-    )
+def _site_variable(
+    language: Language, sites: Sequence[SiteConfig], *, multi: bool
+) -> dashboard.CustomVariable:
+    """The sites by their names (the value is the `site` tag): all of them at first, or
+    the first when only one is shown at a time."""
+    pairs = [(s.site.name, s.site.id) for s in sites]
     if multi:
-        variable = variable.current(VariableOption(selected=True, text="All", value="$__all"))
-    return variable
-
-
-def _site_variable(language: Language, *, multi: bool) -> dashboard.QueryVariable:
-    return _variable("site", TEXTS["site"][language],
-                     'SHOW TAG VALUES FROM "telemetry" WITH KEY = "site"', multi=multi)  # fmt: skip
+        return _every_of("site", language, pairs)
+    text, value = pairs[0]
+    return (
+        dashboard.CustomVariable("site")
+        .label(TEXTS["site"][language])
+        .values(_custom(pairs))
+        .current(VariableOption(selected=True, text=text, value=value))
+    )
 
 
 def _kind_variable(language: Language) -> dashboard.CustomVariable:
     """Every kind by its name in the dashboard's language (the tag holds the kind's id)."""
-    return (
-        dashboard.CustomVariable("kind")
-        .label(TEXTS["kind"][language])
-        .values(",".join(f"{names[language]} : {kind.value}" for kind, names in KIND_NAMES.items()))
-        .multi(True)
-        .include_all(True)
-        .current(VariableOption(selected=True, text="All", value="$__all"))
-    )
+    return _every_of("kind", language,
+                     ((names[language], kind.value) for kind, names in KIND_NAMES.items()))  # fmt: skip
 
 
 def _state_mappings(language: Language) -> list[Any]:
@@ -198,8 +128,37 @@ def _now_panel(language: Language, t: dict[str, str]) -> table.Panel:
     )  # fmt: skip
 
 
-def floor(language: Language, zone: str) -> dashboard.Dashboard:
+def _custom(pairs: Iterable[tuple[str, str]]) -> str:
+    """A custom variable's "text : value" list; Grafana splits it at commas not escaped."""
+    return ",".join(f"{text.replace(',', chr(92) + ',')} : {value.replace(',', chr(92) + ',')}"
+                    for text, value in pairs)  # fmt: skip
+
+
+def _device_variable(language: Language, sites: Sequence[SiteConfig]) -> dashboard.CustomVariable:
+    """Every machine of the sites by its name in the dashboard's language; the value is
+    the `name` tag its points carry (the site file's first name), once for machines of
+    several sites that carry the same."""
+    by_tag = {d.default_name: d.name_in(language) for s in sites for d in s.devices}
+    return _every_of("device", language, ((shown, tag) for tag, shown in by_tag.items()))
+
+
+def _every_of(
+    name: str, language: Language, pairs: Iterable[tuple[str, str]]
+) -> dashboard.CustomVariable:
+    """A list of (shown, value) pairs to choose several or all of; all at first."""
+    return (
+        dashboard.CustomVariable(name)
+        .label(TEXTS[name][language])
+        .values(_custom(pairs))
+        .multi(True)
+        .include_all(True)
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def floor(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
+    zone = sites[0].site.timezone
     tz = tz_clause(zone)
     where = f"{MACHINES} AND $timeFilter"
     return (
@@ -209,9 +168,9 @@ def floor(language: Language, zone: str) -> dashboard.Dashboard:
         .timezone(zone)
         .refresh("10s")
         .time("now-6h", "now")
-        .with_variable(_site_variable(language, multi=False))
+        .with_variable(_site_variable(language, sites, multi=False))
         .with_variable(_kind_variable(language))
-        .with_variable(_variable("device", t["device"], 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "name" WHERE "site" =~ /^$site$/ AND "kind" =~ /^$kind$/', multi=True))
+        .with_variable(_device_variable(language, sites))
         .annotation(
             dashboard.AnnotationQuery()
             .name(t["alerts"])
@@ -267,8 +226,19 @@ def _data_variable(language: Language) -> dashboard.CustomVariable:
     )
 
 
-def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
+def _figure_stat(figure: Figure, language: Language, where: str, span: int) -> stat.Panel:
+    """One figure of the figures table, over the dashboard's time range."""
+    unit = {"hours": _hours(language), "share": "percentunit"}.get(figure.unit, "none")
+    return (
+        stat.Panel().title(figure.names[language]).span(span).height(4)
+        .decimals(figure.decimals).unit(unit)
+        .with_target(InfluxQL(figure_query(figure.key, where)))
+    )  # fmt: skip
+
+
+def sponsors(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     """Usage only, nothing operational: safe to show anonymous viewers."""
+    zone = sites[0].site.timezone
     t = {key: texts[language] for key, texts in TEXTS.items()}
     where = f"{SITE} AND \"{SOURCE_TAG}\" != '$exclude' AND $timeFilter"
     board = (
@@ -277,15 +247,14 @@ def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
         .tags(["makerwatch", "sponsors", language])
         .timezone(zone)
         .time("now/M", "now/M")
-        .with_variable(_site_variable(language, multi=True))
+        .with_variable(_site_variable(language, sites, multi=True))
         .with_variable(_data_variable(language))
     )
-    for figure in ("machine_hours", "sessions", "energy_kwh", "on_hours"):
+    queried = [f for f in every_figure() if f.headline and f.query is not None]
+    for figure in queried:
         board = board.with_panel(
-            stat.Panel().title(t[figure]).span(6).height(4).decimals(0 if figure == "sessions" else 1)
-            .unit(_hours(language) if figure.endswith("_hours") else "none")
-            .with_target(InfluxQL(figure_query(figure, where)))
-        )  # fmt: skip
+            _figure_stat(figure, language, where, span=max(4, 24 // len(queried)))
+        )
     return (
         board.with_panel(
             timeseries.Panel().title(t["per_day"]).span(24).height(8).unit(_hours(language)).decimals(1)
@@ -314,8 +283,9 @@ def sponsors(language: Language, zone: str) -> dashboard.Dashboard:
     )  # fmt: skip
 
 
-def fleet(language: Language, zone: str) -> dashboard.Dashboard:
+def fleet(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     t = {key: texts[language] for key, texts in TEXTS.items()}
+    zone = sites[0].site.timezone
     tz = tz_clause(zone)
     site = '{site=~"$site"}'
     return (
@@ -325,7 +295,7 @@ def fleet(language: Language, zone: str) -> dashboard.Dashboard:
         .timezone(zone)
         .refresh("30s")
         .time("now-24h", "now")
-        .with_variable(_site_variable(language, multi=False))
+        .with_variable(_site_variable(language, sites, multi=False))
         .with_panel(
             stat.Panel().title(t["online"]).span(6).height(6)
             .with_target(InfluxQL(f'SELECT count("online") FROM (SELECT last("online") AS "online" FROM "device_status" WHERE {SITE} GROUP BY "device") WHERE "online" = true'))
@@ -389,11 +359,12 @@ def dashboard_json(board: dashboard.Dashboard) -> dict[str, Any]:
     return model
 
 
-def every_dashboard(zone: str) -> dict[str, dict[str, Any]]:
-    """File name -> dashboard JSON, for every dashboard in every language, on the clock
-    of the site's time zone `zone` (its days and months are the report's)."""
+def every_dashboard(sites: Sequence[SiteConfig]) -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON, for every dashboard in every language: on the clock
+    of the (first) site's time zone (its days and months are the report's), the sites
+    and their machines by their names in each language."""
     return {
-        f"{name}-{language}.json": dashboard_json(build(language, zone))
+        f"{name}-{language}.json": dashboard_json(build(language, sites))
         for name, build in DASHBOARDS.items()
         for language in LANGUAGES
     }

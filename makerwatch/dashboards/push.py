@@ -49,54 +49,66 @@ def push(
 ) -> list[str]:
     """Make Grafana hold the folder, the data source and the dashboards; returns what changed."""
     api = GrafanaApi.from_url(url, credential=token)
-    changes: list[str] = []
     try:
-        try:
-            current = api.folder.get_folder(FOLDER_UID)
-            if current.get("title") != folder:
-                api.folder.update_folder(FOLDER_UID, title=folder, overwrite=True)
-                changes.append(f"renamed folder {FOLDER_UID!r} to {folder!r}")
-        except GrafanaClientError as error:
-            if not _missing(error):
-                raise
-            api.folder.create_folder(folder, uid=FOLDER_UID)
-            changes.append(f"created folder {folder!r}")
-
-        try:
-            current = api.datasource.get_datasource_by_uid(datasource["uid"])
-            if _differs(current, datasource):
-                api.datasource.update_datasource_by_uid(datasource["uid"], datasource)
-                changes.append(f"updated data source {datasource['name']!r}")
-        except GrafanaClientError as error:
-            if not _missing(error):
-                raise
-            api.datasource.create_datasource(datasource)
-            changes.append(f"created data source {datasource['name']!r}")
-
-        for dashboard in dashboards.values():
-            uid = dashboard["uid"]
-            try:
-                stored = api.dashboard.get_dashboard(uid)
-                if not _differs(stored["dashboard"], dashboard) and (
-                    stored.get("meta", {}).get("folderUid") == FOLDER_UID
-                ):
-                    continue
-                verb = "updated"
-            except GrafanaClientError as error:
-                if not _missing(error):
-                    raise
-                verb = "created"
-            api.dashboard.update_dashboard({
-                "dashboard": {**dashboard, "id": None},
-                "folderUid": FOLDER_UID,
-                "overwrite": True,
-                "message": "makerwatch dashboards push",
-            })  # fmt: skip
-            changes.append(f"{verb} dashboard {dashboard['title']!r} ({uid})")
+        return [
+            *_folder(api, folder),
+            *_datasource(api, datasource),
+            *(change for board in dashboards.values() for change in _dashboard(api, board)),
+        ]
     except GrafanaClientError as error:
         raise ToolError(f"Grafana at {url} refused: {error.status_code} {error.message}") from error
     except GrafanaException as error:
         raise UnreachableError(f"Grafana at {url}: {error}") from error
     except OSError as error:
         raise UnreachableError(f"cannot reach Grafana at {url}: {error}") from error
-    return changes
+
+
+# `api` is grafana-client's GrafanaApi, whose methods are untyped (Any, as from_url gives it).
+def _folder(api: Any, folder: str) -> list[str]:
+    try:
+        current = api.folder.get_folder(FOLDER_UID)
+    except GrafanaClientError as error:
+        if not _missing(error):
+            raise
+        api.folder.create_folder(folder, uid=FOLDER_UID)
+        return [f"created folder {folder!r}"]
+    if current.get("title") == folder:
+        return []
+    api.folder.update_folder(FOLDER_UID, title=folder, overwrite=True)
+    return [f"renamed folder {FOLDER_UID!r} to {folder!r}"]
+
+
+def _datasource(api: Any, datasource: dict[str, Any]) -> list[str]:
+    try:
+        current = api.datasource.get_datasource_by_uid(datasource["uid"])
+    except GrafanaClientError as error:
+        if not _missing(error):
+            raise
+        api.datasource.create_datasource(datasource)
+        return [f"created data source {datasource['name']!r}"]
+    if not _differs(current, datasource):
+        return []
+    api.datasource.update_datasource_by_uid(datasource["uid"], datasource)
+    return [f"updated data source {datasource['name']!r}"]
+
+
+def _dashboard(api: Any, dashboard: dict[str, Any]) -> list[str]:
+    uid = dashboard["uid"]
+    try:
+        stored = api.dashboard.get_dashboard(uid)
+        if not _differs(stored["dashboard"], dashboard) and (
+            stored.get("meta", {}).get("folderUid") == FOLDER_UID
+        ):
+            return []
+        verb = "updated"
+    except GrafanaClientError as error:
+        if not _missing(error):
+            raise
+        verb = "created"
+    api.dashboard.update_dashboard({
+        "dashboard": {**dashboard, "id": None},
+        "folderUid": FOLDER_UID,
+        "overwrite": True,
+        "message": "makerwatch dashboards push",
+    })  # fmt: skip
+    return [f"{verb} dashboard {dashboard['title']!r} ({uid})"]

@@ -41,7 +41,7 @@ from makerwatch.core.home_assistant import (
     state_topic,
     values_root,
 )
-from makerwatch.core.machine_status import MachineStatus, silent_after_ms_of
+from makerwatch.core.machine_status import MachineStatus, silent_after_ms
 from makerwatch.core.points import Point
 from makerwatch.core.ports import Publisher
 from makerwatch.core.protocol import (
@@ -175,7 +175,7 @@ class HomeAssistant:
         self._wall_ms, self._connected = wall_ms, connected
         self._zone = ZoneInfo(config.site.timezone)
         self._language = config.home_assistant.language or config.alerts.language
-        self._machines = {d.id: _Machine(d, silent_after_ms_of(config, d)) for d in config.devices}
+        self._machines = {d.id: _Machine(d, silent_after_ms(config, d)) for d in config.devices}
         # What the site file publishes: anything else of this node is a removed machine's.
         self._ours = {
             topic

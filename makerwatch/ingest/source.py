@@ -13,16 +13,14 @@ again at once). The process that loses says which client id another process hold
 stops (SessionTakenOver): two processes would otherwise take the session from each other
 for ever, each judging alerts on what it could not observe.
 
-Ingest enforces its own Receive Maximum: once that many messages are held
-unacknowledged it stops reading its socket, so TCP holds the broker back and a
-backlog of any size waits at the broker, not in ingest's memory (Mosquitto before
-2.0.13 sends a client more than the Receive Maximum it asked for).
+Ingest enforces its own Receive Maximum (back-pressure) through the flow-controlled
+client of ingest/mqtt_edge.py, the one module that touches aiomqtt's and paho's
+internals.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import math
@@ -32,14 +30,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from firmware.core.backoff import Backoff
 from makerwatch.core.site_config import MqttSettings
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import IngestError
-from makerwatch.ingest.paho_properties import use_shared_tables
+from makerwatch.ingest.mqtt_edge import FlowControlledClient, use_shared_tables
 
 __all__ = ["Ack", "MessageHandler", "MqttSource", "SessionTakenOver"]
 
@@ -49,11 +47,9 @@ Ack = Callable[[], None]
 # (topic, payload, retained, ack) for each message, in arrival order.
 MessageHandler = Callable[[str, bytes, bool, Ack], Awaitable[None]]
 
-RECONNECT_FIRST_S = 0.5
-RECONNECT_MAX_S = 30.0
+RECONNECT_FIRST_MS = 500
+RECONNECT_MAX_MS = 30_000
 DRAIN_PUBLISHES_S = 5.0
-READ_CHUNK_BYTES = 64 * 1024
-SESSION_TAKEN_OVER = 0x8E  # MQTT v5 reason code (MQTT 5.0, 3.14.2.1)
 # A session the broker closes sooner than this after it began may have been taken over...
 SETTLED_SESSION_S = 10.0
 # ...and this many such closes in a row, without a DISCONNECT saying why, are a takeover.
@@ -62,150 +58,6 @@ SILENT_CLOSES_FOR_A_TAKEOVER = 3
 
 class SessionTakenOver(IngestError):
     """Another process connected with this client id: the broker gave it the session."""
-
-
-class _BufferedSocket:
-    """paho's socket, read in large chunks: paho asks for a packet's header a byte or
-    two at a time, and a system call per read was a tenth of ingest's time. `pending`
-    (which paho and the reader below already ask of TLS sockets) says what is held."""
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._held = b""
-        self.closed_by_peer = False  # an orderly close (EOF), not a reset or a timeout
-
-    def recv(self, size: int) -> bytes:
-        if not self._held:
-            self._held = self._sock.recv(max(size, READ_CHUNK_BYTES))  # BlockingIOError: none yet
-            self.closed_by_peer = not self._held
-        data, self._held = self._held[:size], self._held[size:]
-        return data
-
-    def pending(self) -> int:
-        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
-        return len(self._held) + inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class _FlowControlledClient(aiomqtt.Client):
-    """aiomqtt's client, which stops reading its socket while `window` messages are held.
-
-    aiomqtt reads the socket whenever it is readable and queues every message it
-    decodes; this subclass keeps paho's messages in its own inbox instead (aiomqtt's
-    iterator starts a task per message, a fifth of ingest's time), counts what
-    arrived and what was acknowledged, and takes the socket off the event loop from
-    when the count reaches the window until half of it is acknowledged.
-    """
-
-    def __init__(self, window: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inbox: collections.deque[paho.MQTTMessage] = collections.deque()
-        self._arrived = asyncio.Event()
-        self._window = window
-        self.held = 0  # decoded, not yet acknowledged
-        self.full = False
-        self.session_present = False
-        self._fd: int | None = None
-        self._reading = False
-        self.taken_over = False  # the broker said so (DISCONNECT 0x8E)
-        self.closed_by_broker = False  # the broker closed the connection, with or without a word
-        self._buffered: _BufferedSocket | None = None
-
-    def acknowledged(self) -> None:
-        self.held -= 1
-        if self.full and self.held <= self._window // 2:
-            self.full = False
-        self.update_reading()
-
-    def update_reading(self) -> None:
-        """Read the socket unless the window is full."""
-        read = not self.full
-        if self._fd is None or read == self._reading:
-            return
-        self._reading = read
-        if read:
-            self._loop.add_reader(self._fd, self._read)
-            self._loop.call_soon(self._read)  # TLS may hold decrypted bytes already
-        else:
-            self._loop.remove_reader(self._fd)
-
-    def _on_connect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: Any,
-        reason_code: Any,
-        properties: Any = None,
-    ) -> None:
-        self.session_present = bool(flags.session_present)
-        super()._on_connect(client, userdata, flags, reason_code, properties)
-
-    def _on_disconnect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: Any,
-        reason_code: Any,
-        properties: Any = None,
-    ) -> None:
-        if getattr(flags, "is_disconnect_packet_from_server", False):
-            self.closed_by_broker = True
-            self.taken_over = getattr(reason_code, "value", None) == SESSION_TAKEN_OVER
-        elif self._buffered is not None and self._buffered.closed_by_peer:
-            self.closed_by_broker = True  # paho has let go of the socket by now
-        super()._on_disconnect(client, userdata, flags, reason_code, properties)
-
-    async def arrivals(self) -> collections.deque[paho.MQTTMessage]:
-        """The inbox, once it holds a message; MqttError once the connection is gone."""
-        while not self.inbox:
-            self._arrived.clear()
-            arrived: asyncio.Future[Any] = asyncio.ensure_future(self._arrived.wait())
-            waiting: set[asyncio.Future[Any]] = {arrived, self._disconnected}
-            try:
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                arrived.cancel()
-            if self._disconnected.done() and not self.inbox:
-                raise aiomqtt.MqttError("disconnected") from self._disconnected.exception()
-        return self.inbox
-
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self.inbox.append(message)
-        self._arrived.set()
-        self.held += 1
-        if self.held >= self._window:
-            self.full = True
-        self.update_reading()
-
-    def _read(self) -> None:
-        """aiomqtt's reader, as its own `_on_socket_open` registers it, reading on while
-        the socket holds more (and the window allows)."""
-        try:
-            while True:
-                self._client.loop_read()
-                sock = self._client._sock
-                if isinstance(sock, _BufferedSocket) and sock.pending() > 0 and self._reading:
-                    continue
-                break
-        except Exception as exc:  # a broken connection: end the session, as aiomqtt does
-            if not self._disconnected.done():
-                self._disconnected.set_exception(exc)
-
-    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # Called from the thread aiomqtt connects in: loop operations are handed over.
-        def open_on_loop() -> None:
-            self._client._sock = self._buffered = _BufferedSocket(sock)
-            self._fd = sock.fileno()
-            self.update_reading()
-            self._misc_task = self._loop.create_task(self._misc_loop())
-
-        self._loop.call_soon_threadsafe(open_on_loop)
-
-    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._fd, self._reading = None, False  # the number may belong to another socket next
-        super()._on_socket_close(client, userdata, sock)
 
 
 class MqttSource:
@@ -222,7 +74,7 @@ class MqttSource:
         self._handle = handle
         self._counters = counters
         self._on_connected = on_connected
-        self._client: _FlowControlledClient | None = None
+        self._client: FlowControlledClient | None = None
         self.will: aiomqtt.Will | None = None  # published by the broker if ingest vanishes
         # Told when the window is full and all it holds is handed on: nothing more
         # arrives until acknowledgements go out, so the writer should flush now.
@@ -236,13 +88,13 @@ class MqttSource:
     async def run(self, stop: asyncio.Event, before_leaving: Callable[[], Awaitable[None]]) -> None:
         """Stay connected until `stop` is set; then, still connected, await
         `before_leaving` (write and acknowledge what is held) and return."""
-        delay = RECONNECT_FIRST_S
+        backoff = Backoff(first_ms=RECONNECT_FIRST_MS, max_ms=RECONNECT_MAX_MS)
         closes = 0  # the broker's closes in a row, each of a session that had just begun
         while not stop.is_set():
             self._began = None
             try:
                 await self._session(stop, before_leaving)
-                delay = RECONNECT_FIRST_S
+                backoff.reset()
             except aiomqtt.MqttError as exc:
                 worked = self.subscribed.is_set()
                 self.subscribed.clear()  # nothing is judged from here on: we do not observe
@@ -252,7 +104,8 @@ class MqttSource:
                 if self._began is not None and client is not None and client.closed_by_broker:
                     reason = "the broker closed the connection"
                 if worked and not closes:  # a session that worked: the next blip starts afresh
-                    delay = RECONNECT_FIRST_S
+                    backoff.reset()
+                delay = backoff.next_s()
                 self._counters.mqtt_reconnects += 1
                 log.warning(
                     "MQTT %s:%d: %s; reconnecting in %.1f s",
@@ -260,7 +113,6 @@ class MqttSource:
                 )  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
 
     def _closes_so_far(self, closes: int) -> int:
         """After a session ended: the count of closes that look like a takeover, or
@@ -310,12 +162,12 @@ class MqttSource:
         except aiomqtt.MqttError as exc:
             log.warning("could not publish %s: %s", topic, exc)
 
-    def _client_for_session(self) -> _FlowControlledClient:
+    def _client_for_session(self) -> FlowControlledClient:
         settings = self._settings
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s
         properties.ReceiveMaximum = settings.receive_maximum
-        client = _FlowControlledClient(
+        client = FlowControlledClient(
             window=settings.receive_maximum,
             hostname=settings.host,
             port=settings.port,
@@ -331,9 +183,6 @@ class MqttSource:
             # Without it Nagle's algorithm meets the broker's delayed ACK: ~40 ms per QoS 1 publish.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
-        # aiomqtt has no manual acknowledgement of its own; paho's is used so a
-        # message is acknowledged only after its points are written (docs/ingest.md).
-        client._client.manual_ack_set(True)
         return client
 
     async def _session(
@@ -355,7 +204,7 @@ class MqttSource:
                 for task in renewing:
                     task.cancel()
 
-    async def _subscribe(self, client: _FlowControlledClient) -> list[asyncio.Task[Any]]:
+    async def _subscribe(self, client: FlowControlledClient) -> list[asyncio.Task[Any]]:
         """Subscribe, in order. A session the broker kept has its subscriptions, and
         perhaps a backlog queued ahead of the SUBACKs that the window holds back:
         they are renewed without waiting (the tasks returned)."""
@@ -370,7 +219,7 @@ class MqttSource:
 
     async def _consume_until(
         self,
-        client: _FlowControlledClient,
+        client: FlowControlledClient,
         stop: asyncio.Event,
         before_leaving: Callable[[], Awaitable[None]],
     ) -> None:
@@ -388,7 +237,7 @@ class MqttSource:
         if self._publishing:  # what was sent, acknowledged by the broker before leaving
             await asyncio.wait(self._publishing, timeout=DRAIN_PUBLISHES_S)
 
-    async def _consume(self, client: _FlowControlledClient) -> None:
+    async def _consume(self, client: FlowControlledClient) -> None:
         while True:
             inbox = await client.arrivals()
             while inbox:
@@ -398,13 +247,11 @@ class MqttSource:
             if client.full:
                 self.window_full()  # all it holds is handed on: nothing more comes until acks
 
-    def _ack_for(self, client: _FlowControlledClient, mid: int, qos: int) -> Ack:
+    def _ack_for(self, client: FlowControlledClient, mid: int, qos: int) -> Ack:
         def ack() -> None:
             # After a reconnect the broker re-sends unacknowledged messages and may
             # reuse their ids: an old connection's acknowledgement must not go out.
             if client is self._client:
-                client.acknowledged()
-                if qos > 0:
-                    client._client.ack(mid, qos)
+                client.ack(mid, qos)
 
         return ack

@@ -22,6 +22,7 @@ from typing import Self
 
 import httpx
 
+from firmware.core.backoff import Backoff
 from makerwatch.core.errors import MakerwatchError
 from makerwatch.ops.broker_tuning import tuning
 from makerwatch.ops.system_tools import system_tool
@@ -299,8 +300,8 @@ class Supervisor:
     """Restarts a daemon that dies while `up` runs (with backoff, logged), until stopped."""
 
     CHECK_S = 1.0
-    BACKOFF_FIRST_S = 1.0
-    BACKOFF_MAX_S = 60.0
+    BACKOFF_FIRST_MS = 1_000
+    BACKOFF_MAX_MS = 60_000
 
     def __init__(self, daemons: list[EmbeddedDaemon]) -> None:
         self._daemons = daemons
@@ -317,7 +318,8 @@ class Supervisor:
         self._thread.join()
 
     def _watch(self) -> None:
-        delay = {d.name: self.BACKOFF_FIRST_S for d in self._daemons}
+        backoff = {d.name: Backoff(first_ms=self.BACKOFF_FIRST_MS, max_ms=self.BACKOFF_MAX_MS)
+                   for d in self._daemons}  # fmt: skip
         while not self._stop.wait(self.CHECK_S):  # a check a second, and the way to stop
             for daemon in self._daemons:
                 if daemon.running:
@@ -328,10 +330,10 @@ class Supervisor:
                     daemon.start()
                     self.restarts += 1
                     log.warning("%s restarted", daemon.name)
-                    delay[daemon.name] = self.BACKOFF_FIRST_S
+                    backoff[daemon.name].reset()
                 except StackError as exc:
+                    delay = backoff[daemon.name].next_s()
                     log.error("%s could not be restarted, trying again in %.0f s: %s",
-                              daemon.name, delay[daemon.name], exc)  # fmt: skip
-                    if self._stop.wait(delay[daemon.name]):
+                              daemon.name, delay, exc)  # fmt: skip
+                    if self._stop.wait(delay):
                         return
-                    delay[daemon.name] = min(delay[daemon.name] * 2, self.BACKOFF_MAX_S)

@@ -185,22 +185,29 @@ def ask_missing(
             _hours, DEFAULT_HOURS,
         )  # fmt: skip
     if not answers.get("devices"):
-        kinds = ", ".join(kind.value for kind in MachineKind)
-        say(f"Machines, one a line as ID:KIND:NAME (KIND: {kinds}); an empty line when done.")
-        devices: list[dict[str, str]] = []
-        while True:
-            prompt = f"Machine {len(devices) + 1}: "
-            device = _ask_until_valid(ask, say, prompt, lambda t: _new_device(t, devices))
-            if device is None:
-                break
-            devices.append(device)
-        answers["devices"] = devices
+        answers["devices"] = _ask_devices(ask, say)
     if answers.get("staff") is None:
-        say("Staff who may act on alerts, a name a line; an empty line when done.")
-        staff: list[str] = []
-        while name := ask(f"Staff member {len(staff) + 1}: ").strip():
-            staff.append(name)
-        answers["staff"] = staff
+        answers["staff"] = _ask_staff(ask, say)
+
+
+def _ask_devices(ask: Callable[[str], str], say: Callable[[str], None]) -> list[dict[str, str]]:
+    kinds = ", ".join(kind.value for kind in MachineKind)
+    say(f"Machines, one a line as ID:KIND:NAME (KIND: {kinds}); an empty line when done.")
+    devices: list[dict[str, str]] = []
+    while True:
+        prompt = f"Machine {len(devices) + 1}: "
+        device = _ask_until_valid(ask, say, prompt, lambda t: _new_device(t, devices))
+        if device is None:
+            return devices
+        devices.append(device)
+
+
+def _ask_staff(ask: Callable[[str], str], say: Callable[[str], None]) -> list[str]:
+    say("Staff who may act on alerts, a name a line; an empty line when done.")
+    staff: list[str] = []
+    while name := ask(f"Staff member {len(staff) + 1}: ").strip():
+        staff.append(name)
+    return staff
 
 
 def _new_device(text: str, devices: list[dict[str, str]]) -> dict[str, str] | None:

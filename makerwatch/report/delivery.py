@@ -1,7 +1,12 @@
 """The previous month's report, sent to each sponsor of the site file in their language
 as a PDF attachment: by e-mail through the site's SMTP server, and/or as a document in
 a Telegram chat through the site's bot (the staff chat's). The service sends on the
-first day of each month (`MonthlySchedule`); `makerwatch report --send` by hand.
+first day of each month (`MonthlySchedule`; on the next days of the first week if it was
+not running on the 1st); `makerwatch report --send` by hand.
+
+Each delivery the service makes is stored in InfluxDB (`sponsor_report`: the site, the
+month, the sponsor and where it went), so a restart neither sends a month again to
+whoever has it nor forgets whoever does not.
 """
 
 from __future__ import annotations
@@ -10,21 +15,41 @@ import asyncio
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from makerwatch.core.errors import UnreachableError
+from makerwatch.core.points import Point
+from makerwatch.core.ports import PointSink
 from makerwatch.core.site_config import SiteConfig, SmtpSettings, Sponsor, TelegramBot
-from makerwatch.core.statistics import Query, Statistics, statistics
+from makerwatch.core.statistics import Query, Statistics, quoted, statistics
 from makerwatch.report import document
 from makerwatch.report.texts import Words
 
-__all__ = ["MonthlySchedule", "deliver", "previous_month", "run_monthly", "send_month"]
+__all__ = [
+    "SENT_MEASUREMENT",
+    "MonthlySchedule",
+    "deliver",
+    "previous_month",
+    "run_monthly",
+    "send_due_month",
+    "send_month",
+    "sent_already",
+]
 
 log = logging.getLogger(__name__)
+
+# One point per delivery the service made: tags site, month, sponsor, to (email or chat).
+SENT_MEASUREMENT = "sponsor_report"
+# A month's report is sent on its 1st, or on the next days of the first week when the
+# service was not running (or the mail server was away) all of the 1st.
+CATCH_UP_DAYS = 7
+# (sponsor's name, "email" or "chat"): one delivery.
+Delivery = tuple[str, str]
+Delivered = Callable[[Delivery], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -90,18 +115,58 @@ async def _chat(bot: TelegramBot, chat: int, one: Letter) -> None:
         raise UnreachableError(f"cannot send the report to chat {chat}: {exc}") from exc
 
 
-async def deliver(config: SiteConfig, stats: Statistics) -> list[str]:
-    """Send the report to every sponsor; one line per delivery, saying where it went."""
-    done = []
+def deliveries(config: SiteConfig) -> list[Delivery]:
+    """Every delivery the site file asks for: each sponsor's e-mail and chat."""
+    wanted = []
     for sponsor in config.sponsors:
-        one = await asyncio.to_thread(letter, stats, sponsor)
         if sponsor.emails and config.smtp is not None:
-            await asyncio.to_thread(_email, config.smtp, one)
-            done.append(f"{sponsor.name}: {one.file_name} to {', '.join(sponsor.emails)}")
+            wanted.append((sponsor.name, "email"))
         if sponsor.chat is not None and config.alerts.telegram is not None:
-            await _chat(config.alerts.telegram, sponsor.chat, one)
-            done.append(f"{sponsor.name}: {one.file_name} to chat {sponsor.chat}")
-    return done
+            wanted.append((sponsor.name, "chat"))
+    return wanted
+
+
+async def _send(config: SiteConfig, one: Letter, to: str) -> str:
+    sponsor = one.sponsor
+    if to == "email":
+        assert config.smtp is not None
+        await asyncio.to_thread(_email, config.smtp, one)
+        return f"{sponsor.name}: {one.file_name} to {', '.join(sponsor.emails)}"
+    assert config.alerts.telegram is not None
+    assert sponsor.chat is not None
+    await _chat(config.alerts.telegram, sponsor.chat, one)
+    return f"{sponsor.name}: {one.file_name} to chat {sponsor.chat}"
+
+
+async def deliver(
+    config: SiteConfig,
+    stats: Statistics,
+    done: frozenset[Delivery] = frozenset(),
+    delivered: Delivered | None = None,
+) -> list[str]:
+    """Send the report to every sponsor but for the deliveries `done`; one line per
+    delivery, saying where it went; `delivered` is told of each once it has gone."""
+    lines = []
+    sponsors = {sponsor.name: sponsor for sponsor in config.sponsors}
+    letters: dict[str, Letter] = {}
+    for name, to in deliveries(config):
+        if (name, to) in done:
+            continue
+        if name not in letters:
+            letters[name] = await asyncio.to_thread(letter, stats, sponsors[name])
+        lines.append(await _send(config, letters[name], to))
+        if delivered is not None:
+            await delivered((name, to))
+    return lines
+
+
+async def sent_already(query: Query, site: str, month: str) -> frozenset[Delivery]:
+    """The deliveries of the month's report the service has made (stored in InfluxDB)."""
+    series = await query(
+        f'SELECT last("sent") FROM "{SENT_MEASUREMENT}" WHERE "site" = {quoted(site)} '
+        f'AND "month" = {quoted(month)} GROUP BY "sponsor", "to"'
+    )
+    return frozenset((s["tags"]["sponsor"], s["tags"]["to"]) for s in series)
 
 
 async def send_month(config: SiteConfig, query: Query, month: str, now_ms: int) -> list[str]:
@@ -111,9 +176,10 @@ async def send_month(config: SiteConfig, query: Query, month: str, now_ms: int) 
 
 
 class MonthlySchedule:
-    """Due once a month, on its first day in the site's time zone, with the month before
-    it: `due()` answers that month the first time it is asked on that day, then None
-    until the next month's first day. The clock is injected (seconds since the epoch)."""
+    """Due once a month, from its first day in the site's time zone, with the month before
+    it: `due()` answers that month the first time it is asked in the month's first week
+    (what was sent already is stored, see `sent_already`), then None until the next
+    month. The clock is injected (seconds since the epoch)."""
 
     def __init__(self, zone: str, clock: Callable[[], float]) -> None:
         self._zone = ZoneInfo(zone)
@@ -123,7 +189,7 @@ class MonthlySchedule:
     def due(self) -> str | None:
         today = datetime.fromtimestamp(self._clock(), UTC).astimezone(self._zone).date()
         month = previous_month(today)
-        if today.day != 1 or month == self._sent:
+        if today.day > CATCH_UP_DAYS or month == self._sent:
             return None
         self._sent = month
         return month
@@ -137,16 +203,36 @@ class MonthlySchedule:
 CHECK_EVERY_S = 600.0
 
 
-async def run_monthly(config: SiteConfig, query: Query, clock: Callable[[], float]) -> None:
-    """The service's side: on each month's first day, the month before to every sponsor
-    (retried every 10 minutes that day while the mail server or InfluxDB is away)."""
+async def run_monthly(
+    config: SiteConfig, query: Query, sink: PointSink, clock: Callable[[], float]
+) -> None:
+    """The service's side: from each month's first day, the month before to every sponsor
+    who has not had it (retried every 10 minutes while the mail server or InfluxDB is away)."""
     schedule = MonthlySchedule(config.site.timezone, clock)
     while True:
         if (month := schedule.due()) is not None:
             try:
-                for line in await send_month(config, query, month, int(clock() * 1000)):
-                    log.info("sponsor report sent: %s", line)
+                await send_due_month(config, query, sink, month, clock)
             except UnreachableError as exc:
                 schedule.failed(month)
                 log.warning("sponsor reports for %s not sent yet: %s", month, exc)
         await asyncio.sleep(CHECK_EVERY_S)
+
+
+async def send_due_month(
+    config: SiteConfig, query: Query, sink: PointSink, month: str, clock: Callable[[], float]
+) -> None:
+    """The month's report to each sponsor who has not had it from the service (in
+    InfluxDB, `sent_already`); each delivery is stored in `sink` as it goes."""
+    done = await sent_already(query, config.site.id, month)
+    if set(deliveries(config)) <= done:
+        return  # sent before a restart
+
+    async def remember(delivery: Delivery) -> None:
+        sponsor, to = delivery
+        tags = {"site": config.site.id, "month": month, "sponsor": sponsor, "to": to}
+        await sink.store([Point(SENT_MEASUREMENT, tags, {"sent": True}, int(clock() * 1000))])
+
+    stats = await statistics(query, [config], month, int(clock() * 1000))
+    for line in await deliver(config, stats, done, remember):
+        log.info("sponsor report sent: %s", line)

@@ -8,11 +8,11 @@ Debian server), with no browser to run.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 import logging
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from makerwatch.core.figures import Figure, every_figure
 from makerwatch.core.site_config import Language
 from makerwatch.core.statistics import Figures, Statistics
 from makerwatch.core.vocabulary import kind_name
@@ -32,15 +33,17 @@ __all__ = [
     "as_csv",
     "as_json",
     "as_pdf",
+    "cells",
     "error_page",
     "html",
     "pdf_bytes",
     "report_name",
 ]
 
+log = logging.getLogger(__name__)
+
 FORMATS = ("html", "pdf", "csv", "json")
 TOP_MACHINES = 10
-HEADLINES = ("machine_hours", "sessions", "energy_kwh", "utilisation", "on_hours")
 
 _templates = Environment(
     loader=PackageLoader("makerwatch.report", "templates"),
@@ -58,16 +61,30 @@ def report_name(statistics: Statistics, language: Language, network: str | None)
     return network or words.text("network_name")
 
 
-def _figure_text(words: Words, key: str, figures: Figures, days_used: int | None = None) -> str:
-    if key == "utilisation":
-        return words.percent(figures.utilisation)
-    if key == "sessions":
-        return words.number(figures.sessions, 0)
-    if key == "days_used":
-        return words.number(days_used or 0, 0)
-    if key == "machines":
-        return words.number(figures.machines, 0)
-    return words.number(getattr(figures, key), 1)
+def _figure_text(words: Words, figure: Figure, figures: Figures) -> str:
+    value = figures[figure.key]
+    if figure.unit == "share":
+        return words.percent(value)
+    return words.number(value or 0, figure.decimals)
+
+
+def _card(words: Words, figure: Figure, statistics: Statistics, previous: str) -> dict[str, str]:
+    """A headline figure: its value, its name, and its change on the period before (a
+    share's in percentage points)."""
+    total, before = statistics.total, statistics.previous
+    if not figure.compared:
+        change = ""
+    elif figure.unit == "share":
+        change = words.points_change(
+            total[figure.key], before[figure.key] if before else None, previous
+        )
+    else:
+        change = words.change(statistics.changes[figure.key], previous)
+    return {
+        "label": figure.names[words.language],
+        "value": _figure_text(words, figure, total),
+        "change": change,
+    }
 
 
 def period_label(statistics: Statistics, words: Words, previous: bool = False) -> str:
@@ -98,30 +115,14 @@ def html(
     total = statistics.total
     previous_label = period_label(statistics, words, previous=True)
     headlines = [
-        {
-            "label": words.text(key),
-            "value": _figure_text(words, key, total),
-            "change": words.points_change(
-                total.utilisation,
-                statistics.previous.utilisation if statistics.previous else None,
-                previous_label,
-            )
-            if key == "utilisation"  # a share changes in percentage points
-            else words.change(statistics.changes[key], previous_label),
-        }
-        for key in HEADLINES
+        _card(words, figure, statistics, previous_label)
+        for figure in every_figure()
+        if figure.headline
     ]
     headlines.append(
         {
             "label": words.text("days_used"),
-            "value": _figure_text(words, "days_used", total, statistics.days_used),
-            "change": "",
-        }
-    )
-    headlines.append(
-        {
-            "label": words.text("machines"),
-            "value": _figure_text(words, "machines", total),
+            "value": words.number(statistics.days_used, 0),
             "change": "",
         }
     )
@@ -186,14 +187,12 @@ def html(
         )
         if has_use
         else "",
-        "columns": [
-            words.text(k) for k in ("machine_hours", "sessions", "energy_kwh", "utilisation")
-        ],
+        "columns": [f.names[language] for f in every_figure() if f.column],
         "kinds": [
-            {"name": kind_name(kind, language), "cells": _cells(words, f)} for kind, f in kinds
+            {"name": kind_name(kind, language), "cells": cells(words, f)} for kind, f in kinds
         ],
         "sites_title": words.text("by_site"),
-        "sites": [{"name": names.get(site, site), "cells": _cells(words, f)} for site, f in sites]
+        "sites": [{"name": names.get(site, site), "cells": cells(words, f)} for site, f in sites]
         if len(statistics.sites) > 1
         else [],
         "sites_chart": bar_chart(
@@ -210,7 +209,7 @@ def html(
                 "name": machine_name(m.site, m.device, m.name),
                 "kind": words.kind(m.kind),
                 "site": names.get(m.site, m.site),
-                "cells": _cells(words, m.figures),
+                "cells": cells(words, m.figures),
             }
             for m in statistics.top_machines(TOP_MACHINES)
         ],
@@ -222,10 +221,14 @@ def html(
         "generated": words.text("generated", date=words.day(last_day)) if last_day else "",
         "links": links or {},
         "thanks": [
-            sponsor.thanks[language]
+            {
+                "name": sponsor.name,
+                "line": sponsor.thanks.get(language, ""),
+                "logo": _logo_src(sponsor.logo),
+            }
             for site in statistics.sites
             for sponsor in site.config.sponsors
-            if language in sponsor.thanks
+            if sponsor.thanks or sponsor.logo
         ],
         "periods": periods or {},
         "downloads": downloads or {},
@@ -235,13 +238,28 @@ def html(
     return _templates.get_template("report.html.j2").render(context)
 
 
-def _cells(words: Words, figures: Figures) -> list[str]:
-    return [
-        words.number(figures.machine_hours, 1),
-        words.number(figures.sessions, 0),
-        words.number(figures.energy_kwh, 1),
-        words.percent(figures.utilisation),
-    ]
+LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".svg": "image/svg+xml"}  # fmt: skip
+
+
+def _logo_src(logo: str | None) -> str:
+    """A sponsor's logo inside the page (the report is one self-contained file), or its
+    URL; "" without one, or when its file cannot be read now (logged, not fatal)."""
+    if logo is None or logo.startswith(("https://", "http://")):
+        return logo or ""
+    path = Path(logo)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        log.warning("sponsor logo %s left out: %s", logo, exc.strerror)
+        return ""
+    kind = LOGO_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+def cells(words: Words, figures: Figures) -> list[str]:
+    """A row of the report's tables: the figures of the table that are its columns."""
+    return [_figure_text(words, f, figures) for f in every_figure() if f.column]
 
 
 def as_pdf(page: str, out: Path) -> None:
@@ -249,18 +267,27 @@ def as_pdf(page: str, out: Path) -> None:
 
 
 def pdf_bytes(page: str) -> bytes:
-    from weasyprint import HTML  # imported here: only a PDF needs Pango
-
     # WeasyPrint warns of each CSS rule it skips (hundreds of lines that say nothing of
-    # the document, and read as a failure): shown only with -v.
+    # the document, and read as a failure) and tells its progress, from its import on
+    # (it parses its own stylesheets then): shown only with -v.
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    from weasyprint import HTML  # imported here: only a PDF needs Pango
+
     pdf: bytes = HTML(string=page).write_pdf()
     return pdf
 
 
 def _figures_dict(figures: Figures) -> dict[str, Any]:
-    return {**asdict(figures), "utilisation": figures.utilisation}
+    """Every figure of the table, as a number (a count as a whole one; a share without
+    a base as null)."""
+    numbers: dict[str, Any] = {}
+    for figure in every_figure():
+        value = figures[figure.key]
+        numbers[figure.key] = (
+            round(value) if figure.unit == "count" and value is not None else value
+        )
+    return numbers
 
 
 def as_dict(statistics: Statistics) -> dict[str, Any]:
@@ -273,6 +300,9 @@ def as_dict(statistics: Statistics) -> dict[str, Any]:
         "total": _figures_dict(statistics.total),
         "previous": _figures_dict(statistics.previous) if statistics.previous else None,
         "changes": statistics.changes,
+        "definitions": {
+            f.key: {"unit": f.unit, "definition": f.definition} for f in every_figure()
+        },
         "days_used": statistics.days_used,
         "by_kind": {kind: _figures_dict(f) for kind, f in sorted(statistics.by_kind.items())},
         "by_site": {site: _figures_dict(f) for site, f in sorted(statistics.by_site.items())},
@@ -309,16 +339,15 @@ def as_json(statistics: Statistics) -> str:
     return json.dumps(as_dict(statistics), ensure_ascii=False, indent=2)
 
 
-CSV_COLUMNS = (
-    "scope", "site", "device", "name", "kind", "machine_hours", "on_hours", "sessions",
-    "energy_kwh", "open_hours", "utilisation", "machines",
-)  # fmt: skip
+# What each CSV row says it is about; the figures' columns follow, from the table.
+CSV_SCOPE = ("scope", "site", "device", "name", "kind")
 
 
 def as_csv(statistics: Statistics) -> str:
     """One row per machine, then per kind, per site and the total (scope says which)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    columns = [*CSV_SCOPE, *(f.key for f in every_figure())]
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for m in statistics.machines:
         writer.writerow({"scope": "machine", "site": m.site, "device": m.device, "name": m.name,

@@ -9,8 +9,9 @@ from datetime import date
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 
+from makerwatch.core.figures import FIGURES
 from makerwatch.core.site_config import Language, MachineKind
-from makerwatch.core.vocabulary import FIGURE_NAMES, TERMS
+from makerwatch.core.vocabulary import TERMS
 
 __all__ = ["KIND_SINGULAR", "TEXTS", "Words"]
 
@@ -48,7 +49,8 @@ KIND_SINGULAR: dict[MachineKind, dict[Language, str]] = {
 # key -> language -> text. Fields in braces are filled in by Words.text. A Russian
 # sentence ending on a {date} has no full stop of its own: the date ends with «г.».
 TEXTS: dict[str, dict[Language, str]] = {
-    **FIGURE_NAMES,  # one definition, shared with the other faces of the figures
+    # The figures' names, from the figures table (a document reads them there too).
+    **{figure.key: figure.names for figure in FIGURES},
     "title": {
         "en": "Machine use at {name}",
         "ru": "Использование оборудования: {name}",
@@ -64,14 +66,12 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Период ещё не закончился: данные по {date}",
         "kk": "Кезең әлі аяқталған жоқ: деректер {date} бойынша.",
     },
-    "utilisation": TERMS["utilisation"],
     "points": {"en": "{value} pp", "ru": "{value} п. п.", "kk": "{value} пайыздық тармақ"},
     "days_used": {
         "en": "Days with use",
         "ru": "Дни с работой оборудования",
         "kk": "Жабдық қолданылған күндер",
     },
-    "machines": {"en": "Machines", "ru": "Единиц оборудования", "kk": "Жабдық саны"},
     "change": {
         "en": "{change} on {previous}",
         "ru": "{change} к периоду «{previous}»",

@@ -363,7 +363,7 @@ async def test_a_hanging_or_failing_channel_delays_nothing_else(
     )
     site = config.site.id
     ingest = await start_ingest(config)
-    ingest.service.notifier._retry_first_s = 0.2  # a short backoff keeps the test quick
+    ingest.service.notifier.retry_first_s = 0.2  # a short backoff keeps the test quick
     try:
         hot = json.dumps({"v": 1, "seq": 1, "power_w": 40.0, "temp_c": 480.0})
         await publish(mosquitto.port, [(f"makerspace/{site}/solder-1/telemetry", hot)])

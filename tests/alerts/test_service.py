@@ -75,7 +75,5 @@ async def test_messages_name_the_machine_in_the_readers_language() -> None:
     assert fired.tags["name"] == "Дәнекерлеу станциясы", "the first listed is the default"
     [alert] = service.engine.alerts.values()
     transition = Transition("fired", alert, alert.fired_ms)
-    assert service._text(transition, "kk").startswith(
-        "«Дәнекерлеу станциясы» (Makerspace Aktobe): "
-    )
-    assert service._text(transition, "en").startswith("Soldering station at Makerspace Aktobe ")
+    assert service.text(transition, "kk").startswith("«Дәнекерлеу станциясы» (Makerspace Aktobe): ")
+    assert service.text(transition, "en").startswith("Soldering station at Makerspace Aktobe ")

@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from makerwatch.core.figures import FIGURES
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.statistics import (
-    FIGURE_QUERIES,
     Period,
     figure_query,
     period_of,
@@ -49,6 +49,9 @@ SITES: list[dict[str, Any]] = [
     },
 ]
 DAYS_BACK = 24
+
+# The figures with a query of their own.
+QUERIED = [f.key for f in FIGURES if f.query is not None]
 
 
 def _site(config: SiteConfig, **site: Any) -> SiteConfig:
@@ -115,6 +118,55 @@ def _energy_kwh(readings: list[tuple[int, float]], start: int, end: int) -> floa
     )
 
 
+def _ground_truth(summary: Any, device: str, start: int, end: int) -> tuple[float, float, int]:
+    """Machine-hours, on-hours and sessions the simulator sent for `device` in [start, end)."""
+    mine = [i for i in _intervals(summary) if i[0] == device]
+    active = sum(_overlap_h(a, b, start, end) for _, s, a, b in mine if s == "active")
+    on = sum(_overlap_h(a, b, start, end) for _, _, a, b in mine)
+    sessions = sum(
+        1 for s in summary.tally.states
+        if s["device"] == device and s.get("previous") == "off" and start <= s["ts"] * 1000 < end
+    )  # fmt: skip
+    return active, on, sessions
+
+
+def _assert_figures(got: Any, truth: tuple[float, float, int], summary: Any, device: str,
+                    start: int, end: int, opening: float) -> None:  # fmt: skip
+    active, on, sessions = truth
+    assert got.machine_hours == pytest.approx(active, abs=1e-6), device
+    assert got.on_hours == pytest.approx(on, abs=1e-6), device
+    assert got.sessions == sessions, device
+    assert active > 1, "the backfill had real use"
+    assert sessions > 5, "the backfill had real use"
+    kwh = _energy_kwh(summary.tally.power[device], start, end)
+    assert got.energy_kwh == pytest.approx(kwh, rel=0.01), device
+    assert got.open_hours == pytest.approx(opening, abs=1e-6), device
+    assert got.utilisation == pytest.approx(active / opening), device
+
+
+def _busiest_hours_match(result: Any, summaries: list[Any], period_text: str) -> None:
+    for index, (site, summary) in enumerate(zip(SITES, summaries, strict=True)):
+        period = period_of(period_text, site["timezone"])
+        expected = _busiest_hours(
+            _intervals(summary), ZoneInfo(site["timezone"]), period.start_ms, period.end_ms
+        )
+        got_hours = result.sites[index].busiest_hours
+        for day in range(7):
+            assert got_hours[day] == pytest.approx(expected[day], abs=1e-6), (index, day)
+
+
+async def _figure_queries_match(influx: InfluxClient, result: Any) -> None:
+    for site_stats in result.sites:
+        period = site_stats.period
+        where = f"site = '{site_stats.config.site.id}' AND {time_condition(period.start_ms, period.end_ms)}"
+        for figure in QUERIED:
+            rows = await stored(influx, figure_query(figure, where, ["kind"]))
+            by_kind = {r["kind"]: r[figure] for r in rows}
+            for kind in {m.kind for m in site_stats.machines}:
+                expected = sum(m.figures[figure] for m in site_stats.machines if m.kind == kind)
+                assert by_kind.get(kind, 0) == pytest.approx(expected, rel=1e-9, abs=1e-9), (figure, kind)  # fmt: skip
+
+
 async def test_a_month_of_two_sites_equals_the_ground_truth(tmp_path: Any) -> None:
     """Test that machine-hours, on-hours and sessions per machine, kind, site and in total
     equal what the simulator sent, kWh within 1 %, and utilisation is machine-hours over
@@ -164,29 +216,11 @@ async def test_a_month_of_two_sites_equals_the_ground_truth(tmp_path: Any) -> No
                 figures = {m.device: m for m in result.machines if m.site == config.site.id}
                 assert set(figures) == {d.id for d in config.devices}
                 for device in config.devices:
-                    mine = [i for i in _intervals(summary) if i[0] == device.id]
-                    active = sum(
-                        _overlap_h(a, b, start, end) for _, s, a, b in mine if s == "active"
-                    )
-                    on = sum(_overlap_h(a, b, start, end) for _, _, a, b in mine)
-                    sessions = sum(
-                        1 for s in summary.tally.states
-                        if s["device"] == device.id and s.get("previous") == "off" and start <= s["ts"] * 1000 < end
-                    )  # fmt: skip
-                    got = figures[device.id].figures
-                    assert got.machine_hours == pytest.approx(active, abs=1e-6), device.id
-                    assert got.on_hours == pytest.approx(on, abs=1e-6), device.id
-                    assert got.sessions == sessions, device.id
-                    assert active > 1, "the backfill had real use"
-                    assert sessions > 5, "the backfill had real use"
-                    kwh = _energy_kwh(summary.tally.power[device.id], start, end)
-                    assert got.energy_kwh == pytest.approx(kwh, rel=0.01), device.id
-                    opening = _opening_hours(site, first, last, start)
-                    assert got.open_hours == pytest.approx(opening, abs=1e-6), device.id
-                    assert got.utilisation == pytest.approx(active / opening), device.id
-                    totals["machine_hours"] += active
-                    totals["on_hours"] += on
-                    totals["sessions"] += sessions
+                    truth = _ground_truth(summary, device.id, start, end)
+                    _assert_figures(figures[device.id].figures, truth, summary, device.id, start, end,
+                                    _opening_hours(site, first, last, start))  # fmt: skip
+                    for key, value in zip(totals, truth, strict=True):
+                        totals[key] += value
                 assert result.by_site[config.site.id].machine_hours == pytest.approx(
                     sum(m.figures.machine_hours for m in figures.values())
                 )
@@ -202,29 +236,10 @@ async def test_a_month_of_two_sites_equals_the_ground_truth(tmp_path: Any) -> No
             assert sum(result.weekly_hours.values()) == pytest.approx(result.total.machine_hours)
             # Each weekday x hour of site time holds the machine-hours sent in it (a long
             # print may run on into a Sunday night, when Aktobe is closed).
-            for index, (site, summary) in enumerate(zip(SITES, summaries, strict=True)):
-                period = period_of(period_text, site["timezone"])
-                expected = _busiest_hours(
-                    _intervals(summary), ZoneInfo(site["timezone"]), period.start_ms, period.end_ms
-                )
-                got_hours = result.sites[index].busiest_hours
-                for day in range(7):
-                    assert got_hours[day] == pytest.approx(expected[day], abs=1e-6), (index, day)
+            _busiest_hours_match(result, summaries, period_text)
 
             # The figure queries, as Grafana runs them, give the module's figures.
-            for site_stats in result.sites:
-                period = site_stats.period
-                where = f"site = '{site_stats.config.site.id}' AND {time_condition(period.start_ms, period.end_ms)}"
-                for figure in FIGURE_QUERIES:
-                    rows = await stored(influx, figure_query(figure, where, ["kind"]))
-                    by_kind = {r["kind"]: r[figure] for r in rows}
-                    for kind in {m.kind for m in site_stats.machines}:
-                        expected = sum(
-                            getattr(m.figures, figure)
-                            for m in site_stats.machines
-                            if m.kind == kind
-                        )
-                        assert by_kind.get(kind, 0) == pytest.approx(expected, rel=1e-9, abs=1e-9), (figure, kind)  # fmt: skip
+            await _figure_queries_match(influx, result)
 
 
 async def test_a_session_across_midnight_at_a_month_end_is_split_in_site_time(

@@ -27,7 +27,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.site_config import load_site_config
-from makerwatch.core.statistics import period_of, statistics
+from makerwatch.core.statistics import Period, period_of, statistics
 from makerwatch.dashboards.build import INFLUXDB_ANNOTATION, every_dashboard
 from makerwatch.dashboards.push import FOLDER_UID
 from makerwatch.ingest.influx import InfluxClient
@@ -40,16 +40,35 @@ GENERATED = ROOT / "dashboards" / "json"
 PROVISIONING = ROOT / "dashboards" / "provisioning"
 TOKEN = "glsa_test-token-0123456789"
 # The committed dashboards are generated for the example site (what Compose runs).
-EXAMPLE_ZONE = load_site_config(ROOT / "makerspace.example.yaml").site.timezone
+EXAMPLE = load_site_config(ROOT / "makerspace.example.yaml")
 
 
 def test_the_committed_json_is_what_the_code_generates() -> None:
     """Test that dashboards/json holds exactly what `makerwatch dashboards generate` writes."""
-    generated = every_dashboard(EXAMPLE_ZONE)
+    generated = every_dashboard([EXAMPLE])
     assert sorted(p.name for p in GENERATED.glob("*.json")) == sorted(generated)
     for name, model in generated.items():
         committed = json.loads((GENERATED / name).read_text(encoding="utf-8"))
         assert committed == model, f"{name} is stale: run makerwatch dashboards generate"
+
+
+def test_the_floors_site_machine_and_kind_lists_show_names_in_the_dashboards_language() -> None:
+    """Test that the floor's machine variable shows each machine by its name in the
+    dashboard's language (a comma in it escaped as Grafana reads it) while its value is
+    the `name` tag its points carry, the site variable the site's name, and the kind
+    variable kinds, never their ids."""
+    site = EXAMPLE.model_dump(mode="json", exclude_none=True)
+    site["devices"][0]["name"] = {"kk": "Дәнекерлеу станциясы 1, үстел А",
+                                  "ru": "Паяльная станция 1, стол А", "en": "Soldering station 1"}  # fmt: skip
+    config = type(EXAMPLE).model_validate(site)
+    for language, shown in (("ru", "Паяльная станция 1\\, стол А"), ("en", "Soldering station 1")):
+        model = every_dashboard([config])[f"floor-{language}.json"]
+        variables = {v["name"]: v for v in model["templating"]["list"]}
+        first = variables["device"]["query"].split(",Паяльная станция 2")[0]
+        assert first == f"{shown} : Дәнекерлеу станциясы 1\\, үстел А"
+        assert variables["site"]["query"] == f"{config.site.name} : {config.site.id}"
+        assert "soldering_station :" not in variables["kind"]["query"]
+        assert " : soldering_station" in variables["kind"]["query"]
 
 
 def test_each_dashboard_is_valid_for_the_sdk_model_and_names_the_provisioned_source() -> None:
@@ -58,7 +77,7 @@ def test_each_dashboard_is_valid_for_the_sdk_model_and_names_the_provisioned_sou
     provisioned = yaml.safe_load((PROVISIONING / "datasources" / "makerwatch.yaml").read_text())
     influx_uid = provisioned["datasources"][0]["uid"]
     uids = set()
-    for name, model in every_dashboard(EXAMPLE_ZONE).items():
+    for name, model in every_dashboard([EXAMPLE]).items():
         again = json.loads(json.dumps(Dashboard.from_json(model), cls=JSONEncoder))
         plain = json.loads(json.dumps(model))
         for annotation in plain.get("annotations", {}).get("list", []):  # InfluxDB's own fields
@@ -102,6 +121,45 @@ async def _options(influx: InfluxClient, query: str, chosen: dict[str, list[str]
     return sorted(r["value"] for r in rows)
 
 
+async def _every_value(
+    influx: InfluxClient, file_name: str, variables: dict[str, Any], sites: list[str]
+) -> dict[str, list[str]]:
+    """What Grafana puts in for "All" of each variable, with these sites chosen. The
+    backfill is simulated: the sponsor dashboard shows it only when asked."""
+    chosen: dict[str, list[str]] = {"site": sites, "exclude": ["none"]}
+    for name in ("kind", "device"):
+        if variables.get(name, {}).get("type") == "custom":  # "All": every value
+            # Grafana reads a custom variable's "text : value" pairs from its query,
+            # split at each comma not escaped as "\,".
+            pairs = re.findall(r"(?:\\,|[^,])+", variables[name]["query"])
+            chosen[name] = [p.rpartition(" : ")[2].strip().replace("\\,", ",") for p in pairs]
+        elif name in variables:  # "All": every value the variable's own query lists
+            chosen[name] = await _options(influx, variables[name]["query"], chosen)
+        else:
+            continue
+        assert chosen[name], (file_name, name)
+    return chosen
+
+
+async def _every_panel_returns_data(
+    influx: InfluxClient,
+    file_name: str,
+    model: dict[str, Any],
+    chosen: dict[str, list[str]],
+    period: Period,
+) -> None:
+    for panel in model["panels"]:
+        for target in panel.get("targets", []):
+            source = target.get("datasource") or panel["datasource"]
+            if source["type"] != "influxdb":
+                continue
+            query = expand(target["query"], chosen, period.start_ms, period.end_ms)
+            if "GROUP BY time" in query:  # days on the site's clock, as the report's
+                assert query.endswith(f"tz('{model['timezone']}')"), (file_name, query)
+            series = await influx.query(query)
+            assert series, f"{file_name}: {panel['title']!r} returned nothing: {query}"
+
+
 @pytest.mark.stack
 async def test_every_panel_query_returns_data_and_sponsor_figures_match(
     network: BackfilledNetwork,
@@ -127,33 +185,14 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         ])  # fmt: skip
         sites = sorted(c.site.id for c in network.configs)
         zone = config.site.timezone
-        for file_name, model in every_dashboard(zone).items():
+        for file_name, model in every_dashboard(network.configs).items():
             assert model["timezone"] == zone, file_name
             variables = {v["name"]: v for v in model.get("templating", {}).get("list", [])}
             for selection in ([sites[0]], sites):
                 if len(selection) > 1 and not variables.get("site", {}).get("multi"):
                     continue
-                # The backfill is simulated: the sponsor dashboard shows it only when asked.
-                chosen: dict[str, list[str]] = {"site": selection, "exclude": ["none"]}
-                for name in ("kind", "device"):
-                    if variables.get(name, {}).get("type") == "custom":  # "All": every value
-                        # Grafana reads a custom variable's "text : value" pairs from its query.
-                        pairs = variables[name]["query"].split(",")
-                        chosen[name] = [p.rpartition(" : ")[2].strip() for p in pairs]
-                        assert chosen[name], (file_name, name)
-                    elif name in variables:  # "All": every value the variable's own query lists
-                        chosen[name] = await _options(influx, variables[name]["query"], chosen)
-                        assert chosen[name], (file_name, name)
-                for panel in model["panels"]:
-                    for target in panel.get("targets", []):
-                        source = target.get("datasource") or panel["datasource"]
-                        if source["type"] != "influxdb":
-                            continue
-                        query = expand(target["query"], chosen, period.start_ms, period.end_ms)
-                        if "GROUP BY time" in query:  # days on the site's clock, as the report's
-                            assert query.endswith(f"tz('{zone}')"), (file_name, query)
-                        series = await influx.query(query)
-                        assert series, f"{file_name}: {panel['title']!r} returned nothing: {query}"
+                chosen = await _every_value(influx, file_name, variables, selection)
+                await _every_panel_returns_data(influx, file_name, model, chosen, period)
             annotations = model.get("annotations", {}).get("list", [])
             for annotation in annotations:
                 query = expand(
@@ -164,7 +203,7 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
         figures = await statistics(
             influx.query, [config], month, int(time.time() * 1000), simulated=True
         )
-        sponsors = every_dashboard(zone)["sponsors-en.json"]
+        sponsors = every_dashboard([config])["sponsors-en.json"]
         headlines = {p["title"]: p["targets"][0]["query"] for p in sponsors["panels"][:4]}
         expected = figures.total
         for title, value in (("Machine-hours", expected.machine_hours), ("Sessions", expected.sessions),
@@ -220,7 +259,7 @@ def test_the_prometheus_panels_name_metrics_that_ingest_exports() -> None:
         "makerwatch_dead_lettered_total", "makerwatch_write_seconds_sum",
         "makerwatch_write_seconds_count", "makerwatch_spool_bytes",
     }  # fmt: skip
-    fleet = every_dashboard(EXAMPLE_ZONE)["fleet-en.json"]
+    fleet = every_dashboard([EXAMPLE])["fleet-en.json"]
     used = set()
     for panel in fleet["panels"]:
         for target in panel.get("targets", []):
@@ -245,92 +284,90 @@ class StandInGrafana:
         self.problems: list[str] = []
         self.port = free_port()
 
+    @web.middleware
+    async def check(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append(f"{request.method} {request.path}")
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.problems.append(f"{request.method} {request.path} without the bearer token")
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        if request.method in ("POST", "PUT") and request.content_type != "application/json":
+            self.problems.append(f"{request.method} {request.path}: not JSON")
+        return await handler(request)
+
+    async def unknown(self, request: web.Request) -> web.Response:
+        self.problems.append(f"undocumented call {request.method} {request.path}")
+        return web.json_response({"message": "Not found"}, status=404)
+
+    async def get_folder(self, request: web.Request) -> web.Response:
+        folder = self.folders.get(request.match_info["uid"])
+        return web.json_response(
+            folder or {"message": "folder not found"}, status=200 if folder else 404
+        )
+
+    async def create_folder(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body.get("title"), str) or not body.get("uid"):
+            self.problems.append(f"folder body {body}")
+        self.folders[body["uid"]] = {
+            "uid": body["uid"],
+            "title": body["title"],
+            "id": 1,
+            "version": 1,
+        }
+        return web.json_response(self.folders[body["uid"]])
+
+    async def get_datasource(self, request: web.Request) -> web.Response:
+        source = self.datasources.get(request.match_info["uid"])
+        return web.json_response(
+            source or {"message": "Data source not found"}, status=200 if source else 404
+        )
+
+    async def create_datasource(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        missing = {"name", "type", "access", "url"} - set(body)
+        if missing:
+            self.problems.append(f"data source without {missing}")
+        self.datasources[body["uid"]] = {**body, "id": 7, "orgId": 1, "readOnly": False}
+        return web.json_response(
+            {
+                "datasource": self.datasources[body["uid"]],
+                "id": 7,
+                "message": "Datasource added",
+            }
+        )
+
+    async def get_dashboard(self, request: web.Request) -> web.Response:
+        found = self.dashboards.get(request.match_info["uid"])
+        if found is None:
+            return web.json_response({"message": "Dashboard not found"}, status=404)
+        return web.json_response(found)
+
+    async def save_dashboard(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        dashboard = body.get("dashboard", {})
+        if not dashboard.get("uid") or not dashboard.get("title") or "folderUid" not in body:
+            self.problems.append("dashboard body without uid, title or folderUid")
+        if body["folderUid"] not in self.folders:
+            self.problems.append(f"dashboard into a missing folder {body['folderUid']}")
+        version = (
+            self.dashboards.get(dashboard["uid"], {}).get("dashboard", {}).get("version", 0) + 1
+        )
+        self.dashboards[dashboard["uid"]] = {
+            "dashboard": {**dashboard, "id": 40 + len(self.dashboards), "version": version},
+            "meta": {"folderUid": body["folderUid"], "slug": dashboard["uid"]},
+        }
+        return web.json_response({"status": "success", "uid": dashboard["uid"], "version": version})
+
     def app(self) -> web.Application:
-        @web.middleware
-        async def check(request: web.Request, handler: Any) -> web.StreamResponse:
-            self.requests.append(f"{request.method} {request.path}")
-            if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self.problems.append(f"{request.method} {request.path} without the bearer token")
-                return web.json_response({"message": "Unauthorized"}, status=401)
-            if request.method in ("POST", "PUT") and request.content_type != "application/json":
-                self.problems.append(f"{request.method} {request.path}: not JSON")
-            return await handler(request)
-
-        async def unknown(request: web.Request) -> web.Response:
-            self.problems.append(f"undocumented call {request.method} {request.path}")
-            return web.json_response({"message": "Not found"}, status=404)
-
-        async def get_folder(request: web.Request) -> web.Response:
-            folder = self.folders.get(request.match_info["uid"])
-            return web.json_response(
-                folder or {"message": "folder not found"}, status=200 if folder else 404
-            )
-
-        async def create_folder(request: web.Request) -> web.Response:
-            body = await request.json()
-            if not isinstance(body.get("title"), str) or not body.get("uid"):
-                self.problems.append(f"folder body {body}")
-            self.folders[body["uid"]] = {
-                "uid": body["uid"],
-                "title": body["title"],
-                "id": 1,
-                "version": 1,
-            }
-            return web.json_response(self.folders[body["uid"]])
-
-        async def get_datasource(request: web.Request) -> web.Response:
-            source = self.datasources.get(request.match_info["uid"])
-            return web.json_response(
-                source or {"message": "Data source not found"}, status=200 if source else 404
-            )
-
-        async def create_datasource(request: web.Request) -> web.Response:
-            body = await request.json()
-            missing = {"name", "type", "access", "url"} - set(body)
-            if missing:
-                self.problems.append(f"data source without {missing}")
-            self.datasources[body["uid"]] = {**body, "id": 7, "orgId": 1, "readOnly": False}
-            return web.json_response(
-                {
-                    "datasource": self.datasources[body["uid"]],
-                    "id": 7,
-                    "message": "Datasource added",
-                }
-            )
-
-        async def get_dashboard(request: web.Request) -> web.Response:
-            found = self.dashboards.get(request.match_info["uid"])
-            if found is None:
-                return web.json_response({"message": "Dashboard not found"}, status=404)
-            return web.json_response(found)
-
-        async def save_dashboard(request: web.Request) -> web.Response:
-            body = await request.json()
-            dashboard = body.get("dashboard", {})
-            if not dashboard.get("uid") or not dashboard.get("title") or "folderUid" not in body:
-                self.problems.append("dashboard body without uid, title or folderUid")
-            if body["folderUid"] not in self.folders:
-                self.problems.append(f"dashboard into a missing folder {body['folderUid']}")
-            version = (
-                self.dashboards.get(dashboard["uid"], {}).get("dashboard", {}).get("version", 0) + 1
-            )
-            self.dashboards[dashboard["uid"]] = {
-                "dashboard": {**dashboard, "id": 40 + len(self.dashboards), "version": version},
-                "meta": {"folderUid": body["folderUid"], "slug": dashboard["uid"]},
-            }
-            return web.json_response(
-                {"status": "success", "uid": dashboard["uid"], "version": version}
-            )
-
-        app = web.Application(middlewares=[check])
+        app = web.Application(middlewares=[self.check])
         app.add_routes([
-            web.get("/api/folders/{uid}", get_folder),
-            web.post("/api/folders", create_folder),
-            web.get("/api/datasources/uid/{uid}", get_datasource),
-            web.post("/api/datasources", create_datasource),
-            web.get("/api/dashboards/uid/{uid}", get_dashboard),
-            web.post("/api/dashboards/db", save_dashboard),
-            web.route("*", "/{tail:.*}", unknown),
+            web.get("/api/folders/{uid}", self.get_folder),
+            web.post("/api/folders", self.create_folder),
+            web.get("/api/datasources/uid/{uid}", self.get_datasource),
+            web.post("/api/datasources", self.create_datasource),
+            web.get("/api/dashboards/uid/{uid}", self.get_dashboard),
+            web.post("/api/dashboards/db", self.save_dashboard),
+            web.route("*", "/{tail:.*}", self.unknown),
         ])  # fmt: skip
         return app
 
@@ -371,7 +408,7 @@ def test_push_creates_everything_once_and_then_changes_nothing(grafana: StandInG
     assert "created data source 'Makerwatch InfluxDB'" in first.stdout
     assert first.stdout.count("created dashboard") == 9
     assert grafana.problems == []
-    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard(EXAMPLE_ZONE).values()}
+    assert set(grafana.dashboards) == {m["uid"] for m in every_dashboard([EXAMPLE]).values()}
     assert all(d["meta"]["folderUid"] == FOLDER_UID for d in grafana.dashboards.values())
     assert grafana.datasources["makerwatch-influxdb"]["jsonData"]["dbName"] == "makerwatch"
 

@@ -179,7 +179,7 @@ async def test_a_fault_of_ours_is_a_dead_letter_not_a_crash(
 ) -> None:  # fmt: skip
     """Test that an unexpected exception while handling one message becomes an internal_error
     dead letter naming the exception, and the next message is stored."""
-    decoder = ingest.service._decoder
+    decoder = ingest.service.decoder
     real = decoder.decode
 
     def faulty(topic_: str, payload: bytes, retained: bool = False):  # type: ignore[no-untyped-def]

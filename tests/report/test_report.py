@@ -154,7 +154,7 @@ def test_the_pdf_fits_a4_in_each_language(
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1, result.stdout
     assert result.stdout.startswith("wrote "), result.stdout
-    assert "WARNING" not in result.stderr, "WeasyPrint's warnings only with -v"
+    assert "weasyprint" not in result.stderr, "WeasyPrint's warnings and steps only with -v"
     if pictures := os.environ.get("MAKERWATCH_REPORT_PDFS"):  # to look at them
         (Path(pictures) / out.name).write_bytes(out.read_bytes())
     pages = _pdf_words(out)
@@ -173,9 +173,9 @@ def test_the_pdf_fits_a4_in_each_language(
     cells = [TEXTS[k][language] for k in ("machine", "kind", "site", "machine_hours",  # type: ignore[index]
                                            "sessions", "energy_kwh", "utilisation")]  # fmt: skip
     for m in expected.top_machines(document.TOP_MACHINES):
-        cells += [words.kind(m.kind), *document._cells(words, m.figures)]
+        cells += [words.kind(m.kind), *document.cells(words, m.figures)]
     for figures_ in expected.by_kind.values():
-        cells += document._cells(words, figures_)
+        cells += document.cells(words, figures_)
     missing = {c for c in cells for t in _tokens(c) if t not in present}
     assert not missing, f"cut or missing in the {language} PDF: {missing}"
     # Charts included: the week bars' values, and no number in another language's format.

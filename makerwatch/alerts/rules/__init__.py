@@ -3,7 +3,8 @@
 
 The engine (alerts/engine.py) dispatches through this table and nothing else; a rule's
 settings are its fields of the site file's `Rule` (core/site_config.py). To add a rule:
-a module here with its `check` and `RULE`, its name in `RuleName`, its settings in
+a module here with its `check` and `RULE`, its name and default severity in
+`DEFAULT_SEVERITY` (the site file's side of the table; ours are `RuleName`s), its settings in
 `Rule`, its reasons' texts in alerts/texts.py, and one line below.
 """
 

@@ -11,6 +11,24 @@ def test_delays_double_up_to_the_cap_with_jitter():
     assert [high.next_ms() for _ in range(5)] == [999, 1999, 3999, 7999, 7999]
 
 
+def test_without_jitter_each_delay_is_the_step_itself():
+    """Test that without a random function (the server's loops) the delays are first,
+    twice that and so on up to the cap, and read in seconds too."""
+    backoff = Backoff(first_ms=500, max_ms=30000)
+    assert [backoff.next_ms() for _ in range(8)] == [
+        500,
+        1000,
+        2000,
+        4000,
+        8000,
+        16000,
+        30000,
+        30000,
+    ]
+    backoff.reset()
+    assert backoff.next_s() == 0.5
+
+
 def test_reset_starts_again_from_the_first_step():
     """Test that a successful connection resets the delay."""
     backoff = Backoff(lambda: 0.0, first_ms=1000, max_ms=8000)

@@ -7,7 +7,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from makerwatch.ingest.paho_properties import SharedTableProperties, use_shared_tables
+from makerwatch.ingest.mqtt_edge import SharedTableProperties, use_shared_tables
 
 
 def test_shared_tables_decode_every_publish_property_as_paho_does() -> None:
