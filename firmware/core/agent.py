@@ -256,7 +256,7 @@ class Agent:
         """True when the relay must be switched off now (maximum on-time reached)."""
         return self.safety.must_switch_off(self.relay_on, now_ms)
 
-    def command(self, name, payload, queued=False):  # noqa: C901 (cards owns firmware/ this session: split it after merging)
+    def command(self, name, payload, queued=False):
         """Decode a `cmd/<name>` message into an action for the runtime, or None.
 
         Returns ("relay", on, reason), ("identify", seconds) or ("calibrate", "power" or
@@ -274,33 +274,31 @@ class Agent:
             self.event("config_rejected", 'cmd/%s: expected an object with "v": 1' % name)
             return None
         if name == "relay" and isinstance(body.get("on"), bool):
-            if body["on"] and not self.settings["allow_remote_on"]:
-                # Remote commands may only make the machine safer unless the site says otherwise.
-                self.event(
-                    "config_rejected", "cmd/relay: switching on remotely is not allowed here"
-                )
-                return None
-            if body["on"] and queued:
-                self.event("config_rejected", "cmd/relay: a switch-on sent while offline is stale")
-                return None
-            reason = body.get("reason")
-            if not isinstance(reason, str) or not reason or one_line(reason, 64) != reason:
-                reason = "command"  # the confirmation must carry a reason the server takes
-            return ("relay", body["on"], reason)
+            return self._relay_command(body, queued)
+        action = None
         if name == "identify":
             seconds = body.get("seconds", 10)
             if isinstance(seconds, int) and 1 <= seconds <= 300:
-                return ("identify", seconds)
-        if name == "calibrate" and not queued:
+                action = ("identify", seconds)
+        elif name == "calibrate" and not queued:
             # Against a load or a thermometer there now: a stale one measures nothing.
-            for key, what, low, high in (("known_w", "power", 1, 20000),
-                                         ("reference_c", "temperature", -50, 1000)):  # fmt: skip
-                value = body.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):  # noqa: SIM102
-                    if low <= value <= high:  # (mypy narrows `value` only when nested)
-                        return ("calibrate", what, value)
-        self.event("config_rejected", "cmd/%s: unsupported or malformed" % name)
-        return None
+            action = _calibration(body)
+        if action is None:
+            self.event("config_rejected", "cmd/%s: unsupported or malformed" % name)
+        return action
+
+    def _relay_command(self, body, queued):
+        if body["on"] and not self.settings["allow_remote_on"]:
+            # Remote commands may only make the machine safer unless the site says otherwise.
+            self.event("config_rejected", "cmd/relay: switching on remotely is not allowed here")
+            return None
+        if body["on"] and queued:
+            self.event("config_rejected", "cmd/relay: a switch-on sent while offline is stale")
+            return None
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason or one_line(reason, 64) != reason:
+            reason = "command"  # the confirmation must carry a reason the server takes
+        return ("relay", body["on"], reason)
 
     def apply_config(self, payload, epoch_ms=None):
         """Apply a retained `config` message without a reboot; report what happened.
@@ -341,3 +339,14 @@ class Agent:
             self.settings[key] = self.own_settings[key]
         self._configure()
         self.event("config_applied", "config cleared: back to own " + ", ".join(changed), epoch_ms)
+
+
+def _calibration(body):
+    """("calibrate", what, value) from a calibrate command's body, or None."""
+    for key, what, low, high in (("known_w", "power", 1, 20000),
+                                 ("reference_c", "temperature", -50, 1000)):  # fmt: skip
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # noqa: SIM102
+            if low <= value <= high:  # (mypy narrows `value` only when nested)
+                return ("calibrate", what, value)
+    return None
