@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +24,18 @@ from tests.support import (
     mqtt_client,
     start_ingest,
 )
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs `makerwatch ...` in this process sets up logging as the command
+    does (logging.basicConfig(force=True) on the root logger): put the root logger back
+    afterwards, so the next test's caplog sees only what its own code logs."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
