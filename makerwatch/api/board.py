@@ -96,8 +96,9 @@ class BoardService(Protocol):
         calibrate`); the board's answer (KeyError; Refused where it cannot be)."""
         ...
 
-    async def machine(self, device: str) -> dict[str, Any]:
-        """One machine's page: its tile, today's history, what may be done (KeyError)."""
+    async def machine(self, device: str, named: bool = False) -> dict[str, Any]:
+        """One machine's page: its tile (the member named when `named`: staff asked),
+        today's history, what may be done (KeyError)."""
         ...
 
     async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
@@ -229,8 +230,11 @@ class _Handlers:
 
     async def machines(self, request: web.Request) -> web.Response:
         """Each machine's tile, as JSON (`makerwatch status`, scripts)."""
+        named = self.named(request)
+        if isinstance(named, web.Response):
+            return named
         now_ms = self.service.wall_ms()
-        tiles = self.service.floor.machines(now_ms)
+        tiles = self.service.floor.machines(now_ms, named)
         settings = self.service.page_settings()  # the site's language and time zone
         body = {"now_ms": now_ms, "language": settings["language"],
                 "timezone": settings["timezone"], "machines": tiles}  # fmt: skip
@@ -238,12 +242,23 @@ class _Handlers:
 
     async def machine(self, request: web.Request) -> web.Response:
         """One machine's page, as JSON: the board's script draws it."""
+        named = self.named(request)
+        if isinstance(named, web.Response):
+            return named
         device = request.match_info["device"]
         try:
-            body = await self.service.machine(device)
+            body = await self.service.machine(device, named)
         except KeyError:
             return self.error(404, f"no device {device!r}")
         return web.json_response(body, dumps=_dumps)
+
+    def named(self, request: web.Request) -> bool | web.Response:
+        """Whether to name the members at the machines: only for a staff token (a wrong
+        one is refused and spends the address's guesses, as on every staff route)."""
+        if "Authorization" not in request.headers:
+            return False
+        who = self.staff(request)
+        return who if isinstance(who, web.Response) else True
 
     async def members(self, request: web.Request) -> web.Response:
         """The members' page: public, read-only, no person's name (members.py)."""
