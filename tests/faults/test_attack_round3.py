@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,8 +19,16 @@ from playwright.async_api import async_playwright, expect
 from makerwatch.core.cards import card_key, parse_uid
 from makerwatch.core.protocol import AccessMode
 from makerwatch.members.store import FILE_NAME, MembersStore
-from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
+from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
+from makerwatch.ops.provision import provision
 from tests.api.test_board import CHROMIUM, TOKEN, Board, board_config, state, tile
+from tests.ops.test_provision import (
+    CONFIG,
+    SOLDER_1,
+    ProvisionedMosquitto,
+    client_as,
+    next_topics,
+)
 from tests.support import publish, start_ingest, wait_until
 
 pytestmark = pytest.mark.stack
@@ -128,3 +136,152 @@ async def test_a_members_name_is_shown_to_staff_only(named_board: Board) -> None
     await expect(tile(kiosk, "solder-1")).not_to_contain_text("Aigerim")
     assert phone.errors == []  # type: ignore[attr-defined]
     assert kiosk.errors == []  # type: ignore[attr-defined]
+
+
+# With one board's password: the broker's ACL, as `makerwatch broker provision` writes it.
+
+HA_CONFIG = CONFIG.model_copy(
+    update={"home_assistant": CONFIG.home_assistant.model_copy(update={"discovery": True})}
+)
+SITE = "makerspace/aktobe"
+
+
+@pytest.fixture
+def ha_broker(tmp_path: Path) -> Iterator[ProvisionedMosquitto]:
+    """The example site's provisioned broker, Home Assistant's discovery on."""
+    port = free_port()
+    files = provision(HA_CONFIG, tmp_path / "broker", port)
+    with ProvisionedMosquitto(files, port) as daemon:
+        yield daemon
+
+
+def tap(key: str) -> str:
+    return json.dumps({"v": 1, "ts": time.time(), "seq": 1, "key": key, "result": "staff",
+                       "mode": "enforce"})  # fmt: skip
+
+
+async def test_a_board_login_cannot_tap_as_another_or_touch_access_lists(
+    ha_broker: ProvisionedMosquitto,
+) -> None:
+    """Test that solder-1's login cannot tap as solder-2, cannot publish any access
+    list (its own included: a list is the server's to send) and cannot write Home
+    Assistant's topics, while its own tap goes through."""
+    async with client_as(ha_broker, "ingest") as ingest, client_as(ha_broker, SOLDER_1) as board:
+        await ingest.subscribe("makerspace/#", qos=1)
+        await ingest.subscribe("homeassistant/#", qos=1)
+        forged = [
+            (f"{SITE}/solder-2/tap", tap(AIGERIM)),
+            (f"{SITE}/solder-1/access", json.dumps({"v": 1, "mode": "off", "members": []})),
+            (f"{SITE}/laser-1/access", json.dumps({"v": 1, "mode": "off", "members": []})),
+            (f"{SITE}/_ha/solder-1/state", '{"state": "off"}'),
+            ("homeassistant/switch/makerwatch_aktobe/solder-1/config", "{}"),
+            ("homeassistant/status", "online"),
+        ]
+        for topic, payload in forged:
+            await board.publish(topic, payload, qos=1)
+        await board.publish(f"{SITE}/solder-1/tap", tap(AIGERIM), qos=1)
+        topics = await next_topics(ingest, f"{SITE}/solder-1/tap")
+    assert topics == [f"{SITE}/solder-1/tap"]
+
+
+async def test_a_board_login_reads_only_its_own_access_list(
+    ha_broker: ProvisionedMosquitto,
+) -> None:
+    """Test that solder-1's login subscribed to every access list and to Home
+    Assistant's topics receives only its own list: no other board's card keys."""
+    async with client_as(ha_broker, SOLDER_1) as board, client_as(ha_broker, "ingest") as ingest:
+        await board.subscribe(f"{SITE}/+/access", qos=1)
+        await board.subscribe(f"{SITE}/_ha/#", qos=1)
+        await board.subscribe("homeassistant/#", qos=1)
+        await ingest.publish(f"{SITE}/laser-1/access", '{"v":1,"mode":"enforce"}', qos=1)
+        await ingest.publish(f"{SITE}/_ha/laser-1/state", '{"state":"off"}', qos=1)
+        await ingest.publish(f"{SITE}/solder-1/access", '{"v":1,"mode":"enforce"}', qos=1)
+        topics = await next_topics(board, f"{SITE}/solder-1/access")
+    assert topics == [f"{SITE}/solder-1/access"]
+
+
+# The members store, from the command line in a process of its own.
+
+
+def members_command(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "makerwatch.cli", "members", *args, "--data", str(data)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=data.parent,
+    )  # fmt: skip
+
+
+class Reader:
+    """Another process holding a read of the store open (a backup, `members list`)."""
+
+    def __init__(self, path: Path, begin: str = "BEGIN") -> None:
+        code = (f"import sqlite3, sys\ndb = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+                f"db.execute('{begin}'); db.execute('SELECT * FROM members').fetchall()\n"
+                "print('reading', flush=True); sys.stdin.read()")  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline() == "reading\n"
+
+    def done(self) -> None:
+        self.process.communicate(timeout=60)  # closes its input and output
+
+
+def test_forget_says_when_a_reader_kept_the_name_and_wipes_it_when_run_again(
+    tmp_path: Path,
+) -> None:
+    """Test that `members forget` while another process reads the store does not claim
+    the name is gone (the old pages stay until the write-ahead log is checkpointed): it
+    says so in one line, and run again once the reader is done, the name is gone from
+    every file of the data folder."""
+    data = tmp_path / "var"
+    store = MembersStore(data / FILE_NAME)
+    member = store.add("Zhanargul Qwertyova", 0, email="zq@example.kz", keys=(AIGERIM,))
+    store.add("Dmitry Ivanov", 0)
+    store.close()
+    reader = Reader(data / FILE_NAME)
+    try:
+        held = members_command(data, "forget", str(member))
+    finally:
+        reader.done()
+    assert held.returncode != 0
+    assert held.stderr.count("\n") == 1, held.stderr
+    assert f"forget {member}` again" in held.stderr
+    again = members_command(data, "forget", str(member))
+    assert f"no member {member}" in again.stderr
+    raw = b"".join(p.read_bytes() for p in data.iterdir())
+    for gone in (b"Zhanargul", b"zq@example.kz", AIGERIM.encode()):
+        assert gone not in raw
+    assert b"Dmitry" in raw
+
+
+def test_taps_while_the_command_line_writes_the_store_neither_wait_nor_fail(
+    tmp_path: Path,
+) -> None:
+    """Test that a board's refused taps (a flood of unknown cards) while another process
+    holds the store's write lock (`members import` of a long file) are answered at once
+    by a read, not queued behind the lock on ingest's loop and failed after its timeout."""
+    store = MembersStore(tmp_path / FILE_NAME)
+    store.add("Aigerim Serikova", 0, keys=(AIGERIM,))
+    writer = Reader(tmp_path / FILE_NAME, "BEGIN IMMEDIATE")
+    try:
+        for n in range(50):
+            assert store.tapped("solder-1", f"{n:032x}", 1_000) is None
+    finally:
+        writer.done()
+    store.close()
+
+
+def test_a_command_while_another_writes_the_store_is_one_line(tmp_path: Path) -> None:
+    """Test that `members add` while another process holds the store's write lock for
+    longer than the wait says so in one line naming the file, no traceback."""
+    data = tmp_path / "var"
+    MembersStore(data / FILE_NAME).close()
+    writer = Reader(data / FILE_NAME, "BEGIN IMMEDIATE")
+    try:
+        refused = members_command(data, "add", "Asel Nurlanovna")
+    finally:
+        writer.done()
+    assert refused.returncode != 0
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{data / FILE_NAME}: cannot write the members store" in refused.stderr
