@@ -285,3 +285,38 @@ def test_a_command_while_another_writes_the_store_is_one_line(tmp_path: Path) ->
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1, refused.stderr
     assert f"{data / FILE_NAME}: cannot write the members store" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (
+            b"name,email\n=cmd|'/c calc'!A1,a@example.kz\n",
+            "row 2: name \"=cmd|'/c calc'!A1\" starts with '='",
+        ),
+        (b"name,email\nAigerim Serikova,@SUM(1+1)\n", "row 2: email '@SUM(1+1)' starts with '@'"),
+        (b'name\n"Aigerim\nSerikova"\n', "holds a control character"),
+        ("name\nАйгерім Серікова\n".encode("cp1251"), "not UTF-8 text"),
+        (None, "100 MB is not a member list (at most 5 MB)"),
+    ],
+    ids=["formula", "formula-email", "line-break", "cp1251", "100MB"],
+)
+def test_a_hostile_or_wrong_member_list_is_one_line(
+    tmp_path: Path, content: bytes | None, said: str
+) -> None:
+    """Test that `members import` of a spreadsheet formula, a name broken over lines, a
+    list saved in Windows-1251 or a 100 MB file is refused in one line naming the file
+    (and the row), and nobody is added."""
+    data, csv_file = tmp_path / "var", tmp_path / "members.csv"
+    if content is None:
+        with csv_file.open("wb") as file:
+            file.write(b"name\n")
+            file.truncate(100 * 1024 * 1024)
+    else:
+        csv_file.write_bytes(content)
+    refused = members_command(data, "import", str(csv_file))
+    assert refused.returncode != 0
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{csv_file}" in refused.stderr
+    assert said in refused.stderr, refused.stderr
+    assert MembersStore(data / FILE_NAME).members() == []
