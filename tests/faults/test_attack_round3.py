@@ -320,3 +320,60 @@ def test_a_hostile_or_wrong_member_list_is_one_line(
     assert f"{csv_file}" in refused.stderr
     assert said in refused.stderr, refused.stderr
     assert MembersStore(data / FILE_NAME).members() == []
+
+
+# The HTTP API, as a visitor with curl and a member with a phone.
+
+
+@pytest.fixture
+async def plain_board(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB
+) -> AsyncIterator[Board]:
+    """The floor board's site (a staff token, solder-1 with a relay, a 3D printer)."""
+    config = board_config(mosquitto, influxdb)
+    running = await start_ingest(config)
+    yield Board(config, running, f"http://127.0.0.1:{config.ingest.http_port}", None)  # type: ignore[arg-type]
+    await running.shutdown()
+
+
+def one_line_error(response: httpx.Response) -> str:
+    """The answer's reason: JSON {"error": one line}, whatever was wrong."""
+    assert response.headers["Content-Type"].startswith("application/json"), response.text[:200]
+    error = response.json()["error"]
+    assert isinstance(error, str)
+    assert "\n" not in error
+    assert "Traceback" not in error
+    return error
+
+
+async def test_hostile_requests_get_one_line_refusals(plain_board: Board) -> None:
+    """Test that absurd calibrations, an oversize body, path tricks in a machine's id, a
+    printer's switch-off, enrolment without a token and guessed invite codes are each
+    refused with a status and a one-line JSON reason, and the API still answers."""
+    staff = {"Authorization": f"Bearer {TOKEN}"}
+    calibrate = "/devices/solder-1/calibrate"
+    async with httpx.AsyncClient(base_url=plain_board.url, timeout=60) as http:
+        for body in (b'{"known_w": NaN}', b'{"known_w": 1e999}', b'{"known_w": -5}',
+                     b'{"reference_c": 1e6}', b"[1]", b'{"known_w": 60, "v": 2}',
+                     b'{"known_w": 60, "relay": false}', b"{", "\xff".encode("latin-1")):  # fmt: skip
+            answer = await http.post(calibrate, content=body, headers=staff)
+            assert answer.status_code == 400, (body, answer.text)
+            one_line_error(answer)
+        huge = await http.post(calibrate, content=b" " * (3 * 1024 * 1024), headers=staff)
+        assert huge.status_code == 413
+        one_line_error(huge)
+        for device in ("..%2F..%2Fetc%2Fpasswd", "%3Cscript%3E", "solder-1%00", "x" * 2000):
+            answer = await http.get(f"/machines/{device}")
+            assert answer.status_code == 404, (device, answer.text[:200])
+            one_line_error(answer)
+        printer = await http.post("/devices/printer-1/off", headers=staff)
+        assert printer.status_code == 409
+        assert "printer-1" in one_line_error(printer)
+        assert (
+            await http.post("/members/enrol", json={"device": "solder-1", "member": 1})
+        ).status_code == 401
+        for n in range(12):
+            guess = await http.post("/staff/sign-in", json={"code": f"guess-{n}"})
+        assert guess.status_code == 429
+        one_line_error(guess)
+        assert (await http.get("/healthz")).status_code in (200, 503)
