@@ -9,8 +9,9 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,10 +19,12 @@ from playwright.async_api import async_playwright, expect
 
 from makerwatch.core.cards import card_key, parse_uid
 from makerwatch.core.protocol import AccessMode
+from makerwatch.core.site_config import SiteConfig
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.ops.provision import provision
 from tests.api.test_board import CHROMIUM, TOKEN, Board, board_config, state, tile
+from tests.members.test_access import member_config
 from tests.ops.test_provision import (
     CONFIG,
     SOLDER_1,
@@ -29,7 +32,14 @@ from tests.ops.test_provision import (
     client_as,
     next_topics,
 )
-from tests.support import publish, start_ingest, wait_until
+from tests.support import (
+    WAIT_TIMEOUT_S,
+    ingest_process,
+    mqtt_client,
+    publish,
+    start_ingest,
+    wait_until,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -377,3 +387,51 @@ async def test_hostile_requests_get_one_line_refusals(plain_board: Board) -> Non
         assert guess.status_code == 429
         one_line_error(guess)
         assert (await http.get("/healthz")).status_code in (200, 503)
+
+
+# A killed ingest, and the list a board gets.
+
+
+async def retained_access(port: int, topic: str) -> dict[str, Any]:
+    """The retained list a board gets when it subscribes (at boot, after a reconnect)."""
+    async with mqtt_client(port) as client:
+        await client.subscribe(topic, qos=1)
+        async with asyncio.timeout(WAIT_TIMEOUT_S):
+            async for message in client.messages:
+                return dict(json.loads(bytes(message.payload)))
+    raise AssertionError("no retained list")
+
+
+async def test_a_killed_ingest_sends_the_changed_list_when_it_starts_again(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, tmp_path: Path
+) -> None:
+    """Test that ingest killed (SIGKILL) just as the command line changes training, and
+    changed again while it is down, gives the board the list as the store has it once
+    it is back: the retained list is never left stale."""
+    site = member_config(mosquitto, influxdb, tmp_path).model_dump(mode="json")
+    site["devices"][0]["board"] = {"card_reader": "mfrc522", "relay_pin": 26,
+                                   "relay_active_high": True}  # fmt: skip
+    config = SiteConfig.model_validate(site)  # as `makerwatch ingest` reads its site file
+    topic = f"makerspace/{config.site.id}/solder-1/access"
+    store = MembersStore(tmp_path / FILE_NAME)
+    aigerim = store.add("Aigerim Serikova", 0, keys=(AIGERIM,))
+    store.train(aigerim, "solder-1", None)
+    dmitry, other = store.add("Dmitry Ivanov", 0, keys=("b" * 32,)), "c" * 32
+    async with ingest_process(config, tmp_path / "ingest") as ingest:
+
+        async def listed() -> list[str]:
+            return list((await retained_access(mosquitto.port, topic))["members"])
+
+        await wait_until(lambda: listed(), "the first list")
+        assert await listed() == [AIGERIM]
+        store.untrain(aigerim, "solder-1")  # and killed at once: sent or not, who knows
+        ingest.kill()
+        store.train(dmitry, "solder-1", None)
+        store.add("Asel Nurlanovna", 0, keys=(other,))
+        ingest.start()
+        await wait_until(lambda: _equal(listed(), ["b" * 32]), "the list as the store has it")
+    store.close()
+
+
+async def _equal(value: Awaitable[list[str]], wanted: list[str]) -> bool:
+    return await value == wanted
