@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from makerwatch.app import IngestService
 from makerwatch.core.cards import card_key, parse_uid
 from makerwatch.core.protocol import AccessMode
 from makerwatch.core.site_config import SiteConfig
@@ -435,3 +436,35 @@ async def test_a_killed_ingest_sends_the_changed_list_when_it_starts_again(
 
 async def _equal(value: Awaitable[list[str]], wanted: list[str]) -> bool:
     return await value == wanted
+
+
+async def test_a_clock_stepped_forward_and_back_gives_the_training_back(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, tmp_path: Path
+) -> None:
+    """Test that a wall clock stepped two days ahead (a bad time server) ends a
+    training due tomorrow, as it must while the clock says so, and stepped back to the
+    true time puts the member on the board's list again without any change to the
+    store: a member is not locked out for good by a clock that was wrong for a minute."""
+    config = member_config(mosquitto, influxdb, tmp_path)
+    topic = f"makerspace/{config.site.id}/solder-1/access"
+    store = MembersStore(tmp_path / FILE_NAME)
+    aigerim = store.add("Aigerim Serikova", 0, keys=(AIGERIM,))
+    store.train(aigerim, "solder-1", int((time.time() + 86_400) * 1000))
+    store.close()
+    step = {"s": 0.0}
+    service = IngestService(config, clock=lambda: time.time() + step["s"])
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+
+        async def listed(wanted: list[str]) -> bool:
+            return list((await retained_access(mosquitto.port, topic))["members"]) == wanted
+
+        await wait_until(lambda: listed([AIGERIM]), "the member listed")
+        step["s"] = 2 * 86_400.0
+        await wait_until(lambda: listed([]), "the training ended by the clock")
+        step["s"] = 0.0
+        await wait_until(lambda: listed([AIGERIM]), "the member listed again")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT_TIMEOUT_S)
