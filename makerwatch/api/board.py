@@ -288,8 +288,10 @@ class _Handlers:
         wait_s = guard.guesses.wait_s(address)
         if wait_s:
             guard.tokens_refused += 1
-            return self.error(429, f"too many wrong codes from {address}; try again in {wait_s} s",
-                              **{"Retry-After": str(wait_s)})  # fmt: skip
+            return web.json_response(  # the page says how long to wait
+                {"error": f"too many wrong codes from {address}; try again in {wait_s} s",
+                 "retry_after_s": wait_s}, status=429, headers={"Retry-After": str(wait_s)},
+            )  # fmt: skip
         code = await _invite_code(request)
         if code is None:
             return self.error(400, 'the body must be {"code": "<the invite link\'s code>"}')
@@ -299,6 +301,10 @@ class _Handlers:
             guard.wrong_tokens += 1
             guard.guesses.failed(address)
             return self.error(410, str(refused))
+        except OSError as exc:  # the phones' file cannot be written (a full disk)
+            log.error("board: a phone could not sign in: %s: %s", exc.filename, exc.strerror)
+            return self.error(503, f"the server cannot sign a phone in now ({exc.strerror}); "
+                                   "the link stays valid: try it again later")  # fmt: skip
         log.info("board: %s signed a phone in from %s with an invite", name, address)
         return web.json_response({"name": name, "token": token}, dumps=_dumps)
 

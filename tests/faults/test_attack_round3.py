@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from makerwatch.api.invites import StaffDevices
 from makerwatch.app import IngestService
 from makerwatch.core.cards import card_key, parse_uid
 from makerwatch.core.protocol import AccessMode
@@ -24,7 +25,7 @@ from makerwatch.core.site_config import SiteConfig
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.ops.provision import provision
-from tests.api.test_board import CHROMIUM, TOKEN, Board, board_config, state, tile
+from tests.api.test_board import CHROMIUM, STAFF, TOKEN, Board, board_config, state, tile
 from tests.members.test_access import member_config
 from tests.ops.test_provision import (
     CONFIG,
@@ -387,6 +388,7 @@ async def test_hostile_requests_get_one_line_refusals(plain_board: Board) -> Non
             guess = await http.post("/staff/sign-in", json={"code": f"guess-{n}"})
         assert guess.status_code == 429
         one_line_error(guess)
+        assert guess.json()["retry_after_s"] == int(guess.headers["Retry-After"]) > 0
         assert (await http.get("/healthz")).status_code in (200, 503)
 
 
@@ -468,3 +470,32 @@ async def test_a_clock_stepped_forward_and_back_gives_the_training_back(
     finally:
         stop.set()
         await asyncio.wait_for(task, WAIT_TIMEOUT_S)
+
+
+async def test_a_sign_in_the_server_cannot_write_is_refused_in_a_line_and_the_link_kept(
+    mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, tmp_path: Path
+) -> None:
+    """Test that a phone opening its invite while the phones' file cannot be written
+    (a full disk; here a folder where its new copy goes) gets a 503 with a one-line
+    reason, not a server error, and the link still signs it in once the file can be
+    written."""
+    config = board_config(mosquitto, influxdb)
+    config = config.model_copy(update={
+        "ingest": config.ingest.model_copy(update={"spool_dir": str(tmp_path / "spool")}),
+    })  # fmt: skip
+    code = StaffDevices(tmp_path).invite(STAFF, int(time.time() * 1000))
+    blocker = tmp_path / "spool" / "staff-devices.json.partial"
+    blocker.mkdir()
+    running = await start_ingest(config)
+    try:
+        url = f"http://127.0.0.1:{config.ingest.http_port}"
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            refused = await http.post("/staff/sign-in", json={"code": code})
+            assert refused.status_code == 503
+            assert "try it again later" in one_line_error(refused)
+            blocker.rmdir()
+            signed = await http.post("/staff/sign-in", json={"code": code})
+            assert signed.status_code == 200
+            assert signed.json()["name"] == STAFF
+    finally:
+        await running.shutdown()

@@ -258,7 +258,8 @@
       if (status === 200 && body && body.token) {
         checkToken(body.token, false);
       } else {
-        toast(status === 429 ? text("too_many_tries", { seconds: (body && body.retry_after_s) || "" }) : text("invite_refused"));
+        toast(status === 429 ? text("too_many_tries", { seconds: (body && body.retry_after_s) || "" })
+          : status === 503 ? text("invite_later") : text("invite_refused"));
         if (token) { checkToken(token, true); }
       }
     }, { code: match[1] });
