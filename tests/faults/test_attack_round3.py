@@ -499,3 +499,21 @@ async def test_a_sign_in_the_server_cannot_write_is_refused_in_a_line_and_the_li
             assert signed.json()["name"] == STAFF
     finally:
         await running.shutdown()
+
+
+async def test_concurrent_actions_on_an_offline_board_each_end_unconfirmed(
+    plain_board: Board,
+) -> None:
+    """Test that ten staff actions at once on a machine whose board is offline are each
+    answered 202 (sent, not confirmed) once the wait for an answer is over, the API
+    answering others meanwhile."""
+    staff = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=plain_board.url, timeout=60) as http:
+        actions = [
+            asyncio.create_task(http.post("/devices/printer-1/identify", headers=staff))
+            for _ in range(10)
+        ]
+        assert (await http.get("/machines")).status_code == 200  # served while they wait
+        answers = await asyncio.gather(*actions)
+    assert [a.status_code for a in answers] == [202] * 10
+    assert all(a.json()["confirmed"] is False for a in answers)
