@@ -191,8 +191,8 @@ class BoardView:
         await self._record_action(device, f"calibrate_{what}", by)
         return await self.confirmations.wait(answer, CALIBRATE_WITHIN_S)
 
-    async def machine(self, device_id: str) -> dict[str, Any]:
-        """One machine's page: the tile, today's history (empty, said so, while InfluxDB
+    async def machine(self, device_id: str, named: bool = False) -> dict[str, Any]:
+        """One machine's page: the tile (a member named when `named`), today's history (empty, said so, while InfluxDB
         cannot answer), and which actions may be offered."""
         device, config, now_ms = self._device(device_id), self._running.config, self.wall_ms()
         since_ms = midnight_ms(now_ms, config.site.timezone)
@@ -203,7 +203,7 @@ class BoardView:
         except SinkError as exc:
             log.warning("no history for %s's page: %s", device_id, exc)
             history = {"power": [], "states": [], "sessions": [], "alerts": [], "unreadable": True}
-        (tile,) = (t for t in self.floor.machines(now_ms) if t["device"] == device_id)
+        (tile,) = (t for t in self.floor.machines(now_ms, named) if t["device"] == device_id)
         return {
             "now_ms": now_ms, "since_ms": since_ms, "tile": tile, **history,
             "switch_off": may_switch_off(device), "calibrate": calibrations(device),

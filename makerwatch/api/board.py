@@ -96,8 +96,9 @@ class BoardService(Protocol):
         calibrate`); the board's answer (KeyError; Refused where it cannot be)."""
         ...
 
-    async def machine(self, device: str) -> dict[str, Any]:
-        """One machine's page: its tile, today's history, what may be done (KeyError)."""
+    async def machine(self, device: str, named: bool = False) -> dict[str, Any]:
+        """One machine's page: its tile (the member named when `named`: staff asked),
+        today's history, what may be done (KeyError)."""
         ...
 
     async def snooze(self, alert_id: str, by: str) -> dict[str, Any]:
@@ -229,8 +230,11 @@ class _Handlers:
 
     async def machines(self, request: web.Request) -> web.Response:
         """Each machine's tile, as JSON (`makerwatch status`, scripts)."""
+        named = self.named(request)
+        if isinstance(named, web.Response):
+            return named
         now_ms = self.service.wall_ms()
-        tiles = self.service.floor.machines(now_ms)
+        tiles = self.service.floor.machines(now_ms, named)
         settings = self.service.page_settings()  # the site's language and time zone
         body = {"now_ms": now_ms, "language": settings["language"],
                 "timezone": settings["timezone"], "machines": tiles}  # fmt: skip
@@ -238,12 +242,23 @@ class _Handlers:
 
     async def machine(self, request: web.Request) -> web.Response:
         """One machine's page, as JSON: the board's script draws it."""
+        named = self.named(request)
+        if isinstance(named, web.Response):
+            return named
         device = request.match_info["device"]
         try:
-            body = await self.service.machine(device)
+            body = await self.service.machine(device, named)
         except KeyError:
             return self.error(404, f"no device {device!r}")
         return web.json_response(body, dumps=_dumps)
+
+    def named(self, request: web.Request) -> bool | web.Response:
+        """Whether to name the members at the machines: only for a staff token (a wrong
+        one is refused and spends the address's guesses, as on every staff route)."""
+        if "Authorization" not in request.headers:
+            return False
+        who = self.staff(request)
+        return who if isinstance(who, web.Response) else True
 
     async def members(self, request: web.Request) -> web.Response:
         """The members' page: public, read-only, no person's name (members.py)."""
@@ -273,8 +288,10 @@ class _Handlers:
         wait_s = guard.guesses.wait_s(address)
         if wait_s:
             guard.tokens_refused += 1
-            return self.error(429, f"too many wrong codes from {address}; try again in {wait_s} s",
-                              **{"Retry-After": str(wait_s)})  # fmt: skip
+            return web.json_response(  # the page says how long to wait
+                {"error": f"too many wrong codes from {address}; try again in {wait_s} s",
+                 "retry_after_s": wait_s}, status=429, headers={"Retry-After": str(wait_s)},
+            )  # fmt: skip
         code = await _invite_code(request)
         if code is None:
             return self.error(400, 'the body must be {"code": "<the invite link\'s code>"}')
@@ -284,6 +301,10 @@ class _Handlers:
             guard.wrong_tokens += 1
             guard.guesses.failed(address)
             return self.error(410, str(refused))
+        except OSError as exc:  # the phones' file cannot be written (a full disk)
+            log.error("board: a phone could not sign in: %s: %s", exc.filename, exc.strerror)
+            return self.error(503, f"the server cannot sign a phone in now ({exc.strerror}); "
+                                   "the link stays valid: try it again later")  # fmt: skip
         log.info("board: %s signed a phone in from %s with an invite", name, address)
         return web.json_response({"name": name, "token": token}, dumps=_dumps)
 

@@ -81,6 +81,11 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Слишком много неверных токенов с этого устройства. Повторите через {seconds} с.",
         "kk": "Бұл құрылғыдан қате токен тым көп енгізілді. {seconds} с кейін қайталаңыз.",
     },
+    "invite_later": {
+        "en": "The server could not sign this phone in just now. Open the same link again in a minute.",
+        "ru": "Сервер не смог выполнить вход с этого телефона. Откройте ту же ссылку ещё раз через минуту.",
+        "kk": "Сервер бұл телефонды қазір кіргізе алмады. Сол сілтемені бір минуттан кейін қайта ашыңыз.",
+    },
     "invite_refused": {
         "en": "This sign-in link was used already or is no longer valid: ask for a new one.",
         "ru": "Эта ссылка для входа уже использована или больше не действует: попросите новую.",

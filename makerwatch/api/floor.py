@@ -63,13 +63,15 @@ class Tile:
         changed, self.state = shown != self.state, shown
         return changed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, named: bool = False) -> dict[str, Any]:
+        """The tile as screens get it; the member's name only when `named` (a staff
+        request): the stream and the open pages are public, a wall screen in the hall."""
         m = self.machine
         no_signal = self.state == NO_SIGNAL
         return {
             "device": self.device, "names": self.names, "kind": self.kind, "relay": self.relay,
             "state": self.state, "since_ms": m.state_since_ms, "on_since_ms": m.on_since_ms,
-            "in_use_by": m.in_use_by(self.member_names),
+            "in_use_by": m.in_use_by(self.member_names) if named else None,
             # While there is no signal: since when, and the last state known (greyed).
             "no_signal_since_ms": m.no_signal_since_ms() if no_signal else None,
             "was": m.state if no_signal else None,
@@ -99,7 +101,8 @@ class Floor:
         self._shown_link: bool | None = None
 
     def show_names(self, names: Callable[[str], str | None]) -> None:
-        """Show who is at each machine ("in use by Aigerim S."), names resolved by `names`."""
+        """Name who is at each machine ("in use by Aigerim S.") to staff, names resolved
+        by `names`."""
         for tile in self.tiles.values():
             tile.member_names = names
 
@@ -125,11 +128,12 @@ class Floor:
             tile.show(heard_ms if heard_ms is not None else point.time_ms)
             self._changed.add(tile.device)
 
-    def machines(self, wall_ms: int) -> list[dict[str, Any]]:
-        """Every machine as the board shows it now (for GET /machines and the chat)."""
+    def machines(self, wall_ms: int, named: bool = False) -> list[dict[str, Any]]:
+        """Every machine as the board shows it now (for GET /machines and the chat);
+        members named only when `named` (staff asked)."""
         for tile in self.tiles.values():
             tile.show(wall_ms)
-        return [tile.to_json() for tile in self.tiles.values()]
+        return [tile.to_json(named) for tile in self.tiles.values()]
 
     def snapshot(self, now_ms: int) -> str:
         """The whole floor as one server-sent event, for a page that just connected."""

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Handler as Next
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
@@ -125,6 +126,20 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# The most any request's body may be (aiohttp's own default, said here to be named in
+# the refusal): every body the API takes is a small JSON object.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@web.middleware
+async def _body_too_large(request: web.Request, handler: Next) -> web.StreamResponse:
+    """A body over MAX_BODY_BYTES is refused as every error is: a one-line JSON reason."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"the body is over {MAX_BODY_BYTES} bytes; the API takes small JSON")
+
+
 def _acknowledge(service: Status, staff: Staff) -> Handler:
     """POST /alerts/{alert_id}/ack: who is on it (a staff token), and whether the remote
     switch-off it would send is cancelled."""
@@ -192,7 +207,7 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
     async def end_streams(app: web.Application) -> None:
         service.board.floor.close()  # open board streams would hold the shutdown for a minute
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_body_too_large])
     app.on_shutdown.append(end_streams)
     app.add_routes([
         web.get("/alerts", list_alerts),

@@ -16,11 +16,12 @@ __all__ = ["board_layout", "board_settings"]
 
 def board_settings(config: SiteConfig) -> dict[str, Any]:
     """What the page needs from the site file: its layout, the machines it may offer to
-    switch off, and whether anyone can sign in."""
+    switch off, whether anyone can sign in, and whether staff see members' names."""
     return {
         "layout": board_layout(config),
         "switch_off": [d.id for d in config.devices if may_switch_off(d)],
         "has_staff": bool(config.staff),
+        "show_names": config.members.show_names,
     }
 
 

@@ -189,7 +189,9 @@ def _day(expires_ms: int, zone: str) -> date:
 
 def _forget(args: argparse.Namespace) -> int:
     store, _ = _open(args)
-    member = store.find(args.member)
+    # A number goes straight to forget: run again for a member already deleted, it
+    # wipes what a reader held up the first time, then says there is no such member.
+    member = int(args.member) if args.member.isdigit() else store.find(args.member)
     store.forget(member)
     print(f"member {member} forgotten: their name and cards are gone (usage counts stay, unnamed)")
     return 0

@@ -16,7 +16,7 @@ from makerwatch.cli.options import (
     load,
     stack_in_use,
 )
-from makerwatch.core.errors import UnreachableError
+from makerwatch.core.errors import ConfigError, UnreachableError
 
 
 def add_commands(add: AddCommand) -> None:
@@ -24,6 +24,9 @@ def add_commands(add: AddCommand) -> None:
     status.add_argument("--http", metavar="HOST:PORT",
                         help="ingest's HTTP API (default: the running makerwatch up's, else the "
                              f"site file's, else {DEFAULT_HTTP})")  # fmt: skip
+    status.add_argument("--token", default=os.environ.get("MAKERWATCH_TOKEN"),
+                        help="a staff token (default: $MAKERWATCH_TOKEN): names the member at "
+                             "each machine, where the site file shows names")  # fmt: skip
     add_config(status)
     add_data(status)
     status.set_defaults(handler=_status)
@@ -61,9 +64,13 @@ def _show_status(args: argparse.Namespace) -> int:
     try:
         health = httpx.get(f"{base}/healthz", timeout=10).json()
         alerts = httpx.get(f"{base}/alerts", timeout=10).json()["alerts"]
-        floor = httpx.get(f"{base}/machines", timeout=10).json()
+        staff = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        machines = httpx.get(f"{base}/machines", headers=staff, timeout=10)
+        floor = machines.json()
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise UnreachableError(f"no Makerwatch answering at {base}: {exc}") from None
+    if machines.status_code in (401, 429):
+        raise ConfigError(f"--token: {base}/machines refused it: {floor.get('error')}")
     state = "healthy" if health.get("healthy") else "NOT HEALTHY"
     print(f"Makerwatch at {base}: {state}")
     checks = (("mqtt_connected", "broker connected"), ("influxdb_reachable", "InfluxDB reachable"),

@@ -54,6 +54,7 @@ class AccessLists:
         self._sent: dict[str, tuple[object, ...]] = {}  # device -> what its last list said
         self._seen_changes: int | None = None
         self._next_expiry_ms: int | None = None
+        self._looked_ms: int | None = None  # the wall time the lists were last made at
         self.published = 0  # lists sent (a counter for tests and /metrics)
 
     def _now_ms(self) -> int:
@@ -91,7 +92,7 @@ class AccessLists:
         return members[:room]
 
     async def publish_changed(self) -> None:
-        now_ms = self._now_ms()
+        now_ms = self._looked_ms = self._now_ms()
         self._seen_changes = self._store.changes()
         self._next_expiry_ms = self._store.next_expiry_ms(now_ms)
         for device_id, access in self.lists(now_ms).items():
@@ -106,7 +107,10 @@ class AccessLists:
     def _due(self) -> bool:
         if self._seen_changes is None or self._store.changes() != self._seen_changes:
             return True
-        return self._next_expiry_ms is not None and self._now_ms() >= self._next_expiry_ms
+        now_ms = self._now_ms()
+        if self._looked_ms is not None and now_ms < self._looked_ms:
+            return True  # the clock stepped back: training a wrong step forward ended holds
+        return self._next_expiry_ms is not None and now_ms >= self._next_expiry_ms
 
     async def run(self, connected: asyncio.Event) -> None:
         """Publish changed lists until cancelled (only while ingest is connected)."""

@@ -24,6 +24,12 @@ __all__ = ["Row", "expiry_ms", "import_members", "read_rows"]
 _YES = {"yes", "y", "1", "true", "да", "иә"}
 _NO = {"", "no", "n", "0", "false", "нет", "жоқ"}
 _COLUMNS = {"name", "card", "uid", "short", "email", "staff"}
+# A spreadsheet runs a cell starting with one of these as a formula: a name that does is
+# an attack on whoever opens an export of the list, never a person's name.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+# A makerspace's list is a few thousand rows, well under this; a bigger file is the
+# wrong file, refused before it is read whole into memory.
+MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,19 @@ def expiry_ms(text: str, local_midnight_ms: Callable[[date], int]) -> int | None
     return local_midnight_ms(day) + 24 * 3600 * 1000
 
 
+def _text(column: str, fields: dict[str, str]) -> str:
+    """A cell people read (name, short name, e-mail), stripped; ValueError for a
+    spreadsheet formula or a control character (a line break inside quotes)."""
+    value = fields.get(column, "").strip()
+    if value.startswith(_FORMULA_STARTS):
+        raise ValueError(
+            f"{column} {value[:24]!r} starts with {value[0]!r}, as a spreadsheet formula does"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{column} {value[:24]!r} holds a control character (a line break?)")
+    return value
+
+
 def _row(
     line: int,
     fields: dict[str, str],
@@ -55,7 +74,7 @@ def _row(
     machines: Iterable[str],
     local_midnight_ms: Callable[[date], int],
 ) -> Row:
-    name = fields.get("name", "").strip()
+    name = _text("name", fields)
     if not name:
         raise ValueError("no name")
     uid = (fields.get("card") or fields.get("uid") or "").strip()
@@ -72,8 +91,8 @@ def _row(
         value = fields.get(machine, "").strip()
         if value.lower() not in _NO:
             training[machine] = expiry_ms(value, local_midnight_ms)
-    return Row(line, name, fields.get("short", "").strip() or None,
-               fields.get("email", "").strip() or None, staff in _YES, key, training)  # fmt: skip
+    return Row(line, name, _text("short", fields) or None,
+               _text("email", fields) or None, staff in _YES, key, training)  # fmt: skip
 
 
 def read_rows(
@@ -85,6 +104,12 @@ def read_rows(
     """Every row of the file, checked; MembersError names the file and row of a mistake."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as file:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise MembersError(
+                    f"{path}: {size / 1024 / 1024:.0f} MB is not a member list "
+                    f"(at most {MAX_FILE_BYTES // 1024 // 1024} MB)"
+                )
             reader = csv.DictReader(file)
             header = [h.strip().lower() for h in reader.fieldnames or []]
             if "name" not in header:
@@ -110,7 +135,12 @@ def read_rows(
                     )
                 seen.add(key or "")
             return rows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise MembersError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}: {exc.reason}); "
+            'save it as "CSV UTF-8" (in a spreadsheet: Save As)'
+        ) from None
+    except (OSError, csv.Error) as exc:
         raise MembersError(f"{path}: cannot read as CSV: {exc}") from None
 
 

@@ -105,7 +105,13 @@ class MembersStore:
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")  # waits the busy timeout for another writer
+        except sqlite3.OperationalError as exc:
+            raise MembersError(
+                f"{self.path}: cannot write the members store ({exc}): another process holds "
+                "it for writing; try again when it is done"
+            ) from None
+        try:
             yield self._db
             self._db.execute("COMMIT")
         except BaseException:
@@ -169,15 +175,30 @@ class MembersStore:
         return member
 
     def forget(self, member: int) -> str:
-        """Remove a member, their cards and training for good; the name they had."""
-        with self._writing() as db:
-            self._existing(db, member)
-            (name,) = db.execute("SELECT name FROM members WHERE id = ?", (member,)).fetchone()
-            db.execute("DELETE FROM members WHERE id = ?", (member,))
-        # The write-ahead log still holds the old pages until it is checkpointed.
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.execute("VACUUM")
+        """Remove a member, their cards and training for good; the name they had. A
+        member already deleted is wiped again (what a reader held up the first time)
+        before "no member" is said."""
+        try:
+            with self._writing() as db:
+                self._existing(db, member)
+                (name,) = db.execute("SELECT name FROM members WHERE id = ?", (member,)).fetchone()
+                db.execute("DELETE FROM members WHERE id = ?", (member,))
+        finally:
+            self._wipe(member)
         return str(name)
+
+    def _wipe(self, member: int) -> None:
+        """Overwrite what deleted rows left in the files. The database file keeps the old
+        pages until the write-ahead log is checkpointed into it, which waits (the busy
+        timeout) for another process's read; one still reading then is said, not hidden."""
+        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise MembersError(
+                f"{self.path}: member {member} is deleted, but another process was reading "
+                "the store (a backup, `members list`?), so the name is still in its files; "
+                f"when it is done, run `makerwatch members forget {member}` again to wipe it"
+            )
+        self._db.execute("VACUUM")
 
     def members(self) -> list[Member]:
         rows = self._db.execute("SELECT id, name, short, email, staff FROM members ORDER BY id")
@@ -265,7 +286,13 @@ class MembersStore:
 
     def tapped(self, device: str, key: str, now_ms: int) -> int | None:
         """A card was tapped at `device`: when it is unknown and an enrolment waits
-        there, it becomes that member's; the member it was attached to, or None."""
+        there, it becomes that member's; the member it was attached to, or None.
+        Nearly every tap finds no enrolment waiting: a plain read answers it, which never
+        waits for a writer (WAL), so a board tapping fast while `members import` holds
+        the write lock neither stalls ingest nor fails."""
+        waiting = "SELECT 1 FROM enrolments WHERE device = ? AND until_ms > ?"
+        if self._db.execute(waiting, (device, now_ms)).fetchone() is None:
+            return None
         with self._writing() as db:
             if db.execute("SELECT 1 FROM cards WHERE key = ?", (key,)).fetchone() is not None:
                 return None

@@ -205,7 +205,14 @@ def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
         _copy_sqlite(data / MEMBERS_FILE, out / MEMBERS_FILE)
         saved.append("the members store")
     if site_file is not None:
-        shutil.copyfile(site_file, out / SITE_FILE)
+        # Staff tokens and the chat's bot token: the owner only, as the members store.
+        with (
+            site_file.open("rb") as text,
+            open(
+                out / SITE_FILE, "xb", opener=lambda path, flags: os.open(path, flags, 0o600)
+            ) as copy,
+        ):
+            shutil.copyfileobj(text, copy)
         saved.append(f"the site file ({site_file})")
     with _opened_folder(out) as fd:  # every file as it is now in the backup
         files = {}

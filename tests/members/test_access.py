@@ -149,7 +149,7 @@ async def test_access_lists_sessions_names_and_no_raw_uid_anywhere(
         ])  # fmt: skip
 
         def shown_by() -> object:
-            tiles = ingest.service.floor.machines(int(time.time() * 1000))
+            tiles = ingest.service.floor.machines(int(time.time() * 1000), named=True)
             return next(t for t in tiles if t["device"] == "solder-1")["in_use_by"]
 
         await wait_until(lambda: shown_by() == "Aigerim S.", "the tile naming the member")

@@ -97,6 +97,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
         stack.process.send_signal(signal.SIGTERM)
         stack.process.wait(WAIT_TIMEOUT_S)
 
+    for secret in ("makerspace.yaml", "members.sqlite"):  # tokens, names: the owner only
+        assert stat.S_IMODE((tmp_path / "backup" / secret).stat().st_mode) == 0o600, secret
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["files"]["makerspace.yaml"]["bytes"] == len(EXAMPLE.read_bytes())
     assert all(
@@ -142,6 +144,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
     assert after in (before, after_backup)
     assert len(after["SELECT * FROM telemetry"]) == 5
     assert (tmp_path / "new" / "makerspace.yaml").read_text() == EXAMPLE.read_text()
+    for secret in ("makerspace.yaml", "members.sqlite"):
+        assert stat.S_IMODE((tmp_path / "new" / secret).stat().st_mode) == 0o600, secret
     restored_members = MembersStore(tmp_path / "new" / "members.sqlite").members()
     assert [m.name for m in restored_members] == ["Aigerim Serikova"]
     twice = makerwatch(

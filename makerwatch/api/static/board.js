@@ -125,8 +125,9 @@
       if (tile.no_signal_since_ms) { parts.push(text("no_signal_since", { at: clockTime(tile.no_signal_since_ms) })); }
       if (tile.was) { parts.push(text("was", { state: words().states[tile.was].toLowerCase() })); }
     } else if (tile.state !== "never_heard") {
-      // A member's name only when the site file shows names (the server sends none otherwise).
-      if (tile.on_since_ms) { parts.push(text(tile.in_use_by ? "in_use_by" : "on_since", { at: clockTime(tile.on_since_ms), who: tile.in_use_by })); }
+      // A member's name only for staff, when the site file shows names (loadNames).
+      var who = tile.in_use_by || (token && names[tile.device]) || null;
+      if (tile.on_since_ms) { parts.push(text(who ? "in_use_by" : "on_since", { at: clockTime(tile.on_since_ms), who: who })); }
       if (tile.since_ms) { parts.push(text("for", { duration: duration((now() - tile.since_ms) / 1000) })); }
     }
     return parts.join(" \u00b7 ");
@@ -150,6 +151,23 @@
       done(xhr.status, body);
     };
     xhr.send(method === "POST" ? JSON.stringify(body || {}) : null);
+  }
+
+  // Members' names are for staff only: the stream, open to any screen, carries none; a
+  // signed-in page asks /machines with its token for them whenever a tile changes
+  // (once for a burst of changes).
+  var names = {};
+  function loadNames() {
+    if (!token || !settings.show_names) { return; }
+    window.clearTimeout(loadNames.timer);
+    loadNames.timer = window.setTimeout(function () {
+      request("GET", "/machines", function (status, body) {
+        if (status !== 200 || !body) { return; }
+        names = {};
+        body.machines.forEach(function (m) { if (m.in_use_by) { names[m.device] = m.in_use_by; } });
+        renderAllTiles();
+      });
+    }, 300);
   }
 
   function toast(message) {
@@ -225,6 +243,7 @@
       renderAlerts();
       renderAllTiles();
       renderMachineHistory();  // staff may calibrate
+      loadNames();
     });
   }
 
@@ -239,7 +258,8 @@
       if (status === 200 && body && body.token) {
         checkToken(body.token, false);
       } else {
-        toast(status === 429 ? text("too_many_tries", { seconds: (body && body.retry_after_s) || "" }) : text("invite_refused"));
+        toast(status === 429 ? text("too_many_tries", { seconds: (body && body.retry_after_s) || "" })
+          : status === 503 ? text("invite_later") : text("invite_refused"));
         if (token) { checkToken(token, true); }
       }
     }, { code: match[1] });
@@ -875,6 +895,7 @@
       rebuildFloor();
       renderAlerts();
       loadHistory();
+      loadNames();
     });
     source.addEventListener("tile", function (event) {
       var tile = JSON.parse(event.data);
@@ -884,6 +905,7 @@
         (history[tile.device] = history[tile.device] || []).push([tile.last_seen_ms, tile.power_w]);
       }
       renderTile(tile);
+      loadNames();
     });
     source.addEventListener("alerts", function (event) {
       alerts = JSON.parse(event.data).alerts;
