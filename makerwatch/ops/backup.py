@@ -203,8 +203,12 @@ def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
     if (data / MEMBERS_FILE).is_file():
         _copy_sqlite(data / MEMBERS_FILE, out / MEMBERS_FILE)
         saved.append("the members store")
-    if site_file is not None:
-        shutil.copyfile(site_file, out / SITE_FILE)
+    if site_file is not None:  # it holds the staff tokens: the owner only, from the start
+        with (
+            site_file.open("rb") as source,
+            open(out / SITE_FILE, "xb", opener=lambda path, flags: os.open(path, flags, 0o600)) as copy,
+        ):
+            shutil.copyfileobj(source, copy)
         saved.append(f"the site file ({site_file})")
     with _opened_folder(out) as fd:  # every file as it is now in the backup
         files = {}
