@@ -300,6 +300,10 @@
       item.appendChild(element("span", "held", text("for", { duration: duration((now() - began) / 1000) })));
       if (alert.acked_by) {
         item.appendChild(element("span", "acked", text("acknowledged_by", { who: alert.acked_by })));
+        // Acknowledged or snoozed, the reminders wait until then: say so, not just who.
+        if (alert.snoozed_until_ms && alert.snoozed_until_ms > now()) {
+          item.appendChild(element("span", "snoozed", text("snoozed_until", { at: clockTime(alert.snoozed_until_ms) })));
+        }
       } else if (staffName) {
         item.appendChild(alertButton("ack", text("acknowledge"), function () { acknowledge(alert, "ack"); }));
         item.appendChild(alertButton("snooze", text("snooze"), function () { acknowledge(alert, "snooze"); }));
