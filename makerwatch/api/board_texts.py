@@ -58,8 +58,7 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "power_hour": {"en": "Power, last hour", "ru": "Мощность за последний час", "kk": "Соңғы сағаттағы қуат"},
     "acknowledge": TERMS["acknowledge"],
     "acknowledged_by": TERMS["on_it"],
-    "snoozed_until": {"en": "no reminders until {at}", "ru": "без напоминаний до {at}",
-                      "kk": "{at} дейін еске салынбайды"},  # fmt: skip
+    "snoozed_until": {"en": "no reminders until {at}", "ru": "без напоминаний до {at}", "kk": "{at} дейін еске салынбайды"},
     "identify": TERMS["identify"],
     "switch_off": TERMS["switch_off"],
     "confirm_off": {

@@ -53,5 +53,7 @@ def _restore(args: argparse.Namespace) -> int:
 
     site = args.data / SITE_FILE
     how = f" --config {site}" if site.is_file() else " --config SITE_FILE"
-    print(f"restored {args.source} into {args.data}; start it with: makerwatch up --data {args.data}{how}")
+    print(
+        f"restored {args.source} into {args.data}; start it with: makerwatch up --data {args.data}{how}"
+    )
     return 0

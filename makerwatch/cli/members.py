@@ -89,7 +89,9 @@ def card_secret(path: Path) -> str:
     if secret == placeholder:
         raise ConfigError(f"{path}: card_secret is still the example's; put {wanted} there")
     if len(secret) < MIN_SECRET_CHARS:
-        raise ConfigError(f"{path}: card_secret has {len(secret)} characters, not the {MIN_SECRET_CHARS} or more it needs")
+        raise ConfigError(
+            f"{path}: card_secret has {len(secret)} characters, not the {MIN_SECRET_CHARS} or more it needs"
+        )
     return secret
 
 
@@ -183,7 +185,9 @@ def _list(args: argparse.Namespace) -> int:
     store, config = _open(args)
     zone = config.site.timezone if config else "UTC"
     if not store.members():
-        print(f"no members yet in {args.data}: makerwatch members add NAME, or members import FILE.csv")
+        print(
+            f"no members yet in {args.data}: makerwatch members add NAME, or members import FILE.csv"
+        )
     for member in store.members():
         trained = ", ".join(
             t.machine + ("" if t.expires_ms is None else f" (until {_day(t.expires_ms, zone)})")

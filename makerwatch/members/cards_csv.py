@@ -119,7 +119,7 @@ def read_rows(
         # Excel saves "CSV" in the computer's code page (Windows-1251 for Cyrillic) unless
         # told "CSV UTF-8".
         raise MembersError(
-            f"{path}: not UTF-8 text (byte {exc.start}); save it as \"CSV UTF-8\""
+            f'{path}: not UTF-8 text (byte {exc.start}); save it as "CSV UTF-8"'
         ) from None
     except csv.Error as exc:
         raise MembersError(f"{path}: cannot read as CSV: {exc}") from None

@@ -206,7 +206,9 @@ def backup(data: Path, out: Path, site_file: Path | None = None) -> list[str]:
     if site_file is not None:  # it holds the staff tokens: the owner only, from the start
         with (
             site_file.open("rb") as source,
-            open(out / SITE_FILE, "xb", opener=lambda path, flags: os.open(path, flags, 0o600)) as copy,
+            open(
+                out / SITE_FILE, "xb", opener=lambda path, flags: os.open(path, flags, 0o600)
+            ) as copy,
         ):
             shutil.copyfileobj(source, copy)
         saved.append(f"the site file ({site_file})")

@@ -146,7 +146,7 @@ def test_an_invite_names_a_staff_member_of_the_site_file(tmp_path: Path) -> None
     assert unknown.returncode == 1
     assert (
         unknown.stderr
-        == f"makerwatch: no staff member 'Nobody' in the site file (staff: {STAFF})\n"
+        == f"makerwatch: {tmp_path / 'site.yaml'}: no staff member 'Nobody' (staff: {STAFF})\n"
     )
     no_url = staff_command(tmp_path, "invite", STAFF)
     assert no_url.returncode == 1
@@ -155,7 +155,10 @@ def test_an_invite_names_a_staff_member_of_the_site_file(tmp_path: Path) -> None
     site["staff"] = []
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
     none = staff_command(tmp_path, "invite", STAFF, "--url", "http://10.0.0.2:8090")
-    assert none.stderr == "makerwatch: the site file has no staff: add them under staff: first\n"
+    assert none.stderr == (
+        f"makerwatch: {tmp_path / 'site.yaml'}: no staff yet: add them under staff: first "
+        "(docs/operations.md)\n"
+    )
 
 
 def test_links_and_phones_expire_and_expired_ones_are_dropped(tmp_path: Path) -> None:

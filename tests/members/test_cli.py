@@ -155,7 +155,9 @@ def test_a_card_already_a_members_names_the_file_row_and_member(
 ) -> None:
     """Test that importing a card someone already has names the file, the row and whose it is."""
     assert makerwatch(tmp_path, "add", "Aigerim Serikova", "--card", UIDS[0]).returncode == 0
-    (tmp_path / "members.csv").write_text(f"name,card\nДмитрий Иванов,{UIDS[0]}\n", encoding="utf-8")
+    (tmp_path / "members.csv").write_text(
+        f"name,card\nДмитрий Иванов,{UIDS[0]}\n", encoding="utf-8"
+    )
     done = makerwatch(tmp_path, "import", "members.csv")
     assert done.returncode == 1
     assert "members.csv, row 2: that card is already Aigerim S.'s" in done.stderr, done.stderr
