@@ -921,12 +921,9 @@
   if (!(settings.has_staff && signInWithInvite()) && token) { checkToken(token, true); }
   connect();
   function tick() {
-    var clock = document.getElementById("clock");
-    try {
-      clock.textContent = new Date(now()).toLocaleTimeString(lang, { timeZone: settings.timezone, hour: "2-digit", minute: "2-digit" });
-    } catch (e) {
-      clock.textContent = "";
-    }
+    // The same 24-hour "14:05" as every time on the tiles, in every language (an English
+    // browser would otherwise say "2:05 PM" above tiles saying "on since 14:05").
+    document.getElementById("clock").textContent = clockTime(now());
     renderAllTiles();
     tickAlerts();
     if (kiosk) {
