@@ -44,7 +44,8 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "enrol_member": {"en": "Member", "ru": "Участник", "kk": "Қатысушы"},
     "enrol_go": {"en": "The next new card is theirs", "ru": "Следующая новая карта — этого участника",
                  "kk": "Келесі жаңа карта осы қатысушыныкі"},
-    "enrol_waiting": {"en": "Tap the card at {machine} before {at}", "ru": "Приложите карту к «{machine}» до {at}",
+    # ru: a quoted machine name stays in the nominative, so no preposition may govern it.
+    "enrol_waiting": {"en": "Tap the card at {machine} before {at}", "ru": "«{machine}»: приложите карту до {at}",
                       "kk": "Картаны {at} дейін «{machine}» жанына тигізіңіз"},
     "enrol_failed": {"en": "Not enrolled: {reason}", "ru": "Карта не привязана: {reason}",
                      "kk": "Карта тіркелмеді: {reason}"},
