@@ -151,6 +151,10 @@ def _revoke(args: argparse.Namespace) -> int:
     name = _member(args)
     phones = StaffDevices(args.data).revoke(name)
     print(f"{name}: {phones} phone(s) signed out, open invite links void")
+    # Revoking reaches the phones only: the person's own token is the site file's.
+    print(
+        "Their token in the site file still works: remove them under staff: and restart to end it too."
+    )
     return 0
 
 

@@ -123,6 +123,7 @@ async def test_an_invite_signs_one_phone_in_until_revoked(board: Board, tmp_path
     revoked = staff_command(tmp_path, "revoke", STAFF)
     assert revoked.returncode == 0, revoked.stderr
     assert "1 phone(s) signed out" in revoked.stdout
+    assert "Their token in the site file still works" in revoked.stdout
     await tile(phone, "solder-1").locator("button.identify").click()
     await expect(phone.locator("#toast")).to_contain_text(BOARD_TEXTS["error_bad_token"]["en"])
     async with httpx.AsyncClient(base_url=board.url) as http:
