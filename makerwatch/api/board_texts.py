@@ -52,7 +52,8 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "no_signal_since": {"en": "since {at}", "ru": "с {at}", "kk": "{at} бастап"},
     "was": {"en": "was {state}", "ru": "было: {state}", "kk": "соңғы күйі: {state}"},
     "seen": {"en": "Last heard {duration} ago", "ru": "Последний сигнал {duration} назад", "kk": "Соңғы сигнал {duration} бұрын"},
-    "signal": {"en": "Wi-Fi {rssi} dBm", "ru": "Wi-Fi {rssi} дБм", "kk": "Wi-Fi {rssi} дБм"},
+    # No-break spaces: a narrow tile wraps the line before "Wi-Fi", never inside the figure.
+    "signal": {"en": "Wi-Fi\u00a0{rssi}\u00a0dBm", "ru": "Wi-Fi\u00a0{rssi}\u00a0дБм", "kk": "Wi-Fi\u00a0{rssi}\u00a0дБм"},
     "firmware": {"en": "Firmware {fw}", "ru": "Прошивка {fw}", "kk": "Микробағдарлама {fw}"},
     "watts": {"en": "{value} W", "ru": "{value} Вт", "kk": "{value} Вт"},
     "celsius": {"en": "{value} °C", "ru": "{value} °C", "kk": "{value} °C"},
