@@ -96,6 +96,11 @@ def print_machines(floor: dict[str, Any]) -> None:
     def text(key: str, **fields: str) -> str:
         return BOARD_TEXTS[key][language].format(**fields)
 
+    def name_of(machine: dict[str, Any]) -> str:
+        return str(machine["names"].get(language) or machine["device"])
+
+    # The names' column as wide as the longest, so every state starts in one column.
+    width = max([28, *(len(name_of(machine)) for machine in floor["machines"])])
     print("Machines:")
     for machine in floor["machines"]:
         state = machine["state"]
@@ -123,8 +128,7 @@ def print_machines(floor: dict[str, Any]) -> None:
             if seen is None
             else text("seen", duration=duration(max(0, now_ms - seen) / 1000, language))
         )
-        name = machine["names"].get(language) or machine["device"]
         detail = " · ".join(words)
         print(
-            f"  {machine['device']:<16} {name:<28} {STATE_NAMES[state][language]:<18} {detail}  {heard}".rstrip()
+            f"  {machine['device']:<16} {name_of(machine):<{width}} {STATE_NAMES[state][language]:<18} {detail}  {heard}".rstrip()
         )
