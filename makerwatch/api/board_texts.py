@@ -47,6 +47,9 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     # ru: a quoted machine name stays in the nominative, so no preposition may govern it.
     "enrol_waiting": {"en": "Tap the card at {machine} before {at}", "ru": "«{machine}»: приложите карту до {at}",
                       "kk": "Картаны {at} дейін «{machine}» жанына тигізіңіз"},
+    "enrol_gone": {"en": "that machine or member is no longer on the list: reload the page",
+                   "ru": "этого оборудования или участника больше нет в списке: обновите страницу",
+                   "kk": "бұл жабдық не қатысушы тізімде енді жоқ: бетті жаңартыңыз"},
     "enrol_failed": {"en": "Not enrolled: {reason}", "ru": "Карта не привязана: {reason}",
                      "kk": "Карта тіркелмеді: {reason}"},
     "no_signal_since": {"en": "since {at}", "ru": "с {at}", "kk": "{at} бастап"},

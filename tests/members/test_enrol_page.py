@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.core.protocol import AccessMode
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
@@ -100,3 +101,20 @@ async def test_staff_enrol_the_next_card_from_the_phone(
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_refused_enrolment_says_why_in_the_pages_language(
+    members_board: tuple[Board, MembersStore],
+) -> None:
+    """Test that a member forgotten after the page was drawn is refused in Kazakh, not in
+    the server's English."""
+    board, store = members_board
+    page = await board.page("/?lang=kk", **PHONE)
+    await page.evaluate(f"localStorage.setItem('makerwatch.token', {json.dumps(TOKEN)})")
+    await page.reload()
+    await expect(page.locator("#enrol-member option")).to_have_count(1)
+    store.forget(1)
+    await page.locator("#enrol button").click()
+    await expect(page.locator("#enrol [role=status]")).to_have_text(
+        BOARD_TEXTS["enrol_failed"]["kk"].format(reason=BOARD_TEXTS["enrol_gone"]["kk"])
+    )

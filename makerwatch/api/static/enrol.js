@@ -33,6 +33,13 @@
     }
   }
 
+  // Why the server refused, in the page's language (its own answer is in English).
+  function failure(code) {
+    if (code === 401) { return text("error_bad_token"); }
+    if (code === 404) { return text("enrol_gone"); }
+    return text("error_server", { status: code });
+  }
+
   function call(method, body, done) {
     var xhr = new XMLHttpRequest();
     xhr.open(method, "/members/enrol");
@@ -91,7 +98,7 @@
           var at = siteTime(answer.until_ms);
           message.textContent = text("enrol_waiting", { machine: device.options[device.selectedIndex].textContent, at: at });
         } else {
-          message.textContent = text("enrol_failed", { reason: (answer && answer.error) || code });
+          message.textContent = text("enrol_failed", { reason: failure(code) });
         }
       });
     });
