@@ -538,7 +538,8 @@
       var how = words().texts[key] ? text(key, { who: step.acked_by || "" }) : step.status;
       // Lower-cased inside the line, but never a person's name ("Aigerim is on it").
       var inside = key === "acknowledged_by" ? how : how.charAt(0).toLowerCase() + how.slice(1);
-      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + ": " + inside));
+      // " · " between the parts: a colon would meet the step's own ("Перегрев: Занимается: ...").
+      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + " · " + inside));
     });
     return list;
   }
