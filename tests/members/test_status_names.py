@@ -50,3 +50,23 @@ def test_every_state_starts_in_one_column_whatever_the_names(
     )
     lines = capsys.readouterr().out.splitlines()[1:]
     assert len({line.index("Выключено") for line in lines}) == 1, lines
+
+
+def test_spans_under_a_minute_read_as_on_the_board(capsys: pytest.CaptureFixture[str]) -> None:
+    """Test that a board heard 12 s ago and a state held 30 s read in seconds, as on the
+    board's tiles (not rounded up to "1 мин"), and one heard 2 s ago as just now."""
+    machine = {"device": "solder-1", "names": {"ru": "Паяльная станция 1"}, "state": "idle",
+               "since_ms": NOW_MS - 30_000, "on_since_ms": None, "in_use_by": None,
+               "last_seen_ms": NOW_MS - 12_000, "fw": None}  # fmt: skip
+    fresh = {**machine, "device": "solder-2", "last_seen_ms": NOW_MS - 2_000}
+    print_machines(
+        {
+            "language": "ru",
+            "timezone": "Asia/Aqtobe",
+            "now_ms": NOW_MS,
+            "machines": [machine, fresh],
+        }
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith("уже 30 с  Последний сигнал 12 с назад"), lines[1]
+    assert lines[2].endswith("только что"), lines[2]
