@@ -49,7 +49,11 @@ def _restore(args: argparse.Namespace) -> int:
 
     for notice in restore(args.source, args.data, broker_configuration=args.broker_configuration):
         print(notice)
+    from makerwatch.ops.backup import SITE_FILE
+
+    site = args.data / SITE_FILE
+    how = f" --config {site}" if site.is_file() else " --config SITE_FILE"
     print(
-        f"restored {args.source} into {args.data}; start it with: makerwatch up --data {args.data} ..."
+        f"restored {args.source} into {args.data}; start it with: makerwatch up --data {args.data}{how}"
     )
     return 0

@@ -63,18 +63,35 @@ def _add_secrets(parser: argparse.ArgumentParser) -> None:
 
 
 def card_secret(path: Path) -> str:
-    """board-secrets.yaml's `card_secret`, or ConfigError naming the file."""
+    """board-secrets.yaml's `card_secret`, or ConfigError naming the file. The example's
+    placeholder is refused as the boards' build refuses it: cards keyed with it would
+    match no board, and their UIDs are not kept to key them again."""
     import yaml
+
+    from makerwatch.core.cards import MIN_SECRET_CHARS
+    from makerwatch.ops.firmware_deploy import EXAMPLE_SECRETS, PLACEHOLDERS
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; copy {EXAMPLE_SECRETS} to it and set card_secret "
+            "(or give --secrets FILE)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError:
         raise ConfigError(f"{path}: not valid YAML") from None
     secret = data.get("card_secret") if isinstance(data, dict) else None
+    placeholder, wanted = PLACEHOLDERS["card_secret"]
     if not isinstance(secret, str) or not secret:
         raise ConfigError(f"{path}: no card_secret (the boards' card secret)")
+    if secret == placeholder:
+        raise ConfigError(f"{path}: card_secret is still the example's; put {wanted} there")
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"{path}: card_secret has {len(secret)} characters, not the {MIN_SECRET_CHARS} or more it needs"
+        )
     return secret
 
 
@@ -132,7 +149,7 @@ def _import(args: argparse.Namespace) -> int:
     store, config = _open(args)
     secret = card_secret(args.secrets) if args.secrets.exists() else None
     rows = read_rows(args.csv, secret, _machines(config), _midnight(config))
-    added = import_members(store, rows, _now_ms())
+    added = import_members(store, rows, _now_ms(), args.csv)
     print(f"added {added} member(s) from {args.csv}")
     return 0
 
@@ -167,6 +184,10 @@ def _untrain(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     store, config = _open(args)
     zone = config.site.timezone if config else "UTC"
+    if not store.members():
+        print(
+            f"no members yet in {args.data}: makerwatch members add NAME, or members import FILE.csv"
+        )
     for member in store.members():
         trained = ", ".join(
             t.machine + ("" if t.expires_ms is None else f" (until {_day(t.expires_ms, zone)})")

@@ -52,15 +52,18 @@ def _site(args: argparse.Namespace) -> SiteConfig:
     return load(site_file(args.config, args))
 
 
-def _member(config: SiteConfig, name: str) -> str:
-    """The staff member so named (letter case aside), or one line saying who there is."""
+def _member(args: argparse.Namespace) -> str:
+    """The staff member args.name names (letter case aside), or one line
+    saying which site file has whom (the running up's file may not be the one in mind)."""
+    path = site_file(args.config, args)
+    config = load(path)
     for member in config.staff:
-        if member.name.casefold() == name.casefold():
+        if member.name.casefold() == args.name.casefold():
             return member.name
     if not config.staff:
-        raise ConfigError("the site file has no staff: add them under staff: first")
+        raise ConfigError(f"{path}: no staff yet: add them under staff: first (docs/operations.md)")
     known = ", ".join(member.name for member in config.staff)
-    raise ConfigError(f"no staff member {name!r} in the site file (staff: {known})")
+    raise ConfigError(f"{path}: no staff member {args.name!r} (staff: {known})")
 
 
 def board_url(args: argparse.Namespace, default: str | None = None) -> str:
@@ -106,8 +109,7 @@ def picture_path(data: Path, name: str) -> Path:
 def _invite(args: argparse.Namespace) -> int:
     from makerwatch.api.invites import INVITE_HOURS, StaffDevices, invite_link
 
-    config = _site(args)
-    name = _member(config, args.name)
+    name = _member(args)
     url = board_url(args)
     code = StaffDevices(args.data).invite(name, int(time.time() * 1000))
     link = invite_link(url, code)
@@ -146,9 +148,13 @@ def save_qr(link: str, png: Path) -> Any:
 def _revoke(args: argparse.Namespace) -> int:
     from makerwatch.api.invites import StaffDevices
 
-    name = _member(_site(args), args.name)
+    name = _member(args)
     phones = StaffDevices(args.data).revoke(name)
     print(f"{name}: {phones} phone(s) signed out, open invite links void")
+    # Revoking reaches the phones only: the person's own token is the site file's.
+    print(
+        "Their token in the site file still works: remove them under staff: and restart to end it too."
+    )
     return 0
 
 

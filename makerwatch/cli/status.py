@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from makerwatch.cli.options import (
     DEFAULT_HTTP,
@@ -17,6 +17,9 @@ from makerwatch.cli.options import (
     stack_in_use,
 )
 from makerwatch.core.errors import ConfigError, UnreachableError
+
+if TYPE_CHECKING:
+    from makerwatch.core.site_config import Language
 
 
 def add_commands(add: AddCommand) -> None:
@@ -92,46 +95,78 @@ def _show_status(args: argparse.Namespace) -> int:
 def print_machines(floor: dict[str, Any]) -> None:
     """Each machine as the floor board shows it, in the site's language and time: its
     state, since when it is on (or since when there is no signal), its last message."""
-    from makerwatch.alerts.texts import duration, local_time
-    from makerwatch.api.board_texts import BOARD_TEXTS
     from makerwatch.core.vocabulary import STATE_NAMES
 
-    language = floor.get("language", "en")
-    timezone = floor.get("timezone", "UTC")
-    now_ms = floor["now_ms"]
-
-    def text(key: str, **fields: str) -> str:
-        return BOARD_TEXTS[key][language].format(**fields)
-
+    line = _Line(floor.get("language", "en"), floor.get("timezone", "UTC"), floor["now_ms"])
+    # The names' column as wide as the longest, so every state starts in one column.
+    width = max([28, *(len(line.name(machine)) for machine in floor["machines"])])
     print("Machines:")
     for machine in floor["machines"]:
-        state = machine["state"]
+        state = STATE_NAMES[machine["state"]][line.language]
+        detail = " · ".join(line.words(machine))
+        print(
+            f"  {machine['device']:<16} {line.name(machine):<{width}} {state:<18} {detail}  {line.heard(machine)}".rstrip()
+        )
+
+
+class _Line:
+    """The words of one machine's line, as the board's tile says them."""
+
+    def __init__(self, language: Language, timezone: str, now_ms: int) -> None:
+        self.language, self.timezone, self.now_ms = language, timezone, now_ms
+
+    def text(self, key: str, **fields: str) -> str:
+        from makerwatch.api.board_texts import BOARD_TEXTS
+
+        return BOARD_TEXTS[key][self.language].format(**fields)
+
+    def name(self, machine: dict[str, Any]) -> str:
+        return str(machine["names"].get(self.language) or machine["device"])
+
+    def span(self, seconds: float) -> str:
+        """Seconds under a minute ("12 s"), as the tiles say it; else minutes and up."""
+        from makerwatch.alerts.texts import duration
+        from makerwatch.core.vocabulary import DURATION_UNITS
+
+        if seconds < 59.5:
+            return f"{round(max(0.0, seconds))} {DURATION_UNITS[self.language][3]}"
+        return duration(seconds, self.language)
+
+    def at(self, ms: int) -> str:
+        from makerwatch.alerts.texts import local_time
+
+        return local_time(ms, self.timezone, self.now_ms)
+
+    def words(self, machine: dict[str, Any]) -> list[str]:
+        """Since when there is no signal and what it was, or since when it is on (and by
+        whom) and for how long; the firmware the board runs (its birth message)."""
+        from makerwatch.core.vocabulary import STATE_NAMES
+
         words = []
-        if state == "no_signal":
+        if machine["state"] == "no_signal":
             if machine.get("no_signal_since_ms"):
-                at = local_time(machine["no_signal_since_ms"], timezone, now_ms)
-                words.append(text("no_signal_since", at=at))
+                words.append(
+                    self.text("no_signal_since", at=self.at(machine["no_signal_since_ms"]))
+                )
             if machine.get("was"):
-                words.append(text("was", state=STATE_NAMES[machine["was"]][language].lower()))
-        elif state != "never_heard":
+                was = STATE_NAMES[machine["was"]][self.language].lower()
+                words.append(self.text("was", state=was))
+        elif machine["state"] != "never_heard":
             if machine.get("on_since_ms"):
-                at = local_time(machine["on_since_ms"], timezone, now_ms)
-                who = machine.get("in_use_by")  # a member's short name, when names are shown
-                words.append(text("in_use_by", at=at, who=who) if who else text("on_since", at=at))
+                at, who = self.at(machine["on_since_ms"]), machine.get("in_use_by")
+                words.append(
+                    self.text("in_use_by", at=at, who=who) if who else self.text("on_since", at=at)
+                )
             if machine.get("since_ms"):
                 words.append(
-                    text("for", duration=duration((now_ms - machine["since_ms"]) / 1000, language))
+                    self.text("for", duration=self.span((self.now_ms - machine["since_ms"]) / 1000))
                 )
-        if machine.get("fw"):  # what the board runs (its birth message), as after an update
-            words.append(text("firmware", fw=machine["fw"]))
-        seen = machine["last_seen_ms"]
-        heard = (
-            ""
-            if seen is None
-            else text("seen", duration=duration(max(0, now_ms - seen) / 1000, language))
-        )
-        name = machine["names"].get(language) or machine["device"]
-        detail = " · ".join(words)
-        print(
-            f"  {machine['device']:<16} {name:<28} {STATE_NAMES[state][language]:<18} {detail}  {heard}".rstrip()
-        )
+        if machine.get("fw"):
+            words.append(self.text("firmware", fw=machine["fw"]))
+        return words
+
+    def heard(self, machine: dict[str, Any]) -> str:
+        if machine["last_seen_ms"] is None:
+            return ""
+        age_s = (self.now_ms - machine["last_seen_ms"]) / 1000
+        return self.text("now") if age_s < 5 else self.text("seen", duration=self.span(age_s))

@@ -81,7 +81,10 @@ def _row(
     key = None
     if uid:
         if secret is None:
-            raise ValueError("a card UID, but no card_secret to key it with")
+            raise ValueError(
+                "a card UID, but no card secret to key it with "
+                "(board-secrets.yaml's card_secret, or --secrets FILE)"
+            )
         key = card_key(secret, parse_uid(uid))
     staff = fields.get("staff", "").strip().lower()
     if staff not in _YES | _NO:
@@ -135,21 +138,27 @@ def read_rows(
                     )
                 seen.add(key or "")
             return rows
+    except OSError as exc:
+        raise MembersError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
+        # Excel saves "CSV" in the computer's code page (Windows-1251 for Cyrillic) unless
+        # told "CSV UTF-8".
         raise MembersError(
-            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}: {exc.reason}); "
-            'save it as "CSV UTF-8" (in a spreadsheet: Save As)'
+            f'{path}: not UTF-8 text (byte {exc.start}); save it as "CSV UTF-8"'
         ) from None
-    except (OSError, csv.Error) as exc:
+    except csv.Error as exc:
         raise MembersError(f"{path}: cannot read as CSV: {exc}") from None
 
 
-def import_members(store: MembersStore, rows: list[Row], now_ms: int) -> int:
-    """Add each row as a member (with their card and training); how many were added."""
-    known = set(store.short_names())
+def import_members(store: MembersStore, rows: list[Row], now_ms: int, path: Path) -> int:
+    """Add each row of the file at `path` as a member (with their card and training);
+    how many were added."""
+    known = store.short_names()
     for row in rows:
-        if row.key in known:
-            raise MembersError(f"row {row.line}: that card is already a member's")
+        if row.key is not None and row.key in known:
+            raise MembersError(
+                f"{path}, row {row.line}: that card is already {known[row.key]}'s (members list)"
+            )
     for row in rows:
         member = store.add(row.name, now_ms, short=row.short, email=row.email, staff=row.staff,
                            keys=(row.key,) if row.key else ())  # fmt: skip

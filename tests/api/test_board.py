@@ -290,6 +290,8 @@ async def test_every_visible_string_changes_with_the_language(board: Board) -> N
         assert not leaked, f"{language}: {leaked}"
         assert KIND_NAMES[next(iter(KIND_NAMES))][language] in visible  # type: ignore[index]
         assert await page.evaluate("document.documentElement.lang") == language
+        # The clock reads as the tiles' times do: 24 hours, in every language.
+        await expect(page.locator("#clock")).to_have_text(re.compile(r"^\d\d:\d\d$"))
 
 
 async def test_no_serious_accessibility_violation_in_any_mode(board: Board) -> None:

@@ -8,7 +8,9 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -151,6 +153,13 @@ async def test_staff_snooze_an_alert_and_keep_a_machine_on_before_its_switch_off
     async with httpx.AsyncClient(base_url=board.url) as http:
         (snoozed,) = (await http.get("/alerts")).json()["alerts"]
     assert snoozed["snoozed_until_ms"] - snoozed["acked_ms"] == 60 * 60_000
+    until = datetime.fromtimestamp(
+        snoozed["snoozed_until_ms"] / 1000, ZoneInfo(board.config.site.timezone)
+    )
+    # (with the date in front if that is tomorrow on the site's clock)
+    await expect(alert.locator(".snoozed")).to_have_text(
+        re.compile(rf"^no reminders until (\d\d\.\d\d )?{until:%H:%M}$")
+    )
     assert snoozed["auto_off"] == "pending", "snoozing keeps the switch-off"
 
     await alert.locator("button.cancel-off").click()

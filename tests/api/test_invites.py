@@ -123,6 +123,7 @@ async def test_an_invite_signs_one_phone_in_until_revoked(board: Board, tmp_path
     revoked = staff_command(tmp_path, "revoke", STAFF)
     assert revoked.returncode == 0, revoked.stderr
     assert "1 phone(s) signed out" in revoked.stdout
+    assert "Their token in the site file still works" in revoked.stdout
     await tile(phone, "solder-1").locator("button.identify").click()
     await expect(phone.locator("#toast")).to_contain_text(BOARD_TEXTS["error_bad_token"]["en"])
     async with httpx.AsyncClient(base_url=board.url) as http:
@@ -146,7 +147,7 @@ def test_an_invite_names_a_staff_member_of_the_site_file(tmp_path: Path) -> None
     assert unknown.returncode == 1
     assert (
         unknown.stderr
-        == f"makerwatch: no staff member 'Nobody' in the site file (staff: {STAFF})\n"
+        == f"makerwatch: {tmp_path / 'site.yaml'}: no staff member 'Nobody' (staff: {STAFF})\n"
     )
     no_url = staff_command(tmp_path, "invite", STAFF)
     assert no_url.returncode == 1
@@ -155,7 +156,10 @@ def test_an_invite_names_a_staff_member_of_the_site_file(tmp_path: Path) -> None
     site["staff"] = []
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
     none = staff_command(tmp_path, "invite", STAFF, "--url", "http://10.0.0.2:8090")
-    assert none.stderr == "makerwatch: the site file has no staff: add them under staff: first\n"
+    assert none.stderr == (
+        f"makerwatch: {tmp_path / 'site.yaml'}: no staff yet: add them under staff: first "
+        "(docs/operations.md)\n"
+    )
 
 
 def test_links_and_phones_expire_and_expired_ones_are_dropped(tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ async def test_a_machines_page_shows_its_day_and_staff_calibrate_it(
             await expect(history.locator("table.sessions tr")).to_have_count(2)  # head + one
             await expect(history.locator(".alert-steps li")).to_have_count(2)
             await expect(history.locator(".alert-steps")).to_contain_text(
-                texts["rule_over_temperature"][language]
+                texts["rule_over_temperature"][language] + " · "
             )
             assert await page.evaluate("document.documentElement.scrollWidth") <= 390
             assert await axe_serious(page) == [], language

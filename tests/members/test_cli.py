@@ -113,7 +113,60 @@ def test_a_bad_member_list_is_one_line_naming_the_row(
 
 
 def test_a_card_without_a_secret_is_refused(tmp_path: Path) -> None:
-    """Test that a UID cannot be added without the boards' card secret to key it with."""
+    """Test that a UID cannot be added without the boards' card secret to key it with,
+    and the line says where the secret goes."""
     done = makerwatch(tmp_path, "add", "A B", "--card", UIDS[0])
     assert done.returncode == 1
-    assert "board-secrets.yaml: cannot read" in done.stderr
+    assert "board-secrets.yaml: no such file; copy board-secrets.example.yaml" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "says"),
+    [
+        ("change-me-to-32-or-more-random-characters", "card_secret is still the example's"),
+        ("too-short", "card_secret has 9 characters, not the 32 or more"),
+    ],
+    ids=["placeholder", "short"],
+)
+def test_a_secret_no_board_would_take_is_refused_naming_the_file(
+    tmp_path: Path, secret: str, says: str
+) -> None:
+    """Test that the example's placeholder or a short card secret is refused before any
+    card is keyed with it (the boards' build refuses both, and UIDs are not kept)."""
+    (tmp_path / "board-secrets.yaml").write_text(f"card_secret: {secret}\n", encoding="utf-8")
+    done = makerwatch(tmp_path, "add", "A B", "--card", UIDS[0])
+    assert done.returncode == 1
+    assert f"board-secrets.yaml: {says}" in done.stderr, done.stderr
+    assert store(tmp_path).members() == []
+
+
+def test_a_member_list_saved_in_a_windows_code_page_says_so(tmp_path: Path, secrets: Path) -> None:
+    """Test that a CSV Excel saved as Windows-1251 is one line asking for CSV UTF-8."""
+    (tmp_path / "members.csv").write_bytes("name,card\nОльга Ким,04:A3:2B:1C\n".encode("cp1251"))
+    done = makerwatch(tmp_path, "import", "members.csv")
+    assert done.returncode == 1
+    assert 'members.csv: not UTF-8 text (byte 10); save it as "CSV UTF-8"' in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_card_already_a_members_names_the_file_row_and_member(
+    tmp_path: Path, secrets: Path
+) -> None:
+    """Test that importing a card someone already has names the file, the row and whose it is."""
+    assert makerwatch(tmp_path, "add", "Aigerim Serikova", "--card", UIDS[0]).returncode == 0
+    (tmp_path / "members.csv").write_text(
+        f"name,card\nДмитрий Иванов,{UIDS[0]}\n", encoding="utf-8"
+    )
+    done = makerwatch(tmp_path, "import", "members.csv")
+    assert done.returncode == 1
+    assert "members.csv, row 2: that card is already Aigerim S.'s" in done.stderr, done.stderr
+    assert len(store(tmp_path).members()) == 1
+
+
+def test_an_empty_list_says_how_to_add(tmp_path: Path) -> None:
+    """Test that `members list` with no members says so and how to add some."""
+    done = makerwatch(tmp_path, "list")
+    assert done.returncode == 0, done.stderr
+    assert "no members yet" in done.stdout
+    assert "members add NAME" in done.stdout

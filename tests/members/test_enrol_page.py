@@ -9,12 +9,15 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.core.protocol import AccessMode
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
@@ -62,7 +65,8 @@ async def test_staff_enrol_the_next_card_from_the_phone(
     async with httpx.AsyncClient(base_url=board.url) as http:
         refused = await http.post("/members/enrol", json={"device": "solder-1", "member": 1})
         assert refused.status_code == 401
-    page = await board.page("/?lang=en", **PHONE)
+    # A phone set to another zone than the site's: the page speaks the site's time.
+    page = await board.page("/?lang=en", **PHONE, timezone_id="America/New_York")
     await page.locator("#staff-button").click()
     await page.locator("#token").fill(TOKEN)
     await page.locator("#sign-in").click()
@@ -72,9 +76,12 @@ async def test_staff_enrol_the_next_card_from_the_phone(
     # Only the machine that reads cards is offered.
     await expect(page.locator("#enrol-device option")).to_have_count(1)
     await page.select_option("#enrol-member", "1")
-    await page.get_by_role("button", name="The next new card is theirs").click()
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.get_by_role("button", name="The next new card is theirs").click()
+    until_ms = (await (await posted.value).json())["until_ms"]
+    at = datetime.fromtimestamp(until_ms / 1000, ZoneInfo(board.config.site.timezone))
     await expect(page.locator("#enrol [role=status]")).to_have_text(
-        re.compile(r"^Tap the card at .+ before \d")
+        re.compile(rf"^Tap the card at .+ before {at:%H:%M}$")
     )
 
     site = board.config.site.id
@@ -95,3 +102,20 @@ async def test_staff_enrol_the_next_card_from_the_phone(
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_refused_enrolment_says_why_in_the_pages_language(
+    members_board: tuple[Board, MembersStore],
+) -> None:
+    """Test that a member forgotten after the page was drawn is refused in Kazakh, not in
+    the server's English."""
+    board, store = members_board
+    page = await board.page("/?lang=kk", **PHONE)
+    await page.evaluate(f"localStorage.setItem('makerwatch.token', {json.dumps(TOKEN)})")
+    await page.reload()
+    await expect(page.locator("#enrol-member option")).to_have_count(1)
+    store.forget(1)
+    await page.locator("#enrol button").click()
+    await expect(page.locator("#enrol [role=status]")).to_have_text(
+        BOARD_TEXTS["enrol_failed"]["kk"].format(reason=BOARD_TEXTS["enrol_gone"]["kk"])
+    )

@@ -101,6 +101,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
         assert stat.S_IMODE((tmp_path / "backup" / secret).stat().st_mode) == 0o600, secret
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["files"]["makerspace.yaml"]["bytes"] == len(EXAMPLE.read_bytes())
+    # The site file holds the staff tokens: the owner's only, like the rest of the backup.
+    assert stat.S_IMODE((tmp_path / "backup" / "makerspace.yaml").stat().st_mode) == 0o600
     assert all(
         name.startswith(("influxdb/", "spool/", "makerspace.yaml", "members.sqlite"))
         for name in manifest["files"]
@@ -119,6 +121,8 @@ def test_a_backup_of_a_running_site_restores_to_identical_results(tmp_path: Path
         "restore", "--from", str(tmp_path / "backup"), "--data", str(tmp_path / "new")
     )
     assert restored.returncode == 0, restored.stderr
+    new_site = tmp_path / "new" / "makerspace.yaml"
+    assert f"makerwatch up --data {tmp_path / 'new'} --config {new_site}" in restored.stdout
     assert (
         "left out the backup's broker configuration (broker/mosquitto.conf, broker/acl)"
         in restored.stdout

@@ -320,6 +320,10 @@
       item.appendChild(element("span", "held", text("for", { duration: duration((now() - began) / 1000) })));
       if (alert.acked_by) {
         item.appendChild(element("span", "acked", text("acknowledged_by", { who: alert.acked_by })));
+        // Acknowledged or snoozed, the reminders wait until then: say so, not just who.
+        if (alert.snoozed_until_ms && alert.snoozed_until_ms > now()) {
+          item.appendChild(element("span", "snoozed", text("snoozed_until", { at: clockTime(alert.snoozed_until_ms) })));
+        }
       } else if (staffName) {
         item.appendChild(alertButton("ack", text("acknowledge"), function () { acknowledge(alert, "ack"); }));
         item.appendChild(alertButton("snooze", text("snooze"), function () { acknowledge(alert, "snooze"); }));
@@ -554,7 +558,8 @@
       var how = words().texts[key] ? text(key, { who: step.acked_by || "" }) : step.status;
       // Lower-cased inside the line, but never a person's name ("Aigerim is on it").
       var inside = key === "acknowledged_by" ? how : how.charAt(0).toLowerCase() + how.slice(1);
-      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + ": " + inside));
+      // " · " between the parts: a colon would meet the step's own ("Перегрев: Занимается: ...").
+      list.appendChild(element("li", "", clockTime(step.time) + " · " + what + " · " + inside));
     });
     return list;
   }
@@ -939,12 +944,9 @@
   if (!(settings.has_staff && signInWithInvite()) && token) { checkToken(token, true); }
   connect();
   function tick() {
-    var clock = document.getElementById("clock");
-    try {
-      clock.textContent = new Date(now()).toLocaleTimeString(lang, { timeZone: settings.timezone, hour: "2-digit", minute: "2-digit" });
-    } catch (e) {
-      clock.textContent = "";
-    }
+    // The same 24-hour "14:05" as every time on the tiles, in every language (an English
+    // browser would otherwise say "2:05 PM" above tiles saying "on since 14:05").
+    document.getElementById("clock").textContent = clockTime(now());
     renderAllTiles();
     tickAlerts();
     if (kiosk) {

@@ -21,6 +21,25 @@
     return settings.texts[language()].texts[key].replace(/\{(\w+)\}/g, function (_, name) { return fields && fields[name] !== undefined ? fields[name] : ""; });
   }
 
+  // "14:05" on the site's clock, as the board's own clock and tiles show it (a phone
+  // abroad or set to another zone would otherwise give its own hour).
+  function siteTime(ms) {
+    var options = { timeZone: settings.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    try {
+      return new Date(ms).toLocaleTimeString("en-GB", options);
+    } catch (e) {  // a browser without time zones: the device's own clock
+      var at = new Date(ms);
+      return ("0" + at.getHours()).slice(-2) + ":" + ("0" + at.getMinutes()).slice(-2);
+    }
+  }
+
+  // Why the server refused, in the page's language (its own answer is in English).
+  function failure(code) {
+    if (code === 401) { return text("error_bad_token"); }
+    if (code === 404) { return text("enrol_gone"); }
+    return text("error_server", { status: code });
+  }
+
   function call(method, body, done) {
     var xhr = new XMLHttpRequest();
     xhr.open(method, "/members/enrol");
@@ -76,10 +95,10 @@
       var member = Number(document.getElementById("enrol-member").value);
       call("POST", { device: device.value, member: member }, function (code, answer) {
         if (code === 200) {
-          var at = new Date(answer.until_ms).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+          var at = siteTime(answer.until_ms);
           message.textContent = text("enrol_waiting", { machine: device.options[device.selectedIndex].textContent, at: at });
         } else {
-          message.textContent = text("enrol_failed", { reason: (answer && answer.error) || code });
+          message.textContent = text("enrol_failed", { reason: failure(code) });
         }
       });
     });
