@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command: a known failure is one line and exit 1, Ctrl-C exit 130, a fault
     of ours one line too (the traceback with -v) and exit 70."""
     signals.interrupt_on_ctrl_c()
-    args = build_parser().parse_args(argv)
+    try:  # building the parser takes a moment too: Ctrl-C there is as quiet as later
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return signals.INTERRUPTED
     setup_logging(args.verbose, args.log_format)
     try:
         code: int = args.handler(args)

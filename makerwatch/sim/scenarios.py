@@ -92,12 +92,15 @@ def start_for(scenario: Scenario, config: SiteConfig, now_ms: int, speed: float 
     fraction = 1.0 if speed is None else max(0.0, 1 - 1 / speed)
     start_ms = now_ms - int(scenario.days * DAY_MS * fraction)
     # A run lasts until its incident is over, which depends on the opening hours after
-    # its start: move the start back until the run ends in time (a few rounds at most).
-    for _ in range(8):
+    # its start: move the start back until the run ends in time. Stepping back may keep
+    # the same incident (a closed weekend lies before it), so each step is at least an
+    # hour, and the search stops where the look-ahead would no longer reach now.
+    earliest_ms = start_ms - LOOK_AHEAD_MS
+    while start_ms >= earliest_ms:
         late_ms = _late_ms(start_ms, timeline(scenario, config, start_ms).end_ms, speed, now_ms)
         if late_ms <= 0:
             return start_ms
-        start_ms -= int(late_ms) + 1
+        start_ms -= max(int(late_ms) + 1, HOUR_MS)
     raise ConfigError(
         f"scenario {scenario.name!r}: no start found that ends by now at this speed; give --start"
     )

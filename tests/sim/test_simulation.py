@@ -15,7 +15,14 @@ from makerwatch.sim.machine import SimulatedMachine, Visit
 from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.publisher import RecordingPublisher
 from makerwatch.sim.runner import Simulation
-from makerwatch.sim.scenarios import SCENARIOS, build_boards, incident_device, start_for
+from makerwatch.sim.scenarios import (
+    SCENARIOS,
+    build_boards,
+    ends_in_time,
+    incident_device,
+    start_for,
+    timeline,
+)
 from tests.support import ROOT
 
 CONFIG = load_site_config(ROOT / "makerspace.example.yaml")
@@ -160,3 +167,19 @@ def test_accelerated_runs_never_reach_the_future() -> None:
     start = start_for(week, CONFIG, now, 60.0)
     wall_s = 7 * 24 * 3600 / 60
     assert start + 7 * 24 * HOUR_MS <= now + wall_s * 1000
+
+
+@pytest.mark.parametrize("name", ["board-offline", "left-on-overnight"])
+@pytest.mark.parametrize("speed", [None, 60.0])
+def test_an_incident_scenario_finds_a_start_at_any_quarter_hour_of_the_week(
+    name: str, speed: float | None
+) -> None:
+    """Test that whenever it is run (a Monday afternoon, with a closed Sunday before the
+    morning's opening), an incident scenario finds a start that ends by now and keeps
+    its incident."""
+    scenario = SCENARIOS[name]
+    for quarter in range(7 * 24 * 4):
+        now = MONDAY_MS + quarter * HOUR_MS // 4
+        start = start_for(scenario, CONFIG, now, speed)
+        end = timeline(scenario, CONFIG, start).end_ms
+        assert ends_in_time(start, end, speed, now), datetime.fromtimestamp(now / 1000, UTC)
