@@ -55,6 +55,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# One parser for every message (json.loads with an argument builds a new one per call).
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+ADDRESSES_HELD = 8192  # topics whose site, device and kind are known; a few per board
+
+
 def simulated(point: Point) -> Point:
     """A point from the simulator: the `source` tag keeps it apart from real data."""
     return dataclasses.replace(point, tags={**point.tags, SOURCE_TAG: SIMULATED})
@@ -124,6 +129,10 @@ class Decoder:
         self._stamps = Stamps(Path(spool) / f"stamps-{config.site.id}.log" if spool else None)
         self._last_stamp_ns = self._stamps.latest_ns
         self._derived = DerivedStates(config)
+        # A topic's parts, device and kind row, and a device's tags, found once: every
+        # board sends on the same few topics thousands of times a day.
+        self._addresses: dict[str, tuple[TopicParts, Device, KindSpec]] = {}
+        self._device_tags: dict[str, dict[str, str]] = {}
 
     def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
         """The points to store, or raise DecodeError with a reason and a sentence.
@@ -132,13 +141,14 @@ class Decoder:
         stored when it was live, so one without a board time is not stored again. A
         source that states no machine state gets one from its readings (derived_state.py).
         """
-        decoded = self._decode(topic, payload, retained)
-        oldest_ms = round((self._clock() - self._config.ingest.max_reading_age_s) * 1000)
+        now = self._clock()
+        decoded = self._decode(topic, payload, retained, now)
+        oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
         decoded.points += self._derived.observe(decoded.points + decoded.known_only, oldest_ms)
         return decoded
 
-    def _decode(self, topic: str, payload: bytes, retained: bool) -> Decoded:
-        parts, device = self._address(topic)
+    def _decode(self, topic: str, payload: bytes, retained: bool, now: float) -> Decoded:
+        parts, device, kind = self._address(topic)
         limit = self._config.ingest.max_payload_bytes
         if len(payload) > limit:
             raise DecodeError(
@@ -146,8 +156,6 @@ class Decoder:
                 f"{topic}: payload is {len(payload)} bytes, limit {limit}",
             )
         body = self._json_object(topic, payload)
-        now = self._clock()
-        kind = message_kind(parts.kind)
         if kind.batch is not None and "readings" in body:
             return self._batch(topic, parts, device, body, now)
         try:
@@ -225,7 +233,16 @@ class Decoder:
         error.payload = json.dumps(part, ensure_ascii=False).encode("utf-8")
         return error
 
-    def _address(self, topic: str) -> tuple[TopicParts, Device]:
+    def _address(self, topic: str) -> tuple[TopicParts, Device, KindSpec]:
+        known = self._addresses.get(topic)
+        if known is None:
+            parts, device = self._parsed_address(topic)
+            if len(self._addresses) >= ADDRESSES_HELD:  # bounded, whatever topics arrive
+                self._addresses.clear()
+            known = self._addresses[topic] = (parts, device, message_kind(parts.kind))
+        return known
+
+    def _parsed_address(self, topic: str) -> tuple[TopicParts, Device]:
         try:
             parts = parse_topic(topic)
         except TopicError as exc:
@@ -257,7 +274,7 @@ class Decoder:
                 f"{topic}: JSON nested deeper than {MAX_JSON_DEPTH} levels",
             )
         try:
-            body = json.loads(text, parse_constant=_reject_constant)
+            body = _JSON.decode(text)
         except ValueError as exc:
             raise DecodeError(
                 DeadLetterReason.NOT_JSON, f"{topic}: payload is not JSON: {exc}"
@@ -414,4 +431,9 @@ class Decoder:
         )
 
     def _tags(self, device: Device) -> dict[str, str]:
-        return device_tags(self._config.site.id, device)
+        """The device's tags, one dict shared by its points (no one changes a point's tags:
+        a simulated point gets a new dict)."""
+        tags = self._device_tags.get(device.id)
+        if tags is None:
+            tags = self._device_tags[device.id] = device_tags(self._config.site.id, device)
+        return tags

@@ -79,9 +79,15 @@ class Rollups:
         self._changed: set[tuple[date, SeriesKey]] = set()  # energy not written yet
         self._reading: dict[date, list[Point]] = {}  # days being read whole: what came meanwhile
         self._expired_at = 0.0
+        self._last_day: tuple[int, int, date] = (0, 0, date.min)  # [midnight, next), the day
 
     def _day(self, at_ms: int) -> date:
-        return datetime.fromtimestamp(at_ms / 1000, self._zone).date()
+        start_ms, end_ms, day = self._last_day
+        if start_ms <= at_ms < end_ms:  # most readings fall on the day the last one did
+            return day
+        day = datetime.fromtimestamp(at_ms / 1000, self._zone).date()
+        self._last_day = (self._midnight_ms(day), self._midnight_ms(day + timedelta(days=1)), day)
+        return day
 
     def _midnight_ms(self, day: date) -> int:
         return int(datetime.combine(day, datetime.min.time(), self._zone).timestamp() * 1000)
