@@ -3,7 +3,8 @@ example site, without and with its simulated machines, and the cost of a simulat
 in fleets of 10, 100 and 1,000.
 
     .venv/bin/python bench/footprint.py [--config makerspace.example.yaml] [--settle 20]
-                                        [--fleets 10,100,1000]
+                                        [--fleets 10,100,1000] [--minutes 10] [--rest 60]
+                                        [--parts up,fleets,stack]
 
 Each run starts `makerwatch up` as a process (its own Mosquitto and InfluxDB on free
 ports, data in a temporary folder), waits for /health, lets it settle, then reads the
@@ -17,6 +18,16 @@ site (every machine kind in turn), each board with its own MQTT connection, clie
 and last will, against a Mosquitto of its own; read `--settle` seconds after every
 board is connected. Its baseline is the same process with one board; a board's cost
 is the difference divided by the boards added.
+
+The site stack: Mosquitto, InfluxDB and `makerwatch ingest` (HTTP API and spool on) with
+a site of 30 machines, first at rest (`--rest` seconds), then with 30 simulated boards
+(the demo scenario in real time: a reading every 10 s each, their state changes and
+statuses) for `--minutes`. For each process: resident memory at the end, CPU seconds
+in each window, and what it wrote to disk (/proc/PID/io write_bytes) per day,
+extrapolated from the loaded window: InfluxDB's (WAL and shards) and ingest's (its
+spool and stamps). Beside it, the same for Node-RED and InfluxDB, with the flow
+bench/offered_load.py installs (MQTT in -> function -> join -> influxdb batch) on the
+same broker and boards.
 """
 
 from __future__ import annotations
@@ -84,22 +95,23 @@ def sockets(pid: int) -> int:
     return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
 
 
-def fleet_config(boards: int) -> SiteConfig:
+def fleet_config(boards: int, site: str = "fleet") -> SiteConfig:
     kinds = itertools.cycle(MachineKind)
     return SiteConfig.model_validate({
-        "site": {"id": "fleet", "name": "Fleet"},
+        "site": {"id": site, "name": "Fleet"},
         "devices": [{"id": f"sim-{i + 1:04d}", "name": f"sim {i + 1}", "kind": next(kinds)}
                     for i in range(boards)],
     })  # fmt: skip
 
 
-def run_fleet(boards: int, mqtt_port: int) -> None:
+def run_fleet(boards: int, mqtt_port: int, site: str = "fleet") -> None:
     """The child process of a fleet measurement: the demo for `boards` boards until killed."""
     import threading
 
     from makerwatch.sim.commands import run_scenario
 
-    run_scenario(fleet_config(boards), "demo", 1.0, 1, "127.0.0.1", mqtt_port, threading.Event())
+    config = fleet_config(boards, site)
+    run_scenario(config, "demo", 1.0, 1, "127.0.0.1", mqtt_port, threading.Event())
 
 
 def fleet(boards: int, mqtt_port: int, settle_s: float) -> tuple[int, int]:
@@ -134,30 +146,46 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "makerspace.example.yaml")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after /health")
     parser.add_argument("--fleets", default="10,100,1000", help="board counts, comma-separated")
+    parser.add_argument("--minutes", type=float, default=10.0, help="the stack under 30 boards")
+    parser.add_argument("--rest", type=float, default=60.0, help="seconds of the stack at rest")
+    parser.add_argument("--parts", default="up,fleets,stack", help="which measurements")
     parser.add_argument("--run-fleet", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--site", default="fleet", help=argparse.SUPPRESS)
     parser.add_argument("--mqtt-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_fleet is not None:
-        run_fleet(args.run_fleet, args.mqtt_port)
+        run_fleet(args.run_fleet, args.mqtt_port, args.site)
         return
-    boards = len(load_site_config(args.config).devices)
+    parts = args.parts.split(",")
     fleets = [int(n) for n in args.fleets.split(",") if n]
     print(
         f"command: python bench/footprint.py --config {args.config.name} --settle {args.settle:g}"
-        f" --fleets {','.join(map(str, fleets))}"
+        f" --fleets {','.join(map(str, fleets))} --minutes {args.minutes:g} --rest {args.rest:g}"
+        f" --parts {args.parts}"
     )
+    if "up" in parts:
+        print_up(args.config, args.settle)
+    if "fleets" in parts and fleets:
+        print_fleets(fleets, args.settle)
+    if "stack" in parts:
+        from stack_footprint import print_stack
+
+        print_stack(args.rest, args.minutes * 60)
+
+
+def print_up(config: Path, settle_s: float) -> None:
+    boards = len(load_site_config(config).devices)
     rows = [
         ("baseline  python, asyncio imported", settled(
             [sys.executable, "-c", "import asyncio, time; time.sleep(600)"], 2.0, None)),
-        ("ingest    up --no-sim (at rest)", up(args.config, args.settle, "--no-sim")),
-        (f"up        {boards} simulated boards", up(args.config, args.settle)),
+        ("ingest    up --no-sim (at rest)", up(config, settle_s, "--no-sim")),
+        (f"up        {boards} simulated boards", up(config, settle_s)),
     ]  # fmt: skip
     for label, (rss, private) in rows:
         print(f"{label:<40} {rss / 1024:6.1f} MB resident  {private / 1024:6.1f} MB private")
     per_board = (rows[2][1][0] - rows[1][1][0]) / boards / 1024
     print(f"a simulated board in up: {per_board:.2f} MB resident each (bound: 1 MB)")
-    if fleets:
-        print_fleets(fleets, args.settle)
+    print(f"ingest at rest: {rows[1][1][0] / 1024:.1f} MB resident (bound: 60 MB)")
 
 
 def print_fleets(fleets: list[int], settle_s: float) -> None:
