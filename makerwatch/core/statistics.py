@@ -51,6 +51,7 @@ __all__ = [
     "energy_so_far_queries",
     "figure_query",
     "period_of",
+    "power_days_query",
     "site_statistics",
     "statistics",
 ]
@@ -89,6 +90,14 @@ def energy_so_far_queries(site: str, start_ms: int, end_ms: int) -> tuple[str, s
     return (
         f'SELECT {ENERGY_KWH} FROM "telemetry" {where} {group_by}',
         f'SELECT last("power_w") FROM "telemetry" {where} {group_by}',
+    )
+
+
+def power_days_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:
+    """The site's local days in [start_ms, end_ms) with any power reading (their count)."""
+    return (
+        f'SELECT count("power_w") FROM "telemetry" WHERE site = {_quoted(site)} '
+        f"AND {time_condition(start_ms, end_ms)} GROUP BY time(1d) fill(none) {tz_clause(timezone)}"
     )
 
 

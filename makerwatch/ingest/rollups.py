@@ -30,7 +30,12 @@ from zoneinfo import ZoneInfo
 from makerwatch.core.points import Point
 from makerwatch.core.protocol import TELEMETRY_MEASUREMENT
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.core.statistics import ENERGY_ROLLUP, ENERGY_TAGS, energy_so_far_queries
+from makerwatch.core.statistics import (
+    ENERGY_ROLLUP,
+    ENERGY_TAGS,
+    energy_so_far_queries,
+    power_days_query,
+)
 from makerwatch.core.units import DAY_MS
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient
@@ -139,11 +144,35 @@ class Rollups:
         """Read every marked day whole, then write each machine's energy that changed; what
         InfluxDB could not take stays to do."""
         try:
+            if len(self._dirty) > 1:
+                await self._follow_empty_days()
             for day in sorted(self._dirty):
                 await self._read_whole(day)
             await self._write_changed()
         except SinkError as exc:
             log.warning("energy not rolled up yet: %s", exc)
+
+    async def _follow_empty_days(self) -> None:
+        """The marked days without a reading (most of those marked at a start) are followed
+        from nothing, found with one query for them all instead of two queries a day."""
+        days = sorted(self._dirty)
+        for day in days:
+            self._reading[day] = []
+        try:
+            end = days[-1] + timedelta(days=1)
+            query = power_days_query(self._site.id, self._site.timezone,
+                                     self._midnight_ms(days[0]), self._midnight_ms(end))  # fmt: skip
+            series = await self._influx.query(query)
+        finally:
+            pending = {day: self._reading.pop(day) for day in days}
+        with_readings = {self._day(row[0]) for s in series for row in s["values"]}
+        for day in days:
+            if day in with_readings or day not in self._dirty:
+                continue  # read whole next (what came meanwhile is in what it reads)
+            self._dirty.discard(day)
+            self._days[day] = {}
+            for point in pending[day]:
+                self._count(day, point)
 
     async def _read_whole(self, day: date) -> None:
         self._reading[day] = []
