@@ -40,6 +40,7 @@ __all__ = [
     "ENERGY_KWH",
     "ENERGY_ROLLUP",
     "ENERGY_TAGS",
+    "ENERGY_WH",
     "FIGURE_QUERIES",
     "Figures",
     "MachineFigures",
@@ -67,8 +68,9 @@ ENERGY_ROLLUP = "energy_daily"
 
 # The tags of each machine's energy series: its daily points carry exactly these.
 ENERGY_TAGS = ("device", "kind", "name", "site", SOURCE_TAG)
-# A machine's energy from its power readings, in kWh: the trapezoidal integral.
-ENERGY_KWH = 'integral("power_w", 1h) / 1000 AS "kwh"'
+# A machine's energy from its power readings: the trapezoidal integral, in Wh, and in kWh.
+ENERGY_WH = 'integral("power_w", 1h)'
+ENERGY_KWH = f'{ENERGY_WH} / 1000 AS "kwh"'
 
 
 def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:
@@ -83,12 +85,12 @@ def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) ->
 
 
 def energy_so_far_queries(site: str, start_ms: int, end_ms: int) -> tuple[str, str]:
-    """Each machine's energy in [start_ms, end_ms) and its last power reading there (the
-    point the integral goes on from), one series per machine."""
+    """Each machine's energy in Wh in [start_ms, end_ms) and its last power reading there
+    (the point the integral goes on from), one series per machine."""
     where = f"WHERE site = {_quoted(site)} AND {time_condition(start_ms, end_ms)}"
     group_by = "GROUP BY " + ", ".join(f'"{tag}"' for tag in ENERGY_TAGS)
     return (
-        f'SELECT {ENERGY_KWH} FROM "telemetry" {where} {group_by}',
+        f'SELECT {ENERGY_WH} AS "wh" FROM "telemetry" {where} {group_by}',
         f'SELECT last("power_w") FROM "telemetry" {where} {group_by}',
     )
 

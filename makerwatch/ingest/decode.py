@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from makerwatch.core.points import SIMULATED, SOURCE_TAG, FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
@@ -90,6 +90,19 @@ def json_too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def _valid_telemetry(payload: bytes) -> Telemetry | None:
+    """Nearly every message is one valid reading: validated straight from its bytes by
+    pydantic's own JSON parser (the same model, so the same schema), or None, and the
+    message takes the path that says exactly what is wrong (json's and the model's
+    texts, which dead letters carry) or finds a batch."""
+    if json_too_deep(payload):
+        return None
+    try:
+        return Telemetry.model_validate_json(payload)
+    except ValidationError:
+        return None
+
+
 def _schema_detail(topic: str, error: ValidationError, where: str = "") -> str:
     problems = []
     for item in error.errors()[:5]:
@@ -155,13 +168,15 @@ class Decoder:
                 DeadLetterReason.TOO_LARGE,
                 f"{topic}: payload is {len(payload)} bytes, limit {limit}",
             )
-        body = self._json_object(topic, payload)
-        if kind.batch is not None and "readings" in body:
-            return self._batch(topic, parts, device, body, now)
-        try:
-            message = kind.schema.model_validate(body)
-        except ValidationError as exc:
-            raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
+        message: BaseModel | None = _valid_telemetry(payload) if kind.schema is Telemetry else None
+        if message is None:
+            body = self._json_object(topic, payload)
+            if kind.batch is not None and "readings" in body:
+                return self._batch(topic, parts, device, body, now)
+            try:
+                message = kind.schema.model_validate(body)
+            except ValidationError as exc:
+                raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
         assert isinstance(message, BoardMessage), f"{kind.suffix}: a board's schema"
         self._check_echo(topic, parts, message)
         if isinstance(message, Status) and message.online and not retained:

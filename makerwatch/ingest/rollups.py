@@ -57,12 +57,14 @@ SeriesKey = tuple[str, ...]  # the values of ENERGY_TAGS ('' where a tag is abse
 class _Energy:
     """One machine's energy on one day, up to its last reading counted."""
 
-    kwh: float
+    wh: float
     last_ns: int
     last_w: float
 
     def add(self, at_ns: int, power_w: float) -> None:
-        self.kwh += (self.last_w + power_w) / 2 * (at_ns - self.last_ns) / NS_PER_HOUR / 1000
+        # InfluxDB's own sum, term by term (its integral reducer), so the result is the
+        # very number the whole day's integral gives.
+        self.wh += 0.5 * (power_w + self.last_w) * float(at_ns - self.last_ns) / NS_PER_HOUR
         self.last_ns, self.last_w = at_ns, power_w
 
 
@@ -119,8 +121,8 @@ class Rollups:
             self._days[day][key] = _Energy(0.0, point.time_ns, power_w)
         elif point.time_ns > energy.last_ns:
             energy.add(point.time_ns, power_w)
-        elif point.time_ns < energy.last_ns:  # before one counted: read the day again
-            self._forget(day)
+        elif point.time_ns < energy.last_ns or power_w != energy.last_w:
+            self._forget(day)  # before one counted, or one counted changed: read it again
             return
         self._changed.add((day, key))
 
@@ -185,8 +187,8 @@ class Rollups:
             self._dirty.add(day)
             del self._reading[day]
             raise
-        kwh = {_key(row["tags"]): row["values"][0][1] for row in so_far}
-        self._days[day] = {key: _from_row(kwh.get(key), row) for key, row in last.items()}
+        wh = {_key(row["tags"]): row["values"][0][1] for row in so_far}
+        self._days[day] = {key: _from_row(wh.get(key), row) for key, row in last.items()}
         self._changed |= {(day, key) for key in self._days[day]}
         self._dirty.discard(day)
         for point in self._reading.pop(day):  # stored while the day was read
@@ -205,7 +207,7 @@ class Rollups:
 
     def _point(self, day: date, key: SeriesKey) -> Point:
         tags = dict(zip(ENERGY_TAGS, key, strict=True))
-        kwh = self._days[day][key].kwh
+        kwh = self._days[day][key].wh / 1000
         return Point(ENERGY_ROLLUP, tags, {"kwh": kwh}, self._midnight_ms(day))
 
     async def expire_raw(self) -> None:
@@ -238,7 +240,7 @@ class Rollups:
             await asyncio.sleep(ROLLUP_EVERY_S)  # the rollup cadence
 
 
-def _from_row(kwh: float | None, last: Mapping[str, Any]) -> _Energy:
+def _from_row(wh: float | None, last: Mapping[str, Any]) -> _Energy:
     """A machine's day as InfluxDB holds it: its energy so far and its last reading."""
     at_ms, power_w = last["values"][0][0], last["values"][0][1]
-    return _Energy(float(kwh or 0.0), int(at_ms) * 1_000_000, float(power_w))
+    return _Energy(float(wh or 0.0), int(at_ms) * 1_000_000, float(power_w))
