@@ -9,6 +9,7 @@ import functools
 import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -105,7 +106,7 @@ class AlertService:
         # The machines whose notifications wait, in the order they fall due (held_until_ms
         # is the steady wall clock plus one delay), so a release looks at the ones due
         # alone, not at every machine for every reading.
-        self._holding: dict[str, None] = {}
+        self._holding: OrderedDict[str, None] = OrderedDict()  # O(1) first and move to end
         self._told: dict[str, Alert] = {}  # active alerts whose firing went to staff
         self._publishing: set[asyncio.Task[None]] = set()  # retained updates under way
         self._wall = wall or (lambda: int(time.time() * 1000))
@@ -206,8 +207,8 @@ class AlertService:
 
     def _hold(self, device: str, pace: _Pace, wall_ms: int) -> None:
         pace.held_until_ms = wall_ms + SETTLE_MS
-        self._holding.pop(device, None)  # now the last to fall due
         self._holding[device] = None
+        self._holding.move_to_end(device)  # now the last to fall due
 
     def caught_up(self) -> bool:
         """No machine's notifications wait for its catch-up to settle."""
