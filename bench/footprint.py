@@ -33,6 +33,7 @@ same broker and boards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import subprocess
@@ -91,8 +92,11 @@ def settled(command: list[str], settle_s: float, health: str | None) -> tuple[in
 
 def sockets(pid: int) -> int:
     """How many sockets a process holds open."""
-    fds = Path(f"/proc/{pid}/fd")
-    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed since it was listed
+            count += os.readlink(fd).startswith("socket:")
+    return count
 
 
 def fleet_config(boards: int, site: str = "fleet") -> SiteConfig:
