@@ -135,11 +135,20 @@ class Rollups:
         """Every day a reading could still arrive for (after a start or a spool replay,
         which stores points this process did not see) is read whole again."""
         now_ms = int(self._clock() * 1000)
-        first = self._day(now_ms - int(self._settings.max_reading_age_s * 1000))
+        first = self._oldest_open_day()
         last = self._day(now_ms)
         for n in range((last - first).days + 1):
             self._forget(first + timedelta(days=n))
-        for day in [d for d in self._days if d < first]:  # no reading can come for these
+
+    def _oldest_open_day(self) -> date:
+        """The oldest day a reading is still accepted for (ingest.max_reading_age_s)."""
+        return self._day(int((self._clock() - self._settings.max_reading_age_s) * 1000))
+
+    def _prune(self) -> None:
+        """Days no reading can come for any more, once written, are not followed."""
+        first = self._oldest_open_day()
+        written = {day for day, _ in self._changed}
+        for day in [d for d in self._days if d < first and d not in written]:
             del self._days[day]
 
     async def flush(self) -> None:
@@ -153,6 +162,7 @@ class Rollups:
             await self._write_changed()
         except SinkError as exc:
             log.warning("energy not rolled up yet: %s", exc)
+        self._prune()
 
     async def _follow_empty_days(self) -> None:
         """The marked days without a reading (most of those marked at a start) are followed
