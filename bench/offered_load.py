@@ -24,6 +24,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -193,9 +194,28 @@ def start_node_red(folder: Path, mqtt_port: int, influx_url: str, log: Path, bat
         )  # fmt: skip
 
 
-async def through(system: str, rate: float, seconds: float) -> dict[str, object]:
+def profiler(
+    consumer: int, system: str, rate: float, folder: Path | None
+) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the ingest process (its stacks, `-f raw`: one line a stack and its
+    count, for flame graphs or grep), or None."""
+    if folder is None or system != "ingest":
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"ingest-{rate:.0f}.txt"
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(consumer), "-r", "100", "--nonblocking",
+         "-f", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def through(
+    system: str, rate: float, seconds: float, profile: Path | None = None
+) -> dict[str, object]:
     with temporary_stack() as (mq, ix), tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "consumer.log"
+        sampling = None
         if system == "ingest":
             consumer, ready = start_ingest(Path(tmp), mq.port, ix.url, log), "subscribed to"
         else:
@@ -205,6 +225,7 @@ async def through(system: str, rate: float, seconds: float) -> dict[str, object]
         try:
             while ready not in log.read_text():  # noqa: ASYNC110 (a log file)
                 await asyncio.sleep(0.05)  # the consumer starting
+            sampling = profiler(consumer.pid, system, rate, profile)
             async with InfluxClient(InfluxSettings(url=ix.url, database="bench")) as influx:
                 with contextlib.suppress(Exception):
                     await influx.ensure_database()
@@ -234,6 +255,9 @@ async def through(system: str, rate: float, seconds: float) -> dict[str, object]
                     "drops": "the broker dropped" in log.read_text(),
                 }  # fmt: skip
         finally:
+            if sampling is not None:
+                sampling.send_signal(signal.SIGINT)  # py-spy writes its profile and ends
+                sampling.wait(60)
             consumer.terminate()
             consumer.wait(30)
 
@@ -277,6 +301,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--systems", default=",".join(SYSTEMS),
                         help=f"of {', '.join(SYSTEMS)} (Node-RED is installed with npm on first use)")  # fmt: skip
+    parser.add_argument(
+        "--profile", type=Path, help="folder for py-spy profiles of ingest at each rate"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     systems = args.systems.split(",")
@@ -289,7 +316,7 @@ async def main() -> None:
         base_acked, base_received = await bare_subscriber(rate, args.seconds)
         print(f"| {rate:,.0f} | bare QoS 1 subscriber | | {base_received / base_acked:.1%} of {base_acked:,} | | | | |", flush=True)  # fmt: skip
         for system in systems:
-            r = await through(system, rate, args.seconds)
+            r = await through(system, rate, args.seconds, args.profile)
             lat: list[float] = r["latencies"]  # type: ignore[assignment]
             latency = (
                 f"{percentile(lat, 50) * 1000:.0f} / {percentile(lat, 99) * 1000:.0f} ms"

@@ -115,6 +115,7 @@ class AlertEngine:
         self.config = config
         self.devices = {d.id: d for d in config.devices}
         self.views: dict[str, DeviceView] = {d: DeviceView() for d in self.devices}
+        self._device_rules: dict[str, list[Rule]] = {}
         self.alerts: dict[str, Alert] = {}
         self.now_ms = 0  # the newest of the machines' clocks: when staff act
         self.ready = False  # nothing fires until retained alerts are restored
@@ -288,7 +289,12 @@ class AlertEngine:
     # Rules --------------------------------------------------------------
 
     def _rules_for(self, device: Device) -> list[Rule]:
-        return [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
+        # Found once a device: it is asked on every reading, and the site file is fixed.
+        rules = self._device_rules.get(device.id)
+        if rules is None:
+            rules = [rule for rule in self.config.alerts.rules if rule.applies_to(device)]
+            self._device_rules[device.id] = rules
+        return rules
 
     def _evaluate(
         self, device_id: str, only: frozenset[str] | None = None, at_ms: int | None = None

@@ -14,6 +14,7 @@ import functools
 import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -124,6 +125,10 @@ class AlertService:
         # Per machine: (event time, monotonic ms) of its last point.
         self._reference: dict[str, tuple[int, int]] = {}
         self._pace: dict[str, _Pace] = {}
+        # The machines whose notifications wait, in the order they fall due (held_until_ms
+        # is the steady wall clock plus one delay), so a release looks at the ones due
+        # alone, not at every machine for every reading.
+        self._holding: OrderedDict[str, None] = OrderedDict()  # O(1) first and move to end
         self._told: dict[str, Alert] = {}  # active alerts whose firing went to staff
         self._publishing: set[asyncio.Task[None]] = set()  # retained updates under way
         self._wall = wall or (lambda: int(time.time() * 1000))
@@ -207,7 +212,7 @@ class AlertService:
                 self._told[alert.alert_id] = replace(alert)
             else:
                 pace = self._pace.setdefault(alert.device, _Pace(alert.fired_ms, wall_ms))
-                pace.held_until_ms = wall_ms + SETTLE_MS
+                self._hold(alert.device, pace, wall_ms)
 
     def _pace_of(self, point: Point, wall_ms: int) -> None:
         """Note whether the point's machine is catching up (see AHEAD_OF_WALL_MS)."""
@@ -222,12 +227,17 @@ class AlertService:
         if pace is None:
             pace = self._pace[device] = _Pace(point.time_ms, wall_ms)
         if old or ahead:
-            pace.held_until_ms = wall_ms + SETTLE_MS
+            self._hold(device, pace, wall_ms)
         pace.event_ms, pace.arrival_ms = max(pace.event_ms, point.time_ms), wall_ms
+
+    def _hold(self, device: str, pace: _Pace, wall_ms: int) -> None:
+        pace.held_until_ms = wall_ms + SETTLE_MS
+        self._holding[device] = None
+        self._holding.move_to_end(device)  # now the last to fall due
 
     def caught_up(self) -> bool:
         """No machine's notifications wait for its catch-up to settle."""
-        return all(pace.held_until_ms == 0 for pace in self._pace.values())
+        return not self._holding
 
     def _held(self, device: str) -> bool:
         pace = self._pace.get(device)
@@ -236,10 +246,13 @@ class AlertService:
     async def _release(self, wall_ms: int) -> None:
         """Machines whose delivery has settled: tell staff what now holds and was not told
         (once, as a firing), and that what they were told of has ended."""
-        for device, pace in self._pace.items():
-            if pace.held_until_ms == 0 or pace.held_until_ms > wall_ms:
-                continue
+        while self._holding:
+            device = next(iter(self._holding))  # the earliest due
+            pace = self._pace[device]
+            if pace.held_until_ms > wall_ms:
+                break
             pace.held_until_ms = 0
+            del self._holding[device]
             active = {a.alert_id: a for a in self.engine.alerts.values() if a.device == device}
             for alert in active.values():  # told as it is now: its durations run to now
                 if alert.alert_id not in self._told:

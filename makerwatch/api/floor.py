@@ -94,7 +94,7 @@ class Floor:
             for d in config.devices
         }
         self._alerts = alerts  # the alert engine's active alerts, as the page shows them
-        self._shown_alerts = ""
+        self._shown_alerts: dict[str, str] = {}  # alert id -> as last sent, held time left out
         self._changed: set[str] = set()
         self._pages: set[asyncio.Queue[str]] = set()
         self.mqtt_connected = False
@@ -173,14 +173,34 @@ class Floor:
             self._shown_link = self.mqtt_connected
             self._broadcast(_event("link", {"mqtt_connected": self.mqtt_connected}))
         self._changed.update(d for d, tile in self.tiles.items() if tile.show(now_ms))
+        if not self._pages:  # no page open: nothing to tell (a page starts from a snapshot)
+            self._changed.clear()
+            return
         for device in sorted(self._changed):
             self._broadcast(_event("tile", {"now_ms": now_ms, **self.tiles[device].to_json()}))
         self._changed.clear()
-        alerts = self._alerts()
-        shown = json.dumps(alerts, sort_keys=True, default=str)
-        if shown != self._shown_alerts:
-            self._shown_alerts = shown
-            self._broadcast(_event("alerts", {"now_ms": now_ms, "alerts": alerts}))
+        changed, ended = self._alert_changes()
+        if changed or ended:
+            self._broadcast(
+                _event("alerts", {"now_ms": now_ms, "changed": changed, "ended": ended})
+            )
+
+    def _alert_changes(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """The alerts new or changed since the last push, and the ids of those that ended.
+        How long an alert has held is no change: the page counts it from the fired time,
+        so a page is not sent the list every second while an alert is active."""
+        alerts = {alert["alert_id"]: alert for alert in self._alerts()}
+        shown = {
+            alert_id: json.dumps(
+                {key: value for key, value in alert.items() if key != "held_s"},
+                sort_keys=True, default=str,
+            )
+            for alert_id, alert in alerts.items()
+        }  # fmt: skip
+        changed = [alerts[i] for i, text in shown.items() if self._shown_alerts.get(i) != text]
+        ended = sorted(self._shown_alerts.keys() - shown.keys())
+        self._shown_alerts = shown
+        return changed, ended
 
     async def run(self, wall_ms: Callable[[], int], mqtt_connected: Callable[[], bool]) -> None:
         while True:

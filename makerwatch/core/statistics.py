@@ -40,7 +40,10 @@ from makerwatch.core.units import HOUR_MS
 from makerwatch.core.usage import USAGE_MEASUREMENT
 
 __all__ = [
+    "ENERGY_KWH",
     "ENERGY_ROLLUP",
+    "ENERGY_TAGS",
+    "ENERGY_WH",
     "Figures",
     "MachineFigures",
     "Period",
@@ -48,8 +51,10 @@ __all__ = [
     "SiteStatistics",
     "Statistics",
     "energy_rollup_query",
+    "energy_so_far_queries",
     "figure_query",
     "period_of",
+    "power_days_query",
     "quoted",
     "site_statistics",
     "statistics",
@@ -59,13 +64,40 @@ __all__ = [
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
+# The tags of each machine's energy series: its daily points carry exactly these.
+ENERGY_TAGS = ("device", "kind", "name", "site", SOURCE_TAG)
+# A machine's energy from its power readings: the trapezoidal integral, in Wh, and in kWh.
+ENERGY_WH = 'integral("power_w", 1h)'
+ENERGY_KWH = f'{ENERGY_WH} / 1000 AS "kwh"'
+
+
 def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:
     """The InfluxQL that (re)writes the daily energy of the site's local days in
     [start_ms, end_ms), which must be local midnights."""
+    tags = ", ".join(f'"{tag}"' for tag in ENERGY_TAGS)
     return (
-        f'SELECT integral("power_w", 1h) / 1000 AS "kwh" INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
+        f'SELECT {ENERGY_KWH} INTO "{ENERGY_ROLLUP}" FROM "telemetry" '
         f"WHERE site = {quoted(site)} AND {time_condition(start_ms, end_ms)} "
-        f'GROUP BY time(1d), "device", "kind", "name", "site", "{SOURCE_TAG}" {tz_clause(timezone)}'
+        f"GROUP BY time(1d), {tags} {tz_clause(timezone)}"
+    )
+
+
+def energy_so_far_queries(site: str, start_ms: int, end_ms: int) -> tuple[str, str]:
+    """Each machine's energy in Wh in [start_ms, end_ms) and its last power reading there
+    (the point the integral goes on from), one series per machine."""
+    where = f"WHERE site = {quoted(site)} AND {time_condition(start_ms, end_ms)}"
+    group_by = "GROUP BY " + ", ".join(f'"{tag}"' for tag in ENERGY_TAGS)
+    return (
+        f'SELECT {ENERGY_WH} AS "wh" FROM "telemetry" {where} {group_by}',
+        f'SELECT last("power_w") FROM "telemetry" {where} {group_by}',
+    )
+
+
+def power_days_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:
+    """The site's local days in [start_ms, end_ms) with any power reading (their count)."""
+    return (
+        f'SELECT count("power_w") FROM "telemetry" WHERE site = {quoted(site)} '
+        f"AND {time_condition(start_ms, end_ms)} GROUP BY time(1d) fill(none) {tz_clause(timezone)}"
     )
 
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from makerwatch.core.points import SIMULATED, SOURCE_TAG, FieldValue, Point, device_tags
 from makerwatch.core.protocol import (
@@ -55,6 +55,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# One parser for every message (json.loads with an argument builds a new one per call).
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+ADDRESSES_HELD = 8192  # topics whose site, device and kind are known; a few per board
+
+
 def simulated(point: Point) -> Point:
     """A point from the simulator: the `source` tag keeps it apart from real data."""
     return dataclasses.replace(point, tags={**point.tags, SOURCE_TAG: SIMULATED})
@@ -83,6 +88,19 @@ def json_too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:  # noqa:
         elif byte in (0x5D, 0x7D):
             depth -= 1
     return False
+
+
+def _valid_telemetry(payload: bytes) -> Telemetry | None:
+    """Nearly every message is one valid reading: validated straight from its bytes by
+    pydantic's own JSON parser (the same model, so the same schema), or None, and the
+    message takes the path that says exactly what is wrong (json's and the model's
+    texts, which dead letters carry) or finds a batch."""
+    if json_too_deep(payload):
+        return None
+    try:
+        return Telemetry.model_validate_json(payload)
+    except ValidationError:
+        return None
 
 
 def _schema_detail(topic: str, error: ValidationError, where: str = "") -> str:
@@ -124,6 +142,10 @@ class Decoder:
         self._stamps = Stamps(Path(spool) / f"stamps-{config.site.id}.log" if spool else None)
         self._last_stamp_ns = self._stamps.latest_ns
         self._derived = DerivedStates(config)
+        # A topic's parts, device and kind row, and a device's tags, found once: every
+        # board sends on the same few topics thousands of times a day.
+        self._addresses: dict[str, tuple[TopicParts, Device, KindSpec]] = {}
+        self._device_tags: dict[str, dict[str, str]] = {}
 
     def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
         """The points to store, or raise DecodeError with a reason and a sentence.
@@ -132,28 +154,29 @@ class Decoder:
         stored when it was live, so one without a board time is not stored again. A
         source that states no machine state gets one from its readings (derived_state.py).
         """
-        decoded = self._decode(topic, payload, retained)
-        oldest_ms = round((self._clock() - self._config.ingest.max_reading_age_s) * 1000)
+        now = self._clock()
+        decoded = self._decode(topic, payload, retained, now)
+        oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
         decoded.points += self._derived.observe(decoded.points + decoded.known_only, oldest_ms)
         return decoded
 
-    def _decode(self, topic: str, payload: bytes, retained: bool) -> Decoded:
-        parts, device = self._address(topic)
+    def _decode(self, topic: str, payload: bytes, retained: bool, now: float) -> Decoded:
+        parts, device, kind = self._address(topic)
         limit = self._config.ingest.max_payload_bytes
         if len(payload) > limit:
             raise DecodeError(
                 DeadLetterReason.TOO_LARGE,
                 f"{topic}: payload is {len(payload)} bytes, limit {limit}",
             )
-        body = self._json_object(topic, payload)
-        now = self._clock()
-        kind = message_kind(parts.kind)
-        if kind.batch is not None and "readings" in body:
-            return self._batch(topic, parts, device, body, now)
-        try:
-            message = kind.schema.model_validate(body)
-        except ValidationError as exc:
-            raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
+        message: BaseModel | None = _valid_telemetry(payload) if kind.schema is Telemetry else None
+        if message is None:
+            body = self._json_object(topic, payload)
+            if kind.batch is not None and "readings" in body:
+                return self._batch(topic, parts, device, body, now)
+            try:
+                message = kind.schema.model_validate(body)
+            except ValidationError as exc:
+                raise DecodeError(DeadLetterReason.SCHEMA, _schema_detail(topic, exc)) from exc
         assert isinstance(message, BoardMessage), f"{kind.suffix}: a board's schema"
         self._check_echo(topic, parts, message)
         if isinstance(message, Status) and message.online and not retained:
@@ -225,7 +248,16 @@ class Decoder:
         error.payload = json.dumps(part, ensure_ascii=False).encode("utf-8")
         return error
 
-    def _address(self, topic: str) -> tuple[TopicParts, Device]:
+    def _address(self, topic: str) -> tuple[TopicParts, Device, KindSpec]:
+        known = self._addresses.get(topic)
+        if known is None:
+            parts, device = self._parsed_address(topic)
+            if len(self._addresses) >= ADDRESSES_HELD:  # bounded, whatever topics arrive
+                self._addresses.clear()
+            known = self._addresses[topic] = (parts, device, message_kind(parts.kind))
+        return known
+
+    def _parsed_address(self, topic: str) -> tuple[TopicParts, Device]:
         try:
             parts = parse_topic(topic)
         except TopicError as exc:
@@ -257,7 +289,7 @@ class Decoder:
                 f"{topic}: JSON nested deeper than {MAX_JSON_DEPTH} levels",
             )
         try:
-            body = json.loads(text, parse_constant=_reject_constant)
+            body = _JSON.decode(text)
         except ValueError as exc:
             raise DecodeError(
                 DeadLetterReason.NOT_JSON, f"{topic}: payload is not JSON: {exc}"
@@ -416,4 +448,9 @@ class Decoder:
         )
 
     def _tags(self, device: Device) -> dict[str, str]:
-        return device_tags(self._config.site.id, device)
+        """The device's tags, one dict shared by its points (no one changes a point's tags:
+        a simulated point gets a new dict)."""
+        tags = self._device_tags.get(device.id)
+        if tags is None:
+            tags = self._device_tags[device.id] = device_tags(self._config.site.id, device)
+        return tags

@@ -92,7 +92,10 @@ class BatchWriter:
         A message without points (already dead-lettered) still waits its turn, so
         acknowledgements never overtake an earlier message still being written.
         """
-        lines, points = await self._encode(topic, payload, points)
+        try:  # the common case: every point encodes
+            lines = [encode_point(point) for point in points]
+        except ValueError:  # one cannot be written: dead-letter it, keep the rest
+            lines, points = await self._encode(topic, payload, points)
         if not lines and not self._pending and not self._flush_lock.locked():
             ack()
             return

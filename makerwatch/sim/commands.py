@@ -158,7 +158,7 @@ def run_scenario(config: SiteConfig, name: str, speed: float | None, seed: int, 
     step_ms = 60_000 if speed is None else max(1000, int(speed * 100))
     marker = demo_topic(config.site.id) if name == DEMO else None
     publisher = MqttPublisher(host, port, f"mw-sim-{name}-{config.site.id}", will_topic=marker)
-    if marker is not None:  # at once: planning a year of the demo takes a while
+    if marker is not None:  # at once, before the boards connect
         publisher(marker, json.dumps({"v": 1, "started": now_ms // 1000}), True)
     try:
         boards = build_boards(

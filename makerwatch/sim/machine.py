@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import random
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from makerwatch.sim.profiles import Level, Profile
@@ -34,13 +35,17 @@ class Stretch:
 
 
 class SimulatedMachine:
-    """Power and temperature at any simulated time; deterministic for a given rng."""
+    """Power and temperature at any simulated time; deterministic for a given rng.
 
-    def __init__(self, profile: Profile, visits: list[Visit], rng: random.Random) -> None:
+    Its visits are planned as the clock reaches them and the stretches already over are
+    dropped, so a board simulated for a year holds a few stretches, not a year of them.
+    It is asked about times that never go back (a board's clock)."""
+
+    def __init__(self, profile: Profile, visits: Iterable[Visit], rng: random.Random) -> None:
         self.profile = profile
         self._rng = rng
-        self.stretches = [s for visit in visits for s in self._visit_stretches(visit)]
-        self._starts = [s.start_ms for s in self.stretches]
+        self._visits = iter(visits)
+        self._ahead: deque[Stretch] = deque()  # from the latest one started, in order
         self._temp_c = AMBIENT_C
         self._temp_at_ms: int | None = None
 
@@ -67,16 +72,30 @@ class SimulatedMachine:
             stretches.append(self._draw(self.profile.cool_down, t, t + 10**9))
         return stretches
 
+    def _reach(self, t_ms: int) -> None:
+        """Plan until a stretch starts after t_ms (or no visit is left), then drop those
+        that a later one started before t_ms replaced."""
+        ahead = self._ahead
+        while not ahead or ahead[-1].start_ms <= t_ms:
+            visit = next(self._visits, None)
+            if visit is None:
+                break
+            ahead.extend(self._visit_stretches(visit))
+        while len(ahead) > 1 and ahead[1].start_ms <= t_ms:
+            ahead.popleft()
+
     def stretch_at(self, t_ms: int) -> Stretch | None:
-        i = bisect.bisect_right(self._starts, t_ms) - 1
-        if i >= 0 and t_ms < self.stretches[i].end_ms:
-            return self.stretches[i]
+        self._reach(t_ms)
+        first = self._ahead[0] if self._ahead else None
+        if first is not None and first.start_ms <= t_ms < first.end_ms:
+            return first
         return None
 
     def next_change_ms(self, t_ms: int) -> int:
         """When the machine next switches on (or the end of time), for an off machine."""
-        i = bisect.bisect_right(self._starts, t_ms)
-        return self.stretches[i].start_ms if i < len(self.stretches) else 2**62
+        self._reach(t_ms)
+        later = [s.start_ms for s in itertools.islice(self._ahead, 2) if s.start_ms > t_ms]
+        return later[0] if later else 2**62
 
     def power_w(self, t_ms: int) -> float:
         stretch = self.stretch_at(t_ms)

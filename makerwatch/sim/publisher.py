@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,10 +15,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from makerwatch.core.errors import UnreachableError
 from makerwatch.core.protocol import TOPIC_ROOT, MessageKind
+from makerwatch.sim.network import SharedNetwork
 
 __all__ = ["MqttPublisher", "RecordingPublisher", "Tally"]
 
 ACK_TIMEOUT_S = 60.0
+DISCONNECTED_WITHIN_S = 10.0
 
 
 @dataclass
@@ -73,7 +77,9 @@ class MqttPublisher:
     """QoS 1 through paho with a wide in-flight window; counts only what the broker acknowledged.
 
     `will_topic` is emptied by the broker if this process dies; `add_boards` gives boards a
-    connection each, with a last will, as real boards have."""
+    connection each, with a client id and a last will of their own, as real boards have.
+    Every connection is served by one shared network thread (makerwatch/sim/network.py),
+    so a board costs its connection and its state, not a thread."""
 
     def __init__(
         self, host: str, port: int, client_id: str, max_inflight: int = 1000,
@@ -83,19 +89,22 @@ class MqttPublisher:
         self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
         self._boards: dict[str, mqtt.Client] = {}
         self._address = (host, port, client_id, max_inflight)
-        self.client = _connect(host, port, client_id, max_inflight,
-                               None if will_topic is None else (will_topic, ""))  # fmt: skip
+        self._network = SharedNetwork()
+        self._gone = threading.Semaphore(0)  # released as each connection closes
+        try:
+            self.client = self._connect(client_id, None if will_topic is None else (will_topic, ""))
+        except UnreachableError:
+            self._network.close()
+            raise
 
     def add_boards(self, board_wills: Mapping[str, tuple[str, str]]) -> None:
         """A connection of its own for each of these boards (device id -> (topic, payload) of
         its last will): their messages go through it, and if this process dies the broker
         says each board is offline."""
-        host, port, client_id, max_inflight = self._address
+        client_id = self._address[2]
         try:
             for device, will in board_wills.items():
-                self._boards[device] = _connect(
-                    host, port, f"{client_id}-{device}", max_inflight, will
-                )
+                self._boards[device] = self._connect(f"{client_id}-{device}", will)
         except UnreachableError:
             self._disconnect()
             raise
@@ -127,22 +136,30 @@ class MqttPublisher:
         self._disconnect()
 
     def _disconnect(self) -> None:
+        """Each connection says goodbye (DISCONNECT, written by the network thread), then the
+        thread stops once every socket has closed."""
+        connected = 0
         for client in [self.client, *self._boards.values()]:
-            client.disconnect()
-            client.loop_stop()
+            self._network.detach(client)  # never reconnected from here on
+            client.on_disconnect = lambda *_: self._gone.release()
+            connected += client.disconnect() == mqtt.MQTT_ERR_SUCCESS
+        deadline = time.monotonic() + DISCONNECTED_WITHIN_S
+        for _ in range(connected):
+            if not self._gone.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                break  # the broker is away: its sockets are closed with the thread below
+        self._network.close()
 
-
-def _connect(host: str, port: int, client_id: str, max_inflight: int,
-             will: tuple[str, str] | None) -> mqtt.Client:  # fmt: skip
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(max_inflight)
-    if will is not None:
-        client.will_set(will[0], will[1].encode(), qos=1, retain=True)
-    try:
-        client.connect(host, port, keepalive=30)
-    except OSError as exc:
-        raise UnreachableError(
-            f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
-        ) from exc
-    client.loop_start()
-    return client
+    def _connect(self, client_id: str, will: tuple[str, str] | None) -> mqtt.Client:
+        host, port, _, max_inflight = self._address
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        client.max_inflight_messages_set(max_inflight)
+        if will is not None:
+            client.will_set(will[0], will[1].encode(), qos=1, retain=True)
+        self._network.attach(client)
+        try:
+            client.connect(host, port, keepalive=30)
+        except OSError as exc:
+            raise UnreachableError(
+                f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        return client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -244,7 +245,7 @@ def build_boards(
     incident = incident_device(config) if config.devices else None
     for device in config.devices:
         profile = PROFILES[device.kind]
-        plan = visits(
+        plan: Iterable[Visit] = visits(
             config.site,
             profile,
             plan_from,
@@ -256,7 +257,7 @@ def build_boards(
         )
         if line.session is not None and device is incident:
             quiet_until_ms = line.outage[1] if line.outage else 0
-            plan = _with_session(plan, line.session, quiet_until_ms)
+            plan = _with_session(list(plan), line.session, quiet_until_ms)
         machine = SimulatedMachine(profile, plan, board_rng(seed, device.id, "power"))
         if device.source is not None:
             if with_plugs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -49,11 +50,11 @@ def visits(
     always_open: bool = False,
     minutes_scale: float = 1.0,
     arrivals_scale: float = 1.0,
-) -> list[Visit]:
-    """Non-overlapping visits on one machine between start_ms and end_ms."""
+) -> Iterator[Visit]:
+    """Non-overlapping visits on one machine between start_ms and end_ms, in order, planned
+    an hour at a time as they are asked for (a year of the demo is never held at once)."""
     ranges = [(start_ms, end_ms)] if always_open else open_ranges(site, start_ms, end_ms)
     zone = ZoneInfo(site.timezone)
-    result: list[Visit] = []
     busy_until = 0
     for opens, closes in ranges:
         hour = opens
@@ -79,7 +80,6 @@ def visits(
                     end = min(end, closes)
                 end = min(end, end_ms)
                 if end > arrival:
-                    result.append(Visit(arrival, end))
+                    yield Visit(arrival, end)
                     busy_until = end
             hour += span
-    return result

@@ -913,7 +913,10 @@
       loadNames();
     });
     source.addEventListener("alerts", function (event) {
-      alerts = JSON.parse(event.data).alerts;
+      // Only what changed: alerts new or changed (by alert_id), and the ids of those ended.
+      var change = JSON.parse(event.data);
+      var replaced = change.changed.map(function (a) { return a.alert_id; }).concat(change.ended);
+      alerts = alerts.filter(function (a) { return replaced.indexOf(a.alert_id) < 0; }).concat(change.changed);
       renderAlerts();
     });
     source.addEventListener("link", function (event) {
