@@ -48,6 +48,7 @@ class SiteSources:
                     self._routes.setdefault(topic, []).append((device, family))
         self._derived = DerivedStates(config)
         self._relay_on: dict[str, bool] = {}  # each plug's last known relay position
+        self._full_status_heard: set[str] = set()  # plugs heard on their full status topic
         self._last_stamp_ns = 0
 
     def subscriptions(self) -> list[str]:
@@ -71,6 +72,7 @@ class SiteSources:
                 parsed = family.parse(device.source, topic, payload, self._zone)
             except Unreadable as exc:
                 raise DecodeError(exc.reason, f"{exc.detail} (device {device.id!r})") from exc
+            parsed = self._once(device, family, topic, parsed)
             points = self._points(device, parsed, now)
             if retained:  # stored when it was live; a last will still tells the alerts
                 decoded.known_only += [p for p in points if p.measurement == STATUS_MEASUREMENT]
@@ -79,6 +81,15 @@ class SiteSources:
         oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
         decoded.points += self._derived.observe(decoded.points + decoded.known_only, oldest_ms)
         return decoded
+
+    def _once(self, device: Device, family: Family[Any], topic: str, parsed: Parsed) -> Parsed:
+        """Each measurement once: a plug heard on its full status topic has its readings
+        from there alone (Shelly Gen2+ sends an instant's change on both)."""
+        full_status = family.full_status(device.source)
+        if topic == full_status:
+            self._full_status_heard.add(device.id)
+            return parsed
+        return parsed.without_measurements() if device.id in self._full_status_heard else parsed
 
     def _points(self, device: Device, parsed: Parsed, now: float) -> list[Point]:
         tags = device_tags(self._config.site.id, device)

@@ -64,4 +64,5 @@ SHELLY_GEN1: Family[ShellyGen1Source] = Family(
     writes=lambda s: [f"shellies/{s.id}/#", "shellies/announce"],
     reads=lambda s: [f"shellies/{s.id}/#", "shellies/command"],
     login=per_device_login,
+    model="Shelly plug (Gen1)",
 )

@@ -159,4 +159,5 @@ TASMOTA: Family[TasmotaSource] = Family(
     writes=lambda s: [f"tele/{s.topic}/#", f"stat/{s.topic}/#"],
     reads=lambda s: [f"cmnd/{s.topic}/#"],
     login=per_device_login,
+    model="Tasmota plug",
 )

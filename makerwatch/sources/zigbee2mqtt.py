@@ -93,4 +93,5 @@ ZIGBEE2MQTT: Family[Zigbee2MqttSource] = Family(
     writes=lambda s: [f"{s.base_topic}/#"],
     reads=lambda s: [f"{s.base_topic}/#"],
     login=_login,
+    model="Zigbee plug (Zigbee2MQTT)",
 )
