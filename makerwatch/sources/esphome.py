@@ -82,5 +82,4 @@ ESPHOME: Family[EsphomeSource] = Family(
     writes=lambda s: [f"{s.node}/#"],
     reads=lambda s: [f"{s.node}/#"],
     login=per_device_login,
-    model="ESPHome device",
 )

@@ -125,6 +125,5 @@ SHELLY: Family[ShellySource] = Family(
     writes=lambda s: [f"{s.prefix}/#"],
     reads=lambda s: [f"{s.prefix}/rpc"],
     login=per_device_login,
-    model="Shelly plug (Gen2+)",
     full_status=lambda s: f"{s.prefix}/status/{_component(s)}",
 )

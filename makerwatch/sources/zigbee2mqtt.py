@@ -93,5 +93,4 @@ ZIGBEE2MQTT: Family[Zigbee2MqttSource] = Family(
     writes=lambda s: [f"{s.base_topic}/#"],
     reads=lambda s: [f"{s.base_topic}/#"],
     login=_login,
-    model="Zigbee plug (Zigbee2MQTT)",
 )
