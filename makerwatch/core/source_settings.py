@@ -20,6 +20,7 @@ __all__ = [
     "ShellySource",
     "TasmotaSource",
     "Zigbee2MqttSource",
+    "bridged_plugs_prefix",
 ]
 
 
@@ -32,6 +33,13 @@ def _topic_levels(value: str) -> str:
     if value.split("/")[0] == TOPIC_ROOT:
         raise ValueError(f"{value!r}: {TOPIC_ROOT}/ is our boards' topic tree")
     return value
+
+
+def bridged_plugs_prefix(site: str) -> str:
+    """Where a site's bridge puts its plugs' own topics on a network's central broker:
+    `makerspace/<site>/_plugs/tele/tasmota_A1B2C3/SENSOR`. Plugs' topics are not under
+    the site's tree, and two sites may have plugs of the same topic."""
+    return f"{TOPIC_ROOT}/{site}/_plugs/"
 
 
 TopicPart = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_topic_levels)]

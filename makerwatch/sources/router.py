@@ -36,16 +36,23 @@ class SiteSources:
     """A site's decoder: a plug's topic to its family, any other to the board's."""
 
     def __init__(
-        self, config: SiteConfig, board: BoardSource, clock: Callable[[], float] = time.time
+        self,
+        config: SiteConfig,
+        board: BoardSource,
+        clock: Callable[[], float] = time.time,
+        prefix: str = "",
     ) -> None:
+        """`prefix`: what the plugs' topics arrive under (central ingest reads them as a
+        site's bridge puts them, `bridged_plugs_prefix`); a site's ingest, none."""
         self._config, self.board, self._clock = config, board, clock
         self._zone = ZoneInfo(config.site.timezone)
+        self._prefix = prefix
         self._routes: dict[str, list[tuple[Device, Family[Any]]]] = {}
         for device in config.devices:
             family = family_of(device)
             if family is not None:
                 for topic in family.topics(device.source):
-                    self._routes.setdefault(topic, []).append((device, family))
+                    self._routes.setdefault(prefix + topic, []).append((device, family))
         self._derived = DerivedStates(config)
         self._relay_on: dict[str, bool] = {}  # each plug's last known relay position
         self._full_status_heard: set[str] = set()  # plugs heard on their full status topic
@@ -53,7 +60,11 @@ class SiteSources:
 
     def subscriptions(self) -> list[str]:
         """The board's topics, then each plug's own."""
-        return [*self.board.subscriptions(), *self._routes]
+        return [*self.board.subscriptions(), *self.plug_topics()]
+
+    def plug_topics(self) -> list[str]:
+        """Each plug's own topics, as they arrive here."""
+        return list(self._routes)
 
     def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
         routes = self._routes.get(topic)
@@ -67,6 +78,7 @@ class SiteSources:
             )
         now = self._clock()
         decoded = Decoded()
+        topic = topic[len(self._prefix) :]  # as the plug sent it
         for device, family in routes:
             try:
                 parsed = family.parse(device.source, topic, payload, self._zone)

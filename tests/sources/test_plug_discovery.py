@@ -25,11 +25,11 @@ MODELS = {
 ANNOUNCED = [
     # Tasmota 12.2 and later wrap INFO1 in "Info1"; earlier ones do not.
     ("solder-tas", "tele/tasmota_A1B2C3/INFO1",
-     {"Info1": {"Module": "Sonoff S31", "Version": "14.2.0(release-tasmota)", "FallbackTopic": "cmnd/DVES_1/", "GroupTopic": "cmnd/tasmotas/"}},  # noqa: E501
+     {"Info1": {"Module": "Sonoff S31", "Version": "14.2.0(release-tasmota)", "FallbackTopic": "cmnd/DVES_1/", "GroupTopic": "cmnd/tasmotas/"}},
      "14.2.0(release-tasmota)"),
-    ("solder-tas", "tele/tasmota_A1B2C3/INFO1", {"Module": "Sonoff Pow", "Version": "9.5.0(tasmota)"}, "9.5.0(tasmota)"),  # noqa: E501
+    ("solder-tas", "tele/tasmota_A1B2C3/INFO1", {"Module": "Sonoff Pow", "Version": "9.5.0(tasmota)"}, "9.5.0(tasmota)"),
     ("solder-gen1", "shellies/shellyplug-s-C6B2F7/announce",
-     {"id": "shellyplug-s-C6B2F7", "model": "SHPLG-S", "mac": "C45BBEC6B2F7", "ip": "192.168.1.40", "new_fw": False, "fw_ver": "20230913-114008/v1.14.0-gcb84623"},  # noqa: E501
+     {"id": "shellyplug-s-C6B2F7", "model": "SHPLG-S", "mac": "C45BBEC6B2F7", "ip": "192.168.1.40", "new_fw": False, "fw_ver": "20230913-114008/v1.14.0-gcb84623"},
      "20230913-114008/v1.14.0-gcb84623"),
 ]  # fmt: skip
 

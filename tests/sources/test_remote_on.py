@@ -20,7 +20,7 @@ TOKEN = "remote-on-staff-token-0123456789"
 # Each firmware's own "on", as its documentation writes it (docs/smart-plugs.md).
 SWITCH_ON = {
     "solder-tas": ("cmnd/tasmota_A1B2C3/POWER", "ON"),
-    "solder-shelly": ("shellyplusplugs-e86beae8b2c4/rpc", {"method": "Switch.Set", "params": {"id": 0, "on": True}}),  # noqa: E501
+    "solder-shelly": ("shellyplusplugs-e86beae8b2c4/rpc", {"method": "Switch.Set", "params": {"id": 0, "on": True}}),
     "solder-gen1": ("shellies/shellyplug-s-C6B2F7/relay/0/command", "on"),
     "solder-z2m": ("zigbee2mqtt/bench/solder plug/set", {"state": "ON"}),
     "solder-esp": ("athom-plug-7/switch/relay/command", "ON"),
@@ -29,8 +29,11 @@ SWITCH_ON = {
 
 def config_allowing(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB, allow: bool) -> SiteConfig:  # fmt: skip
     config = plug_config(mosquitto.port, influxdb.url)
+    allowed = {"allow_remote_on": allow}
     devices = [
-        d if d.source is None else d.model_copy(update={"source": d.source.model_copy(update={"allow_remote_on": allow})})  # fmt: skip
+        d
+        if d.source is None
+        else d.model_copy(update={"source": d.source.model_copy(update=allowed)})
         for d in config.devices
     ]
     ingest = config.ingest.model_copy(update={"http_port": free_port()})

@@ -6,6 +6,7 @@ measurement is stored once however the two interleave."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -38,7 +39,9 @@ def notify_status(changed: dict[str, object], ts: float) -> bytes:
 
 
 def of(points: list[Point], measurement: str) -> list[Point]:
-    return [p for p in points if p.measurement == measurement and p.tags["device"] == "solder-shelly"]
+    return [
+        p for p in points if p.measurement == measurement and p.tags["device"] == "solder-shelly"
+    ]
 
 
 changes = st.lists(
@@ -69,7 +72,11 @@ def test_a_change_sent_on_both_topics_is_stored_once(
             relay_events += of(points, "event")
     assert [p.fields["power_w"] for p in stored] == [power for power, _ in changes]
     assert all(p.fields["energy_wh"] for p in stored), "each from the whole status"
-    expected = [on for (_, on), before in zip(changes, [False, *(o for _, o in changes)]) if on != before]  # fmt: skip
+    positions = [
+        False,
+        *(on for _, on in changes),
+    ]  # the plug's relay before each change, then after
+    expected = [after for before, after in itertools.pairwise(positions) if after != before]
     assert [p.fields["relay_on"] for p in relay_events] == expected
 
 
