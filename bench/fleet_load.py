@@ -1,10 +1,11 @@
 """A fleet of simulated boards at a fixed rate through ingest: is anything lost, and how far behind is it?
 
-    .venv/bin/python bench/fleet_load.py [--devices 300] [--rate 500] [--seconds 20] [--processes 2]
+    .venv/bin/python bench/fleet_load.py [--devices 300] [--rate 500] [--seconds 20] [--processes 2] [--plugs 50]
 
 Real Mosquitto and InfluxDB on temporary ports; the fleet (makerwatch/sim/fleet.py, the
 firmware's own Agent per board, several processes) publishes telemetry at the
-given total rate. Baseline, same run: the same fleet with a bare QoS 1
+given total rate, and smart plugs of every firmware (makerwatch/sim/fleet_plugs.py)
+report beside the boards, each as often as a board. Baseline, same run: the same fleet with a bare QoS 1
 subscriber counting. Then through ingest, whose site file is generated to list
 every fleet board: the count stored in InfluxDB is compared with the count the
 broker acknowledged, and the lag is how long after the fleet stops the last
@@ -31,6 +32,7 @@ from makerwatch.core.site_config import SiteConfig
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
 from makerwatch.sim.fleet import fleet_devices, run_fleet
+from makerwatch.sim.fleet_plugs import fleet_plugs, plug_power_topics
 
 SITE = "bench"
 
@@ -56,6 +58,8 @@ async def baseline(port: int, args: argparse.Namespace) -> tuple[int, int, float
         nonlocal received
         async with aiomqtt.Client("127.0.0.1", port) as client:
             await client.subscribe(f"makerspace/{SITE}/+/telemetry", qos=1)
+            for topic in plug_power_topics(fleet_plugs(args.plugs, [SITE])):
+                await client.subscribe(topic, qos=1)
             ready.set()
             async for _ in client.messages:
                 received += 1
@@ -72,6 +76,7 @@ async def baseline(port: int, args: argparse.Namespace) -> tuple[int, int, float
         [SITE],
         args.processes,
         1,
+        args.plugs,
     )
     lag = await settle(lambda: received >= report.total, 60)
     task.cancel()
@@ -84,7 +89,8 @@ async def through_ingest(
     """(acknowledged, stored in InfluxDB, lag s, achieved rate) with ingest in between."""
     config = SiteConfig.model_validate({
         "site": {"id": SITE, "name": "Bench"},
-        "devices": [{"id": device, "name": device, "kind": "other"} for _, device in fleet_devices(args.devices, [SITE])],
+        "devices": [{"id": device, "name": device, "kind": "other"} for _, device in fleet_devices(args.devices, [SITE])]
+                   + [device for _, device in fleet_plugs(args.plugs, [SITE])],
         "mqtt": {"port": mq.port, "client_id": "bench-fleet"},
         "influxdb": {"url": ix.url, "database": "bench_fleet"},
         "ingest": {"http_port": None, "spool_dir": None},
@@ -103,6 +109,7 @@ async def through_ingest(
         [SITE],
         args.processes,
         2,
+        args.plugs,
     )
     async with InfluxClient(config.influxdb) as influx:
 
@@ -127,12 +134,15 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--plugs", type=int, default=50, help="smart plugs of every firmware beside the boards"
+    )
     args = parser.parse_args()
     with temporary_stack() as (mq, ix):
         sent_b, received_b, lag_b = await baseline(mq.port, args)
         sent, stored, lag, rate = await through_ingest(mq, ix, args)
     print(
-        f"command: python bench/fleet_load.py --devices {args.devices} --rate {args.rate:g} --seconds {args.seconds:g} --processes {args.processes}"
+        f"command: python bench/fleet_load.py --devices {args.devices} --rate {args.rate:g} --seconds {args.seconds:g} --processes {args.processes} --plugs {args.plugs}"
     )
     print(
         f"baseline  bare subscriber   acknowledged {sent_b:6d}  received {received_b:6d}  lost {sent_b - received_b:3d}  lag after the fleet stopped {lag_b:5.2f} s"
@@ -141,7 +151,7 @@ async def main() -> None:
         f"ingest    into InfluxDB     acknowledged {sent:6d}  stored   {stored:6d}  lost {sent - stored:3d}  lag after the fleet stopped {lag:5.2f} s"
     )
     print(
-        f"          fleet achieved {rate:.0f} msg/s of {args.rate:g} asked, {args.devices} boards, {args.processes} processes"
+        f"          fleet achieved {rate:.0f} msg/s of {args.rate:g} asked for the boards, {args.devices} boards and {args.plugs} plugs, {args.processes} processes"
     )
 
 

@@ -39,6 +39,7 @@ from makerwatch.maintenance.tracker import MaintenanceTracker
 from makerwatch.members.access import AccessLists
 from makerwatch.members.store import MembersStore
 from makerwatch.sources.board import BoardSource
+from makerwatch.sources.central import bridged_sources
 from makerwatch.sources.commands import PlugCommands
 from makerwatch.sources.router import SiteSources
 
@@ -69,7 +70,11 @@ async def run_until_stopped(
     `when_subscribed` starts something once ingest listens (the demo boards) and
     returns how to stop it, which happens first on exit."""
     tune_gc_for_a_long_running_ingest()
-    service = CentralIngest(config) if isinstance(config, Network) else IngestService(config)
+    service = (
+        CentralIngest(config, reader=bridged_sources)
+        if isinstance(config, Network)
+        else IngestService(config)
+    )
     # Ingest stops only after what it started has: the demo's boards say they are offline
     # on their way out, and ingest is still there to store that.
     ingest_stop = asyncio.Event()

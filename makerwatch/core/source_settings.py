@@ -6,7 +6,7 @@ decoding and commands are in makerwatch/sources/; this is only what a site file 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ __all__ = [
     "ShellySource",
     "TasmotaSource",
     "Zigbee2MqttSource",
+    "bridged_plugs_prefix",
 ]
 
 
@@ -34,6 +35,13 @@ def _topic_levels(value: str) -> str:
     return value
 
 
+def bridged_plugs_prefix(site: str) -> str:
+    """Where a site's bridge puts its plugs' own topics on a network's central broker:
+    `makerspace/<site>/_plugs/tele/tasmota_A1B2C3/SENSOR`. Plugs' topics are not under
+    the site's tree, and two sites may have plugs of the same topic."""
+    return f"{TOPIC_ROOT}/{site}/_plugs/"
+
+
 TopicPart = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_topic_levels)]
 
 
@@ -42,6 +50,8 @@ class _Source(BaseModel):
     # Remote switch-on through the plug: off unless the site file allows it (a remote
     # command may only make a machine safer).
     allow_remote_on: bool = False
+    # What Home Assistant's device page calls it (its `model`).
+    device_model: ClassVar[str]
 
     @property
     def has_relay(self) -> bool:
@@ -49,6 +59,7 @@ class _Source(BaseModel):
 
 
 class TasmotaSource(_Source):
+    device_model: ClassVar[str] = "Tasmota plug"
     type: Literal["tasmota"]
     topic: TopicPart  # Tasmota's Topic (MQTT settings), %topic% in its FullTopic
     # A plug of several relays: which one the machine is on (Tasmota's POWER<n>, from 1).
@@ -59,18 +70,21 @@ class TasmotaSource(_Source):
 class ShellySource(_Source):
     """A Shelly Gen2, Gen3 or Gen4 device (one RPC and MQTT format)."""
 
+    device_model: ClassVar[str] = "Shelly plug (Gen2+)"
     type: Literal["shelly", "shelly_gen2", "shelly_gen3", "shelly_gen4"]  # one format
     prefix: TopicPart  # its MQTT topic prefix (default: the device id, shellyplusplugs-<mac>)
     switch: int = Field(default=0, ge=0, le=15)  # the switch:<id> component
 
 
 class ShellyGen1Source(_Source):
+    device_model: ClassVar[str] = "Shelly plug (Gen1)"
     type: Literal["shelly_gen1"]
     id: TopicPart  # shellies/<id>/..., e.g. shellyplug-s-C6B2F7
     relay: int = Field(default=0, ge=0, le=15)
 
 
 class Zigbee2MqttSource(_Source):
+    device_model: ClassVar[str] = "Zigbee plug (Zigbee2MQTT)"
     type: Literal["zigbee2mqtt"]
     friendly_name: TopicPart
     base_topic: TopicPart = "zigbee2mqtt"
@@ -85,6 +99,7 @@ class EsphomeSource(_Source):
     """An ESPHome node's MQTT component: each sensor's object id, as ESPHome names its
     topic (<node>/sensor/<object id>/state)."""
 
+    device_model: ClassVar[str] = "ESPHome device"
     type: Literal["esphome"]
     node: TopicPart  # its topic_prefix (by default the node's name)
     power: str | None = Field(default="power", min_length=1, pattern=r"^[a-z0-9_]+$")

@@ -123,9 +123,11 @@ def _device_block(
     block: dict[str, Any] = {
         "identifiers": [f"makerwatch_{config.site.id}_{device.id}"],
         "name": device.name_in(language),
-        "manufacturer": "Makerwatch",
-        "model": "Makerwatch board",
     }
+    if device.source is None:
+        block |= {"manufacturer": "Makerwatch", "model": "Makerwatch board"}
+    else:  # a plug's maker is not known here, only its firmware
+        block["model"] = device.source.device_model
     if fw is not None:
         block["sw_version"] = fw
     return block

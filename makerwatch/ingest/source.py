@@ -54,6 +54,12 @@ DRAIN_PUBLISHES_S = 5.0
 SETTLED_SESSION_S = 10.0
 # ...and this many such closes in a row, without a DISCONNECT saying why, are a takeover.
 SILENT_CLOSES_FOR_A_TAKEOVER = 3
+# aiomqtt warns ("There are N pending publish calls") above 10 publishes awaiting their
+# PUBACK, a limit for a client that awaits each one. Ingest sends without waiting, and a
+# start sends a burst of about ten a machine (Home Assistant's discovery and values, the
+# access lists): the example site with discovery on passed 10 at every start. Above this
+# many, the broker is not acknowledging what ingest sends, which is worth a warning.
+PENDING_PUBLISHES_WARNING = 5000
 
 
 class SessionTakenOver(IngestError):
@@ -153,6 +159,11 @@ class MqttSource:
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
+    @property
+    def publishing(self) -> int:
+        """Publishes sent and not yet acknowledged by the broker."""
+        return len(self._publishing)
+
     @staticmethod
     async def _publish(
         client: aiomqtt.Client, topic: str, payload: str | bytes, retain: bool
@@ -183,6 +194,7 @@ class MqttSource:
             # Without it Nagle's algorithm meets the broker's delayed ACK: ~40 ms per QoS 1 publish.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        client.pending_calls_threshold = PENDING_PUBLISHES_WARNING
         return client
 
     async def _session(

@@ -54,6 +54,7 @@ from makerwatch.core.protocol import (
     message_kind,
 )
 from makerwatch.core.site_config import Device, SiteConfig
+from makerwatch.core.source_settings import bridged_plugs_prefix
 from makerwatch.ops.broker_tuning import tuning
 from makerwatch.ops.system_tools import system_tool
 from makerwatch.sources.table import family_of
@@ -95,7 +96,8 @@ class Bridge:
     credentials: Path  # credentials/bridge.<site>.json from provisioning the central broker
     cafile: Path | None = None  # the central broker's CA: TLS on the link
 
-    def conf(self, site: str) -> str:
+    def conf(self, config: SiteConfig) -> str:
+        site = config.site.id
         try:
             secret = json.loads(self.credentials.read_text(encoding="utf-8"))
             user, password = secret["mqtt_user"], secret["mqtt_password"]
@@ -107,7 +109,10 @@ class Bridge:
             raise ConfigError(
                 f"{self.credentials}: {user}'s credentials, not {bridge_user(site)}'s"
             )
-        topics = "\n".join(f"topic {kind.topic(site, '+')} out 1" for kind in board_kinds())
+        topics = "\n".join(
+            [f"topic {kind.topic(site, '+')} out 1" for kind in board_kinds()]
+            + _bridged_plug_lines(config)
+        )
         tls = f"bridge_cafile {self.cafile.resolve()}\n" if self.cafile else ""
         return f"""
 # The boards' messages to the central broker of the network (docs/scaling.md): QoS 1,
@@ -127,6 +132,24 @@ keepalive_interval 30
 restart_timeout 2 60
 {tls}{topics}
 """
+
+
+def _bridged_plug_lines(config: SiteConfig) -> list[str]:
+    """Each plug's own topics, put under the site's tree at the centre
+    (`bridged_plugs_prefix`), where central ingest reads them as the site does. A level
+    with a space (a Zigbee2MQTT friendly name) cannot be written in Mosquitto's
+    `topic` line, so it is bridged as `+`: the centre reads only its plugs' topics."""
+    prefix = bridged_plugs_prefix(config.site.id)
+    topics: list[str] = []
+    for device in config.devices:
+        family = family_of(device)
+        if family is None:
+            continue
+        for topic in family.topics(device.source):
+            pattern = "/".join("+" if " " in level else level for level in topic.split("/"))
+            if pattern not in topics:
+                topics.append(pattern)
+    return [f'topic {topic} out 1 "" {prefix}' for topic in topics]
 
 
 @dataclass(frozen=True)
@@ -311,6 +334,7 @@ def _central_acl(network: Network) -> str:
     for site in network.sites:
         lines.append(f"user {bridge_user(site.site.id)}")
         lines += [f"topic write {kind.topic(site.site.id, '+')}" for kind in board_kinds()]
+        lines.append(f"topic write {bridged_plugs_prefix(site.site.id)}#")
         lines.append("")
     return "\n".join(lines)
 
@@ -398,7 +422,7 @@ def provision(
         users.append(HOME_ASSISTANT_USER)
     boards = [board_user(config.site.id, d.id) for d in config.devices if d.source is None]
     trees = _plug_trees(config)
-    extra = bridge.conf(config.site.id) if bridge is not None else ""
+    extra = bridge.conf(config) if bridge is not None else ""
     return _write(
         out, users + boards + sorted(trees), _acl(config), extra, port, tls_port, root, data_dir,
         owner,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from firmware.core import config as board_settings
 from firmware.core.agent import Agent
 from makerwatch.sim.board import board_rng
+from makerwatch.sim.fleet_plugs import start_plugs
 from makerwatch.sim.publisher import MqttPublisher
 
 __all__ = ["FleetReport", "fleet_devices", "run_fleet"]
@@ -66,8 +67,11 @@ def _worker(host: str, port: int, boards: list[tuple[str, str]], rate: float, me
 
 
 def run_fleet(host: str, port: int, devices: int, rate: float, seconds: float, sites: list[str],
-              processes: int = 1, seed: int = 1) -> FleetReport:  # fmt: skip
-    """Publish `rate` x `seconds` telemetry messages from `devices` boards; report what was sent."""
+              processes: int = 1, seed: int = 1, plugs: int = 0) -> FleetReport:  # fmt: skip
+    """Publish `rate` x `seconds` telemetry messages from `devices` boards; report what was
+    sent. `plugs` smart plugs (sim/fleet_plugs.py) report beside them, each as often as a
+    board, and their readings are counted too."""
+    plug_run = start_plugs(host, port, plugs, sites, rate * plugs / devices, seconds, seed) if plugs else None  # fmt: skip
     boards = fleet_devices(devices, sites)
     total = int(rate * seconds)
     shares = [boards[i::processes] for i in range(processes)]
@@ -83,6 +87,8 @@ def run_fleet(host: str, port: int, devices: int, rate: float, seconds: float, s
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             results = pool.starmap(_worker, jobs)
     sent: Counter[str] = Counter()
+    if plug_run is not None:
+        results.append(plug_run.result())
     for counter, _ in results:
         sent.update(counter)
     return FleetReport(sent, time.monotonic() - started)

@@ -90,7 +90,7 @@ class SimulatedPlug:
             if not self.born:
                 publish(*self._status(True), True)
                 self.born = True
-            for topic, payload in self._reading(at_ms, power_w):
+            for topic, payload in self.reading(at_ms, power_w):
                 publish(topic, payload, False)
 
     def will(self) -> tuple[str, str]:
@@ -101,7 +101,7 @@ class SimulatedPlug:
         if not self.online(t_ms):
             return t_ms
         for at_ms in (t_ms, t_ms + OFF_AFTER_MS):
-            for topic, payload in self._reading(at_ms, 0.0):
+            for topic, payload in self.reading(at_ms, 0.0):
                 publish(topic, payload, False)
         return t_ms + OFF_AFTER_MS
 
@@ -123,7 +123,7 @@ class SimulatedPlug:
         assert isinstance(source, EsphomeSource)
         return f"{source.node}/status", "online" if online else "offline"
 
-    def _reading(self, t_ms: int, power_w: float) -> list[tuple[str, str]]:
+    def reading(self, t_ms: int, power_w: float) -> list[tuple[str, str]]:
         source = self.device.source
         current_a = round(power_w / MAINS_V, 3)
         power_w = round(power_w, 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -51,6 +51,10 @@ class Parsed:
     ts: float | None = None
     simulated: bool = False
 
+    def without_measurements(self) -> Parsed:
+        """Only the relay and online: what a message tells that the full status does not."""
+        return replace(self, readings={}, extra={})
+
 
 Parse = Callable[[S, str, bytes, ZoneInfo], Parsed]
 
@@ -71,6 +75,10 @@ class Family(Generic[S]):
     reads: Callable[[S], list[str]]
     # Its login: one per plug, or one per bridge for plugs behind one (Zigbee2MQTT).
     login: Callable[[str, str, S], str]
+    # A topic carrying the whole status, where the firmware also sends the same instant's
+    # changes on another topic (Shelly Gen2+): once a device is heard on it, its other
+    # topics give only relay and online, so each measurement is stored once.
+    full_status: Callable[[S], str | None] = lambda settings: None
 
 
 def per_device_login(site: str, device: str, settings: object) -> str:
@@ -143,6 +151,17 @@ def number(topic: str, where: str, value: object, low: float, high: float) -> fl
             DeadLetterReason.SCHEMA, f"{topic}: {where}: {value:g} is outside {low:g}..{high:g}"
         )
     return float(value)
+
+
+MAX_VERSION_CHARS = 64
+
+
+def version(value: object) -> dict[str, str]:
+    """The firmware version a plug announces, as the `fw` its status is stored with
+    (Home Assistant's `sw_version`); nothing if it is not a short line of text."""
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        return {}
+    return {"fw": value.strip()[:MAX_VERSION_CHARS]}
 
 
 _ON = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}

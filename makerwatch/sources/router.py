@@ -36,23 +36,35 @@ class SiteSources:
     """A site's decoder: a plug's topic to its family, any other to the board's."""
 
     def __init__(
-        self, config: SiteConfig, board: BoardSource, clock: Callable[[], float] = time.time
+        self,
+        config: SiteConfig,
+        board: BoardSource,
+        clock: Callable[[], float] = time.time,
+        prefix: str = "",
     ) -> None:
+        """`prefix`: what the plugs' topics arrive under (central ingest reads them as a
+        site's bridge puts them, `bridged_plugs_prefix`); a site's ingest, none."""
         self._config, self.board, self._clock = config, board, clock
         self._zone = ZoneInfo(config.site.timezone)
+        self._prefix = prefix
         self._routes: dict[str, list[tuple[Device, Family[Any]]]] = {}
         for device in config.devices:
             family = family_of(device)
             if family is not None:
                 for topic in family.topics(device.source):
-                    self._routes.setdefault(topic, []).append((device, family))
+                    self._routes.setdefault(prefix + topic, []).append((device, family))
         self._derived = DerivedStates(config)
         self._relay_on: dict[str, bool] = {}  # each plug's last known relay position
+        self._full_status_heard: set[str] = set()  # plugs heard on their full status topic
         self._last_stamp_ns = 0
 
     def subscriptions(self) -> list[str]:
         """The board's topics, then each plug's own."""
-        return [*self.board.subscriptions(), *self._routes]
+        return [*self.board.subscriptions(), *self.plug_topics()]
+
+    def plug_topics(self) -> list[str]:
+        """Each plug's own topics, as they arrive here."""
+        return list(self._routes)
 
     def decode(self, topic: str, payload: bytes, retained: bool = False) -> Decoded:
         routes = self._routes.get(topic)
@@ -66,11 +78,13 @@ class SiteSources:
             )
         now = self._clock()
         decoded = Decoded()
+        topic = topic[len(self._prefix) :]  # as the plug sent it
         for device, family in routes:
             try:
                 parsed = family.parse(device.source, topic, payload, self._zone)
             except Unreadable as exc:
                 raise DecodeError(exc.reason, f"{exc.detail} (device {device.id!r})") from exc
+            parsed = self._once(device, family, topic, parsed)
             points = self._points(device, parsed, now)
             if retained:  # stored when it was live; a last will still tells the alerts
                 decoded.known_only += [p for p in points if p.measurement == STATUS_MEASUREMENT]
@@ -79,6 +93,15 @@ class SiteSources:
         oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
         decoded.points += self._derived.observe(decoded.points + decoded.known_only, oldest_ms)
         return decoded
+
+    def _once(self, device: Device, family: Family[Any], topic: str, parsed: Parsed) -> Parsed:
+        """Each measurement once: a plug heard on its full status topic has its readings
+        from there alone (Shelly Gen2+ sends an instant's change on both)."""
+        full_status = family.full_status(device.source)
+        if topic == full_status:
+            self._full_status_heard.add(device.id)
+            return parsed
+        return parsed.without_measurements() if device.id in self._full_status_heard else parsed
 
     def _points(self, device: Device, parsed: Parsed, now: float) -> list[Point]:
         tags = device_tags(self._config.site.id, device)

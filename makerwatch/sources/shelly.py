@@ -11,6 +11,13 @@ ComponentsAndServices/Mqtt and /Switch):
     <prefix>/online               true | false  (retained)
     <prefix>/rpc                  {"id":1,"src":...,"method":"Switch.Set","params":{"id":0,"on":false}}
 
+With both "RPC status notifications" (`rpc_ntf`, on by default) and "Generic status
+update" (`status_ntf`, off by default) on, one change is sent twice: the whole status on
+`status/switch:<id>` and the changed fields in NotifyStatus. Once a plug's whole status
+is heard, its readings come from there alone and NotifyStatus gives only its relay
+(`full_status`, sources/router.py); a plug with `status_ntf` off is read from
+NotifyStatus.
+
 The answer to an RPC goes to `<src>/rpc`: ours is `<prefix>/makerwatch`, inside the
 plug's own topic tree, which its login may write.
 """
@@ -118,4 +125,5 @@ SHELLY: Family[ShellySource] = Family(
     writes=lambda s: [f"{s.prefix}/#"],
     reads=lambda s: [f"{s.prefix}/rpc"],
     login=per_device_login,
+    full_status=lambda s: f"{s.prefix}/status/{_component(s)}",
 )

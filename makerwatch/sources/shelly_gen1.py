@@ -5,6 +5,7 @@ one value a topic:
     shellies/<id>/relay/<n>/energy   12345   (watt-minutes, since the plug started)
     shellies/<id>/relay/<n>          on | off | overpower
     shellies/<id>/online             true | false  (retained)
+    shellies/<id>/announce           {"id":...,"model":"SHPLG-S","fw_ver":"20230913-114008/v1.14.0-gcb84623",...}
     shellies/<id>/relay/<n>/command  off
 """
 
@@ -18,10 +19,12 @@ from makerwatch.sources.family import (
     POWER_W,
     Family,
     Parsed,
+    json_object,
     number,
     on_off,
     per_device_login,
     text,
+    version,
 )  # fmt: skip
 
 __all__ = ["SHELLY_GEN1"]
@@ -35,10 +38,13 @@ def _relay(settings: ShellyGen1Source) -> str:
 
 def _topics(settings: ShellyGen1Source) -> list[str]:
     relay = _relay(settings)
-    return [f"{relay}/power", f"{relay}/energy", relay, f"shellies/{settings.id}/online"]
+    own = f"shellies/{settings.id}"
+    return [f"{relay}/power", f"{relay}/energy", relay, f"{own}/online", f"{own}/announce"]
 
 
 def _parse(settings: ShellyGen1Source, topic: str, payload: bytes, zone: ZoneInfo) -> Parsed:
+    if topic.endswith("/announce"):
+        return Parsed(extra=version(json_object(topic, payload).get("fw_ver")))
     value = text(topic, payload)
     if topic.endswith("/online"):
         return Parsed(online=on_off(topic, "payload", value))

@@ -8,6 +8,8 @@ its default FullTopic `%prefix%/%topic%/`:
     stat/<topic>/POWER    ON | OFF  (POWER<n> on a plug of several relays)
     stat/<topic>/RESULT   {"POWER":"OFF"} (the answer to a command)
     tele/<topic>/LWT      Online | Offline  (retained)
+    tele/<topic>/INFO1    {"Info1":{"Module":"Sonoff S31","Version":"14.2.0(release-tasmota)",...}}
+                          (at each connection; before 12.2 without the "Info1" wrapper)
     cmnd/<topic>/POWER    OFF       (POWER<n>)
 
 `Time` is the plug's local time without a zone: read in the site's time zone.
@@ -35,6 +37,7 @@ from makerwatch.sources.family import (
     online_word,
     per_device_login,
     text,
+    version,
 )  # fmt: skip
 
 __all__ = ["TASMOTA"]
@@ -57,7 +60,7 @@ def _topics(settings: TasmotaSource) -> list[str]:
     t = settings.topic
     # A one-relay plug says POWER, or POWER1 with SetOption26 on.
     relays = [_power_key(settings)] if settings.channel else ["POWER", "POWER1"]
-    return [f"tele/{t}/SENSOR", f"tele/{t}/STATE", f"tele/{t}/LWT", f"stat/{t}/RESULT",
+    return [f"tele/{t}/SENSOR", f"tele/{t}/STATE", f"tele/{t}/LWT", f"tele/{t}/INFO1", f"stat/{t}/RESULT",
             *(f"stat/{t}/{relay}" for relay in relays)]  # fmt: skip
 
 
@@ -68,6 +71,9 @@ def _parse(settings: TasmotaSource, topic: str, payload: bytes, zone: ZoneInfo) 
     if kind.startswith("POWER"):
         return Parsed(relay_on=on_off(topic, "payload", text(topic, payload)))
     body = json_object(topic, payload)
+    if kind == "INFO1":
+        info = body.get("Info1", body)
+        return Parsed(extra=version(info.get("Version") if isinstance(info, dict) else None))
     relay = _relay(settings, topic, body)
     if kind == "RESULT":
         return Parsed(relay_on=relay)
