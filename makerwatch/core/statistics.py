@@ -22,6 +22,7 @@ and the weeks and hours beside them, read as one computation.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,8 +35,9 @@ from makerwatch.core.figures.values import Figures, change
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.periods import Period, period_of
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
-from makerwatch.core.protocol import MachineState
+from makerwatch.core.protocol import AccessMode, MachineState
 from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_figures import Counts, add, count_site
 from makerwatch.core.units import HOUR_MS
 from makerwatch.core.usage import USAGE_MEASUREMENT
 
@@ -137,6 +139,8 @@ class SiteStatistics:
     # (its boards started reporting later), so a change would compare with a fragment.
     previous: Figures | None
     simulated: bool = False  # simulated data counted too
+    # The site figures (people, as counted); None when no device of the site reads cards.
+    people: Counts | None = None
 
     @property
     def partial(self) -> bool:
@@ -281,6 +285,12 @@ class Statistics:
         return any(s.partial for s in self.sites)
 
     @property
+    def people(self) -> Counts | None:
+        """The sites' site figures together; None when no site's devices read cards."""
+        counted = [s.people for s in self.sites if s.people is not None]
+        return functools.reduce(add, counted) if counted else None
+
+    @property
     def simulated(self) -> bool:
         return any(s.simulated for s in self.sites)
 
@@ -374,6 +384,12 @@ async def site_statistics(
                            len(use.days.get(device, ())), first)
         )  # fmt: skip
     machines.sort(key=lambda m: m.device)
+    reads_cards = any(device.access != AccessMode.OFF for device in config.devices)
+    people = (
+        await count_site(query, f"site = {quoted(site.id)}{real}", start_ms, end_ms)
+        if reads_cards
+        else None
+    )
     previous = None
     earlier_period = period.previous()
     if with_previous and first_ms and min(first_ms.values()) <= earlier_period.start_ms:
@@ -382,7 +398,7 @@ async def site_statistics(
         )
         previous = earlier.total
     return SiteStatistics(
-        config, period, now_ms, machines, use.busiest, use.daily, previous, simulated
+        config, period, now_ms, machines, use.busiest, use.daily, previous, simulated, people
     )
 
 
