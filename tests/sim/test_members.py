@@ -18,17 +18,20 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from makerwatch.core.figures import every_site_figure, shown
 from makerwatch.core.figures.people import HOURS_BANDS
 from makerwatch.core.protocol import AccessMode
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.core.site_figures import ALL, band_label
-from makerwatch.core.statistics import statistics
+from makerwatch.core.statistics import Statistics, statistics
+from makerwatch.dashboards.build import every_dashboard
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.report import document
 from makerwatch.sim.members import MemberTaps, TappingPublisher, ground_truth, simulated_members
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
+from tests.dashboards.test_dashboards import expand
 from tests.members.readers import with_reader
 from tests.support import (
     ROOT,
@@ -130,6 +133,7 @@ async def test_people_figures_add_up_to_the_simulated_members(
         assert shown["members_by_kind"]["printer_3d"] == {"count": None, "suppressed": True}
         assert shown["members"] == {"count": len(truth.served), "suppressed": False}
         assert "fewer than 3" in document.html(stats, "en")
+        await _same_on_the_sponsor_dashboard(influx, config, stats)
         # Real figures leave the simulated taps out.
         real = await statistics(influx.query, [config], f"{first}..{last}", end_ms)
         assert real.people is not None
@@ -144,6 +148,31 @@ async def test_people_figures_add_up_to_the_simulated_members(
         assert page.status_code == 200
         assert "Обслужено участников" in page.text
         assert "меньше 3" in page.text
+
+
+async def _same_on_the_sponsor_dashboard(
+    influx: InfluxClient, config: SiteConfig, stats: Statistics
+) -> None:
+    """Each people panel of the sponsor dashboard, its query run on the report's period,
+    answers the report's numbers: those shown, the rest (under 3) left out by InfluxDB."""
+    assert stats.people is not None
+    period = stats.sites[0].period
+    board = every_dashboard([config])["sponsors-kk.json"]
+    chosen = {"site": [config.site.id], "exclude": ["none"]}
+    for figure in every_site_figure():
+        panels = [p for p in board["panels"] if p["title"] == figure.names["kk"]]
+        assert len(panels) == figure.in_grafana, figure.key
+        if not panels:
+            continue
+        query = expand(panels[0]["targets"][0]["query"], chosen, period.start_ms, period.end_ms - 1)
+        answered = {
+            row.get(figure.group or "", ALL): row[figure.key] for row in await stored(influx, query)
+        }
+        counted = stats.people[figure.key]
+        assert answered == {g: n for g, n in counted.items() if shown(n) is not None and n}, (
+            figure.key
+        )
+        assert any(shown(n) is None for n in counted.values()) or figure.group is None
 
 
 async def test_simulate_backfill_with_members_taps_their_cards(
