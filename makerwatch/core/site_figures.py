@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from makerwatch.core.figures import SUPPRESS_BELOW, SiteFigure, every_site_figure
-from makerwatch.core.figures.people import HOURS_BANDS, SESSION_MEASUREMENT
-from makerwatch.core.protocol import TAP_MEASUREMENT, TapResult
+from makerwatch.core.figures.people import ALLOWED, HOURS_BANDS, SESSION_MEASUREMENT
 
 __all__ = [
     "ALL",
     "Counts",
+    "Query",
     "add",
     "band_label",
     "count_site",
@@ -22,6 +22,7 @@ __all__ = [
     "suppressed_query",
 ]
 
+# Runs InfluxQL, returns the series (InfluxClient.query, time in epoch ms).
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 # A figure's counts by its group's value; a figure without a group has one, under ALL.
 Counts = dict[str, dict[str, int]]
@@ -89,8 +90,7 @@ async def _hours_bands(query: Query, period: str) -> dict[str, int]:
     """The members served, by the hours of the sessions they opened (a staff card's
     sessions are not a member's)."""
     allowed, sessions = await asyncio.gather(
-        query(f"SELECT distinct(\"key\") FROM {TAP_MEASUREMENT} "
-              f"WHERE result = '{TapResult.ALLOWED.value}' AND {period}"),
+        query(f'SELECT distinct("key") {ALLOWED} AND {period}'),
         query(f'SELECT "member", "duration_s" FROM {SESSION_MEASUREMENT} WHERE {period}'),
     )  # fmt: skip
     served = {str(values[1]) for _, values in _rows(allowed)}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from makerwatch.core.periods import Period, period_of
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.protocol import AccessMode, MachineState
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.core.site_figures import Counts, add, count_site
+from makerwatch.core.site_figures import Counts, Query, add, count_site
 from makerwatch.core.units import HOUR_MS
 from makerwatch.core.usage import USAGE_MEASUREMENT
 
@@ -56,9 +56,6 @@ __all__ = [
     "site_statistics",
     "statistics",
 ]
-
-# Runs InfluxQL, returns the series (InfluxClient.query, time in epoch ms).
-Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
 def energy_rollup_query(site: str, timezone: str, start_ms: int, end_ms: int) -> str:

@@ -7,19 +7,18 @@ from __future__ import annotations
 from makerwatch.core.figures.base import SiteFigure
 from makerwatch.core.protocol import TAP_MEASUREMENT, TapResult
 
-__all__ = ["FIGURES", "HOURS_BANDS", "SESSION_MEASUREMENT"]
+__all__ = ["ALLOWED", "FIGURES", "HOURS_BANDS", "SESSION_MEASUREMENT"]
 
 SESSION_MEASUREMENT = "session"
 # Hours at the machines per member in a period: [from, to) in hours, the last open.
 HOURS_BANDS: tuple[tuple[float, float | None], ...] = ((0, 1), (1, 5), (5, 20), (20, None))
+# A member served: their card's tap was allowed (not a staff card's, not refused).
+ALLOWED = f"FROM {TAP_MEASUREMENT} WHERE result = '{TapResult.ALLOWED.value}'"
 
 
 def _members(key: str) -> str:
     """Distinct card keys with an allowed tap, as a column named `key`."""
-    return (
-        f'SELECT count(distinct("key")) AS {key} FROM {TAP_MEASUREMENT} '
-        f"WHERE result = '{TapResult.ALLOWED.value}' AND {{where}}{{group_by}}"
-    )
+    return f'SELECT count(distinct("key")) AS {key} {ALLOWED} AND {{where}}{{group_by}}'
 
 
 FIGURES = (
