@@ -9,7 +9,13 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from makerwatch.core.figures import FEWER_THAN, SiteFigure, every_site_figure, shown
+from makerwatch.core.figures import (
+    FEWER_THAN,
+    SUPPRESS_BELOW,
+    SiteFigure,
+    every_site_figure,
+    shown,
+)
 from makerwatch.core.figures.people import HOURS_BANDS
 from makerwatch.core.site_config import Language
 from makerwatch.core.site_figures import ALL, Counts, band_label
@@ -22,9 +28,9 @@ PEOPLE_TEXTS: dict[str, dict[Language, str]] = {
     "band": {"en": "{low}–{high} h", "ru": "{low}–{high} ч", "kk": "{low}–{high} сағ"},
     "band_open": {"en": "{low} h or more", "ru": "{low} ч и больше", "kk": "{low} сағ және одан көп"},
     "note": {
-        "en": "Counted by card, never by name; a count from 1 to 2 is shown as “fewer than 3”.",
-        "ru": "Считаются карты, а не имена; число от 1 до 2 показано как «меньше 3».",
-        "kk": "Есімдер емес, карталар саналады; 1-ден 2-ге дейінгі сан «3-тен аз» деп көрсетіледі.",
+        "en": "Counted by card, never by name; a count from 1 to {top} is shown as “{fewer}”.",
+        "ru": "Считаются карты, а не имена; число от 1 до {top} показано как «{fewer}».",
+        "kk": "Есімдер емес, карталар саналады; 1-ден {top}-ге дейінгі сан «{fewer}» деп көрсетіледі.",
     },
 }  # fmt: skip
 # The CSV's columns for the site figures' rows (scope "people").
@@ -64,11 +70,14 @@ def people_html(counts: Counts, language: Language, number: Callable[[int], str]
         f"<h2>{html.escape(PEOPLE_TEXTS['title'][language])}</h2><table>{''.join(plain)}</table>"
     ]
     for figure in (f for f in figures if f.group is not None):
+        if not _groups(figure, counts):
+            continue  # no kind had a member: no empty table
         rows = [row(_group_name(figure, g, language), n) for g, n in _groups(figure, counts)]
         parts.append(
             f"<h2>{html.escape(figure.names[language])}</h2><table>{''.join(rows)}</table>"
         )
-    note = html.escape(PEOPLE_TEXTS["note"][language])
+    note = PEOPLE_TEXTS["note"][language].format(top=SUPPRESS_BELOW - 1, fewer=FEWER_THAN[language])
+    note = html.escape(note)
     return f'<section class="people">{"".join(parts)}<p class="note">{note}</p></section>'
 
 

@@ -66,7 +66,10 @@ class Figure:
 # A count of people from 1 to SUPPRESS_BELOW - 1 is never shown as a number, so no one
 # can be singled out: the report says FEWER_THAN, CSV and JSON say null (and `suppressed`).
 SUPPRESS_BELOW = 3
-FEWER_THAN: dict[Language, str] = {"en": "fewer than 3", "ru": "меньше 3", "kk": "3-тен аз"}
+_FEWER: dict[Language, str] = {"en": "fewer than {n}", "ru": "меньше {n}", "kk": "{n}-тен аз"}
+FEWER_THAN: dict[Language, str] = {
+    language: text.format(n=SUPPRESS_BELOW) for language, text in _FEWER.items()
+}
 
 
 def shown(count: int) -> int | None:
@@ -88,7 +91,9 @@ class SiteFigure:
     # one count in a column named `key`; Grafana's sponsor panel runs the same query.
     # None for the one figure the statistics count themselves (SITE_COUNTED).
     query: str | None
-    group: str | None = None  # one count per value of this tag (members per kind)
+    # One count per value of this tag (members per kind); for the counted figure, per
+    # band of hours ("band").
+    group: str | None = None
     # Only what is first seen in the period: the count up to the period's end less the
     # count before its start (InfluxQL cannot subtract, so not in Grafana).
     new_only: bool = False
@@ -98,9 +103,8 @@ class SiteFigure:
             raise ValueError(f"figure {self.key}: needs its name in en, ru and kk")
         if self.query is None and self.key not in SITE_COUNTED:
             raise ValueError(f"figure {self.key}: needs a query")
-        if self.query is not None and not {"{where}", "{group_by}"} <= set(
-            _FIELDS.findall(self.query)
-        ):
+        places = set(_FIELDS.findall(self.query or "{where}{group_by}"))
+        if not {"{where}", "{group_by}"} <= places:
             raise ValueError(f"figure {self.key}: its query needs {{where}} and {{group_by}}")
 
     @property
