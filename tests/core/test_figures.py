@@ -9,19 +9,20 @@ import json
 import time
 
 import pytest
+from pypdf import PdfReader
 
 from makerwatch.core import figures
 from makerwatch.core.figures import FIGURES, SITE_FIGURES, Figure, SiteFigure
 from makerwatch.core.periods import period_of
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import AccessMode
-from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_config import SiteConfig, Sponsor
 from makerwatch.core.statistics import Statistics, statistics
 from makerwatch.dashboards.build import every_dashboard
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ingest.line_protocol import encode_point
 from makerwatch.ops.embedded import EmbeddedInfluxDB
-from makerwatch.report import document, page
+from makerwatch.report import delivery, document, page
 from tests.dashboards.test_dashboards import expand
 from tests.members.readers import with_reader
 from tests.support import make_config, stored
@@ -115,8 +116,8 @@ async def test_a_site_figure_added_to_the_table_alone_is_shown_with_small_counts
     influxdb: EmbeddedInfluxDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Test that a throwaway site figure, one entry of the table, is counted from a real
-    InfluxDB and shown by the report (HTML in each language, CSV, JSON) and the sponsor
-    dashboard: a kind with 4 cards as 4, one with 2 as "fewer than 3" on the page, null
+    InfluxDB and shown by the report (HTML in each language, CSV, JSON), the monthly
+    delivery's PDF and the sponsor dashboard: a kind with 4 cards as 4, one with 2 as "fewer than 3" on the page, null
     and suppressed in CSV and JSON, and left out by the dashboard's query."""
     monkeypatch.setattr(figures, "SITE_FIGURES", (CARDS,))
     config = _card_site(influxdb.url)
@@ -147,6 +148,12 @@ async def test_a_site_figure_added_to_the_table_alone_is_shown_with_small_counts
         assert {(r["group"], r["count"], r["suppressed"]) for r in rows} == {
             (four.kind.value, "4", "false"), (two.kind.value, "", "true")
         }  # fmt: skip
+
+        # The monthly delivery's PDF, in the sponsor's language (Russian here).
+        pdf = delivery.letter(stats, Sponsor(name="Dala", language="ru", emails=["a@b.kz"])).pdf
+        text = " ".join(sheet.extract_text() for sheet in PdfReader(io.BytesIO(pdf)).pages)
+        assert CARDS.names["ru"] in text
+        assert "меньше 3" in text
 
         board = every_dashboard([config])["sponsors-en.json"]
         [panel] = [p for p in board["panels"] if p["title"] == CARDS.names["en"]]
