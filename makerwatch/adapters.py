@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -354,13 +353,9 @@ class ApiView:
         """/sponsors: makerwatch/report/page.py makes the answer from this site's figures
         (charts and templates, matplotlib and jinja2, are loaded with the first page)."""
         from makerwatch.report.page import answer as sponsor_answer
-        from makerwatch.report.people import people_figures
 
         now_ms = int(self._running.clock() * 1000)
-        config = self._running.config
-        cards = any(device.access != "off" for device in config.devices)  # people, by their cards
-        people = partial(people_figures, self._running.stores.influx.query) if cards else None
-        return await sponsor_answer(query, accept_language, self.sponsor_figures, now_ms, people)
+        return await sponsor_answer(query, accept_language, self.sponsor_figures, now_ms)
 
     async def sponsor_figures(self, period: str | None, simulated: bool) -> Statistics:
         """This site's figures for a period (default: this month, site time); simulated

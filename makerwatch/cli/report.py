@@ -57,7 +57,6 @@ def _report(args: argparse.Namespace) -> int:
     from makerwatch.core.statistics import period_of, statistics
     from makerwatch.ingest.influx import InfluxClient
     from makerwatch.report import document
-    from makerwatch.report.people import people_figures, people_html
 
     network = _chosen_sites(args)
     period_text = args.month or args.week or args.days
@@ -81,31 +80,24 @@ def _report(args: argparse.Namespace) -> int:
     # A bar once the work takes more than a second: one step per site, then the document.
     with tqdm(total=len(network.sites) + 1, delay=1.0, unit="step", leave=False) as bar:
 
-        async def figures() -> tuple[Statistics, str]:
+        async def figures() -> Statistics:
             async with InfluxClient(influxdb) as influx:
                 if not await influx.ping():
                     raise UnreachableError(
                         f"cannot reach InfluxDB at {influxdb.url} (give --influx URL, or start "
                         "makerwatch up, or --data for its data folder)"
                     )
-                stats = await statistics(
+                return await statistics(
                     influx.query, network.sites, period_text, int(time.time() * 1000),
                     progress=lambda _site: bar.update(1), simulated=args.include_simulated,
                 )  # fmt: skip
-                cards = any(d.access != "off" for s in network.sites for d in s.devices)
-                people = (
-                    people_html(await people_figures(influx.query, stats), args.lang)
-                    if cards
-                    else ""
-                )
-                return stats, people
 
-        stats, people = asyncio.run(figures())
+        stats = asyncio.run(figures())
         appendix = None
         if args.staff:
             site = network.sites[0]
             appendix = lambda page: staff_appendix(page, site, period_text, args.lang, args)  # noqa: E731
-        _write(stats, out_format, out, args.lang, network.name, people, appendix)
+        _write(stats, out_format, out, args.lang, network.name, appendix)
         bar.update(1)
     total = stats.total
     print(f"wrote {out} ({stats.period_label}, {len(stats.sites)} site(s), "
@@ -134,7 +126,6 @@ def _write(
     out: Path,
     language: Language,
     network: str | None,
-    people: str,
     appendix: Callable[[str], str] | None,
 ) -> None:
     """The report as asked; a staff appendix (maintenance) after an HTML or PDF one."""
@@ -145,7 +136,7 @@ def _write(
     elif out_format == "csv":
         out.write_text(document.as_csv(stats), encoding="utf-8")
     else:
-        page = document.html(stats, language, network=network, people=people)
+        page = document.html(stats, language, network=network)
         if appendix is not None:
             page = appendix(page)
         if out_format == "pdf":

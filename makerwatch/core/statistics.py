@@ -22,7 +22,8 @@ and the weeks and hours beside them, read as one computation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,8 +35,9 @@ from makerwatch.core.figures.values import Figures, change
 from makerwatch.core.opening_hours import open_ranges
 from makerwatch.core.periods import Period, period_of
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
-from makerwatch.core.protocol import MachineState
+from makerwatch.core.protocol import AccessMode, MachineState
 from makerwatch.core.site_config import SiteConfig
+from makerwatch.core.site_figures import Counts, Query, add, count_site
 from makerwatch.core.units import HOUR_MS
 from makerwatch.core.usage import USAGE_MEASUREMENT
 
@@ -59,9 +61,6 @@ __all__ = [
     "site_statistics",
     "statistics",
 ]
-
-# Runs InfluxQL, returns the series (InfluxClient.query, time in epoch ms).
-Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
 # The tags of each machine's energy series: its daily points carry exactly these.
@@ -169,6 +168,8 @@ class SiteStatistics:
     # (its boards started reporting later), so a change would compare with a fragment.
     previous: Figures | None
     simulated: bool = False  # simulated data counted too
+    # The site figures (people, as counted); None when no device of the site reads cards.
+    people: Counts | None = None
 
     @property
     def partial(self) -> bool:
@@ -313,6 +314,12 @@ class Statistics:
         return any(s.partial for s in self.sites)
 
     @property
+    def people(self) -> Counts | None:
+        """The sites' site figures together; None when no site's devices read cards."""
+        counted = [s.people for s in self.sites if s.people is not None]
+        return functools.reduce(add, counted) if counted else None
+
+    @property
     def simulated(self) -> bool:
         return any(s.simulated for s in self.sites)
 
@@ -406,6 +413,12 @@ async def site_statistics(
                            len(use.days.get(device, ())), first)
         )  # fmt: skip
     machines.sort(key=lambda m: m.device)
+    reads_cards = any(device.access != AccessMode.OFF for device in config.devices)
+    people = (
+        await count_site(query, f"site = {quoted(site.id)}{real}", start_ms, end_ms)
+        if reads_cards
+        else None
+    )
     previous = None
     earlier_period = period.previous()
     if with_previous and first_ms and min(first_ms.values()) <= earlier_period.start_ms:
@@ -414,7 +427,7 @@ async def site_statistics(
         )
         previous = earlier.total
     return SiteStatistics(
-        config, period, now_ms, machines, use.busiest, use.daily, previous, simulated
+        config, period, now_ms, machines, use.busiest, use.daily, previous, simulated, people
     )
 
 

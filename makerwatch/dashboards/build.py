@@ -33,9 +33,10 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableOption,
 )
 
-from makerwatch.core.figures import Figure, every_figure
+from makerwatch.core.figures import FEWER_THAN, Figure, SiteFigure, every_figure, every_site_figure
 from makerwatch.core.points import SIMULATED, SOURCE_TAG
 from makerwatch.core.site_config import LANGUAGES, Language, SiteConfig
+from makerwatch.core.site_figures import suppressed_query
 from makerwatch.core.statistics import figure_query, tz_clause
 from makerwatch.core.vocabulary import DURATION_UNITS, KIND_NAMES, STATE_NAMES
 from makerwatch.dashboards.influxql import INFLUXDB, PROMETHEUS, InfluxQL
@@ -236,6 +237,33 @@ def _figure_stat(figure: Figure, language: Language, where: str, span: int) -> s
     )  # fmt: skip
 
 
+def _people_panel(
+    figure: SiteFigure, language: Language, where: str
+) -> stat.Panel | bargauge.Panel:
+    """A site figure (people) that one InfluxQL statement gives, counts under 3 left out
+    by InfluxDB: a stat says "fewer than 3" when nothing is left; a group's bars show
+    only its groups of 3 or more (docs/dashboards.md)."""
+    query = suppressed_query(figure, where)
+    if figure.group is None:
+        return (
+            stat.Panel().title(figure.names[language]).span(6).height(4).decimals(0)
+            .no_value(FEWER_THAN[language]).with_target(InfluxQL(query))
+        )  # fmt: skip
+    return (
+        bargauge.Panel().title(figure.names[language]).span(12).height(6).decimals(0)
+        .with_target(InfluxQL(query, alias=f"$tag_{figure.group}"))
+    )  # fmt: skip
+
+
+def _people_panels(
+    language: Language, sites: Sequence[SiteConfig], where: str
+) -> list[stat.Panel | bargauge.Panel]:
+    """The people figures Grafana can show, for sites where some device reads cards."""
+    if not any(device.access != "off" for site in sites for device in site.devices):
+        return []
+    return [_people_panel(f, language, where) for f in every_site_figure() if f.in_grafana]
+
+
 def sponsors(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashboard:
     """Usage only, nothing operational: safe to show anonymous viewers."""
     zone = sites[0].site.timezone
@@ -255,6 +283,8 @@ def sponsors(language: Language, sites: Sequence[SiteConfig]) -> dashboard.Dashb
         board = board.with_panel(
             _figure_stat(figure, language, where, span=max(4, 24 // len(queried)))
         )
+    for panel in _people_panels(language, sites, where):
+        board = board.with_panel(panel)
     return (
         board.with_panel(
             timeseries.Panel().title(t["per_day"]).span(24).height(8).unit(_hours(language)).decimals(1)

@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from makerwatch.core.figures import Figure, every_figure
+from makerwatch.core.figures import Figure, every_figure, every_site_figure
 from makerwatch.core.site_config import Language
 from makerwatch.core.statistics import Figures, Statistics
 from makerwatch.core.vocabulary import kind_name
+from makerwatch.report import people
 from makerwatch.report.charts import bar_chart, heatmap
 from makerwatch.report.texts import Words
 
@@ -106,11 +107,10 @@ def html(
     links: dict[str, str] | None = None,
     periods: dict[str, str] | None = None,
     downloads: dict[str, str] | None = None,
-    people: str = "",
 ) -> str:
     """The report as one self-contained HTML page (no external file, font or script);
-    a web page adds `links` (languages), `periods` (earlier, later) and `downloads`;
-    `people` is report/people.py's section, already escaped."""
+    a web page adds `links` (languages), `periods` (earlier, later) and `downloads`.
+    A site whose devices read cards has its people figures too."""
     words = Words(language)
     total = statistics.total
     previous_label = period_label(statistics, words, previous=True)
@@ -233,9 +233,17 @@ def html(
         "periods": periods or {},
         "downloads": downloads or {},
         "download_label": words.text("download"),
-        "people": Markup(people),
+        "people": Markup(_people_section(statistics, words)),
     }
     return _templates.get_template("report.html.j2").render(context)
+
+
+def _people_section(statistics: Statistics, words: Words) -> str:
+    """The site figures' section, already escaped; "" where no device reads cards."""
+    counts = statistics.people
+    if counts is None:
+        return ""
+    return people.people_html(counts, words.language, lambda n: words.number(n, 0))
 
 
 LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -301,8 +309,12 @@ def as_dict(statistics: Statistics) -> dict[str, Any]:
         "previous": _figures_dict(statistics.previous) if statistics.previous else None,
         "changes": statistics.changes,
         "definitions": {
-            f.key: {"unit": f.unit, "definition": f.definition} for f in every_figure()
+            **{f.key: {"unit": f.unit, "definition": f.definition} for f in every_figure()},
+            **{f.key: {"unit": "people", "definition": f.definition} for f in every_site_figure()},
         },
+        # Counted over each site, where a device reads cards (else null); a count from 1
+        # to 2 is null with "suppressed": true.
+        "people": None if statistics.people is None else people.as_numbers(statistics.people),
         "days_used": statistics.days_used,
         "by_kind": {kind: _figures_dict(f) for kind, f in sorted(statistics.by_kind.items())},
         "by_site": {site: _figures_dict(f) for site, f in sorted(statistics.by_site.items())},
@@ -344,9 +356,10 @@ CSV_SCOPE = ("scope", "site", "device", "name", "kind")
 
 
 def as_csv(statistics: Statistics) -> str:
-    """One row per machine, then per kind, per site and the total (scope says which)."""
+    """One row per machine, then per kind, per site and the total (scope says which);
+    then, where a device reads cards, one per people figure and group (scope "people")."""
     out = io.StringIO()
-    columns = [*CSV_SCOPE, *(f.key for f in every_figure())]
+    columns = [*CSV_SCOPE, *(f.key for f in every_figure()), *people.CSV_COLUMNS]
     writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for m in statistics.machines:
@@ -357,6 +370,8 @@ def as_csv(statistics: Statistics) -> str:
     for site, figures in sorted(statistics.by_site.items()):
         writer.writerow({"scope": "site", "site": site, **_figures_dict(figures)})
     writer.writerow({"scope": "total", **_figures_dict(statistics.total)})
+    if statistics.people is not None:
+        writer.writerows(people.csv_rows(statistics.people))
     return out.getvalue()
 
 

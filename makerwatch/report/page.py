@@ -16,14 +16,11 @@ from makerwatch.core.site_config import LANGUAGES, Language
 from makerwatch.core.statistics import Period, Statistics
 from makerwatch.core.vocabulary import LANGUAGE_NAMES
 from makerwatch.report import document
-from makerwatch.report.people import PeopleFigures, people_html
 from makerwatch.report.texts import Words
 
 __all__ = ["Answer", "answer"]
 
 Figures = Callable[[str | None, bool], Awaitable[Statistics]]
-# The statistics' people figures (report/people.py), for a site whose members use cards.
-People = Callable[[Statistics], Awaitable[PeopleFigures]]
 TYPES = {
     "html": "text/html",
     "pdf": "application/pdf",
@@ -68,7 +65,6 @@ async def answer(
     accept_language: str,
     figures: Figures,
     now_ms: int,
-    people: People | None = None,
 ) -> Answer:
     """The page, a download of it (format=pdf, csv or json) or an error page."""
     language = _language(query, accept_language)
@@ -105,12 +101,10 @@ async def answer(
         kind.upper(): _href(period, language, simulated, format=kind)
         for kind in ("pdf", "csv", "json")
     }
-    section = people_html(await people(stats), language) if people is not None else ""
     # Charts take a moment to draw: not on the event loop, which acknowledges readings.
     page = await asyncio.to_thread(
-        document.html, stats, language, links=links, periods=periods, downloads=downloads,
-        people=section,
-    )  # fmt: skip
+        document.html, stats, language, links=links, periods=periods, downloads=downloads
+    )
     if out_format == "pdf":
         return Answer(
             200, TYPES["pdf"], await asyncio.to_thread(document.pdf_bytes, page), attachment

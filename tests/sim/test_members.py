@@ -18,15 +18,20 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from makerwatch.core.figures import every_site_figure, shown
+from makerwatch.core.figures.people import HOURS_BANDS
 from makerwatch.core.protocol import AccessMode
 from makerwatch.core.site_config import SiteConfig
-from makerwatch.core.statistics import statistics
+from makerwatch.core.site_figures import ALL, band_label
+from makerwatch.core.statistics import Statistics, statistics
+from makerwatch.dashboards.build import every_dashboard
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
-from makerwatch.report.people import HOURS_BANDS, people_figures, people_html, suppressed
+from makerwatch.report import document
 from makerwatch.sim.members import MemberTaps, TappingPublisher, ground_truth, simulated_members
 from makerwatch.sim.runner import Simulation
 from makerwatch.sim.scenarios import SCENARIOS, build_boards
+from tests.dashboards.test_dashboards import expand
 from tests.members.readers import with_reader
 from tests.support import (
     ROOT,
@@ -75,8 +80,9 @@ async def card_site(
 async def test_people_figures_add_up_to_the_simulated_members(
     card_site: tuple[SiteConfig, RunningIngest], mosquitto: EmbeddedMosquitto
 ) -> None:
-    """Test that members served, new members, members per kind, hours per member and refused
-    taps equal the simulator's ground truth, counts under 3 suppressed, on /sponsors too."""
+    """Test that the statistics' site figures (members served, new members, members per
+    kind, hours per member and refused taps) equal the simulator's ground truth, and that
+    the report's JSON and /sponsors show them with counts under 3 suppressed."""
     config, _ = card_site
     zone = ZoneInfo(config.site.timezone)
     today = datetime.now(zone).date()
@@ -110,26 +116,28 @@ async def test_people_figures_add_up_to_the_simulated_members(
         stats = await statistics(influx.query, [config], f"{first}..{last}", end_ms, simulated=True)
         period = stats.sites[0].period
         truth = ground_truth(taps, period.start_ms, period.end_ms)
-        got = await people_figures(influx.query, stats)
+        got = stats.people
+        assert got is not None, "a site whose devices read cards has people figures"
 
-        assert got.served == suppressed(len(truth.served))
-        assert got.served is not None, "enough members to show a number"
-        assert got.new == suppressed(len(truth.new))
-        assert got.refused_taps == suppressed(truth.refused_taps)
-        assert got.per_kind == {
-            kind: suppressed(len(keys)) for kind, keys in truth.per_kind.items()
-        }
+        assert got["members"].get(ALL, 0) == len(truth.served) >= 3
+        assert got["new_members"].get(ALL, 0) == len(truth.new)
+        assert got["refused_taps"].get(ALL, 0) == truth.refused_taps
+        assert got["members_by_kind"] == {kind: len(keys) for kind, keys in truth.per_kind.items()}
         bands = [0] * len(HOURS_BANDS)
         for hours in truth.hours.values():
             bands[sum(hours >= low for low, _ in HOURS_BANDS) - 1] += 1  # the last band it reaches
-        assert got.hours_bands == tuple(suppressed(n) for n in bands)
-        # Printers have two trained members: never shown as a number.
-        assert got.per_kind.get("printer_3d") is None
-        assert "fewer than 3" in people_html(got, "en")
+        assert got["hours_bands"] == {band_label(i): n for i, n in enumerate(bands)}
         assert 0 < len(truth.new) < len(truth.served), "some served members had come before"
+        # Printers have two trained members: never shown as a number.
+        shown = json.loads(document.as_json(stats))["people"]
+        assert shown["members_by_kind"]["printer_3d"] == {"count": None, "suppressed": True}
+        assert shown["members"] == {"count": len(truth.served), "suppressed": False}
+        assert "fewer than 3" in document.html(stats, "en")
+        await _same_on_the_sponsor_dashboard(influx, config, stats)
         # Real figures leave the simulated taps out.
         real = await statistics(influx.query, [config], f"{first}..{last}", end_ms)
-        assert (await people_figures(influx.query, real)).served == 0
+        assert real.people is not None
+        assert real.people["members"].get(ALL, 0) == 0
         # /sponsors shows the same section, in the reader's language.
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{config.ingest.http_port}", timeout=120
@@ -138,8 +146,33 @@ async def test_people_figures_add_up_to_the_simulated_members(
                 "/sponsors", params={"period": f"{first}..{last}", "simulated": "1", "lang": "ru"}
             )
         assert page.status_code == 200
-        assert people_html(got, "ru") in page.text
+        assert "Обслужено участников" in page.text
         assert "меньше 3" in page.text
+
+
+async def _same_on_the_sponsor_dashboard(
+    influx: InfluxClient, config: SiteConfig, stats: Statistics
+) -> None:
+    """Each people panel of the sponsor dashboard, its query run on the report's period,
+    answers the report's numbers: those shown, the rest (under 3) left out by InfluxDB."""
+    assert stats.people is not None
+    period = stats.sites[0].period
+    board = every_dashboard([config])["sponsors-kk.json"]
+    chosen = {"site": [config.site.id], "exclude": ["none"]}
+    for figure in every_site_figure():
+        panels = [p for p in board["panels"] if p["title"] == figure.names["kk"]]
+        assert len(panels) == figure.in_grafana, figure.key
+        if not panels:
+            continue
+        query = expand(panels[0]["targets"][0]["query"], chosen, period.start_ms, period.end_ms - 1)
+        answered = {
+            row.get(figure.group or "", ALL): row[figure.key] for row in await stored(influx, query)
+        }
+        counted = stats.people[figure.key]
+        assert answered == {g: n for g, n in counted.items() if shown(n) is not None and n}, (
+            figure.key
+        )
+        assert any(shown(n) is None for n in counted.values()) or figure.group is None
 
 
 async def test_simulate_backfill_with_members_taps_their_cards(
