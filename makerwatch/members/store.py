@@ -248,6 +248,11 @@ class MembersStore:
             tuple(Training(m, e) for m, e in trained.fetchall()),
         )  # fmt: skip
 
+    def keys_of(self, member: int) -> frozenset[str]:
+        """A member's card keys (none for a member forgotten)."""
+        rows = self._db.execute("SELECT key FROM cards WHERE member = ?", (member,))
+        return frozenset(k for (k,) in rows.fetchall())
+
     def short_name(self, key: str) -> str | None:
         """The short name of a card's member (for staff screens), or None."""
         row = self._db.execute(
