@@ -91,6 +91,9 @@ class MembersEnrolment:
     def __init__(self, running: Running, store: MembersStore) -> None:
         self._running = running
         self._store = store
+        # (device, member) -> the member's cards when it was asked, and until when: a
+        # card more is the one the tap enrolled.
+        self._asked: dict[tuple[str, int], tuple[frozenset[str], int]] = {}
 
     def choices(self) -> dict[str, list[dict[str, Any]]]:
         config = self._running.config
@@ -109,8 +112,18 @@ class MembersEnrolment:
             self._store.enrol_next(device, member, until_ms)
         except MembersError as exc:
             raise KeyError(str(exc)) from None
+        self._asked[(device, member)] = (self._store.keys_of(member), until_ms)
         log.info("%s: the next unknown card at %s is member %d's", by, device, member)
         return until_ms
+
+    def progress(self, device: str, member: int) -> tuple[str, int]:
+        asked = self._asked.get((device, member))
+        if asked is None:
+            raise KeyError(f"no enrolment for member {member} at {device!r}")
+        before, until_ms = asked
+        if self._store.keys_of(member) - before:
+            return "enrolled", until_ms
+        return ("expired" if self._running.wall_ms() >= until_ms else "waiting"), until_ms
 
 
 class BoardView:

@@ -178,6 +178,11 @@ class IngestService:
                 self.notifier.add(chat.route)
             self.notifier.start()
             members = self._members()  # before the API: it enrols cards
+            if maintenance is not None and self.access is not None:
+                # A blocking task overdue locks an `enforce` device (docs/maintenance.md).
+                self.access.locked = maintenance.blocking_overdue
+                self.access.ready = lambda: maintenance.loaded
+                maintenance.on_change = self.access.changed
             api = await self._serve(stores, alerts, maintenance)
             background = [
                 asyncio.create_task(alerts.run_clock()),

@@ -6,6 +6,10 @@ minutes. The page's control is static/enrol.js, beside the board's own script.
 
     GET  /members/enrol  -> {"members": [{"id", "short"}], "devices": [{"id", "name"}]}
     POST /members/enrol  {"device": "laser-1", "member": 12} -> {"device", "member", "until_ms"}
+    GET  /members/enrol/laser-1/12 -> {"state": "waiting" | "enrolled" | "expired", "until_ms"}
+
+The page asks the last every few seconds after its POST, to say "attached" once the tap
+enrolled the card, or that the time ran out.
 """
 
 from __future__ import annotations
@@ -29,44 +33,88 @@ class Enrolment(Protocol):
         KeyError names a device or member that is not there."""
         ...
 
+    def progress(self, device: str, member: int) -> tuple[str, int]:
+        """The enrolment's state (waiting, enrolled, expired) and until when it waits.
+        KeyError: no enrolment asked here for that member (or ingest restarted since)."""
+        ...
+
+
+NO_READERS = "no device of this site reads cards (access: log or enforce)"
+
 
 def routes(
     enrolment: Enrolment | None,
     staff: Callable[[web.Request], str | web.Response],
     error: Callable[..., web.Response],
 ) -> list[web.RouteDef]:
-    async def choices(request: web.Request) -> web.Response:
-        who = staff(request)
+    handlers = _Handlers(enrolment, staff, error)
+    return [
+        web.get("/members/enrol", handlers.choices),
+        web.post("/members/enrol", handlers.enrol),
+        web.get("/members/enrol/{device}/{member}", handlers.progress),
+    ]
+
+
+class _Handlers:
+    def __init__(
+        self,
+        enrolment: Enrolment | None,
+        staff: Callable[[web.Request], str | web.Response],
+        error: Callable[..., web.Response],
+    ) -> None:
+        self._enrolment = enrolment
+        self._staff = staff
+        self._error = error
+
+    def _allowed(self, request: web.Request) -> tuple[str, Enrolment] | web.Response:
+        """Staff, on a site whose devices read cards: who, and the enrolment."""
+        who = self._staff(request)
         if isinstance(who, web.Response):
             return who
-        if enrolment is None:
-            return error(404, "no device of this site reads cards (access: log or enforce)")
+        if self._enrolment is None:
+            return self._error(404, NO_READERS)
+        return who, self._enrolment
+
+    async def choices(self, request: web.Request) -> web.Response:
+        allowed = self._allowed(request)
+        if isinstance(allowed, web.Response):
+            return allowed
         return web.json_response(
-            enrolment.choices(), dumps=lambda v: json.dumps(v, ensure_ascii=False)
+            allowed[1].choices(), dumps=lambda v: json.dumps(v, ensure_ascii=False)
         )
 
-    async def enrol(request: web.Request) -> web.Response:
-        who = staff(request)
-        if isinstance(who, web.Response):
-            return who
-        if enrolment is None:
-            return error(404, "no device of this site reads cards (access: log or enforce)")
+    async def enrol(self, request: web.Request) -> web.Response:
+        allowed = self._allowed(request)
+        if isinstance(allowed, web.Response):
+            return allowed
+        who, enrolment = allowed
         try:
             body = json.loads((await request.read()).decode("utf-8") or "{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return error(400, 'the body must be JSON: {"device": ID, "member": NUMBER}')
+            return self._error(400, 'the body must be JSON: {"device": ID, "member": NUMBER}')
         device, member = (
             (body.get("device"), body.get("member")) if isinstance(body, dict) else (None, None)
         )
         if not isinstance(device, str) or type(member) is not int:
-            return error(
+            return self._error(
                 400,
                 'give the device\'s id and the member\'s number: {"device": ID, "member": NUMBER}',
             )
         try:
             until_ms = enrolment.enrol_next(device, member, who)
         except KeyError as exc:
-            return error(404, str(exc.args[0]))
+            return self._error(404, str(exc.args[0]))
         return web.json_response({"device": device, "member": member, "until_ms": until_ms})
 
-    return [web.get("/members/enrol", choices), web.post("/members/enrol", enrol)]
+    async def progress(self, request: web.Request) -> web.Response:
+        allowed = self._allowed(request)
+        if isinstance(allowed, web.Response):
+            return allowed
+        member = request.match_info["member"]
+        if not member.isdigit():
+            return self._error(404, f"no member {member!r}: a member's number")
+        try:
+            state, until_ms = allowed[1].progress(request.match_info["device"], int(member))
+        except KeyError as exc:
+            return self._error(404, str(exc.args[0]))
+        return web.json_response({"state": state, "until_ms": until_ms})

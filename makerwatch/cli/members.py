@@ -1,4 +1,4 @@
-"""`makerwatch members add|import|train|untrain|list|forget`: the members store in the
+"""`makerwatch members add|import|train|untrain|uncard|list|forget`: the members store in the
 data folder (docs/members.md). A card's UID, typed or imported, is keyed with the
 site's card secret at once (board-secrets.yaml `card_secret`, the boards' own) and
 never stored. A running ingest sees each change within seconds and sends the boards
@@ -52,7 +52,14 @@ def add_commands(add: AddCommand) -> None:
     untraining = command("untrain", "withdraw a member's training on a machine", _untrain)
     untraining.add_argument("member")
     untraining.add_argument("machine")
-    command("list", "list the members (numbers, short names, cards, training)", _list)
+    uncarding = command("uncard", "take one card off a member (lost, or handed back)", _uncard)
+    uncarding.add_argument("member")
+    uncarding.add_argument("card", metavar="UID|KEY",
+                           help="the card's UID as the reader prints it, or its key (32 hex digits)")  # fmt: skip
+    _add_secrets(uncarding)
+    listing = command("list", "list the members (numbers, short names, cards, training)", _list)
+    listing.add_argument("--keys", action="store_true",
+                         help="each card's key too (for members uncard, when the card is lost)")  # fmt: skip
     forgetting = command("forget", "remove a member's name and cards for good", _forget)
     forgetting.add_argument("member")
 
@@ -95,14 +102,24 @@ def card_secret(path: Path) -> str:
     return secret
 
 
-def _open(args: argparse.Namespace) -> tuple[MembersStore, SiteConfig | None]:
+def _open(
+    args: argparse.Namespace, *, create: bool = False
+) -> tuple[MembersStore, SiteConfig | None]:
+    """The store in --data and the site file. Only `add` and `import` create the store:
+    the others refuse a folder without one (a mistyped --data), not make an empty one."""
     from makerwatch.members.store import FILE_NAME, MembersStore
 
     # The site file given, else the running up's: for device ids and the site's time zone.
     stack = stack_in_use(args)
     path = args.config or (Path(stack.config) if stack is not None and stack.config else None)
     config = load(path) if path is not None else None
-    return MembersStore(args.data / FILE_NAME), config
+    store = args.data / FILE_NAME
+    if not create and not store.is_file():
+        raise ConfigError(
+            f"{args.data}: no members store ({FILE_NAME}) there: give --data the data folder "
+            "of makerwatch up, or add the first member with members add"
+        )
+    return MembersStore(store), config
 
 
 def _now_ms() -> int:
@@ -136,7 +153,7 @@ def _add(args: argparse.Namespace) -> int:
             keys = tuple(card_key(secret, parse_uid(uid)) for uid in args.card)
         except ValueError as exc:
             raise ConfigError(f"--card: {exc}") from None
-    store, _ = _open(args)
+    store, _ = _open(args, create=True)
     member = store.add(args.name, _now_ms(), short=args.short, email=args.email,
                        staff=args.staff, keys=keys)  # fmt: skip
     print(f"member {member}: {args.name} ({len(keys)} card(s))")
@@ -146,11 +163,12 @@ def _add(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from makerwatch.members.cards_csv import import_members, read_rows
 
-    store, config = _open(args)
+    store, config = _open(args, create=True)
     secret = card_secret(args.secrets) if args.secrets.exists() else None
     rows = read_rows(args.csv, secret, _machines(config), _midnight(config))
-    added = import_members(store, rows, _now_ms(), args.csv)
-    print(f"added {added} member(s) from {args.csv}")
+    added, there = import_members(store, rows, _now_ms(), args.csv)
+    again = f"; {there} already there (same name and e-mail), left as they are" if there else ""
+    print(f"added {added} member(s) from {args.csv}{again}")
     return 0
 
 
@@ -181,6 +199,27 @@ def _untrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uncard(args: argparse.Namespace) -> int:
+    import re
+
+    from makerwatch.core.cards import card_key, parse_uid
+
+    store, _ = _open(args)
+    member = store.find(args.member)
+    if re.fullmatch(r"[0-9a-fA-F]{32}", args.card):
+        key = args.card.lower()
+    else:
+        try:
+            uid = parse_uid(args.card)
+        except ValueError as exc:
+            # (the UID is not repeated: what is printed may reach a log)
+            raise ConfigError(f"the card: {exc}, or a card key (32 hex digits)") from None
+        key = card_key(card_secret(args.secrets), uid)
+    gone = store.detach(member, key)
+    print(f"member {member}: {'that card is taken off' if gone else 'had no such card'}")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     store, config = _open(args)
     zone = config.site.timezone if config else "UTC"
@@ -197,6 +236,8 @@ def _list(args: argparse.Namespace) -> int:
         print(
             f"{member.id:>5}  {member.short:<20} {len(member.keys)} card(s){staff}  {trained}".rstrip()
         )
+        for key in member.keys if args.keys else ():
+            print(f"{'':>5}  card {key}")
     return 0
 
 

@@ -8,6 +8,13 @@ login for the command line, or a message lost while ingest was away (a change ma
 while ingest is stopped is published when it starts). Training that runs out changes
 the lists at that moment too. Only lists that differ from the last one sent go out.
 
+A device in the `enforce` mode whose blocking maintenance task is overdue gets a list
+with `locked_reason` set (its board then unlocks for staff cards only); `locked` says
+why, and is looked at on every poll, so a task falling due by the clock, counted from a
+backfill or recorded done reaches the board within POLL_S of the tracker knowing it.
+Until `ready` (the tracker has counted from InfluxDB) no list goes out: a list sent
+before would unlock a machine that is still due.
+
 It also watches taps: an unknown card tapped where an enrolment waits becomes that
 member's (the staff page's "enrol"), which is one more change to publish.
 """
@@ -36,6 +43,9 @@ __all__ = ["POLL_S", "AccessLists"]
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often the store's change counter and the next expiry are looked at
+REASON_CHARS = 64  # AccessList.locked_reason's limit: a board shows it on one line
+
+Locked = Callable[[str, int], "str | None"]  # (device, now_ms) -> why it is locked, or None
 _ACCESS = message_kind("access")
 
 
@@ -56,6 +66,10 @@ class AccessLists:
         self._next_expiry_ms: int | None = None
         self._looked_ms: int | None = None  # the wall time the lists were last made at
         self.published = 0  # lists sent (a counter for tests and /metrics)
+        # Set by the composition root to the maintenance tracker's, for a site with tasks.
+        self.locked: Locked = lambda device, now_ms: None
+        self.ready: Callable[[], bool] = lambda: True
+        self._locks_sent: dict[str, str | None] = {}
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -65,9 +79,14 @@ class AccessLists:
         self._sent.clear()
         self._seen_changes = None
 
+    async def changed(self, device: str) -> None:
+        """The maintenance tracker's `on_change`: look again at the next poll (a task
+        falling due by the clock alone is seen there too)."""
+        self._seen_changes = None
+
     def lists(self, now_ms: int) -> dict[str, AccessList]:
         """Every device's list as it is now."""
-        lists = {}
+        lists, locks = {}, self._locks(now_ms)
         for device in self._config.devices:
             members: list[str] = []
             staff: list[str] = []
@@ -76,9 +95,18 @@ class AccessLists:
                 staff = staff[:MAX_ACCESS_KEYS]
                 members = self._fitted(device.id, members, staff)
             lists[device.id] = AccessList(
-                v=1, mode=device.access, members=members, staff=staff, updated_ms=now_ms
-            )
+                v=1, mode=device.access, members=members, staff=staff,
+                locked_reason=locks.get(device.id), updated_ms=now_ms,
+            )  # fmt: skip
         return lists
+
+    def _locks(self, now_ms: int) -> dict[str, str | None]:
+        """Why each `enforce` device is locked now (None: it is not)."""
+        return {
+            device.id: _one_line(self.locked(device.id, now_ms))
+            for device in self._config.devices
+            if device.access == AccessMode.ENFORCE
+        }
 
     @staticmethod
     def _fitted(device: str, members: list[str], staff: list[str]) -> list[str]:
@@ -95,8 +123,9 @@ class AccessLists:
         now_ms = self._looked_ms = self._now_ms()
         self._seen_changes = self._store.changes()
         self._next_expiry_ms = self._store.next_expiry_ms(now_ms)
+        self._locks_sent = self._locks(now_ms)
         for device_id, access in self.lists(now_ms).items():
-            said = (access.mode, tuple(access.members), tuple(access.staff))
+            said = (access.mode, tuple(access.members), tuple(access.staff), access.locked_reason)
             if self._sent.get(device_id) == said:
                 continue
             topic = _ACCESS.topic(self._config.site.id, device_id)
@@ -110,13 +139,15 @@ class AccessLists:
         now_ms = self._now_ms()
         if self._looked_ms is not None and now_ms < self._looked_ms:
             return True  # the clock stepped back: training a wrong step forward ended holds
+        if self._locks(now_ms) != self._locks_sent:
+            return True  # a blocking task fell due or was done
         return self._next_expiry_ms is not None and now_ms >= self._next_expiry_ms
 
     async def run(self, connected: asyncio.Event) -> None:
         """Publish changed lists until cancelled (only while ingest is connected)."""
         while True:
             await connected.wait()
-            if self._due():
+            if self.ready() and self._due():
                 await self.publish_changed()
             await asyncio.sleep(POLL_S)  # the poll interval: "within seconds" of a change
 
@@ -145,3 +176,9 @@ class AccessLists:
         else:
             log.info("%s refused member %d's card: not trained on it (or it is locked)",
                      device, member)  # fmt: skip
+
+
+def _one_line(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    return " ".join(reason.split())[:REASON_CHARS] or None

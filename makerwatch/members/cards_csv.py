@@ -150,18 +150,29 @@ def read_rows(
         raise MembersError(f"{path}: cannot read as CSV: {exc}") from None
 
 
-def import_members(store: MembersStore, rows: list[Row], now_ms: int, path: Path) -> int:
-    """Add each row of the file at `path` as a member (with their card and training);
-    how many were added."""
+def import_members(
+    store: MembersStore, rows: list[Row], now_ms: int, path: Path
+) -> tuple[int, int]:
+    """Add each row of the file at `path` as a member (with their card and training),
+    but a row whose name and e-mail a member already has, which is left as it is (the
+    same list imported twice adds nobody twice); (added, already there)."""
     known = store.short_names()
     for row in rows:
-        if row.key is not None and row.key in known:
+        if (
+            row.key is not None
+            and row.key in known
+            and store.member_of(row.key) != store.same(row.name, row.email)
+        ):
             raise MembersError(
                 f"{path}, row {row.line}: that card is already {known[row.key]}'s (members list)"
             )
+    added = 0
     for row in rows:
+        if store.same(row.name, row.email) is not None:
+            continue
         member = store.add(row.name, now_ms, short=row.short, email=row.email, staff=row.staff,
                            keys=(row.key,) if row.key else ())  # fmt: skip
         for machine, expires_ms in row.training.items():
             store.train(member, machine, expires_ms)
-    return len(rows)
+        added += 1
+    return added, len(rows) - added

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS training (
     expires_ms INTEGER,      -- NULL: does not expire
     PRIMARY KEY (member, machine)
 );
+CREATE TABLE IF NOT EXISTS numbers (  -- the last member number given: never given again
+    last INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS enrolments (
     device TEXT PRIMARY KEY, -- the next unknown card tapped here...
     member INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE, -- ...is theirs
@@ -137,14 +140,37 @@ class MembersStore:
     ) -> int:
         """A new member with their cards; their id."""
         with self._writing() as db:
-            member = db.execute(
-                "INSERT INTO members (name, short, email, staff, added_ms) VALUES (?, ?, ?, ?, ?)",
-                (name, short or short_name(name), email, int(staff), now_ms),
-            ).lastrowid
-            assert member is not None
+            member = self._next_number(db)
+            db.execute(
+                "INSERT INTO members (id, name, short, email, staff, added_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (member, name, short or short_name(name), email, int(staff), now_ms),
+            )
             for key in keys:
                 self._attach(db, member, key)
         return member
+
+    @staticmethod
+    def _next_number(db: sqlite3.Connection) -> int:
+        """A number no member had: a forgotten member's is never given again (staff may
+        still hold it in notes, logs name members by number). A store from before the
+        `numbers` table starts from its highest member."""
+        (last,) = db.execute(
+            "SELECT max(coalesce((SELECT max(last) FROM numbers), 0), "
+            "coalesce((SELECT max(id) FROM members), 0))"
+        ).fetchone()
+        db.execute("DELETE FROM numbers")
+        db.execute("INSERT INTO numbers (last) VALUES (?)", (last + 1,))
+        return int(last) + 1
+
+    def same(self, name: str, email: str | None) -> int | None:
+        """The member with this name and e-mail (case ignored; no e-mail matches no
+        e-mail), or None: how `members import` knows a row it has added before."""
+        row = self._db.execute(
+            "SELECT id FROM members WHERE name = ? AND lower(coalesce(email, '')) = lower(?) "
+            "ORDER BY id LIMIT 1",
+            (name, email or ""),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def _attach(self, db: sqlite3.Connection, member: int, key: str) -> None:
         owner = db.execute("SELECT member FROM cards WHERE key = ?", (key,)).fetchone()
@@ -157,6 +183,13 @@ class MembersStore:
         with self._writing() as db:
             self._existing(db, member)
             self._attach(db, member, key)
+
+    def detach(self, member: int, key: str) -> bool:
+        """Take one card off a member (lost, or handed back); False: not theirs."""
+        with self._writing() as db:
+            self._existing(db, member)
+            gone = db.execute("DELETE FROM cards WHERE key = ? AND member = ?", (key, member))
+            return gone.rowcount > 0
 
     def find(self, who: str) -> int:
         """A member by id, or by exact name when only one has it."""
@@ -214,6 +247,11 @@ class MembersStore:
             tuple(k for (k,) in keys.fetchall()),
             tuple(Training(m, e) for m, e in trained.fetchall()),
         )  # fmt: skip
+
+    def keys_of(self, member: int) -> frozenset[str]:
+        """A member's card keys (none for a member forgotten)."""
+        rows = self._db.execute("SELECT key FROM cards WHERE member = ?", (member,))
+        return frozenset(k for (k,) in rows.fetchall())
 
     def short_name(self, key: str) -> str | None:
         """The short name of a card's member (for staff screens), or None."""

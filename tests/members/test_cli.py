@@ -166,7 +166,74 @@ def test_a_card_already_a_members_names_the_file_row_and_member(
 
 def test_an_empty_list_says_how_to_add(tmp_path: Path) -> None:
     """Test that `members list` with no members says so and how to add some."""
+    store(tmp_path).close()  # the store is there (an up made it), with nobody in it
     done = makerwatch(tmp_path, "list")
     assert done.returncode == 0, done.stderr
     assert "no members yet" in done.stdout
     assert "members add NAME" in done.stdout
+
+
+def test_the_same_list_imported_twice_adds_nobody_twice(tmp_path: Path, secrets: Path) -> None:
+    """Test that a member list imported again adds no member a second time, with or without a
+    card (a member is known by name and e-mail), and says how many were already there."""
+    (tmp_path / "members.csv").write_text(
+        "name,email,card\n"
+        f"Aigerim Serikova,a@example.kz,{UIDS[0]}\n"
+        "Dmitry Ivanov,,\n"
+        "Dana Akhmet,d@example.kz,\n",
+        encoding="utf-8",
+    )
+    assert "added 3 member(s)" in makerwatch(tmp_path, "import", "members.csv").stdout
+    again = makerwatch(tmp_path, "import", "members.csv")
+    assert again.returncode == 0, again.stderr
+    assert "added 0 member(s) from members.csv; 3 already there" in again.stdout
+    assert [m.short for m in store(tmp_path).members()] == ["Aigerim S.", "Dmitry I.", "Dana A."]
+    # The same name with another e-mail is another person.
+    (tmp_path / "more.csv").write_text(
+        "name,email\nDana Akhmet,dana@example.com\n", encoding="utf-8"
+    )
+    assert "added 1 member(s)" in makerwatch(tmp_path, "import", "more.csv").stdout
+
+
+def test_a_forgotten_members_number_is_never_given_again(tmp_path: Path) -> None:
+    """Test that the member added after the last one is forgotten gets a new number."""
+    assert "member 1:" in makerwatch(tmp_path, "add", "Aigerim Serikova").stdout
+    assert "member 2:" in makerwatch(tmp_path, "add", "Dmitry Ivanov").stdout
+    assert makerwatch(tmp_path, "forget", "2").returncode == 0
+    added = makerwatch(tmp_path, "add", "Dana Akhmet")
+    assert "member 3: Dana Akhmet" in added.stdout, added.stdout
+    assert [m.id for m in store(tmp_path).members()] == [1, 3]
+
+
+@pytest.mark.parametrize("command", [("list",), ("train", "1", "laser_cutter"), ("forget", "1")])
+def test_a_folder_without_a_members_store_is_refused(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Test that a mistyped --data is one line naming it, and no empty store is made there."""
+    done = makerwatch(tmp_path, *command)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"makerwatch: {tmp_path / 'var'}: no members store (members.sqlite) there: give --data "
+        "the data folder of makerwatch up, or add the first member with members add"
+    ), done.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_uncard_takes_one_card_off_by_uid_or_by_key(tmp_path: Path, secrets: Path) -> None:
+    """Test that `members uncard` takes one card off a member, given its UID or (lost) its
+    key from `members list --keys`, and leaves their other card."""
+    added = makerwatch(tmp_path, "add", "Aigerim Serikova", *("--card", UIDS[0]),
+                       *("--card", UIDS[1]), *("--card", UIDS[2]))  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    done = makerwatch(tmp_path, "uncard", "Aigerim Serikova", UIDS[0])
+    assert done.stdout.strip() == "member 1: that card is taken off", done.stderr
+    lost = card_key(SECRET, parse_uid(UIDS[1]))
+    assert f"card {lost}" in makerwatch(tmp_path, "list", "--keys").stdout
+    assert "taken off" in makerwatch(tmp_path, "uncard", "1", lost.upper()).stdout
+    assert "had no such card" in makerwatch(tmp_path, "uncard", "1", UIDS[0]).stdout
+    assert store(tmp_path).members()[0].keys == (card_key(SECRET, parse_uid(UIDS[2])),)
+    bad = makerwatch(tmp_path, "uncard", "1", "04:A3")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        "makerwatch: the card: a card UID is 4, 7 or 10 bytes, not 2, or a card key (32 hex digits)"
+    )

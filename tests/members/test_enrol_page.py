@@ -6,6 +6,7 @@ names the member once their card opens the machine."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from makerwatch import adapters
 from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.core.protocol import AccessMode
 from makerwatch.members.store import FILE_NAME, MembersStore
@@ -88,6 +90,10 @@ async def test_staff_enrol_the_next_card_from_the_phone(
     await publish(board.config.mqtt.port, [(f"makerspace/{site}/solder-1/tap", json.dumps(
         {"v": 1, "ts": time.time(), "seq": 1, "key": NEW_CARD, "result": "refused", "mode": "enforce"}))])  # fmt: skip
     await wait_until(lambda: store.short_name(NEW_CARD) == "Asel N.", "the card enrolled")
+    # The page says so once the tap enrolled it, without a reload.
+    await expect(page.locator("#enrol [role=status]")).to_have_text(
+        "The card is attached to Asel N."
+    )
     await publish(board.config.mqtt.port, [
         (f"makerspace/{site}/solder-1/tap", json.dumps(
             {"v": 1, "ts": time.time(), "seq": 2, "key": NEW_CARD, "result": "allowed", "mode": "enforce"})),
@@ -97,10 +103,49 @@ async def test_staff_enrol_the_next_card_from_the_phone(
     await expect(tile(page, "solder-1")).to_contain_text(re.compile(r"In use by Asel N\. since \d"))
     await page.select_option("#language", "kk")
     await expect(page.locator("#enrol h2")).to_have_text("Картаны тіркеу")
+    await expect(page.locator("#enrol [role=status]")).to_have_text("Карта тіркелді: Asel N.")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await page.add_script_tag(path=str(AXE))
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_an_enrolment_with_no_tap_says_the_time_ran_out(
+    members_board: tuple[Board, MembersStore],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Test that an enrolment whose window passes with no card tapped says so in the page's
+    language (Russian here), and a card tapped after it is not attached."""
+    monkeypatch.setattr(adapters, "ENROL_WAIT_MS", 3000)  # ingest runs in this process
+    board, store = members_board
+    page = await board.page("/?lang=ru", **PHONE)
+    await page.evaluate(f"localStorage.setItem('makerwatch.token', {json.dumps(TOKEN)})")
+    await page.reload()
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.locator("#enrol button").click()
+    until_ms = (await (await posted.value).json())["until_ms"]
+    at = datetime.fromtimestamp(until_ms / 1000, ZoneInfo(board.config.site.timezone))
+    machine = board.config.devices[0].name_in("ru")
+    await expect(page.locator("#enrol [role=status]")).to_have_text(
+        BOARD_TEXTS["enrol_expired"]["ru"].format(machine=machine, at=f"{at:%H:%M}")
+    )
+    said: list[str] = []  # what ingest (in this process) logs of the tap
+    access_log = logging.getLogger("makerwatch.members.access")
+    monkeypatch.setattr(access_log, "level", logging.INFO)
+    monkeypatch.setattr(access_log, "disabled", False)
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    access_log.addHandler(handler)
+    try:
+        site = board.config.site.id
+        await publish(board.config.mqtt.port, [(f"makerspace/{site}/solder-1/tap", json.dumps(
+            {"v": 1, "ts": time.time(), "seq": 1, "key": NEW_CARD, "result": "refused", "mode": "enforce"}))])  # fmt: skip
+        await wait_until(lambda: any("a card no member has" in s for s in said), "the tap seen")
+    finally:
+        access_log.removeHandler(handler)
+    assert store.member_of(NEW_CARD) is None
     assert page.errors == []  # type: ignore[attr-defined]
 
 

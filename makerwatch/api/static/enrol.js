@@ -10,6 +10,21 @@
   try { token = window.localStorage.getItem("makerwatch.token"); } catch (e) { /* a private window: no enrolment */ }
   if (!root || !token || /(^|[?&])kiosk=1/.test(window.location.search)) { return; }
   var choices = null;
+  var POLL_MS = 2000;  // how often a waiting enrolment is asked after: "within seconds"
+  var watching = null;  // the timer of the enrolment being watched
+  var message = null;  // the status line, made again when the language changes
+  var said = null;  // what it says: [text key, fields], said again in a new language
+
+  // `fields` may be a function: made again in the new language (a machine's name).
+  function say(key, fields) {
+    said = [key, fields];
+    message.textContent = text(key, typeof fields === "function" ? fields() : fields);
+  }
+
+  function machineName(id) {
+    var device = choices.devices.filter(function (d) { return d.id === id; })[0];
+    return (device && device.names[language()]) || id;
+  }
 
   // The page's language as the board chose it (its language menu), else the settings'.
   function language() {
@@ -40,9 +55,9 @@
     return text("error_server", { status: code });
   }
 
-  function call(method, body, done) {
+  function call(method, body, done, path) {
     var xhr = new XMLHttpRequest();
-    xhr.open(method, "/members/enrol");
+    xhr.open(method, path || "/members/enrol");
     xhr.setRequestHeader("Authorization", "Bearer " + token);
     xhr.setRequestHeader("Content-Type", "application/json");
     xhr.onreadystatechange = function () {
@@ -82,8 +97,9 @@
     var button = document.createElement("button");
     button.type = "button";
     button.textContent = text("enrol_go");
-    var message = document.createElement("span");
+    message = document.createElement("span");
     message.setAttribute("role", "status");
+    if (said) { say(said[0], said[1]); }
     root.appendChild(heading);
     root.appendChild(labelled("enrol-device", text("enrol_machine"), machines));
     root.appendChild(labelled("enrol-member", text("enrol_member"), members));
@@ -92,16 +108,41 @@
     root.hidden = false;
     button.addEventListener("click", function () {
       var device = document.getElementById("enrol-device");
-      var member = Number(document.getElementById("enrol-member").value);
-      call("POST", { device: device.value, member: member }, function (code, answer) {
+      var member = document.getElementById("enrol-member");
+      var asked = {
+        device: device.value, member: Number(member.value),
+        short: choices.members.filter(function (m) { return m.id === Number(member.value); })[0].short
+      };
+      var fields = function () { return { machine: machineName(asked.device), at: asked.at, member: asked.short }; };
+      window.clearTimeout(watching);
+      call("POST", { device: asked.device, member: asked.member }, function (code, answer) {
         if (code === 200) {
-          var at = siteTime(answer.until_ms);
-          message.textContent = text("enrol_waiting", { machine: device.options[device.selectedIndex].textContent, at: at });
+          asked.at = siteTime(answer.until_ms);
+          say("enrol_waiting", fields);
+          watch(asked, fields);
         } else {
-          message.textContent = text("enrol_failed", { reason: failure(code) });
+          say("enrol_failed", { reason: failure(code) });
         }
       });
     });
+  }
+
+  // Ask after the enrolment until the card is attached or the time runs out; the
+  // answer is said in the page's language at the moment it comes.
+  function watch(asked, fields) {
+    watching = window.setTimeout(function () {
+      call("GET", null, function (code, answer) {
+        if (code !== 200 || !answer) {
+          say("enrol_failed", { reason: failure(code) });
+        } else if (answer.state === "enrolled") {
+          say("enrol_done", fields);
+        } else if (answer.state === "expired") {
+          say("enrol_expired", fields);
+        } else {
+          watch(asked, fields);
+        }
+      }, "/members/enrol/" + encodeURIComponent(asked.device) + "/" + asked.member);
+    }, POLL_MS);
   }
 
   call("GET", null, function (status, answer) {
