@@ -49,7 +49,7 @@ STREAM_REFUSED = {
 }
 STATIC = files("makerwatch.api") / "static"
 STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css",
-                "enrol.js": "application/javascript"}  # fmt: skip
+                "enrol.js": "application/javascript", "favicon.svg": "image/svg+xml"}  # fmt: skip
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}
@@ -141,6 +141,8 @@ def routes(
     return [
         web.get("/", board.page),
         web.get("/board/{name}", board.static),
+        # Browsers ask for /favicon.ico whatever the page links; an SVG answers them all.
+        web.get("/favicon.ico", board.favicon),
         web.get("/board-events", board.events),
         web.get("/board-history", board.history),
         web.get("/machines", board.machines),
@@ -189,6 +191,13 @@ class _Handlers:
             content_type=STATIC_TYPES[name],
             charset="utf-8",
             headers={"Cache-Control": "no-cache"},
+        )
+
+    async def favicon(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=(STATIC / "favicon.svg").read_text(encoding="utf-8"),
+            content_type=STATIC_TYPES["favicon.svg"],
+            headers={"Cache-Control": "max-age=86400"},
         )
 
     async def events(self, request: web.Request) -> web.StreamResponse:
