@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class RecordingPublisher:
     def flush(self) -> None:
         pass
 
+    def commands(self) -> list[tuple[str, str, bytes]]:
+        return []
+
     def close(self) -> None:
         pass
 
@@ -82,6 +86,8 @@ class MqttPublisher:
         self.tally = Tally()
         self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
         self._boards: dict[str, mqtt.Client] = {}
+        # (device, command name, payload) for the boards, from paho's thread to the runner's.
+        self._commands: queue.SimpleQueue[tuple[str, str, bytes]] = queue.SimpleQueue()
         self._address = (host, port, client_id, max_inflight)
         self.client = _connect(host, port, client_id, max_inflight,
                                None if will_topic is None else (will_topic, ""))  # fmt: skip
@@ -96,9 +102,26 @@ class MqttPublisher:
                 self._boards[device] = _connect(
                     host, port, f"{client_id}-{device}", max_inflight, will
                 )
+                if will[0].startswith(f"{TOPIC_ROOT}/"):  # one of our boards: it takes commands
+                    self._listen(device, will[0].rsplit("/", 1)[0] + "/cmd/")
         except UnreachableError:
             self._disconnect()
             raise
+
+    def _listen(self, device: str, commands: str) -> None:
+        def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+            self._commands.put((device, message.topic[len(commands) :], bytes(message.payload)))
+
+        client = self._boards[device]
+        client.on_message = on_message
+        client.subscribe(commands + "+", qos=1)
+
+    def commands(self) -> list[tuple[str, str, bytes]]:
+        """The commands the broker delivered to the boards since the last call."""
+        arrived = []
+        while not self._commands.empty():
+            arrived.append(self._commands.get())
+        return arrived
 
     def __call__(self, topic: str, payload: str, retain: bool) -> None:
         parts = topic.split("/")
