@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from makerwatch.api.board_texts import page_texts
+from makerwatch.api.calibration_words import calibration_words
 from makerwatch.api.confirmations import BoardAnswer
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
@@ -378,6 +379,9 @@ def _answered(device: str, by: str, answer: BoardAnswer) -> web.Response:
     """200 when the board confirmed, 422 when it refused (its reason), 202 no answer."""
     status = 200 if answer.confirmed else 422 if answer.refused else 202
     body = {"device": device, "by": by, "confirmed": answer.confirmed, "detail": answer.detail}
+    words = calibration_words(answer.detail)
+    if words is not None:  # the board's English, said in the page's languages
+        body["words"] = words
     return web.json_response(body, status=status, dumps=_dumps)
 
 
