@@ -70,7 +70,7 @@ def _show_status(args: argparse.Namespace) -> int:
     language: Language = args.lang or floor.get("language", "en")
     print_health(base, health, language)
     if alerts:
-        print(STATUS_TEXTS["alerts"][language].format(count=len(alerts)) + ":")
+        print(STATUS_TEXTS["alerts"][language].format(count=len(alerts)))
     else:
         print(STATUS_TEXTS["no_alerts"][language])
     for alert in alerts:
