@@ -327,35 +327,9 @@ class Board:
     def _calibrate(self, what, reference):
         """Correct the measurement against a known load or temperature and keep the
         correction in settings.json, so it outlives a restart."""
-        if what == "power":
-            recent = self._recent_power_w
-            measured = sum(recent) / len(recent) if recent else 0.0
-            if self.settings["power_sensor"] != "ct":
-                problem = "only a CT clamp is calibrated (a PZEM measures real power)"
-            elif len(recent) < 3 or measured <= board_settings.resolvable_w(self.settings):
-                problem = "no load measured (%.1f W): is the known load switched on?" % measured
-            else:
-                problem = None
-            key, value = (
-                "ct_calibration",
-                self.settings["ct_calibration"] * reference / max(measured, 1e-9),
-            )
-            note = "%.1f W known, %.1f W measured" % (reference, measured)
-        else:
-            measured = self._last_temp_c
-            problem = None if measured is not None else "no temperature measured"
-            key = "temp_offset_c"
-            value = self.settings["temp_offset_c"] + reference - (measured or 0.0)
-            note = "%.1f C reference, %.1f C measured" % (reference, measured or 0.0)
-        value = round(value, 4)
-        if problem is None:
-            check, wants = board_settings.RULES[key]
-            if not check(value):
-                problem = "%s would be %s, outside %s: check the sensor and wiring" % (
-                    key,
-                    value,
-                    wants,
-                )
+        key, value, note, problem = board_settings.calibration(
+            self.settings, what, reference, self._recent_power_w, self._last_temp_c
+        )
         if problem is not None:
             self.agent.event("config_rejected", "cmd/calibrate: " + problem, epoch_ms())
             return

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from makerwatch.alerts.telegram import BUTTONS, REPLIES
-from makerwatch.alerts.texts import ON_SINCE_WORDS, STATE_WORDS, TEMPLATES, WAS_WORDS, message
+from makerwatch.alerts.texts import STATE_WORDS, TEMPLATES, WAS_WORDS, message
 from makerwatch.api.board_texts import page_texts
 from makerwatch.core.figures import by_key
 from makerwatch.core.site_config import Language, load_site_config
@@ -25,6 +25,7 @@ from makerwatch.core.statistics import (
     Statistics,
     period_of,
 )
+from makerwatch.core.time_words import FOR_WORDS, ON_SINCE_WORDS
 from makerwatch.core.vocabulary import (
     DURATION_UNITS,
     NUMBER_SEPARATORS,
@@ -68,6 +69,7 @@ def chat(language: Language) -> list[str]:
         *(r[language].format(who=WHO) for r in REPLIES.values()),
         *(w[language] for w in STATE_WORDS.values()),
         ON_SINCE_WORDS[language],
+        FOR_WORDS[language],
         WAS_WORDS[language],
     ]
 
@@ -264,3 +266,15 @@ def test_the_heatmap_axis_and_added_machines_read_as_meant() -> None:
     assert REPORT_TEXTS["hour"]["ru"] == "Время суток, ч"
     assert REPORT_TEXTS["added"]["kk"].startswith("Кезең ішінде орнатылған")
     assert "оборудован" in REPORT_TEXTS["methods"]["ru"]
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en"])
+def test_a_sections_heading_and_its_button_say_different_words(language: Language) -> None:
+    """Test that a section's heading (the thing: "Calibration") and its button (the act:
+    "Calibrate") never read the same, as the machine page's calibration once did in Kazakh."""
+    texts: dict[str, str] = board(language)["texts"]  # type: ignore[assignment]
+    pairs = [(key.removesuffix("_button"), key) for key in texts if key.endswith("_button")]
+    assert ("calibrate", "calibrate_button") in pairs
+    for heading, button in pairs:
+        if heading in texts:
+            assert texts[heading] != texts[button], (heading, texts[heading])

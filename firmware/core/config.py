@@ -465,3 +465,44 @@ def apply_runtime(settings, raw, own=None):
         return settings, [], errors
     applied = [k for k in RUNTIME_KEYS if k in update and candidate[k] == update[k]]
     return candidate, applied, errors
+
+
+def calibration(settings, what, reference, recent_power_w, last_temp_c):
+    """The correction a calibration asks for: (key, new value, note, problem or None).
+
+    `what` is "power" (`reference`: the watts of a known load on now; `recent_power_w`:
+    the last few readings) or "temperature" (`reference`: a thermometer's degrees). One
+    definition for the board's runtime and the server's simulated boards.
+    """
+    if what == "power":
+        key, value, note, problem = _power_correction(settings, reference, recent_power_w)
+    else:
+        measured = last_temp_c
+        problem = None if measured is not None else "no temperature measured"
+        key = "temp_offset_c"
+        value = settings["temp_offset_c"] + reference - (measured or 0.0)
+        note = "%.1f C reference, %.1f C measured" % (reference, measured or 0.0)
+    value = round(value, 4)
+    if problem is None:
+        check, wants = RULES[key]
+        if not check(value):
+            problem = "%s would be %s, outside %s: check the sensor and wiring" % (
+                key,
+                value,
+                wants,
+            )
+    return key, value, note, problem
+
+
+def _power_correction(settings, reference, recent):
+    measured = sum(recent) / len(recent) if recent else 0.0
+    if settings["power_sensor"] == "pzem":
+        problem = "only a CT clamp is calibrated (a PZEM measures real power)"
+    elif settings["power_sensor"] != "ct":
+        problem = "no power sensor fitted: only a CT clamp is calibrated"
+    elif len(recent) < 3 or measured <= resolvable_w(settings):
+        problem = "no load measured (%.1f W): is the known load switched on?" % measured
+    else:
+        problem = None
+    value = settings["ct_calibration"] * reference / max(measured, 1e-9)
+    return "ct_calibration", value, "%.1f W known, %.1f W measured" % (reference, measured), problem

@@ -30,11 +30,9 @@ from makerwatch.alerts.engine import (
 from makerwatch.alerts.notifier import Notification, Notifier
 from makerwatch.alerts.rules import key_of
 from makerwatch.alerts.texts import (
-    ON_SINCE_WORDS,
     STATE_WORDS,
     TEMPLATES,
     WAS_WORDS,
-    duration,
     local_time,
     message,
 )
@@ -60,7 +58,7 @@ from makerwatch.core.site_config import (
     Severity,
     SiteConfig,
 )
-from makerwatch.core.vocabulary import TERMS
+from makerwatch.core.time_words import on_since_line
 
 __all__ = ["AlertService"]
 
@@ -350,7 +348,7 @@ class AlertService:
         return "maintenance_recorded", by
 
     def machines_on(self, language: Language) -> list[str]:
-        """'• «name»: in use, on since 14:05 (45 min)' for each machine that is on (or was,
+        """'• «name»: in use, on since 14:05 · for 45 min' for each machine that is on (or was,
         when its signal is gone), longest on first."""
         now_ms = self.wall_ms()
         timezone = self.config.site.timezone
@@ -362,20 +360,16 @@ class AlertService:
             device = self.engine.devices[device_id]
             shown = status.shown(now_ms, silent_after_ms(self.config, device))
             on_since = status.on_since_ms or status.state_since_ms or now_ms
-            since = local_time(on_since, timezone, now_ms)
-            words = ON_SINCE_WORDS[language].format(
-                since=since, duration=duration((now_ms - on_since) / 1000, language)
-            )
             who = self.in_use_by(device_id) if self.in_use_by else None
-            if who:  # "in use by Aigerim S. since 14:05 (45 min)"
-                named = TERMS["in_use_by"][language].format(who=who, at=since)
-                words = f"{named[0].lower()}{named[1:]} ({duration((now_ms - on_since) / 1000, language)})"
+            words = on_since_line(language, timezone, now_ms, on_since_ms=on_since,
+                                  since_ms=status.state_since_ms or on_since, who=who)  # fmt: skip
             state = STATE_WORDS[shown][language]
             if shown == NO_SIGNAL:
                 was = STATE_WORDS[str(status.state)][language]
                 state = WAS_WORDS[language].format(state=state, was=was)
             name = device.name_in(language)
-            lines.append((on_since, f"• «{name}»: {state}, {words}"))
+            # Inside the sentence the line's first word is lowered ("in use by ...").
+            lines.append((on_since, f"• «{name}»: {state}, {words[:1].lower()}{words[1:]}"))
         return [line for _, line in sorted(lines)]
 
     async def run_clock(self) -> None:

@@ -9,14 +9,12 @@ machine name: the name stands in quotes and nothing agrees with its gender
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from makerwatch.core.site_config import Language
-from makerwatch.core.vocabulary import DURATION_UNITS, STATE_NAMES
+from makerwatch.core.time_words import duration, local_time
+from makerwatch.core.vocabulary import STATE_NAMES
 
 __all__ = [
-    "ON_SINCE_WORDS", "OPERATIONS_TEXTS", "STATE_WORDS", "TEMPLATES", "WAS_WORDS", "duration",
+    "OPERATIONS_TEXTS", "STATE_WORDS", "TEMPLATES", "WAS_WORDS", "duration",
     "local_time", "message",
 ]  # fmt: skip
 
@@ -109,12 +107,6 @@ STATE_WORDS: dict[str, dict[Language, str]] = {
     for state, names in STATE_NAMES.items()
 }
 
-# A machine that is on, in a list: since when, and for how long.
-ON_SINCE_WORDS: dict[Language, str] = {
-    "en": "on since {since} ({duration})",
-    "ru": "включено с {since} ({duration})",
-    "kk": "{since} бастап қосулы ({duration})",
-}
 # A machine whose signal is gone: the state it was last known in.
 WAS_WORDS: dict[Language, str] = {
     "en": "{state} (was {was})",
@@ -149,30 +141,6 @@ _AUTO_OFF_STANDS: dict[Language, str] = {
     "ru": "Удалённое отключение в {at} остаётся в силе.",
     "kk": "Қашықтан өшіру уақыты өзгерген жоқ: {at}.",
 }
-
-
-def duration(seconds: float, language: Language) -> str:
-    """'2 h 15 min', '2 ч 15 мин', '2 сағ 15 мин'; days for long spans ('1 сут. 3 ч')."""
-    day, hour, minute, _ = DURATION_UNITS[language]
-    minutes = max(1, round(seconds / 60))
-    days, rest = divmod(minutes, 1440)
-    hours, minutes = divmod(rest, 60)
-    parts = []
-    if days:
-        parts.append(f"{days} {day}")
-    if hours:
-        parts.append(f"{hours} {hour}")
-    if minutes and not days:
-        parts.append(f"{minutes} {minute}")
-    return " ".join(parts)
-
-
-def local_time(at_ms: int, timezone: str, now_ms: int | None = None) -> str:
-    """'19:15' in the site's time zone, with the date ('28.11 19:15') when not today."""
-    zone = ZoneInfo(timezone)
-    at = datetime.fromtimestamp(at_ms / 1000, zone)
-    today = datetime.fromtimestamp((now_ms if now_ms is not None else at_ms) / 1000, zone).date()
-    return at.strftime("%H:%M") if at.date() == today else at.strftime("%d.%m %H:%M")
 
 
 def message(

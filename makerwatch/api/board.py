@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from makerwatch.api.board_texts import page_texts
+from makerwatch.api.calibration_words import calibration_words
 from makerwatch.api.confirmations import BoardAnswer
 from makerwatch.api.floor import Floor
 from makerwatch.api.guards import Guard
@@ -49,7 +50,7 @@ STREAM_REFUSED = {
 }
 STATIC = files("makerwatch.api") / "static"
 STATIC_TYPES = {"board.js": "application/javascript", "board.css": "text/css",
-                "enrol.js": "application/javascript"}  # fmt: skip
+                "enrol.js": "application/javascript", "favicon.svg": "image/svg+xml"}  # fmt: skip
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 NEEDS_TOKEN = "a staff token is needed: Authorization: Bearer <token>"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="makerwatch"'}
@@ -141,6 +142,8 @@ def routes(
     return [
         web.get("/", board.page),
         web.get("/board/{name}", board.static),
+        # Browsers ask for /favicon.ico whatever the page links; an SVG answers them all.
+        web.get("/favicon.ico", board.favicon),
         web.get("/board-events", board.events),
         web.get("/board-history", board.history),
         web.get("/machines", board.machines),
@@ -189,6 +192,13 @@ class _Handlers:
             content_type=STATIC_TYPES[name],
             charset="utf-8",
             headers={"Cache-Control": "no-cache"},
+        )
+
+    async def favicon(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=(STATIC / "favicon.svg").read_text(encoding="utf-8"),
+            content_type=STATIC_TYPES["favicon.svg"],
+            headers={"Cache-Control": "max-age=86400"},
         )
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -369,6 +379,9 @@ def _answered(device: str, by: str, answer: BoardAnswer) -> web.Response:
     """200 when the board confirmed, 422 when it refused (its reason), 202 no answer."""
     status = 200 if answer.confirmed else 422 if answer.refused else 202
     body = {"device": device, "by": by, "confirmed": answer.confirmed, "detail": answer.detail}
+    words = calibration_words(answer.detail)
+    if words is not None:  # the board's English, said in the page's languages
+        body["words"] = words
     return web.json_response(body, status=status, dumps=_dumps)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from makerwatch.core.figures import by_key
 from makerwatch.core.site_config import LANGUAGES, Language
+from makerwatch.core.time_words import FOR_WORDS, ON_SINCE_WORDS
 from makerwatch.core.vocabulary import (
     DURATION_UNITS,
     KIND_NAMES,
@@ -35,8 +36,9 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     },
     "alerts": TERMS["alerts"],
     "no_alerts": {language: text + "." for language, text in TERMS["no_alerts"].items()},
-    "for": {"en": "for {duration}", "ru": "уже {duration}", "kk": "{duration} бойы"},
-    "on_since": {"en": "on since {at}", "ru": "включено с {at}", "kk": "{at} бастап қосулы"},
+    # "on since 06:26 · for 4 min": the words `status` and the chat's /status print.
+    "for": FOR_WORDS,
+    "on_since": ON_SINCE_WORDS,
     "in_use_by": TERMS["in_use_by"],
     # Enrolling a member's card (static/enrol.js).
     "enrol": {"en": "Enrol a card", "ru": "Привязать карту", "kk": "Картаны тіркеу"},
@@ -234,7 +236,8 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
     "step_fired": {"en": "Began", "ru": "Началось", "kk": "Басталды"},
     "step_repeated": {"en": "Reminded", "ru": "Напоминание", "kk": "Еске салынды"},
     "step_resolved": TERMS["resolved"],
-    "calibrate": {"en": "Calibrate", "ru": "Калибровка", "kk": "Калибрлеу"},
+    # The machine page's section and its button: a heading names the thing, a button the act.
+    "calibrate": {"en": "Calibration", "ru": "Калибровка", "kk": "Калибрлеу"},
     "known_load": {
         "en": "Known load switched on now, W",
         "ru": "Известная нагрузка, включённая сейчас, Вт",
@@ -245,7 +248,7 @@ BOARD_TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Эталонный термометр у датчика, °C",
         "kk": "Датчик жанындағы эталон термометр, °C",
     },
-    "calibrate_button": {"en": "Calibrate", "ru": "Откалибровать", "kk": "Калибрлеу"},
+    "calibrate_button": {"en": "Calibrate", "ru": "Откалибровать", "kk": "Калибрлеуді бастау"},
     "sent_calibrate": {
         "en": "{name}: calibration sent, the board is measuring…",
         "ru": "«{name}»: калибровка отправлена, плата измеряет…",

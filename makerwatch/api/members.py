@@ -77,7 +77,7 @@ def members_page(
     return (
         f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title>"
+        f'<title>{title}</title><link rel="icon" href="/board/favicon.svg" type="image/svg+xml">'
         f"<style>{STYLE}</style></head><body><header><h1>{title}</h1>"
         f"<nav>{languages}</nav></header><main>{''.join(sections)}"
         f"<p>{escape(texts['updated'].format(at=at(now_ms)))}</p></main></body></html>"

@@ -160,6 +160,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from makerwatch.api.invites import StaffDevices
+    from makerwatch.core.browser import browser_name
 
     config = _site(args)
     zone = ZoneInfo(config.site.timezone)
@@ -172,7 +173,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{member.name}: token in the site file")
         for phone in (p for p in phones if p.name == member.name):
             print(f"  phone {phone.device_id}: signed in {at(phone.signed_in_ms)}, "
-                  f"until {at(phone.expires_ms)}; {phone.agent or 'unknown browser'}")  # fmt: skip
+                  f"until {at(phone.expires_ms)}; {browser_name(phone.agent)}")  # fmt: skip
         for invite in (i for i in invites if i.name == member.name):
             print(f"  invite link not yet used, void at {at(invite.expires_ms)}")
     if not config.staff:

@@ -16,7 +16,9 @@ from makerwatch.cli.options import (
     load,
     stack_in_use,
 )
+from makerwatch.cli.status_texts import HEALTH_CHECKS, HEALTH_ERRORS, STATUS_TEXTS
 from makerwatch.core.errors import ConfigError, UnreachableError
+from makerwatch.core.site_config import LANGUAGES
 
 if TYPE_CHECKING:
     from makerwatch.core.site_config import Language
@@ -30,6 +32,8 @@ def add_commands(add: AddCommand) -> None:
     status.add_argument("--token", default=os.environ.get("MAKERWATCH_TOKEN"),
                         help="a staff token (default: $MAKERWATCH_TOKEN): names the member at "
                              "each machine, where the site file shows names")  # fmt: skip
+    status.add_argument("--lang", choices=LANGUAGES,
+                        help="the language to print in (default: the site's)")  # fmt: skip
     add_config(status)
     add_data(status)
     status.set_defaults(handler=_status)
@@ -60,47 +64,68 @@ def _address(args: argparse.Namespace) -> str:
 
 
 def _show_status(args: argparse.Namespace) -> int:
-    import httpx
-
     host, port = host_port(_address(args), "--http")
     base = f"http://{host}:{port}"
+    health, alerts, floor = _fetch(base, args.token)
+    language: Language = args.lang or floor.get("language", "en")
+    print_health(base, health, language)
+    if alerts:
+        print(STATUS_TEXTS["alerts"][language].format(count=len(alerts)))
+    else:
+        print(STATUS_TEXTS["no_alerts"][language])
+    for alert in alerts:
+        print(f"  {alert['message'].splitlines()[0]}")
+    print_machines(floor, language)
+    return 0 if health.get("healthy") else 1
+
+
+def _fetch(
+    base: str, token: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """/healthz, /alerts and /machines (named with a staff token) from the running ingest."""
+    import httpx
+
     try:
         health = httpx.get(f"{base}/healthz", timeout=10).json()
         alerts = httpx.get(f"{base}/alerts", timeout=10).json()["alerts"]
-        staff = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        staff = {"Authorization": f"Bearer {token}"} if token else {}
         machines = httpx.get(f"{base}/machines", headers=staff, timeout=10)
         floor = machines.json()
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise UnreachableError(f"no Makerwatch answering at {base}: {exc}") from None
     if machines.status_code in (401, 429):
         raise ConfigError(f"--token: {base}/machines refused it: {floor.get('error')}")
-    state = "healthy" if health.get("healthy") else "NOT HEALTHY"
-    print(f"Makerwatch at {base}: {state}")
-    checks = (("mqtt_connected", "broker connected"), ("influxdb_reachable", "InfluxDB reachable"),
-              ("influxdb_writable", "InfluxDB writable"), ("spool_writable", "spool writable"))  # fmt: skip
-    for key, label in checks:
-        print(f"  {'ok ' if health.get(key) else 'NO '} {label}")
-    print(f"  {health.get('unacknowledged_messages', 0)} messages waiting, "
-          f"{health.get('spool_bytes', 0)} bytes in the spool")  # fmt: skip
-    for error in ("influxdb_ping_error", "influxdb_error", "spool_error"):
-        if health.get(error):
-            print(f"  {error.replace('_', ' ')}: {health[error]}")
-    print(f"{len(alerts)} active alert(s)" + (":" if alerts else ""))
-    for alert in alerts:
-        print(f"  {alert['message'].splitlines()[0]}")
-    print_machines(floor)
-    return 0 if health.get("healthy") else 1
+    return health, alerts, floor
 
 
-def print_machines(floor: dict[str, Any]) -> None:
-    """Each machine as the floor board shows it, in the site's language and time: its
-    state, since when it is on (or since when there is no signal), its last message."""
+def print_health(base: str, health: dict[str, Any], language: Language) -> None:
+    """Whether the server works, each of /healthz's checks, its queue and its reasons."""
+    state = STATUS_TEXTS["healthy" if health.get("healthy") else "not_healthy"][language]
+    print(STATUS_TEXTS["site"][language].format(base=base, state=state))
+    marks = {True: STATUS_TEXTS["ok"][language], False: STATUS_TEXTS["no"][language]}
+    width = max(len(mark) for mark in marks.values())
+    for key, label in HEALTH_CHECKS.items():
+        print(f"  {marks[bool(health.get(key))]:<{width}}  {label[language]}")
+    waiting = STATUS_TEXTS["waiting"][language].format(
+        messages=health.get("unacknowledged_messages", 0), bytes=health.get("spool_bytes", 0)
+    )
+    print(f"  {waiting}")
+    for key, label in HEALTH_ERRORS.items():
+        if health.get(key):
+            print(f"  {label[language]}: {health[key]}")
+
+
+def print_machines(floor: dict[str, Any], language: Language | None = None) -> None:
+    """Each machine as the floor board shows it, in the site's language (or `language`)
+    and time: its state, since when it is on (or since when there is no signal), its last
+    message."""
     from makerwatch.core.vocabulary import STATE_NAMES
 
-    line = _Line(floor.get("language", "en"), floor.get("timezone", "UTC"), floor["now_ms"])
+    shown: Language = language or floor.get("language", "en")
+    line = _Line(shown, floor.get("timezone", "UTC"), floor["now_ms"])
     # The names' column as wide as the longest, so every state starts in one column.
     width = max([28, *(len(line.name(machine)) for machine in floor["machines"])])
-    print("Machines:")
+    print(STATUS_TEXTS["machines"][shown] + ":")
     for machine in floor["machines"]:
         state = STATE_NAMES[machine["state"]][line.language]
         detail = " · ".join(line.words(machine))
@@ -124,16 +149,12 @@ class _Line:
         return str(machine["names"].get(self.language) or machine["device"])
 
     def span(self, seconds: float) -> str:
-        """Seconds under a minute ("12 s"), as the tiles say it; else minutes and up."""
-        from makerwatch.alerts.texts import duration
-        from makerwatch.core.vocabulary import DURATION_UNITS
+        from makerwatch.core.time_words import span
 
-        if seconds < 59.5:
-            return f"{round(max(0.0, seconds))} {DURATION_UNITS[self.language][3]}"
-        return duration(seconds, self.language)
+        return span(seconds, self.language)
 
     def at(self, ms: int) -> str:
-        from makerwatch.alerts.texts import local_time
+        from makerwatch.core.time_words import local_time
 
         return local_time(ms, self.timezone, self.now_ms)
 
@@ -152,15 +173,12 @@ class _Line:
                 was = STATE_NAMES[machine["was"]][self.language].lower()
                 words.append(self.text("was", state=was))
         elif machine["state"] != "never_heard":
-            if machine.get("on_since_ms"):
-                at, who = self.at(machine["on_since_ms"]), machine.get("in_use_by")
-                words.append(
-                    self.text("in_use_by", at=at, who=who) if who else self.text("on_since", at=at)
-                )
-            if machine.get("since_ms"):
-                words.append(
-                    self.text("for", duration=self.span((self.now_ms - machine["since_ms"]) / 1000))
-                )
+            from makerwatch.core.time_words import on_since_line
+
+            on = on_since_line(self.language, self.timezone, self.now_ms,
+                               on_since_ms=machine.get("on_since_ms"),
+                               since_ms=machine.get("since_ms"), who=machine.get("in_use_by"))  # fmt: skip
+            words += [on] if on else []
         if machine.get("fw"):
             words.append(self.text("firmware", fw=machine["fw"]))
         return words

@@ -85,6 +85,23 @@ class SimulatedBoard:
             self.born = True
         self.agent.drain(send)
 
+    def command(self, name: str, payload: bytes, t_ms: int) -> None:
+        """A `cmd/<name>` from the broker, answered as the board's runtime answers it (its
+        `identify` and `calibrate` events); what the agent refuses it reports itself."""
+        action = self.agent.command(name, payload)
+        if action is not None and action[0] == "identify":
+            self.agent.event("identify", f"blinking {action[1]} s", t_ms)
+        elif action is not None and action[0] == "calibrate":
+            recent = [self.machine.power_w(t_ms - i * self.sample_ms) for i in range(3)]
+            key, value, note, problem = board_settings.calibration(
+                self.agent.settings, action[1], action[2], recent, self.machine.temp_c(t_ms)
+            )
+            if problem is not None:
+                self.agent.event("config_rejected", "cmd/calibrate: " + problem, t_ms)
+                return
+            self.agent.settings[key] = value
+            self.agent.event("config_applied", f"{key} {value} ({note})", t_ms)
+
     def will(self) -> tuple[str, str]:
         """(topic, payload) of the board's last will, as the firmware builds it: the retained
         `status` saying offline, which the broker publishes if the board's connection dies."""

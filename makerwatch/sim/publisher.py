@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,9 @@ class RecordingPublisher:
     def flush(self) -> None:
         pass
 
+    def commands(self) -> list[tuple[str, str, bytes]]:
+        return []
+
     def close(self) -> None:
         pass
 
@@ -88,6 +92,8 @@ class MqttPublisher:
         self.tally = Tally()
         self._pending: list[tuple[mqtt.MQTTMessageInfo, str, str]] = []
         self._boards: dict[str, mqtt.Client] = {}
+        # (device, command name, payload) for the boards, from paho's thread to the runner's.
+        self._commands: queue.SimpleQueue[tuple[str, str, bytes]] = queue.SimpleQueue()
         self._address = (host, port, client_id, max_inflight)
         self._network = SharedNetwork()
         self._gone = threading.Semaphore(0)  # released as each connection closes
@@ -104,10 +110,39 @@ class MqttPublisher:
         client_id = self._address[2]
         try:
             for device, will in board_wills.items():
-                self._boards[device] = self._connect(f"{client_id}-{device}", will)
+                # One of our boards takes commands; a simulated plug does not.
+                ours = will[0].startswith(f"{TOPIC_ROOT}/")
+                commands = will[0].rsplit("/", 1)[0] + "/cmd/" if ours else None
+                self._boards[device] = self._connect(f"{client_id}-{device}", will,
+                                                     self._listener(device, commands))  # fmt: skip
         except UnreachableError:
             self._disconnect()
             raise
+
+    def _listener(self, device: str, commands: str | None) -> Callable[[mqtt.Client], None] | None:
+        """What makes a board's connection hear its `cmd/+` topics (subscribed on every
+        connect: a reconnection after a dropped connection has no session to keep them)."""
+        if commands is None:
+            return None
+
+        def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+            self._commands.put((device, message.topic[len(commands) :], bytes(message.payload)))
+
+        def on_connect(client: mqtt.Client, *_: object) -> None:
+            client.subscribe(commands + "+", qos=1)
+
+        def listen(client: mqtt.Client) -> None:
+            client.on_message = on_message
+            client.on_connect = on_connect
+
+        return listen
+
+    def commands(self) -> list[tuple[str, str, bytes]]:
+        """The commands the broker delivered to the boards since the last call."""
+        arrived = []
+        while not self._commands.empty():
+            arrived.append(self._commands.get())
+        return arrived
 
     def __call__(self, topic: str, payload: str, retain: bool) -> None:
         parts = topic.split("/")
@@ -149,9 +184,14 @@ class MqttPublisher:
                 break  # the broker is away: its sockets are closed with the thread below
         self._network.close()
 
-    def _connect(self, client_id: str, will: tuple[str, str] | None) -> mqtt.Client:
+    def _connect(
+        self, client_id: str, will: tuple[str, str] | None,
+        listen: Callable[[mqtt.Client], None] | None = None,
+    ) -> mqtt.Client:  # fmt: skip
         host, port, _, max_inflight = self._address
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if listen is not None:
+            listen(client)
         client.max_inflight_messages_set(max_inflight)
         if will is not None:
             client.will_set(will[0], will[1].encode(), qos=1, retain=True)

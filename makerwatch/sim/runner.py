@@ -76,6 +76,7 @@ class Simulation:
                 ahead_s = (t - self.start_ms) / 1000 / self.speed - (time.monotonic() - wall_start)
                 if ahead_s > 0 and stop.wait(ahead_s):
                     break
+            self._answer_commands(t)
             for board in self.boards:
                 board.advance(t)
                 board.deliver(self.publisher, t)
@@ -86,3 +87,11 @@ class Simulation:
                 board.stop(self.publisher, ended)
         self.publisher.flush()
         return Summary(self.publisher.tally, (t - self.start_ms) / 1000, ended)
+
+    def _answer_commands(self, t_ms: int) -> None:
+        """Hand each board the commands the broker delivered to it (staff's calibrate,
+        identify); its answers go out with its next delivery."""
+        for device, name, payload in self.publisher.commands():
+            board = next((b for b in self.boards if b.device.id == device), None)
+            if isinstance(board, SimulatedBoard):
+                board.command(name, payload, t_ms)

@@ -4,6 +4,7 @@ Telegram's Bot API that checks every request against the documented parameters."
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -118,6 +119,8 @@ async def test_staff_act_on_an_alert_from_the_chat_and_strangers_cannot(
             assert status.startswith(
                 "Сейчас включено:\n• «Дәнекерлеу станциясы 1, үстел А»: в работе, "
             )
+            # "on since · for" as `makerwatch status` prints it (core/time_words.py).
+            assert re.search(r"в работе, включено с \d\d:\d\d · уже \d", status), status
         async with InfluxClient(config.influxdb) as influx:
             rows = await stored(
                 influx, "SELECT acked_by, status FROM alert WHERE status = 'acknowledged'"

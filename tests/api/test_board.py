@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -468,3 +469,25 @@ async def test_a_refused_stream_and_paused_sign_in_are_explained_and_recovered(
     )
     await expect(link).to_be_hidden()
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_the_board_and_its_icon_load_without_an_error(board: Board) -> None:
+    """Test that the board's page asks for nothing the server refuses, its icon included,
+    and that /favicon.ico, which a browser asks for by itself, answers with an image."""
+    page = await (await board.browser.new_context()).new_page()
+    refused: list[str] = []
+    page.on(
+        "response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    await page.goto(board.url + "/")
+    await expect(tile(page, "solder-1")).to_be_visible()
+    linked = await page.evaluate(
+        "fetch(document.querySelector('link[rel=icon]').href).then(r => r.status)"
+    )
+    assert linked == 200
+    icon = await page.goto(board.url + "/favicon.ico")
+    assert icon is not None
+    assert icon.status == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert ElementTree.fromstring(await icon.body()).tag == "{http://www.w3.org/2000/svg}svg"
+    assert not refused, refused

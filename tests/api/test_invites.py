@@ -26,6 +26,9 @@ from tests.support import mqtt_client, publish, start_ingest, wait_until
 pytestmark = pytest.mark.stack
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+# What Chrome on an Android phone sends: `staff list` shows it as "Chrome on Android".
+ANDROID_CHROME = ("Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 "
+                  "(KHTML, like Gecko) Chrome/131.0.6778.104 Mobile Safari/537.36")  # fmt: skip
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ async def test_an_invite_signs_one_phone_in_until_revoked(board: Board, tmp_path
     await publish(
         board.config.mqtt.port, [(board.topic("solder-1", "state"), state("idle", "off"))]
     )
-    phone = await (await board.browser.new_context(**PHONE)).new_page()
+    phone = await (await board.browser.new_context(**PHONE, user_agent=ANDROID_CHROME)).new_page()
     await phone.goto(link.group(0).replace("/#", "/?lang=en#"))
     await expect(phone.locator("#staff-button")).to_have_text("Sign out")
     assert "invite" not in phone.url, "the one-time code is dropped from the address bar"
@@ -118,7 +121,9 @@ async def test_an_invite_signs_one_phone_in_until_revoked(board: Board, tmp_path
     phones, _ = StaffDevices(tmp_path).listed(0)
     assert len(phones) == 1
     assert f"phone {phones[0].device_id}: signed in" in listed.stdout
-    assert "Chrome" in listed.stdout, "the phone's browser, to tell phones apart"
+    # The phone's browser, to tell phones apart, in words rather than its whole string.
+    assert "; Chrome on Android\n" in listed.stdout, listed.stdout
+    assert "Mozilla" not in listed.stdout
 
     revoked = staff_command(tmp_path, "revoke", STAFF)
     assert revoked.returncode == 0, revoked.stderr

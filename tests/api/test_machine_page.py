@@ -121,8 +121,13 @@ async def test_a_machines_page_shows_its_day_and_staff_calibrate_it(
         await page.locator("#calibrate-power").fill("60")
         await page.locator(".calibrate-power button").click()
         answer = page.locator("article.tile .answer")
-        await expect(answer).to_contain_text("the board keeps the new correction (ct_calibration ")
+        await expect(answer).to_contain_text("the board keeps the new correction (factor 1.")
         await expect(answer).to_have_class(re.compile(r"\bconfirmed\b"))
+        # The board's English answer is said in the page's language.
+        await page.select_option("#language", "ru")
+        await expect(answer).to_contain_text("плата сохранила новую поправку (коэффициент 1,")
+        await expect(answer).not_to_contain_text("known")
+        await page.select_option("#language", "en")
         kept = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
         assert kept["ct_calibration"] == pytest.approx(60 / 44, rel=0.05)
         async with httpx.AsyncClient(base_url=board.url, timeout=40) as http:

@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from makerwatch.alerts.texts import local_time
 from makerwatch.api.board_texts import BOARD_TEXTS
+from makerwatch.cli.status_texts import HEALTH_CHECKS, STATUS_TEXTS
+from makerwatch.core.time_words import local_time
 from makerwatch.core.vocabulary import STATE_NAMES
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import make_config, publish, start_ingest, wait_until
@@ -117,9 +118,11 @@ async def test_status_says_whether_the_site_works(
     try:
         healthy = await asyncio.to_thread(status)
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
-        assert f"Makerwatch at http://127.0.0.1:{port}: healthy" in healthy.stdout
-        assert "0 active alert(s)" in healthy.stdout
         language, zone = config.alerts.language, config.site.timezone
+        said = {key: words[language] for key, words in STATUS_TEXTS.items()}
+        site = said["site"].format(base=f"http://127.0.0.1:{port}", state=said["healthy"])
+        assert site in healthy.stdout, healthy.stdout
+        assert said["no_alerts"] in healthy.stdout
         solder, printer = config.devices[0], config.devices[1]
         never = STATE_NAMES["never_heard"][language]
         assert re.search(rf"^  solder-1 +{re.escape(solder.name_in(language))} +{never}$",
@@ -141,8 +144,9 @@ async def test_status_says_whether_the_site_works(
         own_influxdb.stop()
         broken = await asyncio.to_thread(status)
         assert broken.returncode == 1
-        assert "NOT HEALTHY" in broken.stdout
-        assert "NO  InfluxDB reachable" in broken.stdout
+        assert said["not_healthy"] in broken.stdout
+        assert re.search(rf"^  {said['no']} +{HEALTH_CHECKS['influxdb_reachable'][language]}$",
+                         broken.stdout, re.M), broken.stdout  # fmt: skip
     finally:
         await running.shutdown()
 

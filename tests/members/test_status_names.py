@@ -1,10 +1,16 @@
-"""`makerwatch status` names the member at a machine as the board does (when the site shows names)."""
+"""`makerwatch status` names the member at a machine as the board does (when the site shows
+names), and speaks the site's language."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from makerwatch.cli.status import print_machines
+from makerwatch.cli.status import print_health, print_machines
+from makerwatch.cli.status_texts import HEALTH_CHECKS, STATUS_TEXTS
+from makerwatch.core.site_config import Language
+from makerwatch.core.time_words import on_since_line
 
 NOW_MS = 1_796_543_100_000
 
@@ -70,3 +76,35 @@ def test_spans_under_a_minute_read_as_on_the_board(capsys: pytest.CaptureFixture
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].endswith("уже 30 с  Последний сигнал 12 с назад"), lines[1]
     assert lines[2].endswith("только что"), lines[2]
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "on_since"),
+    [
+        ("kk", "Жабдық:", "10:00 бастап қосулы · 1 сағ бойы"),
+        ("ru", "Оборудование:", "включено с 10:00 · уже 1 ч"),
+        ("en", "Machines:", "on since 10:00 · for 1 h"),
+    ],
+)
+def test_status_speaks_the_sites_language_and_says_on_since_as_the_chat_does(
+    capsys: pytest.CaptureFixture[str], language: Language, heading: str, on_since: str
+) -> None:
+    """Test that the health, alerts and machines headings are in the site's language, and
+    that a machine's "on since · for" words are the chat's /status words (one formatter)."""
+    at_ten = 1_796_533_200_000  # 2026-12-06 10:00 in Asia/Almaty (UTC+5)
+    now = at_ten + 3_600_000
+    print_health("http://127.0.0.1:8080", {"healthy": False, "mqtt_connected": True}, language)
+    machine = {"device": "solder-1", "names": {}, "state": "idle", "since_ms": at_ten,
+               "on_since_ms": at_ten, "in_use_by": None, "last_seen_ms": now, "fw": None}  # fmt: skip
+    print_machines({"language": "en", "timezone": "Asia/Almaty", "now_ms": now,
+                    "machines": [machine]}, language)  # fmt: skip
+    out = capsys.readouterr().out
+    assert STATUS_TEXTS["not_healthy"][language] in out.splitlines()[0]
+    assert HEALTH_CHECKS["mqtt_connected"][language] in out
+    assert heading in out.splitlines()
+    assert on_since in out
+    assert on_since == on_since_line(
+        language, "Asia/Almaty", now, on_since_ms=at_ten, since_ms=at_ten
+    )
+    if language != "en":
+        assert not re.search(r"\b(healthy|NOT|broker|spool|messages|Machines)\b", out), out

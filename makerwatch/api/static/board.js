@@ -597,7 +597,7 @@
     renderTile(tile);
     request("POST", "/devices/" + encodeURIComponent(tile.device) + "/calibrate", function (status, answer) {
       var key = status === 200 ? "done_calibrate" : status === 202 ? "no_answer" : status === 422 ? "calibrate_refused" : null;
-      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, at: now(), reason: answer && (answer.detail || answer.error) } : null;
+      answers[tile.device] = key ? { key: key, name: name, confirmed: status === 200, at: now(), reason: answer && (answer.words ? answer.words : (answer.detail || answer.error)) } : null;
       renderTile(tile);
       if (!key) { toast(text("failed", { reason: refusal(status, answer, "device") })); }
     }, body);
@@ -847,7 +847,9 @@
   function renderAnswer(device, node) {
     var answer = answers[device];
     if (answer && !answer.pending && now() - answer.at > ANSWER_SHOWN_MS) { answer = answers[device] = null; }
-    var wanted = answer ? text(answer.key, { name: answer.name, reason: answer.reason || "" }) : "";
+    // A calibration's answer comes in every language (answer.words); others as they came.
+    var reason = answer && answer.reason && typeof answer.reason === "object" ? answer.reason[lang] : answer && answer.reason;
+    var wanted = answer ? text(answer.key, { name: answer.name, reason: reason || "" }) : "";
     if (node.textContent !== wanted) { node.textContent = wanted; }
     node.className = "answer" + (answer ? (answer.pending ? " pending" : answer.confirmed ? " confirmed" : " unconfirmed") : "");
   }
