@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,27 +66,22 @@ def simulated(point: Point) -> Point:
     return dataclasses.replace(point, tags={**point.tags, SOURCE_TAG: SIMULATED})
 
 
-def json_too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:  # noqa: C901 (footprint owns ingest/decode.py this session: split it after merging)
+# A JSON string (its brackets are text, not nesting), or an unterminated one to the end.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+
+
+def json_too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Does the JSON text nest arrays and objects deeper than `limit`? Checked on the
     bytes, before a parser can recurse into it."""
     if payload.count(b"[") + payload.count(b"{") <= limit:
         return False  # the common case, in C
-    depth, in_string, escaped = 0, False, False
-    for byte in payload:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", payload):
+        if byte in (0x5B, 0x7B):  # [ {
             depth += 1
             if depth > limit:
                 return True
-        elif byte in (0x5D, 0x7D):
+        elif byte in (0x5D, 0x7D):  # ] }
             depth -= 1
     return False
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from makerwatch.core.points import Point
-from makerwatch.ingest.decode import Decoded, Decoder
+from makerwatch.ingest.decode import Decoded, Decoder, json_too_deep
 from makerwatch.ingest.errors import DecodeError
 from tests.support import KAZAKH_NAME, make_config
 
@@ -274,3 +274,20 @@ def test_a_server_clock_behind_the_boards_is_reported_not_acted_on() -> None:
     with pytest.raises(DecodeError) as caught:
         decoded({"v": 1, "ts": NOW_S + 3600, "seq": 3, "power_w": 1}, decoder)
     assert caught.value.reason == "ts_in_future"
+
+
+@pytest.mark.parametrize(
+    ("payload", "deep"),
+    [
+        pytest.param(b'{"a":[1]}', False, id="shallow"),
+        pytest.param(b'{"a":[[1]]}', True, id="deep"),
+        pytest.param(b'{"note":"[[[[{{{{"}', False, id="brackets-in-a-string"),
+        pytest.param(b'{"note":"\\"[[[[","x":1}', False, id="escaped-quote-in-a-string"),
+        pytest.param(b'{"note":"\\\\","x":[[[1]]]}', True, id="escaped-backslash-ends-a-string"),
+        pytest.param(b'{"note":"[[[[', False, id="unterminated-string"),
+    ],
+)
+def test_nesting_is_counted_outside_strings_only(payload: bytes, deep: bool) -> None:
+    """Test that brackets inside JSON strings, escaped quotes and backslashes included,
+    are text, not nesting, for the depth check that runs before the parser."""
+    assert json_too_deep(payload, limit=2) is deep
