@@ -18,6 +18,7 @@ from makerwatch.core.maintenance import Progress, maintenance_point
 from makerwatch.core.points import Point, device_tags
 from makerwatch.core.protocol import STATE_MEASUREMENT
 from makerwatch.core.site_config import LANGUAGES, MaintenanceTask, SiteConfig
+from makerwatch.core.statistics import quoted
 from makerwatch.maintenance.store import Done, MaintenanceStore
 
 __all__ = ["POLL_S", "MaintenanceTracker", "UnknownTask", "task_of"]
@@ -52,10 +53,6 @@ def task_of(config: SiteConfig, device_id: str, task_id: str) -> MaintenanceTask
     raise UnknownTask(
         f"device {device_id!r} has no maintenance task {task_id!r} (its tasks: {known})"
     )
-
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 class MaintenanceTracker:
@@ -118,8 +115,8 @@ class MaintenanceTracker:
             after = "" if after_ms is None else f" AND time > {after_ms}ms"
             rows = await self._query(
                 "SELECT previous, previous_duration_s FROM state "
-                f"WHERE site = '{_quoted(self.config.site.id)}' "
-                f"AND device = '{_quoted(device_id)}'{after} ORDER BY time LIMIT {PAGE_ROWS}"
+                f"WHERE site = {quoted(self.config.site.id)} "
+                f"AND device = {quoted(device_id)}{after} ORDER BY time LIMIT {PAGE_ROWS}"
             )
             values = [row for series in rows for row in series["values"]]
             for at_ms, previous, duration_s in values:
