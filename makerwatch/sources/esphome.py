@@ -20,6 +20,7 @@ from makerwatch.sources.family import (
     ENERGY_WH,
     POWER_W,
     VOLTAGE_V,
+    WH_PER_KWH,
     Family,
     Parsed,
     number,
@@ -31,7 +32,7 @@ from makerwatch.sources.family import (
 
 __all__ = ["ESPHOME"]
 
-WH_PER_UNIT = {EnergyUnit.WH: 1.0, EnergyUnit.KWH: 1000.0}
+WH_PER_UNIT = {EnergyUnit.WH: 1.0, EnergyUnit.KWH: WH_PER_KWH}
 
 
 def _sensors(settings: EsphomeSource) -> dict[str, tuple[str, tuple[float, float], float]]:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from makerwatch.core.protocol import MAX_JSON_DEPTH, DeadLetterReason
 
 __all__ = [
+    "WH_PER_KWH",
     "Family", "Parsed", "Unreadable", "json_object", "number", "on_off", "text",
 ]  # fmt: skip
 
@@ -198,3 +199,4 @@ VOLTAGE_V = (0.0, 300.0)
 CURRENT_A = (0.0, 100.0)
 ENERGY_WH = (0.0, 1e9)
 TEMP_C = (-50.0, 200.0)
+WH_PER_KWH = 1000.0  # a plug reporting energy in kWh: times this is our Wh

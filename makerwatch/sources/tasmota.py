@@ -28,6 +28,7 @@ from makerwatch.sources.family import (
     ENERGY_WH,
     POWER_W,
     VOLTAGE_V,
+    WH_PER_KWH,
     Family,
     Parsed,
     Unreadable,
@@ -42,7 +43,6 @@ from makerwatch.sources.family import (
 
 __all__ = ["TASMOTA"]
 
-WH_PER_KWH = 1000.0
 # ENERGY's keys we store, with what they become and in which range.
 _ENERGY = {
     "Power": ("power_w", POWER_W, 1.0),

@@ -24,6 +24,7 @@ from makerwatch.sources.family import (
     POWER_W,
     TEMP_C,
     VOLTAGE_V,
+    WH_PER_KWH,
     Family,
     Parsed,
     Unreadable,
@@ -36,7 +37,6 @@ from makerwatch.sources.family import (
 
 __all__ = ["ZIGBEE2MQTT"]
 
-WH_PER_KWH = 1000.0
 _FIELDS = {
     "power": ("power_w", POWER_W, 1.0),
     "voltage": ("voltage_v", VOLTAGE_V, 1.0),

@@ -5,6 +5,7 @@ languages and accessibility."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import os
@@ -84,9 +85,9 @@ def board_config(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> Si
     })  # fmt: skip
 
 
-@pytest.fixture
-async def board(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> AsyncIterator[Board]:
-    config = board_config(mosquitto, influxdb)
+@contextlib.asynccontextmanager
+async def board_running(config: SiteConfig) -> AsyncIterator[Board]:
+    """Ingest for this site and a headless Chromium beside it; both stopped after."""
     running = await start_ingest(config)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -96,6 +97,13 @@ async def board(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> Asy
         await browser.close()
     if not running.task.done():
         await running.shutdown()
+
+
+@pytest.fixture
+async def board(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> AsyncIterator[Board]:
+    config = board_config(mosquitto, influxdb)
+    async with board_running(config) as board:
+        yield board
 
 
 def reading(seq: int, power_w: float, temp_c: float = 25.0) -> str:

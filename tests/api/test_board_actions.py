@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
-from tests.api.test_board import CHROMIUM, STAFF, TOKEN, Board, board_config, state, tile
+from tests.api.test_board import STAFF, TOKEN, Board, board_config, board_running, state, tile
 from tests.api.test_machine_page import axe_serious
 from tests.firmware.board import board_settings, running_board
-from tests.support import publish, start_ingest
+from tests.support import publish
 
 pytestmark = pytest.mark.stack
 
@@ -47,15 +47,8 @@ def actions_config(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> 
 @pytest.fixture
 async def board(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> AsyncIterator[Board]:
     config = actions_config(mosquitto, influxdb)
-    running = await start_ingest(config)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield Board(config, running, f"http://127.0.0.1:{config.ingest.http_port}", browser)
-        await browser.close()
-    if not running.task.done():
-        await running.shutdown()
+    async with board_running(config) as board:
+        yield board
 
 
 async def signed_in_phone(board: Board) -> Page:

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.api.invites import InviteRefused, StaffDevices
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
-from tests.api.test_board import CHROMIUM, STAFF, TOKEN, Board, board_config, state, tile
-from tests.support import mqtt_client, publish, start_ingest, wait_until
+from tests.api.test_board import STAFF, TOKEN, Board, board_config, board_running, state, tile
+from tests.support import mqtt_client, publish, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -44,15 +44,8 @@ async def board(
         yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), allow_unicode=True),
         encoding="utf-8",
     )
-    running = await start_ingest(config)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield Board(config, running, f"http://127.0.0.1:{config.ingest.http_port}", browser)
-        await browser.close()
-    if not running.task.done():
-        await running.shutdown()
+    async with board_running(config) as board:
+        yield board
 
 
 def staff_command(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

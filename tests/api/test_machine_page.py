@@ -13,15 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.core.vocabulary import STATE_NAMES
 from makerwatch.ingest.influx import InfluxClient
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto
-from tests.api.test_board import AXE, CHROMIUM, TOKEN, Board, board_config, tile
+from tests.api.test_board import AXE, TOKEN, Board, board_config, board_running, tile
 from tests.firmware.board import board_settings, running_board
-from tests.support import start_ingest, stored, wait_until
+from tests.support import stored, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -38,15 +38,8 @@ async def board(mosquitto: EmbeddedMosquitto, influxdb: EmbeddedInfluxDB) -> Asy
     solder = config.devices[0]
     solder = solder.model_validate({**solder.model_dump(), "board": {**solder.board, **sensors}})
     config = config.model_copy(update={"devices": [solder, *config.devices[1:]]})
-    running = await start_ingest(config)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield Board(config, running, f"http://127.0.0.1:{config.ingest.http_port}", browser)
-        await browser.close()
-    if not running.task.done():
-        await running.shutdown()
+    async with board_running(config) as board:
+        yield board
 
 
 async def has(influx: InfluxClient, influxql: str) -> bool:

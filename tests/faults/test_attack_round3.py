@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from makerwatch.api.invites import StaffDevices
 from makerwatch.app import IngestService
@@ -25,7 +25,7 @@ from makerwatch.core.site_config import SiteConfig
 from makerwatch.members.store import FILE_NAME, MembersStore
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from makerwatch.ops.provision import provision
-from tests.api.test_board import CHROMIUM, STAFF, TOKEN, Board, board_config, state, tile
+from tests.api.test_board import STAFF, TOKEN, Board, board_config, board_running, state, tile
 from tests.members.test_access import member_config
 from tests.ops.test_provision import (
     CONFIG,
@@ -65,15 +65,8 @@ async def named_board(
     store = MembersStore(tmp_path / FILE_NAME)
     store.train(store.add("Aigerim Serikova", 0, keys=(AIGERIM,)), "solder-1", None)
     store.close()
-    running = await start_ingest(config)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield Board(config, running, f"http://127.0.0.1:{config.ingest.http_port}", browser)
-        await browser.close()
-    if not running.task.done():
-        await running.shutdown()
+    async with board_running(config) as board:
+        yield board
 
 
 async def first_event(http: httpx.AsyncClient) -> str:
