@@ -3,6 +3,10 @@
 # One loop, one place for failures: every network problem is an OSError caught
 # in _network_step, after which the board keeps sampling into its buffer and
 # reconnects with jittered backoff. The watchdog resets a board that hangs anyway.
+#
+# Longer than 400 lines on purpose: every module costs the board RAM when it is
+# imported, and the loop's steps (network, sampling, cards, commands, updates) share
+# one state; the logic that can be tested apart lives in firmware/core/.
 import gc
 import json
 import random

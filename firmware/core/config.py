@@ -3,6 +3,9 @@
 # A bad value is reported (console and an `event`) and replaced by its safe
 # default, so a typo in settings.json or in a retained `config` message leaves a
 # board that still measures and reports instead of one that crash-loops.
+#
+# Longer than 400 lines on purpose: one short check a setting, in the order of
+# docs/firmware.md's table, and each module more costs the board RAM.
 
 SLUG_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 KINDS = (

@@ -8,6 +8,9 @@ describe, whatever the other machines are doing, and each transition is stamped
 with the time it happened on that machine's timeline. Each rule is evaluated when
 a machine's data changes and on a timer, on that machine's clock, set for the
 exact moment it can next become true; there is no loop over all machines.
+
+Longer than 400 lines on purpose: clocks, timers and transitions are one state
+machine; the rules themselves are one module each in rules/.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ power for its sparklines, and the staff actions on a machine.
 The page is one HTML file with its script and style beside it, all served from the
 package: no CDN, no build step. Reading is open; each action needs a staff token,
 as every action of the HTTP API does.
+
+About 430 lines: the board's routes and their handlers; its texts are in
+board_texts.py, a machine's page in machine_page.py, the boards' answers in
+confirmations.py.
 """
 
 from __future__ import annotations

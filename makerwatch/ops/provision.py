@@ -5,21 +5,22 @@ server-to-board ones, one ACL line per row of the protocol's table of message ki
 (core/protocol.py MESSAGE_KINDS); each smart plug has its own login that may publish
 only under its own topic tree and read its own commands (the table of sources,
 makerwatch/sources/, says which; a Zigbee2MQTT bridge has one login for the plugs
-behind it), and ingest reads their topics and writes their commands; ingest reads every device topic and writes dead
-letters, alerts and commands; the floor board reads; the `operator` login reads dead
+behind it), and ingest reads their topics and writes their commands; ingest reads
+every device topic and writes dead letters, alerts and commands; the floor board reads; the `operator` login reads dead
 letters and `$SYS` and writes nothing; a `healthcheck` user may read the broker's
 uptime and nothing else; the `fleet` login (`firmware update`, `board calibrate`) may
 send boards updates and calibrations and read their events; with Home Assistant's
 discovery on, ingest writes its discovery prefix and values and the `homeassistant` login
 reads them. Anonymous access is off.
+
 Each board also gets its own update key (credentials/<site>.<device>.json
-`update_key`): it signs the updates sent to that board, which refuses any other. Passwords are
-kept across runs (a board keeps working after re-provisioning) and hashed by
-Mosquitto's own `mosquitto_passwd`.
+`update_key`): it signs the updates sent to that board, which refuses any other.
+Passwords are kept across runs (a board keeps working after re-provisioning) and
+hashed by Mosquitto's own `mosquitto_passwd`.
 
 For a network of sites, the central broker is provisioned from the network file:
-ingest (central ingest), the operator, the health check, and one `bridge.<site>` user per site,
-which may write only its own site's board topics. A site's broker then bridges its
+ingest (central ingest), the operator, the health check, and one `bridge.<site>` user
+per site, which may write only its own site's board topics. A site's broker then bridges its
 boards' topics to it (`bridge`): queued at the site while the link is down, QoS 1,
 TLS when given the central broker's CA, with that site's bridge user.
 
@@ -28,6 +29,9 @@ and ACL, so those files (and the data folder) belong to the user the broker will
 run as: `owner`, by default the `mosquitto` user when provisioning as root, else
 whoever provisions. For a broker in a container, `root` and `data_dir` are the
 folders as the container sees them (Compose: /mosquitto/config, /mosquitto/data).
+
+Longer than 400 lines on purpose: every identity's ACL is written here, so what each
+login may do is read, and reviewed, in one file.
 """
 
 from __future__ import annotations
