@@ -213,7 +213,9 @@ def parse_topic(topic: str) -> TopicParts:
 class _Payload(BaseModel):
     # strict: a JSON string "12" is not a number and true is not 1; a JSON 12 is
     # accepted for a float field and becomes 12.0, so InfluxDB sees one type.
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 # Field name -> unit is in the name. Ranges are physical limits of

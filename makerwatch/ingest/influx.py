@@ -9,10 +9,12 @@ so a missing one is reported with how to create it (docs/configuration.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Self
 
-import httpx
+import aiohttp
 
 from makerwatch.core.site_config import InfluxSettings
 from makerwatch.ingest.errors import SinkError, SinkRejectedError
@@ -38,22 +40,40 @@ def how_to_create(url: str, database: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """An HTTP answer, read whole: InfluxDB's answers are small, and reading the body
+    inside the request releases the connection to the pool."""
+
+    status: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
 class InfluxClient:
+    """The v1 HTTP API through aiohttp's client: the HTTP library ingest already serves
+    its own API with, so a site's ingest carries one HTTP stack, not two."""
+
     def __init__(self, settings: InfluxSettings) -> None:
         self.database = settings.database
         self._url = settings.url.rstrip("/")
-        self._ping_timeout_s = min(PING_TIMEOUT_S, settings.timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._ping_timeout = aiohttp.ClientTimeout(total=min(PING_TIMEOUT_S, settings.timeout_s))
         # Credentials in a header, never in the URL, where proxies and logs would keep them:
         # a token (2.x, 3.x) as `Authorization: Token`, a 1.x user and password as Basic.
-        auth = None
-        headers = {}
+        self._headers: dict[str, str] = {}
         if settings.token is not None:
-            headers["Authorization"] = f"Token {settings.token}"
+            self._headers["Authorization"] = f"Token {settings.token}"
         elif settings.username is not None:
-            auth = httpx.BasicAuth(settings.username, settings.password or "")
-        self._http = httpx.AsyncClient(
-            base_url=self._url, timeout=settings.timeout_s, auth=auth, headers=headers
-        )
+            basic = aiohttp.encode_basic_auth(settings.username, settings.password or "")
+            self._headers["Authorization"] = basic  # UTF-8, as InfluxDB reads it
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -62,12 +82,32 @@ class InfluxClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _http(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the event loop that uses it (aiohttp's rule).
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        return self._session
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+        time_limit: aiohttp.ClientTimeout | None = None,
+    ) -> _Answer:  # fmt: skip
+        async with self._http().request(
+            method, self._url + path, params=params, data=data, headers=headers, timeout=time_limit
+        ) as response:
+            return _Answer(response.status, await response.read())
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> _Answer:
         try:
-            return await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+            return await self._send(method, path, **kwargs)
+        except TimeoutError as exc:
+            raise SinkError(f"{self._url}{path}: timeout after {self._timeout.total} s") from exc
+        except aiohttp.ClientError as exc:
             raise SinkError(f"{self._url}{path}: {type(exc).__name__}: {exc}") from exc
 
     @property
@@ -80,13 +120,13 @@ class InfluxClient:
     async def ping_error(self) -> str | None:
         """Why InfluxDB does not answer its ping (None: it does), within PING_TIMEOUT_S."""
         try:
-            response = await self._http.get("/ping", timeout=self._ping_timeout_s)
-        except httpx.TimeoutException:
+            response = await self._send("GET", "/ping", time_limit=self._ping_timeout)
+        except TimeoutError:
             return "not reachable: timeout"
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             return f"not reachable: {exc or type(exc).__name__}"
-        if response.status_code not in (200, 204):  # 1.x and 2.x: 204; 3.x: 200 with its version
-            return f"/ping answered {response.status_code}"
+        if response.status not in (200, 204):  # 1.x and 2.x: 204; 3.x: 200 with its version
+            return f"/ping answered {response.status}"
         return None
 
     async def ensure_database(self) -> None:
@@ -111,15 +151,13 @@ class InfluxClient:
         body = "\n".join(lines).encode("utf-8")
         params = {"db": self.database, "precision": "ns"}
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        response = await self._request(
-            "POST", "/write", params=params, content=body, headers=headers
-        )
-        if response.status_code == 204:
+        response = await self._request("POST", "/write", params=params, data=body, headers=headers)
+        if response.status == 204:
             return
         text = _error_text(response)
-        if response.status_code == 400:
+        if response.status == 400:
             raise SinkRejectedError(f"{self._url}/write", 400, text)
-        raise SinkError(f"{self._url}/write answered {response.status_code}: {text}")
+        raise SinkError(f"{self._url}/write answered {response.status}: {text}")
 
     async def query(self, influxql: str, *, method: str = "GET") -> list[dict[str, Any]]:
         """Run InfluxQL; return the series of the first statement (time in epoch ms)."""
@@ -128,9 +166,9 @@ class InfluxClient:
             response = await self._request("POST", "/query", data=params)
         else:
             response = await self._request("GET", "/query", params=params)
-        if response.status_code != 200:
+        if response.status != 200:
             raise SinkError(
-                f"{self._url}/query answered {response.status_code}: {_error_text(response)}"
+                f"{self._url}/query answered {response.status}: {_error_text(response)}"
             )
         result = response.json()["results"][0]
         if "error" in result:
@@ -139,7 +177,7 @@ class InfluxClient:
         return series
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: _Answer) -> str:
     try:
         answer = response.json()
     except ValueError:

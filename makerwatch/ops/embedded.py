@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import http.client
 import logging
 import shutil
 import signal
@@ -16,11 +17,10 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
-
-import httpx
 
 from firmware.core.backoff import Backoff
 from makerwatch.core.errors import MakerwatchError
@@ -290,9 +290,12 @@ bind-address = "{HOST}:{self.rpc_port}"
         return ["-config", str(config_path)]
 
     def is_ready(self) -> bool:
+        # The standard library's client: `up` runs ingest in this process, which needs
+        # no second HTTP library at rest (ingest's own is aiohttp's).
         try:
-            return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
-        except httpx.HTTPError:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as answer:
+                return bool(answer.status == 204)
+        except (OSError, http.client.HTTPException):  # URLError is an OSError
             return False
 
 

@@ -167,6 +167,12 @@ const step = () => {
 };
 const started = Date.now();
 let peak = 0, steps = 0;
+// The test reads these files while the loop runs: each is replaced whole (a rename),
+// never seen half written.
+function writeWhole(name, text) {
+  fs.writeFileSync(path.join(dir, name + ".tmp"), text);
+  fs.renameSync(path.join(dir, name + ".tmp"), path.join(dir, name));
+}
 mp.runPython("gc.collect()");
 mp.runPython("base = gc.mem_alloc()");
 while (Date.now() - started < seconds * 1000 && !world().stop) {
@@ -175,10 +181,10 @@ while (Date.now() - started < seconds * 1000 && !world().stop) {
   mp.runPython("gc.collect()"); // between calls from JavaScript, where the port can collect
   mp.runPython("live = gc.mem_alloc() - base");
   peak = Math.max(peak, mp.globals.get("live"));
-  fs.writeFileSync(path.join(dir, "pins.json"), JSON.stringify(pins));
+  writeWhole("pins.json", JSON.stringify(pins));
   mp.runPython("waiting = len(board.agent.readings)\ntaken = board.agent.seq\n" +
     "taps = len(board.cards.taps) if board.cards is not None else 0");
-  fs.writeFileSync(path.join(dir, "agent.json"), JSON.stringify({
+  writeWhole("agent.json", JSON.stringify({
     waiting: mp.globals.get("waiting"), taken: mp.globals.get("taken"),
     taps_waiting: mp.globals.get("taps") }));
   const delay = Math.max(0, Math.min(Number(mp.globals.get("delay")) || 0, 100));

@@ -8,6 +8,7 @@ is not tested against a real 2.x or 3.x.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -132,6 +133,19 @@ async def test_every_request_carries_the_token_in_the_shape_the_v1_api_takes(
     assert write.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert write.body == "telemetry,device=solder-1 power_w=5 1700000000000000000"
     assert select.query == {"db": "makerwatch", "q": "SELECT power_w FROM telemetry", "epoch": "ms"}
+
+
+async def test_a_1x_user_and_password_go_as_basic_auth_in_a_header(stand_in: StandIn) -> None:
+    """Test that a 1.x user and password reach the server as `Authorization: Basic`, never
+    as the v1 API's `u` and `p` URL parameters, which proxies and logs keep."""
+    with_user = InfluxSettings(url=stand_in.url, username="ingest", password="pä ss:wörd")
+    async with InfluxClient(with_user) as influx:
+        await influx.ping_error()
+        with pytest.raises(SinkError):
+            await influx.write(["m f=1i 1"])
+    basic = "Basic " + base64.b64encode("ingest:pä ss:wörd".encode()).decode()
+    assert [r.headers["Authorization"] for r in stand_in.requests] == [basic, basic]
+    assert all(not {"u", "p"} & set(r.query) for r in stand_in.requests)
 
 
 async def test_a_missing_database_says_in_one_line_how_to_create_it(stand_in: StandIn) -> None:

@@ -31,6 +31,15 @@ class Figures:
         keys = self.values.keys() | other.values.keys()
         return Figures({k: self.values.get(k, 0.0) + other.values.get(k, 0.0) for k in keys})
 
+    def __eq__(self, other: object) -> bool:
+        """The same figures: a figure one side lacks counts as 0 on that side, as it reads."""
+        if not isinstance(other, Figures):
+            return NotImplemented
+        keys = self.values.keys() | other.values.keys()
+        return all(self.values.get(k, 0.0) == other.values.get(k, 0.0) for k in keys)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable values: no hash, as a dict has none
+
     def __repr__(self) -> str:
         return f"Figures({self.values!r})"
 
