@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from makerwatch.cli.status_texts import STATUS_TEXTS
 from makerwatch.core.site_config import load_site_config
 from makerwatch.ops.embedded import EmbeddedInfluxDB, EmbeddedMosquitto, free_port
 from tests.support import KAZAKH_NAME, ROOT, WAIT_TIMEOUT_S
@@ -403,8 +404,12 @@ def test_commands_find_the_running_up_and_its_site_file(stack: Stack) -> None:
 
     status = makerwatch_beside(stack, "status")
     assert status.stderr.splitlines() == [used]
-    assert f"Makerwatch at http://{run_file['http']}: healthy" in status.stdout
     site = load_site_config(EXAMPLE)
+    language = site.alerts.language  # status speaks the site's language
+    healthy = STATUS_TEXTS["site"][language].format(
+        base=f"http://{run_file['http']}", state=STATUS_TEXTS["healthy"][language]
+    )
+    assert healthy in status.stdout
     for device in site.devices:
         name = device.name_in(site.alerts.language)
         assert re.search(rf"^  {device.id} +{re.escape(name)} ", status.stdout, re.M), status.stdout
