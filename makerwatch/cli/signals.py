@@ -8,8 +8,8 @@ Nothing else in the command line installs a signal handler.
 
 from __future__ import annotations
 
+import os
 import signal
-import sys
 
 # Not even `typing`: this module loads, and Ctrl-C is handled, before anything slower.
 TYPE_CHECKING = False
@@ -32,11 +32,18 @@ INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C: 128 + SIGINT
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _leave_now(signum: int, frame: object) -> None:
+    # os._exit, not sys.exit: an exception raised here can land in one of importlib's
+    # callbacks, which prints it as "Exception ignored" and goes on importing. Nothing
+    # has started yet (no daemon, no file written), so there is nothing to unwind.
+    os._exit(INTERRUPTED)
+
+
 def leave_quietly_while_importing() -> None:
     """Ctrl-C while Python is still importing (a second or two on a small board computer):
     leave quietly, as after start-up, not with a traceback. `interrupt_on_ctrl_c`
     restores Python's own handler once the command line is loaded."""
-    signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(INTERRUPTED))
+    signal.signal(signal.SIGINT, _leave_now)
 
 
 def interrupt_on_ctrl_c() -> None:
