@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from makerwatch.core.errors import ConfigError, UnreachableError
+from makerwatch.core.errors import ConfigError
 from makerwatch.core.protocol import demo_topic
 from makerwatch.core.site_config import SiteConfig
 from makerwatch.sim.members import MemberTaps, TappingPublisher
 from makerwatch.sim.plug import unplug_unless_real_time
-from makerwatch.sim.publisher import MqttPublisher
+from makerwatch.sim.publisher import MqttPublisher, connect
 from makerwatch.sim.runner import Simulation, Summary
 from makerwatch.sim.scenarios import (
     SCENARIOS,
@@ -60,12 +60,7 @@ def _retained(host: str, port: int, topic_filter: str) -> list[tuple[str, bytes]
 
     client.on_message = on_message
     client.on_subscribe = lambda *_: subscribed.set()
-    try:
-        client.connect(host, port, keepalive=10)
-    except OSError as exc:
-        raise UnreachableError(
-            f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
-        ) from exc
+    connect(client, host, port, keepalive_s=10)
     client.loop_start()
     try:
         client.subscribe(topic_filter, qos=1)

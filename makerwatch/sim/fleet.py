@@ -15,6 +15,7 @@ from firmware.core import config as board_settings
 from firmware.core.agent import Agent
 from makerwatch.sim.board import board_rng
 from makerwatch.sim.fleet_plugs import start_plugs
+from makerwatch.sim.pacing import paced
 from makerwatch.sim.publisher import MqttPublisher
 
 __all__ = ["FleetReport", "fleet_devices", "run_fleet"]
@@ -53,10 +54,7 @@ def _worker(host: str, port: int, boards: list[tuple[str, str]], rate: float, me
     publisher = MqttPublisher(host, port, f"mw-fleet-{worker}-{seed}")
     sent: Counter[str] = Counter()
     start = time.monotonic()
-    for n in range(messages):
-        ahead_s = start + n / rate - time.monotonic()
-        if ahead_s > 0:
-            time.sleep(ahead_s)  # pacing the publish rate, not waiting for a condition
+    for n in paced(messages, rate):
         site, agent, rng = agents[n % len(agents)]
         turn = n // len(agents)
         agent.sample(turn * PERIOD_MS, int(time.time() * 1000), power_w=rng.uniform(0, 120))

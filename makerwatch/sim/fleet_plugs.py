@@ -18,6 +18,7 @@ from typing import Any
 from makerwatch.core.site_config import Device
 from makerwatch.sim.board import board_rng
 from makerwatch.sim.machine import SimulatedMachine
+from makerwatch.sim.pacing import paced
 from makerwatch.sim.plug import SimulatedPlug
 from makerwatch.sim.profiles import PROFILES
 from makerwatch.sim.publisher import MqttPublisher
@@ -75,10 +76,7 @@ def plug_worker(host: str, port: int, plugs: list[tuple[str, dict[str, Any]]], r
     publisher = MqttPublisher(host, port, f"mw-fleet-plugs-{worker}-{seed}")
     sent: Counter[str] = Counter()
     start = time.monotonic()
-    for n in range(readings):
-        ahead_s = start + n / rate - time.monotonic()
-        if ahead_s > 0:
-            time.sleep(ahead_s)  # pacing the publish rate, not waiting for a condition
+    for n in paced(readings, rate):
         site, plug, rng = fleet[n % len(fleet)]
         power_w = rng.uniform(0, 120)
         plug.energy_wh += power_w * PERIOD_S / 3600

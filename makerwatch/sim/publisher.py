@@ -18,7 +18,7 @@ from makerwatch.core.errors import UnreachableError
 from makerwatch.core.protocol import TOPIC_ROOT, MessageKind
 from makerwatch.sim.network import SharedNetwork
 
-__all__ = ["MqttPublisher", "RecordingPublisher", "Tally"]
+__all__ = ["MqttPublisher", "RecordingPublisher", "Tally", "connect"]
 
 ACK_TIMEOUT_S = 60.0
 DISCONNECTED_WITHIN_S = 10.0
@@ -196,10 +196,15 @@ class MqttPublisher:
         if will is not None:
             client.will_set(will[0], will[1].encode(), qos=1, retain=True)
         self._network.attach(client)
-        try:
-            client.connect(host, port, keepalive=30)
-        except OSError as exc:
-            raise UnreachableError(
-                f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
-            ) from exc
+        connect(client, host, port, keepalive_s=30)
         return client
+
+
+def connect(client: mqtt.Client, host: str, port: int, keepalive_s: int) -> None:
+    """Connect, or say in one line which broker cannot be reached and why."""
+    try:
+        client.connect(host, port, keepalive=keepalive_s)
+    except OSError as exc:
+        raise UnreachableError(
+            f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}"
+        ) from exc
