@@ -60,8 +60,13 @@ def site(
 async def backfill(config: SiteConfig, start_s: float, sessions: int) -> None:
     """Sessions of 45 minutes in use, an hour apart, from `start_s`, delivered at once as
     a board delivers what it held."""
-    topic = f"makerspace/{config.site.id}/solder-1/state"
-    messages = []
+    await publish(config.mqtt.port, held_sessions(config.site.id, start_s, sessions))
+
+
+def held_sessions(site: str, start_s: float, sessions: int) -> list[tuple[str, bytes | str]]:
+    """solder-1's states for those sessions, as its board sends them late."""
+    topic = f"makerspace/{site}/solder-1/state"
+    messages: list[tuple[str, bytes | str]] = []
     for n in range(sessions):
         on_s = start_s + n * 2 * HOUR_S
         messages += [
@@ -70,7 +75,7 @@ async def backfill(config: SiteConfig, start_s: float, sessions: int) -> None:
             (topic, json.dumps({"v": 1, "ts": on_s + 2700, "state": "off", "previous": "active",
                                 "previous_duration_s": 2700.0})),
         ]  # fmt: skip
-    await publish(config.mqtt.port, messages)
+    return messages
 
 
 def url(config: SiteConfig, path: str) -> str:

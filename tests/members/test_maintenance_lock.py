@@ -8,7 +8,6 @@ list says locked, a trained member's card is refused while a staff card unlocks;
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from makerwatch.ops.firmware_deploy import load_secrets, settings_for
 from tests.firmware.board import Recorder, recording
 from tests.firmware.test_board_under_micropython import micropython_board
 from tests.firmware.test_cards_under_micropython import Cards
-from tests.maintenance.test_maintenance_due import HOUR_S, TIP
+from tests.maintenance.test_maintenance_due import HOUR_S, TIP, held_sessions
 from tests.members.test_card_chain import RELAY, Staff, results, write_site
 from tests.support import ingest_process, publish, wait_until
 
@@ -59,17 +58,7 @@ def last_applied(recorder: Recorder) -> object:
 async def backfill(port: int, site: str, start_s: float) -> None:
     """Three sessions of 45 minutes in use, as a board delivers what it held late:
     2.25 machine-hours against the task's 2."""
-    topic = f"makerspace/{site}/solder-1/state"
-    messages: list[tuple[str, bytes | str]] = []
-    for n in range(3):
-        on_s = start_s + n * 2 * HOUR_S
-        messages += [
-            (topic, json.dumps({"v": 1, "ts": on_s, "state": "active", "previous": "off",
-                                "previous_duration_s": HOUR_S})),
-            (topic, json.dumps({"v": 1, "ts": on_s + 2700, "state": "off", "previous": "active",
-                                "previous_duration_s": 2700.0})),
-        ]  # fmt: skip
-    await publish(port, messages)
+    await publish(port, held_sessions(site, start_s, 3))
 
 
 async def test_an_overdue_blocking_task_locks_the_machine_for_members_until_done(
