@@ -1,12 +1,13 @@
 """The MQTT edge: the one module that reaches into aiomqtt's and paho's internals.
 
-aiomqtt has no receive window and no manual acknowledgement, and paho rebuilds its
-property tables for every message; what ingest needs of both is built here, on their
-private names (aiomqtt's `_client`, `_loop`, `_disconnected` and socket callbacks;
-paho's `_sock` and `_packet`), so that a release of either that renames one breaks this
-file alone (tests/ingest/test_source.py and test_backpressure.py run it against a real
-Mosquitto; test_mqtt_edge.py reads paho's packets with the shared tables). Everything
-else uses `FlowControlledClient`'s public methods.
+aiomqtt has no receive window and no manual acknowledgement, and paho spends more on
+each incoming PUBLISH than everything else ingest does with it; what ingest needs of
+both is built here, on their private names (aiomqtt's `_client`, `_loop`,
+`_disconnected` and socket callbacks; paho's `_sock`, `_in_packet`, `_packet_queue` and
+`_last_bytes_received`), so that a release of either that renames one breaks this file
+alone (tests/ingest/test_source.py and test_backpressure.py run it against a real
+Mosquitto; test_mqtt_edge.py holds our PUBLISH reader to paho's own decoder, split at
+every byte). Everything else uses `FlowControlledClient`'s public methods.
 
 - The receive window: ingest enforces its own Receive Maximum. Once that many messages
   are held unacknowledged it stops reading its socket, so TCP holds the broker back and
@@ -14,77 +15,157 @@ else uses `FlowControlledClient`'s public methods.
   2.0.13 sends a client more than the Receive Maximum it asked for).
 - Manual acknowledgement: paho's, switched on for every client built here; `ack` sends
   the PUBACK once what a message carried is stored.
-- Shared property tables: paho builds `Properties` for every PUBLISH it receives, and
-  each one rebuilds the same two tables of property names and types: about 7 us a
-  message, the largest single cost in ingest's profile (docs/benchmarks.md).
-  `SharedTableProperties` keeps the tables on the class and is used for the PUBLISH
-  packets paho decodes; it is paho's own class otherwise, so every property reads,
-  packs and prints the same. The fix belongs in paho itself; until it lands there,
-  `use_shared_tables()` puts it in for this process.
+- Our own PUBLISH reader: paho decodes each PUBLISH into a message object, a message
+  info with its lock and a property set whose tables it rebuilds, and logs it: a third
+  of ingest's CPU in its profile (docs/benchmarks.md). `read_publish` takes a whole,
+  well-formed PUBLISH straight from the bytes held; anything else (another packet, one
+  not whole yet, a malformed one) is left to paho, which reads it exactly as before.
+- Acknowledgements in one write: the PUBACKs a flush releases go out as one queued
+  write on paho's own outgoing queue (in order with what else it sends), not one
+  system call each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any
+import ssl
+import struct
+import time
+from typing import Any, NamedTuple
 
 import aiomqtt
 import paho.mqtt.client as paho
-from paho.mqtt import _packet
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 __all__ = [
     "READ_CHUNK_BYTES",
     "SESSION_TAKEN_OVER",
+    "Arrival",
     "BufferedSocket",
     "FlowControlledClient",
-    "SharedTableProperties",
-    "use_shared_tables",
+    "read_publish",
 ]
 
 READ_CHUNK_BYTES = 64 * 1024
 SESSION_TAKEN_OVER = 0x8E  # MQTT v5 reason code (MQTT 5.0, 3.14.2.1)
-
-_TABLES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-
-
-class SharedTableProperties(Properties):
-    # Read through the instance, as paho's methods do; never written after this.
-    types = _TABLES.types
-    names = _TABLES.names
-    properties = _TABLES.properties
-
-    def __init__(self, packetType: int) -> None:  # paho's name
-        object.__setattr__(self, "packetType", packetType)
+PUBLISH = 0x30  # the packet type, in the high four bits of the first byte
+PUBACK = 0x40
+_PUBACK = struct.Struct("!BBH")  # type, remaining length 2, packet id
 
 
-def use_shared_tables() -> None:
-    """Decode every incoming PUBLISH's properties with the shared tables (idempotent)."""
-    setattr(_packet, "Properties", SharedTableProperties)  # noqa: B010 (paho's private name)
+class Arrival(NamedTuple):
+    """One PUBLISH from the broker, as ingest uses it."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+    mid: int
+
+
+def _variable_int(buffer: bytes, at: int, end: int) -> tuple[int, int] | None:
+    """MQTT's variable byte integer at `at` (at most four bytes) and where it ends."""
+    value, shift = 0, 0
+    while at < end and shift < 28:
+        byte = buffer[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    return None
+
+
+def read_publish(buffer: bytes, at: int, mqtt5: bool = True) -> tuple[Arrival, int] | None:
+    """The PUBLISH packet starting at `at` and where the next packet starts, or None
+    when what is there is not a whole, well-formed PUBLISH with a UTF-8 topic (paho
+    reads that one instead)."""
+    end = len(buffer)
+    if at >= end or buffer[at] & 0xF0 != PUBLISH:
+        return None
+    header = buffer[at]
+    qos = (header >> 1) & 0x03
+    length = _variable_int(buffer, at + 1, end)
+    if qos == 3 or length is None:
+        return None
+    remaining, body = length
+    packet_end = body + remaining
+    topic_at = body + 2
+    if packet_end > end or topic_at > packet_end:
+        return None
+    topic_end = topic_at + (buffer[body] << 8 | buffer[body + 1])
+    after = topic_end + 2 if qos else topic_end  # a packet id at QoS 1 and 2
+    if topic_end == topic_at or after > packet_end:
+        return None  # an empty topic (a v5 topic alias, which ingest never allows) or too short
+    mid = buffer[topic_end] << 8 | buffer[topic_end + 1] if qos else 0
+    if mqtt5:
+        properties = _variable_int(buffer, after, packet_end)
+        if properties is None or properties[1] + properties[0] > packet_end:
+            return None
+        after = properties[1] + properties[0]
+    try:
+        topic = buffer[topic_at:topic_end].decode()
+    except UnicodeDecodeError:
+        return None
+    return Arrival(topic, buffer[after:packet_end], bool(header & 0x01), qos, mid), packet_end
 
 
 class BufferedSocket:
     """paho's socket, read in large chunks: paho asks for a packet's header a byte or
     two at a time, and a system call per read was a tenth of ingest's time. `pending`
-    (which paho and the reader below already ask of TLS sockets) says what is held."""
+    (which paho and the reader below already ask of TLS sockets) says what is held;
+    `publishes` takes the whole PUBLISH packets at the head of it."""
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._held = b""
+        self._at = 0  # what is held starts here
+        self._error: OSError | None = None
         self.closed_by_peer = False  # an orderly close (EOF), not a reset or a timeout
 
     def recv(self, size: int) -> bytes:
-        if not self._held:
-            self._held = self._sock.recv(max(size, READ_CHUNK_BYTES))  # BlockingIOError: none yet
+        if self._at >= len(self._held) and not self.closed_by_peer:
+            if self._error is not None:  # met by `fill`, raised where paho reads
+                error, self._error = self._error, None
+                raise error
+            self._held, self._at = (
+                self._sock.recv(max(size, READ_CHUNK_BYTES)),
+                0,
+            )  # BlockingIOError: none yet
             self.closed_by_peer = not self._held
-        data, self._held = self._held[:size], self._held[size:]
+        data = self._held[self._at : self._at + size]
+        self._at += len(data)
         return data
+
+    def fill(self) -> bool:
+        """Read what the socket has if nothing is held. False when there is nothing to
+        read yet; True when something is held, or an error or the end of the
+        connection waits for paho's next read."""
+        if self._at < len(self._held) or self.closed_by_peer or self._error is not None:
+            return True
+        try:
+            self._held, self._at = self._sock.recv(READ_CHUNK_BYTES), 0
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return False
+        except ssl.SSLWantWriteError:
+            return True  # paho's read meets it again and waits for the socket to be writable
+        except OSError as exc:
+            self._error = exc
+            return True
+        self.closed_by_peer = not self._held
+        return True
+
+    def publish(self, mqtt5: bool) -> Arrival | None:
+        """The whole PUBLISH at the head of what is held, taken off it, or None."""
+        read = read_publish(self._held, self._at, mqtt5)
+        if read is None:
+            return None
+        arrival, self._at = read
+        return arrival
 
     def pending(self) -> int:
         inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
-        return len(self._held) + inner
+        return len(self._held) - self._at + inner
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -94,7 +175,7 @@ class FlowControlledClient(aiomqtt.Client):
     """aiomqtt's client, which stops reading its socket while `window` messages are held.
 
     aiomqtt reads the socket whenever it is readable and queues every message it
-    decodes; this subclass keeps paho's messages in its own inbox instead (aiomqtt's
+    decodes; this subclass keeps what arrives in its own inbox instead (aiomqtt's
     iterator starts a task per message, a fifth of ingest's time), counts what
     arrived and what was acknowledged, and takes the socket off the event loop from
     when the count reaches the window until half of it is acknowledged.
@@ -102,7 +183,7 @@ class FlowControlledClient(aiomqtt.Client):
 
     def __init__(self, window: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.inbox: collections.deque[paho.MQTTMessage] = collections.deque()
+        self.inbox: collections.deque[Arrival] = collections.deque()
         self._arrived = asyncio.Event()
         self._window = window
         self.held = 0  # decoded, not yet acknowledged
@@ -113,6 +194,8 @@ class FlowControlledClient(aiomqtt.Client):
         self.taken_over = False  # the broker said so (DISCONNECT 0x8E)
         self.closed_by_broker = False  # the broker closed the connection, with or without a word
         self._buffered: BufferedSocket | None = None
+        self._mqtt5 = self._client.protocol == paho.MQTTv5
+        self._pubacks = bytearray()  # released by this turn of the event loop, not yet queued
         # aiomqtt has no manual acknowledgement of its own; paho's is used so a
         # message is acknowledged only after its points are written (docs/ingest.md).
         self._client.manual_ack_set(True)
@@ -124,8 +207,19 @@ class FlowControlledClient(aiomqtt.Client):
         if self.full and self.held <= self._window // 2:
             self.full = False
         self.update_reading()
-        if qos > 0:
+        if qos == 1:
+            if not self._pubacks:
+                self._loop.call_soon(self._send_pubacks)
+            self._pubacks += _PUBACK.pack(PUBACK, 2, mid)
+        elif qos == 2:
             self._client.ack(mid, qos)
+
+    def _send_pubacks(self) -> None:
+        """The PUBACKs released since the last call, as one write on paho's queue: paho
+        writes a queued packet's bytes as they are, and sends each queued one with a
+        system call of its own."""
+        pubacks, self._pubacks = bytes(self._pubacks), bytearray()
+        self._client._packet_queue(PUBACK, pubacks, 0, 0)
 
     def update_reading(self) -> None:
         """Read the socket unless the window is full."""
@@ -165,7 +259,7 @@ class FlowControlledClient(aiomqtt.Client):
             self.closed_by_broker = True  # paho has let go of the socket by now
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
-    async def arrivals(self) -> collections.deque[paho.MQTTMessage]:
+    async def arrivals(self) -> collections.deque[Arrival]:
         """The inbox, once it holds a message; MqttError once the connection is gone."""
         while not self.inbox:
             self._arrived.clear()
@@ -180,7 +274,12 @@ class FlowControlledClient(aiomqtt.Client):
         return self.inbox
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self.inbox.append(message)
+        """A PUBLISH that paho read (one split across reads, or one ours left to it)."""
+        arrival = Arrival(message.topic, bytes(message.payload), message.retain, message.qos, message.mid)  # fmt: skip
+        self._arrive(arrival)
+
+    def _arrive(self, arrival: Arrival) -> None:
+        self.inbox.append(arrival)
         self._arrived.set()
         self.held += 1
         if self.held >= self._window:
@@ -188,15 +287,28 @@ class FlowControlledClient(aiomqtt.Client):
         self.update_reading()
 
     def _read(self) -> None:
-        """aiomqtt's reader, as its own `_on_socket_open` registers it, reading on while
-        the socket holds more (and the window allows)."""
+        """aiomqtt's reader, as its own `_on_socket_open` registers it: the whole
+        PUBLISH packets held are read here, anything else by paho, in the order they
+        came, reading on while the socket holds more and the window allows."""
+        client, buffered = self._client, self._buffered
         try:
-            while True:
-                self._client.loop_read()
-                sock = self._client._sock
-                if isinstance(sock, BufferedSocket) and sock.pending() > 0 and self._reading:
-                    continue
-                break
+            if buffered is None:
+                client.loop_read()
+                return
+            while self._reading:
+                between_packets = (
+                    client._in_packet["command"] == 0
+                )  # paho is not halfway through one
+                if between_packets and not buffered.fill():
+                    break  # nothing to read yet
+                arrival = buffered.publish(self._mqtt5) if between_packets else None
+                if arrival is not None:
+                    client._last_bytes_received = time.monotonic()  # what paho's keepalive reads
+                    self._arrive(arrival)
+                else:
+                    client.loop_read()  # another packet, the start of one, or the connection's end
+                if not buffered.pending():
+                    break
         except Exception as exc:  # a broken connection: end the session, as aiomqtt does
             if not self._disconnected.done():
                 self._disconnected.set_exception(exc)

@@ -37,7 +37,7 @@ from firmware.core.backoff import Backoff
 from makerwatch.core.site_config import MqttSettings
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.errors import IngestError
-from makerwatch.ingest.mqtt_edge import FlowControlledClient, use_shared_tables
+from makerwatch.ingest.mqtt_edge import FlowControlledClient
 
 __all__ = ["Ack", "MessageHandler", "MqttSource", "SessionTakenOver"]
 
@@ -87,7 +87,6 @@ class MqttSource:
         self.window_full: Callable[[], None] = lambda: None
         self._publishing: set[asyncio.Task[None]] = set()
         self._began: float | None = None  # when the current session was accepted (monotonic)
-        use_shared_tables()
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = asyncio.Event()
 
@@ -255,7 +254,7 @@ class MqttSource:
             while inbox:
                 message = inbox.popleft()
                 ack = self._ack_for(client, message.mid, message.qos)
-                await self._handle(message.topic, bytes(message.payload), message.retain, ack)
+                await self._handle(message.topic, message.payload, message.retain, ack)
             if client.full:
                 self.window_full()  # all it holds is handed on: nothing more comes until acks
 

@@ -1,42 +1,157 @@
-"""paho's PUBLISH properties decoded with shared tables read, pack and print as paho's own."""
+"""Our PUBLISH reader against paho's own encoder and decoder: the same messages, from
+packets whole or split across reads at any byte, with paho still reading the rest."""
 
 from __future__ import annotations
 
+import collections
+import itertools
+import struct
+from typing import Any
+
+import paho.mqtt.client as paho
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt import _packet
 from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from makerwatch.ingest.mqtt_edge import SharedTableProperties, use_shared_tables
+from makerwatch.ingest.mqtt_edge import Arrival, BufferedSocket, FlowControlledClient, read_publish
+
+PINGRESP = b"\xd0\x00"
+
+topics = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="+#\x00"),
+    min_size=1,
+    max_size=80,
+)
 
 
-def test_shared_tables_decode_every_publish_property_as_paho_does() -> None:
-    """Test that each PUBLISH property, set and packed by paho, unpacks the same with
-    shared tables, and that building one no longer rebuilds the tables."""
-    sent = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    sent.PayloadFormatIndicator = 1
-    sent.MessageExpiryInterval = 3600
-    sent.ContentType = "application/json"
-    sent.ResponseTopic = "makerspace/aktobe/reply"
-    sent.CorrelationData = b"\x00\x01"
-    sent.TopicAlias = 7
-    sent.UserProperty = ("машина", "Дәнекерлеу")
-    sent.UserProperty = ("b", "2")
-    packed = sent.pack()  # type: ignore[no-untyped-call]
-    ours = SharedTableProperties(PacketTypes.PUBLISH)
-    theirs = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    assert ours.unpack(packed)[1] == theirs.unpack(packed)[1] == len(packed)  # type: ignore[no-untyped-call]
-    assert ours.json() == theirs.json() == sent.json()  # type: ignore[no-untyped-call]
-    assert str(ours) == str(theirs)
-    assert ours.pack() == packed  # type: ignore[no-untyped-call]
-    assert "names" not in vars(ours), "the tables are the class's, not built per message"
-    assert SharedTableProperties(PacketTypes.PUBLISH).names is ours.names
+@st.composite
+def publishes(draw: st.DrawFn) -> tuple[bytes, Arrival]:
+    """A PUBLISH as paho itself packs it (v5, with or without properties), and what it carries."""
+    qos = draw(st.sampled_from([0, 1]))
+    mid = draw(st.integers(1, 65535)) if qos else 0
+    topic, payload = draw(topics), draw(st.binary(max_size=300))
+    retain = draw(st.booleans())
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    if draw(st.booleans()):
+        properties.MessageExpiryInterval = draw(st.integers(0, 2**32 - 1))
+        properties.UserProperty = (draw(topics), draw(topics))
+    sender = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    sender._sock = wire = _Wire()
+    info = paho.MQTTMessageInfo(mid)
+    sender._send_publish(
+        mid, topic.encode(), payload, qos, retain, info=info, properties=properties
+    )
+    sender._sock = None
+    return bytes(wire.sent), Arrival(topic, payload, retain, qos, mid)
 
 
-def test_paho_decodes_publishes_with_the_shared_tables() -> None:
-    """Test that use_shared_tables() is what paho's PUBLISH decoder builds."""
-    use_shared_tables()
-    packet = b"\x00\x03a/b\x00\x01" + b"\x00" + b"payload"  # topic, packet id, no properties
-    decoded = _packet.decode_publish(0x32, packet, MQTTProtocolVersion.MQTTv5)
-    assert isinstance(decoded.properties, SharedTableProperties)
-    assert decoded.payload == b"payload"
+class _Wire:
+    """A socket that keeps what paho sends on it."""
+
+    def __init__(self) -> None:
+        self.sent = bytearray()
+
+    def send(self, data: bytes) -> int:
+        self.sent += data
+        return len(data)
+
+
+def _paho_decodes(packet: bytes) -> Arrival:
+    """What paho's own decoder reads from a whole PUBLISH packet."""
+    length, at, shift = 0, 1, 0
+    while True:
+        length |= (packet[at] & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if not packet[at - 1] & 0x80:
+            break
+    done = _packet.decode_publish(packet[0], packet[at:], MQTTProtocolVersion.MQTTv5)
+    return Arrival(done.topic.decode(), bytes(done.payload), done.retain, done.qos, done.mid)
+
+
+@given(publishes())
+@settings(max_examples=300, deadline=None)
+def test_a_whole_publish_reads_as_paho_reads_it(sent: tuple[bytes, Arrival]) -> None:
+    """Test that any PUBLISH paho packs reads back, by us and by paho, as what was sent."""
+    packet, expected = sent
+    assert read_publish(packet, 0) == (expected, len(packet))
+    assert _paho_decodes(packet) == expected
+
+
+@given(publishes())
+def test_anything_not_a_whole_publish_is_left_to_paho(sent: tuple[bytes, Arrival]) -> None:
+    """Test that a PUBLISH cut short anywhere, another packet, and a topic that is not
+    UTF-8 are not read (paho reads them), and that the reader never reads past its packet."""
+    packet, _ = sent
+    for cut in range(len(packet)):
+        assert read_publish(packet[:cut], 0) is None
+    assert read_publish(PINGRESP + packet, 0) is None
+    assert read_publish(PINGRESP + packet, 2) == (read_publish(packet, 0)[0], 2 + len(packet))  # type: ignore[index]
+    not_utf8 = b"\x30\x06\x00\x02\xff\xfe\x00x"
+    assert read_publish(not_utf8, 0) is None
+    alias_only = b"\x30\x06\x00\x00\x03\x23\x00\x07"  # an empty topic and a topic alias
+    assert read_publish(alias_only, 0) is None
+
+
+class _Chunks:
+    """A socket that has the given chunks to read, one a read, then nothing yet."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = collections.deque(chunks)
+
+    def recv(self, size: int) -> bytes:
+        if not self.chunks:
+            raise BlockingIOError
+        chunk = self.chunks.popleft()
+        if len(chunk) > size:
+            self.chunks.appendleft(chunk[size:])
+        return chunk[:size]
+
+    def fileno(self) -> int:
+        return -1
+
+    def close(self) -> None:
+        self.chunks.clear()
+
+
+async def _read_all(stream: bytes, cuts: list[int]) -> list[Arrival]:
+    """Every message a client reads from `stream` delivered in pieces cut at `cuts`,
+    one read event a piece, as the event loop would call it."""
+    bounds = [0, *sorted(set(cuts)), len(stream)]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    client = FlowControlledClient(window=10_000, hostname="127.0.0.1", protocol=paho.MQTTv5)
+    sock = _Chunks([])
+    client._client._sock = client._buffered = BufferedSocket(sock)
+    client._reading = True  # as update_reading leaves it once the socket is open
+    client._client._state = paho._ConnectionState.MQTT_CS_CONNECTED
+    for chunk in chunks:
+        sock.chunks.append(chunk)
+        client._read()
+    assert not client._disconnected.done(), client._disconnected
+    return list(client.inbox)
+
+
+@given(st.lists(publishes(), min_size=1, max_size=8), st.data())
+@settings(max_examples=150, deadline=None)
+async def test_a_stream_cut_at_any_bytes_reads_the_same_messages_in_order(
+    sent: list[tuple[bytes, Arrival]], data: Any
+) -> None:
+    """Test that PUBLISH packets with paho's packets between them, arriving in pieces
+    cut anywhere (a packet split across reads is read by paho), give every message
+    once, in order, and that the other packets still reach paho."""
+    stream = b"".join(packet + PINGRESP for packet, _ in sent)
+    cuts = data.draw(st.lists(st.integers(1, len(stream) - 1), max_size=6))
+    assert await _read_all(stream, cuts) == [arrival for _, arrival in sent]
+
+
+async def test_every_single_byte_cut_of_a_stream_reads_the_same() -> None:
+    """Test each cut of a stream of two publishes and a PINGRESP, byte by byte."""
+    one = b"\x32" + bytes([2 + 4 + 2 + 1 + 2]) + b"\x00\x04a/b/" + struct.pack("!H", 7) + b"\x00{}"
+    two = b"\x30" + bytes([2 + 3 + 1 + 1]) + b"\x00\x03c/d\x00x"
+    stream = one + PINGRESP + two
+    expected = [Arrival("a/b/", b"{}", False, 1, 7), Arrival("c/d", b"x", False, 0, 0)]
+    for cut in range(1, len(stream)):
+        assert await _read_all(stream, [cut]) == expected, cut
+    assert await _read_all(stream, list(range(1, len(stream)))) == expected
