@@ -9,6 +9,10 @@
 The router sends each message to one handler, once, by its topic family. What a
 composition adds (the alert topics, observers of the stored points, tasks of its own)
 it adds before `storing()` opens; everything else is here, written once.
+
+Observers are told the points of the board messages that arrived together at once,
+after they are handed to the writer and before any message of another family is
+handled, so each sees every point in arrival order at a call per read, not per message.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from makerwatch.core.site_config import InfluxSettings, IngestSettings, MqttSett
 from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters, MessageDecoder
+from makerwatch.ingest.decode import Decoded
 from makerwatch.ingest.errors import SinkError
 from makerwatch.ingest.influx import InfluxClient, MissingDatabaseError
 from makerwatch.ingest.rollups import Rollups
@@ -43,7 +48,7 @@ DRAIN_TIMEOUT_S = 10.0
 
 # A family's handler for a message that carries nothing to store (the alert topics).
 TopicHandler = Callable[[str, bytes, bool], Awaitable[object]]
-# Told the points of each board message once they are stored (or spooled).
+# Told the points of the board messages that arrived together, once handed to the writer.
 Observer = Callable[[list[Point]], Awaitable[None]]
 
 
@@ -79,13 +84,17 @@ class Pipeline:
         self.decoders = decoders
         self._sites = sites
         self.source = MqttSource(
-            mqtt, [*subscriptions, BROKER_DROPPED_TOPIC], self._route, self.counters, on_connected
-        )
+            mqtt, [*subscriptions, BROKER_DROPPED_TOPIC], self._route, self.counters, on_connected,
+            handed_on=self.tell_observers,
+        )  # fmt: skip
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = self.source.subscribed
         self.dead_letters = DeadLetters(self.source, self.counters, clock)
         self._families: list[tuple[Callable[[str], bool], TopicHandler]] = []
         self._observers: list[tuple[str, Observer]] = []
+        self._unobserved: list[Point] = []  # handed to the writer, not yet told the observers
+        # A site's ingest has one decoder; central ingest one a site, found by the topic.
+        self._only_decoder = next(iter(decoders.values())) if len(decoders) == 1 else None
         self.broker_dropped: Callable[[int], None] = lambda count: None
         self.stores: Stores | None = None
 
@@ -95,8 +104,8 @@ class Pipeline:
         self._families.append((owns, handle))
 
     def observe(self, name: str, observer: Observer) -> None:
-        """Tell `observer` each board message's points; a fault there is logged, never
-        stops ingest."""
+        """Tell `observer` the board messages' points once handed to the writer, those
+        that arrived together in one call; a fault there is logged, never stops ingest."""
         self._observers.append((name, observer))
 
     async def _route(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
@@ -112,6 +121,7 @@ class Pipeline:
         assert self.stores is not None, "messages arrive only while the stores are open"
         for owns, handle in self._families:
             if owns(topic):
+                await self.tell_observers()  # what arrived before it is observed before it
                 await self._guarded(topic, payload, handle(topic, payload, retained))
                 await self.stores.writer.submit(topic, payload, [], ack)
                 return
@@ -120,20 +130,27 @@ class Pipeline:
     async def _board_message(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
         assert self.stores is not None
         self.counters.messages_received += 1  # board messages; other families are not
-        decoded: list[list[Point]] = [[], []]
+        try:
+            decoded = await self.dead_letters.decoded(
+                self._decoder(topic), topic, payload, retained
+            )
+        except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
+            await self.dead_letters.internal_error(topic, payload, exc)
+            decoded = Decoded()
+        await self.stores.writer.submit(topic, payload, decoded.points, ack)
+        self._unobserved += decoded.points
+        self._unobserved += decoded.known_only
 
-        async def decode() -> None:
-            done = await self.dead_letters.decoded(self._decoder(topic), topic, payload, retained)
-            decoded[:] = [done.points, done.known_only]
-
-        await self._guarded(topic, payload, decode())
-        points, known_only = decoded
-        await self.stores.writer.submit(topic, payload, points, ack)
+    async def tell_observers(self) -> None:
+        """Tell each observer the points handed on since it was last told."""
+        points, self._unobserved = self._unobserved, []
+        if not points:
+            return
         for name, observer in self._observers:
             try:
-                await observer(points + known_only)
+                await observer(points)
             except Exception:  # a fault in an observer must never stop ingestion
-                log.exception("%s failed on %s", name, topic, extra={"topic": topic})
+                log.exception("%s failed on %d points", name, len(points))
 
     async def _guarded(self, topic: str, payload: bytes, work: Awaitable[object]) -> None:
         try:
@@ -144,6 +161,8 @@ class Pipeline:
     def _decoder(self, topic: str) -> MessageDecoder:
         """The decoder of the topic's site; another site's topic is dead-lettered as
         unknown_site by any of them."""
+        if self._only_decoder is not None:
+            return self._only_decoder
         levels = topic.split("/")
         site = levels[1] if len(levels) > 1 else ""
         return self.decoders.get(site) or next(iter(self.decoders.values()))
@@ -199,7 +218,13 @@ class Pipeline:
         """Inside `storing()`: take messages until `stop` is set, then write what is
         held and acknowledge it."""
         assert self.stores is not None
-        await self.source.run(stop, self.stores.writer.flush_before_leaving)
+        writer = self.stores.writer
+
+        async def leaving() -> None:
+            await self.tell_observers()
+            await writer.flush_before_leaving()
+
+        await self.source.run(stop, leaving)
 
     @property
     def unacknowledged(self) -> int:

@@ -74,8 +74,10 @@ class MqttSource:
         handle: MessageHandler,
         counters: IngestCounters,
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        handed_on: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
+        self._handed_on = handed_on  # awaited once all that arrived together is handed on
         self._subscriptions = list(subscriptions)  # in order: retained alerts first
         self._handle = handle
         self._counters = counters
@@ -255,6 +257,8 @@ class MqttSource:
                 message = inbox.popleft()
                 ack = self._ack_for(client, message.mid, message.qos)
                 await self._handle(message.topic, message.payload, message.retain, ack)
+            if self._handed_on is not None:
+                await self._handed_on()
             if client.full:
                 self.window_full()  # all it holds is handed on: nothing more comes until acks
 

@@ -99,9 +99,11 @@ class BatchWriter:
         if not lines and not self._pending and not self._flush_lock.locked():
             ack()
             return
-        await self._queue(_Message(topic, payload, points, lines, ack))
+        if self._queued(_Message(topic, payload, points, lines, ack)):
+            await self.flush()
 
-    async def _queue(self, message: _Message) -> None:
+    def _queued(self, message: _Message) -> bool:
+        """Queue a message; True if the batch is full and should be flushed now."""
         self._pending.append(message)
         self._pending_points += len(message.lines)
         if self._oldest_at is None:
@@ -112,8 +114,7 @@ class BatchWriter:
             and self._oldest_at + self._settings.batch_max_age_s <= time.monotonic()
         ):
             self._lagging = True
-        if self._pending_points >= self._settings.batch_max_points:
-            await self.flush()
+        return self._pending_points >= self._settings.batch_max_points
 
     async def _encode(
         self, topic: str, payload: bytes, points: Sequence[Point]
@@ -132,7 +133,8 @@ class BatchWriter:
     async def store(self, points: Sequence[Point]) -> None:
         """Queue points that belong to no board message (alert history), in turn with the rest."""
         lines, kept = await self._encode("alert history", b"", points)
-        await self._queue(_Message("alert history", b"", kept, lines, _no_ack, False))
+        if self._queued(_Message("alert history", b"", kept, lines, _no_ack, False)):
+            await self.flush()
 
     def flush_soon(self) -> None:
         """Flush now, not at the batch's deadline (the MQTT source's window is full)."""
