@@ -19,7 +19,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from makerwatch.core.errors import ConfigError
@@ -30,6 +29,8 @@ from makerwatch.core.site_config import (
     SiteConfig,
     describe,
     load_site_config,
+    read_yaml_file,
+    site_config_from,
 )
 
 __all__ = ["Central", "Network", "load_sites"]
@@ -73,14 +74,9 @@ def load_sites(path: Path) -> Network:
     """A network file, or a single site file as a network of one."""
     if not path.is_file():
         return Network(None, [load_site_config(path)])  # which says what is missing
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml_file(path)
     if not isinstance(data, dict) or "sites" not in data:
-        return Network(None, [load_site_config(path)])
+        return Network(None, [site_config_from(path, data)])  # a site file, parsed once
     files = data["sites"]
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise ConfigError(f"{path}: sites: expected a list of site files")
