@@ -172,10 +172,10 @@ class Floor:
         if self._shown_link != self.mqtt_connected:
             self._shown_link = self.mqtt_connected
             self._broadcast(_event("link", {"mqtt_connected": self.mqtt_connected}))
-        self._changed.update(d for d, tile in self.tiles.items() if tile.show(now_ms))
         if not self._pages:  # no page open: nothing to tell (a page starts from a snapshot)
             self._changed.clear()
             return
+        self._changed.update(d for d, tile in self.tiles.items() if tile.show(now_ms))
         for device in sorted(self._changed):
             self._broadcast(_event("tile", {"now_ms": now_ms, **self.tiles[device].to_json()}))
         self._changed.clear()
