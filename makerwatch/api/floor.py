@@ -109,6 +109,7 @@ class Floor:
     def observe(self, points: Iterable[Point], heard_ms: int | None = None) -> None:
         """Points just stored (or known from a retained message), heard at wall time
         `heard_ms`, change their tiles."""
+        seen: dict[str, int] = {}  # device -> the time its tile is shown at
         for point in points:
             tile = self.tiles.get(point.tags.get("device", ""))
             if tile is None or point.measurement not in SHOWN:
@@ -125,8 +126,10 @@ class Floor:
                     tile.rssi_dbm = int(fields["rssi_dbm"])
                 if isinstance(fields.get("fw"), str):
                     tile.fw = str(fields["fw"])
-            tile.show(heard_ms if heard_ms is not None else point.time_ms)
-            self._changed.add(tile.device)
+            seen[tile.device] = heard_ms if heard_ms is not None else point.time_ms
+        for device, at_ms in seen.items():  # once a tile, as its last point left it
+            self.tiles[device].show(at_ms)
+            self._changed.add(device)
 
     def machines(self, wall_ms: int, named: bool = False) -> list[dict[str, Any]]:
         """Every machine as the board shows it now (for GET /machines and the chat);

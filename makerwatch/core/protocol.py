@@ -236,14 +236,14 @@ class Reading(_Payload):
 
     @model_validator(mode="after")
     def _has_a_measurement(self) -> Reading:
-        if all(getattr(self, name) is None for name in READING_FIELDS):
+        if not self.measurements():
             raise ValueError(f"a reading needs at least one of {', '.join(READING_FIELDS)}")
         return self
 
     def measurements(self) -> dict[str, float]:
         """The measured fields that are present, as floats."""
-        values = {name: getattr(self, name) for name in READING_FIELDS}
-        return {name: float(value) for name, value in values.items() if value is not None}
+        values = self.__dict__  # the fields' values (read on every reading ingest takes)
+        return {name: float(values[name]) for name in READING_FIELDS if values[name] is not None}
 
 
 class BoardMessage(_Payload):
