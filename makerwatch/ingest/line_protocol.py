@@ -22,6 +22,8 @@ _STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
 def _field(value: FieldValue) -> str:
     # bool before int: bool is an int subclass. Floats always carry a decimal
     # point or exponent (repr), so a JSON 12 is written as the float 12.0.
+    if type(value) is float:  # most fields: a reading
+        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -53,7 +55,7 @@ def encode_point(point: Point) -> str:
     if not point.fields:
         raise ValueError(f"point in {point.measurement!r} has no fields")
     series = _series_key(point.measurement, tuple(point.tags.items()))
-    fields = ",".join(f"{_field_key(key)}={_field(value)}" for key, value in point.fields.items())
+    fields = ",".join([f"{_field_key(key)}={_field(value)}" for key, value in point.fields.items()])
     line = f"{series} {fields} {point.time_ns}"
     if "\n" in line or "\r" in line:  # one point must never become two
         raise ValueError(f"point in {point.measurement!r} has a line break in a tag or field")

@@ -184,7 +184,7 @@ class FlowControlledClient(aiomqtt.Client):
     def __init__(self, window: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.inbox: collections.deque[Arrival] = collections.deque()
-        self._arrived = asyncio.Event()
+        self._waiting: asyncio.Future[None] | None = None  # `arrivals` waits on it
         self._window = window
         self.held = 0  # decoded, not yet acknowledged
         self.full = False
@@ -260,18 +260,26 @@ class FlowControlledClient(aiomqtt.Client):
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     async def arrivals(self) -> collections.deque[Arrival]:
-        """The inbox, once it holds a message; MqttError once the connection is gone."""
+        """The inbox, once it holds a message; MqttError once the connection is gone.
+
+        One bare future a wait, woken by an arrival or by the end of the connection (a
+        task and `asyncio.wait` a wait cost more than what most reads bring)."""
         while not self.inbox:
-            self._arrived.clear()
-            arrived: asyncio.Future[Any] = asyncio.ensure_future(self._arrived.wait())
-            waiting: set[asyncio.Future[Any]] = {arrived, self._disconnected}
+            disconnected = self._disconnected
+            if disconnected.done():
+                raise aiomqtt.MqttError("disconnected") from disconnected.exception()
+            self._waiting = self._loop.create_future()
+            disconnected.add_done_callback(self._wake)
             try:
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                await self._waiting
             finally:
-                arrived.cancel()
-            if self._disconnected.done() and not self.inbox:
-                raise aiomqtt.MqttError("disconnected") from self._disconnected.exception()
+                disconnected.remove_done_callback(self._wake)
+                self._waiting = None
         return self.inbox
+
+    def _wake(self, _: object = None) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         """A PUBLISH that paho read (one split across reads, or one ours left to it)."""
@@ -280,7 +288,7 @@ class FlowControlledClient(aiomqtt.Client):
 
     def _arrive(self, arrival: Arrival) -> None:
         self.inbox.append(arrival)
-        self._arrived.set()
+        self._wake()
         self.held += 1
         if self.held >= self._window:
             self.full = True
