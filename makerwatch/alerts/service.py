@@ -196,9 +196,8 @@ class AlertService:
         actions: list[Transition | RelayOff] = []
         heard_ms = self.wall_ms()
         await self._release(heard_ms)  # what settled before these points arrived
-        mono_ms = self._monotonic()
         for point in points:
-            point = self._on_event_time(point, heard_ms, mono_ms)
+            point = self._on_event_time(point, heard_ms)
             self._pace_of(point, heard_ms)
             actions += self.engine.observe(point, heard_ms)
         await self._perform(actions)
@@ -262,7 +261,7 @@ class AlertService:
                 if told.device == device and alert_id not in active:
                     await self._tell(Transition("resolved", told, wall_ms))
 
-    def _on_event_time(self, point: Point, wall_ms: int, mono_ms: int) -> Point:
+    def _on_event_time(self, point: Point, wall_ms: int) -> Point:
         """A server-stamped point moves its machine's event time forward by no more than
         the wall clock (monotonic, which no clock step moves) has moved since that
         machine's last point: a server clock an hour fast must not make an hour of
@@ -274,6 +273,7 @@ class AlertService:
         ahead_ms = wall_ms + int(self.config.ingest.max_clock_skew_s * 1000)
         if point.time_ms > ahead_ms:
             point = dataclasses.replace(point, time_ms=ahead_ms)
+        mono_ms = self._monotonic()
         reference = self._reference.get(device)
         if point.server_time and reference is not None:
             engine_ms, at_mono_ms = reference

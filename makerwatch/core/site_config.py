@@ -9,6 +9,7 @@ class in the order of the example file, read beside it.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hmac
 import re
@@ -766,17 +767,22 @@ class _FastUniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # ty
     machines took PyYAML's own parser most of a second at every start."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """The mapping, as PyYAML's safe loader builds it (merge keys `<<` included, an
+    unhashable key refused), once no key is written twice in it."""
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # a merged key that the mapping sets again is an override, not a twin
         key = loader.construct_object(key_node)
-        if key in mapping:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
+        with contextlib.suppress(TypeError):  # unhashable: refused below, with its line
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+                )
+            seen.add(key)
+    return loader.construct_mapping(node, deep=True)
 
 
 for _loader in (_UniqueKeyLoader, _FastUniqueKeyLoader):

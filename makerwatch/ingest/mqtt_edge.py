@@ -86,7 +86,7 @@ def read_publish(buffer: bytes, at: int, mqtt5: bool = True) -> tuple[Arrival, i
     header = buffer[at]
     qos = (header >> 1) & 0x03
     length = _variable_int(buffer, at + 1, end)
-    if qos == 3 or length is None:
+    if qos > 1 or length is None:  # QoS 2 has its own handshake: paho's
         return None
     remaining, body = length
     packet_end = body + remaining
@@ -218,8 +218,16 @@ class FlowControlledClient(aiomqtt.Client):
         """The PUBACKs released since the last call, as one write on paho's queue: paho
         writes a queued packet's bytes as they are, and sends each queued one with a
         system call of its own."""
+        if not self._pubacks:
+            return
         pubacks, self._pubacks = bytes(self._pubacks), bytearray()
         self._client._packet_queue(PUBACK, pubacks, 0, 0)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        # Ahead of the DISCONNECT that aiomqtt queues: released before leaving, they
+        # would otherwise be dropped with the socket and delivered again next time.
+        self._send_pubacks()
+        await super().__aexit__(*exc_info)
 
     def update_reading(self) -> None:
         """Read the socket unless the window is full."""

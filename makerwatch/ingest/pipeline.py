@@ -40,7 +40,7 @@ from makerwatch.ingest.spool import Spool
 from makerwatch.ingest.supervised import supervised
 from makerwatch.ingest.writer import BatchWriter
 
-__all__ = ["Observer", "Pipeline", "Stores", "TopicHandler", "cancel_all"]
+__all__ = ["Observer", "Observers", "Pipeline", "Stores", "TopicHandler", "cancel_all"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,43 @@ DRAIN_TIMEOUT_S = 10.0
 TopicHandler = Callable[[str, bytes, bool], Awaitable[object]]
 # Told the points of the board messages that arrived together, once handed to the writer.
 Observer = Callable[[list[Point]], Awaitable[None]]
+
+
+class Observers:
+    """Who is told the points of the board messages, and what they were not told yet:
+    those that arrived together, in one call each, once handed to the writer."""
+
+    def __init__(self) -> None:
+        self._named: list[tuple[str, Observer]] = []
+        self._unobserved: list[Point] = []
+        self._untold: tuple[int, list[Point]] | None = None  # (first observer, points) at a stop
+
+    def add(self, name: str, observer: Observer) -> None:
+        self._named.append((name, observer))
+
+    def handed_on(self, points: list[Point]) -> None:
+        self._unobserved += points
+
+    async def tell(self) -> None:
+        """Tell each observer the points handed on since it was last told. Stopped
+        while telling (cancelled), the observers not yet told are told first next time."""
+        if self._untold is not None:
+            (first, points), self._untold = self._untold, None
+            await self._tell(points, first)
+        points, self._unobserved = self._unobserved, []
+        if points:
+            await self._tell(points, 0)
+
+    async def _tell(self, points: list[Point], first: int) -> None:
+        for index in range(first, len(self._named)):
+            name, observer = self._named[index]
+            try:
+                await observer(points)
+            except asyncio.CancelledError:
+                self._untold = (index + 1, points)
+                raise
+            except Exception:  # a fault in an observer must never stop ingestion
+                log.exception("%s failed on %d points", name, len(points))
 
 
 @dataclass
@@ -83,16 +120,15 @@ class Pipeline:
         self._settings, self._influxdb, self._clock = settings, influxdb, clock
         self.decoders = decoders
         self._sites = sites
+        self.observers = Observers()
         self.source = MqttSource(
             mqtt, [*subscriptions, BROKER_DROPPED_TOPIC], self._route, self.counters, on_connected,
-            handed_on=self.tell_observers,
+            handed_on=self.observers.tell,
         )  # fmt: skip
         # Set while subscribed; tests and `makerwatch up` wait on it.
         self.subscribed = self.source.subscribed
         self.dead_letters = DeadLetters(self.source, self.counters, clock)
         self._families: list[tuple[Callable[[str], bool], TopicHandler]] = []
-        self._observers: list[tuple[str, Observer]] = []
-        self._unobserved: list[Point] = []  # handed to the writer, not yet told the observers
         # A site's ingest has one decoder; central ingest one a site, found by the topic.
         self._only_decoder = next(iter(decoders.values())) if len(decoders) == 1 else None
         self.broker_dropped: Callable[[int], None] = lambda count: None
@@ -106,7 +142,7 @@ class Pipeline:
     def observe(self, name: str, observer: Observer) -> None:
         """Tell `observer` the board messages' points once handed to the writer, those
         that arrived together in one call; a fault there is logged, never stops ingest."""
-        self._observers.append((name, observer))
+        self.observers.add(name, observer)
 
     async def _route(self, topic: str, payload: bytes, retained: bool, ack: Ack) -> None:
         """One message from the broker, to the handler of its family, once.
@@ -121,7 +157,7 @@ class Pipeline:
         assert self.stores is not None, "messages arrive only while the stores are open"
         for owns, handle in self._families:
             if owns(topic):
-                await self.tell_observers()  # what arrived before it is observed before it
+                await self.observers.tell()  # what arrived before it is observed before it
                 await self._guarded(topic, payload, handle(topic, payload, retained))
                 await self.stores.writer.submit(topic, payload, [], ack)
                 return
@@ -138,19 +174,8 @@ class Pipeline:
             await self.dead_letters.internal_error(topic, payload, exc)
             decoded = Decoded()
         await self.stores.writer.submit(topic, payload, decoded.points, ack)
-        self._unobserved += decoded.points
-        self._unobserved += decoded.known_only
-
-    async def tell_observers(self) -> None:
-        """Tell each observer the points handed on since it was last told."""
-        points, self._unobserved = self._unobserved, []
-        if not points:
-            return
-        for name, observer in self._observers:
-            try:
-                await observer(points)
-            except Exception:  # a fault in an observer must never stop ingestion
-                log.exception("%s failed on %d points", name, len(points))
+        self.observers.handed_on(decoded.points)
+        self.observers.handed_on(decoded.known_only)
 
     async def _guarded(self, topic: str, payload: bytes, work: Awaitable[object]) -> None:
         try:
@@ -221,7 +246,7 @@ class Pipeline:
         writer = self.stores.writer
 
         async def leaving() -> None:
-            await self.tell_observers()
+            await self.observers.tell()
             await writer.flush_before_leaving()
 
         await self.source.run(stop, leaving)

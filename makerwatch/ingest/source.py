@@ -253,13 +253,15 @@ class MqttSource:
     async def _consume(self, client: FlowControlledClient) -> None:
         while True:
             inbox = await client.arrivals()
-            while inbox:
+            # What has arrived by now, told on as one; more may arrive meanwhile (the
+            # writer's flush awaits), and goes with the next.
+            for _ in range(len(inbox)):
                 message = inbox.popleft()
                 ack = self._ack_for(client, message.mid, message.qos)
                 await self._handle(message.topic, message.payload, message.retain, ack)
             if self._handed_on is not None:
                 await self._handed_on()
-            if client.full:
+            if client.full and not inbox:
                 self.window_full()  # all it holds is handed on: nothing more comes until acks
 
     def _ack_for(self, client: FlowControlledClient, mid: int, qos: int) -> Ack:

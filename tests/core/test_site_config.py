@@ -9,7 +9,7 @@ import yaml
 
 from makerwatch.cli import main
 from makerwatch.core.errors import ConfigError
-from makerwatch.core.site_config import MachineKind, load_site_config
+from makerwatch.core.site_config import MachineKind, load_site_config, parse_yaml
 from tests.support import KAZAKH_NAME, ROOT
 
 EXAMPLE = ROOT / "makerspace.example.yaml"
@@ -137,6 +137,25 @@ def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
         write_variant(tmp_path, text="site: {id: a, name: A}\nsite: {id: b, name: B}\n")
     )
     assert "duplicate key 'site'" in message
+
+
+def test_merge_keys_load_and_a_merged_key_set_again_is_an_override() -> None:
+    """Test that YAML's merge keys work as PyYAML's safe loader has them (a key set again
+    beside `<<` overrides), while a key written twice in one mapping is still refused."""
+    text = "a: &a {kind: laser, name: Лазер}\nb:\n  <<: *a\n  name: Екінші лазер\n"
+    assert parse_yaml(text) == {
+        "a": {"kind": "laser", "name": "Лазер"},
+        "b": {"kind": "laser", "name": "Екінші лазер"},
+    }
+    with pytest.raises(yaml.YAMLError, match="duplicate key 'name' \\(line 4\\)"):
+        parse_yaml("a: &a {kind: laser}\nb:\n  name: x\n  name: y\n  <<: *a\n")
+
+
+def test_an_unhashable_yaml_key_is_a_one_line_error_with_its_place(tmp_path: Path) -> None:
+    """Test that a list as a key is refused with the file and line, not a traceback."""
+    message = error_for(write_variant(tmp_path, text="site: {id: a, name: A}\n? [x]\n: 1\n"))
+    assert message.startswith(f"{tmp_path / 'site.yaml'}:2:3: not valid YAML at line 2:"), message
+    assert "unhashable" in message
 
 
 def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:

@@ -1,13 +1,16 @@
 """Our PUBLISH reader against paho's own encoder and decoder: the same messages, from
-packets whole or split across reads at any byte, with paho still reading the rest."""
+packets whole or split across reads at any byte, with paho still reading the rest; and
+the acknowledgements it batches, against a real Mosquitto."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import struct
 from typing import Any
 
+import aiomqtt
 import paho.mqtt.client as paho
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from makerwatch.ingest.mqtt_edge import Arrival, BufferedSocket, FlowControlledClient, read_publish
+from makerwatch.ops.embedded import EmbeddedMosquitto
+from tests.support import WAIT_TIMEOUT_S, publish
 
 PINGRESP = b"\xd0\x00"
 
@@ -93,6 +98,8 @@ def test_anything_not_a_whole_publish_is_left_to_paho(sent: tuple[bytes, Arrival
     assert read_publish(not_utf8, 0) is None
     alias_only = b"\x30\x06\x00\x00\x03\x23\x00\x07"  # an empty topic and a topic alias
     assert read_publish(alias_only, 0) is None
+    qos2 = bytes([0x34]) + packet[1:] if packet[0] & 0x06 == 0x02 else None  # its handshake: paho's
+    assert qos2 is None or read_publish(qos2, 0) is None
 
 
 class _Chunks:
@@ -155,3 +162,32 @@ async def test_every_single_byte_cut_of_a_stream_reads_the_same() -> None:
     for cut in range(1, len(stream)):
         assert await _read_all(stream, [cut]) == expected, cut
     assert await _read_all(stream, list(range(1, len(stream)))) == expected
+
+
+def _session_client(port: int) -> FlowControlledClient:
+    """Ingest's kind of client: a persistent MQTT v5 session, acknowledged by hand."""
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 600
+    return FlowControlledClient(
+        window=100, hostname="127.0.0.1", port=port, identifier="edge-test",
+        protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=properties,
+    )  # fmt: skip
+
+
+async def test_an_acknowledgement_released_just_before_leaving_reaches_the_broker(
+    mosquitto: EmbeddedMosquitto,
+) -> None:
+    """Test that a PUBACK released in the very turn the client leaves goes out ahead of
+    its DISCONNECT: the real broker's session does not deliver that message again."""
+    async with _session_client(mosquitto.port) as client:
+        await client.subscribe("edge/+", qos=1)
+        await publish(mosquitto.port, [("edge/first", b"1")])
+        first = (await client.arrivals()).popleft()
+        client.ack(first.mid, first.qos)  # and leave at once, as ingest does after its last flush
+    async with _session_client(mosquitto.port) as again:
+        await publish(mosquitto.port, [("edge/marker", b"2")])
+        arrived: list[str] = []
+        while "edge/marker" not in arrived:
+            inbox = await asyncio.wait_for(again.arrivals(), WAIT_TIMEOUT_S)
+            arrived += [inbox.popleft().topic for _ in range(len(inbox))]
+    assert arrived == ["edge/marker"], "the first message came again: its PUBACK was lost"
