@@ -94,7 +94,7 @@ def read_publish(buffer: bytes, at: int, mqtt5: bool = True) -> tuple[Arrival, i
     if packet_end > end or topic_at > packet_end:
         return None
     topic_end = topic_at + (buffer[body] << 8 | buffer[body + 1])
-    after = topic_end + 2 if qos else topic_end  # a packet id at QoS 1 and 2
+    after = topic_end + 2 if qos else topic_end  # a packet id at QoS 1
     if topic_end == topic_at or after > packet_end:
         return None  # an empty topic (a v5 topic alias, which ingest never allows) or too short
     mid = buffer[topic_end] << 8 | buffer[topic_end + 1] if qos else 0
@@ -114,7 +114,7 @@ class BufferedSocket:
     """paho's socket, read in large chunks: paho asks for a packet's header a byte or
     two at a time, and a system call per read was a tenth of ingest's time. `pending`
     (which paho and the reader below already ask of TLS sockets) says what is held;
-    `publishes` takes the whole PUBLISH packets at the head of it."""
+    `publish` takes the whole PUBLISH packet at the head of it."""
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
@@ -128,10 +128,8 @@ class BufferedSocket:
             if self._error is not None:  # met by `fill`, raised where paho reads
                 error, self._error = self._error, None
                 raise error
-            self._held, self._at = (
-                self._sock.recv(max(size, READ_CHUNK_BYTES)),
-                0,
-            )  # BlockingIOError: none yet
+            data = self._sock.recv(max(size, READ_CHUNK_BYTES))  # BlockingIOError: none yet
+            self._held, self._at = data, 0
             self.closed_by_peer = not self._held
         data = self._held[self._at : self._at + size]
         self._at += len(data)
@@ -312,9 +310,8 @@ class FlowControlledClient(aiomqtt.Client):
                 client.loop_read()
                 return
             while self._reading:
-                between_packets = (
-                    client._in_packet["command"] == 0
-                )  # paho is not halfway through one
+                # Not while paho is halfway through a packet of its own.
+                between_packets = client._in_packet["command"] == 0
                 if between_packets and not buffered.fill():
                     break  # nothing to read yet
                 arrival = buffered.publish(self._mqtt5) if between_packets else None
