@@ -48,8 +48,6 @@ __all__ = [
 
 READ_CHUNK_BYTES = 64 * 1024
 SESSION_TAKEN_OVER = 0x8E  # MQTT v5 reason code (MQTT 5.0, 3.14.2.1)
-PUBLISH = 0x30  # the packet type, in the high four bits of the first byte
-PUBACK = 0x40
 _PUBACK = struct.Struct("!BBH")  # type, remaining length 2, packet id
 
 
@@ -81,7 +79,7 @@ def read_publish(buffer: bytes, at: int, mqtt5: bool = True) -> tuple[Arrival, i
     when what is there is not a whole, well-formed PUBLISH with a UTF-8 topic (paho
     reads that one instead)."""
     end = len(buffer)
-    if at >= end or buffer[at] & 0xF0 != PUBLISH:
+    if at >= end or buffer[at] & 0xF0 != paho.PUBLISH:  # the type: the first byte's high four bits
         return None
     header = buffer[at]
     qos = (header >> 1) & 0x03
@@ -208,7 +206,7 @@ class FlowControlledClient(aiomqtt.Client):
         if qos == 1:
             if not self._pubacks:
                 self._loop.call_soon(self._send_pubacks)
-            self._pubacks += _PUBACK.pack(PUBACK, 2, mid)
+            self._pubacks += _PUBACK.pack(paho.PUBACK, 2, mid)
         elif qos == 2:
             self._client.ack(mid, qos)
 
@@ -219,7 +217,7 @@ class FlowControlledClient(aiomqtt.Client):
         if not self._pubacks:
             return
         pubacks, self._pubacks = bytes(self._pubacks), bytearray()
-        self._client._packet_queue(PUBACK, pubacks, 0, 0)
+        self._client._packet_queue(paho.PUBACK, pubacks, 0, 0)
 
     async def __aexit__(self, *exc_info: Any) -> None:
         # Ahead of the DISCONNECT that aiomqtt queues: released before leaving, they
@@ -305,10 +303,8 @@ class FlowControlledClient(aiomqtt.Client):
         PUBLISH packets held are read here, anything else by paho, in the order they
         came, reading on while the socket holds more and the window allows."""
         client, buffered = self._client, self._buffered
+        assert buffered is not None, "registered only once the socket is open (open_on_loop)"
         try:
-            if buffered is None:
-                client.loop_read()
-                return
             while self._reading:
                 # Not while paho is halfway through a packet of its own.
                 between_packets = client._in_packet["command"] == 0
