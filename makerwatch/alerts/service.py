@@ -122,6 +122,7 @@ class AlertService:
         self._transitions = itertools.count()
         # Per machine: (event time, monotonic ms) of its last point.
         self._reference: dict[str, tuple[int, int]] = {}
+        self._skew_ms = int(config.ingest.max_clock_skew_s * 1000)  # a board ahead of ours
         self._pace: dict[str, _Pace] = {}
         # The machines whose notifications wait, in the order they fall due (held_until_ms
         # is the steady wall clock plus one delay), so a release looks at the ones due
@@ -194,10 +195,11 @@ class AlertService:
 
     async def observe(self, points: list[Point]) -> None:
         actions: list[Transition | RelayOff] = []
-        heard_ms = self.wall_ms()
+        heard_ms, mono_ms = self.wall_ms(), self._monotonic()  # they arrived together
         await self._release(heard_ms)  # what settled before these points arrived
+        ahead_ms = heard_ms + self._skew_ms
         for point in points:
-            point = self._on_event_time(point, heard_ms)
+            point = self._on_event_time(point, ahead_ms, mono_ms)
             self._pace_of(point, heard_ms)
             actions += self.engine.observe(point, heard_ms)
         await self._perform(actions)
@@ -261,19 +263,18 @@ class AlertService:
                 if told.device == device and alert_id not in active:
                     await self._tell(Transition("resolved", told, wall_ms))
 
-    def _on_event_time(self, point: Point, wall_ms: int) -> Point:
+    def _on_event_time(self, point: Point, ahead_ms: int, mono_ms: int) -> Point:
         """A server-stamped point moves its machine's event time forward by no more than
         the wall clock (monotonic, which no clock step moves) has moved since that
         machine's last point: a server clock an hour fast must not make an hour of
         timers fall due at once. A board's time is taken up to the skew ingest allows
-        one board ahead of the server (`wall_ms`, which a step does not move): boards
-        whose NTP server stepped with ours, a day ahead, must not make a day of repeats
-        fall due at once either."""
+        one board ahead of the server (`ahead_ms`: that skew past the server's time,
+        which a step does not move): boards whose NTP server stepped with ours, a day
+        ahead, must not make a day of repeats fall due at once either. `mono_ms`: the
+        monotonic clock when the point was heard."""
         device = point.tags.get("device", "")
-        ahead_ms = wall_ms + int(self.config.ingest.max_clock_skew_s * 1000)
         if point.time_ms > ahead_ms:
             point = dataclasses.replace(point, time_ms=ahead_ms)
-        mono_ms = self._monotonic()
         reference = self._reference.get(device)
         if point.server_time and reference is not None:
             engine_ms, at_mono_ms = reference

@@ -58,19 +58,11 @@ class DeadLetters:
         )
         await self._publisher.publish(DEAD_LETTER_TOPIC, record.model_dump_json())
 
-    async def decoded(
-        self, decoder: MessageDecoder, topic: str, payload: bytes, retained: bool
-    ) -> Decoded:
-        """The message decoded; what cannot be stored (the whole message, or a batch's
-        bad readings one by one) is dead-lettered with its reason."""
-        try:
-            decoded = decoder.decode(topic, payload, retained)
-        except DecodeError as error:
-            await self(topic, payload, error)
-            return Decoded()
-        for refused in decoded.refused:
-            await self(topic, refused.payload or payload, refused)
-        return decoded
+    async def refused(self, topic: str, payload: bytes, refused: list[DecodeError]) -> None:
+        """What a decoded message could not store: the whole message, or a batch's bad
+        readings one by one (each error carrying its own part as payload)."""
+        for error in refused:
+            await self(topic, error.payload or payload, error)
 
     async def internal_error(self, topic: str, payload: bytes, exc: Exception) -> None:
         """A fault of ours, shown by this message: logged with its traceback and

@@ -116,9 +116,10 @@ def _schema_detail(topic: str, error: ValidationError, where: str = "") -> str:
 
 @dataclass
 class Decoded:
-    """What a message carried: the points to store, the parts refused one by one (a
-    batch's bad readings, each a DecodeError with the refused part as payload), and
-    what the alerts should know without storing it again (a retained last will)."""
+    """What a message carried: the points to store, what was refused (a batch's bad
+    readings one by one, each a DecodeError with the refused part as payload; or the
+    whole message, one without), and what the alerts should know without storing it
+    again (a retained last will)."""
 
     points: list[Point] = field(default_factory=list)
     refused: list[DecodeError] = field(default_factory=list)

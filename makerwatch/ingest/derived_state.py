@@ -47,20 +47,14 @@ class DerivedStates:
         points (and their usage segments) they imply for a source that states none."""
         derived: list[Point] = []
         for point in points:
-            device = point.tags.get("device", "")
-            if point.measurement == STATUS_MEASUREMENT and isinstance(point.fields.get("fw"), str):
-                self._firmware(device, str(point.fields["fw"]))
-            elif point.measurement == STATE_MEASUREMENT and not point.fields.get("derived"):
-                # It states changes itself: from here on its own states are the truth (two
-                # states of one change would count its hours twice).
-                self._agents.pop(device, None)
-            agent = self._agents.get(device)
+            if point.measurement != TELEMETRY_MEASUREMENT:
+                self._learn(point)
+                continue
+            if not self._agents:  # a site of boards alone: each states its own states
+                continue
+            agent = self._agents.get(point.tags.get("device", ""))
             power = point.fields.get("power_w")
-            if (
-                agent is None
-                or point.measurement != TELEMETRY_MEASUREMENT
-                or not isinstance(power, int | float)
-            ):
+            if agent is None or not isinstance(power, int | float):
                 continue
             agent.sample(point.time_ms, point.time_ms, float(power))
             while len(agent.states):
@@ -70,6 +64,16 @@ class DerivedStates:
                 derived += usage_segments(derived[-1], oldest_ms)
             agent.readings.drop(len(agent.readings))  # it keeps no readings: they are stored
         return derived
+
+    def _learn(self, point: Point) -> None:
+        """What a point other than a reading says of whether to derive its machine's state."""
+        device = point.tags.get("device", "")
+        if point.measurement == STATUS_MEASUREMENT and isinstance(point.fields.get("fw"), str):
+            self._firmware(device, str(point.fields["fw"]))
+        elif point.measurement == STATE_MEASUREMENT and not point.fields.get("derived"):
+            # It states changes itself: from here on its own states are the truth (two
+            # states of one change would count its hours twice).
+            self._agents.pop(device, None)
 
     def _firmware(self, device_id: str, fw: str) -> None:
         """A board says which firmware it runs (its birth): derive for one that does not

@@ -31,7 +31,7 @@ from makerwatch.ingest.broker_watch import BrokerDrops
 from makerwatch.ingest.counters import IngestCounters
 from makerwatch.ingest.dead_letters import DeadLetters, MessageDecoder
 from makerwatch.ingest.decode import Decoded
-from makerwatch.ingest.errors import SinkError
+from makerwatch.ingest.errors import DecodeError, SinkError
 from makerwatch.ingest.influx import InfluxClient, MissingDatabaseError
 from makerwatch.ingest.rollups import Rollups
 from makerwatch.ingest.sessions import SessionRecorder
@@ -167,12 +167,14 @@ class Pipeline:
         assert self.stores is not None
         self.counters.messages_received += 1  # board messages; other families are not
         try:
-            decoded = await self.dead_letters.decoded(
-                self._decoder(topic), topic, payload, retained
-            )
+            decoded = self._decoder(topic).decode(topic, payload, retained)
+        except DecodeError as error:  # the whole message
+            decoded = Decoded(refused=[error])
         except Exception as exc:  # a fault of ours, shown by this message: never a crash loop
             await self.dead_letters.internal_error(topic, payload, exc)
             decoded = Decoded()
+        if decoded.refused:
+            await self.dead_letters.refused(topic, payload, decoded.refused)
         await self.stores.writer.submit(topic, payload, decoded.points, ack)
         self.observers.handed_on(decoded.points)
         self.observers.handed_on(decoded.known_only)
