@@ -216,15 +216,19 @@ class AlertEngine:
         the way (`before`: only those due before `now_ms`, not at it)."""
         view = self.views[device]
         actions: list[Action] = []
-        while view.timers and view.timers[0][0] < now_ms + (0 if before else 1):
+        until_ms = now_ms if before else now_ms + 1
+        while view.timers and view.timers[0][0] < until_ms:
             due, _, kind, key = heapq.heappop(view.timers)
             if self._armed.get((kind, key)) != due:
                 continue  # superseded by a later arming
             del self._armed[(kind, key)]
             view.now_ms = max(view.now_ms, due)
             actions += self._on_timer(kind, key)
-        view.now_ms = max(view.now_ms, now_ms)
-        self.now_ms = max(self.now_ms, view.now_ms)
+        # Comparisons, not max(): this runs twice for every reading.
+        if now_ms > view.now_ms:
+            view.now_ms = now_ms
+        if view.now_ms > self.now_ms:
+            self.now_ms = view.now_ms
         return actions
 
     def listen(self, live_ms: int) -> None:

@@ -59,13 +59,14 @@ class MachineStatus:
     def is_on(self) -> bool:
         return self.state in _ON
 
-    def observe(self, point: Point, heard_ms: int | None = None) -> bool:
-        """A point about this machine was stored (or known from a retained message);
-        returns whether its state, times or link changed."""
-        before = self._shown_parts()
-        self.last_seen_ms = max(self.last_seen_ms or point.time_ms, point.time_ms)
-        heard = point.time_ms if heard_ms is None else heard_ms
-        self.heard_ms = max(self.heard_ms or heard, heard)
+    def observe(self, point: Point, heard_ms: int | None = None) -> None:
+        """A point about this machine was stored (or known from a retained message)."""
+        at_ms = point.time_ms
+        if not self.last_seen_ms or at_ms > self.last_seen_ms:  # the newest heard of
+            self.last_seen_ms = at_ms
+        heard = at_ms if heard_ms is None else heard_ms
+        if not self.heard_ms or heard > self.heard_ms:
+            self.heard_ms = heard
         fields = point.fields
         if point.measurement == "state":
             self._stated(str(fields["state"]), point.time_ms, fields.get("on_since_ms"))
@@ -78,10 +79,6 @@ class MachineStatus:
             self.online, self.offline_since_ms = True, None  # it speaks: it is back
         if point.measurement == TAP_MEASUREMENT:
             self._tapped(str(fields.get("result")), str(fields.get("key")), point.time_ms)
-        return before != self._shown_parts()
-
-    def _shown_parts(self) -> tuple[object, ...]:
-        return (self.state, self.state_since_ms, self.on_since_ms, self.online, self.member_key)
 
     def _stated(self, state: str, at_ms: int, board_on_since: object) -> None:
         if self.state_since_ms is not None and at_ms < self.state_since_ms and state != self.state:

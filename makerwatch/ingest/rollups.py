@@ -101,27 +101,33 @@ class Rollups:
 
     async def written(self, points: list[Point]) -> None:
         """Called with every batch stored: each power reading adds to its machine's day."""
+        # A machine's points share one tags dict (the decoder's), alive through this
+        # call: its series key is made once a call, not once a reading.
+        keys: dict[int, SeriesKey] = {}
         for point in points:
             if point.measurement == TELEMETRY_MEASUREMENT and POWER_FIELD in point.fields:
-                self._count(self._day(point.time_ms), point)
+                key = keys.get(id(point.tags))
+                if key is None:
+                    key = keys[id(point.tags)] = _key(point.tags)
+                self._count(self._day(point.time_ms), key, point)
 
-    def _count(self, day: date, point: Point) -> None:
+    def _count(self, day: date, key: SeriesKey, point: Point) -> None:
         if day in self._reading:
             self._reading[day].append(point)
         elif day not in self._days:
             self._dirty.add(day)
         else:
-            self._follow(day, point)
+            self._follow(day, key, point)
 
-    def _follow(self, day: date, point: Point) -> None:
-        key = _key(point.tags)
+    def _follow(self, day: date, key: SeriesKey, point: Point) -> None:
         power_w = float(point.fields[POWER_FIELD])  # a number
+        at_ns = point.time_ns
         energy = self._days[day].get(key)
         if energy is None:  # its first reading of the day: the day was read without it
-            self._days[day][key] = _Energy(0.0, point.time_ns, power_w)
-        elif point.time_ns > energy.last_ns:
-            energy.add(point.time_ns, power_w)
-        elif point.time_ns < energy.last_ns or power_w != energy.last_w:
+            self._days[day][key] = _Energy(0.0, at_ns, power_w)
+        elif at_ns > energy.last_ns:
+            energy.add(at_ns, power_w)
+        elif at_ns < energy.last_ns or power_w != energy.last_w:
             self._forget(day)  # before one counted, or one counted changed: read it again
             return
         self._changed.add((day, key))
@@ -184,7 +190,7 @@ class Rollups:
             self._dirty.discard(day)
             self._days[day] = {}
             for point in pending[day]:
-                self._count(day, point)
+                self._count(day, _key(point.tags), point)
 
     async def _read_whole(self, day: date) -> None:
         self._reading[day] = []
@@ -202,11 +208,12 @@ class Rollups:
         self._changed |= {(day, key) for key in self._days[day]}
         self._dirty.discard(day)
         for point in self._reading.pop(day):  # stored while the day was read
-            energy = self._days[day].get(_key(point.tags)) if day in self._days else None
+            key = _key(point.tags)
+            energy = self._days[day].get(key) if day in self._days else None
             # One not after the last the read found was in it (written() comes after the
             # store); a late one stored just after the read began is the one missed.
             if energy is None or point.time_ns > energy.last_ns:
-                self._count(day, point)
+                self._count(day, key, point)
 
     async def _write_changed(self) -> None:
         changed = sorted(self._changed)

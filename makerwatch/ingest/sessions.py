@@ -72,18 +72,17 @@ class SessionRecorder:
     async def written(self, points: list[Point]) -> None:
         """Called by the writer with every batch it stored, before acknowledging it."""
         for point in points:
-            device = point.tags.get("device", "")
-            if (
-                point.measurement == STATE_MEASUREMENT
-                and point.fields.get("state") == MachineState.OFF
-                and point.fields.get("previous") in ON_STATES
-            ):
-                self._ending[device] = (point.time_ms, point.tags.get(SOURCE_TAG))
-            elif (
-                point.measurement == TELEMETRY_MEASUREMENT
-                and point.time_ms > self._ending.get(device, (2**63, None))[0]
-            ):
-                await self._record(device, *self._ending.pop(device))
+            if point.measurement == STATE_MEASUREMENT:
+                if (
+                    point.fields.get("state") == MachineState.OFF
+                    and point.fields.get("previous") in ON_STATES
+                ):
+                    device = point.tags.get("device", "")
+                    self._ending[device] = (point.time_ms, point.tags.get(SOURCE_TAG))
+            elif self._ending and point.measurement == TELEMETRY_MEASUREMENT:  # rarely any
+                device = point.tags.get("device", "")
+                if point.time_ms > self._ending.get(device, (2**63, None))[0]:
+                    await self._record(device, *self._ending.pop(device))
 
     async def _member(self, where: str, start_ms: int, end_ms: int) -> str | None:
         """The card key of whoever opened the session, or None."""
