@@ -39,12 +39,14 @@ def _version(text: str) -> tuple[int, ...] | None:
 class DerivedStates:
     def __init__(self, config: SiteConfig) -> None:
         self._devices = {d.id: d for d in config.devices}
+        self._max_age_s = config.ingest.max_reading_age_s
         # Devices whose state ingest derives: from the start, a plug (it states none).
         self._agents: dict[str, Agent] = {d.id: _agent(d) for d in config.devices if d.source}
 
-    def observe(self, points: list[Point], oldest_ms: int) -> list[Point]:
-        """Points just decoded (or known from a retained status); returns the state
-        points (and their usage segments) they imply for a source that states none."""
+    def observe(self, points: list[Point], now: float) -> list[Point]:
+        """Points just decoded (or known from a retained status) at server time `now`;
+        returns the state points (and their usage segments) they imply for a source that
+        states none."""
         derived: list[Point] = []
         for point in points:
             if point.measurement != TELEMETRY_MEASUREMENT:
@@ -57,6 +59,7 @@ class DerivedStates:
             if agent is None or not isinstance(power, int | float):
                 continue
             agent.sample(point.time_ms, point.time_ms, float(power))
+            oldest_ms = round((now - self._max_age_s) * 1000)  # the oldest reading accepted
             while len(agent.states):
                 state = State.model_validate_json(agent.states.peek(1)[0])
                 agent.states.drop(1)

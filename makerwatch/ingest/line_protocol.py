@@ -55,7 +55,11 @@ def encode_point(point: Point) -> str:
     if not point.fields:
         raise ValueError(f"point in {point.measurement!r} has no fields")
     series = _series_key(point.measurement, tuple(point.tags.items()))
-    fields = ",".join([f"{_field_key(key)}={_field(value)}" for key, value in point.fields.items()])
+    fields = ",".join([
+        # A float (most fields: a reading) is written here, not in a call of its own.
+        f"{_field_key(key)}={repr(value) if type(value) is float else _field(value)}"
+        for key, value in point.fields.items()
+    ])  # fmt: skip
     line = f"{series} {fields} {point.time_ns}"
     if "\n" in line or "\r" in line:  # one point must never become two
         raise ValueError(f"point in {point.measurement!r} has a line break in a tag or field")

@@ -116,6 +116,7 @@ class BufferedSocket:
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
+        self._tls = hasattr(sock, "pending")  # TLS may hold decrypted bytes of its own
         self._held = b""
         self._at = 0  # what is held starts here
         self._error: OSError | None = None
@@ -160,7 +161,7 @@ class BufferedSocket:
         return arrival
 
     def pending(self) -> int:
-        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        inner = self._sock.pending() if self._tls else 0
         return len(self._held) - self._at + inner
 
     def __getattr__(self, name: str) -> Any:
@@ -202,7 +203,7 @@ class FlowControlledClient(aiomqtt.Client):
         self.held -= 1
         if self.full and self.held <= self._window // 2:
             self.full = False
-        self.update_reading()
+            self.update_reading()
         if qos == 1:
             if not self._pubacks:
                 self._loop.call_soon(self._send_pubacks)
@@ -294,9 +295,9 @@ class FlowControlledClient(aiomqtt.Client):
         self.inbox.append(arrival)
         self._wake()
         self.held += 1
-        if self.held >= self._window:
+        if self.held >= self._window and not self.full:
             self.full = True
-        self.update_reading()
+            self.update_reading()
 
     def _read(self) -> None:
         """aiomqtt's reader, as its own `_on_socket_open` registers it: the whole
@@ -304,6 +305,7 @@ class FlowControlledClient(aiomqtt.Client):
         came, reading on while the socket holds more and the window allows."""
         client, buffered = self._client, self._buffered
         assert buffered is not None, "registered only once the socket is open (open_on_loop)"
+        arrived = False
         try:
             while self._reading:
                 # Not while paho is halfway through a packet of its own.
@@ -312,12 +314,14 @@ class FlowControlledClient(aiomqtt.Client):
                     break  # nothing to read yet
                 arrival = buffered.publish(self._mqtt5) if between_packets else None
                 if arrival is not None:
-                    client._last_bytes_received = time.monotonic()  # what paho's keepalive reads
+                    arrived = True
                     self._arrive(arrival)
                 else:
                     client.loop_read()  # another packet, the start of one, or the connection's end
                 if not buffered.pending():
                     break
+            if arrived:
+                client._last_bytes_received = time.monotonic()  # what paho's keepalive reads
         except Exception as exc:  # a broken connection: end the session, as aiomqtt does
             if not self._disconnected.done():
                 self._disconnected.set_exception(exc)

@@ -177,7 +177,8 @@ class Pipeline:
             await self.dead_letters.refused(topic, payload, decoded.refused)
         await self.stores.writer.submit(topic, payload, decoded.points, ack)
         self.observers.handed_on(decoded.points)
-        self.observers.handed_on(decoded.known_only)
+        if decoded.known_only:  # a retained last will, after a restart
+            self.observers.handed_on(decoded.known_only)
 
     async def _guarded(self, topic: str, payload: bytes, work: Awaitable[object]) -> None:
         try:

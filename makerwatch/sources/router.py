@@ -90,8 +90,7 @@ class SiteSources:
                 decoded.known_only += [p for p in points if p.measurement == STATUS_MEASUREMENT]
             else:
                 decoded.points += points
-        oldest_ms = round((now - self._config.ingest.max_reading_age_s) * 1000)
-        decoded.points += self._derived.observe(decoded.points + decoded.known_only, oldest_ms)
+        decoded.points += self._derived.observe(decoded.points + decoded.known_only, now)
         return decoded
 
     def _once(self, device: Device, family: Family[Any], topic: str, parsed: Parsed) -> Parsed:
