@@ -274,13 +274,13 @@ class AlertService:
         monotonic clock when the point was heard."""
         device = point.tags.get("device", "")
         if point.time_ms > ahead_ms:
-            point = dataclasses.replace(point, time_ms=ahead_ms)
+            point = point._replace(time_ms=ahead_ms)
         reference = self._reference.get(device)
         if point.server_time and reference is not None:
             engine_ms, at_mono_ms = reference
             limit_ms = engine_ms + (mono_ms - at_mono_ms)
             if point.time_ms > limit_ms:
-                point = dataclasses.replace(point, time_ms=limit_ms)
+                point = point._replace(time_ms=limit_ms)
         view = self.engine.views.get(device)
         device_now = view.now_ms if view is not None else self.engine.now_ms
         self._reference[device] = (max(device_now, point.time_ms), mono_ms)

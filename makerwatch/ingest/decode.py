@@ -7,7 +7,6 @@ refused is read in one place.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
@@ -68,7 +67,7 @@ ADDRESSES_HELD = 8192  # topics whose site, device and kind are known; a few per
 
 def simulated(point: Point) -> Point:
     """A point from the simulator: the `source` tag keeps it apart from real data."""
-    return dataclasses.replace(point, tags={**point.tags, SOURCE_TAG: SIMULATED})
+    return point._replace(tags={**point.tags, SOURCE_TAG: SIMULATED})
 
 
 # A JSON string (its brackets are text, not nesting), or an unterminated one to the end.

@@ -40,8 +40,7 @@ async def test_a_server_clock_hours_fast_does_not_make_timers_fall_due() -> None
     service, memory = await started_service()
     on_at = OPENS + 60_000
     await service.observe([point("state", on_at, state="active")])
-    stamped = dataclasses.replace(point("telemetry", on_at + 5 * 3600_000, power_w=40.0),
-                                  server_time=True)  # fmt: skip
+    stamped = point("telemetry", on_at + 5 * 3600_000, power_w=40.0)._replace(server_time=True)
     await service.observe([stamped])
     assert service.engine.now_ms < on_at + 60_000
     assert memory.points == [], "nothing fired"
