@@ -118,6 +118,7 @@ class AlertService:
         self._notifier = notifier
         site = config.site.id
         self.alerts_topic = alert_topic(site, "").removesuffix("/")
+        self._alerts_prefix = self.alerts_topic + "/"  # asked of every message
         self.ready_topic = ingest_ready_topic(site, config.mqtt.client_id)
         self._transitions = itertools.count()
         # Per machine: (event time, monotonic ms) of its last point.
@@ -170,7 +171,7 @@ class AlertService:
 
     def owns(self, topic: str) -> bool:
         """Is this one of the alert service's own topics (handled here, not decoded)?"""
-        return topic == self.ready_topic or topic.startswith(self.alerts_topic + "/")
+        return topic == self.ready_topic or topic.startswith(self._alerts_prefix)
 
     async def handle(self, topic: str, payload: bytes, retained: bool) -> bool:
         """Alert-topic messages; returns False for anything else."""
