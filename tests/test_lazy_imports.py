@@ -1,5 +1,5 @@
 """What only some commands need is loaded when first used: starting ingest (or `up`)
-loads no chart, PDF, chat, dashboard or notification-channel library, so a small
+loads no chart, PDF, chat, dashboard, notification-channel or metrics library, so a small
 server holds only what ingest uses (docs/benchmarks.md, "Footprint")."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ LOADED_WHEN_FIRST_USED = {
     "grafana_foundation_sdk": "the dashboards commands",
     "grafana_client": "the dashboards commands",
     "apprise": "notification channels, when configured",
+    "prometheus_client": "/metrics, at its first scrape",
 }
 
 

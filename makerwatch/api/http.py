@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as Next
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from makerwatch.api.board import CHALLENGE, NEEDS_TOKEN, BoardService, routes
 from makerwatch.api.enrol import Enrolment
@@ -28,7 +27,7 @@ from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits, listen
 from makerwatch.api.maintenance import MaintenanceService
 from makerwatch.api.maintenance import routes as maintenance_routes
-from makerwatch.api.metrics import MetricSource, render
+from makerwatch.api.metric_source import MetricSource
 from makerwatch.core.errors import ConfigError
 
 __all__ = ["Conflict", "Status", "serve"]
@@ -200,6 +199,9 @@ def _app(service: Status, guard: Guard, connections: Limits) -> web.Application:
         return web.json_response(health, status=200 if health["healthy"] else 503)
 
     async def metrics(request: web.Request) -> web.Response:
+        # prometheus_client (1.5 MB) is loaded at the first scrape: many sites never scrape.
+        from makerwatch.api.metrics import CONTENT_TYPE_LATEST, render
+
         response = web.Response(body=render(service, guard, connections))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

@@ -1,13 +1,12 @@
 """The service's counters for Prometheus, and the HTTP API's own (what its caps and
 budgets refused), rendered by prometheus_client (which escapes label values and
-follows the exposition format), read at each scrape."""
+follows the exposition format), read at each scrape. Imported at the first scrape."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -18,48 +17,9 @@ from prometheus_client.registry import Collector
 
 from makerwatch.api.guards import Guard
 from makerwatch.api.listener import Limits
+from makerwatch.api.metric_source import COUNTERS, PREFIX, MetricSource
 
-__all__ = ["COUNTERS", "MetricSource", "render"]
-
-PREFIX = "makerwatch"
-
-# counter (a field of the ingest counters) -> help text. One list: the exported
-# names are these with `makerwatch_` before and `_total` after.
-COUNTERS: dict[str, str] = {
-    "messages_received": "Board messages received from the broker.",
-    "messages_stored": "Board messages whose points were written or spooled, then acknowledged.",
-    "points_written": "Points written to InfluxDB.",
-    "write_batches": "Batches written to InfluxDB.",
-    "write_retries": "Failed InfluxDB writes that were retried.",
-    "mqtt_reconnects": "Times the broker connection was lost and retried.",
-    "sessions_written": "Usage sessions written.",
-    "spooled_batches": "Batches put in the on-disk spool while InfluxDB could not take them.",
-    "replayed_batches": "Spooled batches written to InfluxDB later.",
-    "spool_full": "Times a batch was held at the broker because the spool was full.",
-    "spool_rejected_points": "Spooled points InfluxDB refused on replay (dropped, logged).",
-    "spool_errors": "Spool reads or writes the disk refused (retried; messages held at the broker).",
-}
-
-
-class MetricSource(Protocol):
-    """What /metrics reads at each scrape."""
-
-    @property
-    def site_id(self) -> str: ...
-    @property
-    def mqtt_connected(self) -> bool: ...
-    @property
-    def unacknowledged(self) -> int: ...
-    @property
-    def spool_bytes(self) -> int: ...
-    @property
-    def broker_dropped(self) -> int: ...
-
-    def counter_values(self) -> Mapping[str, object]: ...
-    def active_alerts(self) -> list[dict[str, object]]: ...
-    def notification_counts(self) -> Mapping[str, Mapping[str, int]]: ...
-    def notification_drops(self) -> Mapping[tuple[str, str], int]: ...
-
+__all__ = ["CONTENT_TYPE_LATEST", "render"]
 
 # One sample of a family: its label values (before the site), and its value.
 Sample = tuple[tuple[str, ...], float]

@@ -253,7 +253,7 @@ async def test_every_panel_query_returns_data_and_sponsor_figures_match(
 
 def test_the_prometheus_panels_name_metrics_that_ingest_exports() -> None:
     """Test that each PromQL panel only uses metric names /metrics exports."""
-    from makerwatch.api.metrics import COUNTERS
+    from makerwatch.api.metric_source import COUNTERS
 
     exported = {f"makerwatch_{name}_total" for name in COUNTERS} | {
         "makerwatch_dead_lettered_total", "makerwatch_write_seconds_sum",
