@@ -115,3 +115,22 @@ def test_only_the_signals_module_handles_signals() -> None:
             if "signal" in names:
                 importers.append(path.name)
     assert importers == ["signals.py"]
+
+
+def test_after_ingest_has_stopped_the_stop_signals_act_as_before() -> None:
+    """Test that once the loop that ingest ran in has ended, Ctrl-C interrupts and
+    SIGTERM and SIGHUP end the process again (uvloop's loop, unlike asyncio's, keeps
+    them when it closes): `up` stopping its daemons still answers a second Ctrl-C."""
+    probe = (
+        "import signal\n"
+        "from makerwatch.cli import signals\n"
+        "async def run(stop): pass\n"
+        "signals.run_until_signalled(run)\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler,\n"
+        "      [signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP)])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "[True,", "True]"]

@@ -16,7 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
     import threading
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
+    from typing import Any
 
 __all__ = [
     "INTERRUPTED",
@@ -64,27 +65,43 @@ def interrupt_on_stop_signals() -> None:
 
 def run_until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `run(stop)` in a new event loop, where any stop signal sets `stop`: ingest
-    shuts down in order (writing what it holds), not interrupted wherever it was.
+    shuts down in order (writing what it holds), not interrupted wherever it was. Once
+    it has, the signals act as before it ran: `up` stopping its daemons is still
+    interrupted by a second Ctrl-C.
 
-    The loop is uvloop's (libuv's), asyncio's own interface: ingest's socket reads,
-    timers and task steps cost about a tenth less CPU a reading than on asyncio's
-    selector loop (docs/benchmarks.md), which is what a small server spends most."""
+    The loop is uvloop's (libuv under asyncio's own interface) where it has a wheel:
+    ingest's socket reads, timers and task steps cost about 5 % less CPU a reading
+    than on asyncio's selector loop (docs/benchmarks.md). Elsewhere (32-bit ARM), it
+    is asyncio's own."""
     import asyncio
-
-    import uvloop
 
     async def until_signalled() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, stop.set)
-        await run(stop)
+        try:
+            await run(stop)
+        finally:
+            # asyncio's loop gives the signals back when it closes; uvloop's keeps them.
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
 
     main = until_signalled()
     try:
-        uvloop.run(main)
+        _event_loop_runner()(main)
     finally:
         main.close()  # Ctrl-C before the loop ran it: closed, not "never awaited" at exit
+
+
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    try:
+        import uvloop
+    except ImportError:  # no wheel for this machine (pyproject.toml): asyncio's own loop
+        import asyncio
+
+        return asyncio.run
+    return uvloop.run
 
 
 def stop_thread_event_on_signals() -> threading.Event:
