@@ -1,7 +1,7 @@
 """Ingest and its peers under a fixed offered rate: stored, drain, memory, CPU, latency.
 
     .venv/bin/python bench/offered_load.py [--rates 1000,3000,6000,10000,15000] [--seconds 30]
-        [--systems ingest,node-red batched,node-red per message]
+        [--systems ingest,node-red batched,node-red per message] [--repeat 1]
 
 For each rate and system: a fresh Mosquitto and InfluxDB, the consumer as its own
 process, and a publisher process sending QoS 1 telemetry of 1,000 boards at that
@@ -14,7 +14,9 @@ stopped the last was stored, the consumer's peak RSS (the kernel's VmHWM), its C
 seconds in all and after it was ready (its start is imports, the site, connecting),
 that per reading acknowledged, and publish -> queryable latency of a marker reading published every
 0.25 s and polled for in InfluxDB. Baseline, same run: a bare QoS 1 subscriber
-(aiomqtt) counting what the broker delivers at that rate.
+(aiomqtt) counting what the broker delivers at that rate. With `--repeat N` the systems
+run N times at each rate, in turn (a consumer's CPU moves by up to a tenth between runs
+on a shared machine), every run is shown, and then each system's median CPU.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -342,19 +345,24 @@ async def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="folder for py-spy profiles of ingest at each rate"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each system at each rate, in turn"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     systems = args.systems.split(",")
     if any(s.startswith("node-red") for s in systems):
         install_node_red()
-    print(f"command: python bench/offered_load.py --rates {args.rates} --seconds {args.seconds:g} --systems {args.systems}")  # fmt: skip
+    print(f"command: python bench/offered_load.py --rates {args.rates} --seconds {args.seconds:g} --systems {args.systems} --repeat {args.repeat}")  # fmt: skip
     print("| offered msg/s | system | achieved | stored of acknowledged | drain | peak RSS | CPU | of it after ready | µs a reading | latency p50 / p99 |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for rate in rates:
         base_acked, base_received = await bare_subscriber(rate, args.seconds)
         print(f"| {rate:,.0f} | bare QoS 1 subscriber | | {base_received / base_acked:.1%} of {base_acked:,} | | | | | | |", flush=True)  # fmt: skip
-        for system in systems:
+        cpu: dict[str, list[float]] = {system: [] for system in systems}
+        for system in [s for _ in range(args.repeat) for s in systems]:
             r = await through(system, rate, args.seconds, args.profile)
+            cpu[system].append(r["cpu_s"])  # type: ignore[arg-type]
             lat: list[float] = r["latencies"]  # type: ignore[assignment]
             latency = (
                 f"{percentile(lat, 50) * 1000:.0f} / {percentile(lat, 99) * 1000:.0f} ms"
@@ -370,6 +378,10 @@ async def main() -> None:
                 f"| {r['load_cpu_s'] / r['acked'] * 1e6:.0f} | {latency} |",
                 flush=True,
             )  # fmt: skip
+        if args.repeat > 1:
+            for system, runs in cpu.items():
+                shown = ", ".join(f"{c:.1f}" for c in runs)
+                print(f"| {rate:,.0f} | {system}: median of {len(runs)} | | | | | {statistics.median(runs):.1f} s ({shown}) | | | |", flush=True)  # fmt: skip
 
 
 def install_node_red() -> None:
