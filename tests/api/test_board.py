@@ -23,6 +23,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from makerwatch.api.board import HEARTBEAT_S
 from makerwatch.api.board_texts import BOARD_TEXTS
 from makerwatch.api.guards import STREAMS_PER_ADDRESS
 from makerwatch.core.site_config import SiteConfig, StaffMember
@@ -472,6 +473,16 @@ async def test_a_refused_stream_and_paused_sign_in_are_explained_and_recovered(
 
     for writer in held:
         writer.close()
+
+    async def a_stream_freed() -> bool:
+        # The server notices a closed stream at its next heartbeat (HEARTBEAT_S).
+        async with httpx.AsyncClient(base_url=board.url) as http:
+            metrics = (await http.get("/metrics")).text
+        open_now = next(line for line in metrics.splitlines() if line.startswith("makerwatch_board_streams{"))  # fmt: skip
+        return float(open_now.rsplit(" ", 1)[1]) < STREAMS_PER_ADDRESS
+
+    await wait_until(a_stream_freed, "the held streams noticed closed", within_s=2 * HEARTBEAT_S)
+    # The refused page retries within 10-20 s (board.js, STREAM_REFUSED_RETRY_MS).
     await expect(page.locator("article.tile")).to_have_count(
         len(board.config.devices), timeout=30_000
     )
