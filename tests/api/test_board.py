@@ -353,7 +353,9 @@ async def test_each_tile_shows_its_state_and_since_when_it_is_on(board: Board) -
         (board.topic("printer-1", "state"), json.dumps({"v": 1, "ts": time.time() - 600, "state": "off"})),
         (board.topic("printer-1", "telemetry"), reading(1, 0.4)),
     ])  # fmt: skip
-    at = datetime.fromtimestamp(switched_on, zone).strftime("%H:%M")
+    when = datetime.fromtimestamp(switched_on, zone)
+    # Switched on before the site's midnight: the tile gives the day too ("07.12 22:21").
+    at = when.strftime("%H:%M" if when.date() == datetime.now(zone).date() else "%d.%m %H:%M")
     page = await board.page("/?lang=en")
     solder = tile(page, "solder-1")
     await expect(solder.locator(".since")).to_have_text(f"on since {at} · for 4 min")
