@@ -101,15 +101,9 @@ class Rollups:
 
     async def written(self, points: list[Point]) -> None:
         """Called with every batch stored: each power reading adds to its machine's day."""
-        # A machine's points share one tags dict (the decoder's), alive through this
-        # call: its series key is made once a call, not once a reading.
-        keys: dict[int, SeriesKey] = {}
         for point in points:
             if point.measurement == TELEMETRY_MEASUREMENT and POWER_FIELD in point.fields:
-                key = keys.get(id(point.tags))
-                if key is None:
-                    key = keys[id(point.tags)] = _key(point.tags)
-                self._count(self._day(point.time_ms), key, point)
+                self._count(self._day(point.time_ms), _key(point.tags), point)
 
     def _count(self, day: date, key: SeriesKey, point: Point) -> None:
         if day in self._reading:

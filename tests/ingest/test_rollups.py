@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -60,8 +62,8 @@ async def test_energy_followed_reading_by_reading_equals_the_whole_days_integral
     whole again) and a reading older than one counted, is exactly InfluxDB's integral of the
     day."""
     # An hour back, all on one site day: just after the site's midnight, the day before.
-    midnight_s = time.time() // 86400 * 86400 - 5 * 3600  # Asia/Aqtobe, UTC+5 (no DST)
-    midnight_s += 86400 if midnight_s + 86400 <= time.time() else 0
+    now = datetime.now(ZoneInfo(site_config.site.timezone))
+    midnight_s = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     start_s = time.time() - 3600
     if start_s - 600 < midnight_s:
         start_s = midnight_s - 2 * 3600
